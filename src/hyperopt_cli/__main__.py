@@ -1,0 +1,3 @@
+from hyperopt_cli.cli import main
+
+main()

@@ -1,0 +1,469 @@
+"""Typed, validated configuration: OptimizationConfig and its sections, loaded from YAML.
+
+Every field owns its default and its rule. Loading is strict: an unknown key is an error
+naming the closest valid key, and every value is type- and range-checked with a message
+that names the key, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from hyperopt_cli.errors import ConfigError
+
+GROUPS: tuple[str, ...] = (
+    "learning_rate",
+    "regularization",
+    "class_balance",
+    "augmentation",
+    "scheduler",
+    "triple_barrier",
+)
+MODES: tuple[str, ...] = ("full", "quick", "group", "fine_tune")
+METRICS: tuple[str, ...] = ("val_f1", "val_precision", "val_recall", "val_accuracy", "val_loss")
+# Parameters of the triple_barrier group live in `labels`, all others in `trainer`.
+LABEL_PARAMS: tuple[str, ...] = ("threshold", "take_profit", "stop_loss")
+
+Check = tuple[Callable[[Any], bool], str]
+
+
+def _field(default: Any, check: Check | None = None, **kwargs: Any) -> Any:
+    if isinstance(default, (dict, list)) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"check": check}, **kwargs)
+    return field(default=default, metadata={"check": check}, **kwargs)
+
+
+def _ge(bound: float) -> Check:
+    return (lambda v: v >= bound, f">= {bound}")
+
+
+def _gt(bound: float) -> Check:
+    return (lambda v: v > bound, f"> {bound}")
+
+
+def _between(lo: float, hi: float, hi_open: bool = False) -> Check:
+    if hi_open:
+        return (lambda v: lo <= v < hi, f"in [{lo}, {hi})")
+    return (lambda v: lo <= v <= hi, f"in [{lo}, {hi}]")
+
+
+def _one_of(*choices: str) -> Check:
+    return (lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
+
+
+@dataclass
+class SyntheticConfig:
+    """The built-in synthetic OHLCV generator, used when `data.path` is null."""
+
+    n_bars: int = _field(20_000, _ge(100))  # hourly bars to generate
+    seed: int | None = _field(None)  # null: use the top-level `seed`
+    start: str = _field("2020-01-01")  # timestamp of the first bar (UTC)
+    freq: str = _field("1h")  # pandas frequency of the bars
+
+
+@dataclass
+class DataConfig:
+    """Where the bars come from and how they become training windows."""
+
+    path: str | None = _field(None)  # CSV or Parquet OHLCV file; null: synthetic data
+    timestamp_column: str | None = _field(None)  # null: auto-detect (time/date/datetime/index)
+    timezone: str = _field("UTC")  # zone of naive timestamps; everything is converted to UTC
+    window: int = _field(32, _ge(2))  # bars of history in one model input
+    train_fraction: float = _field(0.70, _between(0.05, 0.95))  # chronological share of labelled bars
+    val_fraction: float = _field(0.15, _between(0.02, 0.9))
+    test_fraction: float = _field(0.15, _between(0.02, 0.9))
+    embargo_bars: int = _field(0, _ge(0))  # extra bars dropped after each purge gap
+    synthetic: SyntheticConfig = _field(SyntheticConfig())
+
+
+@dataclass
+class LabelsConfig:
+    """Triple-barrier labels; take_profit, stop_loss and threshold are in units of vol."""
+
+    horizon: int = _field(12, _ge(1))  # vertical barrier, in bars
+    take_profit: float = _field(2.0, _gt(0))  # upper barrier: +take_profit * vol
+    stop_loss: float = _field(2.0, _gt(0))  # lower barrier: -stop_loss * vol
+    threshold: float = _field(0.5, _ge(0))  # vertical barrier: |return| > threshold * vol
+    vol_span: int = _field(50, _ge(2))  # ewm span of the log-return volatility
+
+
+@dataclass
+class ModelConfig:
+    """The LSTM classifier's shape (dropout is a trainer knob because it is searched)."""
+
+    hidden_size: int = _field(64, _ge(1))
+    num_layers: int = _field(2, _ge(1))
+
+
+@dataclass
+class TrainerConfig:
+    """Defaults of every training knob; the search overrides the ones of the current group."""
+
+    learning_rate: float = _field(1e-3, _gt(0))  # AdamW learning rate
+    batch_size: int = _field(64, _ge(1))
+    weight_decay: float = _field(1e-4, _ge(0))  # AdamW weight decay
+    dropout: float = _field(0.2, _between(0.0, 1.0, hi_open=True))
+    label_smoothing: float = _field(0.1, _between(0.0, 1.0, hi_open=True))
+    focal_gamma: float = _field(2.0, _ge(0))  # focusing strength of the focal loss
+    use_focal_loss: bool = _field(True)  # focal loss instead of cross-entropy
+    use_class_weights: bool = _field(True)  # inverse-frequency class weights from the train segment
+    use_oversampling: bool = _field(False)  # resample the train segment to balanced classes
+    use_augmentation: bool = _field(True)  # gaussian noise and mixup on training batches
+    gaussian_noise_std: float = _field(0.01, _ge(0))  # noise added to scaled features
+    mixup_alpha: float = _field(0.2, _ge(0))  # Beta(alpha, alpha) mixup; 0 disables mixup
+    scheduler_T_0: int = _field(4, _ge(1))  # CosineAnnealingWarmRestarts first period, epochs
+    scheduler_T_mult: int = _field(1, _ge(1))  # period multiplier after each restart
+    grad_clip: float = _field(1.0, _ge(0))  # max gradient norm; 0 disables clipping
+    eval_batch_size: int = _field(1024, _ge(1))
+    checkpoint_interval_s: float = _field(60.0, _gt(0))  # at most this much work lost on kill -9
+    device: str = _field("auto", _one_of("auto", "cpu", "cuda"))  # auto: CUDA when available
+    num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0 keeps torch's default
+
+
+@dataclass
+class ParamSpec:
+    """The range of one searched parameter."""
+
+    type: str = _field("float", _one_of("float", "int", "categorical", "bool"))
+    low: float | None = _field(None)
+    high: float | None = _field(None)
+    log: bool = _field(False)  # sample on a log scale (float/int)
+    step: float | None = _field(None)  # discretisation step (float/int)
+    choices: list[Any] | None = _field(None)  # for categorical
+
+
+def _spec(type_: str, low: float | None = None, high: float | None = None, log: bool = False,
+          step: float | None = None, choices: list[Any] | None = None) -> ParamSpec:
+    return ParamSpec(type=type_, low=low, high=high, log=log, step=step, choices=choices)
+
+
+def default_search_space() -> dict[str, dict[str, ParamSpec]]:
+    return {
+        "learning_rate": {
+            "learning_rate": _spec("float", 1e-4, 1e-2, log=True),
+            "batch_size": _spec("categorical", choices=[32, 64, 128, 256]),
+        },
+        "regularization": {
+            "weight_decay": _spec("float", 1e-6, 1e-2, log=True),
+            "dropout": _spec("float", 0.0, 0.5),
+            "label_smoothing": _spec("float", 0.0, 0.2),
+            "focal_gamma": _spec("float", 0.5, 3.0),
+        },
+        "class_balance": {
+            "use_focal_loss": _spec("bool"),
+            "use_class_weights": _spec("bool"),
+            "use_oversampling": _spec("bool"),
+        },
+        "augmentation": {
+            "use_augmentation": _spec("bool"),
+            "gaussian_noise_std": _spec("float", 0.0, 0.1),
+            "mixup_alpha": _spec("float", 0.0, 0.4),
+        },
+        "scheduler": {
+            "scheduler_T_0": _spec("int", 1, 10),
+            "scheduler_T_mult": _spec("int", 1, 3),
+        },
+        "triple_barrier": {
+            "threshold": _spec("float", 0.1, 1.5),
+            "take_profit": _spec("float", 0.5, 4.0),
+            "stop_loss": _spec("float", 0.5, 4.0),
+        },
+    }
+
+
+@dataclass
+class OptimizationConfig:
+    """Everything a run needs; frozen into the run directory as config.yaml at start."""
+
+    study_name: str = _field("ml_hyperopt")  # prefix of every study: <study_name>_<group>
+    epochs_per_trial: int = _field(4, _ge(1))
+    max_trials_per_group: int = _field(15, _ge(1))  # finished (complete/pruned/failed) trials per group
+    max_total_time_hours: float = _field(72.0, _gt(0))  # cumulative across restarts
+    n_startup_trials: int = _field(3, _ge(0))  # random trials before TPE
+    n_warmup_steps: int = _field(2, _ge(0))  # epochs before the pruner may prune
+    pruning_percentile: float = _field(50.0, _between(0.0, 100.0))  # prune below this percentile
+    optimization_direction: str = _field("maximize", _one_of("maximize", "minimize"))
+    primary_metric: str = _field("val_f1", _one_of(*METRICS))
+    convergence_patience: int = _field(5, _ge(1))  # trials without improvement that end a group
+    convergence_threshold: float = _field(0.005, _ge(0))  # improvement that counts
+    collapse_precision: float = _field(0.35, _between(0.0, 1.0))  # below: trial penalised (x0.5)
+    use_mlflow: bool = _field(False)  # MLflow tracking is not built yet; true is refused
+    verbose: bool = _field(True)
+    seed: int = _field(42, _ge(0))
+    mode: str = _field("full", _one_of(*MODES))
+    target_group: str | None = _field(None)  # the group of mode "group"
+    fine_tune_from: str | None = _field(None)  # run dir whose best params centre fine_tune
+    fine_tune_shrink: float = _field(0.25, _between(0.01, 1.0))  # fraction of each range kept
+    data: DataConfig = _field(DataConfig())
+    labels: LabelsConfig = _field(LabelsConfig())
+    model: ModelConfig = _field(ModelConfig())
+    trainer: TrainerConfig = _field(TrainerConfig())
+    search_space: dict[str, dict[str, ParamSpec]] = field(default_factory=default_search_space)
+
+    def groups_to_run(self) -> tuple[str, ...]:
+        """The groups this mode runs, in order; fine_tune runs one joint study."""
+        if self.mode == "full":
+            return GROUPS
+        if self.mode == "quick":
+            return ("learning_rate",)
+        if self.mode == "group":
+            assert self.target_group is not None
+            return (self.target_group,)
+        return ("fine_tune",)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _origin_name(origin: str | None) -> str:
+    return f" ({origin})" if origin else ""
+
+
+def _type_name(tp: Any) -> str:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if args and typing.get_origin(tp) in (typing.Union, types.UnionType):
+        base = _type_name(args[0])
+        return f"{base} or null"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, origin: str | None) -> Any:
+    """Check `value` against the annotation `tp` and return it converted."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key, origin)
+    if typing.get_origin(tp) is list:
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{key} must be a non-empty list, got {value!r}{_origin_name(origin)}")
+        return list(value)
+    bad = ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}{_origin_name(origin)}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}{_origin_name(origin)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} for {key}")
+
+
+def _unknown_key(key: str, valid: list[str], prefix: str, origin: str | None) -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
+    return ConfigError(f"unknown config key '{prefix}{key}'{hint}{_origin_name(origin)}")
+
+
+def _build(cls: type, raw: Any, prefix: str, origin: str | None) -> Any:
+    if not isinstance(raw, dict):
+        name = prefix.rstrip(".") or "the config"
+        raise ConfigError(f"{name} must be a mapping, got {raw!r}{_origin_name(origin)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or key not in fields:
+            raise _unknown_key(str(key), list(fields), prefix, origin)
+        tp = hints[key]
+        full_key = prefix + key
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value if value is not None else {}, full_key + ".", origin)
+        elif key == "search_space" and cls is OptimizationConfig:
+            kwargs[key] = _build_search_space(value, origin)
+        else:
+            kwargs[key] = _coerce(value, tp, full_key, origin)
+            check = fields[key].metadata.get("check")
+            if check is not None and kwargs[key] is not None and not check[0](kwargs[key]):
+                raise ConfigError(f"{full_key} must be {check[1]}, got {value!r}{_origin_name(origin)}")
+    return cls(**kwargs)
+
+
+def _build_search_space(raw: Any, origin: str | None) -> dict[str, dict[str, ParamSpec]]:
+    """Overlay user ranges on the defaults: a group or parameter not given keeps its default."""
+    space = default_search_space()
+    if raw is None:
+        return space
+    if not isinstance(raw, dict):
+        raise ConfigError(f"search_space must be a mapping, got {raw!r}{_origin_name(origin)}")
+    for group, params in raw.items():
+        if group not in space:
+            raise _unknown_key(str(group), list(space), "search_space.", origin)
+        if not isinstance(params, dict):
+            raise ConfigError(f"search_space.{group} must be a mapping, got {params!r}{_origin_name(origin)}")
+        for name, spec in params.items():
+            if name not in space[group]:
+                raise _unknown_key(str(name), list(space[group]), f"search_space.{group}.", origin)
+            merged = dataclasses.asdict(space[group][name])
+            if not isinstance(spec, dict):
+                raise ConfigError(
+                    f"search_space.{group}.{name} must be a mapping, got {spec!r}{_origin_name(origin)}"
+                )
+            merged.update(spec)
+            space[group][name] = _build(ParamSpec, merged, f"search_space.{group}.{name}.", origin)
+    return space
+
+
+def _validate_spec(key: str, spec: ParamSpec, origin: str | None) -> None:
+    where = _origin_name(origin)
+    if spec.type in ("float", "int"):
+        if spec.low is None or spec.high is None:
+            raise ConfigError(f"{key} of type {spec.type} needs both low and high{where}")
+        if spec.low > spec.high:
+            raise ConfigError(f"{key}.low must be <= high, got low={spec.low}, high={spec.high}{where}")
+        if spec.log and spec.low <= 0:
+            raise ConfigError(f"{key}.low must be > 0 on a log scale, got {spec.low}{where}")
+        if spec.type == "int" and (spec.low != int(spec.low) or spec.high != int(spec.high)):
+            raise ConfigError(f"{key} of type int needs whole-number bounds, got {spec.low}..{spec.high}{where}")
+    if spec.type == "categorical" and not spec.choices:
+        raise ConfigError(f"{key} of type categorical needs a non-empty choices list{where}")
+
+
+def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
+    where = _origin_name(origin)
+    d = cfg.data
+    total = d.train_fraction + d.val_fraction + d.test_fraction
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(
+            "data.train_fraction + data.val_fraction + data.test_fraction must sum to 1, "
+            f"got {d.train_fraction} + {d.val_fraction} + {d.test_fraction} = {total:g}{where}"
+        )
+    if cfg.mode == "group":
+        if cfg.target_group is None:
+            raise ConfigError(f"mode 'group' needs target_group (one of {', '.join(GROUPS)}){where}")
+    if cfg.target_group is not None and cfg.target_group not in GROUPS:
+        close = difflib.get_close_matches(cfg.target_group, GROUPS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; valid groups: {', '.join(GROUPS)}"
+        raise ConfigError(f"target_group must be a parameter group, got {cfg.target_group!r}{hint}{where}")
+    if cfg.mode == "fine_tune" and cfg.fine_tune_from is None:
+        raise ConfigError(f"mode 'fine_tune' needs fine_tune_from: the run dir of a finished run{where}")
+    if cfg.use_mlflow:
+        raise ConfigError(
+            f"use_mlflow is true, but MLflow tracking is not available in this version; set use_mlflow: false{where}"
+        )
+    for group, params in cfg.search_space.items():
+        for name, spec in params.items():
+            _validate_spec(f"search_space.{group}.{name}", spec, origin)
+    if cfg.primary_metric == "val_loss" and cfg.optimization_direction == "maximize":
+        raise ConfigError(f"primary_metric 'val_loss' must be minimized; set optimization_direction: minimize{where}")
+
+
+def config_from_dict(raw: dict[str, Any] | None, origin: str | None = None) -> OptimizationConfig:
+    """Build and validate a config from a parsed mapping; `origin` names the file in errors."""
+    cfg = _build(OptimizationConfig, raw or {}, "", origin)
+    _validate(cfg, origin)
+    return cfg
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"--set expects key.path=value, got {text!r}")
+    key, _, raw_value = text.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set expects key.path=value, got {text!r}")
+    value = yaml.safe_load(raw_value) if raw_value.strip() else None
+    # YAML 1.1 reads "1e-3" as a string; a number is what anyone typing it means.
+    if isinstance(value, str):
+        try:
+            value = int(value) if value.lstrip("+-").isdigit() else float(value)
+        except ValueError:
+            pass
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `--set a.b.c=value` overrides to a raw config mapping (a deep copy is returned)."""
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = _parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: '{part}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping with safe_load; errors name the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> OptimizationConfig:
+    """Load a YAML config (None: built-in defaults), apply `--set` overrides, validate."""
+    raw = read_yaml(path) if path is not None else {}
+    raw = apply_overrides(raw, overrides or [])
+    return config_from_dict(raw, origin=str(path) if path is not None else None)
+
+
+def config_to_dict(cfg: OptimizationConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def config_hash(cfg: OptimizationConfig) -> str:
+    """Stable hash of the resolved config (key order and float formatting do not matter)."""
+    text = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def dump_config(cfg: OptimizationConfig) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
+def with_params(cfg: OptimizationConfig, params: dict[str, Any]) -> tuple[TrainerConfig, LabelsConfig]:
+    """The trainer and label settings of one trial: config defaults overridden by `params`."""
+    trainer_fields = {f.name for f in dataclasses.fields(TrainerConfig)}
+    trainer_updates = {k: v for k, v in params.items() if k in trainer_fields}
+    label_updates = {k: v for k, v in params.items() if k in LABEL_PARAMS}
+    unknown = set(params) - trainer_fields - set(LABEL_PARAMS)
+    if unknown:
+        raise ConfigError(f"unknown trial parameters: {', '.join(sorted(unknown))}")
+    return (
+        dataclasses.replace(cfg.trainer, **trainer_updates),
+        dataclasses.replace(cfg.labels, **label_updates),
+    )

@@ -1,0 +1,70 @@
+"""The exception hierarchy and the exit code each error maps to.
+
+Every expected failure is a ``HyperoptError``; the CLI prints ``Error: <message>`` and
+exits with ``exit_code``. Anything else is a bug and shows a traceback with ``--debug``.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2  # Typer/Click's own code for bad command-line usage
+EXIT_CONFIG = 3
+EXIT_DATA = 4
+EXIT_LOCKED = 5
+EXIT_RUN_STATE = 6
+EXIT_NOTHING_RUNNING = 7
+EXIT_TRAINING = 8
+EXIT_STOPPED = 130  # stopped by SIGINT/SIGTERM/`hyperopt stop`; the run is paused and resumable
+
+
+class HyperoptError(Exception):
+    """Base class of every expected error; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = EXIT_UNEXPECTED
+
+
+class ConfigError(HyperoptError):
+    """The YAML config or a ``--set`` override is invalid (unknown key, wrong type, out of range)."""
+
+    exit_code = EXIT_CONFIG
+
+
+class DataError(HyperoptError):
+    """The OHLCV file cannot be read or breaks a validation rule."""
+
+    exit_code = EXIT_DATA
+
+
+class RunLockedError(HyperoptError):
+    """Another live process owns the run directory (its OS file lock is held)."""
+
+    exit_code = EXIT_LOCKED
+
+
+class RunStateError(HyperoptError):
+    """The run directory is missing, not a run, finished already, or its config changed."""
+
+    exit_code = EXIT_RUN_STATE
+
+
+class NothingRunningError(HyperoptError):
+    """``hyperopt stop`` found no live process owning the run(s) it was pointed at."""
+
+    exit_code = EXIT_NOTHING_RUNNING
+
+
+class TrainingError(HyperoptError):
+    """Training failed in a way that ends the trial, e.g. a NaN/inf loss."""
+
+    exit_code = EXIT_TRAINING
+
+
+class DivergedError(TrainingError):
+    """The training loss became NaN or infinite; the trial is recorded as FAIL."""
+
+
+class StopRequested(HyperoptError):
+    """A graceful stop was requested; the run was checkpointed and paused."""
+
+    exit_code = EXIT_STOPPED
