@@ -1,0 +1,474 @@
+"""The `hyperopt` command line: parse, call one library function, render, map errors to exit codes.
+
+Heavy imports (torch, optuna, pandas) happen inside the commands that need them, so
+`hyperopt --help` and `hyperopt status` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hyperopt_cli import __version__
+from hyperopt_cli.errors import EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, NothingRunningError
+
+app = typer.Typer(
+    name="hyperopt",
+    help=(
+        "Tune an LSTM trading-signal classifier with Optuna, group by group, in runs that can be "
+        "stopped, killed and resumed without losing work.\n\n"
+        "Example: hyperopt start --mode quick --data prices.csv"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+RUNS_DIR_OPTION = typer.Option(
+    Path("runs"), "--runs-dir", envvar="HYPEROPT_RUNS_DIR", help="Folder holding the run directories."
+)
+DEBUG_OPTION = typer.Option(False, "--debug", help="Show tracebacks for errors.")
+CONFIG_OPTION = typer.Option(
+    None, "--config", "-c", help="YAML OptimizationConfig (default: configs/default.yaml, else built-in defaults)."
+)
+SET_OPTION = typer.Option(
+    None, "--set", help="Override any config key, e.g. --set labels.horizon=24 (repeatable)."
+)
+DATA_OPTION = typer.Option(None, "--data", help="OHLCV CSV or Parquet file (default: built-in synthetic data).")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"Error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def _guard(debug: bool, action: Callable[[], int | None]) -> None:
+    """Run a command body: expected errors become one `Error:` line and their exit code."""
+    try:
+        code = action()
+    except typer.Exit:
+        raise
+    except HyperoptError as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        raise typer.Exit(EXIT_STOPPED)
+    except Exception as exc:  # a bug: say so in one line, traceback with --debug
+        if debug:
+            traceback.print_exc()
+        _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", EXIT_UNEXPECTED)
+    raise typer.Exit(code or EXIT_OK)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"hyperopt-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Group-by-group Optuna tuning of an LSTM trading-signal classifier."""
+
+
+# --------------------------------------------------------------------------- start / resume
+
+
+def _run(optimizer: Any, run_dir: Path) -> int:
+    """Run an optimizer under the two-stage stop handler with the live display; returns the exit code."""
+    from hyperopt_cli.errors import StopRequested
+    from hyperopt_cli.progress import make_display
+    from hyperopt_cli.signals import StopController
+
+    display = make_display(err)
+    optimizer.events.sinks = (*optimizer.events.sinks, display)
+    with StopController(on_force=lambda: _mark_forced(run_dir), notify=lambda m: err.print(m, markup=False)) as ctl:
+        start = getattr(display, "start", None)
+        if start is not None:
+            start()
+        try:
+            results = optimizer.optimize(ctl.stop_event)
+        except StopRequested:
+            _stop_display(display)
+            out.print(f"Run paused: {run_dir}\nResume with: hyperopt resume {run_dir}", markup=False)
+            return EXIT_STOPPED
+        finally:
+            _stop_display(display)
+    _print_results_summary(results, run_dir)
+    return EXIT_OK
+
+
+def _stop_display(display: Any) -> None:
+    stop = getattr(display, "stop", None)
+    if stop is not None:
+        stop()
+
+
+def _mark_forced(run_dir: Path) -> None:
+    from hyperopt_cli import rundir
+
+    state = rundir.read_json(run_dir / rundir.STATE_FILE)
+    if state is not None:
+        state.update(status="paused", message="forced stop (second Ctrl-C); resume continues from the last checkpoint")
+        rundir.write_json(run_dir / rundir.STATE_FILE, state)
+
+
+@app.command()
+def start(
+    config: Optional[Path] = CONFIG_OPTION,
+    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="full | quick | group | fine_tune (default: full)."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="The group of --mode group."),
+    data: Optional[Path] = DATA_OPTION,
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run here instead of runs/<job_id>."),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    set_: Optional[list[str]] = SET_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Start a new run in the foreground.
+
+    Loads the config, validates the data, creates runs/<job_id>/ and runs the parameter
+    groups in order with a live progress table on stderr. Ctrl-C (or `hyperopt stop`
+    from another terminal) pauses it; `hyperopt resume` continues it.
+
+    Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
+    """
+
+    def body() -> int:
+        from hyperopt_cli.control import new_run_dir, resolve_config
+        from hyperopt_cli.data import load_data
+        from hyperopt_cli.dataset import DataPreparer
+        from hyperopt_cli.optimizer import HyperparameterOptimizer
+
+        cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data)
+        preparer = DataPreparer(load_data(cfg), cfg.data)
+        preparer.prepare(cfg.labels)  # validates the data before anything is written
+        path = new_run_dir(runs_dir, run_dir)
+        out.print(f"Run directory: {path}", markup=False)
+        return _run(HyperparameterOptimizer(cfg, path, preparer=preparer), path)
+
+    _guard(debug, body)
+
+
+@app.command()
+def resume(
+    run_dir: Path = typer.Argument(..., help="The run directory to continue."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Continue a paused or interrupted run where it stopped.
+
+    Finished groups are skipped; the interrupted trial continues from its checkpoint under
+    the same trial number. A missing or corrupt state.json is rebuilt from config.yaml and
+    the Optuna studies; an edited config.yaml is refused.
+
+    Example: hyperopt resume runs/20261127_215832
+    """
+
+    def body() -> int:
+        from hyperopt_cli.errors import RunStateError
+        from hyperopt_cli.optimizer import HyperparameterOptimizer
+
+        if not run_dir.is_dir():
+            raise RunStateError(f"run directory not found: {run_dir}")
+        optimizer = HyperparameterOptimizer.from_run_dir(run_dir)
+        out.print(f"Resuming: {run_dir}", markup=False)
+        return _run(optimizer, run_dir)
+
+    _guard(debug, body)
+
+
+# --------------------------------------------------------------------------- stop
+
+
+@app.command()
+def stop(
+    run_dir: Optional[Path] = typer.Argument(None, help="Run to stop (default: the latest running run)."),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the owner to exit."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Stop a running run gracefully and wait until its process has exited.
+
+    Signals only the verified owner of the run (its lock is held and its pid and start
+    time match the pidfile). Exits 7 when nothing is running.
+
+    Example: hyperopt stop runs/20261127_215832
+    """
+
+    def body() -> int:
+        from hyperopt_cli.control import latest_running, stop_run
+
+        target = run_dir
+        if target is None:
+            target = latest_running(runs_dir)
+            if target is None:
+                raise NothingRunningError(f"no running run under {runs_dir}")
+        outcome = stop_run(target, timeout_s=timeout)
+        if not outcome.stopped:
+            _fail(f"pid {outcome.pid} still running after {timeout:g} s; try again or kill it", 1)
+        out.print(
+            f"Stopped {target} (pid {outcome.pid}) in {outcome.seconds:.1f} s; status: {outcome.status}.\n"
+            f"Resume with: hyperopt resume {target}",
+            markup=False,
+        )
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
+# --------------------------------------------------------------------------- status / results
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _hours(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+@app.command()
+def status(
+    run_dir: Optional[Path] = typer.Argument(None, help="Run to describe (default: a table of all runs)."),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Show a run's status, progress per group, elapsed time and ETA, and whether its owner is alive.
+
+    Reads state.json only (never locks the live studies), so it is instant and safe while
+    the run is going. Without RUN_DIR, lists every run under --runs-dir.
+
+    Example: hyperopt status runs/20261127_215832 --json
+    """
+
+    def body() -> int:
+        from hyperopt_cli import rundir
+        from hyperopt_cli.control import run_status
+
+        if run_dir is None:
+            rows = [run_status(p) for p in rundir.list_runs(runs_dir)]
+            if as_json:
+                print(json.dumps(rows, indent=2, default=str))
+            else:
+                _print_runs_table(rows, runs_dir)
+            return EXIT_OK
+        state = run_status(run_dir)
+        if as_json:
+            print(json.dumps(state, indent=2, default=str))
+        else:
+            _print_status(state)
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
+def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
+    if not rows:
+        out.print(f"No runs under {runs_dir}.", markup=False)
+        return
+    table = Table(title=f"Runs in {runs_dir}")
+    for col in ("job id", "status", "mode", "group", "groups done", "elapsed", "owner"):
+        table.add_column(col)
+    for row in rows:
+        progress = row.get("progress") or {}
+        groups = row.get("groups") or {}
+        table.add_row(
+            str(row.get("job_id")), str(row.get("status")), str(row.get("mode", "-")),
+            str(progress.get("current_group") or "-"),
+            f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
+            _hours(row.get("elapsed_s")),
+            f"pid {row['owner_pid']}" if row.get("owner_alive") else "-",
+        )
+    out.print(table)
+
+
+def _print_status(state: dict[str, Any]) -> None:
+    progress = state.get("progress") or {}
+    est = state.get("time_estimate") or {}
+    owner = f"alive (pid {state['owner_pid']})" if state.get("owner_alive") else "not running"
+    out.print(f"Run {state.get('job_id')}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}", markup=False)
+    if state.get("message"):
+        out.print(f"  {state['message']}", markup=False)
+    if state.get("note"):
+        out.print(f"  note: {state['note']}", markup=False)
+    trial = progress.get("current_trial")
+    epoch = progress.get("current_epoch")
+    if progress.get("current_group"):
+        where = f"trial {trial}" if trial is not None else "between trials"
+        if epoch is not None:
+            where += f", epoch {epoch + 1}/{progress.get('epochs_per_trial')}"
+        out.print(f"  current: {progress['current_group']}, {where}", markup=False)
+    out.print(
+        f"  elapsed {_hours(state.get('elapsed_s'))}, remaining ~{_fmt(est.get('remaining_hours'), 2)} h, "
+        f"ETA {est.get('eta', '-')}",
+        markup=False,
+    )
+    table = Table()
+    for col in ("group", "status", "trials", "pruned", "failed", "best", "best params"):
+        table.add_column(col)
+    from hyperopt_cli.events import short_params
+
+    for name, row in (state.get("groups") or {}).items():
+        n = row.get("n_trials") or {}
+        table.add_row(
+            name, str(row.get("status")), f"{n.get('finished', 0)}/{row.get('max_trials', '-')}",
+            str(n.get("pruned", 0)), str(n.get("failed", 0)), _fmt(row.get("best_value")),
+            short_params(row.get("best_params")),
+        )
+    out.print(table)
+
+
+@app.command()
+def results(
+    run_dir: Optional[Path] = typer.Argument(None, help="Run to report (default: the latest run)."),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (schema in the README)."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Show the best params, per-group results, test metrics and baselines of a run.
+
+    Works on an unfinished run too (with what is finished so far, `complete: false`).
+
+    Example: hyperopt results runs/20261127_215832 --json
+    """
+
+    def body() -> int:
+        from hyperopt_cli.control import latest_run, results_of
+        from hyperopt_cli.errors import RunStateError
+
+        target = run_dir or latest_run(runs_dir)
+        if target is None:
+            raise RunStateError(f"no runs under {runs_dir}")
+        res = results_of(target)
+        if as_json:
+            print(json.dumps(res, indent=2, default=str))
+        else:
+            _print_results(res, target)
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
+def _print_results_summary(res: dict[str, Any], run_dir: Path) -> None:
+    out.print(f"Run completed: {run_dir}", markup=False)
+    _print_results(res, run_dir)
+
+
+def _print_results(res: dict[str, Any], run_dir: Path) -> None:
+    from hyperopt_cli.events import short_params
+
+    if not res.get("complete", True):
+        out.print(f"Run {run_dir} is not finished ({res.get('status')}); showing finished groups.", markup=False)
+    table = Table(title="Groups")
+    for col in ("group", "metric", "best", "trials c/p/f", "reason", "best params"):
+        table.add_column(col)
+    for name, row in (res.get("group_results") or {}).items():
+        n = row.get("n_trials") or {}
+        table.add_row(
+            name, str(row.get("metric", "-")), _fmt(row.get("best_value")),
+            f"{n.get('complete', 0)}/{n.get('pruned', 0)}/{n.get('failed', 0)}", str(row.get("reason") or "-"),
+            short_params(row.get("best_params")),
+        )
+    out.print(table)
+    out.print(f"Best params: {short_params(res.get('best_params'))}", markup=False)
+    test = res.get("test_metrics")
+    if test:
+        scores = Table(title="Test segment (never seen by the search)")
+        for col in ("model", "macro F1", "precision", "recall", "accuracy", "trading score"):
+            scores.add_column(col)
+        rows = [("tuned LSTM", test)] + list((res.get("baselines") or {}).items())
+        for name, m in rows:
+            scores.add_row(
+                name, _fmt(m.get("macro_f1")), _fmt(m.get("macro_precision")), _fmt(m.get("macro_recall")),
+                _fmt(m.get("accuracy")), _fmt(m.get("trading_score")),
+            )
+        out.print(scores)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@app.command()
+def data(
+    config: Optional[Path] = CONFIG_OPTION,
+    data_file: Optional[Path] = DATA_OPTION,
+    set_: Optional[list[str]] = SET_OPTION,
+    export: Optional[Path] = typer.Option(None, "--export", help="Write timestamp,label for every labelled bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Load and check the data: bars, date range, features, label balance per segment, purge gaps.
+
+    Example: hyperopt data --data prices.csv --set labels.horizon=24 --export labels.csv
+    """
+
+    def body() -> int:
+        from hyperopt_cli.control import resolve_config
+        from hyperopt_cli.datasummary import data_summary, export_labels
+
+        cfg = resolve_config(config, list(set_ or []), data_path=data_file)
+        summary, ohlcv = data_summary(cfg)
+        if export is not None:
+            n = export_labels(ohlcv, cfg.labels, export)
+            summary["exported"] = {"path": str(export), "rows": n}
+        if as_json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            _print_data_summary(summary)
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
+def _print_data_summary(s: dict[str, Any]) -> None:
+    out.print(
+        f"{s.get('source')}: {s.get('bars')} bars, {s.get('first_timestamp')} .. {s.get('last_timestamp')} "
+        f"(bar size {s.get('bar_size')}, {s.get('gaps', 0)} gaps)",
+        markup=False,
+    )
+    out.print(f"{s.get('n_features')} features; purge {s.get('purge_bars')} bars before each boundary", markup=False)
+    table = Table(title="Labels per segment")
+    for col in ("segment", "samples", "from", "to", "SELL", "HOLD", "BUY"):
+        table.add_column(col)
+    for name, seg in (s.get("segments") or {}).items():
+        shares = seg.get("label_shares") or {}
+        counts = seg.get("label_counts") or {}
+        table.add_row(
+            name, str(seg.get("samples")), str(seg.get("first_timestamp", "-")), str(seg.get("last_timestamp", "-")),
+            *(f"{counts.get(c, 0)} ({shares.get(c, 0.0):.1%})" for c in ("SELL", "HOLD", "BUY")),
+        )
+    out.print(table)
+    for warning in s.get("warnings") or []:
+        out.print(f"warning: {warning}", markup=False)
+    if s.get("exported"):
+        out.print(f"Exported {s['exported']['rows']} labels to {s['exported']['path']}", markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""What the CLI commands do, as plain functions: start, resume, stop, status, results.
+
+Everything here is callable and testable without the CLI; the CLI only parses and renders.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hyperopt_cli import rundir
+from hyperopt_cli.config import (
+    OptimizationConfig,
+    apply_overrides,
+    config_from_dict,
+    read_yaml,
+)
+from hyperopt_cli.errors import NothingRunningError, RunStateError
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+
+
+def resolve_config(
+    config_path: Path | None,
+    overrides: list[str],
+    mode: str | None = None,
+    target: str | None = None,
+    data_path: Path | None = None,
+) -> OptimizationConfig:
+    """Config file (default configs/default.yaml if present, else built-in defaults) + CLI options.
+
+    The data path is made absolute so the frozen config resumes from any directory.
+    """
+    if config_path is None and DEFAULT_CONFIG.is_file():
+        config_path = DEFAULT_CONFIG
+    raw = read_yaml(config_path) if config_path is not None else {}
+    raw = apply_overrides(raw, overrides)
+    if mode is not None:
+        raw["mode"] = mode
+    if target is not None:
+        raw["target_group"] = target
+        if mode is None:
+            raw["mode"] = "group"
+    data_section = raw.setdefault("data", {}) if isinstance(raw.get("data", {}), dict) else raw["data"]
+    if data_path is not None and isinstance(data_section, dict):
+        data_section["path"] = str(data_path)
+    if isinstance(data_section, dict) and isinstance(data_section.get("path"), str):
+        base = config_path.parent if (config_path is not None and data_path is None) else Path.cwd()
+        path = Path(data_section["path"]).expanduser()
+        data_section["path"] = str(path if path.is_absolute() else (base / path).resolve())
+    if isinstance(raw.get("fine_tune_from"), str):
+        raw["fine_tune_from"] = str(Path(raw["fine_tune_from"]).expanduser().resolve())
+    return config_from_dict(raw, origin=str(config_path) if config_path is not None else None)
+
+
+def new_run_dir(runs_root: Path, run_dir: Path | None) -> Path:
+    """The directory a new run writes to: `run_dir` if given (must be empty or absent), else a fresh job id."""
+    if run_dir is None:
+        return rundir.create_run_dir(runs_root)
+    if run_dir.exists():
+        if not run_dir.is_dir():
+            raise RunStateError(f"--run-dir {run_dir} exists and is not a directory")
+        if rundir.is_run_dir(run_dir):
+            raise RunStateError(f"{run_dir} already holds a run; continue it with: hyperopt resume {run_dir}")
+        if any(run_dir.iterdir()):
+            raise RunStateError(f"--run-dir {run_dir} is not empty; pick a new or empty directory")
+    else:
+        run_dir.mkdir(parents=True)
+    return run_dir
+
+
+# --------------------------------------------------------------------------- status
+
+
+def run_status(run_dir: Path) -> dict[str, Any]:
+    """state.json plus liveness: `owner_alive`, and `status` "interrupted" for a dead running owner.
+
+    Reads JSON only; the SQLite studies are opened only when state.json is missing and no
+    process owns the run.
+    """
+    if not run_dir.is_dir():
+        raise RunStateError(f"run directory not found: {run_dir}")
+    if not rundir.is_run_dir(run_dir):
+        raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
+    owner = rundir.live_owner(run_dir)
+    state = rundir.read_json(run_dir / rundir.STATE_FILE)
+    if state is None:
+        if owner is None:
+            from hyperopt_cli.optimizer import rebuild_state
+
+            state = rebuild_state(run_dir)
+            state["note"] = "state.json missing or corrupt: rebuilt from config.yaml and the studies (not saved)"
+        else:
+            state = {"status": "starting", "job_id": run_dir.name}
+    state = dict(state)
+    state["run_dir"] = str(run_dir)
+    state["owner_alive"] = owner is not None
+    state["owner_pid"] = owner.pid if owner is not None else None
+    state.pop("config", None)
+    if state.get("status") in ("running", "starting") and owner is None:
+        state["status"] = "interrupted"
+    return state
+
+
+def latest_running(runs_root: Path) -> Path | None:
+    for path in reversed(rundir.list_runs(runs_root)):
+        if rundir.live_owner(path) is not None:
+            return path
+    return None
+
+
+def latest_run(runs_root: Path) -> Path | None:
+    runs = rundir.list_runs(runs_root)
+    return runs[-1] if runs else None
+
+
+def results_of(run_dir: Path) -> dict[str, Any]:
+    """results.json, or for an unfinished run the partial results from state.json (`complete: false`)."""
+    status = run_status(run_dir)
+    results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    if results is not None:
+        return {**results, "status": status.get("status"), "complete": True}
+    groups = status.get("groups") or {}
+    fixed: dict[str, Any] = {}
+    for name, row in groups.items():
+        if row.get("status") == "completed":
+            fixed.update(row.get("best_params") or {})
+    return {
+        "job_id": status.get("job_id"),
+        "status": status.get("status"),
+        "complete": False,
+        "mode": status.get("mode"),
+        "best_params": fixed,
+        "best_value": None,
+        "fixed_params": fixed,
+        "group_results": groups,
+        "test_metrics": None,
+        "baselines": None,
+    }
+
+
+# --------------------------------------------------------------------------- stop
+
+
+@dataclass
+class StopOutcome:
+    run_dir: Path
+    pid: int
+    stopped: bool
+    seconds: float
+    status: str | None
+
+
+def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> StopOutcome:
+    """SIGTERM the verified owner of `run_dir` and wait until it has exited (or `timeout_s`)."""
+    owner = rundir.live_owner(run_dir)
+    if owner is None:
+        raise NothingRunningError(f"no live process owns {run_dir}; nothing to stop")
+    start = time.monotonic()
+    os.kill(owner.pid, signal.SIGTERM)
+    while time.monotonic() - start < timeout_s:
+        if not owner.is_running() or rundir.live_owner(run_dir) is None:
+            try:
+                owner.wait(timeout=max(0.0, timeout_s - (time.monotonic() - start)))
+            except Exception:  # not our child, or already reaped: the lock release is what counts
+                pass
+            state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
+            return StopOutcome(run_dir, owner.pid, True, time.monotonic() - start, state.get("status"))
+        time.sleep(poll_s)
+    return StopOutcome(run_dir, owner.pid, False, time.monotonic() - start, None)

@@ -1,0 +1,45 @@
+"""Time estimates: a quick measured guess before the first trial, measured trial times after."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+
+from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.dataset import PreparedData
+from hyperopt_cli.model import LSTMClassifier
+
+EVAL_SHARE = 0.35  # validation pass per epoch, relative to the training pass (forward only)
+
+
+def seconds_per_epoch(cfg: OptimizationConfig, data: PreparedData, n_batches: int = 3) -> float:
+    """Time a few forward/backward passes of the configured model and scale to one epoch."""
+    batch = cfg.trainer.batch_size
+    model = LSTMClassifier(data.n_features, cfg.model.hidden_size, cfg.model.num_layers, cfg.trainer.dropout)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, cfg.data.window, data.n_features)
+    y = torch.randint(0, 3, (batch,))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    timings = []
+    for _ in range(n_batches + 1):
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+        timings.append(time.perf_counter() - start)
+    per_batch = sorted(timings[1:])[len(timings[1:]) // 2]  # the first call warms up
+    batches = max(1, len(data.train) // batch)
+    return per_batch * batches * (1 + EVAL_SHARE)
+
+
+def estimate_hours(
+    remaining_trials: int, epochs_per_trial: int, measured_trial_seconds: Sequence[float], epoch_seconds_guess: float
+) -> float:
+    """Remaining hours: the mean measured trial time once there is one, else the guess."""
+    if measured_trial_seconds:
+        per_trial = sum(measured_trial_seconds) / len(measured_trial_seconds)
+    else:
+        per_trial = epoch_seconds_guess * epochs_per_trial
+    return remaining_trials * per_trial / 3600.0

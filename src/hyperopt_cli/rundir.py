@@ -1,0 +1,191 @@
+"""The run directory: its layout, JSON summaries, and who owns it.
+
+Ownership is an OS file lock (``fcntl.flock`` on ``.lock``) held for the owner's whole
+life; the kernel drops it when the process dies, even by kill -9. The pidfile records
+the owner's pid *and* its process start time, so ``stop`` never signals a process that
+merely reuses a dead owner's pid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from hyperopt_cli.atomic import atomic_write_json
+from hyperopt_cli.errors import RunLockedError, RunStateError
+
+CONFIG_FILE = "config.yaml"
+STATE_FILE = "state.json"
+RESULTS_FILE = "results.json"
+BEST_PARAMS_FILE = "best_params.json"
+PID_FILE = "hyperopt.pid"
+LOCK_FILE = ".lock"
+LOG_FILE = "run.log"
+CHECKPOINT_DIR = "checkpoints"
+
+STATUSES = ("starting", "running", "paused", "completed", "failed")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def study_db_path(run_dir: Path, study_name: str, group: str) -> Path:
+    return run_dir / f"{study_name}_{group}.db"
+
+
+def storage_url(run_dir: Path, study_name: str, group: str) -> str:
+    return f"sqlite:///{study_db_path(run_dir, study_name, group).resolve()}"
+
+
+def checkpoint_path(run_dir: Path, group: str, trial_number: int) -> Path:
+    return run_dir / CHECKPOINT_DIR / f"{group}_trial{trial_number:05d}.pt"
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file()
+
+
+def create_run_dir(runs_root: Path, when: dt.datetime | None = None) -> Path:
+    """Create ``runs_root/<YYYYmmdd_HHMMSS>``, suffixed ``_2``, ``_3``... if that second is taken.
+
+    ``os.mkdir`` fails on an existing name, so two processes starting in the same second
+    still get different directories.
+    """
+    runs_root.mkdir(parents=True, exist_ok=True)
+    stamp = (when or dt.datetime.now()).strftime("%Y%m%d_%H%M%S")
+    for n in range(1, 1000):
+        candidate = runs_root / (stamp if n == 1 else f"{stamp}_{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RunStateError(f"cannot create a run directory under {runs_root}: too many runs named {stamp}_*")
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from `path`, or None when the file is missing or not a valid JSON object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    atomic_write_json(path, obj)
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+@dataclass(frozen=True)
+class OwnerInfo:
+    pid: int
+    create_time: float
+    host: str
+    started_at: str
+
+
+class RunLock:
+    """The exclusive OS lock that makes this process the run's owner, plus its pidfile."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = read_owner(self.run_dir)
+            who = f" (pid {owner.pid} on {owner.host})" if owner else ""
+            raise RunLockedError(f"{self.run_dir} is owned by another live process{who}; stop it first") from None
+        self._fd = fd
+        me = psutil.Process()
+        write_json(
+            self.run_dir / PID_FILE,
+            {"pid": me.pid, "create_time": me.create_time(), "host": socket.gethostname(), "started_at": now_iso()},
+        )
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            (self.run_dir / PID_FILE).unlink(missing_ok=True)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def is_locked(run_dir: Path) -> bool:
+    """True when some live process holds the run's lock (probes without keeping it)."""
+    lock_path = run_dir / LOCK_FILE
+    if not lock_path.exists():
+        return False
+    fd = os.open(lock_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def read_owner(run_dir: Path) -> OwnerInfo | None:
+    data = read_json(run_dir / PID_FILE)
+    if data is None:
+        return None
+    try:
+        return OwnerInfo(int(data["pid"]), float(data["create_time"]), str(data["host"]), str(data["started_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def live_owner(run_dir: Path) -> psutil.Process | None:
+    """The process that owns the run right now, verified; None if nobody does.
+
+    Verified means: the lock is held, the pidfile is from this host, and the process with
+    that pid started at the recorded time (so a reused pid is never mistaken for the owner).
+    """
+    if not is_locked(run_dir):
+        return None
+    owner = read_owner(run_dir)
+    if owner is None or owner.host != socket.gethostname():
+        return None
+    try:
+        proc = psutil.Process(owner.pid)
+        if abs(proc.create_time() - owner.create_time) > 0.01 or proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    return proc
+
+
+def list_runs(runs_root: Path) -> list[Path]:
+    """Run directories under `runs_root`, oldest first (by name, which starts with the start time)."""
+    if not runs_root.is_dir():
+        return []
+    return sorted((p for p in runs_root.iterdir() if p.is_dir() and is_run_dir(p)), key=lambda p: p.name)

@@ -1,0 +1,139 @@
+"""Summaries of a study read from its storage: counts, best trial, convergence.
+
+The Optuna storage is the source of truth; everything here is a pure function of the
+trials it holds (plus the config), so state.json and results.json can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperopt_cli.config import LABEL_PARAMS, OptimizationConfig
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+TRADING_SCORE = "trading_score"
+
+
+def objective_metric(cfg: OptimizationConfig, space_names: Sequence[str]) -> str:
+    """A study whose parameters change the labels is scored by the label-independent trading score."""
+    return TRADING_SCORE if any(name in LABEL_PARAMS for name in space_names) else cfg.primary_metric
+
+
+def direction_for(cfg: OptimizationConfig, metric: str) -> str:
+    return "maximize" if metric == TRADING_SCORE else cfg.optimization_direction
+
+
+def _better(a: float, b: float, direction: str) -> bool:
+    return a > b if direction == "maximize" else a < b
+
+
+def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:
+    """The best COMPLETE trial; a collapsed trial only when no uncollapsed one exists."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    healthy = [t for t in complete if not t.user_attrs.get("collapsed", False)]
+    pool = healthy or complete
+    best: FrozenTrial | None = None
+    for trial in sorted(pool, key=lambda t: t.number):
+        if best is None or _better(float(trial.value), float(best.value), direction):  # type: ignore[arg-type]
+            best = trial
+    return best
+
+
+def trials_since_improvement(trials: Sequence[FrozenTrial], direction: str, threshold: float) -> int:
+    """Finished trials since the running best last improved by more than `threshold`."""
+    best: float | None = None
+    since = 0
+    for trial in sorted((t for t in trials if t.state in FINISHED), key=lambda t: t.number):
+        value = trial.value if trial.state == TrialState.COMPLETE else None
+        if value is not None and (best is None or _better(value, best + (threshold if direction == "maximize" else -threshold), direction)):
+            best = value
+            since = 0
+        else:
+            since += 1
+    return since
+
+
+@dataclass
+class StudySummary:
+    """What status/results show for one group, computed from its trials."""
+
+    group: str
+    metric: str
+    direction: str
+    n_complete: int = 0
+    n_pruned: int = 0
+    n_failed: int = 0
+    n_running: int = 0
+    best_value: float | None = None
+    best_params: dict[str, Any] | None = None
+    best_trial: int | None = None
+    best_metrics: dict[str, Any] | None = None
+    collapsed_trials: list[int] = field(default_factory=list)
+    failed_trials: list[int] = field(default_factory=list)
+    since_improvement: int = 0
+    duration_s: float = 0.0
+    trial_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def n_finished(self) -> int:
+        return self.n_complete + self.n_pruned + self.n_failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "direction": self.direction,
+            "best_value": self.best_value,
+            "best_params": self.best_params,
+            "best_trial": self.best_trial,
+            "best_metrics": self.best_metrics,
+            "n_trials": {
+                "complete": self.n_complete,
+                "pruned": self.n_pruned,
+                "failed": self.n_failed,
+                "running": self.n_running,
+                "finished": self.n_finished,
+            },
+            "collapsed_trials": self.collapsed_trials,
+            "failed_trials": self.failed_trials,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction: str, threshold: float) -> StudySummary:
+    summary = StudySummary(group=group, metric=metric, direction=direction)
+    for trial in trials:
+        if trial.state == TrialState.COMPLETE:
+            summary.n_complete += 1
+        elif trial.state == TrialState.PRUNED:
+            summary.n_pruned += 1
+        elif trial.state == TrialState.FAIL:
+            summary.n_failed += 1
+            summary.failed_trials.append(trial.number)
+        elif trial.state == TrialState.RUNNING:
+            summary.n_running += 1
+        if trial.user_attrs.get("collapsed"):
+            summary.collapsed_trials.append(trial.number)
+        seconds = trial.user_attrs.get("train_seconds")
+        if trial.state in FINISHED and isinstance(seconds, (int, float)):
+            summary.trial_seconds.append(float(seconds))
+    summary.duration_s = sum(summary.trial_seconds)
+    best = best_trial(trials, direction)
+    if best is not None:
+        summary.best_value = float(best.value)  # type: ignore[arg-type]
+        summary.best_params = dict(best.params)
+        summary.best_trial = best.number
+        summary.best_metrics = best.user_attrs.get("metrics")
+    summary.since_improvement = trials_since_improvement(trials, direction, threshold)
+    return summary
+
+
+def group_is_done(summary: StudySummary, cfg: OptimizationConfig) -> tuple[bool, str | None]:
+    """Whether a group has finished its work, and why: 'budget' or 'converged'."""
+    if summary.n_finished >= cfg.max_trials_per_group:
+        return True, "budget"
+    if summary.n_complete > 0 and summary.since_improvement >= cfg.convergence_patience:
+        return True, "converged"
+    return False, None
