@@ -146,7 +146,8 @@ class ParamSpec:
 
 def _spec(type_: str, low: float | None = None, high: float | None = None, log: bool = False,
           step: float | None = None, choices: list[Any] | None = None) -> ParamSpec:
-    return ParamSpec(type=type_, low=low, high=high, log=log, step=step, choices=choices)
+    as_float = lambda v: None if v is None else float(v)  # noqa: E731 - YAML bounds load as floats too
+    return ParamSpec(type=type_, low=as_float(low), high=as_float(high), log=log, step=as_float(step), choices=choices)
 
 
 def default_search_space() -> dict[str, dict[str, ParamSpec]]:
