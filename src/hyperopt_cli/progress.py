@@ -1,0 +1,287 @@
+"""What a person watching a run sees: a live table on a terminal, plain log lines elsewhere.
+
+Both are event sinks (see ``events``): the search emits, they only listen. ``LiveDisplay``
+keeps its own per-group counters from the events and redraws one rich ``Live`` on stderr;
+``PlainLog`` prints one timestamped ``describe()`` line per event (nohup, CI, pipes).
+``make_display()`` picks one from the console.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from hyperopt_cli.events import describe, short_params
+
+STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
+MAX_WARNINGS = 3  # warnings kept on screen, most recent last
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _local_time(iso: str | None) -> str:
+    """An ISO timestamp (state.json's UTC "eta") as local `YYYY-mm-dd HH:MM`."""
+    try:
+        return dt.datetime.fromisoformat(str(iso)).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(iso)
+
+
+def _better(a: float, b: float, direction: str) -> bool:
+    return a > b if direction == "maximize" else a < b
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@dataclass
+class _GroupRow:
+    """One group as the events describe it."""
+
+    status: str = "pending"
+    direction: str = "maximize"
+    done_before: int = 0  # trials already finished when a resumed group started
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    best_value: float | None = None
+    best_params: dict[str, Any] | None = None
+    started: float | None = None  # clock time of group_start
+    ended: float | None = None  # clock time of group_end / pause
+
+    @property
+    def finished(self) -> int:
+        return self.done_before + self.complete + self.pruned + self.failed
+
+
+@dataclass
+class _Trial:
+    """The trial in flight."""
+
+    group: str
+    number: int
+    params: dict[str, Any] = field(default_factory=dict)
+    epoch: int = 0  # epochs done
+    epochs: int | None = None
+    value: float | None = None
+
+
+class LiveDisplay:
+    """A rich ``Live`` view of a run: header, group table, current trial, last warnings."""
+
+    def __init__(self, console: Console | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console or Console(stderr=True)
+        self.clock = clock
+        self._lock = threading.Lock()  # emit() runs in the search thread, renderable() in Live's
+        self._live: Live | None = None
+        self._run: dict[str, Any] = {}
+        self._status = "starting"
+        self._started = clock()
+        self._estimate: dict[str, Any] = {}
+        self._max_trials: int | None = None
+        self._groups: dict[str, _GroupRow] = {}
+        self._trial: _Trial | None = None
+        self._warnings: deque[str] = deque(maxlen=MAX_WARNINGS)
+        self._note = "no trial running"  # shown when no trial is: the final evaluation's progress
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self._live is None:
+            self._live = Live(
+                console=self.console, transient=False, refresh_per_second=4, get_renderable=self.renderable
+            )
+            self._live.start()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()  # draws the final state once more
+            self._live = None
+
+    def __enter__(self) -> LiveDisplay:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ events
+
+    def update_estimate(self, time_estimate: dict[str, Any]) -> None:
+        """Replace the run's time estimate (state.json's "time_estimate" shape)."""
+        with self._lock:
+            self._estimate = dict(time_estimate or {})
+
+    def emit(self, event: str, **data: Any) -> None:
+        handler = getattr(self, f"_on_{event}", None)
+        if handler is None:
+            return  # unknown events are not ours to judge
+        with self._lock:
+            handler(data)
+        if self._live is not None:
+            self._live.refresh()
+
+    def _row(self, group: str) -> _GroupRow:
+        return self._groups.setdefault(group, _GroupRow(direction=self._run.get("direction", "maximize")))
+
+    def _on_run_start(self, data: dict[str, Any]) -> None:
+        self._run = data
+        self._status = "running"
+        self._started = self.clock()
+        self._estimate = dict(data.get("time_estimate") or {})
+        groups = list(data.get("groups") or [])
+        total = self._estimate.get("total_trials")
+        self._max_trials = data.get("max_trials") or (total // len(groups) if total and groups else None)
+        for group in groups:
+            self._row(group)
+
+    def _on_group_start(self, data: dict[str, Any]) -> None:
+        row = self._row(data["group"])
+        row.status, row.started, row.ended = "running", self.clock(), None
+        row.done_before = int(data.get("finished") or 0)
+        row.direction = data.get("direction", row.direction)
+
+    def _on_trial_start(self, data: dict[str, Any]) -> None:
+        self._row(data["group"]).status = "running"
+        self._trial = _Trial(data["group"], data["trial"], dict(data.get("params") or {}))
+
+    def _on_epoch(self, data: dict[str, Any]) -> None:
+        trial = self._trial
+        if trial is None or (trial.group, trial.number) != (data.get("group"), data.get("trial")):
+            trial = self._trial = _Trial(data["group"], data["trial"])
+        trial.epoch, trial.epochs, trial.value = int(data["epoch"]) + 1, data.get("epochs"), data.get("value")
+
+    def _on_trial_end(self, data: dict[str, Any]) -> None:
+        row = self._row(data["group"])
+        state, value = data.get("state"), data.get("value")
+        if state == "COMPLETE":
+            row.complete += 1
+            if value is not None and (row.best_value is None or _better(value, row.best_value, row.direction)):
+                row.best_value = value
+                if self._trial is not None and self._trial.number == data.get("trial"):
+                    row.best_params = self._trial.params
+        elif state == "PRUNED":
+            row.pruned += 1
+        elif state == "FAIL":
+            row.failed += 1
+        self._trial = None
+
+    def _on_group_end(self, data: dict[str, Any]) -> None:
+        row = self._row(data["group"])
+        row.status, row.ended = "completed", self.clock()
+        row.best_value, row.best_params = data.get("best_value"), data.get("best_params")  # the study's word is final
+
+    def _on_warning(self, data: dict[str, Any]) -> None:
+        self._warnings.append(describe("warning", data) or str(data.get("message")))
+
+    def _on_evaluation(self, data: dict[str, Any]) -> None:
+        self._note = describe("evaluation", data) or self._note
+
+    def _on_run_end(self, data: dict[str, Any]) -> None:
+        self._status = str(data.get("status", "finished"))
+        for row in self._groups.values():
+            if row.status == "running":
+                row.status, row.ended = "paused", self.clock()
+        self._trial = None
+
+    # ------------------------------------------------------------------ rendering
+
+    def renderable(self) -> RenderableType:
+        """The whole view as one renderable (what Live draws; tests print it)."""
+        with self._lock:
+            parts: list[RenderableType] = [self._header(), self._table(), self._trial_line()]
+            parts += [Text(w, style="yellow") for w in self._warnings]
+            return Group(*parts)
+
+    def _header(self) -> Text:
+        run, est = self._run, self._estimate
+        text = Text.assemble(
+            ("hyperopt ", "bold"), (str(run.get("job_id", "?")), "bold cyan"),
+            f"  mode {run.get('mode', '?')}  {run.get('run_dir', '')}  {self._status}",
+            f"\nelapsed {_hms(self.clock() - self._started)}",
+        )
+        if est:
+            text.append(
+                f"  remaining {est.get('remaining_hours', 0):.2f} h of {est.get('estimated_hours', 0):.2f} h"
+                f" ({est.get('remaining_trials', '?')} trials)  ETA {_local_time(est.get('eta'))}"
+            )
+        return text
+
+    def _table(self) -> Table:
+        table = Table()
+        for name in ("group", "status", "trials", "pruned", "failed", "best"):
+            table.add_column(name, justify="left" if name in ("group", "status") else "right", no_wrap=True)
+        table.add_column("best params", overflow="fold")
+        table.add_column("elapsed", justify="right", no_wrap=True)
+        now = self.clock()
+        for name, row in self._groups.items():
+            elapsed = "-" if row.started is None else _hms((now if row.ended is None else row.ended) - row.started)
+            table.add_row(
+                name, Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+                f"{row.finished}/{self._max_trials or '?'}", str(row.pruned), str(row.failed),
+                _value(row.best_value), short_params(row.best_params), elapsed,
+            )
+        return table
+
+    def _trial_line(self) -> RenderableType:
+        trial = self._trial
+        if trial is None:
+            return Text(self._note, style="dim")
+        line = Table.grid(padding=(0, 1))
+        epochs = trial.epochs or 0
+        line.add_row(
+            Text(f"[{trial.group}] trial {trial.number}", style="bold"), short_params(trial.params),
+            ProgressBar(total=max(epochs, 1), completed=trial.epoch, width=20),
+            f"epoch {trial.epoch}/{epochs or '?'}", f"value {_value(trial.value)}",
+        )
+        return line
+
+
+class PlainLog:
+    """One timestamped plain line per event, flushed at once: for logs that are not a terminal."""
+
+    def __init__(self, stream: TextIO | None = None, now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+        self.stream = stream or sys.stderr
+        self.now = now
+
+    def emit(self, event: str, **data: Any) -> None:
+        line = describe(event, data)
+        if line is None:
+            return
+        self.stream.write(f"{self.now():%Y-%m-%d %H:%M:%S} {line}\n")
+        self.stream.flush()
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def __enter__(self) -> PlainLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def make_display(console: Console | None = None) -> LiveDisplay | PlainLog:
+    """A live display when the console (stderr by default) is a terminal, plain log lines otherwise."""
+    console = console or Console(stderr=True)
+    if console.is_terminal:
+        return LiveDisplay(console)
+    return PlainLog(console.file)
