@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from hyperopt_cli.config import OptimizationConfig, ParamSpec
+from hyperopt_cli.search_space import narrow, study_space
+from hyperopt_cli.summary import best_trial, group_is_done, summarize, trials_since_improvement
+
+DIST = {"x": FloatDistribution(0.0, 1.0)}
+
+
+def trials(values: list[float | None], collapsed: set[int] = frozenset(), states: dict[int, TrialState] | None = None):
+    out = []
+    for i, value in enumerate(values):
+        state = (states or {}).get(i, TrialState.COMPLETE if value is not None else TrialState.PRUNED)
+        t = create_trial(
+            state=state, value=value if state == TrialState.COMPLETE else None, params={"x": 0.1 * i},
+            distributions=DIST, user_attrs={"collapsed": i in collapsed},
+        )
+        t.number = i
+        out.append(t)
+    return out
+
+
+def test_collapsed_trial_is_never_best_when_a_healthy_one_exists() -> None:
+    ts = trials([0.3, 0.9, 0.5], collapsed={1})
+    assert best_trial(ts, "maximize").number == 2
+    assert best_trial(trials([0.3, 0.9], collapsed={0, 1}), "maximize").number == 1
+
+
+def test_best_respects_direction() -> None:
+    ts = trials([0.3, 0.9, 0.5])
+    assert best_trial(ts, "minimize").number == 0
+
+
+def test_convergence_counts_trials_without_improvement_beyond_threshold() -> None:
+    # 0.50 best, then +0.004 (below threshold 0.005), a pruned trial, then 0.49.
+    ts = trials([0.50, 0.504, None, 0.49])
+    assert trials_since_improvement(ts, "maximize", 0.005) == 3
+    ts = trials([0.50, 0.51, 0.49])
+    assert trials_since_improvement(ts, "maximize", 0.005) == 1
+
+
+def test_group_done_by_budget_or_convergence() -> None:
+    cfg = OptimizationConfig(max_trials_per_group=5, convergence_patience=3)
+    assert group_is_done(summarize("g", trials([0.5, 0.6]), "val_f1", "maximize", 0.005), cfg) == (False, None)
+    assert group_is_done(summarize("g", trials([0.5, 0.4, 0.4, 0.4]), "val_f1", "maximize", 0.005), cfg) == (
+        True, "converged")
+    five = trials([0.1, 0.2, 0.3, 0.4, None], states={4: TrialState.FAIL})
+    summary = summarize("g", five, "val_f1", "maximize", 0.005)
+    assert (summary.n_complete, summary.n_failed, summary.failed_trials) == (4, 1, [4])
+    assert group_is_done(summary, cfg) == (True, "budget")
+
+
+def test_narrow_keeps_share_of_range_around_best_inside_bounds() -> None:
+    spec = ParamSpec(type="float", low=0.0, high=1.0)
+    n = narrow(spec, 0.5, 0.25)
+    assert (n.low, n.high) == pytest.approx((0.375, 0.625))
+    edge = narrow(spec, 0.99, 0.25)
+    assert edge.high == 1.0 and edge.low == pytest.approx(0.865)
+    log_spec = ParamSpec(type="float", low=1e-4, high=1e-2, log=True)
+    ln = narrow(log_spec, 1e-3, 0.5)
+    assert ln.low == pytest.approx(1e-3 / 10 ** 0.5) and ln.high == pytest.approx(1e-3 * 10 ** 0.5)
+    ints = narrow(ParamSpec(type="int", low=1, high=10), 5, 0.25)
+    assert (ints.low, ints.high) == (3, 7)
+    boolean = ParamSpec(type="bool")
+    assert narrow(boolean, True, 0.25) == boolean
+
+
+def test_fine_tune_space_has_every_parameter() -> None:
+    cfg = OptimizationConfig()
+    space = study_space(cfg, "fine_tune", center={"dropout": 0.25})
+    assert len(space) == sum(len(g) for g in cfg.search_space.values())
+    assert space["dropout"].low == pytest.approx(0.25 - 0.0625)
