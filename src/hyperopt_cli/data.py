@@ -1,0 +1,669 @@
+"""Load and validate OHLCV bars from CSV or Parquet files, or build the synthetic ones.
+
+`load_ohlcv` returns a frame with a tz-aware UTC DatetimeIndex named "timestamp" and
+float64 columns open, high, low, close, volume, in file order. Every rule that fails is
+one `DataError` line naming the file, the column, the data row (1-based, header not
+counted) with its timestamp as written in the file, and the rule. The checks are
+vectorised: a million rows load in a few seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.errors import DataError
+from hyperopt_cli.features import WARMUP_BARS
+from hyperopt_cli.synthetic import synthetic_ohlcv
+
+CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv")
+PARQUET_EXTENSIONS: tuple[str, ...] = (".parquet", ".pq")
+SNIFF_BYTES = 64 * 1024  # head of a CSV read to sniff delimiter, decimal mark and header
+SNIFF_LINES = 50  # lines of that head compared for a consistent delimiter
+DELIMITERS: tuple[str, ...] = ("\t", ";", "|", ",")  # preference order when several fit
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
+
+# Names are compared after `_norm`: lower case, `<>` and outer spaces stripped, inner
+# spaces/dashes/dots as "_". "adj_close" is deliberately not a close.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "open": ("open", "o", "open_price", "openprice", "opening_price", "first"),
+    "high": ("high", "h", "high_price", "highprice", "max"),
+    "low": ("low", "l", "low_price", "lowprice", "min"),
+    "close": ("close", "c", "close_price", "closeprice", "closing_price", "last"),
+}
+REAL_VOLUME: tuple[str, ...] = ("volume", "vol", "v", "real_volume", "realvolume", "real_vol", "base_volume")
+TICK_VOLUME: tuple[str, ...] = ("tickvol", "tick_volume", "tickvolume", "tick_vol", "ticks", "tick_count")
+# Names of a full timestamp, tried first; then a date + time pair; then time, date or dt alone.
+TIMESTAMP_NAMES: tuple[str, ...] = (
+    "timestamp", "datetime", "date_time", "gmt_time", "local_time", "time_stamp", "open_time",
+    "opentime", "ts", "unix", "unix_time", "unix_timestamp", "epoch",
+)  # fmt: skip
+PARTIAL_TIMESTAMP_NAMES: tuple[str, ...] = ("time", "date", "dt")
+UNNAMED = re.compile(r"^(unnamed:_?0|index|)$")  # pandas' name for a header-less first column
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$")
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+_COMMA_NUMBER = re.compile(r"^[+-]?\d+,\d+$")
+_DOT_NUMBER = re.compile(r"^[+-]?\d+\.\d+$")
+_TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_DATE_FORMATS = (
+    "%Y-%m-%d", "%Y.%m.%d", "%Y/%m/%d", "%Y%m%d",
+    "%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-%d-%Y",
+)  # fmt: skip  # day-first before month-first: the tie-break when both parse a column
+_TIME_FORMATS = (
+    "", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M", "T%H:%M:%S", "T%H:%M:%S.%f", " %H%M%S", " %H%M",
+)  # fmt: skip
+_ZONE_FORMATS = ("", " GMT%z", " UTC%z", "%z", " %z")
+# Smallest sample counts per segment after purging; below these a trial means nothing.
+MIN_SAMPLES: dict[str, int] = {"train": 50, "val": 20, "test": 20}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _norm(name: Any) -> str:
+    text = str(name).strip().strip("<>").strip().lower()
+    return re.sub(r"[\s\-.]+", "_", text)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    ext = path.suffix.lower()
+    if ext not in CSV_EXTENSIONS + PARQUET_EXTENSIONS:
+        shown = ext or "(none)"
+        known = ", ".join(CSV_EXTENSIONS + PARQUET_EXTENSIONS)
+        raise DataError(f"{path}: unsupported file extension '{shown}'; use one of {known}")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    if size == 0:
+        raise DataError(f"{path}: file is empty")
+
+
+@dataclass
+class _CsvDialect:
+    sep: str
+    decimal: str
+    encoding: str
+    header: bool
+    first_fields: list[str]
+
+
+def _sniff_csv(path: Path) -> _CsvDialect:
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+        truncated = bool(handle.read(1))
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            text = head.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    lines = [line for line in text.splitlines() if line.strip()]
+    if truncated and len(lines) > 1:
+        lines = lines[:-1]  # the last line of the head may be cut in half
+    lines = lines[:SNIFF_LINES]
+    if not lines:
+        raise DataError(f"{path}: file is empty")
+    consistent = [d for d in DELIMITERS if lines[0].count(d) > 0 and len({ln.count(d) for ln in lines}) == 1]
+    if consistent:
+        sep = consistent[0]
+    else:
+        counts = {d: lines[0].count(d) for d in DELIMITERS}
+        sep = max(DELIMITERS, key=lambda d: counts[d])
+        if counts[sep] == 0:
+            raise DataError(
+                f"{path}: cannot find the delimiter in line 1 (tried comma, semicolon, tab, pipe): {lines[0][:80]!r}"
+            )
+    first_fields = [f.strip().strip('"').strip("'").strip() for f in lines[0].split(sep)]
+    numeric = sum(bool(_NUMBER.match(f)) for f in first_fields)
+    header = numeric < 4  # a first line with four or more numbers is data, not names
+    decimal = _sniff_decimal(lines[1:] if header else lines, sep)
+    return _CsvDialect(sep, decimal, encoding, header, first_fields)
+
+
+def _sniff_decimal(lines: list[str], sep: str) -> str:
+    """',' when the number fields of a non-comma-separated file look like "1,0716" and none like "1.0716"."""
+    if sep == ",":
+        return "."
+    fields = [f.strip().strip('"') for line in lines for f in line.split(sep)]
+    comma = any(_COMMA_NUMBER.match(f) for f in fields)
+    dot = any(_DOT_NUMBER.match(f) for f in fields)
+    return "," if comma and not dot else "."
+
+
+def _headerless_names(fields: list[str]) -> list[str]:
+    lead = ["date", "time"] if len(fields) > 1 and _TIME_ONLY.match(fields[1]) else ["timestamp"]
+    rest = ["open", "high", "low", "close", "volume"]
+    names = lead + rest[: max(0, len(fields) - len(lead))]
+    return names + [f"extra_{i}" for i in range(len(fields) - len(names))]
+
+
+def _read_csv(path: Path, warn: list[str]) -> pd.DataFrame:
+    dialect = _sniff_csv(path)
+    kwargs: dict[str, Any] = dict(
+        sep=dialect.sep, decimal=dialect.decimal, skipinitialspace=True, low_memory=False, engine="c"
+    )
+    if not dialect.header:
+        names = _headerless_names(dialect.first_fields)
+        kwargs.update(header=None, names=names)
+        warn.append(f"no header row; assumed columns {', '.join(names)}")
+    for encoding in (dialect.encoding, "latin-1"):
+        try:
+            return pd.read_csv(path, encoding=encoding, **kwargs)
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: file is empty") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise DataError(f"{path}: cannot parse as CSV (delimiter {dialect.sep!r}): {_one_line(exc)}") from None
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    raise DataError(f"{path}: cannot decode the file as UTF-8 or Latin-1")  # pragma: no cover
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path)
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid/OSError family
+        raise DataError(f"{path}: not a readable Parquet file: {_one_line(exc)}") from None
+    if not isinstance(df.index, pd.RangeIndex):
+        name = df.index.name
+        df = df.reset_index(names=name if name is not None else "index")
+    df.columns = [str(c) for c in df.columns]
+    return df
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def _columns_found(df: pd.DataFrame) -> str:
+    return ", ".join(repr(str(c)) for c in df.columns)
+
+
+def _find(df: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    by_norm: dict[str, str] = {}
+    for col in df.columns:
+        by_norm.setdefault(_norm(col), col)
+    for name in names:
+        if name in by_norm:
+            return by_norm[name]
+    return None
+
+
+def _timestamp_columns(df: pd.DataFrame, source: str, timestamp_column: str | None) -> list[str]:
+    """One column, or [date, time] to be joined with a space."""
+    if timestamp_column is not None:
+        col = _find(df, (_norm(timestamp_column),))
+        if col is None:
+            raise DataError(
+                f"{source}: timestamp column {timestamp_column!r} (data.timestamp_column) not found "
+                f"(columns found: {_columns_found(df)})"
+            )
+        return [col]
+    date, time = _find(df, ("date",)), _find(df, ("time",))
+    combined = _find(df, TIMESTAMP_NAMES)
+    if combined is not None:
+        return [combined]
+    if date is not None and time is not None:
+        return [date, time]
+    single = _find(df, PARTIAL_TIMESTAMP_NAMES)
+    if single is not None:
+        return [single]
+    first = df.columns[0] if len(df.columns) else None
+    if first is not None and UNNAMED.match(_norm(first)):
+        return [first]
+    raise DataError(
+        f"{source}: no timestamp column found (columns found: {_columns_found(df)}); "
+        "name it with data.timestamp_column"
+    )
+
+
+def _volume_column(df: pd.DataFrame, warn: list[str]) -> str | None:
+    real = _find(df, REAL_VOLUME)
+    if real is None:
+        real = next((c for c in df.columns if _norm(c).startswith(("volume", "vol_"))), None)
+    tick = _find(df, TICK_VOLUME)
+    if real is not None and tick is not None and _all_zero(df[real]):
+        warn.append(f"column {real!r} is all zero; using tick volume {tick!r}")
+        return tick
+    return real if real is not None else tick
+
+
+def _all_zero(col: pd.Series) -> bool:
+    values = pd.to_numeric(col, errors="coerce")
+    return bool((values.fillna(0) == 0).all())
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+class _Rows:
+    """Names a data row in messages: 'data row 17 (2020-01-03 04:00:00)'."""
+
+    def __init__(self, text: Callable[[int], str]) -> None:
+        self.text = text
+
+    def at(self, i: int) -> str:
+        return f"data row {i + 1} ({self.text(i)})"
+
+
+def _raw_text(raw: pd.Series) -> Callable[[int], str]:
+    def text(i: int) -> str:
+        value = raw.iloc[i]
+        return "empty" if pd.isna(value) else str(value).strip()
+
+    return text
+
+
+def _check_timezone(timezone: str, source: str) -> None:
+    try:
+        pd.Timestamp("2000-01-01").tz_localize(timezone)
+    except Exception:
+        raise DataError(
+            f"{source}: unknown timezone {timezone!r} (data.timezone); use an IANA name such as 'UTC' or 'Europe/Berlin'"
+        ) from None
+
+
+def _localize(naive: pd.DatetimeIndex, timezone: str, source: str, rows: _Rows) -> pd.DatetimeIndex:
+    if timezone.upper() == "UTC":
+        return naive.tz_localize("UTC")
+    local = naive.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    bad = np.flatnonzero(local.isna() & ~naive.isna())
+    if len(bad):
+        i = int(bad[0])
+        one = naive[i : i + 1]
+        ambiguous = not one.tz_localize(timezone, ambiguous=np.array([True]), nonexistent="NaT").isna()[0]
+        why = "is ambiguous (it occurs twice when DST ends)" if ambiguous else "does not exist (skipped when DST starts)"
+        raise DataError(
+            f"{source}: timestamp at {rows.at(i)} {why} in {timezone}; "
+            "store UTC timestamps or timestamps with an offset, or set data.timezone to a zone without DST"
+        )
+    return local.tz_convert("UTC")
+
+
+def _first_bad(parsed: pd.DatetimeIndex | pd.Series) -> int | None:
+    nat = np.flatnonzero(np.asarray(parsed.isna(), dtype=bool))
+    return int(nat[0]) if len(nat) else None
+
+
+def _unparseable(source: str, col: str, raw: pd.Series, rows: _Rows, i: int) -> DataError:
+    if pd.isna(raw.iloc[i]) or not str(raw.iloc[i]).strip():
+        return DataError(f"{source}: column {col!r} has an empty timestamp at data row {i + 1}")
+    return DataError(f"{source}: column {col!r} has an unparseable timestamp {rows.text(i)!r} at data row {i + 1}")
+
+
+def _from_numbers(values: pd.Series, source: str, col: str, raw: pd.Series, rows: _Rows) -> pd.DatetimeIndex:
+    """Unix epochs in s/ms/us/ns by magnitude, or YYYYMMDD integers."""
+    v = values.to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(np.isnan(v))
+    if len(bad):
+        raise _unparseable(source, col, raw, rows, int(bad[0]))
+    if ((v >= 19000101) & (v <= 21001231) & (v == np.floor(v))).all():
+        as_dates = pd.to_datetime(pd.Series(v.astype(np.int64).astype(str)), format="%Y%m%d", errors="coerce")
+        if not as_dates.isna().any():
+            return pd.DatetimeIndex(as_dates)  # naive: localised by the caller
+    magnitude = float(np.median(np.abs(v)))
+    # seconds until the year 5138, then ms, us, ns
+    unit = "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(v, unit=unit, utc=True))
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise DataError(f"{source}: column {col!r} holds numbers that are not unix epochs ({unit}): {_one_line(exc)}") from None
+
+
+def _candidate_formats(first: str) -> list[str]:
+    found = []
+    for d in _DATE_FORMATS:
+        for t in _TIME_FORMATS:
+            for z in _ZONE_FORMATS:
+                fmt = d + t + z
+                try:
+                    datetime.strptime(first, fmt)
+                except ValueError:
+                    continue
+                found.append(fmt)
+    return found
+
+
+def _from_strings(text: pd.Series, source: str, col: str, raw: pd.Series, rows: _Rows) -> pd.DatetimeIndex:
+    """Parse strings; the result is tz-aware when they carry an offset, else naive."""
+    present = text.dropna()
+    if present.empty:
+        raise _unparseable(source, col, raw, rows, 0)
+    first = str(present.iloc[0])
+    if _NUMBER.match(first):
+        return _from_numbers(pd.to_numeric(text, errors="coerce"), source, col, raw, rows)
+    if _ISO.match(first):
+        if re.search(_OFFSET, first):
+            parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+            naive = np.flatnonzero(~text.str.contains(_OFFSET, regex=True, na=True).to_numpy(dtype=bool))
+            if len(naive):
+                i = int(naive[0])
+                raise DataError(
+                    f"{source}: column {col!r} mixes timestamps with and without a UTC offset: "
+                    f"{rows.text(i)!r} at data row {i + 1} has none"
+                )
+        else:
+            try:
+                parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+            except ValueError:  # some later value carries an offset
+                with_offset = np.flatnonzero(text.str.contains(_OFFSET, regex=True, na=False).to_numpy(dtype=bool))
+                i = int(with_offset[0]) if len(with_offset) else 0
+                raise DataError(
+                    f"{source}: column {col!r} mixes timestamps with and without a UTC offset: "
+                    f"{rows.text(i)!r} at data row {i + 1} has one"
+                ) from None
+        bad = _first_bad(parsed)
+        if bad is not None:
+            raise _unparseable(source, col, raw, rows, bad)
+        return pd.DatetimeIndex(parsed)
+    best: pd.DatetimeIndex | None = None
+    best_bad = len(text) + 1
+    for fmt in _candidate_formats(first):
+        utc = "%z" in fmt
+        try:
+            parsed = pd.DatetimeIndex(pd.to_datetime(text, format=fmt, errors="coerce", utc=utc))
+        except ValueError:
+            continue
+        n_bad = int(parsed.isna().sum())
+        if n_bad == 0 and parsed.is_monotonic_increasing:
+            return parsed  # e.g. day-first vs month-first: the order that makes time run forward
+        if n_bad < best_bad:
+            best, best_bad = parsed, n_bad
+    if best is None:
+        best = _guess_format(text)
+    bad = _first_bad(best) if best is not None else 0
+    if best is None or bad is not None:
+        raise _unparseable(source, col, raw, rows, bad or 0)
+    return best
+
+
+def _guess_format(text: pd.Series) -> pd.DatetimeIndex | None:
+    """Last resort for layouts outside the known list: pandas' own format inference."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pd.DatetimeIndex(pd.to_datetime(text, errors="coerce"))
+        except (ValueError, TypeError):
+            return None
+
+
+def _parse_timestamps(
+    df: pd.DataFrame, cols: list[str], timezone: str, source: str
+) -> tuple[pd.DatetimeIndex, _Rows]:
+    if len(cols) == 2:
+        date, time = (df[c].astype("str").str.strip() for c in cols)
+        raw = (date + " " + time).where(df[cols[0]].notna() & df[cols[1]].notna())
+        col = f"{cols[0]}+{cols[1]}"
+    else:
+        raw = df[cols[0]]
+        col = cols[0]
+    rows = _Rows(_raw_text(raw))
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        parsed = pd.DatetimeIndex(raw)
+        bad = _first_bad(parsed)
+        if bad is not None:
+            raise _unparseable(source, col, raw, rows, bad)
+    elif pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        parsed = _from_numbers(raw, source, col, raw, rows)
+    else:
+        text = raw.astype("str").where(raw.notna())
+        first = text.dropna().iloc[0] if text.notna().any() else ""
+        if first != first.strip():
+            text = text.str.strip()
+        parsed = _from_strings(text, source, col, raw, rows)
+    if parsed.tz is None:
+        parsed = _localize(parsed, timezone, source, rows)
+    else:
+        parsed = parsed.tz_convert("UTC")
+    try:
+        return parsed.as_unit("ns").rename("timestamp"), rows
+    except (ValueError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise DataError(f"{source}: column {col!r} has timestamps outside 1677..2262: {_one_line(exc)}") from None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _numeric(df: pd.DataFrame, col: str, source: str, rows: _Rows) -> np.ndarray:
+    raw = df[col]
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        raise DataError(f"{source}: column {col!r} holds booleans, not numbers")
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        num = pd.to_numeric(raw, errors="coerce")
+        values = num.to_numpy(dtype=np.float64, na_value=np.nan)
+        text = raw.astype("str").where(raw.notna())
+        bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy() & (text.str.strip() != "").to_numpy(bool))
+        if len(bad):
+            i = int(bad[0])
+            raise DataError(f"{source}: column {col!r} has a non-numeric value {str(raw.iloc[i])!r} at {rows.at(i)}")
+    empty = np.flatnonzero(np.isnan(values))
+    if len(empty):
+        raise DataError(f"{source}: column {col!r} is empty at {rows.at(int(empty[0]))}")
+    infinite = np.flatnonzero(np.isinf(values))
+    if len(infinite):
+        i = int(infinite[0])
+        raise DataError(f"{source}: column {col!r} has a non-finite value {_num(values[i])} at {rows.at(i)}")
+    return values
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+def _check_order(index: pd.DatetimeIndex, source: str, rows: _Rows) -> None:
+    ns = index.asi8
+    step = np.diff(ns)
+    bad = np.flatnonzero(step <= 0)
+    if not len(bad):
+        return
+    i = int(bad[0]) + 1
+    if step[i - 1] == 0:
+        raise DataError(f"{source}: duplicate timestamp {rows.text(i)} at data rows {i} and {i + 1}")
+    raise DataError(
+        f"{source}: timestamp {rows.text(i)} at data row {i + 1} is earlier than {rows.text(i - 1)} "
+        f"at data row {i}; timestamps must increase (sort the file by time)"
+    )
+
+
+def _check_prices(v: dict[str, np.ndarray], names: dict[str, str], source: str, rows: _Rows) -> None:
+    for key in PRICE_COLUMNS:
+        bad = np.flatnonzero(v[key] <= 0)
+        if len(bad):
+            i = int(bad[0])
+            raise DataError(
+                f"{source}: column {names[key]!r} has a non-positive price {_num(v[key][i])} at {rows.at(i)}; prices must be > 0"
+            )
+    top = np.maximum(v["open"], v["close"])
+    bad = np.flatnonzero(v["high"] < top)
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(
+            f"{source}: high {_num(v['high'][i])} is below max(open, close) {_num(top[i])} at {rows.at(i)}; "
+            "need high >= max(open, close)"
+        )
+    bottom = np.minimum(v["open"], v["close"])
+    bad = np.flatnonzero(v["low"] > bottom)
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(
+            f"{source}: low {_num(v['low'][i])} is above min(open, close) {_num(bottom[i])} at {rows.at(i)}; "
+            "need low <= min(open, close)"
+        )
+    bad = np.flatnonzero(v["volume"] < 0)
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"{source}: column {names['volume']!r} has a negative volume {_num(v['volume'][i])} at {rows.at(i)}")
+
+
+def _freq_text(ns: float) -> str:
+    try:
+        return str(pd.tseries.frequencies.to_offset(pd.Timedelta(int(ns), unit="ns")).freqstr)
+    except ValueError:
+        return str(pd.Timedelta(int(ns), unit="ns"))
+
+
+def index_info(index: pd.DatetimeIndex) -> dict[str, Any]:
+    """bar_size (median spacing), gaps (spacings above it), first/last timestamp (ISO)."""
+    info: dict[str, Any] = {
+        "bars": len(index),
+        "first_timestamp": index[0].isoformat() if len(index) else None,
+        "last_timestamp": index[-1].isoformat() if len(index) else None,
+        "bar_size": None,
+        "gaps": 0,
+    }
+    if len(index) > 1:
+        step = np.diff(index.asi8)
+        median = float(np.median(step))
+        info["bar_size"] = _freq_text(median)
+        info["gaps"] = int((step > median).sum())
+        info["largest_gap"] = str(pd.Timedelta(int(step.max()), unit="ns"))
+    return info
+
+
+# --------------------------------------------------------------------------- public
+
+
+def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: str = "UTC") -> pd.DataFrame:
+    """Read and validate an OHLCV CSV or Parquet file; see the module doc for the result.
+
+    Naive timestamps are read in `timezone` and converted to UTC; timestamps with an offset
+    and unix epochs are absolute already. A missing volume column becomes 0.0 with a
+    warning in ``df.attrs["warnings"]``; ``df.attrs["info"]`` holds bar_size and gaps.
+    """
+    path = Path(path)
+    source = str(path)
+    _check_file(path)
+    _check_timezone(timezone, source)
+    warn: list[str] = []
+    raw = _read_parquet(path) if path.suffix.lower() in PARQUET_EXTENSIONS else _read_csv(path, warn)
+    if len(raw) == 0:
+        raise DataError(f"{source}: no data rows (columns found: {_columns_found(raw)})")
+
+    names: dict[str, str] = {}
+    for key in PRICE_COLUMNS:
+        col = _find(raw, ALIASES[key])
+        if col is None:
+            raise DataError(
+                f"{source}: missing required column {key!r} (columns found: {_columns_found(raw)}); "
+                f"accepted names: {', '.join(ALIASES[key])}"
+            )
+        names[key] = col
+    ts_cols = _timestamp_columns(raw, source, timestamp_column)
+    index, rows = _parse_timestamps(raw, ts_cols, timezone, source)
+
+    values = {key: _numeric(raw, names[key], source, rows) for key in PRICE_COLUMNS}
+    volume_col = _volume_column(raw, warn)
+    if volume_col is None:
+        warn.append("no volume column; volume set to 0.0")
+        values["volume"] = np.zeros(len(raw))
+        names["volume"] = "volume"
+    else:
+        values["volume"] = _numeric(raw, volume_col, source, rows)
+        names["volume"] = volume_col
+    _check_order(index, source, rows)
+    _check_prices(values, names, source, rows)
+
+    df = pd.DataFrame({key: values[key] for key in COLUMNS}, index=index)
+    info = index_info(df.index)
+    info.update(source=source, timestamp_column="+".join(map(str, ts_cols)), volume_column=volume_col)
+    df.attrs["info"] = info
+    df.attrs["warnings"] = [f"{source}: {w}" for w in warn]
+    return df
+
+
+def segment_sizes(n_samples: int, fractions: tuple[float, float, float], purge: int) -> tuple[int, int, int]:
+    """Samples per segment for `n_samples` consecutive eligible bars, after the purge."""
+    b1 = int(round(n_samples * fractions[0]))
+    b2 = int(round(n_samples * (fractions[0] + fractions[1])))
+    return max(0, b1 - purge), max(0, b2 - b1 - purge), max(0, n_samples - b2)
+
+
+def eligible_samples(n_bars: int, window: int, horizon: int, warmup: int = WARMUP_BARS) -> int:
+    """Bars with a full window of defined features and a label: (warmup + window - 1) .. n - horizon - 1."""
+    return max(0, n_bars - horizon - (warmup + window - 1))
+
+
+def _enough(sizes: tuple[int, int, int]) -> bool:
+    return all(n >= MIN_SAMPLES[name] for name, n in zip(("train", "val", "test"), sizes))
+
+
+def min_bars(
+    window: int, horizon: int, embargo_bars: int = 0,
+    fractions: tuple[float, float, float] = (0.70, 0.15, 0.15), warmup: int = WARMUP_BARS,
+) -> int:  # fmt: skip
+    """The fewest bars for which every segment reaches MIN_SAMPLES."""
+    purge = horizon + embargo_bars
+    lo, hi = 1, 1
+    while not _enough(segment_sizes(eligible_samples(hi, window, horizon, warmup), fractions, purge)):
+        hi *= 2
+    while lo < hi:  # smallest hi that is enough (rounding makes it monotone in practice)
+        mid = (lo + hi) // 2
+        if _enough(segment_sizes(eligible_samples(mid, window, horizon, warmup), fractions, purge)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def too_few_bars_error(
+    source: str, n_bars: int, sizes: tuple[int, int, int], window: int, horizon: int, embargo_bars: int,
+    fractions: tuple[float, float, float], warmup: int = WARMUP_BARS,
+) -> DataError:  # fmt: skip
+    need = min_bars(window, horizon, embargo_bars, fractions, warmup)
+    got = ", ".join(f"{name} {n}" for name, n in zip(("train", "val", "test"), sizes))
+    want = ", ".join(f"{name} {n}" for name, n in MIN_SAMPLES.items())
+    return DataError(
+        f"{source}: too few bars: {n_bars} bars give {got} samples after a {warmup}-bar feature warm-up, "
+        f"window {window}, horizon {horizon} and a {horizon + embargo_bars}-bar purge per boundary; "
+        f"need at least {want}, i.e. about {need} bars (or a smaller window/horizon)"
+    )
+
+
+def check_enough_bars(
+    n_bars: int, window: int, horizon: int, embargo_bars: int = 0,
+    fractions: tuple[float, float, float] = (0.70, 0.15, 0.15), warmup: int = WARMUP_BARS, source: str = "data",
+) -> tuple[int, int, int]:  # fmt: skip
+    """Samples per segment (train, val, test); DataError "too few bars" when one is below MIN_SAMPLES.
+
+    Labels need no warm-up of their own: pandas' ewm std is defined from the third bar
+    whatever vol_span, and the feature warm-up is longer.
+    """
+    sizes = segment_sizes(eligible_samples(n_bars, window, horizon, warmup), fractions, horizon + embargo_bars)
+    if not _enough(sizes):
+        raise too_few_bars_error(source, n_bars, sizes, window, horizon, embargo_bars, fractions, warmup)
+    return sizes
+
+
+def load_data(cfg: OptimizationConfig) -> pd.DataFrame:
+    """The bars of a run: `cfg.data.path`, or the synthetic generator when it is null."""
+    d = cfg.data
+    if d.path is None:
+        s = d.synthetic
+        return synthetic_ohlcv(s.n_bars, s.seed if s.seed is not None else cfg.seed, start=s.start, freq=s.freq)
+    return load_ohlcv(d.path, d.timestamp_column, d.timezone)
