@@ -4,14 +4,30 @@ CONTRACT (other modules rely on these names; keep them):
 - class index 0 = SELL (label -1), 1 = HOLD (label 0), 2 = BUY (label +1).
 - `Segment.windows(idx)` gathers only the requested batch; no N x window x features copy.
 - `DataPreparer(ohlcv, data_cfg).prepare(labels_cfg)` is cached by the label values.
+
+A sample is a bar t whose window (bars t-window+1..t) has defined features and which has a
+triple-barrier label. Samples are split chronologically by the data fractions; before
+each boundary the samples whose label horizon (plus embargo) reaches the next segment are
+purged, so for every train sample t and the first validation sample v, t + horizon < v
+(and likewise validation -> test). Features are standardised with the mean/std of the
+rows up to the last training bar only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from hyperopt_cli.config import DataConfig, LabelsConfig
+from hyperopt_cli.data import MIN_SAMPLES, index_info, too_few_bars_error
+from hyperopt_cli.errors import DataError
+from hyperopt_cli.features import compute_features, first_valid_row
+from hyperopt_cli.labels import triple_barrier_labels
 
 CLASS_NAMES: tuple[str, str, str] = ("SELL", "HOLD", "BUY")
 
@@ -33,7 +49,14 @@ class Segment:
 
     def windows(self, idx: np.ndarray) -> np.ndarray:
         """The windows of samples `idx`: (len(idx), window, n_features) float32, a fresh batch array."""
-        raise NotImplementedError
+        starts = self.end_rows[np.asarray(idx, dtype=np.int64)] - (self.window - 1)
+        return np.ascontiguousarray(self.window_view[starts])
+
+    @cached_property
+    def window_view(self) -> np.ndarray:
+        """(n_rows - window + 1, window, n_features) read-only view of `features`; item s starts at row s."""
+        view = np.lib.stride_tricks.sliding_window_view(self.features, self.window, axis=0)
+        return view.transpose(0, 2, 1)
 
     def last_bar_features(self) -> np.ndarray:
         """(n_samples, n_features): each sample's last-bar features (for the baseline models)."""
@@ -58,3 +81,199 @@ class PreparedData:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+
+SEGMENTS: tuple[str, str, str] = ("train", "val", "test")
+_SCALE_CHUNK = 65_536  # rows standardised per step, bounding the float64 temporaries
+MAX_CACHED = 8  # label settings kept by DataPreparer; the oldest is dropped first
+DOMINANT_SHARE = 0.9  # a train class share above this is reported as a warning
+
+
+def _label_key(labels_cfg: LabelsConfig) -> tuple[Any, ...]:
+    return tuple(getattr(labels_cfg, f.name) for f in dataclasses.fields(labels_cfg))
+
+
+def _iso(ts: np.datetime64) -> str:
+    return pd.Timestamp(ts).tz_localize("UTC").isoformat()
+
+
+def class_weights(labels: np.ndarray) -> np.ndarray:
+    """Inverse class frequency, mean 1 over the classes present; an absent class gets 0.
+
+    Flooring an absent class's count at 1 instead would give it a huge weight and, after
+    normalising, shrink every real class's weight towards 0.
+    """
+    counts = np.bincount(labels, minlength=3).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(3)
+    if present.any():
+        weights[present] = counts.sum() / (present.sum() * counts[present])
+        weights[present] /= weights[present].mean()
+    return weights.astype(np.float32)
+
+
+def _standardise(raw: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
+    """(raw - mean) / std with mean/std over `fit_rows` (bool mask); NaN -> 0; float32, read-only."""
+    n_fit = int(fit_rows.sum())
+    mean = np.zeros(raw.shape[1])
+    sq = np.zeros(raw.shape[1])
+    for a in range(0, len(raw), _SCALE_CHUNK):
+        part = raw[a : a + _SCALE_CHUNK][fit_rows[a : a + _SCALE_CHUNK]]
+        mean += part.sum(axis=0, dtype=np.float64)
+    mean /= max(n_fit, 1)
+    for a in range(0, len(raw), _SCALE_CHUNK):
+        part = raw[a : a + _SCALE_CHUNK][fit_rows[a : a + _SCALE_CHUNK]]
+        sq += ((part - mean) ** 2).sum(axis=0)
+    std = np.sqrt(sq / max(n_fit - 1, 1))
+    std[~(std > 0)] = 1.0  # a constant feature is just centred
+    mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
+    out = np.empty_like(raw, dtype=np.float32, order="C")
+    for a in range(0, len(raw), _SCALE_CHUNK):
+        block = (raw[a : a + _SCALE_CHUNK] - mean32) / std32
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        out[a : a + _SCALE_CHUNK] = block
+    out.flags.writeable = False  # shared by every segment and cached setting
+    return out
+
+
+class DataPreparer:
+    """Features once per process; labels, split and scaling once per label setting."""
+
+    def __init__(self, ohlcv: pd.DataFrame, data_cfg: DataConfig, max_cached: int = MAX_CACHED) -> None:
+        if not isinstance(ohlcv.index, pd.DatetimeIndex):
+            raise DataError("the OHLCV frame needs a DatetimeIndex (use load_ohlcv or synthetic_ohlcv)")
+        self.data_cfg = data_cfg
+        self.max_cached = max_cached
+        attrs_info = dict(ohlcv.attrs.get("info") or {})
+        self.source = str(attrs_info.get("source", "data"))
+        self.warnings: list[str] = list(ohlcv.attrs.get("warnings") or [])
+        self._index_info = {**index_info(ohlcv.index), "source": self.source}
+        index = ohlcv.index.tz_convert("UTC") if ohlcv.index.tz is not None else ohlcv.index
+        self.timestamps = index.tz_localize(None).as_unit("ns").to_numpy()
+        self.close = ohlcv["close"].to_numpy(dtype=np.float64)
+        self.raw_features, self.feature_names = compute_features(ohlcv)
+        self.warmup_bars = first_valid_row(self.raw_features)
+        self._row_ok = ~np.isnan(self.raw_features).any(axis=1)
+        w = data_cfg.window
+        bad_before = np.concatenate([[0], np.cumsum(~self._row_ok)])
+        n = len(self.close)
+        self._window_ok = np.zeros(n, dtype=bool)
+        if n >= w:
+            self._window_ok[w - 1 :] = bad_before[w:] == bad_before[: n - w + 1]
+        self._scaled: dict[int, np.ndarray] = {}  # by the last training row
+        self._cache: dict[tuple[Any, ...], PreparedData] = {}
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.close)
+
+    def prepare(self, labels_cfg: LabelsConfig) -> PreparedData:
+        """The segments for this label setting; cached by the values of its fields."""
+        key = _label_key(labels_cfg)
+        if key in self._cache:
+            self._cache[key] = self._cache.pop(key)  # most recently used goes last
+            return self._cache[key]
+        data = self._build(labels_cfg)
+        self._cache[key] = data
+        while len(self._cache) > self.max_cached:
+            self._cache.pop(next(iter(self._cache)))
+        return data
+
+    def _split(self, eligible: np.ndarray, purge: int) -> dict[str, np.ndarray]:
+        d = self.data_cfg
+        n = len(eligible)
+        b1 = int(round(n * d.train_fraction))
+        b2 = int(round(n * (d.train_fraction + d.val_fraction)))
+        parts = {"train": eligible[:b1], "val": eligible[b1:b2], "test": eligible[b2:]}
+        # purge in bars: keep t only if t + purge < first bar of the next segment
+        if b1 < n:
+            parts["train"] = parts["train"][parts["train"] + purge < eligible[b1]]
+        if b2 < n:
+            parts["val"] = parts["val"][parts["val"] + purge < eligible[b2]]
+        return parts
+
+    def _build(self, lc: LabelsConfig) -> PreparedData:
+        d = self.data_cfg
+        labels, valid = triple_barrier_labels(
+            self.close, lc.horizon, lc.take_profit, lc.stop_loss, lc.threshold, lc.vol_span
+        )
+        eligible = np.flatnonzero(self._window_ok & valid).astype(np.int64)
+        purge = lc.horizon + d.embargo_bars
+        parts = self._split(eligible, purge)
+        sizes = tuple(len(parts[name]) for name in SEGMENTS)
+        if any(size < MIN_SAMPLES[name] for name, size in zip(SEGMENTS, sizes)):
+            fractions = (d.train_fraction, d.val_fraction, d.test_fraction)
+            raise too_few_bars_error(
+                self.source, self.n_bars, sizes, d.window, lc.horizon, d.embargo_bars, fractions, self.warmup_bars
+            )
+        fit_end = int(parts["train"][-1])
+        if fit_end not in self._scaled:
+            fit_rows = self._row_ok.copy()
+            fit_rows[fit_end + 1 :] = False
+            self._scaled = {fit_end: _standardise(self.raw_features, fit_rows)}  # one split at a time
+        features = self._scaled[fit_end]
+
+        segments = {}
+        for name in SEGMENTS:
+            rows = parts[name]
+            segments[name] = Segment(
+                name=name,
+                features=features,
+                end_rows=rows,
+                labels=labels[rows].astype(np.int64) + 1,
+                forward_returns=np.log(self.close[rows + lc.horizon] / self.close[rows]),
+                timestamps=self.timestamps[rows],
+                window=d.window,
+            )
+        weights = class_weights(segments["train"].labels)
+        info = self._info(lc, segments, weights, purge, len(eligible))
+        return PreparedData(
+            train=segments["train"],
+            val=segments["val"],
+            test=segments["test"],
+            feature_names=self.feature_names,
+            class_weights=weights,
+            purge_bars=purge,
+            info=info,
+        )
+
+    def _info(
+        self, lc: LabelsConfig, segments: dict[str, Segment], weights: np.ndarray, purge: int, n_eligible: int
+    ) -> dict[str, Any]:
+        warnings = list(self.warnings)
+        seg_info: dict[str, Any] = {}
+        for name, seg in segments.items():
+            counts = seg.class_counts()
+            total = max(int(counts.sum()), 1)
+            seg_info[name] = {
+                "samples": len(seg),
+                "first_timestamp": _iso(seg.timestamps[0]),
+                "last_timestamp": _iso(seg.timestamps[-1]),
+                "label_counts": {c: int(k) for c, k in zip(CLASS_NAMES, counts)},
+                "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)},
+            }
+            for c, k in zip(CLASS_NAMES, counts):
+                if k == 0:
+                    extra = "; its class weight is 0" if name == "train" else ""
+                    warnings.append(f"the {name} segment has no {c} samples{extra}")
+        train_shares = seg_info["train"]["label_shares"]
+        top = max(train_shares, key=train_shares.get)
+        if train_shares[top] > DOMINANT_SHARE:
+            warnings.append(
+                f"{train_shares[top]:.0%} of the train labels are {top}; "
+                "consider other labels.threshold/take_profit/stop_loss"
+            )
+        return {
+            **self._index_info,
+            "n_features": len(self.feature_names),
+            "feature_names": list(self.feature_names),
+            "warmup_bars": self.warmup_bars,
+            "window": self.data_cfg.window,
+            "labels": dataclasses.asdict(lc),
+            "eligible_samples": n_eligible,
+            "purge_bars": purge,
+            "embargo_bars": self.data_cfg.embargo_bars,
+            "class_weights": {c: float(w) for c, w in zip(CLASS_NAMES, weights)},
+            "segments": seg_info,
+            "warnings": warnings,
+        }
