@@ -100,6 +100,8 @@ VARIANTS = {
     + "".join('"' + g.replace(",", '","') + '"\n' for g in GOOD),
     "windows newlines and BOM": "\ufeff" + rows(*GOOD).replace("\n", "\r\n"),
     "blank trailing lines": rows(*GOOD) + "\n\n",
+    "trailing delimiters": "".join(line + ",\n" for line in (HEADER.strip(), *GOOD)),
+    "trailing delimiter on data only": HEADER + "".join(g + ",\n" for g in GOOD),
 }
 
 
@@ -289,6 +291,10 @@ BAD_CSV = {
     "ragged rows": (
         rows(G0, G1 + ",99,98", G2),
         "{p}: cannot parse as CSV (delimiter ','): Error tokenizing data. C error: Expected 6 fields in line 3, saw 8",
+    ),
+    "more fields than header": (
+        "timestamp,open,high,low,close\n2020-01-01 00:00:00,123,1,2,0.5,1.5\n",
+        "{p}: the header has 5 fields but the first data row has 6 (delimiter ','); fix the header or the delimiter",
     ),
     "one column": ("just text\nmore text\n", "{p}: cannot find the delimiter in line 1 (tried comma, semicolon, tab, pipe): 'just text'"),
     "bad epoch": (

@@ -24,8 +24,8 @@ from hyperopt_cli.errors import DataError
 from hyperopt_cli.features import WARMUP_BARS
 from hyperopt_cli.synthetic import synthetic_ohlcv
 
-CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv")
-PARQUET_EXTENSIONS: tuple[str, ...] = (".parquet", ".pq")
+CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv")  # read with the sniffed delimiter
+PARQUET_EXTENSIONS: tuple[str, ...] = (".parquet", ".pq")  # read with pyarrow
 SNIFF_BYTES = 64 * 1024  # head of a CSV read to sniff delimiter, decimal mark and header
 SNIFF_LINES = 50  # lines of that head compared for a consistent delimiter
 DELIMITERS: tuple[str, ...] = ("\t", ";", "|", ",")  # preference order when several fit
@@ -51,15 +51,16 @@ PARTIAL_TIMESTAMP_NAMES: tuple[str, ...] = ("time", "date", "dt")
 UNNAMED = re.compile(r"^(unnamed:_?0|index|)$")  # pandas' name for a header-less first column
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}([.,]\d+)?)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$")
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 _COMMA_NUMBER = re.compile(r"^[+-]?\d+,\d+$")
 _DOT_NUMBER = re.compile(r"^[+-]?\d+\.\d+$")
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+# Day-first before month-first: the tie-break when both read a column in time order.
 _DATE_FORMATS = (
     "%Y-%m-%d", "%Y.%m.%d", "%Y/%m/%d", "%Y%m%d",
     "%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-%d-%Y",
-)  # fmt: skip  # day-first before month-first: the tie-break when both parse a column
+)  # fmt: skip
 _TIME_FORMATS = (
     "", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M", "T%H:%M:%S", "T%H:%M:%S.%f", " %H%M%S", " %H%M",
 )  # fmt: skip
@@ -138,6 +139,13 @@ def _sniff_csv(path: Path) -> _CsvDialect:
     first_fields = [f.strip().strip('"').strip("'").strip() for f in lines[0].split(sep)]
     numeric = sum(bool(_NUMBER.match(f)) for f in first_fields)
     header = numeric < 4  # a first line with four or more numbers is data, not names
+    if header and len(lines) > 1:
+        extra = lines[1].split(sep)[len(first_fields) :]
+        if any(f.strip() for f in extra):  # pandas would silently take the first column as the index
+            raise DataError(
+                f"{path}: the header has {len(first_fields)} fields but the first data row has "
+                f"{len(lines[1].split(sep))} (delimiter {sep!r}); fix the header or the delimiter"
+            )
     decimal = _sniff_decimal(lines[1:] if header else lines, sep)
     return _CsvDialect(sep, decimal, encoding, header, first_fields)
 
@@ -162,7 +170,8 @@ def _headerless_names(fields: list[str]) -> list[str]:
 def _read_csv(path: Path, warn: list[str]) -> pd.DataFrame:
     dialect = _sniff_csv(path)
     kwargs: dict[str, Any] = dict(
-        sep=dialect.sep, decimal=dialect.decimal, skipinitialspace=True, low_memory=False, engine="c"
+        sep=dialect.sep, decimal=dialect.decimal, skipinitialspace=True, low_memory=False, engine="c",
+        index_col=False,  # a trailing delimiter must not turn the first column into the index
     )
     if not dialect.header:
         names = _headerless_names(dialect.first_fields)
