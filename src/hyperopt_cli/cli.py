@@ -32,8 +32,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+for _console in (out, err):
+    if not _console.is_terminal:  # pipes and files: wide enough for the tables, no wrapping mid-date
+        _console.width = max(_console.width, 140)
 
 RUNS_DIR_OPTION = typer.Option(
     Path("runs"), "--runs-dir", envvar="HYPEROPT_RUNS_DIR", help="Folder holding the run directories."

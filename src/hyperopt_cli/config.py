@@ -93,9 +93,9 @@ class LabelsConfig:
     """Triple-barrier labels; take_profit, stop_loss and threshold are in units of vol."""
 
     horizon: int = _field(12, _ge(1))  # vertical barrier, in bars
-    take_profit: float = _field(2.0, _gt(0))  # upper barrier: +take_profit * vol
-    stop_loss: float = _field(2.0, _gt(0))  # lower barrier: -stop_loss * vol
-    threshold: float = _field(0.5, _ge(0))  # vertical barrier: |return| > threshold * vol
+    take_profit: float = _field(3.0, _gt(0))  # upper barrier: +take_profit * vol
+    stop_loss: float = _field(3.0, _gt(0))  # lower barrier: -stop_loss * vol
+    threshold: float = _field(1.5, _ge(0))  # vertical barrier: |return| > threshold * vol
     vol_span: int = _field(50, _ge(2))  # ewm span of the log-return volatility
 
 
@@ -177,9 +177,9 @@ def default_search_space() -> dict[str, dict[str, ParamSpec]]:
             "scheduler_T_mult": _spec("int", 1, 3),
         },
         "triple_barrier": {
-            "threshold": _spec("float", 0.1, 1.5),
-            "take_profit": _spec("float", 0.5, 4.0),
-            "stop_loss": _spec("float", 0.5, 4.0),
+            "threshold": _spec("float", 0.25, 2.5),
+            "take_profit": _spec("float", 1.0, 5.0),
+            "stop_loss": _spec("float", 1.0, 5.0),
         },
     }
 

@@ -1,0 +1,40 @@
+"""What `hyperopt data` shows and exports: the prepared data's summary and every bar's label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hyperopt_cli.atomic import atomic_write_text
+from hyperopt_cli.config import LabelsConfig, OptimizationConfig
+from hyperopt_cli.data import load_data
+from hyperopt_cli.dataset import DataPreparer
+from hyperopt_cli.errors import DataError
+from hyperopt_cli.labels import triple_barrier_labels
+
+
+def data_summary(cfg: OptimizationConfig) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The summary of the config's data (bars, range, features, labels per segment, purge) and the bars."""
+    ohlcv = load_data(cfg)
+    info = dict(DataPreparer(ohlcv, cfg.data).prepare(cfg.labels).info)
+    info.setdefault("source", cfg.data.path or "synthetic")
+    if cfg.data.path is None:
+        info["source"] = f"synthetic ({cfg.data.synthetic.n_bars} bars, seed "\
+            f"{cfg.data.synthetic.seed if cfg.data.synthetic.seed is not None else cfg.seed})"
+    return info, ohlcv
+
+
+def export_labels(ohlcv: pd.DataFrame, labels_cfg: LabelsConfig, path: Path) -> int:
+    """Write `timestamp,label` (label in -1/0/1) for every labelled bar, atomically; returns the row count."""
+    close = ohlcv["close"].to_numpy(dtype=np.float64)
+    lc = labels_cfg
+    labels, valid = triple_barrier_labels(close, lc.horizon, lc.take_profit, lc.stop_loss, lc.threshold, lc.vol_span)
+    index = ohlcv.index[valid]
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%S%z"), "label": labels[valid]})
+    if not path.parent.is_dir():
+        raise DataError(f"--export {path}: folder {path.parent} does not exist")
+    atomic_write_text(path, frame.to_csv(index=False))
+    return int(valid.sum())
