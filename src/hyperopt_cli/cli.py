@@ -32,8 +32,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 for _console in (out, err):
     if not _console.is_terminal:  # pipes and files: wide enough for the tables, no wrapping mid-date
         _console.width = max(_console.width, 140)
@@ -52,7 +52,7 @@ DATA_OPTION = typer.Option(None, "--data", help="OHLCV CSV or Parquet file (defa
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"Error: {message}", markup=False)
+    print(f"Error: {message}", file=sys.stderr, flush=True)
     raise typer.Exit(code)
 
 

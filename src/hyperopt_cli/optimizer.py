@@ -149,12 +149,17 @@ class HyperparameterOptimizer:
         self.events.emit(
             "run_start", job_id=self.job_id, run_dir=str(self.run_dir), mode=cfg.mode, groups=list(groups),
             time_estimate=self._state["time_estimate"], action=action, pid=os.getpid(),
+            max_trials=cfg.max_trials_per_group,
         )
         fixed: dict[str, Any] = {}
         ended_by_time = False
         for group in groups:
             if group in self._done:
-                fixed.update(self._summaries[group].best_params or {})
+                summary = self._summaries[group]
+                fixed.update(summary.best_params or {})
+                self._emit_group_start(summary)
+                self.events.emit("group_end", group=group, reason=self._done[group], best_value=summary.best_value,
+                                 best_params=summary.best_params)
                 continue
             search = GroupSearch(
                 cfg, self.run_dir, group, self._space(group), fixed, preparer, self.events, stop_event,
@@ -163,7 +168,7 @@ class HyperparameterOptimizer:
             self._current = search
             summary = search.summary()
             self._summaries[group] = summary
-            self.events.emit("group_start", group=group, finished=summary.n_finished)
+            self._emit_group_start(summary)
             result = search.run()
             self._summaries[group] = result.summary
             self._current = None
@@ -187,6 +192,13 @@ class HyperparameterOptimizer:
         self._write_state("completed", message=message, force=True)
         self.events.emit("run_end", status="completed", message=message, results=results)
         return results
+
+    def _emit_group_start(self, summary: StudySummary) -> None:
+        self.events.emit(
+            "group_start", group=summary.group, finished=summary.n_finished, direction=summary.direction,
+            complete=summary.n_complete, pruned=summary.n_pruned, failed=summary.n_failed,
+            best_value=summary.best_value, best_params=summary.best_params,
+        )
 
     def _space(self, group: str) -> dict[str, Any]:
         if group != FINE_TUNE:

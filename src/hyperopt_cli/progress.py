@@ -155,6 +155,10 @@ class LiveDisplay:
         row.status, row.started, row.ended = "running", self.clock(), None
         row.done_before = int(data.get("finished") or 0)
         row.direction = data.get("direction", row.direction)
+        if "complete" in data:  # a resumed group: the study's own counts and best so far
+            row.complete, row.pruned, row.failed = (int(data.get(k) or 0) for k in ("complete", "pruned", "failed"))
+            row.done_before = 0
+            row.best_value, row.best_params = data.get("best_value"), data.get("best_params")
 
     def _on_trial_start(self, data: dict[str, Any]) -> None:
         self._row(data["group"]).status = "running"

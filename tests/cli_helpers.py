@@ -1,0 +1,106 @@
+"""Helpers for tests that run the real `hyperopt` entry point in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+TINY_CONFIG: dict[str, Any] = {
+    "epochs_per_trial": 1,
+    "max_trials_per_group": 2,
+    "n_startup_trials": 1,
+    "n_warmup_steps": 0,
+    "seed": 7,
+    "data": {"window": 8, "synthetic": {"n_bars": 1500}},
+    "model": {"hidden_size": 4, "num_layers": 1},
+    "trainer": {"batch_size": 64, "eval_batch_size": 512, "num_threads": 1},
+    "search_space": {"learning_rate": {"batch_size": {"choices": [32, 64]}}},
+}
+
+
+def write_config(folder: Path, **overrides: Any) -> Path:
+    cfg = json.loads(json.dumps(TINY_CONFIG))
+    for key, value in overrides.items():
+        node = cfg
+        parts = key.split("__")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def env() -> dict[str, str]:
+    out = dict(os.environ)
+    out["PYTHONUNBUFFERED"] = "1"
+    out["OMP_NUM_THREADS"] = "1"
+    return out
+
+
+def hyperopt(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
+        cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def spawn(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
+        cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 120, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_running_epoch(run_dir: Path, proc: subprocess.Popen[str], min_epochs_seen: int = 1) -> None:
+    """Wait until the run has reported at least one epoch of some trial (so it is mid-training)."""
+    def ready() -> bool:
+        assert proc.poll() is None, f"run exited early: {proc.communicate()}"
+        state = read_state(run_dir)
+        return state.get("status") == "running" and (state.get("progress") or {}).get("current_epoch") is not None
+    wait_for(ready, what="a reported epoch")
+
+
+def interrupt(proc: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: float = 60) -> int:
+    proc.send_signal(sig)
+    proc.communicate(timeout=timeout)
+    return proc.returncode
+
+
+def trial_table(run_dir: Path) -> list[tuple[Any, ...]]:
+    """(study, number, state, params, value) of every trial in every study DB of a run."""
+    import optuna
+
+    rows = []
+    for db in sorted(run_dir.glob("*.db")):
+        storage = f"sqlite:///{db}"
+        for summary in optuna.get_all_study_summaries(storage):
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            for t in study.get_trials(deepcopy=False):
+                rows.append((summary.study_name, t.number, t.state.name, tuple(sorted(t.params.items())), t.value,
+                             tuple(sorted(t.intermediate_values.items()))))
+    return rows
