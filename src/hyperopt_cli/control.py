@@ -163,12 +163,18 @@ def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> St
     start = time.monotonic()
     os.kill(owner.pid, signal.SIGTERM)
     while time.monotonic() - start < timeout_s:
-        if not owner.is_running() or rundir.live_owner(run_dir) is None:
-            try:
-                owner.wait(timeout=max(0.0, timeout_s - (time.monotonic() - start)))
-            except Exception:  # not our child, or already reaped: the lock release is what counts
-                pass
+        if _exited(owner):
             state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
             return StopOutcome(run_dir, owner.pid, True, time.monotonic() - start, state.get("status"))
         time.sleep(poll_s)
     return StopOutcome(run_dir, owner.pid, False, time.monotonic() - start, None)
+
+
+def _exited(proc: Any) -> bool:
+    """Gone, or a zombie waiting for its parent to reap it (its work and files are done)."""
+    import psutil
+
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
