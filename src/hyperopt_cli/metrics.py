@@ -1,0 +1,86 @@
+"""Validation metrics from class indices (0 = SELL, 1 = HOLD, 2 = BUY), in plain numpy.
+
+Macro averages always run over the three classes, a class with no true and no predicted
+sample scoring 0 (scikit-learn's ``labels=[0, 1, 2], zero_division=0``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+N_CLASSES = 3
+COLLAPSE_LIMIT = 0.9  # share of predictions in one class above which a model counts as collapsed
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """(3, 3) counts; rows are true classes, columns predicted ones."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        if values.size and (values.min() < 0 or values.max() >= N_CLASSES):
+            raise ValueError(f"{name} must hold class indices 0..{N_CLASSES - 1}, got values in [{values.min()}, {values.max()}]")
+    return np.bincount(y_true * N_CLASSES + y_pred, minlength=N_CLASSES * N_CLASSES).reshape(N_CLASSES, N_CLASSES)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros(num.shape, dtype=np.float64), where=den > 0)
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """macro_f1, macro_precision, macro_recall, accuracy, per_class_f1, pred_distribution, collapsed."""
+    cm = confusion_matrix(y_true, y_pred).astype(np.float64)
+    tp = np.diag(cm)
+    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    precision = _ratio(tp, predicted)
+    recall = _ratio(tp, actual)
+    f1 = _ratio(2 * tp, predicted + actual)  # = 2PR / (P + R), and 0 where undefined
+    n = cm.sum()
+    distribution = predicted / n if n else np.zeros(N_CLASSES)
+    return {
+        "macro_f1": float(f1.mean()),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "per_class_f1": [float(v) for v in f1],
+        "pred_distribution": [float(v) for v in distribution],
+        "collapsed": is_collapsed(distribution),
+    }
+
+
+def prediction_distribution(y_pred: np.ndarray) -> np.ndarray:
+    """Share of predictions in each class (zeros for no predictions)."""
+    counts = np.bincount(np.asarray(y_pred, dtype=np.int64), minlength=N_CLASSES).astype(np.float64)
+    total = counts.sum()
+    return counts / total if total else counts
+
+
+def is_collapsed(pred_distribution: np.ndarray | list[float], limit: float = COLLAPSE_LIMIT) -> bool:
+    """True when more than `limit` of the predictions fall in one class (mode collapse)."""
+    return bool(np.max(np.asarray(pred_distribution, dtype=np.float64)) > limit)
+
+
+def trading_score(pred: np.ndarray, forward_returns: np.ndarray) -> float:
+    """Mean per-bar signed return of the predicted signals, in units of the return std.
+
+    Position s = pred - 1 (SELL -1, HOLD 0, BUY +1); r = forward log return over the label
+    horizon; score = mean(s * r) / std(r). It is 0 for always-HOLD and does not depend on
+    the label parameters (only on the predictions and prices), so it compares trials whose
+    labels differ. Samples with a non-finite return are skipped; 0 when std(r) is 0.
+    """
+    pred = np.asarray(pred, dtype=np.int64)
+    r = np.asarray(forward_returns, dtype=np.float64)
+    if pred.shape != r.shape:
+        raise ValueError(f"pred and forward_returns must have the same shape, got {pred.shape} and {r.shape}")
+    finite = np.isfinite(r)
+    if not finite.all():
+        pred, r = pred[finite], r[finite]
+    if r.size == 0:
+        return 0.0
+    std = float(r.std())
+    if std == 0.0:
+        return 0.0
+    return float(np.mean((pred - 1) * r) / std)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyperopt_cli.config import TrainerConfig
+from hyperopt_cli.losses import build_loss, focal_loss, smooth_targets, soft_cross_entropy
+
+WEIGHTS = torch.tensor([1.5, 0.5, 1.0])
+
+
+def _batch(seed: int, n: int = 16, soft: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, 3, generator=gen) * 3
+    labels = torch.randint(0, 3, (n,), generator=gen)
+    targets = F.one_hot(labels, 3).float()
+    if soft:
+        lam = torch.rand(n, 1, generator=gen)
+        targets = lam * targets + (1 - lam) * targets[torch.randperm(n, generator=gen)]
+    return logits, labels, targets
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_on_one_hot_targets_is_torch_cross_entropy(smoothing: float) -> None:
+    logits, labels, targets = _batch(0)
+    expected = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+    assert torch.allclose(soft_cross_entropy(logits, targets, label_smoothing=smoothing), expected)
+
+
+def test_weighted_cross_entropy_is_the_per_sample_weighted_mean() -> None:
+    logits, _, targets = _batch(1, soft=True)
+    q = smooth_targets(targets, 0.1)
+    expected = -(WEIGHTS * q * F.log_softmax(logits, -1)).sum(-1).mean()
+    assert torch.allclose(soft_cross_entropy(logits, targets, WEIGHTS, 0.1), expected)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_focal_with_gamma_zero_equals_cross_entropy(soft: bool) -> None:
+    logits, _, targets = _batch(2, soft=soft)
+    assert torch.allclose(
+        focal_loss(logits, targets, gamma=0.0, alpha=WEIGHTS, label_smoothing=0.1),
+        soft_cross_entropy(logits, targets, WEIGHTS, 0.1),
+    )
+
+
+def test_focal_on_hard_targets_is_the_textbook_formula() -> None:
+    logits, labels, targets = _batch(3)
+    p_true = torch.softmax(logits, -1).gather(1, labels[:, None]).squeeze(1)
+    expected = (-WEIGHTS[labels] * (1 - p_true) ** 2 * torch.log(p_true)).mean()
+    assert torch.allclose(focal_loss(logits, targets, gamma=2.0, alpha=WEIGHTS), expected, atol=1e-6)
+
+
+def test_focal_down_weights_easy_examples_more_than_hard_ones() -> None:
+    targets = F.one_hot(torch.tensor([0, 0]), 3).float()
+    easy, hard = torch.tensor([[4.0, 0.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]])
+    ratio = [focal_loss(x, targets[:1], 2.0) / soft_cross_entropy(x, targets[:1]) for x in (easy, hard)]
+    assert ratio[0] < ratio[1] < 1
+
+
+def test_focal_gradient_stays_finite_at_certain_predictions() -> None:
+    logits = torch.tensor([[200.0, 0.0, 0.0], [0.0, 200.0, 0.0]], requires_grad=True)
+    targets = torch.tensor([[1.0, 0.0, 0.0], [0.7, 0.3, 0.0]])
+    loss = focal_loss(logits, targets, gamma=0.5, alpha=WEIGHTS, label_smoothing=0.1)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), gamma=st.floats(0.1, 4.0), smoothing=st.floats(0.0, 0.3))
+def test_focal_is_non_negative_and_below_cross_entropy(seed: int, gamma: float, smoothing: float) -> None:
+    logits, _, targets = _batch(seed, n=8, soft=True)
+    focal = focal_loss(logits, targets, gamma, label_smoothing=smoothing)
+    assert 0 <= focal <= soft_cross_entropy(logits, targets, label_smoothing=smoothing) + 1e-6
+
+
+@pytest.mark.parametrize("use_focal", [False, True])
+@pytest.mark.parametrize("use_weights", [False, True])
+def test_build_loss_follows_the_config(use_focal: bool, use_weights: bool) -> None:
+    cfg = TrainerConfig(use_focal_loss=use_focal, use_class_weights=use_weights, focal_gamma=1.5, label_smoothing=0.05)
+    logits, _, targets = _batch(4, soft=True)
+    loss = build_loss(cfg, np.array([1.5, 0.5, 1.0], dtype=np.float32))(logits, targets)
+    alpha = WEIGHTS if use_weights else None
+    if use_focal:
+        expected = focal_loss(logits, targets, 1.5, alpha, 0.05)
+    else:
+        expected = soft_cross_entropy(logits, targets, alpha, 0.05)
+    assert torch.allclose(loss, expected)
+
+
+def test_build_loss_accepts_missing_class_weights() -> None:
+    logits, _, targets = _batch(5)
+    loss = build_loss(TrainerConfig(use_class_weights=True), None)(logits, targets)
+    assert torch.isfinite(loss)
