@@ -66,6 +66,8 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
         return f"[{group}] trial {trial} {how}: {short_params(data.get('params'))}"
     if event == "epoch":
         m = data.get("metrics", {})
+        if data.get("replayed"):
+            return f"[{group}] trial {trial} epoch {data['epoch'] + 1}/{data['epochs']}: done before the restart"
         return (
             f"[{group}] trial {trial} epoch {data['epoch'] + 1}/{data['epochs']}: value {data['value']:.4f} "
             f"(val_f1 {m.get('val_f1', float('nan')):.4f}, val_loss {m.get('val_loss', float('nan')):.4f})"

@@ -189,13 +189,14 @@ class GroupSearch:
 
         def on_epoch(m: EpochMetrics) -> None:
             value = float(getattr(m, self.metric))
-            if m.epoch not in reported:
+            replayed = m.epoch in reported  # re-announced from a checkpoint; storage has it already
+            if not replayed:
                 trial.report(value, m.epoch)
                 reported.add(m.epoch)
             self.current_epoch = m.epoch
             self.events.emit(
                 "epoch", group=self.group, trial=trial.number, epoch=m.epoch,
-                epochs=self.cfg.epochs_per_trial, value=value, metrics=m.as_dict(),
+                epochs=self.cfg.epochs_per_trial, value=value, metrics=m.as_dict(), replayed=replayed,
             )
             self.on_progress()
             if trial.should_prune():
@@ -226,6 +227,8 @@ class GroupSearch:
             self.events.emit("warning", group=self.group, trial=trial.number, message=f"trial failed: {exc}")
             self._finish(trial.number, "FAIL", None, ckpt)
             return
+        if result.resumed_from_epoch is not None:
+            trial.set_user_attr("resumed_from", {"epoch": result.resumed_from_epoch, "batch": result.resumed_from_batch})
         final = result.history[-1]
         raw = float(getattr(final, self.metric))
         collapsed = final.val_precision < self.cfg.collapse_precision
