@@ -43,20 +43,16 @@ class PreparerLike(Protocol):
 def make_sampler(cfg: OptimizationConfig, group: str, trial_number: int) -> optuna.samplers.TPESampler:
     """A TPE sampler whose randomness depends only on (seed, group, trial number).
 
-    Every option the search relies on is spelled out, because Optuna 5 changed defaults.
+    The options the search relies on are spelled out, because Optuna 5 changed defaults;
+    the prior/endpoint options are deprecated in Optuna 5 and keep their defaults.
     """
     return optuna.samplers.TPESampler(
         n_startup_trials=cfg.n_startup_trials,
+        n_ei_candidates=24,
         seed=derive_seed(cfg.seed, "sampler", group, trial_number),
         multivariate=True,  # the parameters inside a group interact (learning rate x batch size)
         group=False,
         constant_liar=False,  # one trial at a time per study
-        consider_prior=True,
-        prior_weight=1.0,
-        consider_magic_clip=True,
-        consider_endpoints=False,
-        n_ei_candidates=24,
-        warn_independent_sampling=False,
     )
 
 

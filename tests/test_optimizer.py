@@ -1,0 +1,210 @@
+"""The search from Python: groups in order, modes, budgets, failures, collapse, final evaluation."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from cli_helpers import TINY_CONFIG
+from hyperopt_cli import rundir
+from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict
+from hyperopt_cli.errors import RunStateError, StopRequested
+from hyperopt_cli.optimizer import HyperparameterOptimizer, rebuild_state
+
+
+def tiny(*overrides: str) -> OptimizationConfig:
+    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, event: str, **data: Any) -> None:
+        self.events.append((event, data))
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [d for e, d in self.events if e == event]
+
+
+def study(run: Path, cfg: OptimizationConfig, group: str) -> optuna.Study:
+    return optuna.load_study(study_name=f"{cfg.study_name}_{group}", storage=rundir.storage_url(run, cfg.study_name, group))
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, OptimizationConfig, dict[str, Any], Recorder]:
+    run = tmp_path_factory.mktemp("full") / "run"
+    cfg = tiny("mode=full")
+    events = Recorder()
+    results = HyperparameterOptimizer(cfg, run, events=events).optimize()
+    return run, cfg, results, events
+
+
+def test_full_mode_writes_the_run_directory(full_run) -> None:
+    run, cfg, results, _ = full_run
+    assert sorted(p.name for p in run.glob("*.db")) == sorted(f"ml_hyperopt_{g}.db" for g in GROUPS)
+    assert list(results["group_results"]) == list(GROUPS)
+    assert json.loads((run / "best_params.json").read_text()) == results["best_params"]
+    assert json.loads((run / "results.json").read_text()) == results
+    assert results["test_metrics"]["n_samples"] > 0
+    assert set(results["baselines"]) == {"majority_class", "stratified_random", "logistic_regression"}
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "completed" and state["progress"]["groups_completed"] == list(GROUPS)
+    assert state["time_estimate"]["total_trials"] == 12
+    for group in GROUPS:
+        n = results["group_results"][group]["n_trials"]
+        assert n["finished"] == 2 and n["running"] == 0
+
+
+def test_fixed_params_grow_group_by_group_in_order(full_run) -> None:
+    run, cfg, results, _ = full_run
+    fixed: dict[str, Any] = {}
+    for group in GROUPS:
+        trials = study(run, cfg, group).trials
+        for t in trials:  # every trial of a group ran with the earlier groups' best values
+            assert set(t.params) == set(cfg.search_space[group])
+        best = results["group_results"][group]["best_params"]
+        assert best is not None and set(best) == set(cfg.search_space[group])
+        fixed.update(best)
+    assert results["fixed_params"] == fixed
+    assert list(results["fixed_params"])[:2] == ["learning_rate", "batch_size"]
+
+
+def test_triple_barrier_group_is_scored_by_trading_score(full_run) -> None:
+    run, cfg, results, _ = full_run
+    assert results["group_results"]["triple_barrier"]["metric"] == "trading_score"
+    assert results["group_results"]["learning_rate"]["metric"] == "val_f1"
+    for t in study(run, cfg, "triple_barrier").trials:
+        if t.state.name == "COMPLETE":
+            assert "val_f1" in t.user_attrs["metrics"]
+            assert t.user_attrs["raw_value"] == pytest.approx(t.user_attrs["metrics"]["trading_score"])
+
+
+def test_rebuild_state_from_dbs_matches_live_results(full_run) -> None:
+    run, cfg, results, _ = full_run
+    rebuilt = rebuild_state(run)
+    assert rebuilt["status"] == "completed"
+    assert rebuilt["results"]["best_params"] == results["best_params"]
+    assert rebuilt["results"]["group_results"] == results["group_results"]
+    assert rebuilt["results"]["test_metrics"] == results["test_metrics"]
+
+
+def test_completed_run_refuses_resume(full_run) -> None:
+    run, cfg, _, _ = full_run
+    with pytest.raises(RunStateError, match="already completed"):
+        HyperparameterOptimizer.from_run_dir(run).optimize()
+
+
+def test_convergence_ends_a_group_early(tmp_path: Path) -> None:
+    cfg = tiny("mode=quick", "max_trials_per_group=10", "convergence_patience=2", "convergence_threshold=1.0")
+    results = HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
+    group = results["group_results"]["learning_rate"]
+    assert group["converged"] is True and group["reason"] == "converged"
+    assert group["n_trials"]["finished"] == 3  # the first sets the best, two more cannot beat it by 1.0
+
+
+def test_time_budget_is_summed_across_restarts(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cfg = tiny("mode=quick", "max_trials_per_group=10", "max_total_time_hours=0.01")  # 36 s in all
+    stop = threading.Event()
+
+    class StopAfterFirstTrial(Recorder):
+        def emit(self, event: str, **data: Any) -> None:
+            if event == "trial_end":
+                stop.set()
+
+    with pytest.raises(StopRequested):
+        HyperparameterOptimizer(cfg, run, events=StopAfterFirstTrial()).optimize(stop)
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "paused"
+    state["elapsed_s"] = 35.9  # as if earlier sessions had used almost all of it
+    rundir.write_json(run / "state.json", state)
+    events = Recorder()
+    results = HyperparameterOptimizer.from_run_dir(run, events=events).optimize()
+    assert results["group_results"]["learning_rate"]["n_trials"]["finished"] < 10
+    assert any("time budget" in d["message"] for d in events.named("warning"))
+    assert json.loads((run / "state.json").read_text())["elapsed_s"] >= 35.9
+
+
+def test_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
+    cfg = tiny(
+        "mode=quick", "max_trials_per_group=3", "n_startup_trials=3", "trainer.grad_clip=0",
+        "search_space.learning_rate.learning_rate.low=1e6", "search_space.learning_rate.learning_rate.high=1e9",
+    )
+    events = Recorder()
+    results = HyperparameterOptimizer(cfg, tmp_path / "run", events=events).optimize()
+    group = results["group_results"]["learning_rate"]
+    assert group["n_trials"]["failed"] >= 1 and group["n_trials"]["finished"] == 3
+    failed = study(tmp_path / "run", cfg, "learning_rate").trials[group["failed_trials"][0]]
+    assert "training loss became nan" in failed.user_attrs["fail_reason"].lower() or " inf " in failed.user_attrs["fail_reason"]
+    assert results["test_metrics"] is not None
+
+
+def test_collapse_halves_the_objective_and_is_flagged(tmp_path: Path) -> None:
+    cfg = tiny("mode=quick", "collapse_precision=0.99")
+    run = tmp_path / "run"
+    events = Recorder()
+    results = HyperparameterOptimizer(cfg, run, events=events).optimize()
+    trials = [t for t in study(run, cfg, "learning_rate").trials if t.state.name == "COMPLETE"]
+    assert trials
+    for t in trials:
+        assert t.user_attrs["collapsed"] is True
+        assert t.value == pytest.approx(0.5 * t.user_attrs["raw_value"])
+    assert sorted(results["group_results"]["learning_rate"]["collapsed_trials"]) == [t.number for t in trials]
+    assert any("mode collapse" in d["message"] for d in events.named("warning"))
+
+
+@pytest.mark.parametrize("mode", ["quick", "group"])
+def test_single_group_modes(tmp_path: Path, mode: str) -> None:
+    overrides = [f"mode={mode}"] + (["target_group=scheduler"] if mode == "group" else [])
+    cfg = tiny(*overrides)
+    run = tmp_path / "run"
+    results = HyperparameterOptimizer(cfg, run).optimize()
+    group = "scheduler" if mode == "group" else "learning_rate"
+    assert [p.name for p in run.glob("*.db")] == [f"ml_hyperopt_{group}.db"]
+    assert list(results["group_results"]) == [group]
+    assert set(results["best_params"]) == set(cfg.search_space[group])
+
+
+def test_fine_tune_narrows_ranges_around_an_earlier_run(full_run, tmp_path: Path) -> None:
+    source, _, source_results, _ = full_run
+    cfg = tiny("mode=fine_tune", f"fine_tune_from={source}", "fine_tune_shrink=0.1")
+    run = tmp_path / "run"
+    results = HyperparameterOptimizer(cfg, run).optimize()
+    assert [p.name for p in run.glob("*.db")] == ["ml_hyperopt_fine_tune.db"]
+    center = source_results["best_params"]
+    for t in study(run, cfg, "fine_tune").trials:
+        assert set(t.params) == set(center)
+        width = cfg.search_space["regularization"]["dropout"]
+        assert abs(t.params["dropout"] - center["dropout"]) <= 0.05 * (width.high - width.low) + 1e-9
+    assert results["test_metrics"] is not None
+
+
+def test_fine_tune_without_a_finished_run_is_refused(tmp_path: Path) -> None:
+    cfg = tiny("mode=fine_tune", f"fine_tune_from={tmp_path / 'nothing'}")
+    with pytest.raises(RunStateError, match="no results.json with best_params there"):
+        HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
+
+
+def test_stop_event_pauses_with_a_running_trial_kept(tmp_path: Path) -> None:
+    cfg = tiny("mode=quick", "epochs_per_trial=3")
+    run = tmp_path / "run"
+    stop = threading.Event()
+
+    class StopAtFirstEpoch(Recorder):
+        def emit(self, event: str, **data: Any) -> None:
+            if event == "epoch":
+                stop.set()
+
+    with pytest.raises(StopRequested):
+        HyperparameterOptimizer(cfg, run, events=StopAtFirstEpoch()).optimize(stop)
+    states = [t.state.name for t in study(run, cfg, "learning_rate").trials]
+    assert states == ["RUNNING"]
+    assert (run / "checkpoints" / "learning_rate_trial00000.pt").exists()
+    assert json.loads((run / "state.json").read_text())["status"] == "paused"
+    assert not (run / rundir.PID_FILE).exists()
