@@ -35,6 +35,7 @@ from hyperopt_cli.errors import ConfigError, HyperoptError, RunStateError, StopR
 from hyperopt_cli.estimate import estimate_hours, seconds_per_epoch
 from hyperopt_cli.evaluation import baselines, score_predictions
 from hyperopt_cli.events import EventSink, FanOut, LogSink, NullSink
+from hyperopt_cli.metrics import confusion_matrix
 from hyperopt_cli.search import GroupSearch, TimeBudget, open_study, params_tag
 from hyperopt_cli.search_space import FINE_TUNE, study_space
 from hyperopt_cli.seeding import derive_seed
@@ -382,6 +383,11 @@ class HyperparameterOptimizer:
             "validation_metrics": result.history[-1].as_dict(),
             "baselines": baselines(data, cfg.seed),
             "test_range": [str(data.test.timestamps[0]), str(data.test.timestamps[-1])] if len(data.test) else None,
+            # rows: true SELL/HOLD/BUY, columns: predicted; for the report
+            "confusion_matrices": {
+                "val": confusion_matrix(data.val.labels, result.val_pred).tolist(),
+                "test": confusion_matrix(data.test.labels, pred).tolist(),
+            },
         }
         study.set_user_attr(FINAL_ATTR, final)
         delete_checkpoint(ckpt)
