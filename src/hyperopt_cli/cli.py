@@ -469,6 +469,47 @@ def _print_data_summary(s: dict[str, Any]) -> None:
         out.print(f"Exported {s['exported']['rows']} labels to {s['exported']['path']}", markup=False)
 
 
+# --------------------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --token."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    runs_dir: Path = RUNS_DIR_OPTION,
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Base config of runs started over HTTP; request fields override it "
+        "(default: configs/default.yaml, else built-in defaults)."
+    ),
+    token: Optional[str] = typer.Option(
+        None, "--token", envvar="HYPEROPT_TOKEN", help="Require `Authorization: Bearer TOKEN` on every request."
+    ),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Serve the original HTTP API (/api/hyperopt/...) and a web page at / over the runs directory.
+
+    Runs started over HTTP are ordinary `hyperopt start` processes in runs/<job_id>/: stop
+    them from the shell or the page alike; stopping the server never stops a run. Needs the
+    serve extra: pip install 'hyperopt-cli[serve]'. Exits 2 for a non-loopback --host
+    without a token.
+
+    Example: hyperopt serve --port 8000 --runs-dir runs --config configs/quick.yaml
+    """
+
+    def body() -> int:
+        try:
+            from hyperopt_cli import server
+        except ImportError as exc:
+            _fail(f"hyperopt serve needs FastAPI and uvicorn ({exc}); install: pip install 'hyperopt-cli[serve]'", 1)
+        refused = server.bind_error(host, token)
+        if refused is not None:
+            _fail(refused, 2)
+        server.serve(host, port, runs_dir, config, token)
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
 def main() -> None:
     app()
 
