@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from cli_helpers import TINY_CONFIG
-from hyperopt_cli import rundir
+from hyperopt_cli import rundir, storage
 from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict
 from hyperopt_cli.errors import RunStateError, StopRequested
 from hyperopt_cli.optimizer import HyperparameterOptimizer, rebuild_state
@@ -33,7 +33,7 @@ class Recorder:
 
 
 def study(run: Path, cfg: OptimizationConfig, group: str) -> optuna.Study:
-    return optuna.load_study(study_name=f"{cfg.study_name}_{group}", storage=rundir.storage_url(run, cfg.study_name, group))
+    return storage.load_study(cfg, run, group)
 
 
 @pytest.fixture(scope="module")

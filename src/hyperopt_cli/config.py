@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import difflib
 import hashlib
+import importlib.util
 import json
 import math
 import types
@@ -200,13 +201,19 @@ class OptimizationConfig:
     convergence_patience: int = _field(5, _ge(1))  # trials without improvement that end a group
     convergence_threshold: float = _field(0.005, _ge(0))  # improvement that counts
     collapse_precision: float = _field(0.35, _between(0.0, 1.0))  # below: trial penalised (x0.5)
-    use_mlflow: bool = _field(False)  # MLflow tracking is not built yet; true is refused
+    use_mlflow: bool = _field(False)  # log groups and trials to MLflow (pip install 'hyperopt-cli[mlflow]')
+    mlflow_tracking_uri: str | None = _field(None)  # null: sqlite DB in <run_dir>/mlruns; or any MLflow URI
     verbose: bool = _field(True)
     seed: int = _field(42, _ge(0))
     mode: str = _field("full", _one_of(*MODES))
     target_group: str | None = _field(None)  # the group of mode "group"
     fine_tune_from: str | None = _field(None)  # run dir whose best params centre fine_tune
     fine_tune_shrink: float = _field(0.25, _between(0.01, 1.0))  # fraction of each range kept
+    storage_url: str | None = _field(None)  # null: SQLite per group; "journal"; or a database URL
+    workers: int = _field(1, _ge(1))  # local worker processes that start/resume runs
+    heartbeat_interval_s: float = _field(5.0, _gt(0))  # how often a worker says it is alive
+    worker_timeout_s: float = _field(60.0, _gt(0))  # a worker silent this long is dead; its trial is taken over
+    checkpoint_dir: str | None = _field(None)  # null: <run_dir>/checkpoints; shared by every worker
     data: DataConfig = _field(DataConfig())
     labels: LabelsConfig = _field(LabelsConfig())
     model: ModelConfig = _field(ModelConfig())
@@ -362,13 +369,23 @@ def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
         raise ConfigError(f"target_group must be a parameter group, got {cfg.target_group!r}{hint}{where}")
     if cfg.mode == "fine_tune" and cfg.fine_tune_from is None:
         raise ConfigError(f"mode 'fine_tune' needs fine_tune_from: the run dir of a finished run{where}")
-    if cfg.use_mlflow:
+    if cfg.use_mlflow and importlib.util.find_spec("mlflow") is None:  # fail at start, not mid-run
         raise ConfigError(
-            f"use_mlflow is true, but MLflow tracking is not available in this version; set use_mlflow: false{where}"
+            f"use_mlflow is true but mlflow is not installed; install it with: pip install 'hyperopt-cli[mlflow]'{where}"
         )
     for group, params in cfg.search_space.items():
         for name, spec in params.items():
             _validate_spec(f"search_space.{group}.{name}", spec, origin)
+    if cfg.workers > 1 and cfg.storage_url is None:
+        raise ConfigError(
+            f"workers={cfg.workers} needs a storage that takes concurrent writers: set storage_url to "
+            f"'journal' (local workers) or a database URL{where}"
+        )
+    if cfg.worker_timeout_s <= 2 * cfg.heartbeat_interval_s:
+        raise ConfigError(
+            f"worker_timeout_s must be > 2 x heartbeat_interval_s, got {cfg.worker_timeout_s} and "
+            f"{cfg.heartbeat_interval_s}{where}"
+        )
     if cfg.primary_metric == "val_loss" and cfg.optimization_direction == "maximize":
         raise ConfigError(f"primary_metric 'val_loss' must be minimized; set optimization_direction: minimize{where}")
 

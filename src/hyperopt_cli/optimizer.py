@@ -36,7 +36,15 @@ from hyperopt_cli.estimate import estimate_hours, seconds_per_epoch
 from hyperopt_cli.evaluation import baselines, score_predictions
 from hyperopt_cli.events import EventSink, FanOut, LogSink, NullSink
 from hyperopt_cli.metrics import confusion_matrix
-from hyperopt_cli.search import GroupSearch, TimeBudget, open_study, params_tag
+from hyperopt_cli.search import (
+    GroupSearch,
+    TimeBudget,
+    checkpoint_dir,
+    group_done_record,
+    open_study,
+    params_tag,
+)
+from hyperopt_cli import storage, workers
 from hyperopt_cli.search_space import FINE_TUNE, study_space
 from hyperopt_cli.seeding import derive_seed
 from hyperopt_cli.summary import StudySummary, direction_for, objective_metric, summarize
@@ -44,7 +52,6 @@ from hyperopt_cli.trainer import TrainHooks, TrainingInterrupted, delete_checkpo
 
 log = logging.getLogger("hyperopt_cli")
 
-GROUP_DONE_ATTR = "group_done"
 FINAL_ATTR = "final_evaluation"
 CENTER_ATTR = "fine_tune_center"
 
@@ -91,7 +98,12 @@ class HyperparameterOptimizer:
         self.cfg = cfg
         self._preparer = preparer
         self.run_dir = Path(run_dir)
-        self.events = FanOut(LogSink(), events or NullSink())
+        tracking: list[EventSink] = []
+        if cfg.use_mlflow:  # here, not in the CLI, so the Python API logs to MLflow too
+            from hyperopt_cli.tracking import MlflowSink
+
+            tracking.append(MlflowSink(cfg, self.run_dir))
+        self.events = FanOut(LogSink(), *tracking, events or NullSink())
         self.job_id = self.run_dir.name
         self._state: dict[str, Any] = {}
         self._summaries: dict[str, StudySummary] = {}
@@ -99,7 +111,9 @@ class HyperparameterOptimizer:
         self._current: GroupSearch | None = None
         self._epoch_guess = 0.0
         self._budget: TimeBudget | None = None
-        self._last_state_write = 0.0
+        self._best: dict[str, dict[str, Any] | None] = {}  # group -> params frozen when it was declared done
+        self._children: list[Any] = []  # local worker processes this owner started
+        self._role = "owner"
 
     @classmethod
     def from_run_dir(cls, run_dir: Path, events: EventSink | None = None) -> HyperparameterOptimizer:
@@ -120,13 +134,16 @@ class HyperparameterOptimizer:
             try:
                 return self._optimize(stop_event)
             except StopRequested:
+                self._stop_workers()
                 self._write_state("paused", message="stopped by request; resume with: hyperopt resume " + str(self.run_dir))
                 self.events.emit("run_end", status="paused", message=f"resume with: hyperopt resume {self.run_dir}")
                 raise
             except HyperoptError as exc:
+                self._stop_workers()
                 self._write_state("failed", message=str(exc))
                 raise
             except BaseException as exc:
+                self._stop_workers()
                 self._write_state("failed", message=f"{type(exc).__name__}: {exc}")
                 raise
             finally:
@@ -146,53 +163,156 @@ class HyperparameterOptimizer:
         groups = cfg.groups_to_run()
         self._state["started_at"] = rundir.now_iso()
         self._load_finished_groups(groups)
-        self._write_state("running", force=True)
+        self._write_state("running")
         self.events.emit(
             "run_start", job_id=self.job_id, run_dir=str(self.run_dir), mode=cfg.mode, groups=list(groups),
             time_estimate=self._state["time_estimate"], action=action, pid=os.getpid(),
             max_trials=cfg.max_trials_per_group,
         )
-        fixed: dict[str, Any] = {}
-        ended_by_time = False
-        for group in groups:
-            if group in self._done:
-                summary = self._summaries[group]
-                fixed.update(summary.best_params or {})
-                self._emit_group_start(summary)
-                self.events.emit("group_end", group=group, reason=self._done[group], best_value=summary.best_value,
-                                 best_params=summary.best_params)
-                continue
-            search = GroupSearch(
-                cfg, self.run_dir, group, self._space(group), fixed, preparer, self.events, stop_event,
-                self._budget, on_progress=self._write_state_throttled,
-            )
-            self._current = search
-            summary = search.summary()
-            self._summaries[group] = summary
-            self._emit_group_start(summary)
-            result = search.run()
-            self._summaries[group] = result.summary
-            self._current = None
-            if not result.done:
-                ended_by_time = True
-                self.events.emit("warning", message=f"time budget of {cfg.max_total_time_hours} h used up during {group}")
-                break
-            search.study.set_user_attr(GROUP_DONE_ATTR, result.reason)
-            self._done[group] = result.reason or "budget"
-            fixed.update(result.summary.best_params or {})
-            if result.summary.best_params is None:
-                self.events.emit("warning", group=group, message="no trial completed; later groups keep the defaults")
-            self.events.emit(
-                "group_end", group=group, reason=result.reason, best_value=result.summary.best_value,
-                best_params=result.summary.best_params,
-            )
-            self._write_state("running", force=True)
+        if workers.uses_shared_coordination(cfg):
+            workers.clear_stop(cfg, self.run_dir)
+            self._spawn_workers(cfg.workers - 1)
+        with self._coordination(stop_event):
+            fixed, ended_by_time = self._run_groups(groups, preparer, stop_event)
+        self._wait_workers()
         final = self._final_evaluation(preparer, fixed, groups[-1], stop_event)
         results = self._results(final, fixed)
         message = "time budget used up" if ended_by_time else "all groups finished"
-        self._write_state("completed", message=message, force=True)
+        self._write_state("completed", message=message)
         self.events.emit("run_end", status="completed", message=message, results=results)
         return results
+
+    def _run_groups(self, groups: tuple[str, ...], preparer: DataPreparer,
+                    stop_event: threading.Event) -> tuple[dict[str, Any], bool]:
+        """Every group in order (finished ones skipped); returns the fixed params and whether time ran out."""
+        cfg = self.cfg
+        fixed: dict[str, Any] = {}
+        for group in groups:
+            if group in self._done:
+                summary = self._summaries[group]
+                best = self._best.get(group)
+                fixed.update(best or {})
+                self._emit_group_start(summary)
+                self.events.emit("group_end", group=group, reason=self._done[group], best_value=summary.best_value,
+                                 best_params=best)
+                continue
+            search = GroupSearch(
+                cfg, self.run_dir, group, self._space(group), fixed, preparer, self.events, stop_event,
+                self._budget or TimeBudget(cfg.max_total_time_hours, 0.0), on_progress=self._on_progress,
+            )
+            self._current = search
+            self._summaries[group] = search.summary()
+            self._emit_group_start(self._summaries[group])
+            result = search.run(heartbeats=self._heartbeats)
+            self._summaries[group] = result.summary
+            self._current = None
+            if not result.done:
+                self.events.emit("warning", message=f"time budget of {cfg.max_total_time_hours} h used up during {group}")
+                return fixed, True
+            self._done[group] = result.reason or "budget"
+            self._best[group] = result.best_params
+            fixed.update(result.best_params or {})
+            if result.best_params is None:
+                self.events.emit("warning", group=group, message="no trial completed; later groups keep the defaults")
+            self.events.emit(
+                "group_end", group=group, reason=result.reason, best_value=result.summary.best_value,
+                best_params=result.best_params,
+            )
+            self._on_progress()
+        return fixed, False
+
+    # ------------------------------------------------------------------ several workers
+
+    def work(self, stop_event: threading.Event | None = None) -> None:
+        """Join the run as an extra worker: take trials of the open group until every group is done.
+
+        Workers share the run through its storage, so the run must use storage_url
+        "journal" or a database. The final evaluation is left to the run's owner
+        (`hyperopt start`/`resume`).
+        """
+        cfg = self.cfg
+        stop_event = stop_event or threading.Event()
+        if not workers.uses_shared_coordination(cfg):
+            raise RunStateError(
+                f"{self.run_dir} keeps its studies in SQLite files, which take one writer; "
+                "start runs that take workers with --set storage_url=journal (or a database URL)"
+            )
+        self._role = "worker"
+        handler = self._attach_log()
+        try:
+            with workers.WorkerRegistration(self.run_dir):
+                state = rundir.read_json(self.run_dir / rundir.STATE_FILE) or {}
+                self._state = {"data": state.get("data")}
+                preparer = DataPreparer(load_data(cfg), cfg.data)
+                self._check_data(int(preparer.prepare(cfg.labels).info.get("bars", 0)))
+                self._budget = TimeBudget(cfg.max_total_time_hours, float(state.get("elapsed_s", 0.0)))
+                self._load_finished_groups(cfg.groups_to_run())
+                self.events.emit("warning", message=f"worker pid {os.getpid()} joined {self.run_dir}")
+                with self._coordination(stop_event):
+                    self._run_groups(cfg.groups_to_run(), preparer, stop_event)
+                self.events.emit("run_end", status="worker done", message="every group is finished")
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+
+    def _coordination(self, stop_event: threading.Event) -> Any:
+        import contextlib
+
+        if not workers.uses_shared_coordination(self.cfg):
+            return contextlib.nullcontext()
+        return workers.Heartbeat(self.cfg, self.run_dir, stop_event, self._where)
+
+    def _where(self) -> dict[str, Any]:
+        current = self._current
+        return {"group": current.group if current else None, "trial": current.current_trial if current else None,
+                "role": self._role}
+
+    def _heartbeats(self) -> dict[str, Any]:
+        if not workers.uses_shared_coordination(self.cfg):
+            return {}
+        return workers.heartbeats_of(self.cfg, self.run_dir)
+
+    def _spawn_workers(self, n: int) -> None:
+        import subprocess
+        import sys
+
+        log_dir = self.run_dir / workers.WORKERS_DIR
+        log_dir.mkdir(exist_ok=True)
+        for i in range(n):
+            out = open(log_dir / f"worker-{i + 1}.log", "ab")
+            self._children.append(subprocess.Popen(
+                [sys.executable, "-m", "hyperopt_cli", "worker", str(self.run_dir)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            ))
+            out.close()
+        if n:
+            self.events.emit("warning", message=f"started {n} local worker process(es): "
+                             + ", ".join(str(c.pid) for c in self._children))
+
+    def _wait_workers(self) -> None:
+        for child in self._children:
+            child.wait()
+        self._children.clear()
+
+    def _stop_workers(self) -> None:
+        """On the owner's stop or failure: tell every worker (local and remote) through the storage."""
+        if not workers.uses_shared_coordination(self.cfg) or self._role != "owner":
+            return
+        try:
+            workers.request_stop(self.cfg, self.run_dir)
+        except Exception as exc:  # the owner's own stop must still complete
+            log.warning("could not set the stop flag in the storage: %s", exc)
+        import signal as _signal
+
+        for child in self._children:
+            if child.poll() is None:
+                child.send_signal(_signal.SIGTERM)
+        for child in self._children:
+            try:
+                child.wait(timeout=30)
+            except Exception:
+                child.kill()
+        self._children.clear()
 
     def _emit_group_start(self, summary: StudySummary) -> None:
         self.events.emit(
@@ -229,6 +349,7 @@ class HyperparameterOptimizer:
         """Write config.yaml for a new run, or check a resumed run's config; returns 'started'/'resumed'."""
         config_file = self.run_dir / rundir.CONFIG_FILE
         if not config_file.exists():
+            check_storage_is_fresh(self.cfg, self.run_dir)
             atomic_write_text(config_file, dump_config(self.cfg))
             self._state = {"created_at": rundir.now_iso(), "sessions": 0, "elapsed_s": 0.0}
             self._state["sessions"] = 1
@@ -241,7 +362,7 @@ class HyperparameterOptimizer:
             self.events.emit("warning", message="state.json was missing or corrupt; rebuilt from config.yaml and the studies")
             state = rebuild_state(self.run_dir, self.cfg)
         elif state["config_hash"] != config_hash(self.cfg):
-            changes = config_changes(state.get("config", {}), config_to_dict(self.cfg))
+            changes = config_changes(state.get("config", {}), masked_config(self.cfg))
             raise RunStateError(
                 f"{config_file} was edited since the run started ({'; '.join(changes) or 'hash differs'}); "
                 "restore it or start a new run"
@@ -266,13 +387,13 @@ class HyperparameterOptimizer:
 
     def _load_finished_groups(self, groups: tuple[str, ...]) -> None:
         for group in groups:
-            db = rundir.study_db_path(self.run_dir, self.cfg.study_name, group)
-            if not db.exists():
+            if not storage.study_exists(self.cfg, self.run_dir, group):
                 continue
-            summary, reason = read_group(self.cfg, self.run_dir, group)
+            summary, record = read_group(self.cfg, self.run_dir, group)
             self._summaries[group] = summary
-            if reason is not None:
-                self._done[group] = reason
+            if record is not None:
+                self._done[group] = record.get("reason") or "budget"
+                self._best[group] = record.get("best_params", summary.best_params)
 
     def _attach_log(self) -> logging.Handler:
         handler = logging.FileHandler(self.run_dir / rundir.LOG_FILE, encoding="utf-8")
@@ -283,12 +404,13 @@ class HyperparameterOptimizer:
 
     # ------------------------------------------------------------------ summaries
 
-    def _write_state_throttled(self) -> None:
-        self._write_state("running")
+    def _on_progress(self) -> None:
+        if self._role == "owner":
+            self._write_state("running")
 
-    def _write_state(self, status: str, message: str | None = None, force: bool = True) -> None:
+    def _write_state(self, status: str, message: str | None = None) -> None:
         """Write state.json from what storage says now (a few ms: once per epoch and per trial)."""
-        if not self.cfg or not (self.run_dir / rundir.CONFIG_FILE).exists():
+        if self._role != "owner" or not (self.run_dir / rundir.CONFIG_FILE).exists():
             return
         if self._current is not None:
             self._summaries[self._current.group] = self._current.summary()
@@ -300,9 +422,15 @@ class HyperparameterOptimizer:
             mode=self.cfg.mode,
             pid=os.getpid(),
             config_hash=config_hash(self.cfg),
-            config=config_to_dict(self.cfg),
+            config=masked_config(self.cfg),
+            storage=storage.mask_url(self.cfg.storage_url) or "sqlite files",
             updated_at=rundir.now_iso(),
         )
+        if workers.uses_shared_coordination(self.cfg):
+            try:
+                state["workers"] = workers.describe_workers(self.cfg, self.run_dir)
+            except Exception as exc:  # status is a summary; a storage hiccup must not stop the run
+                log.warning("could not read worker heartbeats: %s", exc)
         if self._budget is not None:
             state["elapsed_s"] = round(self._budget.elapsed(), 3)
         if message is not None:
@@ -366,8 +494,8 @@ class HyperparameterOptimizer:
         trainer_cfg, labels_cfg = with_params(cfg, fixed)
         data = preparer.prepare(labels_cfg)
         self.events.emit("evaluation", message=f"training with the best params ({len(fixed)} fixed) and scoring the test segment")
-        ckpt = self.run_dir / rundir.CHECKPOINT_DIR / "final.pt"
-        ckpt.parent.mkdir(exist_ok=True)
+        ckpt = checkpoint_dir(cfg, self.run_dir) / "final.pt"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
         hooks = TrainHooks(should_stop=stop_event.is_set)
         try:
             result = train_model(
@@ -410,17 +538,35 @@ class HyperparameterOptimizer:
 # ---------------------------------------------------------------------- rebuilding
 
 
-def read_group(cfg: OptimizationConfig, run_dir: Path, group: str) -> tuple[StudySummary, str | None]:
-    """A group's summary and the reason it ended (None while unfinished), from its DB alone."""
+def read_group(cfg: OptimizationConfig, run_dir: Path, group: str) -> tuple[StudySummary, dict[str, Any] | None]:
+    """A group's summary and the record that ended it (None while unfinished), from its study alone."""
     from hyperopt_cli.search_space import study_space as space_of
 
     names = list(space_of(cfg, group)) if group != FINE_TUNE else ["threshold"]
     metric = objective_metric(cfg, names)
     direction = direction_for(cfg, metric)
-    study = optuna.load_study(study_name=f"{cfg.study_name}_{group}", storage=rundir.storage_url(run_dir, cfg.study_name, group))
+    study = storage.load_study(cfg, run_dir, group)
     trials = study.get_trials(deepcopy=False)
     summary = summarize(group, trials, metric, direction, cfg.convergence_threshold)
-    return summary, study.user_attrs.get(GROUP_DONE_ATTR)
+    return summary, group_done_record(study)
+
+
+def check_storage_is_fresh(cfg: OptimizationConfig, run_dir: Path) -> None:
+    """A new run must not adopt another run's studies in a shared database."""
+    if not storage.is_shared_database(cfg):
+        return
+    taken = [g for g in (*cfg.groups_to_run(), storage.CONTROL) if storage.study_exists(cfg, run_dir, g)]
+    if taken:
+        raise RunStateError(
+            f"study {cfg.study_name}_{taken[0]} already exists in {storage.mask_url(cfg.storage_url)}; "
+            "give this run its own study_name (--set study_name=...)"
+        )
+
+
+def masked_config(cfg: OptimizationConfig) -> dict[str, Any]:
+    out = config_to_dict(cfg)
+    out["storage_url"] = storage.mask_url(cfg.storage_url)
+    return out
 
 
 def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], done: dict[str, str],
@@ -461,18 +607,15 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
     final = None
     groups = cfg.groups_to_run()
     for group in groups:
-        if not rundir.study_db_path(run_dir, cfg.study_name, group).exists():
+        if not storage.study_exists(cfg, run_dir, group):
             continue
-        summary, reason = read_group(cfg, run_dir, group)
+        summary, record = read_group(cfg, run_dir, group)
         summaries[group] = summary
-        if reason is not None:
-            done[group] = reason
-            fixed.update(summary.best_params or {})
+        if record is not None:
+            done[group] = record.get("reason") or "budget"
+            fixed.update(record.get("best_params", summary.best_params) or {})
     if groups[-1] in summaries:
-        study = optuna.load_study(
-            study_name=f"{cfg.study_name}_{groups[-1]}", storage=rundir.storage_url(run_dir, cfg.study_name, groups[-1])
-        )
-        final = study.user_attrs.get(FINAL_ATTR)
+        final = storage.load_study(cfg, run_dir, groups[-1]).user_attrs.get(FINAL_ATTR)
     completed = final is not None
     elapsed = sum(s.duration_s for s in summaries.values())
     current = next((g for g in groups if g not in done), None)
@@ -482,7 +625,7 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
         "mode": cfg.mode,
         "pid": None,
         "config_hash": config_hash(cfg),
-        "config": config_to_dict(cfg),
+        "config": masked_config(cfg),
         "rebuilt_at": rundir.now_iso(),
         "elapsed_s": elapsed,
         "sessions": 0,

@@ -38,18 +38,6 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def study_db_path(run_dir: Path, study_name: str, group: str) -> Path:
-    return run_dir / f"{study_name}_{group}.db"
-
-
-def storage_url(run_dir: Path, study_name: str, group: str) -> str:
-    return f"sqlite:///{study_db_path(run_dir, study_name, group).resolve()}"
-
-
-def checkpoint_path(run_dir: Path, group: str, trial_number: int) -> Path:
-    return run_dir / CHECKPOINT_DIR / f"{group}_trial{trial_number:05d}.pt"
-
-
 def is_run_dir(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file()
 

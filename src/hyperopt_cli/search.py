@@ -25,11 +25,17 @@ from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, wit
 from hyperopt_cli.dataset import PreparedData
 from hyperopt_cli.errors import DivergedError, StopRequested
 from hyperopt_cli.events import EventSink
-from hyperopt_cli.rundir import checkpoint_path, storage_url
+from hyperopt_cli.rundir import CHECKPOINT_DIR
+from hyperopt_cli.storage import storage_for
 from hyperopt_cli.search_space import sample_params
 from hyperopt_cli.seeding import derive_seed
 from hyperopt_cli.summary import StudySummary, direction_for, group_is_done, objective_metric, summarize
 from hyperopt_cli.trainer import EpochMetrics, TrainHooks, TrainingInterrupted, delete_checkpoint, train_model
+from hyperopt_cli.workers import WORKER_ATTR, WorkerId, claim, this_worker
+
+GROUP_DONE_ATTR = "group_done"
+SURPLUS_ATTR = "surplus"
+WAIT_POLL_S = 1.0  # how often a worker with nothing to do looks at the study again
 
 log = logging.getLogger("hyperopt_cli")
 
@@ -68,7 +74,7 @@ def make_pruner(cfg: OptimizationConfig) -> optuna.pruners.PercentilePruner:
 def open_study(cfg: OptimizationConfig, run_dir: Path, group: str, direction: str) -> optuna.Study:
     return optuna.create_study(
         study_name=f"{cfg.study_name}_{group}",
-        storage=storage_url(run_dir, cfg.study_name, group),
+        storage=storage_for(cfg, run_dir, group),
         direction=direction,
         load_if_exists=True,
         sampler=make_sampler(cfg, group, 0),
@@ -90,6 +96,19 @@ class GroupResult:
     summary: StudySummary
     done: bool
     reason: str | None  # "budget", "converged" or "time_budget"
+    best_params: dict[str, Any] | None = None  # frozen when the group was declared done
+
+
+def checkpoint_dir(cfg: OptimizationConfig, run_dir: Path) -> Path:
+    return Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else run_dir / CHECKPOINT_DIR
+
+
+def group_done_record(study: optuna.Study) -> dict[str, Any] | None:
+    """The decision that ended a group, as stored on its study (None while it runs)."""
+    record = study.user_attrs.get(GROUP_DONE_ATTR)
+    if isinstance(record, str):  # a bare reason: still a finished group
+        return {"reason": record}
+    return record if isinstance(record, dict) else None
 
 
 class TimeBudget:
@@ -139,6 +158,7 @@ class GroupSearch:
         self.study = open_study(cfg, run_dir, group, self.direction)
         self.current_trial: int | None = None
         self.current_epoch: int | None = None
+        self.me: WorkerId = this_worker()
 
     # ----------------------------------------------------------------- reading storage
 
@@ -150,34 +170,80 @@ class GroupSearch:
 
     # ----------------------------------------------------------------- the loop
 
-    def run(self) -> GroupResult:
+    def run(self, heartbeats: Callable[[], dict[str, Any]] = dict) -> GroupResult:
+        """Take trials until the group is done; with several workers, each runs this same loop.
+
+        A group is declared done (and its best params frozen on the study) only when no
+        trial is RUNNING, so every worker derives the same fixed params from it.
+        """
         while True:
             if self.stop_event.is_set():
                 raise StopRequested("stop requested")
+            record = group_done_record(self.study)
+            if record is not None:
+                return self._result_from(record)
             trials = self.trials()
-            orphan = next((t for t in trials if t.state == TrialState.RUNNING), None)
-            if orphan is not None:
-                # We hold the run's lock, so a RUNNING trial was left by a stopped or dead owner.
-                trial = optuna.trial.Trial(self.study, orphan._trial_id)
-                self._run_trial(trial, reported=set(orphan.intermediate_values), resumed=True)
+            running = sorted((t for t in trials if t.state == TrialState.RUNNING), key=lambda t: t.number)
+            beats = heartbeats() if running else {}
+            taken = next((t for t in running if claim(self.study, t, self.me, self.cfg, beats)), None)
+            if taken is not None:
+                trial = optuna.trial.Trial(self.study, taken._trial_id)
+                self._run_trial(trial, reported=set(taken.intermediate_values), resumed=True)
                 continue
             summary = summarize(self.group, trials, self.metric, self.direction, self.cfg.convergence_threshold)
             done, reason = group_is_done(summary, self.cfg)
-            if done:
-                return GroupResult(summary, True, reason)
+            if done and summary.n_running == 0:
+                return self._declare_done(summary, reason)
             if self.budget.exhausted():
                 return GroupResult(summary, False, "time_budget")
+            if done or summary.n_finished + summary.n_running >= self.cfg.max_trials_per_group:
+                self._idle()  # other workers' trials decide what comes next
+                continue
             self.study.sampler = make_sampler(self.cfg, self.group, len(trials))
             trial = self.study.ask()
+            trial.set_user_attr(WORKER_ATTR, self.me.key)
+            if self._is_surplus(trial.number):
+                continue
             self._run_trial(trial, reported=set(), resumed=False)
+
+    def _idle(self) -> None:
+        self.on_progress()
+        self.stop_event.wait(WAIT_POLL_S)
+
+    def _is_surplus(self, number: int) -> bool:
+        """Two workers asked for the last slot at once: the later trial number gives way.
+
+        It is closed at once as FAIL with user attr surplus=true and counts for nothing.
+        """
+        earlier = [t for t in self.trials() if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)]
+        if len(earlier) < self.cfg.max_trials_per_group:
+            return False
+        trial = optuna.trial.Trial(self.study, next(t._trial_id for t in self.trials() if t.number == number))
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        self.study.tell(number, state=TrialState.FAIL)
+        return True
+
+    def _declare_done(self, summary: StudySummary, reason: str | None) -> GroupResult:
+        record = {"reason": reason, "best_trial": summary.best_trial, "best_value": summary.best_value,
+                  "best_params": summary.best_params, "decided_by": self.me.key}
+        if group_done_record(self.study) is None:
+            self.study.set_user_attr(GROUP_DONE_ATTR, record)
+        return self._result_from(group_done_record(self.study) or record)
+
+    def _result_from(self, record: dict[str, Any]) -> GroupResult:
+        summary = self.summary()
+        best = record.get("best_params", summary.best_params)
+        return GroupResult(summary, True, record.get("reason"), dict(best) if best else None)
 
     def _run_trial(self, trial: optuna.Trial, reported: set[int], resumed: bool) -> None:
         """Train one trial; `reported` holds the epochs whose values storage already has (a resumed trial)."""
         params = sample_params(trial, self.space)
         trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
         data: PreparedData = self.preparer.prepare(labels_cfg)
-        ckpt = checkpoint_path(self.run_dir, self.group, trial.number)
-        ckpt.parent.mkdir(exist_ok=True)
+        ckpt = checkpoint_dir(self.cfg, self.run_dir) / f"{self.group}_trial{trial.number:05d}.pt"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        if self.fixed_params:
+            trial.set_user_attr("fixed_params", self.fixed_params)
         self.current_trial, self.current_epoch = trial.number, None
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
@@ -213,13 +279,13 @@ class GroupSearch:
             raise StopRequested("stop requested") from None
         except optuna.TrialPruned:
             trial.set_user_attr("train_seconds", time.monotonic() - started)
-            self.study.tell(trial, state=TrialState.PRUNED)
+            self._tell(trial, state=TrialState.PRUNED)
             self._finish(trial.number, "PRUNED", None, ckpt)
             return
         except DivergedError as exc:
             trial.set_user_attr("fail_reason", str(exc))
             trial.set_user_attr("train_seconds", time.monotonic() - started)
-            self.study.tell(trial, state=TrialState.FAIL)
+            self._tell(trial, state=TrialState.FAIL)
             self.events.emit("warning", group=self.group, trial=trial.number, message=f"trial failed: {exc}")
             self._finish(trial.number, "FAIL", None, ckpt)
             return
@@ -240,8 +306,16 @@ class GroupSearch:
                 message=f"mode collapse: val precision {final.val_precision:.3f} < {self.cfg.collapse_precision}; "
                 f"objective halved to {value:.4f}",
             )
-        self.study.tell(trial, value)
+        self._tell(trial, value=value)
         self._finish(trial.number, "COMPLETE", value, ckpt, collapsed=collapsed)
+
+    def _tell(self, trial: optuna.Trial, value: float | None = None, state: TrialState | None = None) -> None:
+        """Finish a trial; if another worker already finished it (we were presumed dead), keep theirs."""
+        try:
+            self.study.tell(trial, value, state=state)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self.events.emit("warning", group=self.group, trial=trial.number,
+                             message="another worker finished this trial first; keeping its result")
 
     def _finish(self, number: int, state: str, value: float | None, ckpt: Path, collapsed: bool = False) -> None:
         delete_checkpoint(ckpt)

@@ -103,6 +103,8 @@ class StudySummary:
 
 
 def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction: str, threshold: float) -> StudySummary:
+    # A surplus trial (two workers took the last slot at once) was closed unrun and counts for nothing.
+    trials = [t for t in trials if not t.user_attrs.get("surplus")]
     summary = StudySummary(group=group, metric=metric, direction=direction)
     for trial in trials:
         if trial.state == TrialState.COMPLETE:

@@ -1,0 +1,251 @@
+"""Several processes on one run: who they are, whether they are alive, who runs which trial.
+
+The storage is the only coordinator. Each worker writes a heartbeat into the run's
+control study (`<study_name>_control`) and reads the run's stop flag from it; a RUNNING
+trial names its worker in the user attr ``worker``. A trial whose worker is dead is
+taken over by the first live worker that claims it.
+
+Liveness: a worker on this host is alive exactly when a process with its pid and start
+time exists (no waiting after kill -9); a worker on another host is alive while its last
+heartbeat is younger than `worker_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+import psutil
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperopt_cli.atomic import atomic_write_json
+from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.storage import control_study, is_shared_database
+
+log = logging.getLogger("hyperopt_cli")
+
+WORKER_ATTR = "worker"
+STOP_ATTR = "stop_requested"
+HEARTBEAT_PREFIX = "worker:"
+WORKERS_DIR = "workers"
+
+
+@dataclass(frozen=True)
+class WorkerId:
+    host: str
+    pid: int
+    create_time: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.host}:{self.pid}:{self.create_time:.2f}"
+
+    @classmethod
+    def parse(cls, key: str) -> WorkerId | None:
+        try:
+            host, pid, created = key.rsplit(":", 2)
+            return cls(host, int(pid), float(created))
+        except ValueError:
+            return None
+
+
+def this_worker() -> WorkerId:
+    me = psutil.Process()
+    return WorkerId(socket.gethostname(), me.pid, round(me.create_time(), 2))
+
+
+def local_process_alive(worker: WorkerId) -> bool:
+    try:
+        proc = psutil.Process(worker.pid)
+        return abs(proc.create_time() - worker.create_time) < 0.02 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def is_alive(key: str, heartbeats: dict[str, Any], timeout_s: float, now: float | None = None) -> bool:
+    worker = WorkerId.parse(key)
+    if worker is None:
+        return False
+    if worker.host == socket.gethostname():
+        return local_process_alive(worker)
+    beat = heartbeats.get(HEARTBEAT_PREFIX + key) or {}
+    return (now or time.time()) - float(beat.get("heartbeat", 0.0)) < timeout_s
+
+
+def heartbeats_of(cfg: OptimizationConfig, run_dir: Path) -> dict[str, Any]:
+    return dict(control_study(cfg, run_dir).user_attrs)
+
+
+def describe_workers(cfg: OptimizationConfig, run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every worker that ever sent a heartbeat, with `alive` as of now (for state.json and status)."""
+    attrs = heartbeats_of(cfg, run_dir)
+    now = time.time()
+    out = {}
+    for name, beat in attrs.items():
+        if not name.startswith(HEARTBEAT_PREFIX) or not isinstance(beat, dict):
+            continue
+        key = name[len(HEARTBEAT_PREFIX):]
+        out[key] = {**beat, "alive": is_alive(key, attrs, cfg.worker_timeout_s, now),
+                    "heartbeat_age_s": round(now - float(beat.get("heartbeat", 0.0)), 1)}
+    return out
+
+
+# --------------------------------------------------------------------------- stop flag
+
+
+def request_stop(cfg: OptimizationConfig, run_dir: Path) -> None:
+    control_study(cfg, run_dir).set_user_attr(STOP_ATTR, time.time())
+
+
+def clear_stop(cfg: OptimizationConfig, run_dir: Path) -> None:
+    control_study(cfg, run_dir).set_user_attr(STOP_ATTR, None)
+
+
+class Heartbeat:
+    """A daemon thread: writes this worker's heartbeat and turns the run's stop flag into `stop_event`."""
+
+    def __init__(self, cfg: OptimizationConfig, run_dir: Path, stop_event: threading.Event,
+                 where: Callable[[], dict[str, Any]]) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.stop_event = stop_event
+        self.where = where
+        self.worker = this_worker()
+        self.started = time.time()
+        self._quit = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="hyperopt-heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        study = control_study(self.cfg, self.run_dir)
+        study.set_user_attr(
+            HEARTBEAT_PREFIX + self.worker.key,
+            {"host": self.worker.host, "pid": self.worker.pid, "started": self.started,
+             "heartbeat": time.time(), **self.where()},
+        )
+        flag = study.user_attrs.get(STOP_ATTR)
+        if isinstance(flag, (int, float)) and flag >= self.started:
+            self.stop_event.set()
+
+    def _loop(self) -> None:
+        while not self._quit.wait(self.cfg.heartbeat_interval_s):
+            try:
+                self.beat()
+            except Exception as exc:  # a storage hiccup must not kill the worker; the next beat retries
+                log.warning("heartbeat failed: %s", exc)
+
+    def __enter__(self) -> Heartbeat:
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._quit.set()
+        self._thread.join(timeout=5)
+        try:
+            self.beat()  # the last word: where it stopped
+        except Exception:
+            pass
+
+
+# --------------------------------------------------------------------------- claiming trials
+
+
+def settle_seconds(cfg: OptimizationConfig) -> float:
+    """How long a claim waits for a competing claim to land before trusting its own.
+
+    One local process on SQLite files has no competitor; everything else does.
+    """
+    return 0.0 if (cfg.workers == 1 and cfg.storage_url is None) else 1.0
+
+
+def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: OptimizationConfig,
+          heartbeats: dict[str, Any]) -> bool:
+    """Take over a RUNNING trial whose worker is gone; True when this worker now owns it.
+
+    Check, write, wait, re-read: two workers that both saw the trial free both write,
+    and after the settle time both read the same last writer, so only one proceeds.
+    """
+    owner = frozen.user_attrs.get(WORKER_ATTR)
+    if owner == me.key:
+        return True
+    if owner is not None and is_alive(owner, heartbeats, cfg.worker_timeout_s):
+        return False
+    if owner is None and settle_seconds(cfg) > 0:
+        started = frozen.datetime_start or dt.datetime.now()
+        if (dt.datetime.now() - started).total_seconds() < 2 * cfg.heartbeat_interval_s:
+            return False  # just asked by a live worker that has not named itself yet
+    optuna.trial.Trial(study, frozen._trial_id).set_user_attr(WORKER_ATTR, me.key)
+    wait = settle_seconds(cfg)
+    if wait:
+        time.sleep(wait)
+    fresh = next(t for t in study.get_trials(deepcopy=False) if t._trial_id == frozen._trial_id)
+    return fresh.state == TrialState.RUNNING and fresh.user_attrs.get(WORKER_ATTR) == me.key
+
+
+# --------------------------------------------------------------------------- local registry
+
+
+class WorkerRegistration:
+    """`<run_dir>/workers/<host>_<pid>.json` plus an OS lock on it, so `hyperopt stop` finds local workers."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.folder = run_dir / WORKERS_DIR
+        self.worker = this_worker()
+        self.path = self.folder / f"{self.worker.host}_{self.worker.pid}.json"
+        self._fd: int | None = None
+
+    def __enter__(self) -> WorkerRegistration:
+        self.folder.mkdir(exist_ok=True)
+        atomic_write_json(self.path, {"pid": self.worker.pid, "create_time": self.worker.create_time,
+                                      "host": self.worker.host, "key": self.worker.key})
+        self._fd = os.open(self.path, os.O_RDONLY)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def local_workers(run_dir: Path) -> list[psutil.Process]:
+    """Live, verified local worker processes of a run (lock held, pid and start time match)."""
+    import json
+
+    found = []
+    folder = run_dir / WORKERS_DIR
+    if not folder.is_dir():
+        return found
+    for path in folder.glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+            fd = os.open(path, os.O_RDONLY)
+        except (OSError, ValueError):
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            continue  # nobody holds it: a stale file
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+        worker = WorkerId(str(data.get("host")), int(data.get("pid", -1)), float(data.get("create_time", 0)))
+        if worker.host == socket.gethostname() and local_process_alive(worker):
+            found.append(psutil.Process(worker.pid))
+    return found
+
+
+def uses_shared_coordination(cfg: OptimizationConfig) -> bool:
+    return cfg.workers > 1 or is_shared_database(cfg)
