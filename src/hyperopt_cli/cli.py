@@ -410,6 +410,37 @@ def _print_results(res: dict[str, Any], run_dir: Path) -> None:
         out.print(scores)
 
 
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="The run to report on (finished, paused or running)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write here instead of RUN_DIR/report/."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Write an HTML report (one self-contained file, opens offline) and PNG figures for a run.
+
+    Optimisation history and parameter importances per group, the best trials' learning
+    curves, confusion matrices on validation and test, labels per segment, test scores
+    next to the baselines, and the fixed params carried from group to group. Works on a
+    paused or running run too (with what exists so far) and never disturbs a live run.
+
+    Example: hyperopt report runs/20261127_215832
+    """
+
+    def body() -> int:
+        from hyperopt_cli.errors import RunStateError
+        from hyperopt_cli.report import write_report
+
+        if not run_dir.is_dir():
+            raise RunStateError(f"run directory not found: {run_dir}")
+        made = write_report(run_dir, out_dir)
+        out.print(f"Report: {made.html} ({len(made.figures)} figures beside it)", markup=False)
+        for section, why in made.missing.items():
+            out.print(f"  {section}: {why}", markup=False)
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
 # --------------------------------------------------------------------------- data
 
 

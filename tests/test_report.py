@@ -1,0 +1,128 @@
+"""`hyperopt report`: one self-contained HTML file and valid PNGs, for a finished run and a paused one."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli_helpers import TINY_CONFIG, hyperopt
+from hyperopt_cli.config import OptimizationConfig, apply_overrides, config_from_dict
+from hyperopt_cli.errors import RunStateError, StopRequested
+from hyperopt_cli.optimizer import HyperparameterOptimizer
+from hyperopt_cli.report import SECTIONS, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def tiny(*overrides: str) -> OptimizationConfig:
+    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG, checking its signature and IHDR chunk; raises on anything else."""
+    assert data[:8] == PNG_MAGIC, "not a PNG signature"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 50 and height > 50
+    return width, height
+
+
+def check_pngs(paths: list[Path]) -> None:
+    from PIL import Image  # a dependency of matplotlib
+
+    for path in paths:
+        png_size(path.read_bytes())
+        with Image.open(path) as image:
+            image.verify()
+
+
+def embedded_pngs(page: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+
+
+class StopInSecondGroup:
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def emit(self, event: str, **data: Any) -> None:
+        if event == "epoch" and data.get("group") == "regularization" and data.get("trial") == 1:
+            self.stop.set()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("finished") / "run"
+    HyperparameterOptimizer(tiny("mode=full", "max_trials_per_group=3", "n_warmup_steps=1"), run).optimize()
+    return run
+
+
+@pytest.fixture(scope="module")
+def paused_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("paused") / "run"
+    stop = threading.Event()
+    with pytest.raises(StopRequested):
+        HyperparameterOptimizer(tiny("mode=full", "max_trials_per_group=3", "n_warmup_steps=1"), run,
+                                events=StopInSecondGroup(stop)).optimize(stop)
+    return run
+
+
+def test_report_of_a_finished_run_has_every_section_and_valid_images(finished_run: Path) -> None:
+    report = write_report(finished_run)
+    assert report.html == finished_run / "report" / "report.html"
+    page = report.html.read_text(encoding="utf-8")
+    for section_id, title in SECTIONS:
+        assert f'<section id="{section_id}">' in page and title in page
+    assert report.missing == {}, report.missing  # nothing left "not available yet"
+    names = {p.name for p in report.figures}
+    for group in ("learning_rate", "regularization", "class_balance", "augmentation", "scheduler", "triple_barrier"):
+        assert {f"history_{group}.png", f"importance_{group}.png", f"curves_{group}.png"} <= names
+    assert {"confusion.png", "labels.png"} <= names
+    check_pngs(report.figures)
+    embedded = embedded_pngs(page)  # one file: every figure inline, nothing fetched
+    assert len(embedded) == len(report.figures)
+    assert sorted(embedded) == sorted(p.read_bytes() for p in report.figures)
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    results = json.loads((finished_run / "results.json").read_text())
+    assert "logistic_regression" in page and "majority_class" in page
+    assert f"{results['test_metrics']['macro_f1']:.4f}" in page
+    for name in results["fixed_params"]:
+        assert name in page.split('id="fixed-params"')[1]
+
+
+def test_report_of_a_paused_run_shows_what_exists(paused_run: Path) -> None:
+    report = write_report(paused_run)
+    page = report.html.read_text(encoding="utf-8")
+    for section_id, _ in SECTIONS:
+        assert f'<section id="{section_id}">' in page
+    assert "[paused]" in page
+    names = {p.name for p in report.figures}
+    assert {"history_learning_rate.png", "importance_learning_rate.png", "curves_learning_rate.png"} <= names
+    assert "labels.png" in names and "confusion.png" not in names
+    assert not any("scheduler" in n for n in names)  # not started
+    assert set(report.missing) >= {"confusion", "baselines"}
+    assert "scheduler: importance needs at least 2 complete trials, 0 so far" in page
+    for section in ("confusion", "baselines"):
+        assert "not available yet" in page.split(f'id="{section}"')[1].split("</section>")[0]
+    check_pngs(report.figures)
+    assert len(embedded_pngs(page)) == len(report.figures)
+
+
+def test_report_on_a_non_run_dir_is_a_run_state_error(tmp_path: Path) -> None:
+    with pytest.raises(RunStateError, match="not a run directory"):
+        write_report(tmp_path)
+
+
+def test_report_command(finished_run: Path, tmp_path: Path) -> None:
+    result = hyperopt("report", finished_run, cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert str(finished_run / "report" / "report.html") in result.stdout
+    missing = hyperopt("report", tmp_path / "nope", cwd=tmp_path, timeout=120)
+    assert missing.returncode == 6 and missing.stderr.startswith("Error: run directory not found")
