@@ -190,6 +190,9 @@ class ErrorResponse(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Unparseable body, or a Host header the server does not answer to"},
+    401: {"model": ErrorResponse, "description": "The server has a token and the request lacks it"},
+    403: {"model": ErrorResponse, "description": "A POST from a page of another origin"},
     404: {"model": ErrorResponse, "description": "Unknown job id, or no runs at all"},
     409: {"model": ErrorResponse, "description": "A run is active, nothing is running, or the run is finished"},
 }
@@ -558,7 +561,7 @@ def create_app(
         """Best params and per-group results (partial, `complete: false`, for an unfinished run)."""
         return JSONResponse(json_safe(runs.results(job_id)))
 
-    @app.get(f"{API}/runs", response_model=RunsResponse)
+    @app.get(f"{API}/runs", response_model=RunsResponse, responses={k: ERRORS[k] for k in (400, 401)})
     def list_runs() -> Any:
         """Every run under the runs directory, oldest first."""
         return JSONResponse(json_safe(runs.runs()))
