@@ -16,7 +16,7 @@ from hyperopt_cli import rundir
 from hyperopt_cli.cli import app
 
 runner = CliRunner()
-COMMANDS = ["start", "stop", "resume", "status", "results", "data", "report", "serve"]
+COMMANDS = ["start", "stop", "resume", "status", "results", "data", "report", "serve", "worker"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

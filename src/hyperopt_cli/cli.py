@@ -139,6 +139,9 @@ def start(
     data: Optional[Path] = DATA_OPTION,
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run here instead of runs/<job_id>."),
     runs_dir: Path = RUNS_DIR_OPTION,
+    n_workers: Optional[int] = typer.Option(
+        None, "--workers", "-w", min=1, help="Local worker processes (> 1 uses the journal storage unless set)."
+    ),
     set_: Optional[list[str]] = SET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> None:
@@ -155,11 +158,12 @@ def start(
         from hyperopt_cli.control import new_run_dir, resolve_config
         from hyperopt_cli.data import load_data
         from hyperopt_cli.dataset import DataPreparer
-        from hyperopt_cli.optimizer import HyperparameterOptimizer
+        from hyperopt_cli.optimizer import HyperparameterOptimizer, check_storage_is_fresh
 
-        cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data)
+        cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers)
         preparer = DataPreparer(load_data(cfg), cfg.data)
         preparer.prepare(cfg.labels)  # validates the data before anything is written
+        check_storage_is_fresh(cfg, run_dir or runs_dir)
         path = new_run_dir(runs_dir, run_dir)
         out.print(f"Run directory: {path}", markup=False)
         return _run(HyperparameterOptimizer(cfg, path, preparer=preparer), path)
@@ -194,6 +198,42 @@ def resume(
     _guard(debug, body)
 
 
+@app.command()
+def worker(
+    run_dir: Path = typer.Argument(..., help="The run to join (its directory, shared or copied, with config.yaml)."),
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Join a running run as an extra worker, on this machine or another.
+
+    Takes trials from the group that is open, coordinating with the other workers through
+    the run's storage (storage_url "journal" for one machine, a database URL for several).
+    Exits 0 when every group is finished; the owner (`start`/`resume`) does the final
+    evaluation. Ctrl-C or `hyperopt stop RUN_DIR` stops it after a checkpoint.
+
+    Example: hyperopt worker /shared/runs/20261127_215832
+    """
+
+    def body() -> int:
+        from hyperopt_cli.errors import RunStateError, StopRequested
+        from hyperopt_cli.optimizer import HyperparameterOptimizer
+        from hyperopt_cli.progress import PlainLog
+        from hyperopt_cli.signals import StopController
+
+        if not run_dir.is_dir():
+            raise RunStateError(f"run directory not found: {run_dir}")
+        optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=PlainLog(sys.stderr))
+        with StopController(notify=lambda m: err.print(m, markup=False)) as ctl:
+            try:
+                optimizer.work(ctl.stop_event)
+            except StopRequested:
+                out.print(f"Worker stopped: {run_dir}", markup=False)
+                return EXIT_STOPPED
+        out.print(f"Worker done: every group of {run_dir} is finished", markup=False)
+        return EXIT_OK
+
+    _guard(debug, body)
+
+
 # --------------------------------------------------------------------------- stop
 
 
@@ -221,10 +261,12 @@ def stop(
             if target is None:
                 raise NothingRunningError(f"no running run under {runs_dir}")
         outcome = stop_run(target, timeout_s=timeout)
+        pids = ", ".join(str(p) for p in outcome.pids) or "none here"
         if not outcome.stopped:
-            _fail(f"pid {outcome.pid} still running after {timeout:g} s; try again or kill it", 1)
+            _fail(f"pid(s) {pids} still running after {timeout:g} s; try again or kill them", 1)
+        remote = "; workers on other machines see the stop flag within a heartbeat" if outcome.flagged else ""
         out.print(
-            f"Stopped {target} (pid {outcome.pid}) in {outcome.seconds:.1f} s; status: {outcome.status}.\n"
+            f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
             f"Resume with: hyperopt resume {target}",
             markup=False,
         )
@@ -341,6 +383,17 @@ def _print_status(state: dict[str, Any]) -> None:
             short_params(row.get("best_params")),
         )
     out.print(table)
+    if state.get("workers"):
+        workers_table = Table(title=f"Workers (storage: {state.get('storage')})")
+        for col in ("host", "pid", "role", "group", "trial", "last heartbeat", "alive"):
+            workers_table.add_column(col)
+        for info in state["workers"].values():
+            workers_table.add_row(
+                str(info.get("host")), str(info.get("pid")), str(info.get("role", "-")), str(info.get("group") or "-"),
+                str(info.get("trial") if info.get("trial") is not None else "-"),
+                f"{info.get('heartbeat_age_s', '?')} s ago", "yes" if info.get("alive") else "DEAD",
+            )
+        out.print(workers_table)
 
 
 @app.command()

@@ -30,10 +30,13 @@ def resolve_config(
     mode: str | None = None,
     target: str | None = None,
     data_path: Path | None = None,
+    n_workers: int | None = None,
 ) -> OptimizationConfig:
     """Config file (default configs/default.yaml if present, else built-in defaults) + CLI options.
 
     The data path is made absolute so the frozen config resumes from any directory.
+    `n_workers` > 1 without a storage_url picks the journal storage, which takes
+    concurrent writers.
     """
     if config_path is None and DEFAULT_CONFIG.is_file():
         config_path = DEFAULT_CONFIG
@@ -52,6 +55,13 @@ def resolve_config(
         base = config_path.parent if (config_path is not None and data_path is None) else Path.cwd()
         path = Path(data_section["path"]).expanduser()
         data_section["path"] = str(path if path.is_absolute() else (base / path).resolve())
+    if n_workers is not None:
+        raw["workers"] = n_workers
+        if n_workers > 1 and raw.get("storage_url") is None:
+            raw["storage_url"] = "journal"
+    for key in ("checkpoint_dir",):
+        if isinstance(raw.get(key), str):
+            raw[key] = str(Path(raw[key]).expanduser().resolve())
     if isinstance(raw.get("fine_tune_from"), str):
         raw["fine_tune_from"] = str(Path(raw["fine_tune_from"]).expanduser().resolve())
     return config_from_dict(raw, origin=str(config_path) if config_path is not None else None)
@@ -100,6 +110,13 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state["run_dir"] = str(run_dir)
     state["owner_alive"] = owner is not None
     state["owner_pid"] = owner.pid if owner is not None else None
+    if state.get("workers"):
+        from hyperopt_cli.workers import HEARTBEAT_PREFIX, is_alive
+
+        timeout = float((state.get("config") or {}).get("worker_timeout_s", 60.0))
+        for key, info in state["workers"].items():
+            info["alive"] = is_alive(key, {HEARTBEAT_PREFIX + key: info}, timeout)
+            info["heartbeat_age_s"] = round(time.time() - float(info.get("heartbeat", 0.0)), 1)
     state.pop("config", None)
     if state.get("status") in ("running", "starting") and owner is None:
         state["status"] = "interrupted"
@@ -149,25 +166,52 @@ def results_of(run_dir: Path) -> dict[str, Any]:
 @dataclass
 class StopOutcome:
     run_dir: Path
-    pid: int
-    stopped: bool
+    pids: list[int]  # the verified local processes signalled (owner first)
+    stopped: bool  # all of them exited within the timeout
     seconds: float
     status: str | None
+    flagged: bool = False  # the stop flag was set in the shared storage (workers on other machines)
+
+    @property
+    def pid(self) -> int | None:
+        return self.pids[0] if self.pids else None
 
 
 def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> StopOutcome:
-    """SIGTERM the verified owner of `run_dir` and wait until it has exited (or `timeout_s`)."""
-    owner = rundir.live_owner(run_dir)
-    if owner is None:
+    """SIGTERM the verified owner and local workers of `run_dir`, flag remote ones, and wait.
+
+    Only processes that hold the run's (or their worker registration's) lock and whose pid
+    and start time match their pidfile are signalled.
+    """
+    from hyperopt_cli import workers
+
+    processes = [p for p in [rundir.live_owner(run_dir)] if p is not None] + workers.local_workers(run_dir)
+    flagged = False
+    if rundir.is_run_dir(run_dir):
+        from hyperopt_cli.optimizer import load_run_config
+
+        try:
+            cfg = load_run_config(run_dir)
+        except RunStateError:
+            cfg = None
+        if cfg is not None and workers.uses_shared_coordination(cfg):
+            workers.request_stop(cfg, run_dir)
+            flagged = True
+    if not processes and not flagged:
         raise NothingRunningError(f"no live process owns {run_dir}; nothing to stop")
     start = time.monotonic()
-    os.kill(owner.pid, signal.SIGTERM)
+    for proc in processes:
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     while time.monotonic() - start < timeout_s:
-        if _exited(owner):
+        if all(_exited(p) for p in processes):
             state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
-            return StopOutcome(run_dir, owner.pid, True, time.monotonic() - start, state.get("status"))
+            return StopOutcome(run_dir, [p.pid for p in processes], True, time.monotonic() - start,
+                               state.get("status"), flagged)
         time.sleep(poll_s)
-    return StopOutcome(run_dir, owner.pid, False, time.monotonic() - start, None)
+    return StopOutcome(run_dir, [p.pid for p in processes], False, time.monotonic() - start, None, flagged)
 
 
 def _exited(proc: Any) -> bool:

@@ -91,7 +91,11 @@ def _open(key: str) -> BaseStorage:
     try:
         return RDBStorage(key, engine_kwargs=kwargs)
     except (ImportError, ModuleNotFoundError) as exc:
-        raise ConfigError(f"storage_url {mask_url(key)} needs a database driver: {exc}") from None
+        cause = exc.__cause__ or exc
+        raise ConfigError(
+            f"storage_url {mask_url(key)} needs a database driver ({cause}); "
+            "for PostgreSQL: pip install 'hyperopt-cli[postgres]'"
+        ) from None
     except Exception as exc:  # sqlalchemy's OperationalError and friends: name the server, hide the password
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"cannot open storage {mask_url(key)}: {mask_url(first)}") from None
