@@ -112,3 +112,4 @@ def test_edited_config_is_refused_on_resume(tmp_path: Path) -> None:
     assert resumed.returncode == 6
     assert "labels.horizon: 12 -> 30" in resumed.stderr
     assert resumed.stderr.strip().count("\n") == 0
+    assert read_state(run)["status"] == "paused", "a refused resume must leave the run as it was"

@@ -208,3 +208,31 @@ def test_stop_event_pauses_with_a_running_trial_kept(tmp_path: Path) -> None:
     assert (run / "checkpoints" / "learning_rate_trial00000.pt").exists()
     assert json.loads((run / "state.json").read_text())["status"] == "paused"
     assert not (run / rundir.PID_FILE).exists()
+
+
+def test_run_started_by_an_older_version_without_newer_keys_resumes(tmp_path: Path) -> None:
+    import yaml
+
+    from hyperopt_cli.config import mapping_hash
+
+    run = tmp_path / "run"
+    cfg = tiny("mode=quick", "max_trials_per_group=3")
+    stop = threading.Event()
+
+    class StopAfterFirstTrial(Recorder):
+        def emit(self, event: str, **data: Any) -> None:
+            if event == "trial_end":
+                stop.set()
+
+    with pytest.raises(StopRequested):
+        HyperparameterOptimizer(cfg, run, events=StopAfterFirstTrial()).optimize(stop)
+    # What an older version wrote: config.yaml without the keys added since, hashed as written.
+    old = yaml.safe_load((run / "config.yaml").read_text())
+    for key in ("workers", "heartbeat_interval_s", "worker_timeout_s", "checkpoint_dir"):
+        old.pop(key)
+    (run / "config.yaml").write_text(yaml.safe_dump(old))
+    state = json.loads((run / "state.json").read_text())
+    state["config_hash"] = mapping_hash(old)
+    rundir.write_json(run / "state.json", state)
+    results = HyperparameterOptimizer.from_run_dir(run).optimize()
+    assert results["group_results"]["learning_rate"]["n_trials"]["finished"] == 3

@@ -463,10 +463,15 @@ def config_to_dict(cfg: OptimizationConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def config_hash(cfg: OptimizationConfig) -> str:
-    """Stable hash of the resolved config (key order and float formatting do not matter)."""
-    text = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+def mapping_hash(raw: dict[str, Any]) -> str:
+    """Stable hash of a config mapping (key order and YAML formatting do not matter)."""
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_hash(cfg: OptimizationConfig) -> str:
+    """Stable hash of the resolved config."""
+    return mapping_hash(config_to_dict(cfg))
 
 
 def dump_config(cfg: OptimizationConfig) -> str:

@@ -24,6 +24,7 @@ from hyperopt_cli.config import (
     OptimizationConfig,
     config_from_dict,
     config_hash,
+    mapping_hash,
     config_to_dict,
     dump_config,
     read_yaml,
@@ -114,6 +115,7 @@ class HyperparameterOptimizer:
         self._best: dict[str, dict[str, Any] | None] = {}  # group -> params frozen when it was declared done
         self._children: list[Any] = []  # local worker processes this owner started
         self._role = "owner"
+        self._frozen_hash = ""  # hash of config.yaml as written at the run's start
 
     @classmethod
     def from_run_dir(cls, run_dir: Path, events: EventSink | None = None) -> HyperparameterOptimizer:
@@ -155,9 +157,11 @@ class HyperparameterOptimizer:
     def _optimize(self, stop_event: threading.Event) -> dict[str, Any]:
         cfg = self.cfg
         action = self._init_or_check_run_dir()
+        frozen, self._frozen_hash = self._frozen_hash, ""  # no state writes until the data checks out
         preparer = self._preparer or DataPreparer(load_data(cfg), cfg.data)
         base = preparer.prepare(cfg.labels)
         self._check_data(int(base.info.get("bars", 0)))
+        self._frozen_hash = frozen
         self._epoch_guess = seconds_per_epoch(cfg, base)
         self._budget = TimeBudget(cfg.max_total_time_hours, float(self._state.get("elapsed_s", 0.0)))
         groups = cfg.groups_to_run()
@@ -351,18 +355,22 @@ class HyperparameterOptimizer:
         if not config_file.exists():
             check_storage_is_fresh(self.cfg, self.run_dir)
             atomic_write_text(config_file, dump_config(self.cfg))
-            self._state = {"created_at": rundir.now_iso(), "sessions": 0, "elapsed_s": 0.0}
-            self._state["sessions"] = 1
+            self._frozen_hash = mapping_hash(read_yaml(config_file))
+            self._state = {"created_at": rundir.now_iso(), "sessions": 1, "elapsed_s": 0.0}
             return "started"
+        # The hash is of config.yaml as written at start, so a newer version that adds
+        # config keys (with defaults) still resumes runs started by an older one.
         on_disk = read_yaml(config_file)
+        frozen = mapping_hash(on_disk)
         if config_hash(config_from_dict(on_disk)) != config_hash(self.cfg):
             raise RunStateError(f"{config_file} differs from the config this optimizer was given")
         state = rundir.read_json(self.run_dir / rundir.STATE_FILE)
         if state is None or "config_hash" not in state:
             self.events.emit("warning", message="state.json was missing or corrupt; rebuilt from config.yaml and the studies")
             state = rebuild_state(self.run_dir, self.cfg)
-        elif state["config_hash"] != config_hash(self.cfg):
-            changes = config_changes(state.get("config", {}), masked_config(self.cfg))
+        elif state["config_hash"] != frozen:
+            shown = {**on_disk, "storage_url": storage.mask_url(on_disk.get("storage_url"))}
+            changes = config_changes(state.get("config", {}), shown)
             raise RunStateError(
                 f"{config_file} was edited since the run started ({'; '.join(changes) or 'hash differs'}); "
                 "restore it or start a new run"
@@ -371,6 +379,7 @@ class HyperparameterOptimizer:
             raise RunStateError(f"{self.run_dir} is already completed; see: hyperopt results {self.run_dir}")
         self._state = state
         self._state["sessions"] = int(state.get("sessions", 0)) + 1
+        self._frozen_hash = frozen
         return "resumed"
 
     def _check_data(self, n_bars: int) -> None:
@@ -409,8 +418,12 @@ class HyperparameterOptimizer:
             self._write_state("running")
 
     def _write_state(self, status: str, message: str | None = None) -> None:
-        """Write state.json from what storage says now (a few ms: once per epoch and per trial)."""
-        if self._role != "owner" or not (self.run_dir / rundir.CONFIG_FILE).exists():
+        """Write state.json from what storage says now (a few ms: once per epoch and per trial).
+
+        Nothing is written before this session has checked the run directory: a resume
+        refused for an edited config or changed data leaves state.json as it was.
+        """
+        if self._role != "owner" or not self._frozen_hash:
             return
         if self._current is not None:
             self._summaries[self._current.group] = self._current.summary()
@@ -421,7 +434,7 @@ class HyperparameterOptimizer:
             job_id=self.job_id,
             mode=self.cfg.mode,
             pid=os.getpid(),
-            config_hash=config_hash(self.cfg),
+            config_hash=self._frozen_hash,
             config=masked_config(self.cfg),
             storage=storage.mask_url(self.cfg.storage_url) or "sqlite files",
             updated_at=rundir.now_iso(),
@@ -624,7 +637,7 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
         "job_id": run_dir.name,
         "mode": cfg.mode,
         "pid": None,
-        "config_hash": config_hash(cfg),
+        "config_hash": mapping_hash(read_yaml(run_dir / rundir.CONFIG_FILE)),
         "config": masked_config(cfg),
         "rebuilt_at": rundir.now_iso(),
         "elapsed_s": elapsed,
