@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # The CPU build of PyTorch. A bare `pip install torch` would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install system-deps run test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,7 +16,10 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/hyperopt start
 
-test: install
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: install system-deps
 	$(PY) -m pytest -q
 
 test-fast: install
