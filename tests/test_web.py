@@ -1,0 +1,96 @@
+"""The web page in headless Chromium (Debian's package, driven by Playwright): Start, live table, Stop.
+
+The screenshot is kept in the test's tmp dir and copied to tests/artifacts/web-paused.png.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import read_state
+from hyperopt_cli import rundir
+from server_helpers import free_port, long_config, runs_dir, spawn_server, stop_server  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Nothing reaches outside: no QUIC, no background fetches, no component updates, no sync.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+TIMEOUT_MS = 90_000
+
+
+def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir: Path) -> None:  # noqa: F811
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (`make system-deps` does, as root)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+    expect = sync_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", long_config(tmp_path))
+    outside: list[str] = []
+    errors: list[str] = []
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+
+            def route(r: object) -> None:
+                request = r.request  # type: ignore[attr-defined]
+                if request.url.startswith(base + "/"):
+                    r.continue_()  # type: ignore[attr-defined]
+                else:
+                    outside.append(request.url)
+                    r.abort()  # type: ignore[attr-defined]
+
+            page.route("**/*", route)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+            try:
+                page.goto(base + "/")
+                expect(page.locator("#run-status")).to_have_text("idle")
+                page.select_option("select[name=mode]", "full")
+                page.fill("input[name=max_trials_per_group]", "1000")
+                page.fill("input[name=epochs_per_trial]", "2")
+                page.click("#start")
+
+                expect(page.locator("#message")).to_contain_text("Started ")
+                expect(page.locator("#run-status")).to_have_text("running")
+                groups = page.locator("#groups tbody tr")
+                expect(groups).to_have_count(6)
+                first = groups.first.locator("td")
+                expect(first.nth(0)).to_have_text("learning_rate")
+                expect(first.nth(1)).to_have_text("running")
+                expect(first.nth(2)).to_have_text(re.compile(r"^[1-9]\d*/1000$"))  # finished trials are counted live
+                expect(page.locator("#best-params tbody tr")).not_to_have_count(0)
+                expect(page.locator("#runs tbody tr")).to_have_count(1)
+
+                page.click("#stop")
+                expect(page.locator("#run-status")).to_have_text("paused")
+                expect(page.locator("#message")).to_contain_text("paused")
+                expect(page.locator("#resume")).to_be_enabled()
+                expect(page.locator("#stop")).to_be_disabled()
+                shot = tmp_path / "web-paused.png"
+                page.screenshot(path=str(shot), full_page=True)
+            except Exception:
+                ARTIFACTS.mkdir(exist_ok=True)  # what the page showed when it went wrong
+                page.screenshot(path=str(ARTIFACTS / "web-failure.png"), full_page=True)
+                raise
+            browser.close()
+    finally:
+        stop_server(server)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / shot.name)
+    assert not outside, f"the page requested something outside the server: {outside}"
+    assert not errors, f"errors in the page: {errors}"
+    (run,) = rundir.list_runs(runs_dir)
+    assert read_state(run)["status"] == "paused" and rundir.live_owner(run) is None
