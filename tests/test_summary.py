@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial

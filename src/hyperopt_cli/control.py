@@ -111,7 +111,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state["owner_alive"] = owner is not None
     state["owner_pid"] = owner.pid if owner is not None else None
     if state.get("workers"):
-        from hyperopt_cli.workers import HEARTBEAT_PREFIX, is_alive
+        from hyperopt_cli.liveness import HEARTBEAT_PREFIX, is_alive
 
         timeout = float((state.get("config") or {}).get("worker_timeout_s", 60.0))
         for key, info in state["workers"].items():

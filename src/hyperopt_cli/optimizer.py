@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import optuna
 
 from hyperopt_cli import rundir
 from hyperopt_cli.atomic import atomic_write_text

@@ -19,7 +19,6 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,56 +28,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.atomic import atomic_write_json
 from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.liveness import HEARTBEAT_PREFIX, WorkerId, is_alive, local_process_alive, this_worker
 from hyperopt_cli.storage import control_study, is_shared_database
+
+__all__ = ["HEARTBEAT_PREFIX", "WorkerId", "is_alive", "local_process_alive", "this_worker"]
 
 log = logging.getLogger("hyperopt_cli")
 
 WORKER_ATTR = "worker"
 STOP_ATTR = "stop_requested"
-HEARTBEAT_PREFIX = "worker:"
 WORKERS_DIR = "workers"
-
-
-@dataclass(frozen=True)
-class WorkerId:
-    host: str
-    pid: int
-    create_time: float
-
-    @property
-    def key(self) -> str:
-        return f"{self.host}:{self.pid}:{self.create_time:.2f}"
-
-    @classmethod
-    def parse(cls, key: str) -> WorkerId | None:
-        try:
-            host, pid, created = key.rsplit(":", 2)
-            return cls(host, int(pid), float(created))
-        except ValueError:
-            return None
-
-
-def this_worker() -> WorkerId:
-    me = psutil.Process()
-    return WorkerId(socket.gethostname(), me.pid, round(me.create_time(), 2))
-
-
-def local_process_alive(worker: WorkerId) -> bool:
-    try:
-        proc = psutil.Process(worker.pid)
-        return abs(proc.create_time() - worker.create_time) < 0.02 and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def is_alive(key: str, heartbeats: dict[str, Any], timeout_s: float, now: float | None = None) -> bool:
-    worker = WorkerId.parse(key)
-    if worker is None:
-        return False
-    if worker.host == socket.gethostname():
-        return local_process_alive(worker)
-    beat = heartbeats.get(HEARTBEAT_PREFIX + key) or {}
-    return (now or time.time()) - float(beat.get("heartbeat", 0.0)) < timeout_s
 
 
 def heartbeats_of(cfg: OptimizationConfig, run_dir: Path) -> dict[str, Any]:
