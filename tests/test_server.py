@@ -179,7 +179,8 @@ def test_json_safe_replaces_non_finite_floats() -> None:
 
 @pytest.mark.slow
 def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Path, runs_dir: Path) -> None:
-    client = TestClient(create_app(runs_dir, config=long_config(tmp_path)))
+    # start_wait_s: answer only once the run has measured its speed, however loaded the machine
+    client = TestClient(create_app(runs_dir, config=long_config(tmp_path), start_wait_s=120))
     response = client.post(f"{API}/start", json={"mode": "full", "epochs_per_trial": 2, "max_trials_per_group": 50,
                                                   "seed": 3, "use_mlflow": False})
     assert response.status_code == 200, response.text
@@ -223,6 +224,22 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
     assert "best_params" in results and "learning_rate" in results["group_results"]
     log = (runs_dir / ".server" / f"{job}.log").read_text()
     assert "Run directory:" in log and "Resuming:" in log
+
+
+@pytest.mark.slow
+def test_a_start_that_has_not_measured_yet_answers_from_the_config_and_can_be_stopped(tmp_path: Path,
+                                                                                      runs_dir: Path) -> None:
+    client = TestClient(create_app(runs_dir, config=long_config(tmp_path), start_wait_s=0))
+    started = client.post(f"{API}/start", json={"mode": "quick", "max_trials_per_group": 40}).json()
+    assert started["status"] == "starting"
+    assert started["time_estimate"] == {"estimated_hours": None, "total_trials": 40,
+                                        "based_on": "config (the run has not measured its speed yet)"}
+    assert client.get(f"{API}/status").json()["job_id"] == started["job_id"]
+    second = client.post(f"{API}/start", json={})
+    assert second.status_code == 409 and second.json()["job_id"] == started["job_id"], "409 while starting too"
+    stopped = client.post(f"{API}/stop").json()  # waits for the process to own the run, then stops it
+    assert (stopped["job_id"], stopped["status"]) == (started["job_id"], "paused")
+    assert read_state(runs_dir / started["job_id"])["status"] == "paused"
 
 
 @pytest.mark.slow

@@ -283,9 +283,10 @@ class Runs:
         threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()  # no zombies
         return proc, log_path, offset
 
-    def _wait(self, proc: subprocess.Popen[bytes], ready: Any) -> bool:
-        """Poll `ready()` until true (True), the process exits, or start_wait_s passes (False)."""
-        deadline = time.monotonic() + self.start_wait_s
+    @staticmethod
+    def _wait(proc: subprocess.Popen[bytes], ready: Any, timeout_s: float) -> bool:
+        """Poll `ready()` until true (True), the process exits, or `timeout_s` passes (False)."""
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if ready():
                 return True
@@ -330,7 +331,7 @@ class Runs:
                 args += ["--set", text]
             proc, log_path, offset = self._spawn(job_id, args)
             state_path = run_dir / rundir.STATE_FILE
-            self._wait(proc, lambda: "time_estimate" in (rundir.read_json(state_path) or {}))
+            self._wait(proc, lambda: "time_estimate" in (rundir.read_json(state_path) or {}), self.start_wait_s)
             try:
                 self._raise_if_failed(proc, log_path, offset, "config")
             except (FieldError, ApiError):
@@ -364,7 +365,7 @@ class Runs:
             raise ApiError(409, f"nothing is running under {self.runs_dir}")
         proc = self._children.get(run_dir.name)
         if proc is not None and rundir.live_owner(run_dir) is None:  # ours, still loading: wait for it to own the run
-            self._wait(proc, lambda: rundir.live_owner(run_dir) is not None)
+            self._wait(proc, lambda: rundir.live_owner(run_dir) is not None, self.stop_timeout_s)
         try:
             outcome = control.stop_run(run_dir, timeout_s=self.stop_timeout_s)
         except NothingRunningError as exc:
@@ -388,7 +389,7 @@ class Runs:
             if state.get("status") == "completed":
                 raise ApiError(409, f"run {run_dir.name} is already completed; see GET {API}/results", run_dir.name)
             proc, log_path, offset = self._spawn(run_dir.name, ["resume", str(run_dir)])
-            self._wait(proc, lambda: rundir.live_owner(run_dir) is not None)
+            self._wait(proc, lambda: rundir.live_owner(run_dir) is not None, self.start_wait_s)
             self._raise_if_failed(proc, log_path, offset, None)
         progress = state.get("progress") or {}
         return {"success": True, "status": "resumed", "job_id": run_dir.name, "progress": {
