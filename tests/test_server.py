@@ -215,6 +215,7 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
     assert set(resumed["progress"]) == {"current_group", "current_trial", "groups_completed"}
     assert resumed["progress"]["current_group"] == "learning_rate"
     assert rundir.live_owner(runs_dir / job) is not None
+    assert client.get(f"{API}/status").json()["status"] == "running", "resume answers once the run runs again"
     assert client.post(f"{API}/resume").status_code == 409
 
     shell_stop = hyperopt("stop", runs_dir / job, cwd=tmp_path, timeout=120)  # the CLI stops what HTTP started

@@ -10,8 +10,7 @@ hypothesis strategy is driven by `given` directly.)
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import schemathesis

@@ -95,7 +95,9 @@ class StartRequest(BaseModel):
     mode: Optional[Literal[MODES]] = Field(  # type: ignore[valid-type]
         None, description="full | quick | group | fine_tune (fine_tune needs fine_tune_from in the config)."
     )
-    target_group: Optional[Literal[GROUPS]] = Field(None, description="The group of mode 'group'.")  # type: ignore[valid-type]
+    target_group: Optional[Literal[GROUPS]] = Field(  # type: ignore[valid-type]
+        None, description="The group of mode 'group'."
+    )
     epochs_per_trial: Optional[int] = Field(None, ge=1, le=10_000)
     max_trials_per_group: Optional[int] = Field(None, ge=1, le=1_000_000)
     max_total_hours: Optional[float] = Field(
@@ -103,13 +105,14 @@ class StartRequest(BaseModel):
     )
     primary_metric: Optional[Literal[METRICS]] = None  # type: ignore[valid-type]
     study_name: Optional[str] = Field(
-        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Prefix of the study files <study_name>_<group>.db."
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Prefix of the study files <study_name>_<group>.db (a plain name).",
     )
-    use_mlflow: Optional[bool] = Field(None, description="Accepted for compatibility; only false works in this version.")
+    use_mlflow: Optional[bool] = Field(None, description="Log groups and trials to MLflow (needs the mlflow extra).")
     seed: Optional[int] = Field(None, ge=0, le=2**63 - 1)
     config: Optional[str] = Field(
         None, min_length=1, max_length=4096, pattern=r"^[^\x00]*$",
-        description="YAML config file on the server (relative to its working directory); default: the server's --config.",
+        description="YAML config file on the server (relative to its working directory); default: its --config.",
     )
 
 
@@ -389,7 +392,8 @@ class Runs:
             if state.get("status") == "completed":
                 raise ApiError(409, f"run {run_dir.name} is already completed; see GET {API}/results", run_dir.name)
             proc, log_path, offset = self._spawn(run_dir.name, ["resume", str(run_dir)])
-            self._wait(proc, lambda: rundir.live_owner(run_dir) is not None, self.start_wait_s)
+            state_path = run_dir / rundir.STATE_FILE
+            self._wait(proc, lambda: (rundir.read_json(state_path) or {}).get("status") == "running", self.start_wait_s)
             self._raise_if_failed(proc, log_path, offset, None)
         progress = state.get("progress") or {}
         return {"success": True, "status": "resumed", "job_id": run_dir.name, "progress": {
@@ -413,7 +417,8 @@ class Runs:
         return control.results_of(run_dir)
 
     def runs(self) -> dict[str, Any]:
-        return {"runs_dir": str(self.runs_dir), "runs": [control.run_status(p) for p in rundir.list_runs(self.runs_dir)]}
+        rows = [control.run_status(p) for p in rundir.list_runs(self.runs_dir)]
+        return {"runs_dir": str(self.runs_dir), "runs": rows}
 
 
 def _field_of(message: str, from_request_config: bool) -> str | None:
@@ -549,7 +554,7 @@ def create_app(
 
     @app.post(f"{API}/resume", response_model=ResumeResponse, responses=ERRORS)
     def resume(req: Optional[JobRequest] = Body(None)) -> Any:
-        """Resume a paused or interrupted run (a `hyperopt resume` process)."""
+        """Resume a paused or interrupted run (a `hyperopt resume` process); answers once it runs (<= ~10 s)."""
         return json_safe(runs.resume(req.job_id if req else None))
 
     @app.get(f"{API}/status", response_model=RunState, responses=ERRORS)
