@@ -498,6 +498,8 @@ def create_app(
     app = FastAPI(
         title="hyperopt-cli",
         version=__version__,
+        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN; the schema is at /openapi.json
+        redoc_url=None,
         description=(
             "The HTTP API of the original hyperopt module, over the run directories of the `hyperopt` CLI. "
             "Runs are separate processes; without job_id an endpoint acts on the most recent run. When the "
