@@ -86,6 +86,17 @@ def test_status_results_and_runs_read_the_run_dirs(runs_dir: Path) -> None:
     assert resume.status_code == 409 and resume.json()["detail"].startswith("run 20260101_000000 is already completed")
 
 
+def test_an_unreadable_run_does_not_hide_the_others(runs_dir: Path) -> None:
+    fake_run(runs_dir, "20260101_000000", "paused")
+    broken = runs_dir / "20260102_000000"
+    broken.mkdir()
+    (broken / rundir.CONFIG_FILE).write_text("seed: [unclosed\n")  # and no state.json to fall back on
+    rows = TestClient(create_app(runs_dir)).get(f"{API}/runs").json()["runs"]
+    assert [(r["job_id"], r["status"]) for r in rows] == [("20260101_000000", "paused"),
+                                                         ("20260102_000000", "unreadable")]
+    assert "not valid YAML" in rows[1]["message"]
+
+
 @pytest.mark.parametrize(("body", "field", "message"), [
     ({"mode": "sideways"}, "mode", "Input should be"),
     ({"mode": "group"}, "target_group", "mode 'group' needs target_group"),

@@ -168,7 +168,9 @@ class RunState(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     job_id: Optional[str] = None
-    status: str = Field(description="idle (no runs) | starting | running | paused | completed | failed | interrupted")
+    status: str = Field(
+        description="idle (no runs) | starting | running | paused | completed | failed | interrupted | unreadable"
+    )
 
 
 class RunsResponse(BaseModel):
@@ -417,7 +419,12 @@ class Runs:
         return control.results_of(run_dir)
 
     def runs(self) -> dict[str, Any]:
-        rows = [control.run_status(p) for p in rundir.list_runs(self.runs_dir)]
+        rows = []
+        for path in rundir.list_runs(self.runs_dir):
+            try:
+                rows.append(control.run_status(path))
+            except HyperoptError as exc:  # one unreadable run must not hide the others
+                rows.append({"job_id": path.name, "status": "unreadable", "message": str(exc), "run_dir": str(path)})
         return {"runs_dir": str(self.runs_dir), "runs": rows}
 
 
