@@ -172,3 +172,11 @@ def test_make_display_follows_the_terminal(force_terminal: bool, kind: type) -> 
     assert isinstance(display, kind)
     if isinstance(display, PlainLog):
         assert display.stream is console.file
+
+
+def test_estimate_events_from_the_run_refresh_the_header() -> None:
+    clock = FakeClock(900.0)
+    display = LiveDisplay(terminal(), clock=clock)
+    feed_run(display, clock)
+    display.emit("estimate", time_estimate={**ESTIMATE, "remaining_hours": 0.5, "remaining_trials": 30})
+    assert "remaining 0.50 h of 2.00 h (30 trials)" in render(display)

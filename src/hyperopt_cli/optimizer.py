@@ -415,6 +415,7 @@ class HyperparameterOptimizer:
     def _on_progress(self) -> None:
         if self._role == "owner":
             self._write_state("running")
+            self.events.emit("estimate", time_estimate=self._state.get("time_estimate"))
 
     def _write_state(self, status: str, message: str | None = None) -> None:
         """Write state.json from what storage says now (a few ms: once per epoch and per trial).

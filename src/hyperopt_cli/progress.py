@@ -193,6 +193,9 @@ class LiveDisplay:
     def _on_warning(self, data: dict[str, Any]) -> None:
         self._warnings.append(describe("warning", data) or str(data.get("message")))
 
+    def _on_estimate(self, data: dict[str, Any]) -> None:
+        self._estimate = dict(data.get("time_estimate") or {})
+
     def _on_evaluation(self, data: dict[str, Any]) -> None:
         self._note = describe("evaluation", data) or self._note
 
