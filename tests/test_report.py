@@ -7,6 +7,8 @@ import json
 import re
 import struct
 import threading
+import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +128,79 @@ def test_report_command(finished_run: Path, tmp_path: Path) -> None:
     assert str(finished_run / "report" / "report.html") in result.stdout
     missing = hyperopt("report", tmp_path / "nope", cwd=tmp_path, timeout=120)
     assert missing.returncode == 6 and missing.stderr.startswith("Error: run directory not found")
+
+
+def _read_everything(run: Path) -> int:
+    """One pass of what a dashboard or a curious user does: open every study DB and read all of it."""
+    import optuna
+    import sqlalchemy
+
+    from hyperopt_cli.report import readonly_storage
+
+    reads = 0
+    for db in sorted(run.glob("*.db")):
+        try:
+            summaries = optuna.get_all_study_summaries(readonly_storage(db))
+        except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError, AssertionError, RuntimeError):
+            # the owner is setting this file up right now (tables, schema version); read-only, we
+            # cannot get in its way, and the next pass reads it
+            continue
+        for summary in summaries:
+            study = optuna.load_study(study_name=summary.study_name, storage=readonly_storage(db))
+            study.get_trials(deepcopy=False)
+            _ = study.user_attrs, study.best_trials
+            # and through a plain read-write URL, as optuna-dashboard does, once the study exists (with a
+            # long lock timeout: the dashboard's default 5 s can expire on a loaded machine, an error of
+            # the reader's, never of the run's)
+            plain = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
+            optuna.load_study(study_name=summary.study_name, storage=plain).get_trials(deepcopy=False)
+            reads += 1
+    return reads
+
+
+@pytest.mark.slow
+def test_readers_never_disturb_a_live_run(tmp_path: Path) -> None:
+    """Read the studies in a tight loop, ask `hyperopt status` and write reports while a real run writes them."""
+    from cli_helpers import spawn, wait_for, write_config
+
+    config = write_config(tmp_path, mode="full", epochs_per_trial=2, max_trials_per_group=2, n_warmup_steps=2)
+    run = tmp_path / "run"
+    proc = spawn("start", "--config", config, "--run-dir", run, cwd=tmp_path)
+    reads: list[int] = []
+    errors: list[str] = []
+
+    def reader() -> None:
+        while proc.poll() is None:
+            try:
+                reads.append(_read_everything(run))
+                time.sleep(0.01)
+            except BaseException:  # a reader error is a test failure too
+                errors.append(traceback.format_exc())
+                return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    try:
+        wait_for(lambda: proc.poll() is not None or any(run.glob("*.db")), timeout=120, what="the first study DB")
+        thread.start()
+        statuses = reports = 0
+        while proc.poll() is None and (statuses < 3 or reports < 2):
+            status = hyperopt("status", run, "--json", cwd=tmp_path, timeout=120)
+            assert status.returncode == 0, status.stderr
+            statuses += 1
+            if proc.poll() is None and reports < 2:
+                write_report(run, tmp_path / f"report{reports}")
+                reports += 1
+        out, err = proc.communicate(timeout=300)
+        thread.join(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert not errors, "\n".join(errors)
+    assert proc.returncode == 0, err
+    assert "database is locked" not in err and "Traceback" not in err, err
+    assert "database is locked" not in (run / "run.log").read_text()
+    assert sum(reads) >= 10 and statuses >= 1 and reports >= 1, (sum(reads), statuses, reports)
+    results = json.loads((run / "results.json").read_text())
+    assert all(g["n_trials"]["finished"] == 2 for g in results["group_results"].values())
+    assert not {"confusion", "baselines", "labels"} & set(write_report(run).missing)  # the finished run in full

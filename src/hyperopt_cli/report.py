@@ -24,6 +24,7 @@ import datetime as dt
 import html
 import io
 import math
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,25 +99,40 @@ def _run_config(run_dir: Path) -> OptimizationConfig:
         raise RunStateError(f"cannot read the run's config: {exc}") from None
 
 
+def readonly_storage(db: Path) -> optuna.storages.RDBStorage:
+    """A SQLite study file opened read-only, waiting as long as the owner would for a lock.
+
+    Read-only means this reader can never create tables in a file the owner is still
+    setting up; the long timeout means a busy machine makes it wait, not fail.
+    """
+    url = f"sqlite:///file:{urllib.parse.quote(str(db.resolve()))}?mode=ro&uri=true"
+    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": storage.SQLITE_TIMEOUT_S}})
+
+
 def _load_study(cfg: OptimizationConfig, run_dir: Path, group: str) -> optuna.Study | None:
-    """The group's study opened for reading only; None when it does not exist (yet)."""
+    """The group's study opened for reading only; None when it does not exist (yet).
+
+    A study file the owner created a moment ago may still lack its tables, schema version
+    or study: that reads as "not started", after one retry a second later.
+    """
     name = f"{cfg.study_name}_{group}"
-    try:
-        if cfg.storage_url is None:  # one SQLite file per group: open it read-only
-            db = storage.study_file(cfg, run_dir, group)
-            if db is None or not db.is_file():
+    for attempt in (1, 2):
+        try:
+            if cfg.storage_url is None:  # one SQLite file per group: open it read-only
+                db = storage.study_file(cfg, run_dir, group)
+                if db is None or not db.is_file():
+                    return None
+                return optuna.load_study(study_name=name, storage=readonly_storage(db))
+            if not storage.study_exists(cfg, run_dir, group):
                 return None
-            url = f"sqlite:///file:{urllib.parse.quote(str(db.resolve()))}?mode=ro&uri=true"
-            return optuna.load_study(study_name=name, storage=url)
-        if not storage.study_exists(cfg, run_dir, group):
+            return storage.load_study(cfg, run_dir, group)
+        except KeyError:  # the file exists but the owner has not created the study in it yet
             return None
-        return storage.load_study(cfg, run_dir, group)
-    except KeyError:  # the file exists but the owner has not created the study in it yet
-        return None
-    except Exception as exc:  # a DB being created this instant: tables missing, read-only refusal
-        if "no such table" in str(exc) or "readonly" in str(exc):
-            return None
-        raise
+        except Exception:  # tables or schema version not written yet (or a real problem: raised on retry)
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
+    return None
 
 
 def _read_groups(cfg: OptimizationConfig, run_dir: Path) -> list[_Group]:
@@ -197,6 +213,8 @@ def _importances(g: _Group, seed: int) -> tuple[dict[str, float] | None, str]:
         return None, f"needs at least 2 complete trials, {len(complete)} so far"
     if g.study is None:
         return None, "no study"
+    if len({float(t.value) for t in complete}) < 2:  # type: ignore[arg-type]
+        return None, f"cannot be computed: all {len(complete)} complete trials have the same objective value"
     try:
         from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
