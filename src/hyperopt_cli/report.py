@@ -460,7 +460,8 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
         from hyperopt_cli.tracking import default_tracking_uri
 
         uri = raw.get("mlflow_tracking_uri") or default_tracking_uri(run_dir)
-        text += f"<p>MLflow runs: <code>mlflow ui --backend-store-uri {_e(uri)}</code></p>"
+        text += (f"<p>MLflow runs (the web UI needs <code>pip install mlflow</code>): "
+                 f"<code>mlflow ui --backend-store-uri {_e(uri)}</code></p>")
     return text
 
 
