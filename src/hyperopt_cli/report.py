@@ -425,6 +425,13 @@ def _fixed_params(groups: list[_Group], results: dict[str, Any] | None) -> dict[
     return fixed
 
 
+def _where(progress: dict[str, Any]) -> str:
+    if not progress.get("current_group"):
+        return "-"
+    trial = progress.get("current_trial")
+    return f"{progress['current_group']}, " + (f"trial {trial}" if trial is not None else "between trials")
+
+
 def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Group], run_dir: Path) -> str:
     progress = status.get("progress") or {}
     data = cfg.data.path or f"synthetic ({cfg.data.synthetic.n_bars} bars)"
@@ -435,8 +442,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
         ["created", status.get("created_at", "-")],
         ["last update", status.get("updated_at", status.get("rebuilt_at", "-"))],
         ["elapsed (h)", _fmt((status.get("elapsed_s") or 0) / 3600.0, 2)],
-        ["current", f"{progress.get('current_group')} trial {progress.get('current_trial')}"
-         if progress.get("current_group") else "-"],
+        ["current", _where(progress)],
         ["epochs per trial / max trials per group", f"{cfg.epochs_per_trial} / {cfg.max_trials_per_group}"],
     ]
     rows = []
@@ -556,7 +562,7 @@ def _baselines_section(b: _Builder, results: dict[str, Any] | None, final: dict[
     ]
     best = max(range(len(rows)), key=lambda i: rows[i][1].get("macro_f1") or -1.0)
     test_range = source.get("test_range")
-    where = f" ({test_range[0]} .. {test_range[1]})" if test_range else ""
+    where = f" ({str(test_range[0])[:16]} .. {str(test_range[1])[:16]} UTC)" if test_range else ""
     val = source.get("validation_metrics") or {}
     return (f"<p>Test segment{_e(where)}, never seen by the search; best macro F1 in bold. The tuned model's "
             f"validation macro F1 was {_e(_fmt(val.get('val_f1')))}.</p>"
