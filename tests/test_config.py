@@ -122,3 +122,8 @@ def test_hash_ignores_formatting(tmp_path: Path) -> None:
     b = load_config(None, ["seed=7"])
     assert config_hash(a) == config_hash(b)
     assert config_hash(a) != config_hash(OptimizationConfig())
+
+
+def test_mlflow_is_refused_with_several_workers() -> None:
+    with pytest.raises(ConfigError, match="use_mlflow works with one process per run"):
+        load_config(None, ["use_mlflow=true", "workers=2", "storage_url=journal"])

@@ -376,6 +376,11 @@ def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
     for group, params in cfg.search_space.items():
         for name, spec in params.items():
             _validate_spec(f"search_space.{group}.{name}", spec, origin)
+    if cfg.use_mlflow and (cfg.workers > 1 or cfg.storage_url not in (None, "journal")):
+        # Two workers could each create a group's parent run: the lookup-then-create is not atomic.
+        raise ConfigError(
+            f"use_mlflow works with one process per run; set use_mlflow: false for several workers{where}"
+        )
     if cfg.workers > 1 and cfg.storage_url is None:
         raise ConfigError(
             f"workers={cfg.workers} needs a storage that takes concurrent writers: set storage_url to "

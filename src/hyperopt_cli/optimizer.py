@@ -240,6 +240,8 @@ class HyperparameterOptimizer:
                 f"{self.run_dir} keeps its studies in SQLite files, which take one writer; "
                 "start runs that take workers with --set storage_url=journal (or a database URL)"
             )
+        if cfg.use_mlflow:
+            raise RunStateError(f"{self.run_dir} logs to MLflow, which takes one process per run; no worker can join")
         self._role = "worker"
         handler = self._attach_log()
         try:
