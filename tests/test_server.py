@@ -6,6 +6,7 @@ import ast
 import json
 import math
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -153,6 +154,16 @@ def test_serve_refuses_any_address_without_a_token(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == ("Error: --host 0.0.0.0 is not a loopback address; "
                                      "set --token or HYPEROPT_TOKEN to serve on it")
+
+
+def test_serve_on_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = hyperopt("serve", "--port", str(port), cwd=tmp_path, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
 
 
 def test_foreign_host_and_cross_origin_posts_are_refused(runs_dir: Path) -> None:

@@ -32,6 +32,7 @@ import json
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -604,10 +605,25 @@ def serve(host: str, port: int, runs_dir: Path, config: Path | None, token: str 
     app = create_app(runs_dir, token, config=config, allowed_hosts=names if is_loopback(host) else None)
     found = rundir.list_runs(runs_dir)
     running = control.latest_running(runs_dir)
+    sock = _listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving http://{shown}:{port}/ over {runs_dir} ({len(found)} runs"
           + (f", {running.name} running)" if running else ")"), file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a taken port is one `Error:` line, not a uvicorn log."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise HyperoptError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    return sock
 
 
 def main(argv: list[str] | None = None) -> None:
