@@ -62,7 +62,8 @@ def assert_shared_run_is_consistent(run: Path, storage_url: str | None = None, m
 
 @pytest.mark.slow
 def test_local_workers_share_one_run_on_journal_storage(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, **SETUP)
+    # Trials long enough that the two worker processes are up before the owner alone is done.
+    cfg = write_config(tmp_path, **{**SETUP, "epochs_per_trial": 3, "data__synthetic__n_bars": 5000})
     run = tmp_path / "run"
     owner = spawn("start", "--config", cfg, "--mode", "full", "--run-dir", run, "--workers", "2", cwd=tmp_path)
     wait_for(lambda: read_state(run).get("status") == "running", what="the run to start")

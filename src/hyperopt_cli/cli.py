@@ -264,6 +264,9 @@ def stop(
         pids = ", ".join(str(p) for p in outcome.pids) or "none here"
         if not outcome.stopped:
             _fail(f"pid(s) {pids} still running after {timeout:g} s; try again or kill them", 1)
+        if outcome.status == "completed":
+            out.print(f"{target} finished before the stop took effect; nothing to resume.", markup=False)
+            return EXIT_OK
         remote = "; workers on other machines see the stop flag within a heartbeat" if outcome.flagged else ""
         out.print(
             f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
