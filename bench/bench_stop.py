@@ -29,7 +29,7 @@ from typing import Any
 
 RESUME_PROBE = r"""
 import os, sys, time, signal
-t0 = float(sys.argv[2])
+run_dir, t0, timing_path = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 import hyperopt_cli.trainer as trainer
 import hyperopt_cli.optimizer as optimizer
 import hyperopt_cli.dataset as dataset
@@ -38,7 +38,7 @@ original_step = trainer._train_step
 def first_step(*args, **kwargs):
     if "first_step" not in timings:
         timings["first_step"] = time.time() - t0
-        with open(sys.argv[3], "w") as fh:
+        with open(timing_path, "w") as fh:
             import json; json.dump(timings, fh)
         os.kill(os.getpid(), signal.SIGINT)
     return original_step(*args, **kwargs)
@@ -53,7 +53,7 @@ def timed_load(cfg):
     return ohlcv
 optimizer.load_data = timed_load
 from hyperopt_cli.cli import main
-sys.argv = ["hyperopt", "resume", sys.argv[1]]
+sys.argv = ["hyperopt", "resume", run_dir]
 main()
 """
 
