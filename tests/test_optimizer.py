@@ -206,7 +206,8 @@ def test_stop_event_pauses_with_a_running_trial_kept(tmp_path: Path) -> None:
     states = [t.state.name for t in study(run, cfg, "learning_rate").trials]
     assert states == ["RUNNING"]
     assert (run / "checkpoints" / "learning_rate_trial00000.pt").exists()
-    assert json.loads((run / "state.json").read_text())["status"] == "paused"
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "paused" and state["groups"]["learning_rate"]["status"] == "paused"
     assert not (run / rundir.PID_FILE).exists()
 
 

@@ -470,7 +470,7 @@ class HyperparameterOptimizer:
         if group in self._done:
             status = "completed"
         elif self._current is not None and self._current.group == group:
-            status = "running"
+            status = "running" if self._state.get("status") == "running" else "paused"
         else:
             status = "pending" if summary is None or summary.n_finished == 0 else "paused"
         row: dict[str, Any] = {"status": status, "reason": self._done.get(group), "max_trials": self.cfg.max_trials_per_group}
