@@ -32,6 +32,18 @@ class Recorder:
         return [d for e, d in self.events if e == event]
 
 
+class StopOn(Recorder):
+    """Sets the stop event at the first `event` (as Ctrl-C would at that moment)."""
+
+    def __init__(self, event: str, stop: threading.Event) -> None:
+        super().__init__()
+        self.event, self.stop = event, stop
+
+    def emit(self, event: str, **data: Any) -> None:
+        if event == self.event:
+            self.stop.set()
+
+
 def study(run: Path, cfg: OptimizationConfig, group: str) -> optuna.Study:
     return storage.load_study(cfg, run, group)
 
@@ -112,14 +124,8 @@ def test_time_budget_is_summed_across_restarts(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = tiny("mode=quick", "max_trials_per_group=10", "max_total_time_hours=0.01")  # 36 s in all
     stop = threading.Event()
-
-    class StopAfterFirstTrial(Recorder):
-        def emit(self, event: str, **data: Any) -> None:
-            if event == "trial_end":
-                stop.set()
-
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer(cfg, run, events=StopAfterFirstTrial()).optimize(stop)
+        HyperparameterOptimizer(cfg, run, events=StopOn("trial_end", stop)).optimize(stop)
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "paused"
     state["elapsed_s"] = 35.9  # as if earlier sessions had used almost all of it
@@ -195,14 +201,8 @@ def test_stop_event_pauses_with_a_running_trial_kept(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "epochs_per_trial=3")
     run = tmp_path / "run"
     stop = threading.Event()
-
-    class StopAtFirstEpoch(Recorder):
-        def emit(self, event: str, **data: Any) -> None:
-            if event == "epoch":
-                stop.set()
-
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer(cfg, run, events=StopAtFirstEpoch()).optimize(stop)
+        HyperparameterOptimizer(cfg, run, events=StopOn("epoch", stop)).optimize(stop)
     states = [t.state.name for t in study(run, cfg, "learning_rate").trials]
     assert states == ["RUNNING"]
     assert (run / "checkpoints" / "learning_rate_trial00000.pt").exists()
@@ -219,14 +219,8 @@ def test_run_started_by_an_older_version_without_newer_keys_resumes(tmp_path: Pa
     run = tmp_path / "run"
     cfg = tiny("mode=quick", "max_trials_per_group=3")
     stop = threading.Event()
-
-    class StopAfterFirstTrial(Recorder):
-        def emit(self, event: str, **data: Any) -> None:
-            if event == "trial_end":
-                stop.set()
-
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer(cfg, run, events=StopAfterFirstTrial()).optimize(stop)
+        HyperparameterOptimizer(cfg, run, events=StopOn("trial_end", stop)).optimize(stop)
     # What an older version wrote: config.yaml without the keys added since, hashed as written.
     old = yaml.safe_load((run / "config.yaml").read_text())
     for key in ("workers", "heartbeat_interval_s", "worker_timeout_s", "checkpoint_dir"):
