@@ -40,10 +40,10 @@ def _window_pass(data: Any) -> float:
 
 def child_synthetic(n_bars: int) -> dict[str, Any]:
     from hyperopt_cli.config import DataConfig, LabelsConfig
-    from hyperopt_cli.dataset import DataPreparer
-    from hyperopt_cli.features import compute_features
-    from hyperopt_cli.labels import triple_barrier_labels
-    from hyperopt_cli.synthetic import synthetic_ohlcv
+    from hyperopt_cli.data.prepare import DataPreparer
+    from hyperopt_cli.data.features import compute_features
+    from hyperopt_cli.data.labels import triple_barrier_labels
+    from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
     out: dict[str, Any] = {"bars": n_bars}
     t = time.perf_counter()
@@ -75,7 +75,7 @@ def child_synthetic(n_bars: int) -> dict[str, Any]:
 
 
 def child_write_csv(n_bars: int, path: str) -> dict[str, Any]:
-    from hyperopt_cli.synthetic import synthetic_ohlcv
+    from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
     t = time.perf_counter()
     synthetic_ohlcv(n_bars, SEED).to_csv(path)
@@ -84,8 +84,8 @@ def child_write_csv(n_bars: int, path: str) -> dict[str, Any]:
 
 def child_csv(path: str) -> dict[str, Any]:
     from hyperopt_cli.config import DataConfig, LabelsConfig
-    from hyperopt_cli.data import load_ohlcv
-    from hyperopt_cli.dataset import DataPreparer
+    from hyperopt_cli.data.load import load_ohlcv
+    from hyperopt_cli.data.prepare import DataPreparer
 
     out: dict[str, Any] = {}
     start = t = time.perf_counter()

@@ -42,8 +42,16 @@ def _instrument(timers: common.SelfTimers) -> None:
     import optuna
     import rich.live
 
-    from hyperopt_cli import events, optimizer, rundir, search, trainer
-    from hyperopt_cli.dataset import DataPreparer
+    from hyperopt_cli.run import events
+
+    from hyperopt_cli.run import optimizer
+
+    from hyperopt_cli.run import rundir
+
+    from hyperopt_cli.search import group as search
+
+    from hyperopt_cli.training import trainer
+    from hyperopt_cli.data.prepare import DataPreparer
 
     if getattr(search.train_model, "__bench_hooked__", False):
         return
@@ -99,9 +107,9 @@ def _display() -> Any:
 
 def one_run(cfg: Any, workdir: Path, profile: bool = False) -> dict[str, Any]:
     """One quick run; returns wall time and its split into math and overhead categories."""
-    from hyperopt_cli.data import load_data
-    from hyperopt_cli.dataset import DataPreparer
-    from hyperopt_cli.optimizer import HyperparameterOptimizer
+    from hyperopt_cli.data.load import load_data
+    from hyperopt_cli.data.prepare import DataPreparer
+    from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
     t0 = time.perf_counter()
     preparer = DataPreparer(load_data(cfg), cfg.data)

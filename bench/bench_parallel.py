@@ -59,9 +59,9 @@ def worker(spec: dict[str, Any]) -> None:
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     from hyperopt_cli.config import DataConfig, LabelsConfig, ModelConfig, TrainerConfig
-    from hyperopt_cli.dataset import DataPreparer
-    from hyperopt_cli.synthetic import synthetic_ohlcv
-    from hyperopt_cli.trainer import TrainHooks, TrainingInterrupted, train_model
+    from hyperopt_cli.data.prepare import DataPreparer
+    from hyperopt_cli.data.synthetic import synthetic_ohlcv
+    from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, train_model
 
     t0 = time.time()
     logging.getLogger("hyperopt_cli").addHandler(logging.NullHandler())

@@ -88,9 +88,9 @@ def raw_config(dataset: str, eurusd: str, seed: int, st: dict[str, Any], pruning
 def _final_test_f1(cfg: Any, preparer: Any, params: dict[str, Any]) -> float:
     """The tool's final evaluation: train the winner once more (seed 'final') and score the test segment."""
     from hyperopt_cli.config import with_params
-    from hyperopt_cli.evaluation import score_predictions
-    from hyperopt_cli.seeding import derive_seed
-    from hyperopt_cli.trainer import predict, train_model
+    from hyperopt_cli.run.evaluation import score_predictions
+    from hyperopt_cli.training.seeding import derive_seed
+    from hyperopt_cli.training.trainer import predict, train_model
 
     trainer_cfg, labels_cfg = with_params(cfg, params)
     data = preparer.prepare(labels_cfg)
@@ -102,7 +102,7 @@ def _final_test_f1(cfg: Any, preparer: Any, params: dict[str, Any]) -> float:
 def _grouped(cfg: Any, preparer: Any, workdir: Path) -> dict[str, Any]:
     import optuna
 
-    from hyperopt_cli.optimizer import HyperparameterOptimizer
+    from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
     cfg.groups_to_run = lambda: SEARCH_GROUPS  # instance attribute: full mode without triple_barrier
     run_dir = workdir / "run"
@@ -131,10 +131,10 @@ def _joint(cfg: Any, preparer: Any, strategy: str, n_trials: int) -> dict[str, A
 
     from hyperopt_cli.config import with_params
     from hyperopt_cli.errors import DivergedError
-    from hyperopt_cli.search import make_sampler
-    from hyperopt_cli.search_space import sample_params
-    from hyperopt_cli.seeding import derive_seed
-    from hyperopt_cli.trainer import train_model
+    from hyperopt_cli.search.group import make_sampler
+    from hyperopt_cli.search.space import sample_params
+    from hyperopt_cli.training.seeding import derive_seed
+    from hyperopt_cli.training.trainer import train_model
 
     space = {name: spec for g in SEARCH_GROUPS for name, spec in cfg.search_space[g].items()}
     study = optuna.create_study(direction="maximize")
@@ -168,8 +168,8 @@ def job(spec: dict[str, Any]) -> dict[str, Any]:
     """One (dataset, strategy, seed) search in this process; returns its trial values and winner's test F1."""
     import torch
 
-    from hyperopt_cli.data import load_data
-    from hyperopt_cli.dataset import DataPreparer
+    from hyperopt_cli.data.load import load_data
+    from hyperopt_cli.data.prepare import DataPreparer
 
     logging.getLogger("hyperopt_cli").addHandler(logging.NullHandler())  # mode-collapse warnings: counted, not shown
     logging.getLogger("hyperopt_cli").propagate = False

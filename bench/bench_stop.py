@@ -30,9 +30,9 @@ from typing import Any
 RESUME_PROBE = r"""
 import os, sys, time, signal
 run_dir, t0, timing_path = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-import hyperopt_cli.trainer as trainer
-import hyperopt_cli.optimizer as optimizer
-import hyperopt_cli.dataset as dataset
+import hyperopt_cli.training.trainer as trainer
+import hyperopt_cli.run.optimizer as optimizer
+import hyperopt_cli.data.prepare as dataset
 timings = {}
 original_step = trainer._train_step
 def first_step(*args, **kwargs):

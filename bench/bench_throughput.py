@@ -73,7 +73,7 @@ def measure(threads: int, n_train: int, n_val: int, repeats: int) -> dict[str, A
     import torch
 
     from hyperopt_cli.config import ModelConfig, TrainerConfig
-    from hyperopt_cli.trainer import resolve_device
+    from hyperopt_cli.training.trainer import resolve_device
 
     torch.set_num_threads(threads)
     model_cfg = ModelConfig(hidden_size=HIDDEN, num_layers=LAYERS)

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from hyperopt_cli.config import ModelConfig, TrainerConfig
-from hyperopt_cli.dataset import PreparedData, Segment
-from hyperopt_cli.model import LSTMClassifier
-from hyperopt_cli.trainer import resolve_device, train_model
+from hyperopt_cli.data.prepare import PreparedData, Segment
+from hyperopt_cli.training.model import LSTMClassifier
+from hyperopt_cli.training.trainer import resolve_device, train_model
 
 
 def synthetic_data(n_train: int, n_val: int, n_features: int, window: int) -> PreparedData:

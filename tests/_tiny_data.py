@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperopt_cli.config import ModelConfig, TrainerConfig
-from hyperopt_cli.dataset import PreparedData, Segment
+from hyperopt_cli.data.prepare import PreparedData, Segment
 
 
 def tiny_data(n_rows: int = 420, n_features: int = 5, window: int = 8, seed: int = 0) -> PreparedData:

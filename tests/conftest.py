@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hyperopt_cli.synthetic import synthetic_ohlcv as make_synthetic_ohlcv
+from hyperopt_cli.data.synthetic import synthetic_ohlcv as make_synthetic_ohlcv
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import pytest
 
 from cli_helpers import env, write_config
-from hyperopt_cli import control, rundir
+from hyperopt_cli import control
+from hyperopt_cli.run import rundir
 
 API = "/api/hyperopt"
 # A run that goes on until stopped: many trials, no early convergence.

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_helpers import hyperopt, write_config
-from hyperopt_cli import rundir
+from hyperopt_cli.run import rundir
 from hyperopt_cli.cli import app
 
 runner = CliRunner()

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from hyperopt_cli.config import DataConfig, OptimizationConfig, SyntheticConfig
-from hyperopt_cli.data import MIN_SAMPLES, check_enough_bars, load_data, load_ohlcv, min_bars
+from hyperopt_cli.data.load import MIN_SAMPLES, check_enough_bars, load_data, load_ohlcv, min_bars
 from hyperopt_cli.errors import DataError
-from hyperopt_cli.features import WARMUP_BARS
+from hyperopt_cli.data.features import WARMUP_BARS
 
-EURUSD = Path("/work/shared/data/EURUSD_H1.csv")
+EURUSD = Path(__file__).parent / "data" / "EURUSD_H1.csv"
 HEADER = "timestamp,open,high,low,close,volume\n"
 GOOD = [
     "2020-01-01 00:00:00,1.10,1.20,1.00,1.15,10",

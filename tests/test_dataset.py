@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hyperopt_cli import dataset
+from hyperopt_cli.data import prepare as dataset
 from hyperopt_cli.config import DataConfig, LabelsConfig
-from hyperopt_cli.dataset import CLASS_NAMES, DataPreparer, PreparedData, class_weights
+from hyperopt_cli.data.prepare import CLASS_NAMES, DataPreparer, PreparedData, class_weights
 from hyperopt_cli.errors import DataError
-from hyperopt_cli.features import compute_features
-from hyperopt_cli.labels import triple_barrier_labels
+from hyperopt_cli.data.features import compute_features
+from hyperopt_cli.data.labels import triple_barrier_labels
 
 LABELS = LabelsConfig()
 
@@ -203,9 +204,9 @@ def test_too_few_bars(synthetic_ohlcv: pd.DataFrame) -> None:
 
 
 def test_real_eurusd_labels_are_balanced_enough() -> None:
-    from hyperopt_cli.data import load_ohlcv
+    from hyperopt_cli.data.load import load_ohlcv
 
-    data = DataPreparer(load_ohlcv("/work/shared/data/EURUSD_H1.csv"), DataConfig()).prepare(LABELS)
+    data = DataPreparer(load_ohlcv(str(Path(__file__).parent / "data" / "EURUSD_H1.csv")), DataConfig()).prepare(LABELS)
     shares = data.info["segments"]["train"]["label_shares"]
     assert all(0.03 < shares[c] < 0.8 for c in CLASS_NAMES)
     assert data.info["gaps"] > 30 and data.info["bars"] == 5000

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperopt_cli.features import WARMUP_BARS, compute_features, feature_names, first_valid_row
+from hyperopt_cli.data.features import WARMUP_BARS, compute_features, feature_names, first_valid_row
 
 
 def test_shape_dtype_names(synthetic_ohlcv: pd.DataFrame) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hyperopt_cli.labels import barrier_labels, ewm_vol, triple_barrier_labels
+from hyperopt_cli.data.labels import barrier_labels, ewm_vol, triple_barrier_labels
 
 
 def brute_vol(close: list[float], vol_span: int) -> list[float]:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from cli_helpers import hyperopt, interrupt, read_state, spawn, trial_table, wait_running_epoch, write_config
-from hyperopt_cli import rundir
+from hyperopt_cli.run import rundir
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperopt_cli.config import TrainerConfig
-from hyperopt_cli.losses import build_loss, focal_loss, smooth_targets, soft_cross_entropy
+from hyperopt_cli.training.losses import build_loss, focal_loss, smooth_targets, soft_cross_entropy
 
 WEIGHTS = torch.tensor([1.5, 0.5, 1.0])
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from hyperopt_cli.metrics import (
+from hyperopt_cli.training.metrics import (
     classification_metrics,
     confusion_matrix,
     is_collapsed,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from hyperopt_cli.model import LSTMClassifier
+from hyperopt_cli.training.model import LSTMClassifier
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])

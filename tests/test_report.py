@@ -17,7 +17,7 @@ import pytest
 from cli_helpers import TINY_CONFIG, hyperopt
 from hyperopt_cli.config import OptimizationConfig, apply_overrides, config_from_dict
 from hyperopt_cli.errors import RunStateError, StopRequested
-from hyperopt_cli.optimizer import HyperparameterOptimizer
+from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.report import SECTIONS, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

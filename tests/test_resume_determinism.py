@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 
 from cli_helpers import hyperopt, read_state, spawn, trial_table, wait_for, write_config
-from hyperopt_cli import rundir
+from hyperopt_cli.run import rundir
 
 pytestmark = pytest.mark.slow
 

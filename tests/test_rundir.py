@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hyperopt_cli import rundir
+from hyperopt_cli.run import rundir
 from hyperopt_cli.atomic import atomic_write_json
 from hyperopt_cli.errors import RunLockedError
 
@@ -39,7 +39,7 @@ HOLD_LOCK = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from hyperopt_cli.rundir import RunLock
+    from hyperopt_cli.run.rundir import RunLock
     lock = RunLock(Path(sys.argv[1]))
     lock.acquire()
     print("locked", flush=True)

@@ -17,8 +17,8 @@ import yaml
 from fastapi.testclient import TestClient
 
 from cli_helpers import hyperopt, read_state, spawn, wait_for, wait_running_epoch
-from hyperopt_cli import rundir
-from hyperopt_cli.server import bind_error, create_app, is_loopback, json_safe, openapi_json
+from hyperopt_cli.run import rundir
+from hyperopt_cli.server.app import bind_error, create_app, is_loopback, json_safe, openapi_json
 from server_helpers import API, free_port, long_config, runs_dir, spawn_server, stop_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,7 +186,7 @@ def test_page_is_served_and_loads_nothing_from_elsewhere(runs_dir: Path) -> None
 def test_openapi_schema_is_committed() -> None:
     served = openapi_json(create_app())
     assert OPENAPI.read_text(encoding="utf-8") == served, (
-        "docs/openapi.json is stale; regenerate: .venv/bin/python -m hyperopt_cli.server --openapi docs/openapi.json")
+        "docs/openapi.json is stale; regenerate: .venv/bin/python -m hyperopt_cli.server.app --openapi docs/openapi.json")
     paths = json.loads(served)["paths"]
     assert {f"{API}/{p}" for p in ("start", "stop", "resume", "status", "results", "runs")} <= set(paths)
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from hyperopt_cli.server import API, create_app
+from hyperopt_cli.server.app import API, create_app
 from server_helpers import long_config, stop_all_runs
 
 pytestmark = pytest.mark.slow

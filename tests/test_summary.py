@@ -5,8 +5,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from hyperopt_cli.config import OptimizationConfig, ParamSpec
-from hyperopt_cli.search_space import narrow, study_space
-from hyperopt_cli.summary import best_trial, group_is_done, summarize, trials_since_improvement
+from hyperopt_cli.search.space import narrow, study_space
+from hyperopt_cli.search.summary import best_trial, group_is_done, summarize, trials_since_improvement
 
 DIST = {"x": FloatDistribution(0.0, 1.0)}
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperopt_cli.data import load_ohlcv
+from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.errors import ConfigError
-from hyperopt_cli.synthetic import MEAN_REGIME_BARS, REGIMES, _regimes, garch_variance, synthetic_ohlcv
+from hyperopt_cli.data.synthetic import MEAN_REGIME_BARS, REGIMES, _regimes, garch_variance, synthetic_ohlcv
 
 
 @pytest.fixture(scope="module")

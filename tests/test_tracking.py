@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cli_helpers import TINY_CONFIG, write_config
 from hyperopt_cli.config import GROUPS, apply_overrides, config_from_dict
 from hyperopt_cli.errors import ConfigError, StopRequested
-from hyperopt_cli.optimizer import HyperparameterOptimizer
+from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
 INSTALL_MESSAGE = "use_mlflow is true but mlflow is not installed; install it with: pip install 'hyperopt-cli[mlflow]'"
 

@@ -15,8 +15,8 @@ import torch
 
 from _tiny_data import tiny_data, tiny_model, tiny_trainer
 from hyperopt_cli.errors import DivergedError, TrainingError
-from hyperopt_cli.seeding import derive_seed, numpy_rng, torch_generator
-from hyperopt_cli.trainer import (
+from hyperopt_cli.training.seeding import derive_seed, numpy_rng, torch_generator
+from hyperopt_cli.training.trainer import (
     CHECKPOINT_FORMAT,
     EpochMetrics,
     TrainHooks,
@@ -256,7 +256,7 @@ def test_resume_in_a_fresh_process_is_bit_identical(tmp_path: Path, straight: An
         sys.path.insert(0, {str(TESTS_DIR)!r})
         from pathlib import Path
         from test_trainer import _train, _history
-        from hyperopt_cli.seeding import derive_seed
+        from hyperopt_cli.training.seeding import derive_seed
         result = _train(Path({str(ckpt)!r}))
         torch.save(result.model.state_dict(), {str(weights)!r})
         print(json.dumps({{"history": _history(result), "seed": derive_seed(42, "init"),

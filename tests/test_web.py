@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import read_state
-from hyperopt_cli import rundir
+from hyperopt_cli.run import rundir
 from server_helpers import free_port, long_config, runs_dir, spawn_server, stop_server  # noqa: F401
 
 pytestmark = pytest.mark.slow

@@ -16,9 +16,9 @@ import optuna
 import pytest
 
 from cli_helpers import hyperopt, read_state, spawn, wait_for, write_config
-from hyperopt_cli import rundir
+from hyperopt_cli.run import rundir
 from hyperopt_cli.config import GROUPS
-from hyperopt_cli.storage import mask_url
+from hyperopt_cli.search.storage import mask_url
 
 BUDGET = 3
 SETUP = {"max_trials_per_group": BUDGET, "epochs_per_trial": 2, "data__synthetic__n_bars": 2500,

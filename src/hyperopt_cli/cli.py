@@ -96,7 +96,7 @@ def _run(optimizer: Any, run_dir: Path) -> int:
     """Run an optimizer under the two-stage stop handler with the live display; returns the exit code."""
     from hyperopt_cli.errors import StopRequested
     from hyperopt_cli.progress import make_display
-    from hyperopt_cli.signals import StopController
+    from hyperopt_cli.run.signals import StopController
 
     display = make_display(err)
     optimizer.events.sinks = (*optimizer.events.sinks, display)
@@ -123,7 +123,7 @@ def _stop_display(display: Any) -> None:
 
 
 def _mark_forced(run_dir: Path) -> None:
-    from hyperopt_cli import rundir
+    from hyperopt_cli.run import rundir
 
     state = rundir.read_json(run_dir / rundir.STATE_FILE)
     if state is not None:
@@ -156,9 +156,9 @@ def start(
 
     def body() -> int:
         from hyperopt_cli.control import new_run_dir, resolve_config
-        from hyperopt_cli.data import load_data
-        from hyperopt_cli.dataset import DataPreparer
-        from hyperopt_cli.optimizer import HyperparameterOptimizer, check_storage_is_fresh
+        from hyperopt_cli.data.load import load_data
+        from hyperopt_cli.data.prepare import DataPreparer
+        from hyperopt_cli.run.optimizer import HyperparameterOptimizer, check_storage_is_fresh
 
         cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers)
         preparer = DataPreparer(load_data(cfg), cfg.data)
@@ -187,7 +187,7 @@ def resume(
 
     def body() -> int:
         from hyperopt_cli.errors import RunStateError
-        from hyperopt_cli.optimizer import HyperparameterOptimizer
+        from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
         if not run_dir.is_dir():
             raise RunStateError(f"run directory not found: {run_dir}")
@@ -215,9 +215,9 @@ def worker(
 
     def body() -> int:
         from hyperopt_cli.errors import RunStateError, StopRequested
-        from hyperopt_cli.optimizer import HyperparameterOptimizer
+        from hyperopt_cli.run.optimizer import HyperparameterOptimizer
         from hyperopt_cli.progress import PlainLog
-        from hyperopt_cli.signals import StopController
+        from hyperopt_cli.run.signals import StopController
 
         if not run_dir.is_dir():
             raise RunStateError(f"run directory not found: {run_dir}")
@@ -312,7 +312,7 @@ def status(
     """
 
     def body() -> int:
-        from hyperopt_cli import rundir
+        from hyperopt_cli.run import rundir
         from hyperopt_cli.control import run_status
 
         if run_dir is None:
@@ -376,7 +376,7 @@ def _print_status(state: dict[str, Any]) -> None:
     table = Table()
     for col in ("group", "status", "trials", "pruned", "failed", "best", "best params"):
         table.add_column(col)
-    from hyperopt_cli.events import short_params
+    from hyperopt_cli.run.events import short_params
 
     for name, row in (state.get("groups") or {}).items():
         n = row.get("n_trials") or {}
@@ -436,7 +436,7 @@ def _print_results_summary(res: dict[str, Any], run_dir: Path) -> None:
 
 
 def _print_results(res: dict[str, Any], run_dir: Path) -> None:
-    from hyperopt_cli.events import short_params
+    from hyperopt_cli.run.events import short_params
 
     if not res.get("complete", True):
         out.print(f"Run {run_dir} is not finished ({res.get('status')}); showing finished groups.", markup=False)
@@ -516,7 +516,7 @@ def data(
 
     def body() -> int:
         from hyperopt_cli.control import resolve_config
-        from hyperopt_cli.datasummary import data_summary, export_labels
+        from hyperopt_cli.data.summary import data_summary, export_labels
 
         cfg = resolve_config(config, list(set_ or []), data_path=data_file)
         summary, ohlcv = data_summary(cfg)
@@ -585,7 +585,7 @@ def serve(
 
     def body() -> int:
         try:
-            from hyperopt_cli import server
+            from hyperopt_cli.server import app as server
         except ImportError as exc:
             _fail(f"hyperopt serve needs FastAPI and uvicorn ({exc}); install: pip install 'hyperopt-cli[serve]'", 1)
         refused = server.bind_error(host, token)

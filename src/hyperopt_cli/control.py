@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperopt_cli import rundir
+from hyperopt_cli.run import rundir
 from hyperopt_cli.config import (
     OptimizationConfig,
     apply_overrides,
@@ -100,7 +100,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state = rundir.read_json(run_dir / rundir.STATE_FILE)
     if state is None:
         if owner is None:
-            from hyperopt_cli.optimizer import rebuild_state
+            from hyperopt_cli.run.optimizer import rebuild_state
 
             state = rebuild_state(run_dir)
             state["note"] = "state.json missing or corrupt: rebuilt from config.yaml and the studies (not saved)"
@@ -111,7 +111,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state["owner_alive"] = owner is not None
     state["owner_pid"] = owner.pid if owner is not None else None
     if state.get("workers"):
-        from hyperopt_cli.liveness import HEARTBEAT_PREFIX, is_alive
+        from hyperopt_cli.search.liveness import HEARTBEAT_PREFIX, is_alive
 
         timeout = float((state.get("config") or {}).get("worker_timeout_s", 60.0))
         for key, info in state["workers"].items():
@@ -183,12 +183,12 @@ def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> St
     Only processes that hold the run's (or their worker registration's) lock and whose pid
     and start time match their pidfile are signalled.
     """
-    from hyperopt_cli import workers
+    from hyperopt_cli.search import workers
 
     processes = [p for p in [rundir.live_owner(run_dir)] if p is not None] + workers.local_workers(run_dir)
     flagged = False
     if rundir.is_run_dir(run_dir):
-        from hyperopt_cli.optimizer import load_run_config
+        from hyperopt_cli.run.optimizer import load_run_config
 
         try:
             cfg = load_run_config(run_dir)

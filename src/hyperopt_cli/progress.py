@@ -22,7 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from hyperopt_cli.events import describe, short_params
+from hyperopt_cli.run.events import describe, short_params
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
 MAX_WARNINGS = 3  # warnings kept on screen, most recent last

@@ -34,12 +34,14 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli import rundir, storage
+from hyperopt_cli.run import rundir
+
+from hyperopt_cli.search import storage
 from hyperopt_cli.atomic import atomic_write_bytes, atomic_write_text
 from hyperopt_cli.config import OptimizationConfig, config_from_dict, read_yaml, with_params
 from hyperopt_cli.errors import ConfigError, HyperoptError, RunStateError
-from hyperopt_cli.search_space import FINE_TUNE, study_space
-from hyperopt_cli.summary import StudySummary, direction_for, objective_metric, summarize
+from hyperopt_cli.search.space import FINE_TUNE, study_space
+from hyperopt_cli.search.summary import StudySummary, direction_for, objective_metric, summarize
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.html"
@@ -524,8 +526,8 @@ def _confusion_section(b: _Builder, final: dict[str, Any] | None) -> str:
 
 
 def _labels_section(b: _Builder, cfg: OptimizationConfig, fixed: dict[str, Any]) -> str:
-    from hyperopt_cli.data import load_data
-    from hyperopt_cli.dataset import SEGMENTS, DataPreparer
+    from hyperopt_cli.data.load import load_data
+    from hyperopt_cli.data.prepare import SEGMENTS, DataPreparer
 
     try:
         _, labels_cfg = with_params(cfg, fixed)

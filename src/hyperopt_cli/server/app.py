@@ -21,7 +21,7 @@ Without a job id they act on the most recent run. One run is active at a time: a
 resume while a run is active answers 409 with its job id.
 
 Regenerate the committed schema after changing the API:
-    .venv/bin/python -m hyperopt_cli.server --openapi docs/openapi.json
+    .venv/bin/python -m hyperopt_cli.server.app --openapi docs/openapi.json
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hyperopt_cli import __version__, control, rundir
+from hyperopt_cli import __version__, control
+
+from hyperopt_cli.run import rundir
 from hyperopt_cli.config import GROUPS, METRICS, MODES
 from hyperopt_cli.errors import (
     EXIT_CONFIG,
@@ -502,7 +504,7 @@ def create_app(
     its time estimate. stop_timeout_s: how long stop waits for the process to exit.
     """
     runs = Runs(Path(runs_dir), config, start_wait_s, stop_timeout_s)
-    page = resources.files("hyperopt_cli").joinpath("web/index.html").read_text(encoding="utf-8")
+    page = resources.files("hyperopt_cli").joinpath("server/web/index.html").read_text(encoding="utf-8")
     app = FastAPI(
         title="hyperopt-cli",
         version=__version__,
@@ -631,7 +633,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) == 2 and args[0] == "--openapi":
         Path(args[1]).write_text(openapi_json(), encoding="utf-8")
         return
-    print("usage: python -m hyperopt_cli.server --openapi FILE", file=sys.stderr)
+    print("usage: python -m hyperopt_cli.server.app --openapi FILE", file=sys.stderr)
     raise SystemExit(2)
 
 

@@ -22,16 +22,16 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, with_params
-from hyperopt_cli.dataset import PreparedData
+from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.errors import DivergedError, StopRequested
-from hyperopt_cli.events import EventSink
-from hyperopt_cli.rundir import CHECKPOINT_DIR
-from hyperopt_cli.storage import storage_for
-from hyperopt_cli.search_space import sample_params
-from hyperopt_cli.seeding import derive_seed
-from hyperopt_cli.summary import StudySummary, direction_for, group_is_done, objective_metric, summarize
-from hyperopt_cli.trainer import EpochMetrics, TrainHooks, TrainingInterrupted, delete_checkpoint, train_model
-from hyperopt_cli.workers import WORKER_ATTR, WorkerId, claim, this_worker
+from hyperopt_cli.run.events import EventSink
+from hyperopt_cli.run.rundir import CHECKPOINT_DIR
+from hyperopt_cli.search.storage import storage_for
+from hyperopt_cli.search.space import sample_params
+from hyperopt_cli.training.seeding import derive_seed
+from hyperopt_cli.search.summary import StudySummary, direction_for, group_is_done, objective_metric, summarize
+from hyperopt_cli.training.trainer import EpochMetrics, TrainHooks, TrainingInterrupted, delete_checkpoint, train_model
+from hyperopt_cli.search.workers import WORKER_ATTR, WorkerId, claim, this_worker
 
 GROUP_DONE_ATTR = "group_done"
 SURPLUS_ATTR = "surplus"

@@ -10,10 +10,10 @@ import pandas as pd
 
 from hyperopt_cli.atomic import atomic_write_text
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig
-from hyperopt_cli.data import load_data
-from hyperopt_cli.dataset import DataPreparer
+from hyperopt_cli.data.load import load_data
+from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.errors import DataError
-from hyperopt_cli.labels import triple_barrier_labels
+from hyperopt_cli.data.labels import triple_barrier_labels
 
 
 def data_summary(cfg: OptimizationConfig) -> tuple[dict[str, Any], pd.DataFrame]:

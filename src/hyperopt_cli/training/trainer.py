@@ -35,12 +35,12 @@ from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
 from hyperopt_cli.atomic import atomic_write
 from hyperopt_cli.config import ModelConfig, TrainerConfig
-from hyperopt_cli.dataset import CLASS_NAMES, PreparedData, Segment
+from hyperopt_cli.data.prepare import CLASS_NAMES, PreparedData, Segment
 from hyperopt_cli.errors import DivergedError, TrainingError
-from hyperopt_cli.losses import LossFn, build_loss
-from hyperopt_cli.metrics import COLLAPSE_LIMIT, classification_metrics, trading_score
-from hyperopt_cli.model import N_CLASSES, LSTMClassifier
-from hyperopt_cli.seeding import derive_seed, numpy_rng, torch_generator
+from hyperopt_cli.training.losses import LossFn, build_loss
+from hyperopt_cli.training.metrics import COLLAPSE_LIMIT, classification_metrics, trading_score
+from hyperopt_cli.training.model import N_CLASSES, LSTMClassifier
+from hyperopt_cli.training.seeding import derive_seed, numpy_rng, torch_generator
 
 log = logging.getLogger("hyperopt_cli")
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from hyperopt_cli.dataset import PreparedData, Segment
-from hyperopt_cli.metrics import classification_metrics, trading_score
-from hyperopt_cli.seeding import derive_seed
+from hyperopt_cli.data.prepare import PreparedData, Segment
+from hyperopt_cli.training.metrics import classification_metrics, trading_score
+from hyperopt_cli.training.seeding import derive_seed
 
 
 def score_predictions(segment: Segment, pred: np.ndarray) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 
-from hyperopt_cli import rundir
+from hyperopt_cli.run import rundir
 from hyperopt_cli.atomic import atomic_write_text
 from hyperopt_cli.config import (
     OptimizationConfig,
@@ -29,14 +29,14 @@ from hyperopt_cli.config import (
     read_yaml,
     with_params,
 )
-from hyperopt_cli.data import load_data
-from hyperopt_cli.dataset import DataPreparer
+from hyperopt_cli.data.load import load_data
+from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.errors import ConfigError, HyperoptError, RunStateError, StopRequested
-from hyperopt_cli.estimate import estimate_hours, seconds_per_epoch
-from hyperopt_cli.evaluation import baselines, score_predictions
-from hyperopt_cli.events import EventSink, FanOut, LogSink, NullSink
-from hyperopt_cli.metrics import confusion_matrix
-from hyperopt_cli.search import (
+from hyperopt_cli.run.estimate import estimate_hours, seconds_per_epoch
+from hyperopt_cli.run.evaluation import baselines, score_predictions
+from hyperopt_cli.run.events import EventSink, FanOut, LogSink, NullSink
+from hyperopt_cli.training.metrics import confusion_matrix
+from hyperopt_cli.search.group import (
     GroupSearch,
     TimeBudget,
     checkpoint_dir,
@@ -44,11 +44,12 @@ from hyperopt_cli.search import (
     open_study,
     params_tag,
 )
-from hyperopt_cli import storage, workers
-from hyperopt_cli.search_space import FINE_TUNE, study_space
-from hyperopt_cli.seeding import derive_seed
-from hyperopt_cli.summary import StudySummary, direction_for, objective_metric, summarize
-from hyperopt_cli.trainer import TrainHooks, TrainingInterrupted, delete_checkpoint, predict, train_model
+from hyperopt_cli.search import storage
+from hyperopt_cli.search import workers
+from hyperopt_cli.search.space import FINE_TUNE, study_space
+from hyperopt_cli.training.seeding import derive_seed
+from hyperopt_cli.search.summary import StudySummary, direction_for, objective_metric, summarize
+from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, delete_checkpoint, predict, train_model
 
 log = logging.getLogger("hyperopt_cli")
 
@@ -555,7 +556,7 @@ class HyperparameterOptimizer:
 
 def read_group(cfg: OptimizationConfig, run_dir: Path, group: str) -> tuple[StudySummary, dict[str, Any] | None]:
     """A group's summary and the record that ended it (None while unfinished), from its study alone."""
-    from hyperopt_cli.search_space import study_space as space_of
+    from hyperopt_cli.search.space import study_space as space_of
 
     names = list(space_of(cfg, group)) if group != FINE_TUNE else ["threshold"]
     metric = objective_metric(cfg, names)

@@ -21,8 +21,8 @@ import pandas as pd
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.errors import DataError
-from hyperopt_cli.features import WARMUP_BARS
-from hyperopt_cli.synthetic import synthetic_ohlcv
+from hyperopt_cli.data.features import WARMUP_BARS
+from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
 CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv")  # read with the sniffed delimiter
 PARQUET_EXTENSIONS: tuple[str, ...] = (".parquet", ".pq")  # read with pyarrow

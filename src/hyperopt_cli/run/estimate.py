@@ -8,8 +8,8 @@ from typing import Sequence
 import torch
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.dataset import PreparedData
-from hyperopt_cli.model import LSTMClassifier
+from hyperopt_cli.data.prepare import PreparedData
+from hyperopt_cli.training.model import LSTMClassifier
 
 EVAL_SHARE = 0.35  # validation pass per epoch, relative to the training pass (forward only)
 

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from hyperopt_cli.config import DataConfig, LabelsConfig
-from hyperopt_cli.data import MIN_SAMPLES, index_info, too_few_bars_error
+from hyperopt_cli.data.load import MIN_SAMPLES, index_info, too_few_bars_error
 from hyperopt_cli.errors import DataError
-from hyperopt_cli.features import compute_features, first_valid_row
-from hyperopt_cli.labels import triple_barrier_labels
+from hyperopt_cli.data.features import compute_features, first_valid_row
+from hyperopt_cli.data.labels import triple_barrier_labels
 
 CLASS_NAMES: tuple[str, str, str] = ("SELL", "HOLD", "BUY")
 

@@ -28,8 +28,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.atomic import atomic_write_json
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.liveness import HEARTBEAT_PREFIX, WorkerId, is_alive, local_process_alive, this_worker
-from hyperopt_cli.storage import control_study, is_shared_database
+from hyperopt_cli.search.liveness import HEARTBEAT_PREFIX, WorkerId, is_alive, local_process_alive, this_worker
+from hyperopt_cli.search.storage import control_study, is_shared_database
 
 __all__ = ["HEARTBEAT_PREFIX", "WorkerId", "is_alive", "local_process_alive", "this_worker"]
 
