@@ -23,6 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.search import storage_kind
 
 GROUPS: tuple[str, ...] = (
     "learning_rate",
@@ -376,12 +377,12 @@ def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
     for group, params in cfg.search_space.items():
         for name, spec in params.items():
             _validate_spec(f"search_space.{group}.{name}", spec, origin)
-    if cfg.use_mlflow and (cfg.workers > 1 or cfg.storage_url not in (None, "journal")):
+    if cfg.use_mlflow and (cfg.workers > 1 or storage_kind.is_shared_database(cfg.storage_url)):
         # Two workers could each create a group's parent run: the lookup-then-create is not atomic.
         raise ConfigError(
             f"use_mlflow works with one process per run; set use_mlflow: false for several workers{where}"
         )
-    if cfg.workers > 1 and cfg.storage_url is None:
+    if cfg.workers > 1 and not storage_kind.several_writers(cfg.storage_url):
         raise ConfigError(
             f"workers={cfg.workers} needs a storage that takes concurrent writers: set storage_url to "
             f"'journal' (local workers) or a database URL{where}"

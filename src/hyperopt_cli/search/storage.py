@@ -1,6 +1,6 @@
 """Where the studies live: per-group SQLite files (default), journal files, or one database server.
 
-`storage_url` in the config picks:
+`storage_url` in the config picks (see storage_kind for the strings):
 - null: one SQLite file per group in the run directory, `<study_name>_<group>.db`;
 - "journal": one Optuna journal file per group, `<study_name>_<group>.journal`, safe for
   several local worker processes writing at once;
@@ -9,37 +9,38 @@
   environment at use time, so a password need not be written into config.yaml.
 
 Run-level coordination (worker heartbeats, the stop flag) lives in one more study,
-`<study_name>_control`, in the same kind of storage.
+`<study_name>_control`, in the same kind of storage. `RunStorage(cfg, run_dir)` answers
+every question about a run's storage; the module functions below are its shorthands.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import FrozenTrial
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.search import storage_kind
+from hyperopt_cli.search.storage_kind import mask_url
+
+__all__ = ["CONTROL", "RunStorage", "mask_url", "readonly_storage", "trial_handle", "same_trial"]
 
 CONTROL = "control"
-JOURNAL = "journal"
 SQLITE_TIMEOUT_S = 60  # a reader (dashboard, report) must never make the run fail with "database is locked"
+_SUFFIX = {storage_kind.SQLITE_FILES: ".db", storage_kind.JOURNAL_FILES: ".journal"}
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_PASSWORD = re.compile(r"(?P<head>[a-zA-Z0-9+.\-]+://[^:/@]+:)(?P<pw>[^@]*)(?P<tail>@)")
 _cache: dict[str, BaseStorage] = {}
-
-
-def mask_url(url: str | None) -> str | None:
-    """The URL with any password replaced by ***, for logs, state.json and displays."""
-    if url is None:
-        return None
-    return _PASSWORD.sub(lambda m: f"{m.group('head')}***{m.group('tail')}", url)
 
 
 def expand_env(url: str) -> str:
@@ -52,31 +53,95 @@ def expand_env(url: str) -> str:
     return _ENV.sub(value, url)
 
 
-def is_shared_database(cfg: OptimizationConfig) -> bool:
-    return cfg.storage_url not in (None, JOURNAL)
+@dataclass(frozen=True)
+class RunStorage:
+    """The storage of one run's studies, from its config and run directory."""
 
+    cfg: OptimizationConfig
+    run_dir: Path
 
-def study_file(cfg: OptimizationConfig, run_dir: Path, group: str) -> Path | None:
-    """The file a group's study lives in, or None when it lives in a database server."""
-    if cfg.storage_url is None:
-        return run_dir / f"{cfg.study_name}_{group}.db"
-    if cfg.storage_url == JOURNAL:
-        return run_dir / f"{cfg.study_name}_{group}.journal"
-    return None
+    @property
+    def kind(self) -> str:
+        return storage_kind.kind_of(self.cfg.storage_url)
 
+    @property
+    def file_per_group(self) -> bool:
+        return storage_kind.file_per_group(self.cfg.storage_url)
 
-def storage_for(cfg: OptimizationConfig, run_dir: Path, group: str) -> BaseStorage:
-    """The (cached, one per process) storage object holding `group`'s study."""
-    path = study_file(cfg, run_dir, group)
-    if path is not None and cfg.storage_url is None:
-        key = f"sqlite:///{path.resolve()}"
-    elif path is not None:
-        key = f"journal:{path.resolve()}"
-    else:
-        key = expand_env(str(cfg.storage_url))
-    if key not in _cache:
-        _cache[key] = _open(key)
-    return _cache[key]
+    @property
+    def several_writers(self) -> bool:
+        return storage_kind.several_writers(self.cfg.storage_url)
+
+    @property
+    def is_shared_database(self) -> bool:
+        return storage_kind.is_shared_database(self.cfg.storage_url)
+
+    @property
+    def masked_url(self) -> str | None:
+        return mask_url(self.cfg.storage_url)
+
+    def study_name(self, group: str) -> str:
+        return f"{self.cfg.study_name}_{group}"
+
+    def study_file(self, group: str) -> Path | None:
+        """The file a group's study lives in, or None when it lives in a database server."""
+        suffix = _SUFFIX.get(self.kind)
+        return self.run_dir / f"{self.study_name(group)}{suffix}" if suffix else None
+
+    def storage(self, group: str) -> BaseStorage:
+        """The (cached, one per process) storage object holding `group`'s study."""
+        path = self.study_file(group)
+        if self.kind == storage_kind.SQLITE_FILES:
+            key = f"sqlite:///{path.resolve()}"  # type: ignore[union-attr]
+        elif path is not None:
+            key = f"journal:{path.resolve()}"
+        else:
+            key = expand_env(str(self.cfg.storage_url))
+        if key not in _cache:
+            _cache[key] = _open(key)
+        return _cache[key]
+
+    def study_exists(self, group: str) -> bool:
+        path = self.study_file(group)
+        if path is not None:
+            return path.exists()
+        return self.study_name(group) in optuna.get_all_study_names(self.storage(group))
+
+    def load_study(self, group: str) -> optuna.Study:
+        return optuna.load_study(study_name=self.study_name(group), storage=self.storage(group))
+
+    def open_readonly(self, group: str) -> optuna.Study | None:
+        """The group's study for a reader that must never write to, or block, the run; None if absent.
+
+        SQLite files are opened with mode=ro. A study file the owner created a moment ago
+        may still lack its tables or study: that reads as "not started", after one retry.
+        """
+        for attempt in (1, 2):
+            try:
+                if self.kind != storage_kind.SQLITE_FILES:
+                    return self.load_study(group) if self.study_exists(group) else None
+                db = self.study_file(group)
+                if db is None or not db.is_file():
+                    return None
+                return optuna.load_study(study_name=self.study_name(group), storage=readonly_storage(db))
+            except KeyError:  # the file exists but the owner has not created the study in it yet
+                return None
+            except Exception:  # tables or schema version not written yet (or a real problem: raised on retry)
+                if attempt == 2:
+                    raise
+                time.sleep(1.0)
+        return None
+
+    def dashboard_url(self, group: str) -> str | None:
+        """What to give optuna-dashboard for a group's SQLite file; None for other storages."""
+        if self.kind != storage_kind.SQLITE_FILES:
+            return None
+        return f"sqlite:///{self.study_file(group).resolve()}"  # type: ignore[union-attr]
+
+    def control_study(self) -> optuna.Study:
+        """The run's coordination study (heartbeats, stop flag); created on first use."""
+        return optuna.create_study(study_name=self.study_name(CONTROL), storage=self.storage(CONTROL),
+                                   load_if_exists=True)
 
 
 def _open(key: str) -> BaseStorage:
@@ -101,20 +166,47 @@ def _open(key: str) -> BaseStorage:
         raise ConfigError(f"cannot open storage {mask_url(key)}: {mask_url(first)}") from None
 
 
+def readonly_storage(db: Path) -> RDBStorage:
+    """A SQLite study file opened read-only, waiting as long as the owner would for a lock.
+
+    Read-only means this reader can never create tables in a file the owner is still
+    setting up; the long timeout means a busy machine makes it wait, not fail.
+    """
+    url = f"sqlite:///file:{urllib.parse.quote(str(db.resolve()))}?mode=ro&uri=true"
+    return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
+
+
+# ---------------------------------------------------------------------- Optuna's private trial id
+
+
+def trial_handle(study: optuna.Study, frozen: FrozenTrial) -> optuna.Trial:
+    """A live `Trial` for a stored one (e.g. RUNNING, left by another process): report, set attrs, prune."""
+    return optuna.trial.Trial(study, frozen._trial_id)
+
+
+def same_trial(a: FrozenTrial, b: FrozenTrial) -> bool:
+    """Whether two snapshots are the same stored trial (numbers repeat across studies; ids do not)."""
+    return a._trial_id == b._trial_id
+
+
+# ---------------------------------------------------------------------- shorthands
+
+
+def storage_for(cfg: OptimizationConfig, run_dir: Path, group: str) -> BaseStorage:
+    return RunStorage(cfg, run_dir).storage(group)
+
+
+def study_file(cfg: OptimizationConfig, run_dir: Path, group: str) -> Path | None:
+    return RunStorage(cfg, run_dir).study_file(group)
+
+
 def study_exists(cfg: OptimizationConfig, run_dir: Path, group: str) -> bool:
-    path = study_file(cfg, run_dir, group)
-    if path is not None:
-        return path.exists()
-    name = f"{cfg.study_name}_{group}"
-    return name in optuna.get_all_study_names(storage_for(cfg, run_dir, group))
+    return RunStorage(cfg, run_dir).study_exists(group)
 
 
 def load_study(cfg: OptimizationConfig, run_dir: Path, group: str) -> optuna.Study:
-    return optuna.load_study(study_name=f"{cfg.study_name}_{group}", storage=storage_for(cfg, run_dir, group))
+    return RunStorage(cfg, run_dir).load_study(group)
 
 
 def control_study(cfg: OptimizationConfig, run_dir: Path) -> optuna.Study:
-    """The run's coordination study (heartbeats, stop flag); created on first use."""
-    return optuna.create_study(
-        study_name=f"{cfg.study_name}_{CONTROL}", storage=storage_for(cfg, run_dir, CONTROL), load_if_exists=True
-    )
+    return RunStorage(cfg, run_dir).control_study()

@@ -29,7 +29,8 @@ from optuna.trial import FrozenTrial, TrialState
 from hyperopt_cli.atomic import atomic_write_json
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.search.liveness import HEARTBEAT_PREFIX, WorkerId, is_alive, local_process_alive, this_worker
-from hyperopt_cli.search.storage import control_study, is_shared_database
+from hyperopt_cli.search import storage_kind
+from hyperopt_cli.search.storage import control_study, same_trial, trial_handle
 
 __all__ = ["HEARTBEAT_PREFIX", "WorkerId", "is_alive", "local_process_alive", "this_worker"]
 
@@ -123,7 +124,7 @@ def settle_seconds(cfg: OptimizationConfig) -> float:
 
     One local process on SQLite files has no competitor; everything else does.
     """
-    return 0.0 if (cfg.workers == 1 and cfg.storage_url is None) else 1.0
+    return 0.0 if (cfg.workers == 1 and not storage_kind.several_writers(cfg.storage_url)) else 1.0
 
 
 def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: OptimizationConfig,
@@ -142,11 +143,11 @@ def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: Optimizat
         started = frozen.datetime_start or dt.datetime.now()
         if (dt.datetime.now() - started).total_seconds() < 2 * cfg.heartbeat_interval_s:
             return False  # just asked by a live worker that has not named itself yet
-    optuna.trial.Trial(study, frozen._trial_id).set_user_attr(WORKER_ATTR, me.key)
+    trial_handle(study, frozen).set_user_attr(WORKER_ATTR, me.key)
     wait = settle_seconds(cfg)
     if wait:
         time.sleep(wait)
-    fresh = next(t for t in study.get_trials(deepcopy=False) if t._trial_id == frozen._trial_id)
+    fresh = next(t for t in study.get_trials(deepcopy=False) if same_trial(t, frozen))
     return fresh.state == TrialState.RUNNING and fresh.user_attrs.get(WORKER_ATTR) == me.key
 
 
@@ -207,4 +208,4 @@ def local_workers(run_dir: Path) -> list[psutil.Process]:
 
 
 def uses_shared_coordination(cfg: OptimizationConfig) -> bool:
-    return cfg.workers > 1 or is_shared_database(cfg)
+    return cfg.workers > 1 or storage_kind.is_shared_database(cfg.storage_url)
