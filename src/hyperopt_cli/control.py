@@ -20,6 +20,8 @@ from hyperopt_cli.config import (
     read_yaml,
 )
 from hyperopt_cli.errors import NothingRunningError, RunStateError
+from hyperopt_cli.run.records import fixed_params, load_run_config
+from hyperopt_cli.search import storage_kind
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -58,7 +60,7 @@ def resolve_config(
     if n_workers is not None:
         raw["workers"] = n_workers
         if n_workers > 1 and raw.get("storage_url") is None:
-            raw["storage_url"] = "journal"
+            raw["storage_url"] = storage_kind.JOURNAL
     for key in ("checkpoint_dir",):
         if isinstance(raw.get(key), str):
             raw[key] = str(Path(raw[key]).expanduser().resolve())
@@ -100,7 +102,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state = rundir.read_json(run_dir / rundir.STATE_FILE)
     if state is None:
         if owner is None:
-            from hyperopt_cli.run.optimizer import rebuild_state
+            from hyperopt_cli.run.state import rebuild_state
 
             state = rebuild_state(run_dir)
             state["note"] = "state.json missing or corrupt: rebuilt from config.yaml and the studies (not saved)"
@@ -142,10 +144,7 @@ def results_of(run_dir: Path) -> dict[str, Any]:
     if results is not None:
         return {**results, "status": status.get("status"), "complete": True}
     groups = status.get("groups") or {}
-    fixed: dict[str, Any] = {}
-    for name, row in groups.items():
-        if row.get("status") == "completed":
-            fixed.update(row.get("best_params") or {})
+    fixed = fixed_params(row.get("best_params") for row in groups.values() if row.get("status") == "completed")
     return {
         "job_id": status.get("job_id"),
         "status": status.get("status"),
@@ -188,8 +187,6 @@ def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> St
     processes = [p for p in [rundir.live_owner(run_dir)] if p is not None] + workers.local_workers(run_dir)
     flagged = False
     if rundir.is_run_dir(run_dir):
-        from hyperopt_cli.run.optimizer import load_run_config
-
         try:
             cfg = load_run_config(run_dir)
         except RunStateError:

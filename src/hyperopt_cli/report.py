@@ -24,8 +24,6 @@ import datetime as dt
 import html
 import io
 import math
-import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,19 +32,26 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.run import rundir
-
-from hyperopt_cli.search import storage
 from hyperopt_cli.atomic import atomic_write_bytes, atomic_write_text
-from hyperopt_cli.config import OptimizationConfig, config_from_dict, read_yaml, with_params
-from hyperopt_cli.errors import ConfigError, HyperoptError, RunStateError
-from hyperopt_cli.search.space import FINE_TUNE, study_space
-from hyperopt_cli.search.summary import StudySummary, direction_for, objective_metric, summarize
+from hyperopt_cli.config import OptimizationConfig, read_yaml, with_params
+from hyperopt_cli.errors import HyperoptError
+from hyperopt_cli.run import rundir
+from hyperopt_cli.run.records import (
+    FINAL_ATTR,
+    GROUP_DONE_ATTR,
+    finished_best,
+    fixed_params,
+    group_objective,
+    load_run_config,
+    parse_group_done,
+)
+from hyperopt_cli.search.storage import RunStorage, readonly_storage
+from hyperopt_cli.search.summary import StudySummary, summarize
+
+__all__ = ["REPORT_DIR", "REPORT_FILE", "SECTIONS", "Report", "readonly_storage", "write_report"]
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.html"
-GROUP_DONE_ATTR = "group_done"  # search.GROUP_DONE_ATTR: a reason string, or a dict with "reason"
-FINAL_ATTR = "final_evaluation"  # optimizer.FINAL_ATTR, on the last group's study
 CLASSES = ("SELL", "HOLD", "BUY")
 CLASS_COLORS = ("#c0392b", "#95a5a6", "#27ae60")
 DPI = 100
@@ -88,72 +93,19 @@ class _Group:
 # --------------------------------------------------------------------------- reading the run
 
 
-def _run_config(run_dir: Path) -> OptimizationConfig:
-    """config.yaml, read for display: use_mlflow is ignored, so a report needs no MLflow install."""
-    path = run_dir / rundir.CONFIG_FILE
-    if not path.is_file():
-        raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
-    raw = read_yaml(path)
-    raw["use_mlflow"] = False
-    try:
-        return config_from_dict(raw, origin=str(path))
-    except ConfigError as exc:
-        raise RunStateError(f"cannot read the run's config: {exc}") from None
-
-
-def readonly_storage(db: Path) -> optuna.storages.RDBStorage:
-    """A SQLite study file opened read-only, waiting as long as the owner would for a lock.
-
-    Read-only means this reader can never create tables in a file the owner is still
-    setting up; the long timeout means a busy machine makes it wait, not fail.
-    """
-    url = f"sqlite:///file:{urllib.parse.quote(str(db.resolve()))}?mode=ro&uri=true"
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": storage.SQLITE_TIMEOUT_S}})
-
-
-def _load_study(cfg: OptimizationConfig, run_dir: Path, group: str) -> optuna.Study | None:
-    """The group's study opened for reading only; None when it does not exist (yet).
-
-    A study file the owner created a moment ago may still lack its tables, schema version
-    or study: that reads as "not started", after one retry a second later.
-    """
-    name = f"{cfg.study_name}_{group}"
-    for attempt in (1, 2):
-        try:
-            if cfg.storage_url is None:  # one SQLite file per group: open it read-only
-                db = storage.study_file(cfg, run_dir, group)
-                if db is None or not db.is_file():
-                    return None
-                return optuna.load_study(study_name=name, storage=readonly_storage(db))
-            if not storage.study_exists(cfg, run_dir, group):
-                return None
-            return storage.load_study(cfg, run_dir, group)
-        except KeyError:  # the file exists but the owner has not created the study in it yet
-            return None
-        except Exception:  # tables or schema version not written yet (or a real problem: raised on retry)
-            if attempt == 2:
-                raise
-            time.sleep(1.0)
-    return None
-
-
 def _read_groups(cfg: OptimizationConfig, run_dir: Path) -> list[_Group]:
+    """Every group's study, opened read-only, with its summary and (once finished) its decision."""
     groups = []
+    store = RunStorage(cfg, run_dir)
     for group in cfg.groups_to_run():
-        names = list(study_space(cfg, group)) if group != FINE_TUNE else ["threshold"]
-        metric = objective_metric(cfg, names)
-        direction = direction_for(cfg, metric)
-        study = _load_study(cfg, run_dir, group)
+        metric, direction = group_objective(cfg, group)
+        study = store.open_readonly(group)
         trials = list(study.get_trials(deepcopy=False)) if study is not None else []
         summary = summarize(group, trials, metric, direction, cfg.convergence_threshold) if study else None
-        record = study.user_attrs.get(GROUP_DONE_ATTR) if study is not None else None
-        if isinstance(record, str):  # older runs stored the bare reason
-            record = {"reason": record}
-        reason = str(record.get("reason") or "done") if isinstance(record, dict) else None
-        best = summary.best_params if summary is not None else None
-        if isinstance(record, dict) and "best_params" in record:
-            best = record["best_params"]
-        groups.append(_Group(group, metric, direction, study, trials, summary, reason, best if reason else None))
+        record = parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR)) if study is not None else None
+        reason = str(record.get("reason") or "done") if record is not None else None
+        best = finished_best(record, summary.best_params if summary else None) if record is not None else None
+        groups.append(_Group(group, metric, direction, study, trials, summary, reason, best))
     return groups
 
 
@@ -378,7 +330,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
 
     run_dir = Path(run_dir)
     status = run_status(run_dir)  # raises RunStateError for a missing or non-run directory
-    cfg = _run_config(run_dir)
+    cfg = load_run_config(run_dir, for_display=True)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     b = _Builder(run_dir, out_dir)
@@ -421,10 +373,7 @@ def _fixed_params(groups: list[_Group], results: dict[str, Any] | None) -> dict[
     """The params frozen so far: results.json's at the end, else the best of every finished group."""
     if results and results.get("fixed_params") is not None:
         return dict(results["fixed_params"])
-    fixed: dict[str, Any] = {}
-    for g in groups:
-        fixed.update(g.best_params or {})
-    return fixed
+    return fixed_params(g.best_params for g in groups)
 
 
 def _where(progress: dict[str, Any]) -> str:
@@ -459,11 +408,12 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
     text = _table(["", ""], facts) + _table(
         ["group", "state", "objective", "trials c/p/f/r", "best", "best trial", "ended by"], rows
     )
-    db = storage.study_file(cfg, run_dir, next((g.name for g in groups if g.study is not None), groups[0].name))
-    if db is not None and cfg.storage_url is None:
+    dashboard = RunStorage(cfg, run_dir).dashboard_url(next((g.name for g in groups if g.study is not None),
+                                                            groups[0].name))
+    if dashboard is not None:
         text += ("<p>Explore a group's study interactively (<code>pip install optuna-dashboard</code>; one SQLite file "
-                 f"per group): <code>optuna-dashboard sqlite:///{_e(db.resolve())}</code></p>")
-    raw = read_yaml(run_dir / rundir.CONFIG_FILE)  # use_mlflow as written (_run_config ignores it)
+                 f"per group): <code>optuna-dashboard {_e(dashboard)}</code></p>")
+    raw = read_yaml(run_dir / rundir.CONFIG_FILE)  # use_mlflow as written (load_run_config(for_display) ignores it)
     if raw.get("use_mlflow"):
         from hyperopt_cli.tracking import default_tracking_uri
 

@@ -9,8 +9,9 @@ from typing import Any
 import optuna
 
 from hyperopt_cli.config import GROUPS, OptimizationConfig, ParamSpec
+from hyperopt_cli.search.study_records import FINE_TUNE
 
-FINE_TUNE = "fine_tune"
+__all__ = ["FINE_TUNE", "narrow", "sample_params", "study_space", "suggest"]
 
 
 def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:

@@ -11,19 +11,10 @@ from typing import Any, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.config import LABEL_PARAMS, OptimizationConfig
+from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.search.study_records import SURPLUS_ATTR
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-TRADING_SCORE = "trading_score"
-
-
-def objective_metric(cfg: OptimizationConfig, space_names: Sequence[str]) -> str:
-    """A study whose parameters change the labels is scored by the label-independent trading score."""
-    return TRADING_SCORE if any(name in LABEL_PARAMS for name in space_names) else cfg.primary_metric
-
-
-def direction_for(cfg: OptimizationConfig, metric: str) -> str:
-    return "maximize" if metric == TRADING_SCORE else cfg.optimization_direction
 
 
 def _better(a: float, b: float, direction: str) -> bool:
@@ -104,7 +95,7 @@ class StudySummary:
 
 def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction: str, threshold: float) -> StudySummary:
     # A surplus trial (two workers took the last slot at once) was closed unrun and counts for nothing.
-    trials = [t for t in trials if not t.user_attrs.get("surplus")]
+    trials = [t for t in trials if not t.user_attrs.get(SURPLUS_ATTR)]
     summary = StudySummary(group=group, metric=metric, direction=direction)
     for trial in trials:
         if trial.state == TrialState.COMPLETE:

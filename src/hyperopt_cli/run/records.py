@@ -1,0 +1,123 @@
+"""What a run records and how to read it back: attribute names, config, fixed params, results.json.
+
+The one home of this knowledge for the optimizer, status, control and the report. It
+imports neither torch nor optuna, so `hyperopt status` and `hyperopt results` stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_to_dict, read_yaml, with_params
+from hyperopt_cli.errors import ConfigError, RunStateError
+from hyperopt_cli.run import rundir
+from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.search.study_records import (
+    FINE_TUNE,
+    GROUP_DONE_ATTR,
+    TRADING_SCORE,
+    direction_for,
+    group_objective,
+    objective_metric,
+    parse_group_done,
+)
+
+if TYPE_CHECKING:
+    from hyperopt_cli.search.summary import StudySummary
+
+__all__ = [
+    "CENTER_ATTR", "FINAL_ATTR", "FINE_TUNE", "GROUP_DONE_ATTR", "TRADING_SCORE", "build_results",
+    "direction_for", "done_reason", "finished_best", "fixed_params", "group_objective", "group_row",
+    "load_run_config", "masked_config", "objective_metric", "parse_group_done",
+]
+
+FINAL_ATTR = "final_evaluation"  # user attr on the last group's study: the final evaluation's dict
+CENTER_ATTR = "fine_tune_center"  # user attr on the fine_tune study: the params its ranges narrow around
+
+
+def load_run_config(run_dir: Path, for_display: bool = False) -> OptimizationConfig:
+    """config.yaml of a run; `for_display` ignores use_mlflow, so readers need no MLflow install."""
+    path = Path(run_dir) / rundir.CONFIG_FILE
+    if not path.is_file():
+        raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
+    raw = read_yaml(path)
+    if for_display:
+        raw["use_mlflow"] = False
+    try:
+        return config_from_dict(raw, origin=str(path))
+    except ConfigError as exc:
+        what = "read the run's config" if for_display else "resume"
+        raise RunStateError(f"cannot {what}: {exc}") from None
+
+
+def done_reason(record: dict[str, Any]) -> str:
+    """Why a finished group ended ("budget" when an older record did not say)."""
+    return record.get("reason") or "budget"
+
+
+def finished_best(record: dict[str, Any], summary_best: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The params a finished group froze for later groups: its record's, else its best trial's."""
+    return record.get("best_params", summary_best)
+
+
+def fixed_params(bests: Iterable[dict[str, Any] | None]) -> dict[str, Any]:
+    """Fixed params = the union of the finished groups' best params, later groups winning."""
+    fixed: dict[str, Any] = {}
+    for best in bests:
+        fixed.update(best or {})
+    return fixed
+
+
+def masked_config(cfg: OptimizationConfig) -> dict[str, Any]:
+    out = config_to_dict(cfg)
+    out["storage_url"] = mask_url(cfg.storage_url)
+    return out
+
+
+def group_row(cfg: OptimizationConfig, status: str, reason: str | None, summary: StudySummary | None) -> dict[str, Any]:
+    """One group's row in state.json's `groups`."""
+    row: dict[str, Any] = {"status": status, "reason": reason, "max_trials": cfg.max_trials_per_group}
+    row.update(summary.as_dict() if summary else {})
+    return row
+
+
+def progress_row(cfg: OptimizationConfig, current: tuple[str | None, int | None, int | None],
+                 done: dict[str, str]) -> dict[str, Any]:
+    """state.json's `progress`: (group, trial, epoch) in flight and the finished groups."""
+    group, trial, epoch = current
+    return {
+        "current_group": group,
+        "current_trial": trial,
+        "current_epoch": epoch,
+        "epochs_per_trial": cfg.epochs_per_trial,
+        "groups_completed": [g for g in cfg.groups_to_run() if g in done],
+    }
+
+
+def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], done: dict[str, str],
+                  fixed: dict[str, Any], final: dict[str, Any] | None) -> dict[str, Any]:
+    """results.json's content (job_id left for the caller)."""
+    groups = cfg.groups_to_run()
+    finished = [g for g in groups if g in done]
+    last = summaries.get(finished[-1]) if finished else None
+    trainer_cfg, labels_cfg = with_params(cfg, fixed)
+    return {
+        "job_id": None,
+        "mode": cfg.mode,
+        "best_params": dict(fixed),
+        "best_value": last.best_value if last else None,
+        "best_value_metric": last.metric if last else None,
+        "fixed_params": dict(fixed),
+        "resolved_params": {"trainer": dataclasses.asdict(trainer_cfg), "labels": dataclasses.asdict(labels_cfg)},
+        "group_results": {
+            g: {**summaries[g].as_dict(), "completed": g in done, "converged": done.get(g) == "converged", "reason": done.get(g)}
+            for g in groups
+            if g in summaries
+        },
+        "test_metrics": final.get("test_metrics") if final else None,
+        "validation_metrics": final.get("validation_metrics") if final else None,
+        "baselines": final.get("baselines") if final else None,
+        "test_range": final.get("test_range") if final else None,
+    }

@@ -1,0 +1,40 @@
+"""What a group's study stores beside its trials, and which metric it optimises.
+
+Torch- and optuna-free, so run/records.py (and through it status, control and the report)
+can read studies' records without importing the training stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from hyperopt_cli.config import GROUPS, LABEL_PARAMS, OptimizationConfig
+
+FINE_TUNE = "fine_tune"  # the one joint study of fine_tune mode
+TRADING_SCORE = "trading_score"
+GROUP_DONE_ATTR = "group_done"  # study user attr: the decision that ended a group
+SURPLUS_ATTR = "surplus"  # trial user attr: closed unrun because two workers took the last slot
+
+
+def objective_metric(cfg: OptimizationConfig, space_names: Sequence[str]) -> str:
+    """A study whose parameters change the labels is scored by the label-independent trading score."""
+    return TRADING_SCORE if any(name in LABEL_PARAMS for name in space_names) else cfg.primary_metric
+
+
+def direction_for(cfg: OptimizationConfig, metric: str) -> str:
+    return "maximize" if metric == TRADING_SCORE else cfg.optimization_direction
+
+
+def group_objective(cfg: OptimizationConfig, group: str) -> tuple[str, str]:
+    """(metric, direction) a group's study optimises; fine_tune spans every group's params."""
+    groups = GROUPS if group == FINE_TUNE else (group,)
+    names = [name for g in groups for name in cfg.search_space[g]]
+    metric = objective_metric(cfg, names)
+    return metric, direction_for(cfg, metric)
+
+
+def parse_group_done(value: Any) -> dict[str, Any] | None:
+    """The group-done study attr as a dict (None while the group runs); older runs stored a bare reason."""
+    if isinstance(value, str):
+        return {"reason": value}
+    return value if isinstance(value, dict) else None
