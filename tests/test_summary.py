@@ -74,3 +74,14 @@ def test_fine_tune_space_has_every_parameter() -> None:
     space = study_space(cfg, "fine_tune", center={"dropout": 0.25})
     assert len(space) == sum(len(g) for g in cfg.search_space.values())
     assert space["dropout"].low == pytest.approx(0.25 - 0.0625)
+
+
+@pytest.mark.parametrize(
+    ("direction", "healthy", "collapsed"),
+    [("maximize", -0.5, 0.3), ("maximize", 0.1, 0.9), ("minimize", 2.0, 0.1), ("minimize", -0.1, -3.0)],
+)
+def test_collapsed_trial_loses_to_any_healthy_one_in_either_direction(direction: str, healthy: float,
+                                                                       collapsed: float) -> None:
+    ts = trials([collapsed, healthy, collapsed], collapsed={0, 2})
+    assert best_trial(ts, direction).number == 1
+    assert summarize("g", ts, "val_f1", direction, 0.0).best_value == healthy

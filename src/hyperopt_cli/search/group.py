@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -26,15 +26,27 @@ from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.errors import DivergedError, StopRequested
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.rundir import CHECKPOINT_DIR
-from hyperopt_cli.search.storage import storage_for
 from hyperopt_cli.search.space import sample_params
-from hyperopt_cli.training.seeding import derive_seed
-from hyperopt_cli.search.summary import StudySummary, direction_for, group_is_done, objective_metric, summarize
-from hyperopt_cli.training.trainer import EpochMetrics, TrainHooks, TrainingInterrupted, delete_checkpoint, train_model
+from hyperopt_cli.search.storage import RunStorage, trial_handle
+from hyperopt_cli.search.study_records import (
+    GROUP_DONE_ATTR,
+    SURPLUS_ATTR,
+    direction_for,
+    objective_metric,
+    parse_group_done,
+)
+from hyperopt_cli.search.summary import StudySummary, group_is_done, summarize
 from hyperopt_cli.search.workers import WORKER_ATTR, WorkerId, claim, this_worker
+from hyperopt_cli.training.seeding import derive_seed
+from hyperopt_cli.training.trainer import (
+    EpochMetrics,
+    TrainHooks,
+    TrainingInterrupted,
+    TrainResult,
+    delete_checkpoint,
+    train_model,
+)
 
-GROUP_DONE_ATTR = "group_done"
-SURPLUS_ATTR = "surplus"
 WAIT_POLL_S = 1.0  # how often a worker with nothing to do looks at the study again
 
 log = logging.getLogger("hyperopt_cli")
@@ -74,7 +86,7 @@ def make_pruner(cfg: OptimizationConfig) -> optuna.pruners.PercentilePruner:
 def open_study(cfg: OptimizationConfig, run_dir: Path, group: str, direction: str) -> optuna.Study:
     return optuna.create_study(
         study_name=f"{cfg.study_name}_{group}",
-        storage=storage_for(cfg, run_dir, group),
+        storage=RunStorage(cfg, run_dir).storage(group),
         direction=direction,
         load_if_exists=True,
         sampler=make_sampler(cfg, group, 0),
@@ -87,8 +99,28 @@ def params_tag(params: dict[str, Any]) -> str:
 
 
 def penalised(value: float, direction: str) -> float:
-    """The collapse penalty: F1 x 0.5 when maximising; a minimised loss is doubled instead."""
-    return value * 0.5 if direction == "maximize" else value * 2.0
+    """The collapse penalty: a value never better than `value` in the study's direction.
+
+    Maximising: value - 0.5 * |value| (an F1 of 0.4 becomes 0.2, as the old x0.5 did; a
+    trading score of -0.2 becomes -0.3, where x0.5 would have improved it to -0.1).
+    Minimising: value + |value| (a loss of 0.8 becomes 1.6, as the old x2 did; -0.2
+    becomes 0.0). Both are increasing in `value`, so penalised trials keep their order
+    among themselves, and 0 stays 0.
+    """
+    if direction == "maximize":
+        return value - 0.5 * abs(value)
+    return value + abs(value)
+
+
+@dataclass
+class TrialOutcome:
+    """How one trial's training ended: what to tell the study and what to record on the trial."""
+
+    state: TrialState
+    value: float | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)  # user attrs to set before telling
+    warning: str | None = None  # one line for the events, e.g. why it failed
+    collapsed: bool = False
 
 
 @dataclass
@@ -105,10 +137,7 @@ def checkpoint_dir(cfg: OptimizationConfig, run_dir: Path) -> Path:
 
 def group_done_record(study: optuna.Study) -> dict[str, Any] | None:
     """The decision that ended a group, as stored on its study (None while it runs)."""
-    record = study.user_attrs.get(GROUP_DONE_ATTR)
-    if isinstance(record, str):  # a bare reason: still a finished group
-        return {"reason": record}
-    return record if isinstance(record, dict) else None
+    return parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR))
 
 
 class TimeBudget:
@@ -187,7 +216,7 @@ class GroupSearch:
             beats = heartbeats() if running else {}
             taken = next((t for t in running if claim(self.study, t, self.me, self.cfg, beats)), None)
             if taken is not None:
-                trial = optuna.trial.Trial(self.study, taken._trial_id)
+                trial = trial_handle(self.study, taken)
                 self._run_trial(trial, reported=set(taken.intermediate_values), resumed=True)
                 continue
             summary = summarize(self.group, trials, self.metric, self.direction, self.cfg.convergence_threshold)
@@ -218,7 +247,7 @@ class GroupSearch:
         earlier = [t for t in self.trials() if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)]
         if len(earlier) < self.cfg.max_trials_per_group:
             return False
-        trial = optuna.trial.Trial(self.study, next(t._trial_id for t in self.trials() if t.number == number))
+        trial = trial_handle(self.study, next(t for t in self.trials() if t.number == number))
         trial.set_user_attr(SURPLUS_ATTR, True)
         self.study.tell(number, state=TrialState.FAIL)
         return True
@@ -236,10 +265,11 @@ class GroupSearch:
         return GroupResult(summary, True, record.get("reason"), dict(best) if best else None)
 
     def _run_trial(self, trial: optuna.Trial, reported: set[int], resumed: bool) -> None:
-        """Train one trial; `reported` holds the epochs whose values storage already has (a resumed trial)."""
+        """Ask's counterpart: train one trial, then record and tell its outcome in one place.
+
+        `reported` holds the epochs whose values storage already has (a resumed trial).
+        """
         params = sample_params(trial, self.space)
-        trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
-        data: PreparedData = self.preparer.prepare(labels_cfg)
         ckpt = checkpoint_dir(self.cfg, self.run_dir) / f"{self.group}_trial{trial.number:05d}.pt"
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         if self.fixed_params:
@@ -247,7 +277,54 @@ class GroupSearch:
         self.current_trial, self.current_epoch = trial.number, None
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
+        outcome = self._train(trial, params, ckpt, reported)
+        for key, value in outcome.attrs.items():
+            trial.set_user_attr(key, value)
+        if outcome.warning:
+            self.events.emit("warning", group=self.group, trial=trial.number, message=outcome.warning)
+        self._tell(trial, outcome.value, outcome.state)
+        self._finish(trial.number, outcome.state.name, outcome.value, ckpt, collapsed=outcome.collapsed)
+
+    def _train(self, trial: optuna.Trial, params: dict[str, Any], ckpt: Path, reported: set[int]) -> TrialOutcome:
+        """Train with the trial's params; a stop leaves the trial RUNNING and raises StopRequested."""
+        trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
+        data: PreparedData = self.preparer.prepare(labels_cfg)
+        hooks = TrainHooks(on_epoch=self._epoch_reporter(trial, reported), should_stop=self.stop_event.is_set,
+                           on_warning=lambda message: self.events.emit(
+                               "warning", group=self.group, trial=trial.number, message=message))
         started = time.monotonic()
+        try:
+            result = train_model(
+                data, trainer_cfg, self.cfg.model, epochs=self.cfg.epochs_per_trial,
+                seed=derive_seed(self.cfg.seed, self.group, trial.number),
+                hooks=hooks, checkpoint_path=ckpt, checkpoint_tag=params_tag(params),
+            )
+        except TrainingInterrupted:
+            # The checkpoint is written; the trial stays RUNNING for the next process to finish.
+            raise StopRequested("stop requested") from None
+        except optuna.TrialPruned:
+            return TrialOutcome(TrialState.PRUNED, attrs={"train_seconds": time.monotonic() - started})
+        except DivergedError as exc:
+            return TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}",
+                                attrs={"fail_reason": str(exc), "train_seconds": time.monotonic() - started})
+        return self._completed(result)
+
+    def _completed(self, result: TrainResult) -> TrialOutcome:
+        final = result.history[-1]
+        raw = float(getattr(final, self.metric))
+        collapsed = final.val_precision < self.cfg.collapse_precision
+        value = penalised(raw, self.direction) if collapsed else raw
+        attrs: dict[str, Any] = {}
+        if result.resumed_from_epoch is not None:
+            attrs["resumed_from"] = {"epoch": result.resumed_from_epoch, "batch": result.resumed_from_batch}
+        attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in result.history], raw_value=raw,
+                     collapsed=collapsed, train_seconds=sum(m.seconds for m in result.history))
+        warning = (f"mode collapse: val precision {final.val_precision:.3f} < {self.cfg.collapse_precision}; "
+                   f"objective penalised to {value:.4f}") if collapsed else None
+        return TrialOutcome(TrialState.COMPLETE, value, attrs, warning, collapsed)
+
+    def _epoch_reporter(self, trial: optuna.Trial, reported: set[int]) -> Callable[[EpochMetrics], None]:
+        """The trainer's on_epoch hook: report to the study (once per epoch), emit, and prune."""
 
         def on_epoch(m: EpochMetrics) -> None:
             value = float(getattr(m, self.metric))
@@ -264,50 +341,7 @@ class GroupSearch:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {m.epoch}")
 
-        def on_warning(message: str) -> None:
-            self.events.emit("warning", group=self.group, trial=trial.number, message=message)
-
-        hooks = TrainHooks(on_epoch=on_epoch, should_stop=self.stop_event.is_set, on_warning=on_warning)
-        seed = derive_seed(self.cfg.seed, self.group, trial.number)
-        try:
-            result = train_model(
-                data, trainer_cfg, self.cfg.model, epochs=self.cfg.epochs_per_trial, seed=seed,
-                hooks=hooks, checkpoint_path=ckpt, checkpoint_tag=params_tag(params),
-            )
-        except TrainingInterrupted:
-            # The checkpoint is written; the trial stays RUNNING for the next process to finish.
-            raise StopRequested("stop requested") from None
-        except optuna.TrialPruned:
-            trial.set_user_attr("train_seconds", time.monotonic() - started)
-            self._tell(trial, state=TrialState.PRUNED)
-            self._finish(trial.number, "PRUNED", None, ckpt)
-            return
-        except DivergedError as exc:
-            trial.set_user_attr("fail_reason", str(exc))
-            trial.set_user_attr("train_seconds", time.monotonic() - started)
-            self._tell(trial, state=TrialState.FAIL)
-            self.events.emit("warning", group=self.group, trial=trial.number, message=f"trial failed: {exc}")
-            self._finish(trial.number, "FAIL", None, ckpt)
-            return
-        if result.resumed_from_epoch is not None:
-            trial.set_user_attr("resumed_from", {"epoch": result.resumed_from_epoch, "batch": result.resumed_from_batch})
-        final = result.history[-1]
-        raw = float(getattr(final, self.metric))
-        collapsed = final.val_precision < self.cfg.collapse_precision
-        value = penalised(raw, self.direction) if collapsed else raw
-        trial.set_user_attr("metrics", final.as_dict())
-        trial.set_user_attr("history", [m.as_dict() for m in result.history])
-        trial.set_user_attr("raw_value", raw)
-        trial.set_user_attr("collapsed", collapsed)
-        trial.set_user_attr("train_seconds", sum(m.seconds for m in result.history))
-        if collapsed:
-            self.events.emit(
-                "warning", group=self.group, trial=trial.number,
-                message=f"mode collapse: val precision {final.val_precision:.3f} < {self.cfg.collapse_precision}; "
-                f"objective halved to {value:.4f}",
-            )
-        self._tell(trial, value=value)
-        self._finish(trial.number, "COMPLETE", value, ckpt, collapsed=collapsed)
+        return on_epoch
 
     def _tell(self, trial: optuna.Trial, value: float | None = None, state: TrialState | None = None) -> None:
         """Finish a trial; if another worker already finished it (we were presumed dead), keep theirs."""
