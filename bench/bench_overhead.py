@@ -44,9 +44,7 @@ def _instrument(timers: common.SelfTimers) -> None:
 
     from hyperopt_cli.run import events
 
-    from hyperopt_cli.run import optimizer
-
-    from hyperopt_cli.run import rundir
+    from hyperopt_cli.run import final, optimizer, rundir, state
 
     from hyperopt_cli.search import group as search
 
@@ -64,31 +62,30 @@ def _instrument(timers: common.SelfTimers) -> None:
 
     train_with_timed_hooks.__bench_hooked__ = True  # type: ignore[attr-defined]
     search.train_model = train_with_timed_hooks
-    timers.patch(optimizer, "train_model", "final_train_math")
+    timers.patch(final, "train_model", "final_train_math")
     for name in ("predict", "score_predictions", "baselines", "confusion_matrix"):
-        timers.patch(optimizer, name, "final_eval_math")
+        timers.patch(final, name, "final_eval_math")
     timers.patch(trainer, "_write_checkpoint", "checkpoints")
     timers.patch(search, "delete_checkpoint", "checkpoints")
-    timers.patch(optimizer, "delete_checkpoint", "checkpoints")
+    timers.patch(final, "delete_checkpoint", "checkpoints")
     timers.patch(optuna, "create_study", "optuna_open_study")
     timers.patch(optuna, "load_study", "optuna_open_study")
     for name in ("ask", "tell", "get_trials", "set_user_attr"):
         timers.patch(optuna.study.Study, name, f"optuna_study.{name}")
     for name in ("report", "should_prune", "set_user_attr", "suggest_float", "suggest_int", "suggest_categorical"):
         timers.patch(optuna.trial.Trial, name, "optuna_trial." + ("suggest" if name.startswith("suggest") else name))
-    timers.patch(optimizer.HyperparameterOptimizer, "_write_state", "state_json")
+    timers.patch(state.StateWriter, "write", "state_json")
     timers.patch(optimizer.HyperparameterOptimizer, "_results", "state_json")
     timers.patch(rundir, "write_json", "state_json")
     timers.patch(events.FanOut, "emit", "events_display")
     timers.patch(rich.live.Live, "refresh", "display_refresh")
     timers.patch(optimizer, "seconds_per_epoch", "time_estimate_probe")
     timers.patch(DataPreparer, "prepare", "data_between_trials")
-    timers.patch(optimizer.HyperparameterOptimizer, "_init_or_check_run_dir", "run_dir_setup")
-    timers.patch(optimizer.HyperparameterOptimizer, "_attach_log", "run_dir_setup")
-    timers.patch(optimizer.HyperparameterOptimizer, "_check_data", "run_dir_setup")
-    timers.patch(optimizer.HyperparameterOptimizer, "_load_finished_groups", "run_dir_setup")
+    timers.patch(optimizer, "init_or_check_run_dir", "run_dir_setup")
+    timers.patch(optimizer, "check_data", "run_dir_setup")
+    timers.patch(optimizer, "load_finished_groups", "run_dir_setup")
     timers.patch(search, "summarize", "summaries")
-    timers.patch(optimizer, "summarize", "summaries")
+    timers.patch(state, "summarize", "summaries")
     timers.patch(search, "group_done_record", "optuna_study.user_attrs")
     timers.patch(search, "make_sampler", "sampler_rebuild")
     timers.patch(search, "claim", "worker_claims")

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence
-
-import torch
+from typing import TYPE_CHECKING, Sequence
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.data.prepare import PreparedData
-from hyperopt_cli.training.model import LSTMClassifier
+
+if TYPE_CHECKING:
+    from hyperopt_cli.data.prepare import PreparedData
 
 EVAL_SHARE = 0.35  # validation pass per epoch, relative to the training pass (forward only)
 
 
 def seconds_per_epoch(cfg: OptimizationConfig, data: PreparedData, n_batches: int = 3) -> float:
     """Time a few forward/backward passes of the configured model and scale to one epoch."""
+    import torch  # here, so state.json's estimate (estimate_hours) stays torch-free
+
+    from hyperopt_cli.training.model import LSTMClassifier
+
     batch = cfg.trainer.batch_size
     model = LSTMClassifier(data.n_features, cfg.model.hidden_size, cfg.model.num_layers, cfg.trainer.dropout)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

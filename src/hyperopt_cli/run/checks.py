@@ -1,0 +1,104 @@
+"""Checks before a session works on a run: a fresh storage, an unedited config, unchanged data."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hyperopt_cli.atomic import atomic_write_text
+from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_hash, dump_config, mapping_hash, read_yaml
+from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.run import rundir
+from hyperopt_cli.run.events import EventSink
+from hyperopt_cli.run.state import rebuild_state
+from hyperopt_cli.search.storage import CONTROL, RunStorage
+from hyperopt_cli.search.storage_kind import mask_url
+
+
+@dataclass
+class RunDirCheck:
+    """What `init_or_check_run_dir` found: how the session began and the state it continues."""
+
+    action: str  # "started" or "resumed"
+    state: dict[str, Any]  # state.json's content to continue from
+    frozen_hash: str  # hash of config.yaml as written at the run's start
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config mappings, with old -> new values."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changes
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_storage_is_fresh(cfg: OptimizationConfig, run_dir: Path) -> None:
+    """A new run must not adopt another run's studies in a shared database."""
+    store = RunStorage(cfg, run_dir)
+    if not store.is_shared_database:
+        return
+    taken = [g for g in (*cfg.groups_to_run(), CONTROL) if store.study_exists(g)]
+    if taken:
+        raise RunStateError(
+            f"study {store.study_name(taken[0])} already exists in {store.masked_url}; "
+            "give this run its own study_name (--set study_name=...)"
+        )
+
+
+def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventSink) -> RunDirCheck:
+    """Write config.yaml for a new run, or check a resumed run's config against it."""
+    config_file = run_dir / rundir.CONFIG_FILE
+    if not config_file.exists():
+        check_storage_is_fresh(cfg, run_dir)
+        atomic_write_text(config_file, dump_config(cfg))
+        state = {"created_at": rundir.now_iso(), "sessions": 1, "elapsed_s": 0.0}
+        return RunDirCheck("started", state, mapping_hash(read_yaml(config_file)))
+    # The hash is of config.yaml as written at start, so a newer version that adds
+    # config keys (with defaults) still resumes runs started by an older one.
+    on_disk = read_yaml(config_file)
+    frozen = mapping_hash(on_disk)
+    if config_hash(config_from_dict(on_disk)) != config_hash(cfg):
+        raise RunStateError(f"{config_file} differs from the config this optimizer was given")
+    state = rundir.read_json(run_dir / rundir.STATE_FILE)
+    if state is None or "config_hash" not in state:
+        events.emit("warning", message="state.json was missing or corrupt; rebuilt from config.yaml and the studies")
+        state = rebuild_state(run_dir, cfg)
+    elif state["config_hash"] != frozen:
+        shown = {**on_disk, "storage_url": mask_url(on_disk.get("storage_url"))}
+        changes = config_changes(state.get("config", {}), shown)
+        raise RunStateError(
+            f"{config_file} was edited since the run started ({'; '.join(changes) or 'hash differs'}); "
+            "restore it or start a new run"
+        )
+    if state.get("status") == "completed":
+        raise RunStateError(f"{run_dir} is already completed; see: hyperopt results {run_dir}")
+    state["sessions"] = int(state.get("sessions", 0)) + 1
+    return RunDirCheck("resumed", state, frozen)
+
+
+def check_data(cfg: OptimizationConfig, state: dict[str, Any], n_bars: int) -> None:
+    """Refuse data that changed since the run started; record its fingerprint in `state`."""
+    path = cfg.data.path
+    fingerprint = {"path": path, "bars": n_bars, "sha256": file_sha256(Path(path)) if path else None}
+    known = state.get("data")
+    if known and known.get("sha256") and known != fingerprint:
+        raise RunStateError(
+            f"data file {path} changed since the run started (sha256 {known['sha256'][:12]} -> "
+            f"{str(fingerprint['sha256'])[:12]}, bars {known.get('bars')} -> {fingerprint['bars']}); "
+            "restore it or start a new run"
+        )
+    state["data"] = fingerprint

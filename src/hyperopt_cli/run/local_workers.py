@@ -1,0 +1,63 @@
+"""Worker processes the run's owner starts on this machine (`workers: N`), and stopping them."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.run.events import EventSink
+from hyperopt_cli.search import workers
+
+log = logging.getLogger("hyperopt_cli")
+
+STOP_WAIT_S = 30  # how long a stopped worker may take to checkpoint before it is killed
+
+
+class LocalWorkers:
+    """`hyperopt worker RUN_DIR` children of the owner, each logging to `workers/worker-<i>.log`."""
+
+    def __init__(self, cfg: OptimizationConfig, run_dir: Path, events: EventSink) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.events = events
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, n: int) -> None:
+        log_dir = self.run_dir / workers.WORKERS_DIR
+        log_dir.mkdir(exist_ok=True)
+        for i in range(n):
+            with open(log_dir / f"worker-{i + 1}.log", "ab") as out:
+                self.children.append(subprocess.Popen(
+                    [sys.executable, "-m", "hyperopt_cli", "worker", str(self.run_dir)],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                ))
+        if n:
+            self.events.emit("warning", message=f"started {n} local worker process(es): "
+                             + ", ".join(str(c.pid) for c in self.children))
+
+    def wait(self) -> None:
+        for child in self.children:
+            child.wait()
+        self.children.clear()
+
+    def stop(self) -> None:
+        """On the owner's stop or failure: tell every worker (local and remote) through the storage."""
+        if not workers.uses_shared_coordination(self.cfg):
+            return
+        try:
+            workers.request_stop(self.cfg, self.run_dir)
+        except Exception as exc:  # the owner's own stop must still complete
+            log.warning("could not set the stop flag in the storage: %s", exc)
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(timeout=STOP_WAIT_S)
+            except Exception:
+                child.kill()
+        self.children.clear()

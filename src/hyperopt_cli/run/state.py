@@ -1,0 +1,192 @@
+"""state.json: what the run's groups have done, where it stands and how long it has left.
+
+`StateWriter` writes it from the live run (only the owner writes); `rebuild_state`
+derives the same shape from config.yaml and the studies alone. Torch-free: status
+rebuilds a lost state.json without importing the training stack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hyperopt_cli.config import OptimizationConfig, mapping_hash, read_yaml
+from hyperopt_cli.run import rundir
+from hyperopt_cli.run.estimate import estimate_hours
+from hyperopt_cli.run.records import (
+    FINAL_ATTR,
+    GROUP_DONE_ATTR,
+    build_results,
+    done_reason,
+    finished_best,
+    fixed_params,
+    group_objective,
+    group_row,
+    load_run_config,
+    masked_config,
+    parse_group_done,
+    progress_row,
+)
+from hyperopt_cli.search import storage_kind, workers
+from hyperopt_cli.search.storage import RunStorage
+from hyperopt_cli.search.summary import StudySummary, summarize
+
+if TYPE_CHECKING:
+    from hyperopt_cli.search.group import GroupSearch, TimeBudget
+
+log = logging.getLogger("hyperopt_cli")
+
+
+@dataclass
+class GroupsProgress:
+    """What this process knows of the groups: summaries, which ended and why, the params they froze."""
+
+    summaries: dict[str, StudySummary] = field(default_factory=dict)
+    done: dict[str, str] = field(default_factory=dict)  # group -> reason it ended
+    best: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # group -> params frozen when done
+    current: GroupSearch | None = None  # the group this process is searching now
+
+    def where(self) -> tuple[str | None, int | None, int | None]:
+        """(group, trial, epoch) in flight."""
+        c = self.current
+        return (c.group, c.current_trial, c.current_epoch) if c is not None else (None, None, None)
+
+    def status_of(self, group: str, run_status: str | None) -> str:
+        summary = self.summaries.get(group)
+        if group in self.done:
+            return "completed"
+        if self.current is not None and self.current.group == group:
+            return "running" if run_status == "running" else "paused"
+        return "pending" if summary is None or summary.n_finished == 0 else "paused"
+
+
+def read_group(cfg: OptimizationConfig, run_dir: Path, group: str) -> tuple[StudySummary, dict[str, Any] | None]:
+    """A group's summary and the record that ended it (None while unfinished), from its study alone."""
+    metric, direction = group_objective(cfg, group)
+    study = RunStorage(cfg, run_dir).load_study(group)
+    summary = summarize(group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold)
+    return summary, parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR))
+
+
+def load_finished_groups(cfg: OptimizationConfig, run_dir: Path, progress: GroupsProgress) -> None:
+    """Fill `progress` with every started group's summary and every finished group's decision."""
+    store = RunStorage(cfg, run_dir)
+    for group in cfg.groups_to_run():
+        if not store.study_exists(group):
+            continue
+        summary, record = read_group(cfg, run_dir, group)
+        progress.summaries[group] = summary
+        if record is not None:
+            progress.done[group] = done_reason(record)
+            progress.best[group] = finished_best(record, summary.best_params)
+
+
+class StateWriter:
+    """Writes state.json for the run's owner; a worker's writer (or one not yet checked) writes nothing."""
+
+    def __init__(self, cfg: OptimizationConfig, run_dir: Path, progress: GroupsProgress) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.progress = progress
+        self.state: dict[str, Any] = {}
+        self.frozen_hash = ""  # hash of config.yaml as written at the run's start; set once the run dir checks out
+        self.owner = True
+        self.budget: TimeBudget | None = None
+        self.epoch_guess = 0.0  # seconds per epoch, timed before the first trial
+
+    def write(self, status: str, message: str | None = None) -> None:
+        """Write state.json from what storage says now (a few ms: once per epoch and per trial).
+
+        Nothing is written before this session has checked the run directory: a resume
+        refused for an edited config or changed data leaves state.json as it was.
+        """
+        if not self.owner or not self.frozen_hash:
+            return
+        cfg, progress, state = self.cfg, self.progress, self.state
+        if progress.current is not None:
+            progress.summaries[progress.current.group] = progress.current.summary()
+        state.update(
+            status=status, job_id=self.run_dir.name, mode=cfg.mode, pid=os.getpid(), config_hash=self.frozen_hash,
+            config=masked_config(cfg), storage=storage_kind.describe(cfg.storage_url), updated_at=rundir.now_iso(),
+        )
+        if workers.uses_shared_coordination(cfg):
+            try:
+                state["workers"] = workers.describe_workers(cfg, self.run_dir)
+            except Exception as exc:  # status is a summary; a storage hiccup must not stop the run
+                log.warning("could not read worker heartbeats: %s", exc)
+        if self.budget is not None:
+            state["elapsed_s"] = round(self.budget.elapsed(), 3)
+        if message is not None:
+            state["message"] = message
+        if status in ("completed", "failed"):
+            state["finished_at"] = rundir.now_iso()
+        groups = cfg.groups_to_run()
+        state["progress"] = progress_row(cfg, progress.where(), progress.done)
+        state["groups"] = {
+            g: group_row(cfg, progress.status_of(g, status), progress.done.get(g), progress.summaries.get(g))
+            for g in groups
+        }
+        state["time_estimate"] = self.time_estimate()
+        rundir.write_json(self.run_dir / rundir.STATE_FILE, state)
+
+    def time_estimate(self) -> dict[str, Any]:
+        cfg, progress = self.cfg, self.progress
+        groups = cfg.groups_to_run()
+        total = cfg.max_trials_per_group * len(groups)
+        finished = sum(
+            cfg.max_trials_per_group if g in progress.done
+            else (progress.summaries[g].n_finished if g in progress.summaries else 0)
+            for g in groups
+        )
+        measured = [s for g in groups if g in progress.summaries for s in progress.summaries[g].trial_seconds]
+        remaining = max(0, total - finished)
+        hours = estimate_hours(remaining, cfg.epochs_per_trial, measured, self.epoch_guess)
+        eta = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)
+        return {
+            "estimated_hours": round(hours + float(self.state.get("elapsed_s", 0.0)) / 3600.0, 4),
+            "remaining_hours": round(hours, 4),
+            "total_trials": total,
+            "remaining_trials": remaining,
+            "eta": eta.isoformat(timespec="seconds"),
+            "based_on": "measured trials" if measured else "timed batches",
+        }
+
+
+def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[str, Any]:
+    """state.json's content rebuilt from config.yaml and the studies (status: paused or completed).
+
+    Elapsed time is approximated by the summed training time of the finished trials.
+    """
+    cfg = cfg or load_run_config(run_dir)
+    progress = GroupsProgress()
+    load_finished_groups(cfg, run_dir, progress)
+    groups = cfg.groups_to_run()
+    fixed = fixed_params(progress.best.get(g) for g in groups if g in progress.done)
+    final = None
+    if groups[-1] in progress.summaries:
+        final = RunStorage(cfg, run_dir).load_study(groups[-1]).user_attrs.get(FINAL_ATTR)
+    completed = final is not None
+    done, summaries = progress.done, progress.summaries
+    current = next((g for g in groups if g not in done), None)
+    return {
+        "status": "completed" if completed else "paused",
+        "job_id": run_dir.name,
+        "mode": cfg.mode,
+        "pid": None,
+        "config_hash": mapping_hash(read_yaml(run_dir / rundir.CONFIG_FILE)),
+        "config": masked_config(cfg),
+        "rebuilt_at": rundir.now_iso(),
+        "elapsed_s": sum(s.duration_s for s in summaries.values()),
+        "sessions": 0,
+        "progress": progress_row(cfg, (None if completed else current, None, None), done),
+        "groups": {
+            g: group_row(cfg, "completed" if g in done else ("paused" if g in summaries else "pending"),
+                         done.get(g), summaries.get(g))
+            for g in groups
+        },
+        "results": {**build_results(cfg, summaries, done, fixed, final), "job_id": run_dir.name} if completed else None,
+    }
