@@ -10,7 +10,7 @@
 
 Run-level coordination (worker heartbeats, the stop flag) lives in one more study,
 `<study_name>_control`, in the same kind of storage. `RunStorage(cfg, run_dir)` answers
-every question about a run's storage; the module functions below are its shorthands.
+every question about a run's storage; `load_study` and `control_study` are its shorthands.
 """
 
 from __future__ import annotations
@@ -190,18 +190,6 @@ def same_trial(a: FrozenTrial, b: FrozenTrial) -> bool:
 
 
 # ---------------------------------------------------------------------- shorthands
-
-
-def storage_for(cfg: OptimizationConfig, run_dir: Path, group: str) -> BaseStorage:
-    return RunStorage(cfg, run_dir).storage(group)
-
-
-def study_file(cfg: OptimizationConfig, run_dir: Path, group: str) -> Path | None:
-    return RunStorage(cfg, run_dir).study_file(group)
-
-
-def study_exists(cfg: OptimizationConfig, run_dir: Path, group: str) -> bool:
-    return RunStorage(cfg, run_dir).study_exists(group)
 
 
 def load_study(cfg: OptimizationConfig, run_dir: Path, group: str) -> optuna.Study:
