@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, with_params
+from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, with_params
 from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.errors import DivergedError, StopRequested
 from hyperopt_cli.run.events import EventSink
@@ -270,6 +270,8 @@ class GroupSearch:
         `reported` holds the epochs whose values storage already has (a resumed trial).
         """
         params = sample_params(trial, self.space)
+        trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
+        data: PreparedData = self.preparer.prepare(labels_cfg)
         ckpt = checkpoint_dir(self.cfg, self.run_dir) / f"{self.group}_trial{trial.number:05d}.pt"
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         if self.fixed_params:
@@ -277,7 +279,7 @@ class GroupSearch:
         self.current_trial, self.current_epoch = trial.number, None
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
-        outcome = self._train(trial, params, ckpt, reported)
+        outcome = self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
         if outcome.warning:
@@ -285,10 +287,9 @@ class GroupSearch:
         self._tell(trial, outcome.value, outcome.state)
         self._finish(trial.number, outcome.state.name, outcome.value, ckpt, collapsed=outcome.collapsed)
 
-    def _train(self, trial: optuna.Trial, params: dict[str, Any], ckpt: Path, reported: set[int]) -> TrialOutcome:
-        """Train with the trial's params; a stop leaves the trial RUNNING and raises StopRequested."""
-        trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
-        data: PreparedData = self.preparer.prepare(labels_cfg)
+    def _train(self, trial: optuna.Trial, data: PreparedData, trainer_cfg: TrainerConfig, tag: str, ckpt: Path,
+               reported: set[int]) -> TrialOutcome:
+        """Train the trial's configuration; a stop leaves the trial RUNNING and raises StopRequested."""
         hooks = TrainHooks(on_epoch=self._epoch_reporter(trial, reported), should_stop=self.stop_event.is_set,
                            on_warning=lambda message: self.events.emit(
                                "warning", group=self.group, trial=trial.number, message=message))
@@ -297,7 +298,7 @@ class GroupSearch:
             result = train_model(
                 data, trainer_cfg, self.cfg.model, epochs=self.cfg.epochs_per_trial,
                 seed=derive_seed(self.cfg.seed, self.group, trial.number),
-                hooks=hooks, checkpoint_path=ckpt, checkpoint_tag=params_tag(params),
+                hooks=hooks, checkpoint_path=ckpt, checkpoint_tag=tag,
             )
         except TrainingInterrupted:
             # The checkpoint is written; the trial stays RUNNING for the next process to finish.
