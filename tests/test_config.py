@@ -142,3 +142,12 @@ def test_verbose_is_not_a_config_key_any_more() -> None:
     from hyperopt_cli.config import config_to_dict
 
     assert "verbose" not in config_to_dict(OptimizationConfig())
+
+
+def test_groups_are_the_default_search_space_in_order() -> None:
+    from hyperopt_cli.config import LABEL_PARAMS, LabelsConfig, default_search_space
+
+    assert GROUPS == tuple(default_search_space()) == tuple(OptimizationConfig().search_space)
+    assert GROUPS[0] == "learning_rate" and GROUPS[-1] == "triple_barrier"
+    assert set(LABEL_PARAMS) == set(default_search_space()["triple_barrier"])
+    assert set(LABEL_PARAMS) <= set(LabelsConfig.__dataclass_fields__)

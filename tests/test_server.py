@@ -183,12 +183,25 @@ def test_page_is_served_and_loads_nothing_from_elsewhere(runs_dir: Path) -> None
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page.text), "the page must not load remote assets"
 
 
+def test_groups_are_served_and_not_copied_into_the_page(runs_dir: Path) -> None:
+    from hyperopt_cli.config import GROUPS, MODES, default_search_space
+
+    client = TestClient(create_app(runs_dir))
+    answer = client.get(f"{API}/groups").json()
+    assert [g["name"] for g in answer["groups"]] == list(GROUPS)
+    assert answer["groups"][0] == {"name": "learning_rate", "params": list(default_search_space()["learning_rate"])}
+    assert answer["modes"] == list(MODES)
+    page = client.get("/").text
+    assert 'api("GET", "groups")' in page
+    assert not any(group in page for group in GROUPS), "the page builds its group choices from GET /groups"
+
+
 def test_openapi_schema_is_committed() -> None:
     served = openapi_json(create_app())
     assert OPENAPI.read_text(encoding="utf-8") == served, (
         "docs/openapi.json is stale; regenerate: .venv/bin/python -m hyperopt_cli.server.app --openapi docs/openapi.json")
     paths = json.loads(served)["paths"]
-    assert {f"{API}/{p}" for p in ("start", "stop", "resume", "status", "results", "runs")} <= set(paths)
+    assert {f"{API}/{p}" for p in ("start", "stop", "resume", "status", "results", "runs", "groups")} <= set(paths)
 
 
 def test_json_safe_replaces_non_finite_floats() -> None:

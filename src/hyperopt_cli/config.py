@@ -25,20 +25,10 @@ import yaml
 
 from hyperopt_cli.errors import ConfigError
 
-GROUPS: tuple[str, ...] = (
-    "learning_rate",
-    "regularization",
-    "class_balance",
-    "augmentation",
-    "scheduler",
-    "triple_barrier",
-)
 MODES: tuple[str, ...] = ("full", "quick", "group", "fine_tune")
 METRICS: tuple[str, ...] = ("val_f1", "val_precision", "val_recall", "val_accuracy", "val_loss")
 # Top-level keys that did nothing and were removed; old files holding them still load.
 RETIRED_KEYS: tuple[str, ...] = ("verbose",)
-# Parameters of the triple_barrier group live in `labels`, all others in `trainer`.
-LABEL_PARAMS: tuple[str, ...] = ("threshold", "take_profit", "stop_loss")
 
 Check = tuple[Callable[[Any], bool], str]
 
@@ -155,6 +145,10 @@ def _spec(type_: str, low: float | None = None, high: float | None = None, log: 
 
 
 def default_search_space() -> dict[str, dict[str, ParamSpec]]:
+    """The parameter groups in the order a full run optimises them, each with its parameters' ranges.
+
+    The one home of the group list: GROUPS and LABEL_PARAMS are read from it.
+    """
     return {
         "learning_rate": {
             "learning_rate": _spec("float", 1e-4, 1e-2, log=True),
@@ -186,6 +180,11 @@ def default_search_space() -> dict[str, dict[str, ParamSpec]]:
             "stop_loss": _spec("float", 1.0, 5.0),
         },
     }
+
+
+GROUPS: tuple[str, ...] = tuple(default_search_space())
+# Parameters of the triple_barrier group live in `labels`, all others in `trainer`.
+LABEL_PARAMS: tuple[str, ...] = tuple(default_search_space()["triple_barrier"])
 
 
 @dataclass

@@ -15,6 +15,7 @@ Endpoints (payloads of the original module, spec/seed-hyperopt-module.md):
     GET  /api/hyperopt/status   ?job_id=
     GET  /api/hyperopt/results  ?job_id=
     GET  /api/hyperopt/runs     every run, as `hyperopt status --json`
+    GET  /api/hyperopt/groups   the parameter groups in run order, with their parameters
     GET  /                      the web page
 
 Without a job id they act on the most recent run. One run is active at a time: a start or
@@ -49,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hyperopt_cli import __version__, control
 
 from hyperopt_cli.run import rundir
-from hyperopt_cli.config import GROUPS, METRICS, MODES
+from hyperopt_cli.config import GROUPS, METRICS, MODES, default_search_space
 from hyperopt_cli.errors import (
     EXIT_CONFIG,
     EXIT_DATA,
@@ -190,6 +191,22 @@ class Results(BaseModel):
     status: Optional[str] = None
     complete: bool
     best_params: dict[str, Any]
+
+
+class Group(BaseModel):
+    name: str
+    params: list[str] = Field(description="The parameters the group's study searches.")
+
+
+class GroupsResponse(BaseModel):
+    groups: list[Group] = Field(description="In the order a full run optimises them.")
+    modes: list[str]
+
+
+def groups_answer() -> dict[str, Any]:
+    """GET /groups: what the page builds its group and mode choices from."""
+    space = default_search_space()
+    return {"groups": [{"name": g, "params": list(space[g])} for g in GROUPS], "modes": list(MODES)}
 
 
 class ErrorResponse(BaseModel):
@@ -583,6 +600,11 @@ def create_app(
     def list_runs() -> Any:
         """Every run under the runs directory, oldest first."""
         return JSONResponse(json_safe(runs.runs()))
+
+    @app.get(f"{API}/groups", response_model=GroupsResponse, responses={k: ERRORS[k] for k in (400, 401)})
+    def groups() -> Any:
+        """The parameter groups in run order with their parameters, and the modes."""
+        return groups_answer()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
