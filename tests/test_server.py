@@ -212,6 +212,19 @@ def test_json_safe_replaces_non_finite_floats() -> None:
 # --------------------------------------------------------------------------- real run processes
 
 
+def test_a_run_process_that_fails_is_answered_from_its_error_file(tmp_path: Path, runs_dir: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,open,high,low,close,volume\n2020-01-01 00:00,1,2,0.5,abc,1\n")
+    client = TestClient(create_app(runs_dir, config=long_config(tmp_path, data__path=str(bad)), start_wait_s=120))
+    response = client.post(f"{API}/start", json={})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "config"] and error["msg"].startswith(f"{bad}: ") and "abc" in error["msg"]
+    (error_file,) = (runs_dir / ".server").glob("*.error.json")
+    assert json.loads(error_file.read_text()) == {"error": error["msg"], "exit_code": 4}
+    assert not any(p for p in runs_dir.iterdir() if p.name != ".server"), "no run dir left"
+
+
 @pytest.mark.slow
 def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Path, runs_dir: Path) -> None:
     # start_wait_s: answer only once the run has measured its speed, however loaded the machine
