@@ -518,38 +518,8 @@ def _request_token(request: Request) -> str | None:
     return request.query_params.get("token")
 
 
-def create_app(
-    runs_dir: Path = Path("runs"),
-    token: str | None = None,
-    *,
-    config: Path | None = None,
-    allowed_hosts: list[str] | None = None,
-    start_wait_s: float = 10.0,
-    stop_timeout_s: float = 60.0,
-) -> FastAPI:
-    """The FastAPI app over `runs_dir`.
-
-    token: when set, every request must carry `Authorization: Bearer <token>` (or `?token=`).
-    config: base config of runs started over HTTP (request fields override it).
-    allowed_hosts: Host header names accepted (None: any); `serve` on loopback passes the
-    loopback names, so a page on another site cannot reach the API through DNS rebinding.
-    start_wait_s: how long start/resume wait for the run process to own the run and write
-    its time estimate. stop_timeout_s: how long stop waits for the process to exit.
-    """
-    runs = Runs(Path(runs_dir), config, start_wait_s, stop_timeout_s)
-    page = resources.files("hyperopt_cli").joinpath("server/web/index.html").read_text(encoding="utf-8")
-    app = FastAPI(
-        title="hyperopt-cli",
-        version=__version__,
-        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN; the schema is at /openapi.json
-        redoc_url=None,
-        description=(
-            "The HTTP API of the original hyperopt module, over the run directories of the `hyperopt` CLI. "
-            "Runs are separate processes; without job_id an endpoint acts on the most recent run. When the "
-            "server has a token, send `Authorization: Bearer <token>` (or `?token=`) with every request."
-        ),
-    )
-    app.state.runs = runs
+def _install_guards(app: FastAPI, token: str | None, allowed_hosts: list[str] | None) -> None:
+    """Host/origin/token checks on every request, and the answers for the API's expected errors."""
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
@@ -584,6 +554,42 @@ def create_app(
         """The HTTP side of the CLI's error mapping: bad input is 422, a run in the wrong state 409."""
         status = 422 if isinstance(exc, (ConfigError, DataError)) else 409
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+def create_app(
+    runs_dir: Path = Path("runs"),
+    token: str | None = None,
+    *,
+    config: Path | None = None,
+    allowed_hosts: list[str] | None = None,
+    start_wait_s: float = 10.0,
+    stop_timeout_s: float = 60.0,
+) -> FastAPI:
+    """The FastAPI app over `runs_dir`.
+
+    token: when set, every request must carry `Authorization: Bearer <token>` (or `?token=`).
+    config: base config of runs started over HTTP (request fields override it).
+    allowed_hosts: Host header names accepted (None: any); `serve` on loopback passes the
+    loopback names, so a page on another site cannot reach the API through DNS rebinding.
+    start_wait_s: how long start/resume wait for the run process to own the run and write
+    its time estimate. stop_timeout_s: how long stop waits for the process to exit.
+    """
+    runs = Runs(Path(runs_dir), config, start_wait_s, stop_timeout_s)
+    page = resources.files("hyperopt_cli").joinpath("server/web/index.html").read_text(encoding="utf-8")
+    app = FastAPI(
+        title="hyperopt-cli",
+        version=__version__,
+        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN; the schema is at /openapi.json
+        redoc_url=None,
+        description=(
+            "The HTTP API of the original hyperopt module, over the run directories of the `hyperopt` CLI. "
+            "Runs are separate processes; without job_id an endpoint acts on the most recent run. When the "
+            "server has a token, send `Authorization: Bearer <token>` (or `?token=`) with every request."
+        ),
+    )
+    app.state.runs = runs
+
+    _install_guards(app, token, allowed_hosts)
 
     job_query = Query(None, pattern=JOB_ID_PATTERN, description="Run to act on (default: the most recent).")
 
