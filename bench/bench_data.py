@@ -55,7 +55,7 @@ def child_synthetic(n_bars: int) -> dict[str, Any]:
     del x
     lc = LabelsConfig()
     t = time.perf_counter()
-    triple_barrier_labels(df["close"].to_numpy(), lc.horizon, lc.take_profit, lc.stop_loss, lc.threshold, lc.vol_span)
+    triple_barrier_labels(df["close"].to_numpy(), lc)
     out["label_s"] = time.perf_counter() - t
     t = time.perf_counter()
     preparer = DataPreparer(df, DataConfig())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli_helpers import env as cli_env
 from cli_helpers import hyperopt, write_config
 from hyperopt_cli.run import rundir
 from hyperopt_cli.cli import app
@@ -117,3 +118,59 @@ def test_status_of_empty_runs_dir(tmp_path: Path) -> None:
     result = hyperopt("status", "--json", cwd=tmp_path, timeout=60)
     assert result.returncode == 0
     assert json.loads(result.stdout) == []
+
+
+def fake_run(runs: Path, job_id: str) -> Path:
+    run = runs / job_id
+    run.mkdir(parents=True)
+    (run / rundir.CONFIG_FILE).write_text("seed: 1\n")
+    rundir.write_json(run / rundir.STATE_FILE, {"job_id": job_id, "status": "paused", "mode": "quick"})
+    return run
+
+
+@pytest.mark.parametrize("where", ["before", "after", "env"])
+def test_runs_dir_is_accepted_before_or_after_the_command_or_from_the_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    runs = tmp_path / "elsewhere"
+    fake_run(runs, "20260101_000000")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HYPEROPT_RUNS_DIR", raising=False)
+    args = {"before": ["--runs-dir", str(runs), "status", "--json"],
+            "after": ["status", "--json", "--runs-dir", str(runs)],
+            "env": ["status", "--json"]}[where]
+    env = {"HYPEROPT_RUNS_DIR": str(runs)} if where == "env" else {}
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert [row["job_id"] for row in json.loads(result.stdout)] == ["20260101_000000"]
+
+
+def test_runs_dir_after_the_command_overrides_the_one_before(tmp_path: Path) -> None:
+    fake_run(tmp_path / "b", "20260102_000000")
+    result = runner.invoke(app, ["--runs-dir", str(tmp_path / "a"), "status", "--json", "--runs-dir",
+                                 str(tmp_path / "b")])
+    assert result.exit_code == 0
+    assert [row["job_id"] for row in json.loads(result.stdout)] == ["20260102_000000"]
+
+
+@pytest.mark.parametrize("args", [["--debug", "status", "no_such_run"], ["status", "no_such_run", "--debug"]])
+def test_debug_before_or_after_the_command_shows_the_traceback(tmp_path: Path, args: list[str]) -> None:
+    result = hyperopt(*args, cwd=tmp_path, timeout=60)
+    assert result.returncode == 6
+    assert "Traceback" in result.stderr and "RunStateError" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "Error: run directory not found: no_such_run"
+
+
+def test_a_failing_command_leaves_its_error_in_the_file_hyperopt_error_file_names(tmp_path: Path) -> None:
+    error_file = tmp_path / "error.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli", "start", "--set", "labels.horizonn=3"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**cli_env(), "HYPEROPT_ERROR_FILE": str(error_file)},
+    )
+    assert result.returncode == 3
+    assert json.loads(error_file.read_text()) == {
+        "error": "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?", "exit_code": 3}
+    ok = subprocess.run([sys.executable, "-m", "hyperopt_cli", "status", "--json"], cwd=tmp_path,
+                        env={**cli_env(), "HYPEROPT_ERROR_FILE": str(tmp_path / "none.json")}, timeout=60)
+    assert ok.returncode == 0 and not (tmp_path / "none.json").exists()

@@ -127,3 +127,27 @@ def test_hash_ignores_formatting(tmp_path: Path) -> None:
 def test_mlflow_is_refused_with_several_workers() -> None:
     with pytest.raises(ConfigError, match="use_mlflow works with one process per run"):
         load_config(None, ["use_mlflow=true", "workers=2", "storage_url=journal"])
+
+
+def test_retired_verbose_key_still_loads_with_a_deprecation_warning(tmp_path: Path) -> None:
+    # config.yaml frozen in run dirs made before `verbose` was dropped holds `verbose: true`
+    with pytest.warns(DeprecationWarning, match="config key 'verbose' is no longer used and is ignored"):
+        cfg = load_config(write(tmp_path, "verbose: true\nseed: 7\n"))
+    assert cfg.seed == 7
+    assert not hasattr(cfg, "verbose")
+    assert config_hash(cfg) == config_hash(load_config(None, ["seed=7"]))
+
+
+def test_verbose_is_not_a_config_key_any_more() -> None:
+    from hyperopt_cli.config import config_to_dict
+
+    assert "verbose" not in config_to_dict(OptimizationConfig())
+
+
+def test_groups_are_the_default_search_space_in_order() -> None:
+    from hyperopt_cli.config import LABEL_PARAMS, LabelsConfig, default_search_space
+
+    assert GROUPS == tuple(default_search_space()) == tuple(OptimizationConfig().search_space)
+    assert GROUPS[0] == "learning_rate" and GROUPS[-1] == "triple_barrier"
+    assert set(LABEL_PARAMS) == set(default_search_space()["triple_barrier"])
+    assert set(LABEL_PARAMS) <= set(LabelsConfig.__dataclass_fields__)

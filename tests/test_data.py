@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperopt_cli.config import DataConfig, OptimizationConfig, SyntheticConfig
-from hyperopt_cli.data.load import MIN_SAMPLES, check_enough_bars, load_data, load_ohlcv, min_bars
+from hyperopt_cli.config import DataConfig, LabelsConfig, OptimizationConfig, SyntheticConfig
+from hyperopt_cli.data.load import load_data, load_ohlcv
+from hyperopt_cli.data.prepare import DataPreparer
+from hyperopt_cli.data.split import MIN_SAMPLES, min_bars
+from hyperopt_cli.data.synthetic import synthetic_ohlcv as make_bars
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.data.features import WARMUP_BARS
 
@@ -389,17 +392,25 @@ def test_errors_name_the_first_offending_row_in_a_long_file(tmp_path: Path, synt
 # --------------------------------------------------------------------------- bar counts
 
 
-def test_min_bars_is_the_exact_threshold() -> None:
+def prepare_bars(n_bars: int, window: int, horizon: int, embargo_bars: int = 0, source: str = "data") -> tuple:
+    """The segment sizes the real split gives `n_bars` clean synthetic bars (DataError when too few)."""
+    bars = make_bars(n_bars, seed=3)
+    bars.attrs["info"] = {"source": source}
+    data = DataPreparer(bars, DataConfig(window=window, embargo_bars=embargo_bars)).prepare(LabelsConfig(horizon=horizon))
+    return len(data.train), len(data.val), len(data.test)
+
+
+def test_min_bars_is_the_exact_threshold_of_the_real_split() -> None:
     need = min_bars(window=32, horizon=12)
-    assert check_enough_bars(need, window=32, horizon=12)[0] >= MIN_SAMPLES["train"]
+    assert prepare_bars(need, window=32, horizon=12)[0] >= MIN_SAMPLES["train"]
     with pytest.raises(DataError, match="too few bars"):
-        check_enough_bars(need - 1, window=32, horizon=12)
+        prepare_bars(need - 1, window=32, horizon=12)
     assert need > WARMUP_BARS + 32 + 12 + sum(MIN_SAMPLES.values())
 
 
 def test_too_few_bars_message() -> None:
     with pytest.raises(DataError) as info:
-        check_enough_bars(300, window=32, horizon=12, embargo_bars=2, source="x.csv")
+        prepare_bars(300, window=32, horizon=12, embargo_bars=2, source="x.csv")
     need = min_bars(32, 12, 2)
     assert str(info.value) == (
         "x.csv: too few bars: 300 bars give train 99, val 10, test 24 samples after a "

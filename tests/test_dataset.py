@@ -92,8 +92,7 @@ def test_samples_are_eligible_chronological_and_labelled(
     synthetic_ohlcv: pd.DataFrame, preparer: DataPreparer, data: PreparedData
 ) -> None:
     close = preparer.close
-    lc = LABELS
-    labels, valid = triple_barrier_labels(close, lc.horizon, lc.take_profit, lc.stop_loss, lc.threshold, lc.vol_span)
+    labels, valid = triple_barrier_labels(close, LABELS)
     raw = preparer.raw_features
     for seg in segments(data):
         rows = seg.end_rows

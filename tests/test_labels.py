@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hyperopt_cli.config import LabelsConfig
 from hyperopt_cli.data.labels import barrier_labels, ewm_vol, triple_barrier_labels
+
+
+def labels_cfg(horizon: int, take_profit: float, stop_loss: float, threshold: float, vol_span: int) -> LabelsConfig:
+    return LabelsConfig(horizon=horizon, take_profit=take_profit, stop_loss=stop_loss, threshold=threshold,
+                        vol_span=vol_span)
 
 
 def brute_vol(close: list[float], vol_span: int) -> list[float]:
@@ -45,7 +51,7 @@ def brute_labels(
 
 
 def _check(close: list[float], horizon: int, tp: float, sl: float, thr: float, span: int) -> None:
-    labels, valid = triple_barrier_labels(np.array(close), horizon, tp, sl, thr, span)
+    labels, valid = triple_barrier_labels(np.array(close), labels_cfg(horizon, tp, sl, thr, span))
     want_labels, want_valid = brute_labels(close, brute_vol(close, span), horizon, tp, sl, thr)
     assert labels.dtype == np.int8 and valid.dtype == np.bool_
     assert valid.tolist() == want_valid
@@ -133,7 +139,7 @@ def test_exact_tie_by_construction() -> None:
 
 def test_invalid_bars_and_vol() -> None:
     close = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, 50)))
-    labels, valid = triple_barrier_labels(close, 5, 1.0, 1.0, 0.2, 10)
+    labels, valid = triple_barrier_labels(close, labels_cfg(5, 1.0, 1.0, 0.2, 10))
     vol = ewm_vol(close, 10)
     assert np.isnan(vol[:2]).all() and not np.isnan(vol[2:]).any()  # pandas' ewm std needs two returns
     assert not valid[:2].any() and valid[2:-5].all() and not valid[-5:].any()
@@ -142,7 +148,7 @@ def test_invalid_bars_and_vol() -> None:
 
 
 def test_short_series_has_no_labels() -> None:
-    labels, valid = triple_barrier_labels(np.array([1.0, 2.0, 3.0]), 5, 1.0, 1.0, 0.0, 2)
+    labels, valid = triple_barrier_labels(np.array([1.0, 2.0, 3.0]), labels_cfg(5, 1.0, 1.0, 0.0, 2))
     assert not valid.any() and (labels == 0).all()
 
 
@@ -153,7 +159,7 @@ def test_rejects_zero_horizon() -> None:
 
 def test_vectorised_on_many_bars(synthetic_ohlcv: pd.DataFrame) -> None:
     close = synthetic_ohlcv["close"].to_numpy()
-    labels, valid = triple_barrier_labels(close, 12, 2.0, 2.0, 0.5, 50)
+    labels, valid = triple_barrier_labels(close, labels_cfg(12, 2.0, 2.0, 0.5, 50))
     want, want_valid = brute_labels(close.tolist(), brute_vol(close.tolist(), 50), 12, 2.0, 2.0, 0.5)
     assert labels.tolist() == want and valid.tolist() == want_valid
     shares = np.bincount(labels[valid] + 1, minlength=3) / valid.sum()

@@ -183,12 +183,25 @@ def test_page_is_served_and_loads_nothing_from_elsewhere(runs_dir: Path) -> None
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page.text), "the page must not load remote assets"
 
 
+def test_groups_are_served_and_not_copied_into_the_page(runs_dir: Path) -> None:
+    from hyperopt_cli.config import GROUPS, MODES, default_search_space
+
+    client = TestClient(create_app(runs_dir))
+    answer = client.get(f"{API}/groups").json()
+    assert [g["name"] for g in answer["groups"]] == list(GROUPS)
+    assert answer["groups"][0] == {"name": "learning_rate", "params": list(default_search_space()["learning_rate"])}
+    assert answer["modes"] == list(MODES)
+    page = client.get("/").text
+    assert 'api("GET", "groups")' in page
+    assert not any(group in page for group in GROUPS), "the page builds its group choices from GET /groups"
+
+
 def test_openapi_schema_is_committed() -> None:
     served = openapi_json(create_app())
     assert OPENAPI.read_text(encoding="utf-8") == served, (
         "docs/openapi.json is stale; regenerate: .venv/bin/python -m hyperopt_cli.server.app --openapi docs/openapi.json")
     paths = json.loads(served)["paths"]
-    assert {f"{API}/{p}" for p in ("start", "stop", "resume", "status", "results", "runs")} <= set(paths)
+    assert {f"{API}/{p}" for p in ("start", "stop", "resume", "status", "results", "runs", "groups")} <= set(paths)
 
 
 def test_json_safe_replaces_non_finite_floats() -> None:
@@ -197,6 +210,19 @@ def test_json_safe_replaces_non_finite_floats() -> None:
 
 
 # --------------------------------------------------------------------------- real run processes
+
+
+def test_a_run_process_that_fails_is_answered_from_its_error_file(tmp_path: Path, runs_dir: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,open,high,low,close,volume\n2020-01-01 00:00,1,2,0.5,abc,1\n")
+    client = TestClient(create_app(runs_dir, config=long_config(tmp_path, data__path=str(bad)), start_wait_s=120))
+    response = client.post(f"{API}/start", json={})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "config"] and error["msg"].startswith(f"{bad}: ") and "abc" in error["msg"]
+    (error_file,) = (runs_dir / ".server").glob("*.error.json")
+    assert json.loads(error_file.read_text()) == {"error": error["msg"], "exit_code": 4}
+    assert not any(p for p in runs_dir.iterdir() if p.name != ".server"), "no run dir left"
 
 
 @pytest.mark.slow

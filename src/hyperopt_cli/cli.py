@@ -9,18 +9,74 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Optional
+from typing import Any, NoReturn, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from hyperopt_cli import __version__
+from hyperopt_cli.errorfile import claim_error_file, write_error_file
 from hyperopt_cli.errors import EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, NothingRunningError
+
+
+class CommandFailed(HyperoptError):
+    """A command could not do its job for a reason only the CLI knows (a missing extra, a refused bind)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class CliState:
+    """What the app callback hands every command (click's `examples/repo` pattern): the shared options."""
+
+    runs_dir: Path = Path("runs")
+    debug: bool = False
+
+
+class HyperoptGroup(TyperGroup):
+    """The `hyperopt` command group; every command runs through its `invoke`, where errors become exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        error_file = claim_error_file()
+        try:
+            code = super().invoke(ctx)  # a command returns its exit code
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, typer.Exit):
+            raise
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            raise typer.Exit(EXIT_STOPPED) from None
+        except Exception as exc:  # noqa: BLE001 - the one place errors become `Error:` lines and exit codes
+            debug = isinstance(ctx.obj, CliState) and ctx.obj.debug
+            _exit_on_error(exc, debug, error_file)
+        if isinstance(code, int) and code != EXIT_OK:
+            raise typer.Exit(code)
+        return code
+
+
+def _exit_on_error(exc: Exception, debug: bool, error_file: Path | None) -> NoReturn:
+    """Expected errors: one `Error:` line and their exit code; anything else is a bug, said so in one line."""
+    if isinstance(exc, HyperoptError):
+        message, code = str(exc), exc.exit_code
+    else:
+        message = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+        code = EXIT_UNEXPECTED
+    if debug:
+        traceback.print_exception(exc)
+    print(f"Error: {message}", file=sys.stderr, flush=True)
+    write_error_file(error_file, message, code)
+    raise typer.Exit(code)
+
 
 app = typer.Typer(
     name="hyperopt",
+    cls=HyperoptGroup,
     help=(
         "Tune an LSTM trading-signal classifier with Optuna, group by group, in runs that can be "
         "stopped, killed and resumed without losing work.\n\n"
@@ -38,10 +94,14 @@ for _console in (out, err):
     if not _console.is_terminal:  # pipes and files: wide enough for the tables, no wrapping mid-date
         _console.width = max(_console.width, 140)
 
+RUNS_DIR_HELP = "Folder holding the run directories."
+DEBUG_HELP = "Show tracebacks for errors."
+# The shared options live on the app callback; each command also accepts them after its name
+# (`hyperopt status --runs-dir X`), where they override the callback's.
 RUNS_DIR_OPTION = typer.Option(
-    Path("runs"), "--runs-dir", envvar="HYPEROPT_RUNS_DIR", help="Folder holding the run directories."
+    None, "--runs-dir", help=RUNS_DIR_HELP + " [default: the one before the command, else runs]"
 )
-DEBUG_OPTION = typer.Option(False, "--debug", help="Show tracebacks for errors.")
+DEBUG_OPTION = typer.Option(False, "--debug", help=DEBUG_HELP)
 CONFIG_OPTION = typer.Option(
     None, "--config", "-c", help="YAML OptimizationConfig (default: configs/default.yaml, else built-in defaults)."
 )
@@ -51,29 +111,15 @@ SET_OPTION = typer.Option(
 DATA_OPTION = typer.Option(None, "--data", help="OHLCV CSV or Parquet file (default: built-in synthetic data).")
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    print(f"Error: {message}", file=sys.stderr, flush=True)
-    raise typer.Exit(code)
-
-
-def _guard(debug: bool, action: Callable[[], int | None]) -> None:
-    """Run a command body: expected errors become one `Error:` line and their exit code."""
-    try:
-        code = action()
-    except typer.Exit:
-        raise
-    except HyperoptError as exc:
-        if debug:
-            traceback.print_exc()
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("Interrupted.")
-        raise typer.Exit(EXIT_STOPPED)
-    except Exception as exc:  # a bug: say so in one line, traceback with --debug
-        if debug:
-            traceback.print_exc()
-        _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", EXIT_UNEXPECTED)
-    raise typer.Exit(code or EXIT_OK)
+def _state(ctx: typer.Context, runs_dir: Path | None = None, debug: bool = False) -> CliState:
+    """The callback's CliState with this command's own --runs-dir/--debug applied."""
+    state = ctx.find_object(CliState)
+    if state is None:  # a command invoked without the app callback (not through `hyperopt`)
+        state = ctx.ensure_object(CliState)
+    if runs_dir is not None:
+        state.runs_dir = runs_dir
+    state.debug = state.debug or debug
+    return state
 
 
 def _version(value: bool) -> None:
@@ -84,22 +130,23 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
+    ctx: typer.Context,
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", envvar="HYPEROPT_RUNS_DIR", help=RUNS_DIR_HELP),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Group-by-group Optuna tuning of an LSTM trading-signal classifier."""
+    ctx.obj = CliState(runs_dir=runs_dir, debug=debug)
 
 
 # --------------------------------------------------------------------------- start / resume
 
 
-def _run(optimizer: Any, run_dir: Path) -> int:
-    """Run an optimizer under the two-stage stop handler with the live display; returns the exit code."""
+def _run(optimizer: Any, display: Any, run_dir: Path) -> int:
+    """Run an optimizer (built with `events=display`) under the two-stage stop handler; returns the exit code."""
     from hyperopt_cli.errors import StopRequested
-    from hyperopt_cli.progress import make_display
     from hyperopt_cli.run.signals import StopController
 
-    display = make_display(err)
-    optimizer.events.sinks = (*optimizer.events.sinks, display)
     with StopController(on_force=lambda: _mark_forced(run_dir), notify=lambda m: err.print(m, markup=False)) as ctl:
         start = getattr(display, "start", None)
         if start is not None:
@@ -133,18 +180,19 @@ def _mark_forced(run_dir: Path) -> None:
 
 @app.command()
 def start(
+    ctx: typer.Context,
     config: Optional[Path] = CONFIG_OPTION,
     mode: Optional[str] = typer.Option(None, "--mode", "-m", help="full | quick | group | fine_tune (default: full)."),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="The group of --mode group."),
     data: Optional[Path] = DATA_OPTION,
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run here instead of runs/<job_id>."),
-    runs_dir: Path = RUNS_DIR_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     n_workers: Optional[int] = typer.Option(
         None, "--workers", "-w", min=1, help="Local worker processes (> 1 uses the journal storage unless set)."
     ),
     set_: Optional[list[str]] = SET_OPTION,
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Start a new run in the foreground.
 
     Loads the config, validates the data, creates runs/<job_id>/ and runs the parameter
@@ -153,29 +201,30 @@ def start(
 
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """
+    from hyperopt_cli.control import new_run_dir, resolve_config
+    from hyperopt_cli.data.load import load_data
+    from hyperopt_cli.data.prepare import DataPreparer
+    from hyperopt_cli.progress import make_display
+    from hyperopt_cli.run.optimizer import HyperparameterOptimizer, check_storage_is_fresh
 
-    def body() -> int:
-        from hyperopt_cli.control import new_run_dir, resolve_config
-        from hyperopt_cli.data.load import load_data
-        from hyperopt_cli.data.prepare import DataPreparer
-        from hyperopt_cli.run.optimizer import HyperparameterOptimizer, check_storage_is_fresh
+    runs_dir = _state(ctx, runs_dir, debug).runs_dir
 
-        cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers)
-        preparer = DataPreparer(load_data(cfg), cfg.data)
-        preparer.prepare(cfg.labels)  # validates the data before anything is written
-        check_storage_is_fresh(cfg, run_dir or runs_dir)
-        path = new_run_dir(runs_dir, run_dir)
-        out.print(f"Run directory: {path}", markup=False)
-        return _run(HyperparameterOptimizer(cfg, path, preparer=preparer), path)
-
-    _guard(debug, body)
+    cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers)
+    preparer = DataPreparer(load_data(cfg), cfg.data)
+    preparer.prepare(cfg.labels)  # validates the data before anything is written
+    check_storage_is_fresh(cfg, run_dir or runs_dir)
+    path = new_run_dir(runs_dir, run_dir)
+    out.print(f"Run directory: {path}", markup=False)
+    display = make_display(err)
+    return _run(HyperparameterOptimizer(cfg, path, events=display, preparer=preparer), display, path)
 
 
 @app.command()
 def resume(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="The run directory to continue."),
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Continue a paused or interrupted run where it stopped.
 
     Finished groups are skipped; the interrupted trial continues from its checkpoint under
@@ -184,25 +233,25 @@ def resume(
 
     Example: hyperopt resume runs/20261127_215832
     """
+    from hyperopt_cli.errors import RunStateError
+    from hyperopt_cli.progress import make_display
+    from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
-    def body() -> int:
-        from hyperopt_cli.errors import RunStateError
-        from hyperopt_cli.run.optimizer import HyperparameterOptimizer
-
-        if not run_dir.is_dir():
-            raise RunStateError(f"run directory not found: {run_dir}")
-        optimizer = HyperparameterOptimizer.from_run_dir(run_dir)
-        out.print(f"Resuming: {run_dir}", markup=False)
-        return _run(optimizer, run_dir)
-
-    _guard(debug, body)
+    _state(ctx, debug=debug)
+    if not run_dir.is_dir():
+        raise RunStateError(f"run directory not found: {run_dir}")
+    display = make_display(err)
+    optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=display)
+    out.print(f"Resuming: {run_dir}", markup=False)
+    return _run(optimizer, display, run_dir)
 
 
 @app.command()
 def worker(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="The run to join (its directory, shared or copied, with config.yaml)."),
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Join a running run as an extra worker, on this machine or another.
 
     Takes trials from the group that is open, coordinating with the other workers through
@@ -212,26 +261,24 @@ def worker(
 
     Example: hyperopt worker /shared/runs/20261127_215832
     """
+    from hyperopt_cli.errors import RunStateError, StopRequested
+    from hyperopt_cli.progress import PlainLog
+    from hyperopt_cli.run.optimizer import HyperparameterOptimizer
+    from hyperopt_cli.run.signals import StopController
 
-    def body() -> int:
-        from hyperopt_cli.errors import RunStateError, StopRequested
-        from hyperopt_cli.run.optimizer import HyperparameterOptimizer
-        from hyperopt_cli.progress import PlainLog
-        from hyperopt_cli.run.signals import StopController
+    _state(ctx, debug=debug)
 
-        if not run_dir.is_dir():
-            raise RunStateError(f"run directory not found: {run_dir}")
-        optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=PlainLog(sys.stderr))
-        with StopController(notify=lambda m: err.print(m, markup=False)) as ctl:
-            try:
-                optimizer.work(ctl.stop_event)
-            except StopRequested:
-                out.print(f"Worker stopped: {run_dir}", markup=False)
-                return EXIT_STOPPED
-        out.print(f"Worker done: every group of {run_dir} is finished", markup=False)
-        return EXIT_OK
-
-    _guard(debug, body)
+    if not run_dir.is_dir():
+        raise RunStateError(f"run directory not found: {run_dir}")
+    optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=PlainLog(sys.stderr))
+    with StopController(notify=lambda m: err.print(m, markup=False)) as ctl:
+        try:
+            optimizer.work(ctl.stop_event)
+        except StopRequested:
+            out.print(f"Worker stopped: {run_dir}", markup=False)
+            return EXIT_STOPPED
+    out.print(f"Worker done: every group of {run_dir} is finished", markup=False)
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- stop
@@ -239,11 +286,12 @@ def worker(
 
 @app.command()
 def stop(
+    ctx: typer.Context,
     run_dir: Optional[Path] = typer.Argument(None, help="Run to stop (default: the latest running run)."),
-    runs_dir: Path = RUNS_DIR_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the owner to exit."),
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Stop a running run gracefully and wait until its process has exited.
 
     Signals only the verified owner of the run (its lock is held and its pid and start
@@ -251,31 +299,29 @@ def stop(
 
     Example: hyperopt stop runs/20261127_215832
     """
+    from hyperopt_cli.control import latest_running, stop_run
 
-    def body() -> int:
-        from hyperopt_cli.control import latest_running, stop_run
+    runs_dir = _state(ctx, runs_dir, debug).runs_dir
 
-        target = run_dir
+    target = run_dir
+    if target is None:
+        target = latest_running(runs_dir)
         if target is None:
-            target = latest_running(runs_dir)
-            if target is None:
-                raise NothingRunningError(f"no running run under {runs_dir}")
-        outcome = stop_run(target, timeout_s=timeout)
-        pids = ", ".join(str(p) for p in outcome.pids) or "none here"
-        if not outcome.stopped:
-            _fail(f"pid(s) {pids} still running after {timeout:g} s; try again or kill them", 1)
-        if outcome.status == "completed":
-            out.print(f"{target} finished before the stop took effect; nothing to resume.", markup=False)
-            return EXIT_OK
-        remote = "; workers on other machines see the stop flag within a heartbeat" if outcome.flagged else ""
-        out.print(
-            f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
-            f"Resume with: hyperopt resume {target}",
-            markup=False,
-        )
+            raise NothingRunningError(f"no running run under {runs_dir}")
+    outcome = stop_run(target, timeout_s=timeout)
+    pids = ", ".join(str(p) for p in outcome.pids) or "none here"
+    if not outcome.stopped:
+        raise CommandFailed(f"pid(s) {pids} still running after {timeout:g} s; try again or kill them", 1)
+    if outcome.status == "completed":
+        out.print(f"{target} finished before the stop took effect; nothing to resume.", markup=False)
         return EXIT_OK
-
-    _guard(debug, body)
+    remote = "; workers on other machines see the stop flag within a heartbeat" if outcome.flagged else ""
+    out.print(
+        f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
+        f"Resume with: hyperopt resume {target}",
+        markup=False,
+    )
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- status / results
@@ -298,11 +344,12 @@ def _hours(seconds: Any) -> str:
 
 @app.command()
 def status(
+    ctx: typer.Context,
     run_dir: Optional[Path] = typer.Argument(None, help="Run to describe (default: a table of all runs)."),
-    runs_dir: Path = RUNS_DIR_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Show a run's status, progress per group, elapsed time and ETA, and whether its owner is alive.
 
     Reads state.json only (never locks the live studies), so it is instant and safe while
@@ -310,26 +357,24 @@ def status(
 
     Example: hyperopt status runs/20261127_215832 --json
     """
+    from hyperopt_cli.control import run_status
+    from hyperopt_cli.run import rundir
 
-    def body() -> int:
-        from hyperopt_cli.run import rundir
-        from hyperopt_cli.control import run_status
+    runs_dir = _state(ctx, runs_dir, debug).runs_dir
 
-        if run_dir is None:
-            rows = [run_status(p) for p in rundir.list_runs(runs_dir)]
-            if as_json:
-                print(json.dumps(rows, indent=2, default=str))
-            else:
-                _print_runs_table(rows, runs_dir)
-            return EXIT_OK
-        state = run_status(run_dir)
+    if run_dir is None:
+        rows = [run_status(p) for p in rundir.list_runs(runs_dir)]
         if as_json:
-            print(json.dumps(state, indent=2, default=str))
+            print(json.dumps(rows, indent=2, default=str))
         else:
-            _print_status(state)
+            _print_runs_table(rows, runs_dir)
         return EXIT_OK
-
-    _guard(debug, body)
+    state = run_status(run_dir)
+    if as_json:
+        print(json.dumps(state, indent=2, default=str))
+    else:
+        _print_status(state)
+    return EXIT_OK
 
 
 def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
@@ -401,33 +446,32 @@ def _print_status(state: dict[str, Any]) -> None:
 
 @app.command()
 def results(
+    ctx: typer.Context,
     run_dir: Optional[Path] = typer.Argument(None, help="Run to report (default: the latest run)."),
-    runs_dir: Path = RUNS_DIR_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (schema in the README)."),
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Show the best params, per-group results, test metrics and baselines of a run.
 
     Works on an unfinished run too (with what is finished so far, `complete: false`).
 
     Example: hyperopt results runs/20261127_215832 --json
     """
+    from hyperopt_cli.control import latest_run, results_of
+    from hyperopt_cli.errors import RunStateError
 
-    def body() -> int:
-        from hyperopt_cli.control import latest_run, results_of
-        from hyperopt_cli.errors import RunStateError
+    runs_dir = _state(ctx, runs_dir, debug).runs_dir
 
-        target = run_dir or latest_run(runs_dir)
-        if target is None:
-            raise RunStateError(f"no runs under {runs_dir}")
-        res = results_of(target)
-        if as_json:
-            print(json.dumps(res, indent=2, default=str))
-        else:
-            _print_results(res, target)
-        return EXIT_OK
-
-    _guard(debug, body)
+    target = run_dir or latest_run(runs_dir)
+    if target is None:
+        raise RunStateError(f"no runs under {runs_dir}")
+    res = results_of(target)
+    if as_json:
+        print(json.dumps(res, indent=2, default=str))
+    else:
+        _print_results(res, target)
+    return EXIT_OK
 
 
 def _print_results_summary(res: dict[str, Any], run_dir: Path) -> None:
@@ -468,10 +512,11 @@ def _print_results(res: dict[str, Any], run_dir: Path) -> None:
 
 @app.command()
 def report(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="The run to report on (finished, paused or running)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write here instead of RUN_DIR/report/."),
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Write an HTML report (one self-contained file, opens offline) and PNG figures for a run.
 
     Optimisation history and parameter importances per group, the best trials' learning
@@ -481,20 +526,18 @@ def report(
 
     Example: hyperopt report runs/20261127_215832
     """
+    from hyperopt_cli.errors import RunStateError
+    from hyperopt_cli.report import write_report
 
-    def body() -> int:
-        from hyperopt_cli.errors import RunStateError
-        from hyperopt_cli.report import write_report
+    _state(ctx, debug=debug)
 
-        if not run_dir.is_dir():
-            raise RunStateError(f"run directory not found: {run_dir}")
-        made = write_report(run_dir, out_dir)
-        out.print(f"Report: {made.html} ({len(made.figures)} figures beside it)", markup=False)
-        for section, why in made.missing.items():
-            out.print(f"  {section}: {why}", markup=False)
-        return EXIT_OK
-
-    _guard(debug, body)
+    if not run_dir.is_dir():
+        raise RunStateError(f"run directory not found: {run_dir}")
+    made = write_report(run_dir, out_dir)
+    out.print(f"Report: {made.html} ({len(made.figures)} figures beside it)", markup=False)
+    for section, why in made.missing.items():
+        out.print(f"  {section}: {why}", markup=False)
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- data
@@ -502,34 +545,33 @@ def report(
 
 @app.command()
 def data(
+    ctx: typer.Context,
     config: Optional[Path] = CONFIG_OPTION,
     data_file: Optional[Path] = DATA_OPTION,
     set_: Optional[list[str]] = SET_OPTION,
     export: Optional[Path] = typer.Option(None, "--export", help="Write timestamp,label for every labelled bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Load and check the data: bars, date range, features, label balance per segment, purge gaps.
 
     Example: hyperopt data --data prices.csv --set labels.horizon=24 --export labels.csv
     """
+    from hyperopt_cli.control import resolve_config
+    from hyperopt_cli.data.summary import data_summary, export_labels
 
-    def body() -> int:
-        from hyperopt_cli.control import resolve_config
-        from hyperopt_cli.data.summary import data_summary, export_labels
+    _state(ctx, debug=debug)
 
-        cfg = resolve_config(config, list(set_ or []), data_path=data_file)
-        summary, ohlcv = data_summary(cfg)
-        if export is not None:
-            n = export_labels(ohlcv, cfg.labels, export)
-            summary["exported"] = {"path": str(export), "rows": n}
-        if as_json:
-            print(json.dumps(summary, indent=2, default=str))
-        else:
-            _print_data_summary(summary)
-        return EXIT_OK
-
-    _guard(debug, body)
+    cfg = resolve_config(config, list(set_ or []), data_path=data_file)
+    summary, ohlcv = data_summary(cfg)
+    if export is not None:
+        n = export_labels(ohlcv, cfg.labels, export)
+        summary["exported"] = {"path": str(export), "rows": n}
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        _print_data_summary(summary)
+    return EXIT_OK
 
 
 def _print_data_summary(s: dict[str, Any]) -> None:
@@ -561,9 +603,10 @@ def _print_data_summary(s: dict[str, Any]) -> None:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --token."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
-    runs_dir: Path = RUNS_DIR_OPTION,
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     config: Optional[Path] = typer.Option(
         None, "--config", "-c", help="Base config of runs started over HTTP; request fields override it "
         "(default: configs/default.yaml, else built-in defaults)."
@@ -572,7 +615,7 @@ def serve(
         None, "--token", envvar="HYPEROPT_TOKEN", help="Require `Authorization: Bearer TOKEN` on every request."
     ),
     debug: bool = DEBUG_OPTION,
-) -> None:
+) -> int:
     """Serve the original HTTP API (/api/hyperopt/...) and a web page at / over the runs directory.
 
     Runs started over HTTP are ordinary `hyperopt start` processes in runs/<job_id>/: stop
@@ -582,22 +625,22 @@ def serve(
 
     Example: hyperopt serve --port 8000 --runs-dir runs --config configs/quick.yaml
     """
-
-    def body() -> int:
-        try:
-            from hyperopt_cli.server import app as server
-        except ImportError as exc:
-            _fail(f"hyperopt serve needs FastAPI and uvicorn ({exc}); install: pip install 'hyperopt-cli[serve]'", 1)
-        refused = server.bind_error(host, token)
-        if refused is not None:
-            _fail(refused, 2)
-        server.serve(host, port, runs_dir, config, token)
-        return EXIT_OK
-
-    _guard(debug, body)
+    runs_dir = _state(ctx, runs_dir, debug).runs_dir
+    try:
+        from hyperopt_cli.server import app as server
+    except ImportError as exc:
+        raise CommandFailed(
+            f"hyperopt serve needs FastAPI and uvicorn ({exc}); install: pip install 'hyperopt-cli[serve]'", 1
+        ) from None
+    refused = server.bind_error(host, token)
+    if refused is not None:
+        raise CommandFailed(refused, 2)
+    server.serve(host, port, runs_dir, config, token)
+    return EXIT_OK
 
 
 def main() -> None:
+    """The console script and `python -m hyperopt_cli`: errors were mapped to exit codes by the group."""
     app()
 
 

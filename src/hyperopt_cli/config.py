@@ -16,6 +16,7 @@ import json
 import math
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -25,18 +26,10 @@ import yaml
 from hyperopt_cli.errors import ConfigError
 from hyperopt_cli.search import storage_kind
 
-GROUPS: tuple[str, ...] = (
-    "learning_rate",
-    "regularization",
-    "class_balance",
-    "augmentation",
-    "scheduler",
-    "triple_barrier",
-)
 MODES: tuple[str, ...] = ("full", "quick", "group", "fine_tune")
 METRICS: tuple[str, ...] = ("val_f1", "val_precision", "val_recall", "val_accuracy", "val_loss")
-# Parameters of the triple_barrier group live in `labels`, all others in `trainer`.
-LABEL_PARAMS: tuple[str, ...] = ("threshold", "take_profit", "stop_loss")
+# Top-level keys that did nothing and were removed; old files holding them still load.
+RETIRED_KEYS: tuple[str, ...] = ("verbose",)
 
 Check = tuple[Callable[[Any], bool], str]
 
@@ -153,6 +146,10 @@ def _spec(type_: str, low: float | None = None, high: float | None = None, log: 
 
 
 def default_search_space() -> dict[str, dict[str, ParamSpec]]:
+    """The parameter groups in the order a full run optimises them, each with its parameters' ranges.
+
+    The one home of the group list: GROUPS and LABEL_PARAMS are read from it.
+    """
     return {
         "learning_rate": {
             "learning_rate": _spec("float", 1e-4, 1e-2, log=True),
@@ -186,6 +183,11 @@ def default_search_space() -> dict[str, dict[str, ParamSpec]]:
     }
 
 
+GROUPS: tuple[str, ...] = tuple(default_search_space())
+# Parameters of the triple_barrier group live in `labels`, all others in `trainer`.
+LABEL_PARAMS: tuple[str, ...] = tuple(default_search_space()["triple_barrier"])
+
+
 @dataclass
 class OptimizationConfig:
     """Everything a run needs; frozen into the run directory as config.yaml at start."""
@@ -204,7 +206,6 @@ class OptimizationConfig:
     collapse_precision: float = _field(0.35, _between(0.0, 1.0))  # below: trial penalised (x0.5)
     use_mlflow: bool = _field(False)  # log groups and trials to MLflow (pip install 'hyperopt-cli[mlflow]')
     mlflow_tracking_uri: str | None = _field(None)  # null: sqlite DB in <run_dir>/mlruns; or any MLflow URI
-    verbose: bool = _field(True)
     seed: int = _field(42, _ge(0))
     mode: str = _field("full", _one_of(*MODES))
     target_group: str | None = _field(None)  # the group of mode "group"
@@ -288,10 +289,24 @@ def _unknown_key(key: str, valid: list[str], prefix: str, origin: str | None) ->
     return ConfigError(f"unknown config key '{prefix}{key}'{hint}{_origin_name(origin)}")
 
 
+def _drop_retired_keys(raw: dict[str, Any], origin: str | None) -> dict[str, Any]:
+    """Old config files (and the config.yaml frozen in old run dirs) still load: retired keys are ignored."""
+    retired = [key for key in RETIRED_KEYS if key in raw]
+    for key in retired:
+        warnings.warn(
+            f"config key '{key}' is no longer used and is ignored; remove it{_origin_name(origin)}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    return {k: v for k, v in raw.items() if k not in retired}
+
+
 def _build(cls: type, raw: Any, prefix: str, origin: str | None) -> Any:
     if not isinstance(raw, dict):
         name = prefix.rstrip(".") or "the config"
         raise ConfigError(f"{name} must be a mapping, got {raw!r}{_origin_name(origin)}")
+    if cls is OptimizationConfig:
+        raw = _drop_retired_keys(raw, origin)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hyperopt_cli.config import LabelsConfig
+
 
 def ewm_vol(close: np.ndarray, vol_span: int) -> np.ndarray:
     """vol_t: ewm(span=vol_span).std() of log(c_t / c_{t-1}), float64, NaN where undefined."""
@@ -70,16 +72,10 @@ def barrier_labels(
     return labels, valid
 
 
-def triple_barrier_labels(
-    close: np.ndarray,
-    horizon: int,
-    take_profit: float,
-    stop_loss: float,
-    threshold: float,
-    vol_span: int,
-) -> tuple[np.ndarray, np.ndarray]:
+def triple_barrier_labels(close: np.ndarray, labels_cfg: LabelsConfig) -> tuple[np.ndarray, np.ndarray]:
     """(labels int8 in {-1, 0, 1} with 0 where invalid, valid bool) for each bar; see the module doc.
 
-    The volatility used is `ewm_vol(close, vol_span)`.
+    The volatility used is `ewm_vol(close, labels_cfg.vol_span)`.
     """
-    return barrier_labels(close, ewm_vol(close, vol_span), horizon, take_profit, stop_loss, threshold)
+    lc = labels_cfg
+    return barrier_labels(close, ewm_vol(close, lc.vol_span), lc.horizon, lc.take_profit, lc.stop_loss, lc.threshold)

@@ -21,7 +21,6 @@ import pandas as pd
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.errors import DataError
-from hyperopt_cli.data.features import WARMUP_BARS
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
 CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv")  # read with the sniffed delimiter
@@ -65,8 +64,6 @@ _TIME_FORMATS = (
     "", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M", "T%H:%M:%S", "T%H:%M:%S.%f", " %H%M%S", " %H%M",
 )  # fmt: skip
 _ZONE_FORMATS = ("", " GMT%z", " UTC%z", "%z", " %z")
-# Smallest sample counts per segment after purging; below these a trial means nothing.
-MIN_SAMPLES: dict[str, int] = {"train": 50, "val": 20, "test": 20}
 
 
 # --------------------------------------------------------------------------- reading
@@ -604,69 +601,6 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
     df.attrs["info"] = info
     df.attrs["warnings"] = [f"{source}: {w}" for w in warn]
     return df
-
-
-def segment_sizes(n_samples: int, fractions: tuple[float, float, float], purge: int) -> tuple[int, int, int]:
-    """Samples per segment for `n_samples` consecutive eligible bars, after the purge."""
-    b1 = int(round(n_samples * fractions[0]))
-    b2 = int(round(n_samples * (fractions[0] + fractions[1])))
-    return max(0, b1 - purge), max(0, b2 - b1 - purge), max(0, n_samples - b2)
-
-
-def eligible_samples(n_bars: int, window: int, horizon: int, warmup: int = WARMUP_BARS) -> int:
-    """Bars with a full window of defined features and a label: (warmup + window - 1) .. n - horizon - 1."""
-    return max(0, n_bars - horizon - (warmup + window - 1))
-
-
-def _enough(sizes: tuple[int, int, int]) -> bool:
-    return all(n >= MIN_SAMPLES[name] for name, n in zip(("train", "val", "test"), sizes))
-
-
-def min_bars(
-    window: int, horizon: int, embargo_bars: int = 0,
-    fractions: tuple[float, float, float] = (0.70, 0.15, 0.15), warmup: int = WARMUP_BARS,
-) -> int:  # fmt: skip
-    """The fewest bars for which every segment reaches MIN_SAMPLES."""
-    purge = horizon + embargo_bars
-    lo, hi = 1, 1
-    while not _enough(segment_sizes(eligible_samples(hi, window, horizon, warmup), fractions, purge)):
-        hi *= 2
-    while lo < hi:  # smallest hi that is enough (rounding makes it monotone in practice)
-        mid = (lo + hi) // 2
-        if _enough(segment_sizes(eligible_samples(mid, window, horizon, warmup), fractions, purge)):
-            hi = mid
-        else:
-            lo = mid + 1
-    return hi
-
-
-def too_few_bars_error(
-    source: str, n_bars: int, sizes: tuple[int, int, int], window: int, horizon: int, embargo_bars: int,
-    fractions: tuple[float, float, float], warmup: int = WARMUP_BARS,
-) -> DataError:  # fmt: skip
-    need = min_bars(window, horizon, embargo_bars, fractions, warmup)
-    got = ", ".join(f"{name} {n}" for name, n in zip(("train", "val", "test"), sizes))
-    want = ", ".join(f"{name} {n}" for name, n in MIN_SAMPLES.items())
-    return DataError(
-        f"{source}: too few bars: {n_bars} bars give {got} samples after a {warmup}-bar feature warm-up, "
-        f"window {window}, horizon {horizon} and a {horizon + embargo_bars}-bar purge per boundary; "
-        f"need at least {want}, i.e. about {need} bars (or a smaller window/horizon)"
-    )
-
-
-def check_enough_bars(
-    n_bars: int, window: int, horizon: int, embargo_bars: int = 0,
-    fractions: tuple[float, float, float] = (0.70, 0.15, 0.15), warmup: int = WARMUP_BARS, source: str = "data",
-) -> tuple[int, int, int]:  # fmt: skip
-    """Samples per segment (train, val, test); DataError "too few bars" when one is below MIN_SAMPLES.
-
-    Labels need no warm-up of their own: pandas' ewm std is defined from the third bar
-    whatever vol_span, and the feature warm-up is longer.
-    """
-    sizes = segment_sizes(eligible_samples(n_bars, window, horizon, warmup), fractions, horizon + embargo_bars)
-    if not _enough(sizes):
-        raise too_few_bars_error(source, n_bars, sizes, window, horizon, embargo_bars, fractions, warmup)
-    return sizes
 
 
 def load_data(cfg: OptimizationConfig) -> pd.DataFrame:

@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from hyperopt_cli.config import DataConfig, LabelsConfig
-from hyperopt_cli.data.load import MIN_SAMPLES, index_info, too_few_bars_error
+from hyperopt_cli.data.load import index_info
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.data.features import compute_features, first_valid_row
 from hyperopt_cli.data.labels import triple_barrier_labels
+from hyperopt_cli.data.split import SEGMENTS, enough_samples, segment_sizes, split_samples, too_few_bars_error
 
 CLASS_NAMES: tuple[str, str, str] = ("SELL", "HOLD", "BUY")
 
@@ -83,7 +84,6 @@ class PreparedData:
         return len(self.feature_names)
 
 
-SEGMENTS: tuple[str, str, str] = ("train", "val", "test")
 _SCALE_CHUNK = 65_536  # rows standardised per step, bounding the float64 temporaries
 MAX_CACHED = 8  # label settings kept by DataPreparer; the oldest is dropped first
 DOMINANT_SHARE = 0.9  # a train class share above this is reported as a warning
@@ -179,30 +179,15 @@ class DataPreparer:
             self._cache.pop(next(iter(self._cache)))
         return data
 
-    def _split(self, eligible: np.ndarray, purge: int) -> dict[str, np.ndarray]:
-        d = self.data_cfg
-        n = len(eligible)
-        b1 = int(round(n * d.train_fraction))
-        b2 = int(round(n * (d.train_fraction + d.val_fraction)))
-        parts = {"train": eligible[:b1], "val": eligible[b1:b2], "test": eligible[b2:]}
-        # purge in bars: keep t only if t + purge < first bar of the next segment
-        if b1 < n:
-            parts["train"] = parts["train"][parts["train"] + purge < eligible[b1]]
-        if b2 < n:
-            parts["val"] = parts["val"][parts["val"] + purge < eligible[b2]]
-        return parts
-
     def _build(self, lc: LabelsConfig) -> PreparedData:
         d = self.data_cfg
-        labels, valid = triple_barrier_labels(
-            self.close, lc.horizon, lc.take_profit, lc.stop_loss, lc.threshold, lc.vol_span
-        )
+        labels, valid = triple_barrier_labels(self.close, lc)
         eligible = np.flatnonzero(self._window_ok & valid).astype(np.int64)
         purge = lc.horizon + d.embargo_bars
-        parts = self._split(eligible, purge)
-        sizes = tuple(len(parts[name]) for name in SEGMENTS)
-        if any(size < MIN_SAMPLES[name] for name, size in zip(SEGMENTS, sizes)):
-            fractions = (d.train_fraction, d.val_fraction, d.test_fraction)
+        fractions = (d.train_fraction, d.val_fraction, d.test_fraction)
+        parts = split_samples(eligible, fractions, purge)
+        sizes = segment_sizes(parts)
+        if not enough_samples(sizes):
             raise too_few_bars_error(
                 self.source, self.n_bars, sizes, d.window, lc.horizon, d.embargo_bars, fractions, self.warmup_bars
             )

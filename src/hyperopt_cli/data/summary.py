@@ -30,8 +30,7 @@ def data_summary(cfg: OptimizationConfig) -> tuple[dict[str, Any], pd.DataFrame]
 def export_labels(ohlcv: pd.DataFrame, labels_cfg: LabelsConfig, path: Path) -> int:
     """Write `timestamp,label` (label in -1/0/1) for every labelled bar, atomically; returns the row count."""
     close = ohlcv["close"].to_numpy(dtype=np.float64)
-    lc = labels_cfg
-    labels, valid = triple_barrier_labels(close, lc.horizon, lc.take_profit, lc.stop_loss, lc.threshold, lc.vol_span)
+    labels, valid = triple_barrier_labels(close, labels_cfg)
     index = ohlcv.index[valid]
     frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%S%z"), "label": labels[valid]})
     if not path.parent.is_dir():

@@ -15,6 +15,7 @@ Endpoints (payloads of the original module, spec/seed-hyperopt-module.md):
     GET  /api/hyperopt/status   ?job_id=
     GET  /api/hyperopt/results  ?job_id=
     GET  /api/hyperopt/runs     every run, as `hyperopt status --json`
+    GET  /api/hyperopt/groups   the parameter groups in run order, with their parameters
     GET  /                      the web page
 
 Without a job id they act on the most recent run. One run is active at a time: a start or
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -49,7 +51,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from hyperopt_cli import __version__, control
 
 from hyperopt_cli.run import rundir
-from hyperopt_cli.config import GROUPS, METRICS, MODES
+from hyperopt_cli.config import GROUPS, METRICS, MODES, default_search_space
+from hyperopt_cli.errorfile import ERROR_FILE_ENV, read_error_file
 from hyperopt_cli.errors import (
     EXIT_CONFIG,
     EXIT_DATA,
@@ -192,6 +195,22 @@ class Results(BaseModel):
     best_params: dict[str, Any]
 
 
+class Group(BaseModel):
+    name: str
+    params: list[str] = Field(description="The parameters the group's study searches.")
+
+
+class GroupsResponse(BaseModel):
+    groups: list[Group] = Field(description="In the order a full run optimises them.")
+    modes: list[str]
+
+
+def groups_answer() -> dict[str, Any]:
+    """GET /groups: what the page builds its group and mode choices from."""
+    space = default_search_space()
+    return {"groups": [{"name": g, "params": list(space[g])} for g in GROUPS], "modes": list(MODES)}
+
+
 class ErrorResponse(BaseModel):
     detail: str
     job_id: Optional[str] = None
@@ -226,6 +245,15 @@ class FieldError(Exception):
 
 
 # --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class Child:
+    """A run process this server started, with where its output and its error (if it fails) go."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    error_path: Path
 
 
 class Runs:
@@ -275,21 +303,25 @@ class Runs:
 
     # ------------------------------------------------------------------ processes
 
-    def _spawn(self, job_id: str, args: list[str]) -> tuple[subprocess.Popen[bytes], Path, int]:
-        """`python -m hyperopt_cli ARGS` in a new session; output appended to RUNS/.server/<job_id>.log."""
+    def _spawn(self, job_id: str, args: list[str]) -> Child:
+        """`python -m hyperopt_cli ARGS` in a new session; output appended to RUNS/.server/<job_id>.log.
+
+        A child that fails writes its error to RUNS/.server/<job_id>.error.json (HYPEROPT_ERROR_FILE).
+        """
         log_dir = self.runs_dir / SERVER_LOG_DIR
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{job_id}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        error_path = log_dir / f"{job_id}.error.json"
+        error_path.unlink(missing_ok=True)  # an error of an earlier start/resume of this run is not this one's
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", ERROR_FILE_ENV: str(error_path.resolve())}
         with open(log_path, "ab") as log:
-            offset = log.tell()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "hyperopt_cli", *args], cwd=self.cwd, env=env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         self._children[job_id] = proc
         threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()  # no zombies
-        return proc, log_path, offset
+        return Child(proc, log_path, error_path)
 
     @staticmethod
     def _wait(proc: subprocess.Popen[bytes], ready: Any, timeout_s: float) -> bool:
@@ -304,15 +336,15 @@ class Runs:
         return False
 
     @staticmethod
-    def _raise_if_failed(proc: subprocess.Popen[bytes], log_path: Path, offset: int, field: str | None) -> None:
-        code = proc.poll()
+    def _raise_if_failed(child: Child, field: str | None) -> None:
+        code = child.proc.poll()
         if code is None or code in (EXIT_OK, EXIT_STOPPED):
             return
-        with open(log_path, "rb") as log:
-            log.seek(offset)
-            lines = log.read().decode("utf-8", "replace").splitlines()
-        errors = [line[len("Error: "):] for line in lines if line.startswith("Error: ")]
-        message = errors[-1] if errors else f"the run process exited with code {code}; see {log_path}"
+        error = read_error_file(child.error_path)
+        if error is None:
+            message = f"the run process exited with code {code}; see {child.log_path}"
+        else:
+            message, code = error.message, error.exit_code
         status = EXIT_TO_HTTP.get(code, 500)
         if status == 422:
             raise FieldError(field, message)
@@ -337,11 +369,11 @@ class Runs:
                 args += ["--config", str(config)]
             for text in overrides:
                 args += ["--set", text]
-            proc, log_path, offset = self._spawn(job_id, args)
+            child = self._spawn(job_id, args)
             state_path = run_dir / rundir.STATE_FILE
-            self._wait(proc, lambda: "time_estimate" in (rundir.read_json(state_path) or {}), self.start_wait_s)
+            self._wait(child.proc, lambda: "time_estimate" in (rundir.read_json(state_path) or {}), self.start_wait_s)
             try:
-                self._raise_if_failed(proc, log_path, offset, "config")
+                self._raise_if_failed(child, "config")
             except (FieldError, ApiError):
                 _rmdir_if_empty(run_dir)
                 raise
@@ -396,10 +428,11 @@ class Runs:
             state = control.run_status(run_dir)
             if state.get("status") == "completed":
                 raise ApiError(409, f"run {run_dir.name} is already completed; see GET {API}/results", run_dir.name)
-            proc, log_path, offset = self._spawn(run_dir.name, ["resume", str(run_dir)])
+            child = self._spawn(run_dir.name, ["resume", str(run_dir)])
             state_path = run_dir / rundir.STATE_FILE
-            self._wait(proc, lambda: (rundir.read_json(state_path) or {}).get("status") == "running", self.start_wait_s)
-            self._raise_if_failed(proc, log_path, offset, None)
+            self._wait(child.proc, lambda: (rundir.read_json(state_path) or {}).get("status") == "running",
+                       self.start_wait_s)
+            self._raise_if_failed(child, None)
         progress = state.get("progress") or {}
         return {"success": True, "status": "resumed", "job_id": run_dir.name, "progress": {
             "current_group": progress.get("current_group"), "current_trial": progress.get("current_trial"),
@@ -485,6 +518,44 @@ def _request_token(request: Request) -> str | None:
     return request.query_params.get("token")
 
 
+def _install_guards(app: FastAPI, token: str | None, allowed_hosts: list[str] | None) -> None:
+    """Host/origin/token checks on every request, and the answers for the API's expected errors."""
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        host = urlsplit("//" + request.headers.get("host", "")).hostname or ""
+        if allowed_hosts is not None and host not in allowed_hosts:
+            return JSONResponse({"detail": f"host {host!r} not allowed"}, status_code=400)
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
+            if urlsplit(origin).netloc != request.headers.get("host"):
+                return JSONResponse({"detail": f"cross-origin request from {origin} refused"}, status_code=403)
+        if token is not None:
+            given = _request_token(request)
+            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"detail": "missing or wrong token"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": exc.detail}
+        if exc.job_id is not None:
+            body["job_id"] = exc.job_id
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(FieldError)
+    async def field_error(request: Request, exc: FieldError) -> JSONResponse:
+        loc = ["body", exc.field] if exc.field else ["body"]
+        return JSONResponse({"detail": [{"loc": loc, "msg": exc.message, "type": "config_error"}]}, status_code=422)
+
+    @app.exception_handler(HyperoptError)
+    async def hyperopt_error(request: Request, exc: HyperoptError) -> JSONResponse:
+        """The HTTP side of the CLI's error mapping: bad input is 422, a run in the wrong state 409."""
+        status = 422 if isinstance(exc, (ConfigError, DataError)) else 409
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
 def create_app(
     runs_dir: Path = Path("runs"),
     token: str | None = None,
@@ -518,39 +589,7 @@ def create_app(
     )
     app.state.runs = runs
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        host = urlsplit("//" + request.headers.get("host", "")).hostname or ""
-        if allowed_hosts is not None and host not in allowed_hosts:
-            return JSONResponse({"detail": f"host {host!r} not allowed"}, status_code=400)
-        origin = request.headers.get("origin")
-        if request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
-            if urlsplit(origin).netloc != request.headers.get("host"):
-                return JSONResponse({"detail": f"cross-origin request from {origin} refused"}, status_code=403)
-        if token is not None:
-            given = _request_token(request)
-            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
-                return JSONResponse({"detail": "missing or wrong token"}, status_code=401,
-                                    headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        body: dict[str, Any] = {"detail": exc.detail}
-        if exc.job_id is not None:
-            body["job_id"] = exc.job_id
-        return JSONResponse(body, status_code=exc.status)
-
-    @app.exception_handler(FieldError)
-    async def field_error(request: Request, exc: FieldError) -> JSONResponse:
-        loc = ["body", exc.field] if exc.field else ["body"]
-        return JSONResponse({"detail": [{"loc": loc, "msg": exc.message, "type": "config_error"}]}, status_code=422)
-
-    @app.exception_handler(HyperoptError)
-    async def hyperopt_error(request: Request, exc: HyperoptError) -> JSONResponse:
-        """The HTTP side of the CLI's `_guard`: bad input is 422, a run in the wrong state 409."""
-        status = 422 if isinstance(exc, (ConfigError, DataError)) else 409
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+    _install_guards(app, token, allowed_hosts)
 
     job_query = Query(None, pattern=JOB_ID_PATTERN, description="Run to act on (default: the most recent).")
 
@@ -583,6 +622,11 @@ def create_app(
     def list_runs() -> Any:
         """Every run under the runs directory, oldest first."""
         return JSONResponse(json_safe(runs.runs()))
+
+    @app.get(f"{API}/groups", response_model=GroupsResponse, responses={k: ERRORS[k] for k in (400, 401)})
+    def groups() -> Any:
+        """The parameter groups in run order with their parameters, and the modes."""
+        return groups_answer()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
