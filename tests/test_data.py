@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -372,12 +376,41 @@ def test_file_errors(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
+# Root reads any file, so as root the load runs in a subprocess that drops to `nobody` first
+# (after one load as root, so every lazy import is done while the interpreter's files are readable).
+LOAD_AS_NOBODY = """
+import os, sys
+from hyperopt_cli.data.load import load_ohlcv
+from hyperopt_cli.errors import DataError
+load_ohlcv(sys.argv[1])
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+try:
+    load_ohlcv(sys.argv[2])
+except DataError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_unreadable_file(tmp_path: Path) -> None:
-    path = write(tmp_path, rows(*GOOD))
-    path.chmod(0)
-    with pytest.raises(DataError, match=r"bars\.csv: cannot read the file: Permission denied"):
-        load_ohlcv(path)
+    if os.geteuid() != 0:
+        path = write(tmp_path, rows(*GOOD))
+        path.chmod(0)
+        with pytest.raises(DataError, match=r"bars\.csv: cannot read the file: Permission denied"):
+            load_ohlcv(path)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="hyperopt-unreadable-"))  # beside tmp_path: nobody may enter it
+    try:
+        folder.chmod(0o711)
+        readable = write(folder, rows(*GOOD), "ok.csv")
+        path = write(folder, rows(*GOOD))
+        path.chmod(0)
+        done = subprocess.run([sys.executable, "-c", LOAD_AS_NOBODY, str(readable), str(path)],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{path}: cannot read the file: Permission denied"
 
 
 def test_errors_name_the_first_offending_row_in_a_long_file(tmp_path: Path, synthetic_ohlcv: pd.DataFrame) -> None:

@@ -39,24 +39,64 @@ def test_strictly_causal(synthetic_ohlcv: pd.DataFrame, cut: int) -> None:
     assert not np.array_equal(x[cut + 1 :], y[cut + 1 :], equal_nan=True)
 
 
+def ema_by_hand(x: np.ndarray, alpha: float) -> np.ndarray:
+    """The textbook recursive average y_i = (1 - alpha) y_(i-1) + alpha x_i, started at the first x."""
+    y = np.empty_like(x)
+    y[0] = x[0]
+    for i in range(1, len(x)):
+        y[i] = (1 - alpha) * y[i - 1] + alpha * x[i]
+    return y
+
+
 def test_hand_checked_values(synthetic_ohlcv: pd.DataFrame) -> None:
+    """One value of every feature at bar t, each from its definition in docs/data.md."""
     df = synthetic_ohlcv
     x, names = compute_features(df)
-    col = {name: x[:, j] for j, name in enumerate(names)}
-    c, o, h, lo = (df[k].to_numpy() for k in ("close", "open", "high", "low"))
+    c, o, h, lo, v = (df[k].to_numpy(dtype=np.float64) for k in ("close", "open", "high", "low", "volume"))
     t = 1234
-    np.testing.assert_allclose(col["ret_1"][t], np.log(c[t] / c[t - 1]), rtol=1e-5)
-    np.testing.assert_allclose(col["ret_16"][t], np.log(c[t] / c[t - 16]), rtol=1e-5)
-    np.testing.assert_allclose(col["vol_8"][t], np.std(np.diff(np.log(c[t - 8 : t + 1])), ddof=1), rtol=1e-4)
-    np.testing.assert_allclose(col["range"][t], (h[t] - lo[t]) / c[t], rtol=1e-5)
-    np.testing.assert_allclose(col["body"][t], (c[t] - o[t]) / c[t], rtol=1e-5, atol=1e-9)
-    np.testing.assert_allclose(col["upper_wick"][t], (h[t] - max(o[t], c[t])) / c[t], rtol=1e-5)
-    np.testing.assert_allclose(col["lower_wick"][t], (min(o[t], c[t]) - lo[t]) / c[t], rtol=1e-5)
-    hour = df.index[t].hour
-    np.testing.assert_allclose(col["hour_sin"][t], np.sin(2 * np.pi * hour / 24), atol=1e-6)
-    assert (np.abs(col["rsi"][WARMUP_BARS:]) <= 1).all()
-    ma = c[t - 23 : t + 1].mean()
-    np.testing.assert_allclose(col["ma_dist"][t], np.log(c[t] / ma) / col["vol_24"][t], rtol=1e-4)
+    r1 = np.diff(np.log(c))  # r1[i] is the return into bar i + 1
+
+    def vol(w: int) -> float:
+        return float(np.std(r1[t - w : t], ddof=1))
+
+    lv = np.log1p(v[t - 95 : t + 1])
+    delta = np.diff(c[: t + 1])
+    gain = ema_by_hand(np.clip(delta, 0, None), 1 / 14)[-1]
+    loss = ema_by_hand(np.clip(-delta, 0, None), 1 / 14)[-1]
+    macd = ema_by_hand(c, 2 / 13) - ema_by_hand(c, 2 / 27)
+    signal = ema_by_hand(macd[25 : t + 1], 2 / 10)[-1]  # the slow EMA is defined from bar 25 on
+    when = df.index[t]
+    hours = when.hour + when.minute / 60
+    days = when.day_of_week + hours / 24
+    expected = {
+        **{f"ret_{k}": np.log(c[t] / c[t - k]) for k in (1, 2, 4, 8, 16)},
+        "vol_8": vol(8), "vol_24": vol(24), "vol_96": vol(96), "vol_ratio_8_96": vol(8) / vol(96),
+        "range": (h[t] - lo[t]) / c[t],
+        "body": (c[t] - o[t]) / c[t],
+        "upper_wick": (h[t] - max(o[t], c[t])) / c[t],
+        "lower_wick": (min(o[t], c[t]) - lo[t]) / c[t],
+        "volume_z": (lv[-1] - lv.mean()) / lv.std(ddof=1),
+        "rsi": (gain - loss) / (gain + loss),
+        "macd_hist": (macd[t] - signal) / c[t] / vol(24),
+        "ma_dist": np.log(c[t] / c[t - 23 : t + 1].mean()) / vol(24),
+        "hour_sin": np.sin(2 * np.pi * hours / 24), "hour_cos": np.cos(2 * np.pi * hours / 24),
+        "dow_sin": np.sin(2 * np.pi * days / 7), "dow_cos": np.cos(2 * np.pi * days / 7),
+    }
+    assert sorted(expected) == sorted(names) and len(names) == 21
+    for j, name in enumerate(names):
+        np.testing.assert_allclose(x[t, j], expected[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    assert (np.abs(x[WARMUP_BARS:, names.index("rsi")]) <= 1).all()
+
+
+def test_time_features_of_a_known_bar() -> None:
+    """Wednesday 2024-01-03 06:00 UTC, given in UTC+2: hour 6 of 24, day 2.25 of 7 (Monday is 0)."""
+    index = pd.DatetimeIndex(["2024-01-03 08:00"]).tz_localize("Etc/GMT-2")
+    bar = pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0]}, index=index)
+    x, names = compute_features(bar)
+    got = {name: float(x[0, names.index(name)]) for name in ("hour_sin", "hour_cos", "dow_sin", "dow_cos")}
+    # 2 pi 2.25 / 7 = 2.01960 rad
+    assert got == pytest.approx({"hour_sin": 1.0, "hour_cos": 0.0, "dow_sin": 0.900969, "dow_cos": -0.433884},
+                                abs=1e-6)
 
 
 def test_scale_free_prices(synthetic_ohlcv: pd.DataFrame) -> None:

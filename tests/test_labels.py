@@ -137,6 +137,21 @@ def test_exact_tie_by_construction() -> None:
     assert labels[0] == 1
 
 
+def test_a_return_exactly_on_the_stop_loss_does_not_touch_it() -> None:
+    """Written out by hand: log(1/2) is exactly -log(2), so a stop at log(2) vol units is met, not crossed."""
+    r = float(np.log(2.0))
+    vol = np.ones(3)
+    on_the_stop = np.array([2.0, 1.0, 1.0])
+    labels, valid = barrier_labels(on_the_stop, vol, horizon=1, take_profit=5.0, stop_loss=r, threshold=5.0)
+    assert labels[0] == 0 and valid[0]  # on the stop, inside the vertical threshold: HOLD
+    labels, _ = barrier_labels(on_the_stop, vol, horizon=1, take_profit=5.0, stop_loss=np.nextafter(r, 0), threshold=5.0)
+    assert labels[0] == -1  # a hair tighter stop is crossed: SELL
+    # Met at bar 1, then the take-profit (1.5 log 2) crossed at bar 2 with log(8/2) = 2 log 2: BUY, not SELL.
+    met_then_up = np.array([2.0, 1.0, 8.0, 8.0])
+    labels, _ = barrier_labels(met_then_up, np.ones(4), horizon=2, take_profit=1.5 * r, stop_loss=r, threshold=5.0)
+    assert labels[0] == 1
+
+
 def test_invalid_bars_and_vol() -> None:
     close = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, 50)))
     labels, valid = triple_barrier_labels(close, labels_cfg(5, 1.0, 1.0, 0.2, 10))

@@ -28,7 +28,8 @@ def start_background(tmp_path: Path, run: Path, mode: str = "quick", **overrides
 
 def test_stop_status_resume_results_roundtrip(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = start_background(tmp_path, run)
+    # Six epochs a trial: the stop lands in the trial whose first epoch was seen, never after it.
+    proc = start_background(tmp_path, run, epochs_per_trial=6, max_trials_per_group=2)
     stopped = hyperopt("stop", run, cwd=tmp_path, timeout=60)
     assert stopped.returncode == 0, stopped.stderr
     assert "status: paused" in stopped.stdout
@@ -37,10 +38,9 @@ def test_stop_status_resume_results_roundtrip(tmp_path: Path) -> None:
     status = json.loads(hyperopt("status", run, "--json", cwd=tmp_path).stdout)
     assert status["status"] == "paused" and status["owner_alive"] is False
     assert not (run / rundir.PID_FILE).exists()
-    running = [row for row in trial_table(run) if row[2] == "RUNNING"]
-    assert len(running) <= 1
-    for row in running:  # a stop mid-trial leaves that trial RUNNING, with its checkpoint
-        assert (run / "checkpoints" / f"learning_rate_trial{row[1]:05d}.pt").exists()
+    (running,) = [row for row in trial_table(run) if row[2] == "RUNNING"]  # the stopped trial, kept
+    assert (run / "checkpoints" / f"learning_rate_trial{running[1]:05d}.pt").exists()
+    assert 1 <= len(running[5]) < 6  # stopped after its first reported epoch, before its last
 
     resumed = hyperopt("resume", run, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

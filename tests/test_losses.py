@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -91,7 +93,18 @@ def test_build_loss_follows_the_config(use_focal: bool, use_weights: bool) -> No
     assert torch.allclose(loss, expected)
 
 
-def test_build_loss_accepts_missing_class_weights() -> None:
+@pytest.mark.parametrize(("focal", "uniform_logits_loss"), [
+    (False, math.log(3)),  # p = 1/3 for every class and sum(q) = 1: -log(1/3)
+    (True, (2 / 3) ** 2 * math.log(3)),  # times (1 - p)^gamma with gamma = 2
+])
+def test_build_loss_accepts_missing_class_weights(focal: bool, uniform_logits_loss: float) -> None:
+    """use_class_weights without weights is the unweighted loss, not an error nor some other loss."""
+    cfg = TrainerConfig(use_class_weights=True, use_focal_loss=focal, focal_gamma=2.0, label_smoothing=0.1)
+    uniform = torch.zeros(4, 3)
+    one_hot = F.one_hot(torch.tensor([0, 1, 2, 0]), 3).float()
+    assert build_loss(cfg, None)(uniform, one_hot).item() == pytest.approx(uniform_logits_loss, rel=1e-6)
     logits, _, targets = _batch(5)
-    loss = build_loss(TrainerConfig(use_class_weights=True), None)(logits, targets)
-    assert torch.isfinite(loss)
+    unweighted = TrainerConfig(use_class_weights=False, use_focal_loss=focal, focal_gamma=2.0, label_smoothing=0.1)
+    missing = build_loss(cfg, None)(logits, targets)
+    assert torch.equal(missing, build_loss(unweighted, WEIGHTS.numpy())(logits, targets))
+    assert not torch.allclose(missing, build_loss(cfg, WEIGHTS.numpy())(logits, targets))  # weights do matter

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -58,11 +60,19 @@ def test_empty_input_gives_zeros_not_errors() -> None:
     assert trading_score(np.array([], int), np.array([])) == 0.0
 
 
-def test_trading_score_formula() -> None:
-    rng = np.random.default_rng(0)
-    r = rng.normal(0.0, 0.01, size=200)
-    pred = rng.integers(0, 3, size=200)
-    assert trading_score(pred, r) == pytest.approx(np.mean((pred - 1) * r) / np.std(r))
+@pytest.mark.parametrize(("pred", "returns", "by_hand"), [
+    # positions +1 -1 0 +1; s*r = .02 .01 0 -.04, mean -.0025; mean r = 0, var = .003/4: -1/sqrt(120)
+    ([2, 0, 1, 2], [0.02, -0.01, 0.03, -0.04], -1 / math.sqrt(120)),
+    # always BUY on a rising market: mean r = .02, var = .0002/4, std = .01/sqrt(2): 2*sqrt(2).
+    # (The market-neutral score planned in the validity work scores this constant signal 0.)
+    ([2, 2, 2, 2], [0.03, 0.01, 0.02, 0.02], 2 * math.sqrt(2)),
+    # SELL where it falls, HOLD elsewhere: s*r = .02 0 .01 0, mean .0075; mean r = -.0025,
+    # deviations -.0175 .0225 -.0075 .0025, var = .000875/4: .0075/sqrt(.00021875)
+    ([0, 1, 0, 1], [-0.02, 0.02, -0.01, 0.0], 0.0075 / math.sqrt(0.00021875)),
+])
+def test_trading_score_formula(pred: list[int], returns: list[float], by_hand: float) -> None:
+    """Hand-computed values of the current formula mean(s * r) / std(r); replace with the new formula's."""
+    assert trading_score(np.array(pred), np.array(returns)) == pytest.approx(by_hand, rel=1e-9)
 
 
 def test_trading_score_is_zero_for_always_hold_and_positive_for_the_right_sign() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,17 +76,22 @@ def test_full_mode_writes_the_run_directory(full_run) -> None:
 
 
 def test_fixed_params_grow_group_by_group_in_order(full_run) -> None:
+    """Each group's trials record the earlier groups' best values, recomputed here from their studies."""
     run, cfg, results, _ = full_run
     fixed: dict[str, Any] = {}
     for group in GROUPS:
         trials = study(run, cfg, group).trials
-        for t in trials:  # every trial of a group ran with the earlier groups' best values
+        assert trials
+        for t in trials:
             assert set(t.params) == set(cfg.search_space[group])
-        best = results["group_results"][group]["best_params"]
-        assert best is not None and set(best) == set(cfg.search_space[group])
-        fixed.update(best)
+            assert t.user_attrs.get("fixed_params", {}) == fixed, f"{group} trial {t.number}"
+        complete = [t for t in trials if t.state.name == "COMPLETE"]
+        pool = [t for t in complete if not t.user_attrs["collapsed"]] or complete
+        best = max(pool, key=lambda t: t.value)
+        assert results["group_results"][group]["best_value"] == pytest.approx(best.value)
+        fixed.update(best.params)
     assert results["fixed_params"] == fixed
-    assert list(results["fixed_params"])[:2] == ["learning_rate", "batch_size"]
+    assert list(results["fixed_params"]) == [p for g in GROUPS for p in cfg.search_space[g]]
 
 
 def test_triple_barrier_group_is_scored_by_trading_score(full_run) -> None:
@@ -128,14 +134,20 @@ def test_time_budget_is_summed_across_restarts(tmp_path: Path) -> None:
     with pytest.raises(StopRequested):
         HyperparameterOptimizer(cfg, run, events=StopOn("trial_end", stop)).optimize(stop)
     state = json.loads((run / "state.json").read_text())
-    assert state["status"] == "paused"
-    state["elapsed_s"] = 35.9  # as if earlier sessions had used almost all of it
+    assert state["status"] == "paused" and 0 < state["elapsed_s"] < 36
+    assert state["groups"]["learning_rate"]["n_trials"]["finished"] == 1
+    state["elapsed_s"] = 36.0  # as if earlier sessions had used all of it
     rundir.write_json(run / "state.json", state)
     events = Recorder()
+    started = time.monotonic()
     results = HyperparameterOptimizer.from_run_dir(run, events=events).optimize()
-    assert results["group_results"]["learning_rate"]["n_trials"]["finished"] < 10
-    assert any("time budget" in d["message"] for d in events.named("warning"))
-    assert json.loads((run / "state.json").read_text())["elapsed_s"] >= 35.9
+    session_s = time.monotonic() - started
+    assert results["group_results"]["learning_rate"]["n_trials"]["finished"] == 1  # no trial once it is spent
+    assert events.named("trial_start") == []
+    assert [d["message"] for d in events.named("warning")] == ["time budget of 0.01 h used up during learning_rate"]
+    after = json.loads((run / "state.json").read_text())
+    assert after["status"] == "completed"
+    assert 36.0 < after["elapsed_s"] <= 36.0 + session_s + 0.01  # this session added to the earlier ones
 
 
 def test_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:

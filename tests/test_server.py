@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import http.client
 import json
 import math
 import re
@@ -175,6 +176,31 @@ def test_foreign_host_and_cross_origin_posts_are_refused(runs_dir: Path) -> None
     assert same.status_code == 409  # got through: nothing is running
 
 
+def host_header_status(port: int, host_header: str) -> int:
+    """GET / from the real server with a chosen Host header (bounded: 10 s)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("GET", "/", skip_host=True)
+        connection.putheader("Host", host_header)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_serve_on_loopback_refuses_a_foreign_host_header(tmp_path: Path, runs_dir: Path) -> None:
+    """`serve()` itself passes the loopback names to the app (DNS rebinding), not only `create_app`."""
+    port = free_port()
+    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir)
+    try:
+        assert host_header_status(port, f"evil.example:{port}") == 400
+        assert host_header_status(port, "127.0.0.1.nip.io") == 400
+        for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+            assert host_header_status(port, own) == 200, own
+    finally:
+        stop_server(server)
+
+
 def test_page_is_served_and_loads_nothing_from_elsewhere(runs_dir: Path) -> None:
     page = TestClient(create_app(runs_dir)).get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -336,7 +362,9 @@ def seed_client_code() -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SEED_SPEC.is_file(), reason=f"the seed spec is not at {SEED_SPEC}")
+@pytest.mark.skipif(not SEED_SPEC.is_file(), reason=(
+    f"the original module's spec (with its client script) is not at {SEED_SPEC}: "
+    "put seed-hyperopt-module.md in shared/spec/ beside the repository to run this test"))
 def test_the_seed_client_runs_unchanged_but_for_the_port(tmp_path: Path, runs_dir: Path) -> None:
     code = seed_client_code()
     assert code.count("http://localhost:8000/") == 5

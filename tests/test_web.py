@@ -14,6 +14,7 @@ import pytest
 from cli_helpers import read_state
 from hyperopt_cli.run import rundir
 from server_helpers import free_port, long_config, runs_dir, spawn_server, stop_server  # noqa: F401
+from system_packages import missing_system_package
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +28,11 @@ TIMEOUT_MS = 90_000
 
 def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir: Path) -> None:  # noqa: F811
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (`make system-deps` does, as root)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+        missing_system_package(f"no Chromium at {CHROMIUM}: install Debian's chromium (`make system-deps` does, as root)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing_system_package("playwright is not installed: it is in the dev extra (pip install -e '.[dev]')")
     expect = sync_api.expect
     expect.set_options(timeout=TIMEOUT_MS)
 

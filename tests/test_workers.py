@@ -19,6 +19,7 @@ from cli_helpers import hyperopt, read_state, spawn, wait_for, write_config
 from hyperopt_cli.run import rundir
 from hyperopt_cli.config import GROUPS
 from hyperopt_cli.search.storage import mask_url
+from system_packages import missing_system_package
 
 BUDGET = 3
 SETUP = {"max_trials_per_group": BUDGET, "epochs_per_trial": 2, "data__synthetic__n_bars": 2500,
@@ -164,7 +165,7 @@ def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on a free loopback port; yields its URL (password in it, trust auth)."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+        missing_system_package("PostgreSQL server binaries not installed (apt-get install postgresql; `make system-deps` does, as root)")
     data = Path(tempfile.mkdtemp(prefix="hyperopt-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # postgres refuses to run as root

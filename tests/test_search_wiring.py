@@ -1,0 +1,149 @@
+"""End to end through `HyperparameterOptimizer(cfg, run_dir).optimize()`: what each trial trains with,
+and which trial each group keeps, recomputed independently from the Optuna studies on disk.
+
+One seam is patched: `hyperopt_cli.search.group.train_model`, the training entry point the group
+search calls. The patch records the TrainerConfig it receives and the LabelsConfig its data was
+prepared with (`PreparedData.info["labels"]`), then trains for real: the run is unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from cli_helpers import TINY_CONFIG
+from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict
+from hyperopt_cli.run.optimizer import HyperparameterOptimizer
+from hyperopt_cli.search import group as group_search
+from hyperopt_cli.search import storage
+
+SEAM = "train_model"  # hyperopt_cli.search.group.train_model
+
+
+def tiny(*overrides: str) -> OptimizationConfig:
+    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
+
+
+@dataclasses.dataclass
+class TrainCall:
+    group: str
+    trial: int
+    settings: dict[str, Any]  # every TrainerConfig and LabelsConfig field, as training received it
+
+
+class TrainingRecorder:
+    """An event sink that also wraps the training seam: each call is tied to the trial just started."""
+
+    def __init__(self) -> None:
+        self.calls: list[TrainCall] = []
+        self._current: tuple[str, int] | None = None
+        self._real = getattr(group_search, SEAM)
+
+    def emit(self, event: str, **data: Any) -> None:
+        if event == "trial_start":
+            self._current = (data["group"], data["trial"])
+
+    def train(self, data: Any, trainer_cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        assert self._current is not None, "training started before any trial_start event"
+        # The labels the data was prepared with, as `hyperopt data` shows them (PreparedData.info).
+        settings = {**dataclasses.asdict(trainer_cfg), **data.info["labels"]}
+        self.calls.append(TrainCall(*self._current, settings))
+        return self._real(data, trainer_cfg, *args, **kwargs)
+
+
+def record_run(cfg: OptimizationConfig, run: Path) -> tuple[dict[str, Any], TrainingRecorder]:
+    recorder = TrainingRecorder()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(group_search, SEAM, recorder.train)
+        results = HyperparameterOptimizer(cfg, run, events=recorder).optimize()
+    return results, recorder
+
+
+def candidates(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The COMPLETE trials that did not collapse; all COMPLETE ones when every one collapsed."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    return [t for t in complete if not t.user_attrs.get("collapsed")] or complete
+
+
+def best_by_hand(trials: list[FrozenTrial], maximise: bool) -> FrozenTrial:
+    pool = candidates(trials)
+    assert pool, "no COMPLETE trial to pick from"
+    return (max if maximise else min)(pool, key=lambda t: float(t.value))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def recorded_full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, OptimizationConfig, dict[str, Any], TrainingRecorder]]:
+    run = tmp_path_factory.mktemp("wiring") / "run"
+    cfg = tiny("mode=full", "max_trials_per_group=3", "n_startup_trials=3")
+    results, recorder = record_run(cfg, run)
+    yield run, cfg, results, recorder
+
+
+def test_every_trial_trains_with_its_own_values_and_the_earlier_groups_best(recorded_full_run) -> None:
+    run, cfg, results, recorder = recorded_full_run
+    defaults = {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels)}
+    frozen: dict[str, Any] = {}  # best values of the groups before the current one, from their studies
+    moved_from_default = 0
+    for group in GROUPS:
+        trials = {t.number: t for t in storage.load_study(cfg, run, group).get_trials()}
+        calls = [c for c in recorder.calls if c.group == group]
+        assert sorted(c.trial for c in calls) == sorted(trials), f"{group}: every trial trained once"
+        later = {p for g in GROUPS[GROUPS.index(group) + 1:] for p in cfg.search_space[g]}
+        for call in calls:
+            for name, value in frozen.items():
+                assert call.settings[name] == value, f"{group} trial {call.trial}: {name} is not the earlier best"
+            for name, value in trials[call.trial].params.items():
+                assert call.settings[name] == value, f"{group} trial {call.trial}: sampled {name} not trained"
+            for name in later:
+                assert call.settings[name] == defaults[name], f"{group} trial {call.trial}: later {name} leaked"
+        moved_from_default += sum(frozen[name] != defaults[name] for name in frozen)
+        best = best_by_hand(list(trials.values()), maximise=True)
+        frozen.update(best.params)
+    assert moved_from_default > 0, "no earlier best differed from its default: the test proves nothing"
+    assert results["fixed_params"] == frozen
+    assert json.loads((run / "best_params.json").read_text()) == frozen
+
+
+def test_each_groups_best_is_the_best_uncollapsed_trial_of_its_study(recorded_full_run) -> None:
+    run, cfg, results, _ = recorded_full_run
+    decisive = 0  # groups whose pool holds distinct values, so a wrong direction would pick another
+    for group in GROUPS:
+        study = storage.load_study(cfg, run, group)
+        assert study.direction == StudyDirection.MAXIMIZE  # val_f1, and trading_score for triple_barrier
+        trials = study.get_trials()
+        best = best_by_hand(trials, maximise=True)
+        reported = results["group_results"][group]
+        assert reported["direction"] == "maximize"
+        assert reported["best_value"] == pytest.approx(best.value)
+        assert trials[reported["best_trial"]].value == pytest.approx(best.value)
+        assert reported["best_params"] == trials[reported["best_trial"]].params
+        decisive += len({t.value for t in candidates(trials)}) > 1
+    assert decisive >= 2, "too few groups with distinct values to tell the direction apart"
+
+
+def test_minimising_val_loss_doubles_collapsed_values_and_keeps_the_lowest(tmp_path: Path) -> None:
+    cfg = tiny("mode=quick", "primary_metric=val_loss", "optimization_direction=minimize",
+               "max_trials_per_group=3", "n_startup_trials=3", "collapse_precision=0.99")
+    run = tmp_path / "run"
+    results = HyperparameterOptimizer(cfg, run).optimize()
+    study = storage.load_study(cfg, run, "learning_rate")
+    assert study.direction == StudyDirection.MINIMIZE
+    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3
+    for t in complete:  # precision can never reach 0.99 here: every trial collapsed
+        assert t.user_attrs["collapsed"] is True
+        raw = t.user_attrs["raw_value"]
+        assert raw == pytest.approx(t.user_attrs["metrics"]["val_loss"]) and raw > 0
+        assert t.value == pytest.approx(2.0 * raw)  # a penalty makes a loss worse, never better
+    assert len({t.value for t in complete}) == 3
+    group = results["group_results"]["learning_rate"]
+    lowest = min(complete, key=lambda t: float(t.value))  # type: ignore[arg-type]
+    assert group["metric"] == "val_loss" and group["direction"] == "minimize"
+    assert group["best_value"] == pytest.approx(lowest.value) and group["best_trial"] == lowest.number
+    assert results["best_params"] == lowest.params
