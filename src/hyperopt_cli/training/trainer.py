@@ -343,14 +343,28 @@ def _train(
         if hooks.on_epoch is not None:
             hooks.on_epoch(metrics)
 
+    return _result(model, data.val, cfg.eval_batch_size, device, history, val_logits, best, resumed)
+
+
+def _result(
+    model: nn.Module,
+    val: Segment,
+    eval_batch_size: int,
+    device: torch.device,
+    history: list[EpochMetrics],
+    val_logits: torch.Tensor | None,
+    best: _BestEpoch | None,
+    resumed: _Position | None,
+) -> TrainResult:
+    """The finished training's result; with best-epoch restore, the best epoch's weights go in."""
     best_epoch = None
-    if best is not None and best.weights is not None and best.epoch != len(history) - 1:
-        model.load_state_dict(best.weights)
-        best_epoch, val_logits = best.epoch, None
-    elif best is not None:
+    if best is not None:
         best_epoch = best.epoch
-    if val_logits is None:  # every epoch was already done before this resume, or the best was restored
-        val_logits = _logits(model, data.val, cfg.eval_batch_size, device)
+        if best.weights is not None and best.epoch != len(history) - 1:
+            model.load_state_dict(best.weights)
+            val_logits = None
+    if val_logits is None:  # every epoch was done before this resume, or earlier weights were restored
+        val_logits = _logits(model, val, eval_batch_size, device)
         assert val_logits is not None
     model.eval()
     return TrainResult(
