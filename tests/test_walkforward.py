@@ -153,3 +153,37 @@ def test_prepared_data_for_a_fold_purges_its_validation_split(source: WalkForwar
     assert len(data.val) == round(len(train) * 0.2)
     assert data.test is block and data.train.features is train.features
     assert data.class_weights[data.train.class_counts() > 0].mean() == pytest.approx(1.0)
+
+
+def test_the_lstm_walks_forward_and_resumes_a_stopped_block(source: WalkForwardSource, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hyperopt_cli.config import ModelConfig, TrainerConfig
+    from hyperopt_cli.evaluation.lstm import lstm_fit_predict
+    from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted
+
+    cfg = TrainerConfig(batch_size=64, device="cpu", checkpoint_interval_s=3600.0)
+    kwargs = dict(epochs=2, seed=1, purge_bars=source.purge_bars, feature_names=source.feature_names)
+    model = ModelConfig(hidden_size=6, num_layers=1)
+    straight = walk_forward(source, lstm_fit_predict(cfg, model, **kwargs), n_blocks=2, seed=0, baselines={})
+    calls = {"n": 0}
+
+    def stop_once() -> bool:
+        calls["n"] += 1
+        return calls["n"] == 5
+
+    stopping = lstm_fit_predict(cfg, model, **kwargs, hooks=TrainHooks(should_stop=stop_once), checkpoint_dir=tmp_path)
+    with pytest.raises(TrainingInterrupted):
+        walk_forward(source, stopping, n_blocks=2, seed=0, baselines={})
+    assert len(list(tmp_path.glob("walk_forward_*.pt"))) == 1  # block 0's training, stopped mid-way
+    resumed = walk_forward(source, lstm_fit_predict(cfg, model, **kwargs, checkpoint_dir=tmp_path),
+                           n_blocks=2, seed=0, baselines={})
+    assert resumed.as_dict() == straight.as_dict()
+
+
+def test_walk_forward_and_verdict_import_without_torch_or_sklearn() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, hyperopt_cli.evaluation.verdict, hyperopt_cli.evaluation.baselines; "
+            "print('torch' in sys.modules, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "False"], out.stderr
