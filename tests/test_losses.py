@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperopt_cli.config import TrainerConfig
-from hyperopt_cli.training.losses import build_loss, focal_loss, smooth_targets, soft_cross_entropy
+from hyperopt_cli.data.prepare import class_weights
+from hyperopt_cli.training.losses import build_loss, focal_loss, loss_class_weights, smooth_targets, soft_cross_entropy
+from hyperopt_cli.training.trainer import epoch_order
 
 WEIGHTS = torch.tensor([1.5, 0.5, 1.0])
 
@@ -104,7 +106,55 @@ def test_build_loss_accepts_missing_class_weights(focal: bool, uniform_logits_lo
     one_hot = F.one_hot(torch.tensor([0, 1, 2, 0]), 3).float()
     assert build_loss(cfg, None)(uniform, one_hot).item() == pytest.approx(uniform_logits_loss, rel=1e-6)
     logits, _, targets = _batch(5)
+<<<<<<< HEAD
     unweighted = TrainerConfig(use_class_weights=False, use_focal_loss=focal, focal_gamma=2.0, label_smoothing=0.1)
     missing = build_loss(cfg, None)(logits, targets)
     assert torch.equal(missing, build_loss(unweighted, WEIGHTS.numpy())(logits, targets))
     assert not torch.allclose(missing, build_loss(cfg, WEIGHTS.numpy())(logits, targets))  # weights do matter
+=======
+    loss = build_loss(TrainerConfig(use_class_weights=True), None)(logits, targets)
+    assert torch.isfinite(loss)
+
+
+def _loss_share_per_class(cfg: TrainerConfig, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each class's share of one epoch's total training loss, measured through build_loss.
+
+    With all-zero logits every sample's unweighted loss is the same (log 3), so the shares
+    are exactly the shares of loss weight the classes get in the epoch the trainer draws.
+    """
+    order = epoch_order(labels, seed=0, epoch=0, oversample=cfg.use_oversampling)
+    epoch_labels = torch.from_numpy(labels[order])
+    loss_fn = build_loss(cfg, weights)
+    totals = []
+    for c in range(3):
+        members = epoch_labels[epoch_labels == c]
+        targets = torch.nn.functional.one_hot(members, 3).to(torch.float32)
+        totals.append(float(loss_fn(torch.zeros(len(members), 3), targets)) * len(members))
+    return np.array(totals) / sum(totals)
+
+
+@pytest.mark.parametrize("use_focal", [False, True])
+@pytest.mark.parametrize(("use_weights", "use_oversampling"), [(True, True), (True, False), (False, True)])
+def test_classes_are_balanced_once(use_focal: bool, use_weights: bool, use_oversampling: bool) -> None:
+    labels = np.repeat(np.array([0, 1, 2]), [150, 700, 150])  # HOLD-heavy, like real triple-barrier labels
+    cfg = TrainerConfig(
+        use_focal_loss=use_focal, use_class_weights=use_weights, use_oversampling=use_oversampling, label_smoothing=0.0
+    )
+    shares = _loss_share_per_class(cfg, labels, class_weights(labels))
+    np.testing.assert_allclose(shares, [1 / 3] * 3, atol=0.01)
+
+
+def test_weights_on_top_of_oversampling_would_balance_twice() -> None:
+    """What the rule prevents: the train-segment weights applied to an oversampled epoch."""
+    labels = np.repeat(np.array([0, 1, 2]), [150, 700, 150])
+    weights = class_weights(labels)
+    order = epoch_order(labels, seed=0, epoch=0, oversample=True)
+    per_class = np.bincount(labels[order], minlength=3) * weights
+    assert per_class[1] / per_class.sum() < 0.15  # the majority class would get far less than a third
+
+
+def test_oversampling_keeps_an_absent_class_at_zero_weight() -> None:
+    cfg = TrainerConfig(use_class_weights=True, use_oversampling=True)
+    weight = loss_class_weights(cfg, np.array([0.0, 0.8, 1.2], dtype=np.float32))
+    assert weight is not None and weight.tolist() == [0.0, 1.0, 1.0]
+>>>>>>> wt-D

@@ -55,11 +55,11 @@ class StopAt:
 
 def _train(ckpt: Path | None = None, stop: StopAt | None = None, seed: int = 7, tag: str = "t",
            on_epoch: Any = None, on_warning: Any = None, data: Any = DATA, epochs: int = EPOCHS,
-           **knobs: Any) -> Any:
+           epoch_objective: Any = None, **knobs: Any) -> Any:
     cfg = tiny_trainer(**{**BUSY, **knobs})
     hooks = TrainHooks(on_epoch=on_epoch, should_stop=stop, on_warning=on_warning)
     return train_model(data, cfg, tiny_model(), epochs=epochs, seed=seed, hooks=hooks,
-                       checkpoint_path=ckpt, checkpoint_tag=tag)
+                       checkpoint_path=ckpt, checkpoint_tag=tag, epoch_objective=epoch_objective)
 
 
 def _history(result: Any) -> list[dict[str, Any]]:
@@ -363,3 +363,62 @@ def test_checkpoint_of_a_finished_training_just_replays_it(tmp_path: Path, strai
     assert (again.resumed_from_epoch, again.resumed_from_batch, replayed) == (EPOCHS, 0, list(range(EPOCHS)))
     _assert_same_weights(again.model.state_dict(), straight.model.state_dict())
     assert np.array_equal(again.val_pred, straight.val_pred)
+
+
+# --------------------------------------------------------------------------- best-epoch restore
+
+BEST_EPOCHS = 4
+
+
+def _by_epoch(m: EpochMetrics) -> float:
+    """An objective whose best epoch is known in advance: epoch 1 of 0..3."""
+    return -abs(m.epoch - 1)
+
+
+@pytest.fixture(scope="module")
+def best_straight() -> Any:
+    return _train(restore_best_epoch=True, epochs=BEST_EPOCHS, epoch_objective=_by_epoch)
+
+
+def test_restore_best_epoch_returns_the_weights_and_predictions_of_that_epoch(best_straight: Any) -> None:
+    assert best_straight.best_epoch == 1
+    assert len(best_straight.history) == BEST_EPOCHS  # the history still has every epoch
+    two_epochs = _train(epochs=2)  # the same training stopped after epoch 1
+    _assert_same_weights(best_straight.model.state_dict(), two_epochs.model.state_dict())
+    assert np.array_equal(best_straight.val_pred, two_epochs.val_pred)
+    assert best_straight.history[1].val_f1 == pytest.approx(two_epochs.history[1].val_f1)
+    last = _train(epochs=BEST_EPOCHS)
+    assert last.best_epoch is None
+    assert not all(torch.equal(a, b) for a, b in zip(last.model.state_dict().values(),
+                                                      best_straight.model.state_dict().values()))
+
+
+def test_restore_best_epoch_defaults_to_the_best_val_f1() -> None:
+    result = _train(restore_best_epoch=True, epochs=BEST_EPOCHS)
+    f1 = [m.val_f1 for m in result.history]
+    assert result.best_epoch == int(np.argmax(f1))  # argmax: the earliest of equal values
+    pred, _ = predict(result.model, DATA.val, 64, "cpu")
+    assert np.array_equal(pred, result.val_pred)
+
+
+@pytest.mark.parametrize("k", [4, 2 * CALLS_PER_EPOCH + 3, 3 * CALLS_PER_EPOCH + 1])  # before, after the best epoch
+def test_restore_best_epoch_survives_stop_and_resume(tmp_path: Path, best_straight: Any, k: int) -> None:
+    ckpt = tmp_path / "trial.pt"
+    with pytest.raises(TrainingInterrupted):
+        _train(ckpt, StopAt(k), restore_best_epoch=True, epochs=BEST_EPOCHS, epoch_objective=_by_epoch)
+    resumed = _train(ckpt, restore_best_epoch=True, epochs=BEST_EPOCHS, epoch_objective=_by_epoch)
+    assert resumed.resumed_from_epoch is not None and resumed.best_epoch == 1
+    _assert_same_weights(resumed.model.state_dict(), best_straight.model.state_dict())
+    assert np.array_equal(resumed.val_pred, best_straight.val_pred)
+    assert _history(resumed) == _history(best_straight)
+
+
+def test_checkpoint_without_best_weights_is_not_used_to_restore(tmp_path: Path, best_straight: Any) -> None:
+    ckpt = tmp_path / "trial.pt"
+    with pytest.raises(TrainingInterrupted):
+        _train(ckpt, StopAt(2 * CALLS_PER_EPOCH + 3), epochs=BEST_EPOCHS)  # restore off: no best kept
+    warnings: list[str] = []
+    resumed = _train(ckpt, on_warning=warnings.append, restore_best_epoch=True, epochs=BEST_EPOCHS,
+                     epoch_objective=_by_epoch)
+    assert resumed.resumed_from_epoch is None and any("other data or settings" in w for w in warnings)
+    _assert_same_weights(resumed.model.state_dict(), best_straight.model.state_dict())

@@ -125,6 +125,7 @@ class TrainerConfig:
     checkpoint_interval_s: float = _field(60.0, _gt(0))  # at most this much work lost on kill -9
     device: str = _field("auto", _one_of("auto", "cpu", "cuda"))  # auto: CUDA when available
     num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0 keeps torch's default
+    restore_best_epoch: bool = _field(False)  # return the weights of the best validation epoch, not the last
 
 
 @dataclass

@@ -60,6 +60,24 @@ def focal_loss(
     return per_class.sum(dim=-1).mean()
 
 
+def loss_class_weights(trainer_cfg: TrainerConfig, class_weights: np.ndarray | torch.Tensor | None) -> torch.Tensor | None:
+    """The per-class weights the loss applies, so that the classes are balanced exactly once.
+
+    `class_weights` are the inverse class frequencies of the train segment (0 for an absent
+    class). They apply only with ``use_class_weights``. With ``use_oversampling`` too, the
+    epochs are already drawn balanced, and the inverse frequencies of that balanced
+    distribution are uniform: every present class gets 1 (an absent one keeps 0). Applying
+    the train-segment weights on top would balance twice and hand the rarest class most
+    of the loss.
+    """
+    if not trainer_cfg.use_class_weights or class_weights is None:
+        return None
+    weight = torch.as_tensor(class_weights).to(dtype=torch.float32)
+    if trainer_cfg.use_oversampling:
+        weight = (weight > 0).to(torch.float32)
+    return weight
+
+
 def build_loss(
     trainer_cfg: TrainerConfig,
     class_weights: np.ndarray | torch.Tensor | None,
@@ -67,12 +85,11 @@ def build_loss(
 ) -> LossFn:
     """The training loss the config asks for, as ``loss(logits, target_probs) -> scalar``.
 
-    `class_weights` are used (as CE weights, or as the focal alpha) only when
-    ``use_class_weights`` is on.
+    Class weights (as CE weights, or as the focal alpha) are those of `loss_class_weights`.
     """
-    weight: torch.Tensor | None = None
-    if trainer_cfg.use_class_weights and class_weights is not None:
-        weight = torch.as_tensor(class_weights).to(device=device, dtype=torch.float32)
+    weight = loss_class_weights(trainer_cfg, class_weights)
+    if weight is not None:
+        weight = weight.to(device=device)
     smoothing = float(trainer_cfg.label_smoothing)
     if trainer_cfg.use_focal_loss:
         gamma = float(trainer_cfg.focal_gamma)

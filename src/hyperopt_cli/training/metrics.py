@@ -64,12 +64,16 @@ def is_collapsed(pred_distribution: np.ndarray | list[float], limit: float = COL
 
 
 def trading_score(pred: np.ndarray, forward_returns: np.ndarray) -> float:
-    """Mean per-bar signed return of the predicted signals, in units of the return std.
+    """Market-neutral skill of the predicted signals: cov(s, r) / std(r) over the scored samples.
 
     Position s = pred - 1 (SELL -1, HOLD 0, BUY +1); r = forward log return over the label
-    horizon; score = mean(s * r) / std(r). It is 0 for always-HOLD and does not depend on
-    the label parameters (only on the predictions and prices), so it compares trials whose
-    labels differ. Samples with a non-finite return are skipped; 0 when std(r) is 0.
+    horizon; score = mean((s - mean(s)) * (r - mean(r))) / std(r). Demeaning the returns
+    and scoring the signal's deviation from its own mean are the same number (both are the
+    covariance), so a constant signal (always BUY, always HOLD) scores exactly 0 on any
+    segment, and adding a constant to every return (the market's drift) changes no score:
+    the score measures timing, not leaning with the trend. It does not depend on the label
+    parameters (only on predictions and prices), so it compares trials whose labels differ.
+    Samples with a non-finite return are skipped; 0 when std(r) is 0.
     """
     pred = np.asarray(pred, dtype=np.int64)
     r = np.asarray(forward_returns, dtype=np.float64)
@@ -80,7 +84,10 @@ def trading_score(pred: np.ndarray, forward_returns: np.ndarray) -> float:
         pred, r = pred[finite], r[finite]
     if r.size == 0:
         return 0.0
-    std = float(r.std())
+    centred = r - r.mean()
+    std = float(np.sqrt(np.mean(centred**2)))
     if std == 0.0:
         return 0.0
-    return float(np.mean((pred - 1) * r) / std)
+    signal = (pred - 1).astype(np.float64)
+    # A constant signal's mean is exact in float64, so its deviation (and the score) is exactly 0.
+    return float(np.mean((signal - signal.mean()) * centred) / std)

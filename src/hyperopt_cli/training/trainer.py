@@ -9,6 +9,11 @@ batch; when it says yes a checkpoint is written and `TrainingInterrupted` is rai
 checkpoint is also written at the end of every epoch and whenever
 `checkpoint_interval_s` passed since the last one. Resuming continues at the saved batch.
 
+Best-epoch restore. With `restore_best_epoch`, the weights after the epoch with the best
+validation objective (`epoch_objective`, val_f1 unless the caller passes its own; the
+earliest epoch wins a tie) are kept beside the running ones, saved in every checkpoint,
+and returned as the result's model with their validation predictions.
+
 Determinism. No random state is carried from batch to batch: the model init, each epoch's
 order, each batch's noise/mixup and each batch's dropout come from seeds derived from
 (seed, what, epoch, batch). So on CPU a run stopped anywhere and resumed in a new process
@@ -44,7 +49,7 @@ from hyperopt_cli.training.seeding import derive_seed, numpy_rng, torch_generato
 
 log = logging.getLogger("hyperopt_cli")
 
-CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes; other versions are ignored
+CHECKPOINT_FORMAT = 2  # bump when the checkpoint layout changes; other versions are ignored
 
 
 @dataclass
@@ -100,6 +105,38 @@ class TrainResult:
     val_probs: np.ndarray  # (n_val, 3) softmax probabilities after the last epoch
     resumed_from_epoch: int | None  # position the checkpoint resumed at; None: started fresh
     resumed_from_batch: int | None
+    best_epoch: int | None = None  # the epoch whose weights `model` holds with restore_best_epoch; None: the last
+
+
+EpochObjective = Callable[[EpochMetrics], float]  # higher is better
+
+
+class _BestEpoch:
+    """The best epoch so far by the objective, and a copy of its weights."""
+
+    def __init__(self, objective: EpochObjective) -> None:
+        self.objective = objective
+        self.reset()
+
+    def reset(self) -> None:
+        self.epoch: int | None = None
+        self.value = -math.inf
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def update(self, metrics: EpochMetrics, model: nn.Module) -> None:
+        value = float(self.objective(metrics))
+        if self.epoch is None or value > self.value:  # NaN never wins; a tie keeps the earlier epoch
+            self.epoch, self.value = metrics.epoch, value
+            self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def state(self) -> dict[str, Any] | None:
+        if self.epoch is None:
+            return None
+        return {"epoch": self.epoch, "value": self.value, "weights": self.weights}
+
+    def load(self, saved: dict[str, Any] | None) -> None:
+        if saved is not None:
+            self.epoch, self.value, self.weights = int(saved["epoch"]), float(saved["value"]), saved["weights"]
 
 
 @dataclass
@@ -171,13 +208,15 @@ def train_model(
     hooks: TrainHooks | None = None,
     checkpoint_path: Path | None = None,
     checkpoint_tag: str = "",
+    epoch_objective: EpochObjective | None = None,
 ) -> TrainResult:
     """Train for `epochs` epochs on data.train, evaluating on data.val after each.
 
     Resumes from `checkpoint_path` when it holds a checkpoint of this same training
     (same `checkpoint_tag`, seed and data shape). Raises `TrainingInterrupted` after a
     stop request and `DivergedError` on a NaN/inf loss. The caller deletes the
-    checkpoint when the trial is over (`delete_checkpoint`).
+    checkpoint when the trial is over (`delete_checkpoint`). `epoch_objective` ranks the
+    epochs for `restore_best_epoch` (higher is better; default val_f1).
     """
     hooks = hooks or TrainHooks()
     if len(data.train) == 0 or len(data.val) == 0:
@@ -191,7 +230,8 @@ def train_model(
     # Training reseeds torch's global RNG (init, dropout); give the caller theirs back afterwards.
     rng_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):
-        return _train(data, trainer_cfg, model_cfg, epochs, seed, hooks, checkpoint_path, checkpoint_tag, device)
+        best = _BestEpoch(epoch_objective or (lambda m: m.val_f1)) if trainer_cfg.restore_best_epoch else None
+        return _train(data, trainer_cfg, model_cfg, epochs, seed, hooks, checkpoint_path, checkpoint_tag, device, best)
 
 
 def _build(
@@ -214,6 +254,7 @@ def _train(
     checkpoint_path: Path | None,
     checkpoint_tag: str,
     device: torch.device,
+    best: _BestEpoch | None,
 ) -> TrainResult:
     warn = hooks.on_warning or log.warning
     should_stop = hooks.should_stop or (lambda: False)
@@ -231,11 +272,15 @@ def _train(
             scheduler.load_state_dict(saved["scheduler"])
             pos = _Position(**saved["position"])
             history = [EpochMetrics.from_dict(m) for m in saved["history"]]
+            if best is not None:
+                best.load(saved["best"])
             resumed = dataclasses.replace(pos)
         except Exception as exc:  # a partly loaded model is unusable: rebuild from scratch
             warn(f"checkpoint {checkpoint_path} could not be restored ({exc}); starting the trial fresh")
             model, optimizer, scheduler = _build(data, cfg, model_cfg, seed, device)
             pos, history = _Position(), []
+            if best is not None:
+                best.reset()
     if hooks.on_epoch is not None:
         for metrics in history:  # lets the caller re-report epochs a crash may have lost
             hooks.on_epoch(metrics)
@@ -251,6 +296,7 @@ def _train(
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                "best": best.state() if best is not None else None,
             })
 
     def stop(p: _Position) -> TrainingInterrupted:
@@ -286,6 +332,8 @@ def _train(
             raise stop(pos)
         metrics = _epoch_metrics(epoch, pos.loss_sum / n_batches, val_logits, data.val, time.monotonic() - started)
         history.append(metrics)
+        if best is not None:
+            best.update(metrics, model)
         save(_Position(epoch=epoch + 1))
         last_save = time.monotonic()
         if metrics.collapsed:
@@ -295,8 +343,28 @@ def _train(
         if hooks.on_epoch is not None:
             hooks.on_epoch(metrics)
 
-    if val_logits is None:  # every epoch was already done before this resume
-        val_logits = _logits(model, data.val, cfg.eval_batch_size, device)
+    return _result(model, data.val, cfg.eval_batch_size, device, history, val_logits, best, resumed)
+
+
+def _result(
+    model: nn.Module,
+    val: Segment,
+    eval_batch_size: int,
+    device: torch.device,
+    history: list[EpochMetrics],
+    val_logits: torch.Tensor | None,
+    best: _BestEpoch | None,
+    resumed: _Position | None,
+) -> TrainResult:
+    """The finished training's result; with best-epoch restore, the best epoch's weights go in."""
+    best_epoch = None
+    if best is not None:
+        best_epoch = best.epoch
+        if best.weights is not None and best.epoch != len(history) - 1:
+            model.load_state_dict(best.weights)
+            val_logits = None
+    if val_logits is None:  # every epoch was done before this resume, or earlier weights were restored
+        val_logits = _logits(model, val, eval_batch_size, device)
         assert val_logits is not None
     model.eval()
     return TrainResult(
@@ -306,6 +374,7 @@ def _train(
         val_probs=torch.softmax(val_logits, dim=1).numpy(),
         resumed_from_epoch=resumed.epoch if resumed else None,
         resumed_from_batch=resumed.batch if resumed else None,
+        best_epoch=best_epoch,
     )
 
 
@@ -418,6 +487,7 @@ def _fingerprint(data: PreparedData, cfg: TrainerConfig, model_cfg: ModelConfig,
         "batch_size": cfg.batch_size,
         "hidden_size": model_cfg.hidden_size,
         "num_layers": model_cfg.num_layers,
+        "restore_best_epoch": int(cfg.restore_best_epoch),  # a checkpoint without best weights cannot restore them
     }
 
 

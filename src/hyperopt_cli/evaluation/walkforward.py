@@ -1,0 +1,242 @@
+"""Walk-forward evaluation: the test segment in K consecutive blocks, each scored by a model
+trained on every labelled sample before it, purged by the label horizon plus the embargo.
+
+For block k starting at bar b, the training samples are all labelled samples t (from the
+train, val and test segments) with t + purge_bars < b: their labels, which look up to the
+horizon ahead, end before the block starts. Features are re-standardised per block with
+the mean/std of the rows up to that block's last training bar (`prepare._standardise`,
+the same scaler the segments use), so nothing about a block leaks into its own inputs.
+
+Blocks are split by `np.array_split` of the test samples and purged in bars, not with
+scikit-learn's `TimeSeriesSplit`: its `gap` counts samples, which is not a bar distance
+where the sample pool has holes (the purge gaps between segments), and its `test_size`
+folds leave the first test samples unscored when the size does not divide.
+
+`walk_forward` takes the blocks already scored (e.g. restored after a stop) and skips
+them; `on_block` is called after each newly scored block so the caller can store it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from hyperopt_cli.data.prepare import DataPreparer, PreparedData, Segment, _standardise, class_weights
+from hyperopt_cli.errors import DataError
+from hyperopt_cli.evaluation.baselines import BASELINES, Baseline
+from hyperopt_cli.training.metrics import classification_metrics, trading_score
+from hyperopt_cli.training.seeding import derive_seed
+
+MODEL = "model"  # key of the evaluated model's predictions next to the baselines' names
+FitPredict = Callable[[Segment, Segment], np.ndarray]  # (train, block) -> class index per block sample
+MIN_BLOCK_SAMPLES = 10  # fewer samples in a block give a meaningless macro-F1
+
+
+@dataclass(frozen=True)
+class WalkForwardSource:
+    """Every labelled sample (train, val and test segments) and the unscaled features."""
+
+    raw_features: np.ndarray  # (n_rows, n_features) unscaled; NaN where a feature lacks history
+    end_rows: np.ndarray  # (n_samples,) ascending row of each sample's last bar
+    labels: np.ndarray  # (n_samples,) class index 0=SELL 1=HOLD 2=BUY
+    forward_returns: np.ndarray  # (n_samples,) log return over the label horizon
+    timestamps: np.ndarray  # (n_samples,) datetime64[ns] UTC
+    first_test: int  # index of the first test-segment sample
+    window: int
+    purge_bars: int  # horizon + embargo
+    feature_names: tuple[str, ...]
+
+    @classmethod
+    def from_prepared(cls, preparer: DataPreparer, data: PreparedData) -> WalkForwardSource:
+        segments = (data.train, data.val, data.test)
+        return cls(
+            raw_features=preparer.raw_features,
+            end_rows=np.concatenate([s.end_rows for s in segments]),
+            labels=np.concatenate([s.labels for s in segments]),
+            forward_returns=np.concatenate([s.forward_returns for s in segments]),
+            timestamps=np.concatenate([s.timestamps for s in segments]),
+            first_test=len(data.train) + len(data.val),
+            window=data.test.window,
+            purge_bars=data.purge_bars,
+            feature_names=data.feature_names,
+        )
+
+    def segment(self, name: str, idx: np.ndarray, features: np.ndarray) -> Segment:
+        return Segment(
+            name=name,
+            features=features,
+            end_rows=self.end_rows[idx],
+            labels=self.labels[idx],
+            forward_returns=self.forward_returns[idx],
+            timestamps=self.timestamps[idx],
+            window=self.window,
+        )
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One block of the test segment and the purged samples before it (indices into the source)."""
+
+    block: int
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+
+
+def walk_forward_folds(source: WalkForwardSource, n_blocks: int) -> list[Fold]:
+    """The K consecutive test blocks, each with every sample whose label ends before it."""
+    n_test = len(source.end_rows) - source.first_test
+    if n_blocks < 1 or n_test < n_blocks * MIN_BLOCK_SAMPLES:
+        raise DataError(
+            f"walk-forward needs at least {MIN_BLOCK_SAMPLES} test samples per block, got {n_test} test samples "
+            f"for {n_blocks} blocks; use fewer blocks or a larger data.test_fraction"
+        )
+    folds = []
+    for k, block in enumerate(np.array_split(np.arange(source.first_test, len(source.end_rows)), n_blocks)):
+        first_bar = source.end_rows[block[0]]
+        train_idx = np.flatnonzero(source.end_rows[: block[0]] + source.purge_bars < first_bar)
+        folds.append(Fold(block=k, train_idx=train_idx, test_idx=block))
+    return folds
+
+
+def fold_segments(source: WalkForwardSource, fold: Fold) -> tuple[Segment, Segment]:
+    """(train, block) segments sharing features standardised on the fold's training rows only."""
+    if len(fold.train_idx) == 0:
+        raise DataError(f"walk-forward block {fold.block} has no training samples before it; use more bars")
+    fit_rows = ~np.isnan(source.raw_features).any(axis=1)
+    fit_rows[int(source.end_rows[fold.train_idx[-1]]) + 1 :] = False
+    features = _standardise(source.raw_features, fit_rows)
+    return source.segment("train", fold.train_idx, features), source.segment("test", fold.test_idx, features)
+
+
+def as_prepared_data(
+    train: Segment, block: Segment, purge_bars: int, feature_names: tuple[str, ...], val_fraction: float
+) -> PreparedData:
+    """A PreparedData for training on a fold: the last `val_fraction` of `train` (purged) as validation."""
+    n_val = max(1, int(round(len(train) * val_fraction)))
+    first_val_bar = train.end_rows[len(train) - n_val]
+    fit = np.flatnonzero(train.end_rows + purge_bars < first_val_bar)
+    val = np.arange(len(train) - n_val, len(train))
+
+    def part(name: str, idx: np.ndarray) -> Segment:
+        return dataclasses.replace(
+            train, name=name, end_rows=train.end_rows[idx], labels=train.labels[idx],
+            forward_returns=train.forward_returns[idx], timestamps=train.timestamps[idx],
+        )
+
+    fit_segment = part("train", fit)
+    return PreparedData(
+        train=fit_segment,
+        val=part("val", val),
+        test=block,
+        feature_names=feature_names,
+        class_weights=class_weights(fit_segment.labels),
+        purge_bars=purge_bars,
+    )
+
+
+def score_predictions(segment_labels: np.ndarray, forward_returns: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """Classification metrics (macro-F1, per-class F1, prediction shares, ...) plus the trading score."""
+    out = dict(classification_metrics(segment_labels, pred))
+    out["trading_score"] = float(trading_score(pred, forward_returns))
+    out["n_samples"] = int(len(pred))
+    return out
+
+
+def _iso(ts: np.datetime64) -> str:
+    return pd.Timestamp(ts).tz_localize("UTC").isoformat()
+
+
+@dataclass
+class BlockResult:
+    """One scored block: where it lies, what trained it, and every predictor's predictions and metrics."""
+
+    block: int
+    start: int  # first sample index (into the source) of the block
+    stop: int  # one past its last sample index
+    first_timestamp: str
+    last_timestamp: str
+    n_train: int  # purged training samples before the block
+    predictions: dict[str, list[int]]  # MODEL and each baseline
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> BlockResult:
+        return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls)})
+
+
+@dataclass
+class WalkForwardResult:
+    """Per-block and pooled metrics; the pooled arrays feed the verdict."""
+
+    blocks: list[BlockResult]
+    pooled: dict[str, dict[str, Any]]  # predictor -> metrics over all blocks together
+    labels: np.ndarray  # pooled true classes, in time order
+    forward_returns: np.ndarray
+    predictions: dict[str, np.ndarray]  # predictor -> pooled predictions
+    purge_bars: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the blocks (with their predictions) and the pooled metrics."""
+        return {"purge_bars": self.purge_bars, "blocks": [b.as_dict() for b in self.blocks], "pooled": self.pooled}
+
+
+def evaluate_block(
+    source: WalkForwardSource, fold: Fold, fit_predict: FitPredict, baselines: dict[str, Baseline], seed: int
+) -> BlockResult:
+    """Fit the model and every baseline on the fold's training samples and score the block."""
+    train, block = fold_segments(source, fold)
+    predictions = {MODEL: np.asarray(fit_predict(train, block), dtype=np.int64)}
+    for name, baseline in baselines.items():
+        predictions[name] = baseline(train, block, derive_seed(seed, "walk_forward", fold.block))
+    for name, pred in predictions.items():
+        if pred.shape != (len(block),):
+            raise ValueError(f"{name} returned predictions of shape {pred.shape} for a block of {len(block)} samples")
+    return BlockResult(
+        block=fold.block,
+        start=int(fold.test_idx[0]),
+        stop=int(fold.test_idx[-1]) + 1,
+        first_timestamp=_iso(block.timestamps[0]),
+        last_timestamp=_iso(block.timestamps[-1]),
+        n_train=len(train),
+        predictions={k: [int(v) for v in p] for k, p in predictions.items()},
+        metrics={k: score_predictions(block.labels, block.forward_returns, p) for k, p in predictions.items()},
+    )
+
+
+def walk_forward(
+    source: WalkForwardSource,
+    fit_predict: FitPredict,
+    *,
+    n_blocks: int,
+    seed: int,
+    baselines: dict[str, Baseline] | None = None,
+    done: Iterable[BlockResult] = (),
+    on_block: Callable[[BlockResult], None] | None = None,
+) -> WalkForwardResult:
+    """Score every block not in `done`, then pool all blocks; see the module docstring."""
+    baselines = BASELINES if baselines is None else baselines
+    folds = walk_forward_folds(source, n_blocks)
+    finished = {b.block: b for b in done}
+    for fold in folds:
+        if fold.block in finished:
+            if finished[fold.block].start != int(fold.test_idx[0]):
+                raise ValueError(f"stored walk-forward block {fold.block} does not match this data's blocks")
+            continue
+        result = evaluate_block(source, fold, fit_predict, baselines, seed)
+        finished[fold.block] = result
+        if on_block is not None:
+            on_block(result)
+    blocks = [finished[f.block] for f in folds]
+    test = np.arange(source.first_test, len(source.end_rows))
+    labels, returns = source.labels[test], source.forward_returns[test]
+    names = list(blocks[0].predictions)
+    predictions = {k: np.concatenate([np.asarray(b.predictions[k], dtype=np.int64) for b in blocks]) for k in names}
+    pooled = {k: score_predictions(labels, returns, p) for k, p in predictions.items()}
+    return WalkForwardResult(blocks, pooled, labels, returns, predictions, source.purge_bars)
