@@ -508,6 +508,18 @@ def _print_results(res: dict[str, Any], run_dir: Path) -> None:
                 _fmt(m.get("accuracy")), _fmt(m.get("trading_score")),
             )
         out.print(scores)
+    pooled = (res.get("walk_forward") or {}).get("pooled")
+    if pooled:
+        blocks = len(res["walk_forward"].get("blocks", []))
+        walk = Table(title=f"Walk-forward over {blocks} test blocks (each trained on all bars before it)")
+        for col in ("model", "macro F1", "trading score"):
+            walk.add_column(col)
+        for name, m in pooled.items():
+            walk.add_row("tuned LSTM" if name == "model" else name, _fmt(m.get("macro_f1")), _fmt(m.get("trading_score")))
+        out.print(walk)
+    verdict = res.get("verdict")
+    if verdict:
+        out.print(f"Verdict: {verdict.get('wording')}", markup=False)
 
 
 @app.command()

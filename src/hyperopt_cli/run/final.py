@@ -22,6 +22,10 @@ from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, delete_checkpoint, predict, train_model
 
 
+WALK_FORWARD_ATTR = "walk_forward_blocks"  # + "_" + params tag: the finished blocks, as JSON
+SINGLE_ATTR = "final_single_model"  # the single test score, kept while the walk-forward runs
+
+
 class RecordStore(Protocol):
     """Where the result is kept: an Optuna study's user attrs (the last group's study)."""
 
@@ -40,6 +44,12 @@ def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dic
         return dict(existing)
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
     data = preparer.prepare(labels_cfg)
+    single = store.user_attrs.get(SINGLE_ATTR)
+    if single is not None and single.get("params_tag") == params_tag(fixed):  # stopped during walk-forward
+        final = dict(single)
+        final.update(walk_forward_evaluation(cfg, preparer, fixed, data, stop_event, store, checkpoint.parent, events))
+        store.set_user_attr(FINAL_ATTR, final)
+        return final
     events.emit("evaluation", message=f"training with the best params ({len(fixed)} fixed) and scoring the test segment")
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -63,9 +73,51 @@ def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dic
             "test": confusion_matrix(data.test.labels, pred).tolist(),
         },
     }
-    store.set_user_attr(FINAL_ATTR, final)
     delete_checkpoint(checkpoint)
     t = final["test_metrics"]
     best_name, best = max(final["baselines"].items(), key=lambda kv: kv[1]["macro_f1"])
     events.emit("evaluation", message=f"test macro-F1 {t['macro_f1']:.4f} vs best baseline {best_name} {best['macro_f1']:.4f}")
+    store.set_user_attr(SINGLE_ATTR, final)
+    final.update(walk_forward_evaluation(cfg, preparer, fixed, data, stop_event, store, checkpoint.parent, events))
+    store.set_user_attr(FINAL_ATTR, final)
     return final
+
+
+def walk_forward_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dict[str, Any], data: Any,
+                            stop_event: threading.Event, store: RecordStore, checkpoints: Path,
+                            events: EventSink) -> dict[str, Any]:
+    """The chosen configuration and the baselines walk-forward over the test blocks, and the verdict.
+
+    Each finished block is kept in `store` under its own attribute, so a stop resumes at the
+    next block without refitting the finished ones.
+    """
+    from hyperopt_cli.evaluation.lstm import lstm_fit_predict
+    from hyperopt_cli.evaluation.verdict import verdict
+    from hyperopt_cli.evaluation.walkforward import BlockResult, WalkForwardSource, walk_forward
+
+    trainer_cfg, _ = with_params(cfg, fixed)
+    tag = params_tag(fixed)
+    key = f"{WALK_FORWARD_ATTR}_{tag}"
+    done = [BlockResult.from_dict(raw) for raw in store.user_attrs.get(key, [])]
+
+    def keep(block: BlockResult) -> None:
+        done.append(block)
+        store.set_user_attr(key, [b.as_dict() for b in done])
+        events.emit("evaluation", message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
+                    f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}")
+
+    fit_predict = lstm_fit_predict(
+        trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
+        purge_bars=data.purge_bars, feature_names=data.feature_names,
+        hooks=TrainHooks(should_stop=stop_event.is_set), checkpoint_dir=checkpoints,
+    )
+    try:
+        result = walk_forward(WalkForwardSource.from_prepared(preparer, data), fit_predict,
+                              n_blocks=cfg.walk_forward_blocks, seed=cfg.seed, done=list(done), on_block=keep)
+    except TrainingInterrupted:
+        raise StopRequested("stop requested") from None
+    for block_checkpoint in checkpoints.glob("walk_forward_*.pt"):
+        delete_checkpoint(block_checkpoint)
+    judged = verdict(result, seed=derive_seed(cfg.seed, "verdict"))
+    events.emit("evaluation", message=judged.wording())
+    return {"walk_forward": result.as_dict(), "verdict": judged.as_dict()}
