@@ -244,22 +244,19 @@ def _build(
     return model, optimizer, scheduler
 
 
-def _train(
+def _restore(
     data: PreparedData,
     cfg: TrainerConfig,
     model_cfg: ModelConfig,
-    epochs: int,
     seed: int,
-    hooks: TrainHooks,
-    checkpoint_path: Path | None,
-    checkpoint_tag: str,
     device: torch.device,
     best: _BestEpoch | None,
-) -> TrainResult:
-    warn = hooks.on_warning or log.warning
-    should_stop = hooks.should_stop or (lambda: False)
-    fingerprint = _fingerprint(data, cfg, model_cfg, seed)
-
+    checkpoint_path: Path | None,
+    checkpoint_tag: str,
+    fingerprint: dict[str, int],
+    warn: Callable[[str], None],
+) -> tuple[nn.Module, Any, Any, _Position, list[EpochMetrics], _Position | None]:
+    """A fresh model, optimiser and scheduler, or those of a usable checkpoint, with its position and history."""
     model, optimizer, scheduler = _build(data, cfg, model_cfg, seed, device)
     pos = _Position()
     history: list[EpochMetrics] = []
@@ -281,6 +278,28 @@ def _train(
             pos, history = _Position(), []
             if best is not None:
                 best.reset()
+    return model, optimizer, scheduler, pos, history, resumed
+
+
+def _train(
+    data: PreparedData,
+    cfg: TrainerConfig,
+    model_cfg: ModelConfig,
+    epochs: int,
+    seed: int,
+    hooks: TrainHooks,
+    checkpoint_path: Path | None,
+    checkpoint_tag: str,
+    device: torch.device,
+    best: _BestEpoch | None,
+) -> TrainResult:
+    warn = hooks.on_warning or log.warning
+    should_stop = hooks.should_stop or (lambda: False)
+    fingerprint = _fingerprint(data, cfg, model_cfg, seed)
+
+    model, optimizer, scheduler, pos, history, resumed = _restore(
+        data, cfg, model_cfg, seed, device, best, checkpoint_path, checkpoint_tag, fingerprint, warn
+    )
     if hooks.on_epoch is not None:
         for metrics in history:  # lets the caller re-report epochs a crash may have lost
             hooks.on_epoch(metrics)
