@@ -204,7 +204,7 @@ class OptimizationConfig:
     primary_metric: str = _field("val_f1", _one_of(*METRICS))
     convergence_patience: int = _field(5, _ge(1))  # trials without improvement that end a group
     convergence_threshold: float = _field(0.005, _ge(0))  # improvement that counts
-    collapse_precision: float = _field(0.35, _between(0.0, 1.0))  # below: trial penalised (x0.5)
+    collapse_precision: float = _field(0.35, _between(0.0, 1.0))  # below: trial penalised, never improved
     use_mlflow: bool = _field(False)  # log groups and trials to MLflow (pip install 'hyperopt-cli[mlflow]')
     mlflow_tracking_uri: str | None = _field(None)  # null: sqlite DB in <run_dir>/mlruns; or any MLflow URI
     seed: int = _field(42, _ge(0))
