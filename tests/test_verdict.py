@@ -18,6 +18,7 @@ from hyperopt_cli.evaluation.verdict import (
     verdict,
 )
 from hyperopt_cli.evaluation.walkforward import MODEL, WalkForwardResult, WalkForwardSource, walk_forward
+from hyperopt_cli.training.metrics import classification_metrics
 from hyperopt_cli.training.metrics import classification_metrics, trading_score
 
 DATA = DataConfig(window=8)
@@ -119,3 +120,21 @@ def test_a_planted_signal_gets_an_interval_above_zero() -> None:
 def test_wording_states_the_numbers_with_signs() -> None:
     v = Verdict(False, "logistic_regression", -0.031, (-0.07, 0.012), -0.1, (-0.2, 0.05), 0.95, 12, 2000, 700, 0)
     assert v.wording() == "no evidence the LSTM beats logistic regression: \u0394 \u22120.03 [\u22120.07, +0.01]"
+
+
+def test_every_baseline_gets_its_own_interval_and_the_best_one_matches_the_verdict(
+    random_walk_result: WalkForwardResult,
+) -> None:
+    """`against` compares the model with each baseline; a predictor that copies one baseline ties with it."""
+    r = random_walk_result
+    baselines = {k: p for k, p in r.predictions.items() if k != MODEL}
+    copied = next(iter(baselines))
+    v = compare(r.labels, r.forward_returns, baselines[copied], baselines, block_length=8, seed=3, n_resamples=300)
+    assert set(v.against) == set(baselines)
+    assert v.against[v.baseline]["interval_macro_f1"] == v.interval_macro_f1
+    assert v.against[v.baseline]["delta_macro_f1"] == v.delta_macro_f1
+    assert v.against[copied]["delta_macro_f1"] == 0.0 and v.against[copied]["interval_macro_f1"] == (0.0, 0.0)
+    assert not v.against[copied]["beaten"]
+    worst = min(baselines, key=lambda k: classification_metrics(r.labels, baselines[k])["macro_f1"])
+    assert v.against[worst]["delta_macro_f1"] >= v.against[v.baseline]["delta_macro_f1"]
+    assert v.as_dict()["against"][copied]["interval_macro_f1"] == [0.0, 0.0]

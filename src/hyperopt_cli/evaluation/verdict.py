@@ -47,6 +47,9 @@ class Verdict:
     n_resamples: int
     n_samples: int
     seed: int
+    # every baseline, the best included: {"delta_macro_f1", "interval_macro_f1", "delta_trading_score",
+    # "interval_trading_score", "beaten"}; the same bootstrap seed for each
+    against: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def wording(self, model_name: str = "the LSTM") -> str:
         """One line, e.g. 'no evidence the LSTM beats logistic regression: Δ −0.03 [−0.07, +0.01]'."""
@@ -61,6 +64,8 @@ class Verdict:
         out = dataclasses.asdict(self)
         out["interval_macro_f1"] = list(self.interval_macro_f1)
         out["interval_trading_score"] = list(self.interval_trading_score)
+        out["against"] = {name: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
+                          for name, row in self.against.items()}
         out["wording"] = self.wording()
         return out
 
@@ -137,28 +142,38 @@ def compare(
 ) -> Verdict:
     """The verdict of `model_pred` against the baseline with the highest macro-F1 on these samples."""
     labels = np.asarray(labels, dtype=np.int64)
+    model_pred = np.asarray(model_pred, dtype=np.int64)
     f1 = {name: classification_metrics(labels, p)["macro_f1"] for name, p in baseline_preds.items()}
     best = max(f1, key=lambda name: f1[name])  # first listed wins a tie
-    base = np.asarray(baseline_preds[best], dtype=np.int64)
-    model_pred = np.asarray(model_pred, dtype=np.int64)
-    f1_diffs, score_diffs = paired_bootstrap(
-        labels, forward_returns, model_pred, base, block_length=block_length, seed=seed, n_resamples=n_resamples
-    )
     tail = 100 * (1 - confidence) / 2
-    f1_lo, f1_hi = (float(v) for v in np.percentile(f1_diffs, [tail, 100 - tail]))
-    ts_lo, ts_hi = (float(v) for v in np.percentile(score_diffs, [tail, 100 - tail]))
+    against: dict[str, dict[str, Any]] = {}
+    for name, pred in baseline_preds.items():
+        base = np.asarray(pred, dtype=np.int64)
+        f1_diffs, score_diffs = paired_bootstrap(
+            labels, forward_returns, model_pred, base, block_length=block_length, seed=seed, n_resamples=n_resamples
+        )
+        f1_lo, f1_hi = (float(v) for v in np.percentile(f1_diffs, [tail, 100 - tail]))
+        against[name] = {
+            "delta_macro_f1": classification_metrics(labels, model_pred)["macro_f1"] - f1[name],
+            "interval_macro_f1": (f1_lo, f1_hi),
+            "delta_trading_score": trading_score(model_pred, forward_returns) - trading_score(base, forward_returns),
+            "interval_trading_score": tuple(float(v) for v in np.percentile(score_diffs, [tail, 100 - tail])),
+            "beaten": f1_lo > 0,
+        }
+    top = against[best]
     return Verdict(
-        beats_best_baseline=f1_lo > 0,
+        beats_best_baseline=top["beaten"],
         baseline=best,
-        delta_macro_f1=classification_metrics(labels, model_pred)["macro_f1"] - f1[best],
-        interval_macro_f1=(f1_lo, f1_hi),
-        delta_trading_score=trading_score(model_pred, forward_returns) - trading_score(base, forward_returns),
-        interval_trading_score=(ts_lo, ts_hi),
+        delta_macro_f1=top["delta_macro_f1"],
+        interval_macro_f1=top["interval_macro_f1"],
+        delta_trading_score=top["delta_trading_score"],
+        interval_trading_score=top["interval_trading_score"],
         confidence=confidence,
         block_length=block_length,
         n_resamples=n_resamples,
         n_samples=len(labels),
         seed=seed,
+        against=against,
     )
 
 

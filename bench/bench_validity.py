@@ -1,0 +1,220 @@
+"""Validity: does the tuned LSTM beat its baselines out of sample, and does the verdict say so honestly?
+
+Data sets (5,000 bars each, data never shrunk):
+- EURUSD_H1 and NASDAQ_D1 (real; tests/data copies of ../shared/data),
+- random_walk: no signal at all (a verdict claiming a win is a false positive),
+- planted_pattern: an XOR of two past shocks sets the next 12 bars' drift; last-bar
+  features and linear models cannot see it (bench/synthetic_markets.py).
+
+Per data set and seed (the run's top-level seed; the data is fixed):
+- untuned: the default config's LSTM, no search, walk-forward evaluated exactly as a run's
+  final evaluation does (evaluation.lstm + evaluation.walkforward + evaluation.verdict);
+- quick: `hyperopt start --mode quick` (learning-rate group only) as a subprocess;
+- full: `hyperopt start --mode full` (all six groups) as a subprocess.
+Budgets are shrunk, not data: trials per group (quick 6, full 4; --quick: 2 and 2) at the
+default 4 epochs. Every job uses one torch thread; two jobs run at a time.
+
+Reported: pooled walk-forward macro-F1 of the LSTM and of every baseline, the verdict, the
+best validation objective (for the val→test gap), prediction shares, wall time; and the
+targets: no verdict win on the random walk; a win on the planted pattern; full ≥ quick ≥
+untuned and LSTM ≥ best baseline on the real files (medians over seeds).
+
+    python bench/bench_validity.py [--quick] [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+
+N_BARS = 5000
+DATASETS = ("EURUSD_H1", "NASDAQ_D1", "random_walk", "planted_pattern")
+MODES = ("untuned", "quick", "full")
+
+
+def settings(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"seeds": [0], "trials": {"quick": 2, "full": 2}, "datasets": DATASETS, "jobs": 2}
+    return {"seeds": [0, 1, 2], "trials": {"quick": 6, "full": 4}, "datasets": DATASETS, "jobs": 2}
+
+
+def write_datasets(folder: Path) -> dict[str, Path]:
+    import synthetic_markets
+
+    paths = {name: common.REPO / "tests" / "data" / f"{name}.csv" for name in ("EURUSD_H1", "NASDAQ_D1")}
+    for name, make in (("random_walk", synthetic_markets.random_walk), ("planted_pattern", synthetic_markets.planted_pattern)):
+        path = folder / f"{name}.csv"
+        make(N_BARS, seed=7).to_csv(path, index_label="timestamp")
+        paths[name] = path
+    return paths
+
+
+def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_value: float | None, seconds: float) -> dict[str, Any]:
+    return {
+        "macro_f1": {k: m["macro_f1"] for k, m in pooled.items()},
+        "trading_score": {k: m["trading_score"] for k, m in pooled.items()},
+        "model_pred_shares": pooled["model"].get("pred_distribution"),
+        "verdict": {k: verdict.get(k) for k in ("beats_best_baseline", "baseline", "delta_macro_f1", "interval_macro_f1", "wording")},
+        "vs_logistic_regression": verdict.get("against", {}).get("logistic_regression"),
+        "best_validation_value": best_value,
+        "seconds": seconds,
+    }
+
+
+def run_untuned(data_path: str, seed: int) -> dict[str, Any]:
+    """The default config's final evaluation, without any search."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from hyperopt_cli.config import with_params
+    from hyperopt_cli.data.load import load_ohlcv
+    from hyperopt_cli.data.prepare import DataPreparer
+    from hyperopt_cli.evaluation.lstm import lstm_fit_predict
+    from hyperopt_cli.evaluation.verdict import verdict
+    from hyperopt_cli.evaluation.walkforward import WalkForwardSource, walk_forward
+    from hyperopt_cli.training.seeding import derive_seed
+
+    t0 = time.perf_counter()
+    raw = common.read_yaml("configs/default.yaml")
+    raw["seed"] = seed
+    raw["data"]["path"] = data_path
+    raw["trainer"]["num_threads"] = 1
+    raw["trainer"]["device"] = "cpu"
+    cfg = common.make_cfg(raw)
+    trainer_cfg, labels_cfg = with_params(cfg, {})
+    preparer = DataPreparer(load_ohlcv(data_path), cfg.data)
+    data = preparer.prepare(labels_cfg)
+    source = WalkForwardSource.from_prepared(preparer, data)
+    fit_predict = lstm_fit_predict(trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
+                                   purge_bars=data.purge_bars, feature_names=data.feature_names)
+    result = walk_forward(source, fit_predict, n_blocks=cfg.walk_forward_blocks, seed=cfg.seed)
+    judged = verdict(result, seed=derive_seed(cfg.seed, "verdict")).as_dict()
+    return _summary(result.pooled, judged, None, time.perf_counter() - t0)
+
+
+def run_cli(data_path: str, seed: int, mode: str, trials: int, folder: str) -> dict[str, Any]:
+    """`hyperopt start` in a subprocess; its results.json, summarised."""
+    run_dir = Path(folder) / f"{Path(data_path).stem}_{mode}_{seed}"
+    cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--mode", mode, "--data", data_path, "--run-dir", str(run_dir),
+           "--set", f"seed={seed}", "--set", f"max_trials_per_group={trials}", "--set", "trainer.num_threads=1",
+           "--set", "trainer.device=cpu"]
+    env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=common.REPO)
+    seconds = time.perf_counter() - t0
+    results_path = run_dir / "results.json"
+    if proc.returncode != 0 or not results_path.exists():
+        return {"error": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}", "seconds": seconds}
+    results = json.loads(results_path.read_text())
+    return _summary(results["walk_forward"]["pooled"], results["verdict"], results.get("best_value"), seconds)
+
+
+def _job(args: tuple[str, str, int, str, int, str]) -> tuple[str, str, int, dict[str, Any]]:
+    name, path, seed, mode, trials, folder = args
+    if mode == "untuned":
+        return name, mode, seed, run_untuned(path, seed)
+    return name, mode, seed, run_cli(path, seed, mode, trials, folder)
+
+
+def _median(values: list[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The issue's four targets, each with the figures that decide it."""
+
+    def lstm(name: str, mode: str) -> float | None:
+        return _median([r["macro_f1"]["model"] for r in table.get(name, {}).get(mode, []) if "macro_f1" in r])
+
+    def best_baseline(name: str) -> float | None:
+        runs = [r for mode in MODES for r in table.get(name, {}).get(mode, []) if "macro_f1" in r]
+        return _median([max(v for k, v in r["macro_f1"].items() if k != "model") for r in runs])
+
+    walk_runs = [r for mode in MODES for r in table.get("random_walk", {}).get(mode, []) if "verdict" in r]
+    planted = [r for mode in MODES for r in table.get("planted_pattern", {}).get(mode, []) if "verdict" in r]
+    out: dict[str, Any] = {
+        "random_walk_false_wins": f"{sum(bool(r['verdict']['beats_best_baseline']) for r in walk_runs)} of {len(walk_runs)}",
+        "planted_pattern_wins_over_best_baseline": f"{sum(bool(r['verdict']['beats_best_baseline']) for r in planted)} of {len(planted)}",
+        "planted_pattern_wins_over_logistic_regression":
+            f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in planted)} of {len(planted)}",
+    }
+    for name in ("EURUSD_H1", "NASDAQ_D1"):
+        f = {mode: lstm(name, mode) for mode in MODES}
+        base = best_baseline(name)
+        out[name] = {
+            "median_lstm_macro_f1": f,
+            "median_best_baseline_macro_f1": base,
+            "full>=quick>=untuned": None if None in f.values() else bool(f["full"] >= f["quick"] >= f["untuned"]),
+            "tuned>=best_baseline": None if f["full"] is None or base is None else bool(f["full"] >= base),
+        }
+    return out
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    s = settings(quick)
+    table: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_validity_") as folder:
+        paths = write_datasets(Path(folder))
+        jobs = [(name, str(paths[name]), seed, mode, s["trials"].get(mode, 0), folder)
+                for name in s["datasets"] for seed in s["seeds"] for mode in MODES]
+        with cf.ProcessPoolExecutor(max_workers=s["jobs"]) as pool:
+            for name, mode, seed, summary in pool.map(_job, jobs):
+                summary["seed"] = seed
+                table.setdefault(name, {}).setdefault(mode, []).append(summary)
+                print(f"{name} {mode} seed {seed}: "
+                      + (summary.get("error") or f"LSTM {summary['macro_f1']['model']:.3f} | {summary['verdict']['wording']}"),
+                      file=sys.stderr, flush=True)
+    return {"settings": s, "results": table, "targets": targets(table)}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["## Validity: pooled walk-forward macro-F1 (median over seeds)", "",
+             "| data | mode | LSTM | best baseline (which) | logistic regression | wins over best / over LR | val objective | s/run |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, modes in result["results"].items():
+        for mode in MODES:
+            runs = [r for r in modes.get(mode, []) if "macro_f1" in r]
+            if not runs:
+                continue
+            best = [max(((k, v) for k, v in r["macro_f1"].items() if k != "model"), key=lambda kv: kv[1]) for r in runs]
+            vals = [r["best_validation_value"] for r in runs if r["best_validation_value"] is not None]
+            lines.append(
+                f"| {name} | {mode} | {_median([r['macro_f1']['model'] for r in runs]):.3f} "
+                f"| {_median([v for _, v in best]):.3f} ({', '.join(sorted({k for k, _ in best}))}) "
+                f"| {_median([r['macro_f1']['logistic_regression'] for r in runs]):.3f} "
+                f"| {sum(bool(r['verdict']['beats_best_baseline']) for r in runs)}/{len(runs)} / "
+                f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in runs)}/{len(runs)} "
+                f"| {(f'{_median(vals):.3f}' if vals else '–')} | {_median([r['seconds'] for r in runs]):.0f} |")
+    lines += ["", "Targets:", "", "```", json.dumps(result["targets"], indent=2), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    import argparse
+    import datetime
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one seed, 2 trials per group (a smoke run)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: bench/results/validity-DATE.json)")
+    args = parser.parse_args()
+    result = {"machine": common.machine_info(), **run(quick=args.quick)}
+    stem = "validity-quick" if args.quick else "validity"
+    out = args.out or common.BENCH_DIR / "results" / f"{stem}-{datetime.date.today().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(common.rnd(result), indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
