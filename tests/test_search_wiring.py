@@ -22,6 +22,7 @@ from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, con
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.search import group as group_search
 from hyperopt_cli.search import storage
+from hyperopt_cli.search.incumbent import INCUMBENT_ATTR, incumbent_params
 
 SEAM = "train_model"  # hyperopt_cli.search.group.train_model
 
@@ -125,6 +126,45 @@ def test_each_groups_best_is_the_best_uncollapsed_trial_of_its_study(recorded_fu
         assert reported["best_params"] == trials[reported["best_trial"]].params
         decisive += len({t.value for t in candidates(trials)}) > 1
     assert decisive >= 2, "too few groups with distinct values to tell the direction apart"
+
+
+def test_each_groups_first_trial_is_its_incumbent(recorded_full_run) -> None:
+    """Trial 0 of every group trains the values the group starts from: defaults over the earlier groups' best."""
+    run, cfg, _, recorder = recorded_full_run
+    current = {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels)}
+    enqueued = 0
+    for group in GROUPS:
+        study = storage.load_study(cfg, run, group)
+        space = cfg.search_space[group]
+        expected = incumbent_params(space, current)
+        first = next(t for t in study.get_trials() if t.number == 0)
+        if expected is not None:
+            enqueued += 1
+            assert first.params == expected and first.user_attrs.get(INCUMBENT_ATTR) is True, group
+            assert study.user_attrs[INCUMBENT_ATTR] == expected
+            call = next(c for c in recorder.calls if c.group == group and c.trial == 0)
+            assert {name: call.settings[name] for name in space} == expected
+        else:
+            assert INCUMBENT_ATTR not in study.user_attrs
+        current.update(best_by_hand(study.get_trials(), maximise=True).params)
+    assert enqueued == len(GROUPS), "every default lies inside its range: each group starts with its incumbent"
+
+
+def test_without_incumbent_first_the_first_trial_is_sampled(tmp_path: Path) -> None:
+    cfg = tiny("mode=quick", "max_trials_per_group=1", "incumbent_first=false")
+    record_run(cfg, tmp_path / "run")
+    study = storage.load_study(cfg, tmp_path / "run", "learning_rate")
+    first = study.get_trials()[0]
+    assert INCUMBENT_ATTR not in study.user_attrs and INCUMBENT_ATTR not in first.user_attrs
+    assert first.params["learning_rate"] != cfg.trainer.learning_rate
+
+
+def test_incumbent_values_outside_the_space_are_not_enqueued() -> None:
+    space = tiny().search_space["learning_rate"]
+    assert incumbent_params(space, {"learning_rate": 1e-3, "batch_size": 64}) == {"learning_rate": 1e-3, "batch_size": 64}
+    assert incumbent_params(space, {"learning_rate": 1.0, "batch_size": 64}) is None  # above the range
+    assert incumbent_params(space, {"learning_rate": 1e-3, "batch_size": 48}) is None  # not a choice
+    assert incumbent_params(space, {"learning_rate": 1e-3}) is None  # a parameter without a value
 
 
 def test_minimising_val_loss_doubles_collapsed_values_and_keeps_the_lowest(tmp_path: Path) -> None:

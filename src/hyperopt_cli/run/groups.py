@@ -13,6 +13,7 @@ from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import CENTER_ATTR, FINE_TUNE, group_objective
 from hyperopt_cli.run.state import GroupsProgress
 from hyperopt_cli.search.group import GroupSearch, PreparerLike, TimeBudget, open_study
+from hyperopt_cli.search.incumbent import current_values, enqueue_incumbent, incumbent_params
 from hyperopt_cli.search.space import study_space
 from hyperopt_cli.search.summary import StudySummary
 
@@ -42,8 +43,11 @@ class GroupRunner:
                 self.events.emit("group_end", group=group, reason=progress.done[group],
                                  best_value=progress.summaries[group].best_value, best_params=best)
                 continue
-            search = GroupSearch(cfg, self.run_dir, group, self.space(group), fixed, preparer, self.events,
+            space = self.space(group)
+            search = GroupSearch(cfg, self.run_dir, group, space, fixed, preparer, self.events,
                                  stop_event, budget, on_progress=self.on_progress)
+            if cfg.incumbent_first:
+                enqueue_incumbent(search.study, incumbent_params(space, current_values(cfg, fixed, list(space))))
             progress.current = search
             progress.summaries[group] = search.summary()
             self.emit_group_start(progress.summaries[group])
