@@ -58,6 +58,7 @@ def enqueue_incumbent(study: optuna.Study, params: dict[str, Any] | None) -> boo
     """Enqueue `params` as the study's first trial, once per study; True when it was enqueued now."""
     if params is None or INCUMBENT_ATTR in study.user_attrs or study.get_trials(deepcopy=False):
         return False
-    study.set_user_attr(INCUMBENT_ATTR, params)
+    # Enqueued first: a kill between the two calls leaves a WAITING trial, which the check above sees.
     study.enqueue_trial(params, user_attrs={INCUMBENT_ATTR: True})
+    study.set_user_attr(INCUMBENT_ATTR, params)
     return True
