@@ -21,7 +21,13 @@ from typer.core import TyperGroup
 
 from hyperopt_cli import __version__
 from hyperopt_cli.errorfile import claim_error_file, write_error_file
-from hyperopt_cli.errors import EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, NothingRunningError
+from hyperopt_cli.errors import (
+    EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, NothingRunningError, storage_full,
+)
+from hyperopt_cli.quote import clipped
+
+
+MAX_ERROR_CHARS = 2000  # an `Error:` line is one line; a message this long is cut, never multi-megabyte
 
 
 class CommandFailed(HyperoptError):
@@ -62,10 +68,11 @@ class HyperoptGroup(TyperGroup):
 
 def _exit_on_error(exc: Exception, debug: bool, error_file: Path | None) -> NoReturn:
     """Expected errors: one `Error:` line and their exit code; anything else is a bug, said so in one line."""
-    if isinstance(exc, HyperoptError):
-        message, code = str(exc), exc.exit_code
+    expected = storage_full(exc) or exc
+    if isinstance(expected, HyperoptError):
+        message, code = clipped(str(expected), MAX_ERROR_CHARS), expected.exit_code
     else:
-        message = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+        message = f"unexpected {type(exc).__name__}: {clipped(str(exc), MAX_ERROR_CHARS)} (rerun with --debug for the traceback)"
         code = EXIT_UNEXPECTED
     if debug:
         traceback.print_exception(exc)
