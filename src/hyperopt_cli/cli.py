@@ -631,7 +631,14 @@ def serve(
         "(default: configs/default.yaml, else built-in defaults)."
     ),
     token: Optional[str] = typer.Option(
-        None, "--token", envvar="HYPEROPT_TOKEN", help="Require `Authorization: Bearer TOKEN` on every request."
+        None, "--token", envvar="HYPEROPT_TOKEN", help="Require `Authorization: Bearer TOKEN` on every request. "
+        "A command-line value is visible to every user in `ps`: prefer HYPEROPT_TOKEN or --token-file."
+    ),
+    token_file: Optional[Path] = typer.Option(
+        None, "--token-file", help="Read the token from the first line of this file (keep it mode 600)."
+    ),
+    configs_dir: Path = typer.Option(
+        Path("configs"), "--configs-dir", help="The only folder whose YAML files a start request may name, by file name."
     ),
     debug: bool = DEBUG_OPTION,
 ) -> int:
@@ -651,10 +658,12 @@ def serve(
         raise CommandFailed(
             f"hyperopt serve needs FastAPI and uvicorn ({exc}); install: pip install 'hyperopt-cli[serve]'", 1
         ) from None
+    if token_file is not None:
+        token = server.read_token_file(token_file)
     refused = server.bind_error(host, token)
     if refused is not None:
         raise CommandFailed(refused, 2)
-    server.serve(host, port, runs_dir, config, token)
+    server.serve(host, port, runs_dir, config, token, configs_dir)
     return EXIT_OK
 
 
