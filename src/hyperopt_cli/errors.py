@@ -90,8 +90,9 @@ def storage_full(exc: BaseException) -> StorageFullError | None:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
-            where = f" writing {current.filename}" if current.filename else ""
-            return StorageFullError(f"no space left{where} ({current.strerror}); free some space, then resume the run")
+            what = f"cannot write {current.filename}" if current.filename else "a write failed"
+            return StorageFullError(f"{what}: {current.strerror}; free some space (or raise the "
+                                    "quota or file size limit), then resume the run")
         if _FULL_TEXT in str(current):
             return StorageFullError(f"a study database could not be written: {_FULL_TEXT}; "
                                     "free some space, then resume the run")

@@ -29,7 +29,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.errors import ConfigError, RunStateError
+from hyperopt_cli.errors import ConfigError, RunStateError, storage_full
 from hyperopt_cli.search import storage_kind
 from hyperopt_cli.search.storage_kind import mask_url
 
@@ -39,6 +39,7 @@ CONTROL = "control"
 SQLITE_TIMEOUT_S = 60  # a reader (dashboard, report) must never make the run fail with "database is locked"
 _SUFFIX = {storage_kind.SQLITE_FILES: ".db", storage_kind.JOURNAL_FILES: ".journal"}
 
+_CORRUPT = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)  # SQLite's words for a damaged file
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _cache: dict[str, BaseStorage] = {}
 
@@ -172,10 +173,13 @@ def _open(key: str) -> BaseStorage:
             "for PostgreSQL: pip install 'hyperopt-cli[postgres]'"
         ) from None
     except Exception as exc:  # sqlalchemy's OperationalError and friends: name the server, hide the password
-        if key.startswith("sqlite") and Path(_sqlite_path(key)).is_file():  # the file is there but broken
-            raise RunStateError(
-                f"cannot open the study database {_sqlite_path(key)}: {_first_line(exc)}; restore it from a backup"
-            ) from None
+        full = storage_full(exc)
+        if full is not None:
+            raise full from None
+        if key.startswith("sqlite") and Path(_sqlite_path(key)).is_file():  # the file is there but unreadable
+            advice = "; restore it from a backup" if _CORRUPT.search(str(exc)) else ""
+            raise RunStateError(f"cannot open the study database {_sqlite_path(key)}: {_first_line(exc)}{advice}") \
+                from None
         raise ConfigError(f"cannot open storage {mask_url(key)}: {_first_line(exc)}") from None
 
 

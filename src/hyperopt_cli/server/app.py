@@ -43,7 +43,7 @@ from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from hyperopt_cli import __version__, control
-from hyperopt_cli.errors import ConfigError, DataError, HyperoptError
+from hyperopt_cli.errors import ConfigError, DataError, HyperoptError, StorageFullError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.guards import BASE_HEADERS, install_guards, page_csp
@@ -140,7 +140,7 @@ def _install_error_answers(app: FastAPI) -> None:
     @app.exception_handler(HyperoptError)
     async def hyperopt_error(request: Request, exc: HyperoptError) -> JSONResponse:
         """The HTTP side of the CLI's error mapping: bad input is 422, a run in the wrong state 409."""
-        status = 422 if isinstance(exc, (ConfigError, DataError)) else 409
+        status = 422 if isinstance(exc, (ConfigError, DataError)) else 507 if isinstance(exc, StorageFullError) else 409
         return JSONResponse({"detail": _detail(str(exc))}, status_code=status, headers=BASE_HEADERS)
 
 

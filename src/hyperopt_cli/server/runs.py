@@ -28,6 +28,7 @@ from hyperopt_cli.errors import (
     EXIT_OK,
     EXIT_RUN_STATE,
     EXIT_STOPPED,
+    EXIT_STORAGE_FULL,
     ConfigError,
     HyperoptError,
     NothingRunningError,
@@ -56,7 +57,8 @@ FIELD_KEYS: dict[str, str] = {
     "mode": "mode",
 }
 # Exit code of a run process that failed before the server answered -> HTTP status.
-EXIT_TO_HTTP = {EXIT_CONFIG: 422, EXIT_DATA: 422, EXIT_LOCKED: 409, EXIT_RUN_STATE: 409, EXIT_NOTHING_RUNNING: 409}
+EXIT_TO_HTTP = {EXIT_CONFIG: 422, EXIT_DATA: 422, EXIT_LOCKED: 409, EXIT_RUN_STATE: 409, EXIT_NOTHING_RUNNING: 409,
+                EXIT_STORAGE_FULL: 507}
 
 
 class ApiError(Exception):
