@@ -24,7 +24,6 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,12 +41,13 @@ BASE_HEADERS = {
 }
 
 
-class _TooLarge(HTTPException):
-    """Raised from `receive` once a streamed body passes the limit; FastAPI lets an HTTPException through."""
-
-
 class BodyLimit:
-    """ASGI middleware: a request body over `limit` bytes is answered 413 without being read whole."""
+    """ASGI middleware: a request body over `limit` bytes is answered 413 without being read whole.
+
+    The body (at most `limit` bytes, so cheap to hold) is read here first and replayed to
+    the app: a refusal never has to travel up through the app as an exception, which
+    FastAPI would turn into a 400.
+    """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -61,28 +61,24 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(scope, receive, send)
             return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        messages: list[Message] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge(413, f"request body larger than {self.limit} bytes")
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees the disconnect
+            size += len(message.get("body", b""))
+            if size > self.limit:
                 await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"request body larger than {self.limit} bytes"
