@@ -296,3 +296,17 @@ def test_a_truncated_results_json_of_a_completed_run_is_rebuilt_from_the_studies
     assert results_file.read_bytes() == before, "a reader must not write"
     with sqlite3.connect(f"file:{run / 'ml_hyperopt_learning_rate.db'}?mode=ro", uri=True) as db:
         assert db.execute("select count(*) from trials").fetchone()[0] == 2
+
+
+def test_status_of_all_runs_lists_an_unreadable_one_and_the_others(tmp_path: Path) -> None:
+    good = tiny_run_dir(tmp_path)
+    (good / rundir.STATE_FILE).write_text(json.dumps({"status": "paused", "job_id": good.name}))
+    bad = good.parent / "20260102_000000"
+    bad.mkdir()
+    (bad / rundir.CONFIG_FILE).write_text((good / rundir.CONFIG_FILE).read_text())
+    (bad / rundir.STATE_FILE).write_text(json.dumps({"status": 3}))
+    result = hyperopt("status", "--runs-dir", good.parent, "--json", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["job_id"], r["status"]) for r in rows] == [(good.name, "paused"), (bad.name, "unreadable")]
+    assert "'status' must be a string, got a number" in rows[1]["message"]

@@ -370,7 +370,7 @@ def status(
     runs_dir = _state(ctx, runs_dir, debug).runs_dir
 
     if run_dir is None:
-        rows = [run_status(p) for p in rundir.list_runs(runs_dir)]
+        rows = [_status_row(run_status, p) for p in rundir.list_runs(runs_dir)]
         if as_json:
             print(json.dumps(rows, indent=2, default=str))
         else:
@@ -382,6 +382,14 @@ def status(
     else:
         _print_status(state)
     return EXIT_OK
+
+
+def _status_row(run_status: Any, path: Path) -> dict[str, Any]:
+    """A run's status, or an `unreadable` row with the reason: one damaged run must not hide the others."""
+    try:
+        return dict(run_status(path))
+    except HyperoptError as exc:
+        return {"job_id": path.name, "status": "unreadable", "message": str(exc), "run_dir": str(path)}
 
 
 def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
