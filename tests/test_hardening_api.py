@@ -264,3 +264,10 @@ def test_the_token_can_come_from_a_file_and_not_the_command_line(tmp_path: Path,
     finally:
         stop_server(server)
     assert answers == ["200", "401"]
+
+
+def test_a_config_named_by_a_request_cannot_read_the_server_environment(runs_dir: Path, shelf: Path) -> None:
+    (shelf / "env.yaml").write_text(yaml.safe_dump({**TINY_CONFIG, "storage_url": "sqlite:///${HOME}/x.db"}))
+    response = client_for(runs_dir, shelf).post(f"{API}/start", json={"config": "env"})
+    assert "env.yaml uses ${VAR} in storage_url" in config_error(response)
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())

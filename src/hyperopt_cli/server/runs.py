@@ -198,6 +198,11 @@ class Runs:
         except ConfigError as exc:
             raise FieldError(_field_of(str(exc), config is not None and config != self.config), _detail(str(exc))) \
                 from None
+        if config != self.config and "${" in (cfg.storage_url or ""):
+            # The run process would fill ${VAR} from the server's environment, and its errors come back here.
+            raise FieldError("config", f"{config.name if config else 'the config'} uses ${{VAR}} in storage_url; "
+                                       "a config named by a request must not read the server's environment "
+                                       "(make it the server's --config, or start the run from the shell)")
         with self._lock:
             self._refuse_if_active()
             run_dir = control.new_run_dir(self.runs_dir, None)
