@@ -186,7 +186,12 @@ def create_app(
 
     install_guards(app, token, allowed_hosts)
     _install_error_answers(app)
+    _add_routes(app, runs, page, page_headers)
+    return app
 
+
+def _add_routes(app: FastAPI, runs: Runs, page: str, page_headers: dict[str, str]) -> None:
+    """The endpoints: each one line over `runs`."""
     job_query = Query(None, pattern=JOB_ID_PATTERN, description="Run to act on (default: the most recent).")
 
     @app.post(f"{API}/start", response_model=StartResponse, responses=ERRORS)
@@ -227,8 +232,6 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers=page_headers)
-
-    return app
 
 
 def openapi_json(app: FastAPI | None = None) -> str:
