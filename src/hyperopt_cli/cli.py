@@ -21,7 +21,13 @@ from typer.core import TyperGroup
 
 from hyperopt_cli import __version__
 from hyperopt_cli.errorfile import claim_error_file, write_error_file
-from hyperopt_cli.errors import EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, NothingRunningError
+from hyperopt_cli.errors import (
+    EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, NothingRunningError, storage_full,
+)
+from hyperopt_cli.quote import clipped
+
+
+MAX_ERROR_CHARS = 2000  # an `Error:` line is one line; a message this long is cut, never multi-megabyte
 
 
 class CommandFailed(HyperoptError):
@@ -62,10 +68,11 @@ class HyperoptGroup(TyperGroup):
 
 def _exit_on_error(exc: Exception, debug: bool, error_file: Path | None) -> NoReturn:
     """Expected errors: one `Error:` line and their exit code; anything else is a bug, said so in one line."""
-    if isinstance(exc, HyperoptError):
-        message, code = str(exc), exc.exit_code
+    expected = storage_full(exc) or exc
+    if isinstance(expected, HyperoptError):
+        message, code = clipped(str(expected), MAX_ERROR_CHARS), expected.exit_code
     else:
-        message = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+        message = f"unexpected {type(exc).__name__}: {clipped(str(exc), MAX_ERROR_CHARS)} (rerun with --debug for the traceback)"
         code = EXIT_UNEXPECTED
     if debug:
         traceback.print_exception(exc)
@@ -363,7 +370,7 @@ def status(
     runs_dir = _state(ctx, runs_dir, debug).runs_dir
 
     if run_dir is None:
-        rows = [run_status(p) for p in rundir.list_runs(runs_dir)]
+        rows = [_status_row(run_status, p) for p in rundir.list_runs(runs_dir)]
         if as_json:
             print(json.dumps(rows, indent=2, default=str))
         else:
@@ -375,6 +382,14 @@ def status(
     else:
         _print_status(state)
     return EXIT_OK
+
+
+def _status_row(run_status: Any, path: Path) -> dict[str, Any]:
+    """A run's status, or an `unreadable` row with the reason: one damaged run must not hide the others."""
+    try:
+        return dict(run_status(path))
+    except HyperoptError as exc:
+        return {"job_id": path.name, "status": "unreadable", "message": str(exc), "run_dir": str(path)}
 
 
 def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
@@ -624,7 +639,14 @@ def serve(
         "(default: configs/default.yaml, else built-in defaults)."
     ),
     token: Optional[str] = typer.Option(
-        None, "--token", envvar="HYPEROPT_TOKEN", help="Require `Authorization: Bearer TOKEN` on every request."
+        None, "--token", envvar="HYPEROPT_TOKEN", help="Require `Authorization: Bearer TOKEN` on every request. "
+        "A command-line value is visible to every user in `ps`: prefer HYPEROPT_TOKEN or --token-file."
+    ),
+    token_file: Optional[Path] = typer.Option(
+        None, "--token-file", help="Read the token from the first line of this file (keep it mode 600)."
+    ),
+    configs_dir: Path = typer.Option(
+        Path("configs"), "--configs-dir", help="The only folder whose YAML files a start request may name, by file name."
     ),
     debug: bool = DEBUG_OPTION,
 ) -> int:
@@ -644,10 +666,12 @@ def serve(
         raise CommandFailed(
             f"hyperopt serve needs FastAPI and uvicorn ({exc}); install: pip install 'hyperopt-cli[serve]'", 1
         ) from None
+    if token_file is not None:
+        token = server.read_token_file(token_file)
     refused = server.bind_error(host, token)
     if refused is not None:
         raise CommandFailed(refused, 2)
-    server.serve(host, port, runs_dir, config, token)
+    server.serve(host, port, runs_dir, config, token, configs_dir)
     return EXIT_OK
 
 

@@ -24,6 +24,8 @@ from typing import Any, Callable
 import yaml
 
 from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.quote import shown
+from hyperopt_cli.yamlfile import MAX_CONFIG_BYTES, parse_yaml
 from hyperopt_cli.search import storage_kind
 
 MODES: tuple[str, ...] = ("full", "quick", "group", "fine_tune")
@@ -262,9 +264,9 @@ def _coerce(value: Any, tp: Any, key: str, origin: str | None) -> Any:
         return _coerce(value, inner, key, origin)
     if typing.get_origin(tp) is list:
         if not isinstance(value, list) or not value:
-            raise ConfigError(f"{key} must be a non-empty list, got {value!r}{_origin_name(origin)}")
+            raise ConfigError(f"{key} must be a non-empty list, got {shown(value)}{_origin_name(origin)}")
         return list(value)
-    bad = ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}{_origin_name(origin)}")
+    bad = ConfigError(f"{key} must be {_type_name(tp)}, got {shown(value)}{_origin_name(origin)}")
     if tp is bool:
         if not isinstance(value, bool):
             raise bad
@@ -277,7 +279,7 @@ def _coerce(value: Any, tp: Any, key: str, origin: str | None) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         if not math.isfinite(value):
-            raise ConfigError(f"{key} must be a finite number, got {value!r}{_origin_name(origin)}")
+            raise ConfigError(f"{key} must be a finite number, got {shown(value)}{_origin_name(origin)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -287,9 +289,9 @@ def _coerce(value: Any, tp: Any, key: str, origin: str | None) -> Any:
 
 
 def _unknown_key(key: str, valid: list[str], prefix: str, origin: str | None) -> ConfigError:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(key[:100], valid, n=1, cutoff=0.5)
     hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
-    return ConfigError(f"unknown config key '{prefix}{key}'{hint}{_origin_name(origin)}")
+    return ConfigError(f"unknown config key {shown(prefix + key)}{hint}{_origin_name(origin)}")
 
 
 def _drop_retired_keys(raw: dict[str, Any], origin: str | None) -> dict[str, Any]:
@@ -307,7 +309,7 @@ def _drop_retired_keys(raw: dict[str, Any], origin: str | None) -> dict[str, Any
 def _build(cls: type, raw: Any, prefix: str, origin: str | None) -> Any:
     if not isinstance(raw, dict):
         name = prefix.rstrip(".") or "the config"
-        raise ConfigError(f"{name} must be a mapping, got {raw!r}{_origin_name(origin)}")
+        raise ConfigError(f"{name} must be a mapping, got {shown(raw)}{_origin_name(origin)}")
     if cls is OptimizationConfig:
         raw = _drop_retired_keys(raw, origin)
     hints = typing.get_type_hints(cls)
@@ -326,7 +328,7 @@ def _build(cls: type, raw: Any, prefix: str, origin: str | None) -> Any:
             kwargs[key] = _coerce(value, tp, full_key, origin)
             check = fields[key].metadata.get("check")
             if check is not None and kwargs[key] is not None and not check[0](kwargs[key]):
-                raise ConfigError(f"{full_key} must be {check[1]}, got {value!r}{_origin_name(origin)}")
+                raise ConfigError(f"{full_key} must be {check[1]}, got {shown(value)}{_origin_name(origin)}")
     return cls(**kwargs)
 
 
@@ -336,19 +338,19 @@ def _build_search_space(raw: Any, origin: str | None) -> dict[str, dict[str, Par
     if raw is None:
         return space
     if not isinstance(raw, dict):
-        raise ConfigError(f"search_space must be a mapping, got {raw!r}{_origin_name(origin)}")
+        raise ConfigError(f"search_space must be a mapping, got {shown(raw)}{_origin_name(origin)}")
     for group, params in raw.items():
         if group not in space:
             raise _unknown_key(str(group), list(space), "search_space.", origin)
         if not isinstance(params, dict):
-            raise ConfigError(f"search_space.{group} must be a mapping, got {params!r}{_origin_name(origin)}")
+            raise ConfigError(f"search_space.{group} must be a mapping, got {shown(params)}{_origin_name(origin)}")
         for name, spec in params.items():
             if name not in space[group]:
                 raise _unknown_key(str(name), list(space[group]), f"search_space.{group}.", origin)
             merged = dataclasses.asdict(space[group][name])
             if not isinstance(spec, dict):
                 raise ConfigError(
-                    f"search_space.{group}.{name} must be a mapping, got {spec!r}{_origin_name(origin)}"
+                    f"search_space.{group}.{name} must be a mapping, got {shown(spec)}{_origin_name(origin)}"
                 )
             merged.update(spec)
             space[group][name] = _build(ParamSpec, merged, f"search_space.{group}.{name}.", origin)
@@ -385,7 +387,7 @@ def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
     if cfg.target_group is not None and cfg.target_group not in GROUPS:
         close = difflib.get_close_matches(cfg.target_group, GROUPS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; valid groups: {', '.join(GROUPS)}"
-        raise ConfigError(f"target_group must be a parameter group, got {cfg.target_group!r}{hint}{where}")
+        raise ConfigError(f"target_group must be a parameter group, got {shown(cfg.target_group)}{hint}{where}")
     if cfg.mode == "fine_tune" and cfg.fine_tune_from is None:
         raise ConfigError(f"mode 'fine_tune' needs fine_tune_from: the run dir of a finished run{where}")
     if cfg.use_mlflow and importlib.util.find_spec("mlflow") is None:  # fail at start, not mid-run
@@ -423,12 +425,12 @@ def config_from_dict(raw: dict[str, Any] | None, origin: str | None = None) -> O
 
 def _parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
-        raise ConfigError(f"--set expects key.path=value, got {text!r}")
+        raise ConfigError(f"--set expects key.path=value, got {shown(text)}")
     key, _, raw_value = text.partition("=")
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set expects key.path=value, got {text!r}")
-    value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        raise ConfigError(f"--set expects key.path=value, got {shown(text)}")
+    value = parse_yaml(raw_value, f"--set {shown(key)}") if raw_value.strip() else None
     # YAML 1.1 reads "1e-3" as a string; a number is what anyone typing it means.
     if isinstance(value, str):
         try:
@@ -449,26 +451,25 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"--set {text!r}: '{part}' is not a section")
+                raise ConfigError(f"--set {shown(text)}: '{part}' is not a section")
             node = child
         node[path[-1]] = value
     return out
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping with safe_load; errors name the file."""
+    """Read a YAML mapping (bounded: see yamlfile); errors name the file and never quote its content."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config file {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    raw = parse_yaml(text, str(path))
     if raw is None:
         return {}
     if not isinstance(raw, dict):

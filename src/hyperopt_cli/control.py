@@ -21,6 +21,7 @@ from hyperopt_cli.config import (
 )
 from hyperopt_cli.errors import NothingRunningError, RunStateError
 from hyperopt_cli.run.records import fixed_params, load_run_config
+from hyperopt_cli.run.shapes import check_state, read_results
 from hyperopt_cli.search import storage_kind
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
@@ -100,6 +101,8 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
     owner = rundir.live_owner(run_dir)
     state = rundir.read_json(run_dir / rundir.STATE_FILE)
+    if state is not None:
+        check_state(state, run_dir / rundir.STATE_FILE)
     if state is None:
         if owner is None:
             from hyperopt_cli.run.state import rebuild_state
@@ -140,7 +143,7 @@ def latest_run(runs_root: Path) -> Path | None:
 def results_of(run_dir: Path) -> dict[str, Any]:
     """results.json, or for an unfinished run the partial results from state.json (`complete: false`)."""
     status = run_status(run_dir)
-    results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    results = read_results(run_dir, status)
     if results is not None:
         return {**results, "status": status.get("status"), "complete": True}
     groups = status.get("groups") or {}

@@ -6,6 +6,8 @@ exits with ``exit_code``. Anything else is a bug and shows a traceback with ``--
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2  # Typer/Click's own code for bad command-line usage
@@ -15,6 +17,7 @@ EXIT_LOCKED = 5
 EXIT_RUN_STATE = 6
 EXIT_NOTHING_RUNNING = 7
 EXIT_TRAINING = 8
+EXIT_STORAGE_FULL = 9  # the disk (or quota, or file size limit) is full; free space, then resume
 EXIT_STOPPED = 130  # stopped by SIGINT/SIGTERM/`hyperopt stop`; the run is paused and resumable
 
 
@@ -68,3 +71,30 @@ class StopRequested(HyperoptError):
     """A graceful stop was requested; the run was checkpointed and paused."""
 
     exit_code = EXIT_STOPPED
+
+
+class StorageFullError(HyperoptError):
+    """A write failed for lack of space (disk, quota, file size limit); files written so far stay consistent."""
+
+    exit_code = EXIT_STORAGE_FULL
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_FULL_TEXT = "database or disk is full"  # SQLite's SQLITE_FULL, wrapped by sqlalchemy and optuna
+
+
+def storage_full(exc: BaseException) -> StorageFullError | None:
+    """The StorageFullError `exc` (or an exception it was raised from) amounts to, or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            what = f"cannot write {current.filename}" if current.filename else "a write failed"
+            return StorageFullError(f"{what}: {current.strerror}; free some space (or raise the "
+                                    "quota or file size limit), then resume the run")
+        if _FULL_TEXT in str(current):
+            return StorageFullError(f"a study database could not be written: {_FULL_TEXT}; "
+                                    "free some space, then resume the run")
+        current = current.__cause__ or current.__context__
+    return None

@@ -21,12 +21,17 @@ import pandas as pd
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.errors import DataError
+from hyperopt_cli.quote import clipped, shown
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
 CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv")  # read with the sniffed delimiter
 PARQUET_EXTENSIONS: tuple[str, ...] = (".parquet", ".pq")  # read with pyarrow
 SNIFF_BYTES = 64 * 1024  # head of a CSV read to sniff delimiter, decimal mark and header
 SNIFF_LINES = 50  # lines of that head compared for a consistent delimiter
+# high >= max(open, close) and low <= min(open, close) up to this relative difference: adjusted
+# prices are products of floats and miss by an ulp or two (1e-16); a real violation is >= 1e-6.
+OHLC_RTOL = 1e-9
+COLUMNS_SHOWN = 20  # columns named in a "columns found" list; a 200k-column header is cut there
 DELIMITERS: tuple[str, ...] = ("\t", ";", "|", ",")  # preference order when several fit
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
@@ -117,9 +122,14 @@ def _sniff_csv(path: Path) -> _CsvDialect:
             break
         except UnicodeDecodeError:
             continue
+    if truncated:  # the last line of the head may be cut in half
+        text = text[: max(text.rfind("\n"), text.rfind("\r")) + 1]
     lines = [line for line in text.splitlines() if line.strip()]
-    if truncated and len(lines) > 1:
-        lines = lines[:-1]  # the last line of the head may be cut in half
+    if truncated and len(lines) < 2:  # pandas would read it, drop fields and warn on stderr
+        raise DataError(
+            f"{path}: line {len(lines) + 1} is longer than {SNIFF_BYTES} bytes; "
+            "a row of OHLCV bars is far shorter (is this the right file?)"
+        )
     lines = lines[:SNIFF_LINES]
     if not lines:
         raise DataError(f"{path}: file is empty")
@@ -176,13 +186,15 @@ def _read_csv(path: Path, warn: list[str]) -> pd.DataFrame:
         warn.append(f"no header row; assumed columns {', '.join(names)}")
     for encoding in (dialect.encoding, "latin-1"):
         try:
-            return pd.read_csv(path, encoding=encoding, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)  # a row pandas would silently cut
+                return pd.read_csv(path, encoding=encoding, **kwargs)
         except UnicodeDecodeError:
             continue
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: file is empty") from None
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise DataError(f"{path}: cannot parse as CSV (delimiter {dialect.sep!r}): {_one_line(exc)}") from None
+        except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
+            raise DataError(f"{path}: cannot parse as CSV (delimiter {dialect.sep!r}): {clipped(_one_line(exc), 300)}") from None
         except OSError as exc:
             raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     raise DataError(f"{path}: cannot decode the file as UTF-8 or Latin-1")  # pragma: no cover
@@ -206,7 +218,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _columns_found(df: pd.DataFrame) -> str:
-    return ", ".join(repr(str(c)) for c in df.columns)
+    names = [shown(str(c)) for c in df.columns[:COLUMNS_SHOWN]]
+    more = len(df.columns) - COLUMNS_SHOWN
+    return ", ".join(names) + (f", ... ({len(df.columns)} in all)" if more > 0 else "")
 
 
 def _find(df: pd.DataFrame, names: tuple[str, ...]) -> str | None:
@@ -225,7 +239,7 @@ def _timestamp_columns(df: pd.DataFrame, source: str, timestamp_column: str | No
         col = _find(df, (_norm(timestamp_column),))
         if col is None:
             raise DataError(
-                f"{source}: timestamp column {timestamp_column!r} (data.timestamp_column) not found "
+                f"{source}: timestamp column {shown(timestamp_column)} (data.timestamp_column) not found "
                 f"(columns found: {_columns_found(df)})"
             )
         return [col]
@@ -253,7 +267,7 @@ def _volume_column(df: pd.DataFrame, warn: list[str]) -> str | None:
         real = next((c for c in df.columns if _norm(c).startswith(("volume", "vol_"))), None)
     tick = _find(df, TICK_VOLUME)
     if real is not None and tick is not None and _all_zero(df[real]):
-        warn.append(f"column {real!r} is all zero; using tick volume {tick!r}")
+        warn.append(f"column {shown(real)} is all zero; using tick volume {shown(tick)}")
         return tick
     return real if real is not None else tick
 
@@ -279,7 +293,7 @@ class _Rows:
 def _raw_text(raw: pd.Series) -> Callable[[int], str]:
     def text(i: int) -> str:
         value = raw.iloc[i]
-        return "empty" if pd.isna(value) else str(value).strip()
+        return "empty" if pd.isna(value) else clipped(str(value).strip())
 
     return text
 
@@ -289,7 +303,7 @@ def _check_timezone(timezone: str, source: str) -> None:
         pd.Timestamp("2000-01-01").tz_localize(timezone)
     except Exception:
         raise DataError(
-            f"{source}: unknown timezone {timezone!r} (data.timezone); use an IANA name such as 'UTC' or 'Europe/Berlin'"
+            f"{source}: unknown timezone {shown(timezone)} (data.timezone); use an IANA name such as 'UTC' or 'Europe/Berlin'"
         ) from None
 
 
@@ -317,8 +331,8 @@ def _first_bad(parsed: pd.DatetimeIndex | pd.Series) -> int | None:
 
 def _unparseable(source: str, col: str, raw: pd.Series, rows: _Rows, i: int) -> DataError:
     if pd.isna(raw.iloc[i]) or not str(raw.iloc[i]).strip():
-        return DataError(f"{source}: column {col!r} has an empty timestamp at data row {i + 1}")
-    return DataError(f"{source}: column {col!r} has an unparseable timestamp {rows.text(i)!r} at data row {i + 1}")
+        return DataError(f"{source}: column {shown(col)} has an empty timestamp at data row {i + 1}")
+    return DataError(f"{source}: column {shown(col)} has an unparseable timestamp {shown(rows.text(i))} at data row {i + 1}")
 
 
 def _from_numbers(values: pd.Series, source: str, col: str, raw: pd.Series, rows: _Rows) -> pd.DatetimeIndex:
@@ -337,7 +351,7 @@ def _from_numbers(values: pd.Series, source: str, col: str, raw: pd.Series, rows
     try:
         return pd.DatetimeIndex(pd.to_datetime(v, unit=unit, utc=True))
     except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
-        raise DataError(f"{source}: column {col!r} holds numbers that are not unix epochs ({unit}): {_one_line(exc)}") from None
+        raise DataError(f"{source}: column {shown(col)} holds numbers that are not unix epochs ({unit}): {_one_line(exc)}") from None
 
 
 def _candidate_formats(first: str) -> list[str]:
@@ -369,8 +383,8 @@ def _from_strings(text: pd.Series, source: str, col: str, raw: pd.Series, rows: 
             if len(naive):
                 i = int(naive[0])
                 raise DataError(
-                    f"{source}: column {col!r} mixes timestamps with and without a UTC offset: "
-                    f"{rows.text(i)!r} at data row {i + 1} has none"
+                    f"{source}: column {shown(col)} mixes timestamps with and without a UTC offset: "
+                    f"{shown(rows.text(i))} at data row {i + 1} has none"
                 )
         else:
             try:
@@ -379,8 +393,8 @@ def _from_strings(text: pd.Series, source: str, col: str, raw: pd.Series, rows: 
                 with_offset = np.flatnonzero(text.str.contains(_OFFSET, regex=True, na=False).to_numpy(dtype=bool))
                 i = int(with_offset[0]) if len(with_offset) else 0
                 raise DataError(
-                    f"{source}: column {col!r} mixes timestamps with and without a UTC offset: "
-                    f"{rows.text(i)!r} at data row {i + 1} has one"
+                    f"{source}: column {shown(col)} mixes timestamps with and without a UTC offset: "
+                    f"{shown(rows.text(i))} at data row {i + 1} has one"
                 ) from None
         bad = _first_bad(parsed)
         if bad is not None:
@@ -448,7 +462,7 @@ def _parse_timestamps(
     try:
         return parsed.as_unit("ns").rename("timestamp"), rows
     except (ValueError, pd.errors.OutOfBoundsDatetime) as exc:
-        raise DataError(f"{source}: column {col!r} has timestamps outside 1677..2262: {_one_line(exc)}") from None
+        raise DataError(f"{source}: column {shown(col)} has timestamps outside 1677..2262: {_one_line(exc)}") from None
 
 
 # --------------------------------------------------------------------------- validation
@@ -457,7 +471,7 @@ def _parse_timestamps(
 def _numeric(df: pd.DataFrame, col: str, source: str, rows: _Rows) -> np.ndarray:
     raw = df[col]
     if pd.api.types.is_bool_dtype(raw.dtype):
-        raise DataError(f"{source}: column {col!r} holds booleans, not numbers")
+        raise DataError(f"{source}: column {shown(col)} holds booleans, not numbers")
     if pd.api.types.is_numeric_dtype(raw.dtype):
         values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
@@ -467,14 +481,14 @@ def _numeric(df: pd.DataFrame, col: str, source: str, rows: _Rows) -> np.ndarray
         bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy() & (text.str.strip() != "").to_numpy(bool))
         if len(bad):
             i = int(bad[0])
-            raise DataError(f"{source}: column {col!r} has a non-numeric value {str(raw.iloc[i])!r} at {rows.at(i)}")
+            raise DataError(f"{source}: column {shown(col)} has a non-numeric value {shown(str(raw.iloc[i]))} at {rows.at(i)}")
     empty = np.flatnonzero(np.isnan(values))
     if len(empty):
-        raise DataError(f"{source}: column {col!r} is empty at {rows.at(int(empty[0]))}")
+        raise DataError(f"{source}: column {shown(col)} is empty at {rows.at(int(empty[0]))}")
     infinite = np.flatnonzero(np.isinf(values))
     if len(infinite):
         i = int(infinite[0])
-        raise DataError(f"{source}: column {col!r} has a non-finite value {_num(values[i])} at {rows.at(i)}")
+        raise DataError(f"{source}: column {shown(col)} has a non-finite value {_num(values[i])} at {rows.at(i)}")
     return values
 
 
@@ -503,10 +517,10 @@ def _check_prices(v: dict[str, np.ndarray], names: dict[str, str], source: str, 
         if len(bad):
             i = int(bad[0])
             raise DataError(
-                f"{source}: column {names[key]!r} has a non-positive price {_num(v[key][i])} at {rows.at(i)}; prices must be > 0"
+                f"{source}: column {shown(names[key])} has a non-positive price {_num(v[key][i])} at {rows.at(i)}; prices must be > 0"
             )
     top = np.maximum(v["open"], v["close"])
-    bad = np.flatnonzero(v["high"] < top)
+    bad = np.flatnonzero(v["high"] < top * (1.0 - OHLC_RTOL))
     if len(bad):
         i = int(bad[0])
         raise DataError(
@@ -514,7 +528,7 @@ def _check_prices(v: dict[str, np.ndarray], names: dict[str, str], source: str, 
             "need high >= max(open, close)"
         )
     bottom = np.minimum(v["open"], v["close"])
-    bad = np.flatnonzero(v["low"] > bottom)
+    bad = np.flatnonzero(v["low"] > bottom * (1.0 + OHLC_RTOL))
     if len(bad):
         i = int(bad[0])
         raise DataError(
@@ -524,7 +538,7 @@ def _check_prices(v: dict[str, np.ndarray], names: dict[str, str], source: str, 
     bad = np.flatnonzero(v["volume"] < 0)
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"{source}: column {names['volume']!r} has a negative volume {_num(v['volume'][i])} at {rows.at(i)}")
+        raise DataError(f"{source}: column {shown(names['volume'])} has a negative volume {_num(v['volume'][i])} at {rows.at(i)}")
 
 
 def _freq_text(ns: float) -> str:

@@ -12,6 +12,7 @@ from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_has
 from hyperopt_cli.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
+from hyperopt_cli.run.shapes import check_state
 from hyperopt_cli.run.state import rebuild_state
 from hyperopt_cli.search.storage import CONTROL, RunStorage
 from hyperopt_cli.search.storage_kind import mask_url
@@ -74,6 +75,8 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
     if config_hash(config_from_dict(on_disk)) != config_hash(cfg):
         raise RunStateError(f"{config_file} differs from the config this optimizer was given")
     state = rundir.read_json(run_dir / rundir.STATE_FILE)
+    if state is not None:
+        check_state(state, run_dir / rundir.STATE_FILE)
     if state is None or "config_hash" not in state:
         events.emit("warning", message="state.json was missing or corrupt; rebuilt from config.yaml and the studies")
         state = rebuild_state(run_dir, cfg)

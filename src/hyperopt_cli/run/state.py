@@ -64,21 +64,32 @@ class GroupsProgress:
         return "pending" if summary is None or summary.n_finished == 0 else "paused"
 
 
-def read_group(cfg: OptimizationConfig, run_dir: Path, group: str) -> tuple[StudySummary, dict[str, Any] | None]:
-    """A group's summary and the record that ended it (None while unfinished), from its study alone."""
+def read_group(cfg: OptimizationConfig, run_dir: Path, group: str,
+               readonly: bool = False) -> tuple[StudySummary, dict[str, Any] | None] | None:
+    """A group's summary and the record that ended it (None while unfinished), from its study alone.
+
+    readonly: open the study as a reader (never creating or migrating it); None when it holds no study yet.
+    """
     metric, direction = group_objective(cfg, group)
-    study = RunStorage(cfg, run_dir).load_study(group)
+    store = RunStorage(cfg, run_dir)
+    study = store.open_readonly(group) if readonly else store.load_study(group)
+    if study is None:
+        return None
     summary = summarize(group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold)
     return summary, parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR))
 
 
-def load_finished_groups(cfg: OptimizationConfig, run_dir: Path, progress: GroupsProgress) -> None:
+def load_finished_groups(cfg: OptimizationConfig, run_dir: Path, progress: GroupsProgress,
+                         readonly: bool = False) -> None:
     """Fill `progress` with every started group's summary and every finished group's decision."""
     store = RunStorage(cfg, run_dir)
     for group in cfg.groups_to_run():
         if not store.study_exists(group):
             continue
-        summary, record = read_group(cfg, run_dir, group)
+        read = read_group(cfg, run_dir, group, readonly)
+        if read is None:
+            continue
+        summary, record = read
         progress.summaries[group] = summary
         if record is not None:
             progress.done[group] = done_reason(record)
@@ -159,16 +170,18 @@ class StateWriter:
 def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[str, Any]:
     """state.json's content rebuilt from config.yaml and the studies (status: paused or completed).
 
-    Elapsed time is approximated by the summed training time of the finished trials.
+    Elapsed time is approximated by the summed training time of the finished trials. The
+    studies are opened read-only: `status` on a damaged run never writes into its files.
     """
     cfg = cfg or load_run_config(run_dir)
     progress = GroupsProgress()
-    load_finished_groups(cfg, run_dir, progress)
+    load_finished_groups(cfg, run_dir, progress, readonly=True)
     groups = cfg.groups_to_run()
     fixed = fixed_params(progress.best.get(g) for g in groups if g in progress.done)
     final = None
     if groups[-1] in progress.summaries:
-        final = RunStorage(cfg, run_dir).load_study(groups[-1]).user_attrs.get(FINAL_ATTR)
+        last = RunStorage(cfg, run_dir).open_readonly(groups[-1])
+        final = last.user_attrs.get(FINAL_ATTR) if last is not None else None
     completed = final is not None
     done, summaries = progress.done, progress.summaries
     current = next((g for g in groups if g not in done), None)

@@ -29,7 +29,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.errors import ConfigError, RunStateError, storage_full
 from hyperopt_cli.search import storage_kind
 from hyperopt_cli.search.storage_kind import mask_url
 
@@ -39,6 +39,7 @@ CONTROL = "control"
 SQLITE_TIMEOUT_S = 60  # a reader (dashboard, report) must never make the run fail with "database is locked"
 _SUFFIX = {storage_kind.SQLITE_FILES: ".db", storage_kind.JOURNAL_FILES: ".journal"}
 
+_CORRUPT = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)  # SQLite's words for a damaged file
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _cache: dict[str, BaseStorage] = {}
 
@@ -121,14 +122,18 @@ class RunStorage:
                 if self.kind != storage_kind.SQLITE_FILES:
                     return self.load_study(group) if self.study_exists(group) else None
                 db = self.study_file(group)
-                if db is None or not db.is_file():
+                if db is None or not db.is_file() or db.stat().st_size == 0:  # empty: created, no study yet
                     return None
                 return optuna.load_study(study_name=self.study_name(group), storage=readonly_storage(db))
             except KeyError:  # the file exists but the owner has not created the study in it yet
                 return None
-            except Exception:  # tables or schema version not written yet (or a real problem: raised on retry)
+            except Exception as exc:  # tables or schema version not written yet (or a real problem: raised on retry)
                 if attempt == 2:
-                    raise
+                    where = self.study_file(group) or self.masked_url
+                    raise RunStateError(
+                        f"cannot read the study of group {group} in {where}: {_first_line(exc)}; "
+                        "restore it from a backup (readers never create or repair a study)"
+                    ) from None
                 time.sleep(1.0)
         return None
 
@@ -142,6 +147,12 @@ class RunStorage:
         """The run's coordination study (heartbeats, stop flag); created on first use."""
         return optuna.create_study(study_name=self.study_name(CONTROL), storage=self.storage(CONTROL),
                                    load_if_exists=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message on one line, without a URL's password (sqlalchemy appends SQL and links)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return mask_url(text[:300]) or ""
 
 
 def _open(key: str) -> BaseStorage:
@@ -162,8 +173,19 @@ def _open(key: str) -> BaseStorage:
             "for PostgreSQL: pip install 'hyperopt-cli[postgres]'"
         ) from None
     except Exception as exc:  # sqlalchemy's OperationalError and friends: name the server, hide the password
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot open storage {mask_url(key)}: {mask_url(first)}") from None
+        full = storage_full(exc)
+        if full is not None:
+            raise full from None
+        if key.startswith("sqlite") and Path(_sqlite_path(key)).is_file():  # the file is there but unreadable
+            advice = "; restore it from a backup" if _CORRUPT.search(str(exc)) else ""
+            raise RunStateError(f"cannot open the study database {_sqlite_path(key)}: {_first_line(exc)}{advice}") \
+                from None
+        raise ConfigError(f"cannot open storage {mask_url(key)}: {_first_line(exc)}") from None
+
+
+def _sqlite_path(key: str) -> str:
+    """The file of a sqlite:/// URL ('' for an in-memory one)."""
+    return key.split(":///", 1)[1].split("?", 1)[0] if ":///" in key else ""
 
 
 def readonly_storage(db: Path) -> RDBStorage:

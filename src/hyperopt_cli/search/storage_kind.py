@@ -15,7 +15,10 @@ SQLITE_FILES = "sqlite files"
 JOURNAL_FILES = "journal files"
 DATABASE = "database"
 
-_PASSWORD = re.compile(r"(?P<head>[a-zA-Z0-9+.\-]+://[^:/@]+:)(?P<pw>[^@]*)(?P<tail>@)")
+_PASSWORD = re.compile(r"(?P<head>[a-zA-Z0-9+.\-]+://[^:/@\s]+:)(?P<pw>[^@\s]*)(?P<tail>@)")
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)  # query names to hide
+_SECRET_QUERY = re.compile(r"(?P<key>[?&][A-Za-z_]*(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z_]*)=[^&\s]*",
+                           re.IGNORECASE)
 
 
 def kind_of(url: str | None) -> str:
@@ -39,10 +42,30 @@ def is_shared_database(url: str | None) -> bool:
 
 
 def mask_url(url: str | None) -> str | None:
-    """The URL with any password replaced by ***, for logs, state.json and displays."""
+    """The URL with its password, and any secret query parameter, replaced by ***.
+
+    For logs, state.json, status and error messages. A database URL is parsed and rendered
+    by SQLAlchemy (which knows every dialect's URL shape); SQLAlchemy hides only the
+    userinfo password, so query parameters such as `?password=` are masked here. Text
+    that is not a URL (an error message quoting one) falls back to a pattern.
+    """
     if url is None:
         return None
-    return _PASSWORD.sub(lambda m: f"{m.group('head')}***{m.group('tail')}", url)
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:  # not a URL by itself: mask any URL inside the text
+        return _mask_in_text(url)
+    secret = {k: "***" for k in parsed.query if _SECRET_KEY.search(k)}
+    if not secret and parsed.password is None:
+        return url
+    return parsed.update_query_dict(secret).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def _mask_in_text(text: str) -> str:
+    text = _PASSWORD.sub(lambda m: f"{m.group('head')}***{m.group('tail')}", text)
+    return _SECRET_QUERY.sub(lambda m: f"{m.group('key')}=***", text)
 
 
 def describe(url: str | None) -> str:
