@@ -127,7 +127,7 @@ def test_report_command(finished_run: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert str(finished_run / "report" / "report.html") in result.stdout
     missing = hyperopt("report", tmp_path / "nope", cwd=tmp_path, timeout=120)
-    assert missing.returncode == 6 and missing.stderr.startswith("Error: run directory not found")
+    assert missing.returncode == 6 and missing.stderr.startswith("Error: run not found: ")
 
 
 def _read_everything(run: Path, readable: set[str]) -> int:
