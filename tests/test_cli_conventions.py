@@ -124,6 +124,26 @@ def test_messages_name_the_runs_dir_absolutely(tmp_path: Path) -> None:
     assert stop.returncode == 7 and stop.stderr.strip() == f"Error: no running run under {tmp_path / 'runs'}"
 
 
+# --------------------------------------------------------------------------- --json and -q everywhere
+
+
+@pytest.mark.parametrize("command", ["start", "resume", "worker", "stop", "status", "results", "report", "data"])
+def test_every_command_that_reports_has_json_and_quiet(command: str) -> None:
+    text = runner.invoke(app, [command, "--help"]).output
+    assert "--json" in text and "-q, --quiet" in text
+
+
+@pytest.mark.parametrize("args", [["-q", "status"], ["status", "-q"], ["-q", "results"],
+                                  ["status", "20260101_000000", "-q"]])
+def test_quiet_prints_nothing_and_json_still_answers(tmp_path: Path, args: list[str]) -> None:
+    fake_run(tmp_path / "runs", "20260101_000000")
+    quiet = runner.invoke(app, ["--runs-dir", str(tmp_path / "runs"), *args])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == ""
+    answer = runner.invoke(app, ["--runs-dir", str(tmp_path / "runs"), *args, "--json"])
+    assert answer.exit_code == 0 and json.loads(answer.stdout)
+
+
 # --------------------------------------------------------------------------- NO_COLOR and non-TTY output
 
 

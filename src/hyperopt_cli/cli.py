@@ -425,6 +425,7 @@ def status(
     run: Optional[str] = _run_argument("a table of all runs"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Show a run's status, progress per group, elapsed time and ETA, and whether its owner is alive.
@@ -437,19 +438,19 @@ def status(
     from hyperopt_cli.control import run_status
     from hyperopt_cli.run import rundir
 
-    runs_dir = _state(ctx, runs_dir, debug).runs_dir
+    cli = _state(ctx, runs_dir, debug, quiet)
 
     if run is None:
-        rows = [run_status(p) for p in rundir.list_runs(runs_dir)]
+        rows = [run_status(p) for p in rundir.list_runs(cli.runs_dir)]
         if as_json:
             _print_json(rows)
-        else:
-            _print_runs_table(rows, absolute(runs_dir))
+        elif not cli.quiet:
+            _print_runs_table(rows, absolute(cli.runs_dir))
         return EXIT_OK
-    state = run_status(resolve_run(run, runs_dir))
+    state = run_status(resolve_run(run, cli.runs_dir))
     if as_json:
         _print_json(state)
-    else:
+    elif not cli.quiet:
         _print_status(state)
     return EXIT_OK
 
@@ -527,6 +528,7 @@ def results(
     run: Optional[str] = _run_argument("the latest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (schema in the README)."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Show the best params, per-group results, test metrics, baselines and the verdict of a run.
@@ -537,13 +539,13 @@ def results(
     """
     from hyperopt_cli.control import results_of
 
-    runs_dir = _state(ctx, runs_dir, debug).runs_dir
+    cli = _state(ctx, runs_dir, debug, quiet)
 
-    target = resolve_run(run, runs_dir)
+    target = resolve_run(run, cli.runs_dir)
     res = results_of(target)
     if as_json:
         _print_json(res)
-    else:
+    elif not cli.quiet:
         _print_results(res, target)
     return EXIT_OK
 
@@ -650,6 +652,7 @@ def data(
     set_: Optional[list[str]] = SET_OPTION,
     export: Optional[Path] = typer.Option(None, "--export", help="Write timestamp,label for every labelled bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Load and check the data: bars, date range, features, label balance per segment, purge gaps.
@@ -659,16 +662,16 @@ def data(
     from hyperopt_cli.control import resolve_config
     from hyperopt_cli.data.summary import data_summary, export_labels
 
-    _state(ctx, debug=debug)
+    cli = _state(ctx, debug=debug, quiet=quiet)
 
     cfg = resolve_config(config, list(set_ or []), data_path=data_file)
     summary, ohlcv = data_summary(cfg)
     if export is not None:
         n = export_labels(ohlcv, cfg.labels, export)
-        summary["exported"] = {"path": str(export), "rows": n}
+        summary["exported"] = {"path": str(absolute(export)), "rows": n}
     if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
+        _print_json(summary)
+    elif not cli.quiet:
         _print_data_summary(summary)
     return EXIT_OK
 
