@@ -175,15 +175,18 @@ def test_no_color_and_non_tty_output_have_no_colour_codes(tmp_path: Path) -> Non
 # --------------------------------------------------------------------------- --json, -q and the verdict line
 
 
+JsonRun = tuple[Path, subprocess.CompletedProcess[str]]  # the folder and `start --json -q`'s outcome
+
+
 @pytest.fixture(scope="module")
-def json_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def json_run(tmp_path_factory: pytest.TempPathFactory) -> JsonRun:
     folder = tmp_path_factory.mktemp("json_run")
     cfg = write_config(folder)
     result = hyperopt("start", "-c", cfg, "--mode", "quick", "--json", "-q", cwd=folder, timeout=600)
     return folder, result
 
 
-def test_start_json_prints_only_the_outcome_with_the_verdict(json_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_start_json_prints_only_the_outcome_with_the_verdict(json_run: JsonRun) -> None:
     folder, result = json_run
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)  # stdout is the JSON alone
@@ -195,7 +198,7 @@ def test_start_json_prints_only_the_outcome_with_the_verdict(json_run: tuple[Pat
     assert result.stderr == ""  # -q: no live display either
 
 
-def test_report_json_and_quiet(json_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_report_json_and_quiet(json_run: JsonRun) -> None:
     folder, _ = json_run
     (run,) = rundir.list_runs(folder / "runs")
     quiet = hyperopt("report", "-q", cwd=folder, timeout=300)  # no RUN: the latest
@@ -209,7 +212,7 @@ def test_report_json_and_quiet(json_run: tuple[Path, subprocess.CompletedProcess
     assert answer["missing"] == {}
 
 
-def test_resume_by_job_id_of_a_completed_run_is_refused(json_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_resume_by_job_id_of_a_completed_run_is_refused(json_run: JsonRun) -> None:
     folder, _ = json_run
     (run,) = rundir.list_runs(folder / "runs")
     result = hyperopt("resume", run.name, "--json", cwd=folder, timeout=120)

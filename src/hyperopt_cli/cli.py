@@ -251,7 +251,9 @@ JSON_RUN_HELP = "At the end print only JSON on stdout: run_dir, job_id, status, 
 def start(
     ctx: typer.Context,
     config: Optional[Path] = CONFIG_OPTION,
-    mode: Optional[ModeName] = typer.Option(None, "--mode", "-m", help="Which groups to search (default: the config's, else full)."),
+    mode: Optional[ModeName] = typer.Option(
+        None, "--mode", "-m", help="Which groups to search (default: the config's, else full)."
+    ),
     target: Optional[GroupName] = typer.Option(None, "--target", "-t", help="The group of --mode group (implies it)."),
     data: Optional[Path] = DATA_OPTION,
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run here instead of runs/<job_id>."),

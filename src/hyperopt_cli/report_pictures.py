@@ -117,11 +117,11 @@ def market_neutral_returns(pred: np.ndarray, forward_returns: np.ndarray) -> np.
 
 def equity_curves(blocks: Sequence[BlockSeries]) -> dict[str, np.ndarray]:
     """Predictor -> cumulative market-neutral return over the blocks in order (demeaned per block)."""
-    names = list(blocks[0].predictions)
-    return {
-        name: np.cumsum(np.concatenate([market_neutral_returns(b.predictions[name], b.forward_returns) for b in blocks]))
-        for name in names
-    }
+    def curve(name: str) -> np.ndarray:
+        return np.cumsum(np.concatenate([market_neutral_returns(b.predictions[name], b.forward_returns)
+                                         for b in blocks]))
+
+    return {name: curve(name) for name in blocks[0].predictions}
 
 
 def equity_png(blocks: Sequence[BlockSeries], display_names: dict[str, str]) -> bytes:
