@@ -127,6 +127,8 @@ def _run_argument(default: str, more: str = "") -> Any:
     """The RUN argument every command that names a run shares (resolved by `run_selection.resolve_run`)."""
     return typer.Argument(None, metavar="RUN", autocompletion=_complete_run,
                           help=RUN_HELP.format(default=default) + (" " + more if more else ""))
+
+
 CONFIG_OPTION = typer.Option(
     None, "--config", "-c", help="YAML OptimizationConfig (default: configs/default.yaml, else built-in defaults)."
 )
