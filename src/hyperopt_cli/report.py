@@ -444,10 +444,12 @@ def _verdict_section(b: _Builder, verdict: dict[str, Any] | None) -> str:
         return b.not_yet("verdict", f"{NOT_YET}: the verdict comes from the walk-forward test after the last group")
     wins = bool(verdict.get("beats_best_baseline"))
     lo, hi = (verdict.get("interval_trading_score") or [None, None])[:2]
-    detail = (f"Paired block bootstrap ({_e(verdict.get('n_resamples', '-'))} resamples, blocks of "
-              f"{_e(verdict.get('block_length', '-'))} samples) of the pooled walk-forward test predictions: "
-              f"{_e(_fmt(100 * float(verdict.get('confidence', 0.95)), 0))}% interval of the macro-F1 difference. "
-              f"Trading-score difference {_e(_fmt(verdict.get('delta_trading_score')))} "
+    detail = (f"Δ is the pooled walk-forward test macro-F1 of the LSTM minus that of the best baseline "
+              f"({_e(verdict.get('baseline', '-'))}); the brackets hold its "
+              f"{_e(_fmt(100 * float(verdict.get('confidence', 0.95)), 0))}% interval over "
+              f"{_e(verdict.get('n_resamples', '-'))} paired block-bootstrap resamples (blocks of "
+              f"{_e(verdict.get('block_length', '-'))} samples). The LSTM wins only when the whole interval is "
+              f"above 0. Trading-score difference {_e(_fmt(verdict.get('delta_trading_score')))} "
               f"[{_e(_fmt(lo))}, {_e(_fmt(hi))}].")
     return (f'<p class="verdict{" wins" if wins else ""}"><strong>{_e(verdict["wording"])}</strong></p>'
             f"<p>{detail}</p>")
