@@ -50,15 +50,15 @@ def test_help_does_not_import_torch_or_optuna() -> None:
         (["start", "--set", "labels.horizonn=3"], 3,
          "Error: unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?"),
         (["start", "--set", "trainer.dropout=2"], 3, "Error: trainer.dropout must be in [0.0, 1.0), got 2"),
-        (["start", "--mode", "sideways"], 3, "Error: mode must be one of 'full', 'quick', 'group', 'fine_tune', "
-                                             "got 'sideways'"),
-        (["start", "--target", "nope"], 3, "Error: target_group must be a parameter group, got 'nope'"),
+        (["start", "--set", "mode=sideways"], 3, "Error: mode must be one of 'full', 'quick', 'group', 'fine_tune', "
+                                                 "got 'sideways'"),
+        (["start", "--set", "target_group=nope"], 3, "Error: target_group must be a parameter group, got 'nope'"),
         (["start", "--config", "missing.yaml"], 3, "Error: config file not found: missing.yaml"),
         (["start", "--data", "missing.csv"], 4, "Error: "),
-        (["resume", "no_such_run"], 6, "Error: run directory not found: no_such_run"),
-        (["status", "no_such_run"], 6, "Error: run directory not found: no_such_run"),
-        (["stop"], 7, "Error: no running run under runs"),
-        (["results"], 6, "Error: no runs under runs"),
+        (["resume", "no_such_run"], 6, "Error: run not found: 'no_such_run' is neither a directory nor a job id"),
+        (["status", "no_such_run"], 6, "Error: run not found: 'no_such_run' is neither a directory nor a job id"),
+        (["stop"], 7, "Error: no running run under /"),  # the runs folder, named absolutely
+        (["results"], 6, "Error: no runs under /"),
     ],
 )
 def test_bad_input_is_one_error_line_with_its_exit_code(tmp_path: Path, args: list[str], code: int,
@@ -158,7 +158,7 @@ def test_debug_before_or_after_the_command_shows_the_traceback(tmp_path: Path, a
     result = hyperopt(*args, cwd=tmp_path, timeout=60)
     assert result.returncode == 6
     assert "Traceback" in result.stderr and "RunStateError" in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == "Error: run directory not found: no_such_run"
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: run not found: 'no_such_run'")
 
 
 def test_a_failing_command_leaves_its_error_in_the_file_hyperopt_error_file_names(tmp_path: Path) -> None:

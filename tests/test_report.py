@@ -85,8 +85,9 @@ def test_report_of_a_finished_run_has_every_section_and_valid_images(finished_ru
     assert report.missing == {}, report.missing  # nothing left "not available yet"
     names = {p.name for p in report.figures}
     for group in ("learning_rate", "regularization", "class_balance", "augmentation", "scheduler", "triple_barrier"):
-        assert {f"history_{group}.png", f"importance_{group}.png", f"curves_{group}.png"} <= names
-    assert {"confusion.png", "labels.png"} <= names
+        assert {f"history_{group}.png", f"importance_{group}.png", f"curves_{group}.png", f"parallel_{group}.png",
+                f"slice_{group}.png"} <= names
+    assert {"confusion.png", "labels.png", "equity.png", "predictions.png"} <= names
     check_pngs(report.figures)
     embedded = embedded_pngs(page)  # one file: every figure inline, nothing fetched
     assert len(embedded) == len(report.figures)
@@ -109,7 +110,8 @@ def test_report_of_a_paused_run_shows_what_exists(paused_run: Path) -> None:
     assert {"history_learning_rate.png", "importance_learning_rate.png", "curves_learning_rate.png"} <= names
     assert "labels.png" in names and "confusion.png" not in names
     assert not any("scheduler" in n for n in names)  # not started
-    assert set(report.missing) >= {"confusion", "baselines"}
+    assert set(report.missing) >= {"confusion", "baselines", "verdict", "equity", "predictions"}
+    assert {"parallel_learning_rate.png", "slice_learning_rate.png"} <= names
     assert "scheduler: importance needs at least 2 complete trials, 0 so far" in page
     for section in ("confusion", "baselines"):
         assert "not available yet" in page.split(f'id="{section}"')[1].split("</section>")[0]
@@ -127,7 +129,7 @@ def test_report_command(finished_run: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert str(finished_run / "report" / "report.html") in result.stdout
     missing = hyperopt("report", tmp_path / "nope", cwd=tmp_path, timeout=120)
-    assert missing.returncode == 6 and missing.stderr.startswith("Error: run directory not found")
+    assert missing.returncode == 6 and missing.stderr.startswith("Error: run not found: ")
 
 
 def _read_everything(run: Path, readable: set[str]) -> int:

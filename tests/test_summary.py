@@ -85,3 +85,10 @@ def test_collapsed_trial_loses_to_any_healthy_one_in_either_direction(direction:
     ts = trials([collapsed, healthy, collapsed], collapsed={0, 2})
     assert best_trial(ts, direction).number == 1
     assert summarize("g", ts, "val_f1", direction, 0.0).best_value == healthy
+
+
+def test_summary_keeps_each_complete_trials_value_in_order_for_the_history_chart() -> None:
+    ts = trials([0.3, None, 0.5, 0.4], states={1: TrialState.PRUNED})
+    summary = summarize("g", list(reversed(ts)), "val_f1", "maximize", 0.0)
+    assert summary.history == [(0, 0.3), (2, 0.5), (3, 0.4)]  # pruned trial 1 left out, ordered by number
+    assert summary.as_dict()["history"] == [[0, 0.3], [2, 0.5], [3, 0.4]]

@@ -1,13 +1,17 @@
-"""The web page in headless Chromium (Debian's package, driven by Playwright): Start, live table, Stop.
+"""The web page in headless Chromium (Debian's package, driven by Playwright): Start, live table, Stop;
+a finished run's history charts, verdict and report link.
 
-The screenshot is kept in the test's tmp dir and copied to tests/artifacts/web-paused.png.
+The screenshots are kept in the test's tmp dir and copied to tests/artifacts/web-paused.png
+and tests/artifacts/web-completed.png.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,15 +30,39 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 TIMEOUT_MS = 90_000
 
 
-def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir: Path) -> None:  # noqa: F811
+def _playwright() -> Any:
     if not CHROMIUM.exists():
         missing_system_package(f"no Chromium at {CHROMIUM}: install Debian's chromium (`make system-deps` does, as root)")
     try:
         from playwright import sync_api
     except ImportError:
         missing_system_package("playwright is not installed: it is in the dev extra (pip install -e '.[dev]')")
+    sync_api.expect.set_options(timeout=TIMEOUT_MS)
+    return sync_api
+
+
+def _guard(page: Any, base: str, outside: list[str], errors: list[str]) -> None:
+    """Nothing may leave the server; every page error or console error is collected."""
+    def route(r: Any) -> None:
+        if r.request.url.startswith(base + "/"):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    def console(msg: Any) -> None:
+        # The page asks HEAD /report to learn whether a report exists; Chromium logs its 404 as an error.
+        if msg.type == "error" and "/api/hyperopt/report?" not in (msg.location or {}).get("url", ""):
+            errors.append(msg.text)
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", console)
+
+
+def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir: Path) -> None:  # noqa: F811
+    sync_api = _playwright()
     expect = sync_api.expect
-    expect.set_options(timeout=TIMEOUT_MS)
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -46,18 +74,7 @@ def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
-
-            def route(r: object) -> None:
-                request = r.request  # type: ignore[attr-defined]
-                if request.url.startswith(base + "/"):
-                    r.continue_()  # type: ignore[attr-defined]
-                else:
-                    outside.append(request.url)
-                    r.abort()  # type: ignore[attr-defined]
-
-            page.route("**/*", route)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            _guard(page, base, outside, errors)
 
             try:
                 page.goto(base + "/")
@@ -77,6 +94,7 @@ def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir
                 expect(first.nth(2)).to_have_text(re.compile(r"^[1-9]\d*/1000$"))  # finished trials are counted live
                 expect(page.locator("#best-params tbody tr")).not_to_have_count(0)
                 expect(page.locator("#runs tbody tr")).to_have_count(1)
+                expect(first.locator("svg.history circle")).not_to_have_count(0)  # the history chart, live
 
                 page.click("#stop")
                 expect(page.locator("#run-status")).to_have_text("paused")
@@ -98,3 +116,64 @@ def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir
     assert not errors, f"errors in the page: {errors}"
     (run,) = rundir.list_runs(runs_dir)
     assert read_state(run)["status"] == "paused" and rundir.live_owner(run) is None
+
+
+def test_a_finished_run_shows_history_charts_the_verdict_and_its_report(
+    tmp_path: Path, runs_dir: Path  # noqa: F811
+) -> None:
+    from hyperopt_cli.report import write_report
+    from hyperopt_cli.run.optimizer import HyperparameterOptimizer
+    from test_report import tiny
+
+    run = runs_dir / "20260101_000000"
+    HyperparameterOptimizer(tiny("mode=quick", "max_trials_per_group=4"), run).optimize(threading.Event())
+    results = read_results(run)
+    sync_api = _playwright()
+    expect = sync_api.expect
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir)
+    outside: list[str] = []
+    errors: list[str] = []
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            _guard(page, base, outside, errors)
+            try:
+                page.goto(base + "/")
+                expect(page.locator("#run-status")).to_have_text("completed")
+                expect(page.locator("#verdict")).to_have_text("Verdict: " + results["verdict"]["wording"])
+                chart = page.locator("#groups tbody tr").first.locator("svg.history")
+                n_complete = results["group_results"]["learning_rate"]["n_trials"]["complete"]
+                expect(chart.locator("circle")).to_have_count(n_complete)
+                expect(chart.locator("path.best")).to_have_count(1)
+                expect(page.locator("#report")).to_be_hidden()  # no report written yet
+                write_report(run)
+                expect(page.locator("#report")).to_be_visible()  # the page looks again within ~10 s
+                shot = tmp_path / "web-completed.png"
+                page.screenshot(path=str(shot), full_page=True)
+                with page.context.expect_page() as opened:
+                    page.click("#report-link")
+                report = opened.value
+                report.wait_for_load_state()
+                expect(report.locator("#verdict .verdict")).to_contain_text(results["verdict"]["wording"])
+                expect(report.locator("img[alt^='equity curve']")).to_have_count(1)
+            except Exception:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "web-failure.png"), full_page=True)
+                raise
+            browser.close()
+    finally:
+        stop_server(server)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / shot.name)
+    assert not outside, f"the page requested something outside the server: {outside}"
+    assert not errors, f"errors in the page: {errors}"
+
+
+def read_results(run: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads((run / "results.json").read_text())

@@ -7,11 +7,12 @@ Heavy imports (torch, optuna, pandas) happen inside the commands that need them,
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Literal, NoReturn, Optional
 
 import click
 import typer
@@ -20,14 +21,18 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from hyperopt_cli import __version__
+from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.errorfile import claim_error_file, write_error_file
 from hyperopt_cli.errors import (
-    EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, NothingRunningError, storage_full,
+    EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, storage_full,
 )
 from hyperopt_cli.quote import clipped
-
+from hyperopt_cli.run_selection import absolute, job_ids, resolve_run
 
 MAX_ERROR_CHARS = 2000  # an `Error:` line is one line; a message this long is cut, never multi-megabyte
+# Closed sets as Literal types: --help and shell completion list the choices, a typo is a usage error (exit 2).
+ModeName = Literal[MODES]  # type: ignore[valid-type]
+GroupName = Literal[GROUPS]  # type: ignore[valid-type]
 
 
 class CommandFailed(HyperoptError):
@@ -44,6 +49,7 @@ class CliState:
 
     runs_dir: Path = Path("runs")
     debug: bool = False
+    quiet: bool = False  # nothing on stdout but what --json asks for; no live display
 
 
 class HyperoptGroup(TyperGroup):
@@ -53,8 +59,9 @@ class HyperoptGroup(TyperGroup):
         error_file = claim_error_file()
         try:
             code = super().invoke(ctx)  # a command returns its exit code
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, typer.Exit):
-            raise
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                typer.TyperException, typer.Exit, typer.Abort):
+            raise  # usage errors (typer's vendored click raises TyperException subclasses) keep their exit 2
         except KeyboardInterrupt:
             err.print("Interrupted.")
             raise typer.Exit(EXIT_STOPPED) from None
@@ -90,7 +97,7 @@ app = typer.Typer(
         "Example: hyperopt start --mode quick --data prices.csv"
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
@@ -109,24 +116,53 @@ RUNS_DIR_OPTION = typer.Option(
     None, "--runs-dir", help=RUNS_DIR_HELP + " [default: the one before the command, else runs]"
 )
 DEBUG_OPTION = typer.Option(False, "--debug", help=DEBUG_HELP)
+QUIET_HELP = "Print nothing on stdout but what --json asks for; no live display (for scripts)."
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help=QUIET_HELP)
+RUN_HELP = "A run directory or a job id under --runs-dir (default: {default})."
+RUNS_DIR_ENV = "HYPEROPT_RUNS_DIR"
+
+
+def _complete_run(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of RUN: the job ids under the --runs-dir given so far (else $HYPEROPT_RUNS_DIR, runs)."""
+    given = ctx.params.get("runs_dir") or ctx.find_root().params.get("runs_dir")
+    return job_ids(Path(given or os.environ.get(RUNS_DIR_ENV) or "runs"), incomplete)
+
+
+def _run_argument(default: str, more: str = "") -> Any:
+    """The RUN argument every command that names a run shares (resolved by `run_selection.resolve_run`)."""
+    return typer.Argument(None, metavar="RUN", autocompletion=_complete_run,
+                          help=RUN_HELP.format(default=default) + (" " + more if more else ""))
+
+
 CONFIG_OPTION = typer.Option(
     None, "--config", "-c", help="YAML OptimizationConfig (default: configs/default.yaml, else built-in defaults)."
 )
 SET_OPTION = typer.Option(
-    None, "--set", help="Override any config key, e.g. --set labels.horizon=24 (repeatable)."
+    None, "--set", metavar="KEY=VALUE", help="Override any config key, e.g. --set labels.horizon=24 (repeatable)."
 )
 DATA_OPTION = typer.Option(None, "--data", help="OHLCV CSV or Parquet file (default: built-in synthetic data).")
 
 
-def _state(ctx: typer.Context, runs_dir: Path | None = None, debug: bool = False) -> CliState:
-    """The callback's CliState with this command's own --runs-dir/--debug applied."""
+def _state(ctx: typer.Context, runs_dir: Path | None = None, debug: bool = False, quiet: bool = False) -> CliState:
+    """The callback's CliState with this command's own --runs-dir/--debug/--quiet applied."""
     state = ctx.find_object(CliState)
     if state is None:  # a command invoked without the app callback (not through `hyperopt`)
         state = ctx.ensure_object(CliState)
     if runs_dir is not None:
         state.runs_dir = runs_dir
     state.debug = state.debug or debug
+    state.quiet = state.quiet or quiet
     return state
+
+
+def _say(state: CliState, text: str, as_json: bool = False) -> None:
+    """A human line on stdout, unless --quiet or --json (whose stdout is the JSON alone)."""
+    if not (state.quiet or as_json):
+        out.print(text, markup=False)
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, default=str), flush=True)
 
 
 def _version(value: bool) -> None:
@@ -138,18 +174,19 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_callback(
     ctx: typer.Context,
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", envvar="HYPEROPT_RUNS_DIR", help=RUNS_DIR_HELP),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", envvar=RUNS_DIR_ENV, help=RUNS_DIR_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Group-by-group Optuna tuning of an LSTM trading-signal classifier."""
-    ctx.obj = CliState(runs_dir=runs_dir, debug=debug)
+    ctx.obj = CliState(runs_dir=runs_dir, debug=debug, quiet=quiet)
 
 
 # --------------------------------------------------------------------------- start / resume
 
 
-def _run(optimizer: Any, display: Any, run_dir: Path) -> int:
+def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: bool) -> int:
     """Run an optimizer (built with `events=display`) under the two-stage stop handler; returns the exit code."""
     from hyperopt_cli.errors import StopRequested
     from hyperopt_cli.run.signals import StopController
@@ -162,12 +199,41 @@ def _run(optimizer: Any, display: Any, run_dir: Path) -> int:
             results = optimizer.optimize(ctl.stop_event)
         except StopRequested:
             _stop_display(display)
-            out.print(f"Run paused: {run_dir}\nResume with: hyperopt resume {run_dir}", markup=False)
+            _say(state, f"Run paused: {run_dir}\nResume with: hyperopt resume {run_dir}", as_json)
+            if as_json:
+                _print_json(run_outcome(run_dir, "paused", EXIT_STOPPED))
             return EXIT_STOPPED
         finally:
             _stop_display(display)
-    _print_results_summary(results, run_dir)
+    if as_json:
+        _print_json(run_outcome(run_dir, "completed", EXIT_OK, results))
+    elif not state.quiet:
+        _print_results_summary(results, run_dir)
     return EXIT_OK
+
+
+def run_outcome(run_dir: Path, status: str, exit_code: int, results: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What `start --json` / `resume --json` print at the end."""
+    outcome: dict[str, Any] = {"run_dir": str(run_dir), "job_id": run_dir.name, "status": status,
+                               "exit_code": exit_code}
+    if status == "paused":
+        outcome["resume_with"] = f"hyperopt resume {run_dir}"
+    if results is not None:
+        verdict = results.get("verdict") or {}
+        outcome.update(best_params=results.get("best_params"), verdict=verdict.get("wording"),
+                       beats_best_baseline=verdict.get("beats_best_baseline"))
+    return outcome
+
+
+def _display(state: CliState) -> Any:
+    """The live display on stderr, or nothing at all under --quiet."""
+    if state.quiet:
+        from hyperopt_cli.run.events import NullSink
+
+        return NullSink()
+    from hyperopt_cli.progress import make_display
+
+    return make_display(err)
 
 
 def _stop_display(display: Any) -> None:
@@ -185,12 +251,17 @@ def _mark_forced(run_dir: Path) -> None:
         rundir.write_json(run_dir / rundir.STATE_FILE, state)
 
 
+JSON_RUN_HELP = "At the end print only JSON on stdout: run_dir, job_id, status, exit_code, best_params, verdict."
+
+
 @app.command()
 def start(
     ctx: typer.Context,
     config: Optional[Path] = CONFIG_OPTION,
-    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="full | quick | group | fine_tune (default: full)."),
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="The group of --mode group."),
+    mode: Optional[ModeName] = typer.Option(
+        None, "--mode", "-m", help="Which groups to search (default: the config's, else full)."
+    ),
+    target: Optional[GroupName] = typer.Option(None, "--target", "-t", help="The group of --mode group (implies it)."),
     data: Optional[Path] = DATA_OPTION,
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run here instead of runs/<job_id>."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
@@ -198,38 +269,44 @@ def start(
         None, "--workers", "-w", min=1, help="Local worker processes (> 1 uses the journal storage unless set)."
     ),
     set_: Optional[list[str]] = SET_OPTION,
+    as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Start a new run in the foreground.
 
     Loads the config, validates the data, creates runs/<job_id>/ and runs the parameter
     groups in order with a live progress table on stderr. Ctrl-C (or `hyperopt stop`
-    from another terminal) pauses it; `hyperopt resume` continues it.
+    from another terminal) pauses it; `hyperopt resume` continues it. The last line
+    states the verdict: does the tuned LSTM beat its best baseline out of sample?
 
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """
     from hyperopt_cli.control import new_run_dir, resolve_config
     from hyperopt_cli.data.load import load_data
     from hyperopt_cli.data.prepare import DataPreparer
-    from hyperopt_cli.progress import make_display
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer, check_storage_is_fresh
 
-    runs_dir = _state(ctx, runs_dir, debug).runs_dir
+    state = _state(ctx, runs_dir, debug, quiet)
+    runs_dir = state.runs_dir
 
     cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers)
     preparer = DataPreparer(load_data(cfg), cfg.data)
     preparer.prepare(cfg.labels)  # validates the data before anything is written
     check_storage_is_fresh(cfg, run_dir or runs_dir)
-    path = new_run_dir(runs_dir, run_dir)
-    out.print(f"Run directory: {path}", markup=False)
-    display = make_display(err)
-    return _run(HyperparameterOptimizer(cfg, path, events=display, preparer=preparer), display, path)
+    path = absolute(new_run_dir(runs_dir, run_dir))
+    _say(state, f"Run directory: {path}", as_json)
+    display = _display(state)
+    return _run(HyperparameterOptimizer(cfg, path, events=display, preparer=preparer), display, path, state, as_json)
 
 
 @app.command()
 def resume(
     ctx: typer.Context,
-    run_dir: Path = typer.Argument(..., help="The run directory to continue."),
+    run: Optional[str] = _run_argument("the latest run"),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Continue a paused or interrupted run where it stopped.
@@ -238,25 +315,25 @@ def resume(
     the same trial number. A missing or corrupt state.json is rebuilt from config.yaml and
     the Optuna studies; an edited config.yaml is refused.
 
-    Example: hyperopt resume runs/20261127_215832
+    Example: hyperopt resume 20261127_215832
     """
-    from hyperopt_cli.errors import RunStateError
-    from hyperopt_cli.progress import make_display
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
-    _state(ctx, debug=debug)
-    if not run_dir.is_dir():
-        raise RunStateError(f"run directory not found: {run_dir}")
-    display = make_display(err)
+    state = _state(ctx, runs_dir, debug, quiet)
+    run_dir = resolve_run(run, state.runs_dir)
+    display = _display(state)
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=display)
-    out.print(f"Resuming: {run_dir}", markup=False)
-    return _run(optimizer, display, run_dir)
+    _say(state, f"Resuming: {run_dir}", as_json)
+    return _run(optimizer, display, run_dir, state, as_json)
 
 
 @app.command()
 def worker(
     ctx: typer.Context,
-    run_dir: Path = typer.Argument(..., help="The run to join (its directory, shared or copied, with config.yaml)."),
+    run: Optional[str] = _run_argument("the latest run", "Shared or copied, with config.yaml."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="At the end print only JSON on stdout: run_dir, status."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Join a running run as an extra worker, on this machine or another.
@@ -264,27 +341,32 @@ def worker(
     Takes trials from the group that is open, coordinating with the other workers through
     the run's storage (storage_url "journal" for one machine, a database URL for several).
     Exits 0 when every group is finished; the owner (`start`/`resume`) does the final
-    evaluation. Ctrl-C or `hyperopt stop RUN_DIR` stops it after a checkpoint.
+    evaluation. Ctrl-C or `hyperopt stop RUN` stops it after a checkpoint.
 
     Example: hyperopt worker /shared/runs/20261127_215832
     """
-    from hyperopt_cli.errors import RunStateError, StopRequested
+    from hyperopt_cli.errors import StopRequested
     from hyperopt_cli.progress import PlainLog
+    from hyperopt_cli.run.events import NullSink
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
     from hyperopt_cli.run.signals import StopController
 
-    _state(ctx, debug=debug)
-
-    if not run_dir.is_dir():
-        raise RunStateError(f"run directory not found: {run_dir}")
-    optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=PlainLog(sys.stderr))
+    state = _state(ctx, runs_dir, debug, quiet)
+    run_dir = resolve_run(run, state.runs_dir)
+    events = NullSink() if state.quiet else PlainLog(sys.stderr)
+    optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=events)
     with StopController(notify=lambda m: err.print(m, markup=False)) as ctl:
         try:
             optimizer.work(ctl.stop_event)
         except StopRequested:
-            out.print(f"Worker stopped: {run_dir}", markup=False)
+            _say(state, f"Worker stopped: {run_dir}", as_json)
+            if as_json:
+                _print_json({"run_dir": str(run_dir), "job_id": run_dir.name, "status": "stopped",
+                             "exit_code": EXIT_STOPPED})
             return EXIT_STOPPED
-    out.print(f"Worker done: every group of {run_dir} is finished", markup=False)
+    _say(state, f"Worker done: every group of {run_dir} is finished", as_json)
+    if as_json:
+        _print_json({"run_dir": str(run_dir), "job_id": run_dir.name, "status": "done", "exit_code": EXIT_OK})
     return EXIT_OK
 
 
@@ -294,9 +376,11 @@ def worker(
 @app.command()
 def stop(
     ctx: typer.Context,
-    run_dir: Optional[Path] = typer.Argument(None, help="Run to stop (default: the latest running run)."),
+    run: Optional[str] = _run_argument("the latest running run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the owner to exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON: run_dir, pids, stopped, seconds, status."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Stop a running run gracefully and wait until its process has exited.
@@ -304,30 +388,25 @@ def stop(
     Signals only the verified owner of the run (its lock is held and its pid and start
     time match the pidfile). Exits 7 when nothing is running.
 
-    Example: hyperopt stop runs/20261127_215832
+    Example: hyperopt stop 20261127_215832
     """
-    from hyperopt_cli.control import latest_running, stop_run
+    from hyperopt_cli.control import stop_run
 
-    runs_dir = _state(ctx, runs_dir, debug).runs_dir
-
-    target = run_dir
-    if target is None:
-        target = latest_running(runs_dir)
-        if target is None:
-            raise NothingRunningError(f"no running run under {runs_dir}")
+    state = _state(ctx, runs_dir, debug, quiet)
+    target = resolve_run(run, state.runs_dir, running=True)
     outcome = stop_run(target, timeout_s=timeout)
+    if as_json:
+        _print_json({"run_dir": str(target), "job_id": target.name, "pids": outcome.pids, "stopped": outcome.stopped,
+                     "seconds": round(outcome.seconds, 3), "status": outcome.status, "flagged": outcome.flagged})
     pids = ", ".join(str(p) for p in outcome.pids) or "none here"
     if not outcome.stopped:
         raise CommandFailed(f"pid(s) {pids} still running after {timeout:g} s; try again or kill them", 1)
     if outcome.status == "completed":
-        out.print(f"{target} finished before the stop took effect; nothing to resume.", markup=False)
+        _say(state, f"{target} finished before the stop took effect; nothing to resume.", as_json)
         return EXIT_OK
     remote = "; workers on other machines see the stop flag within a heartbeat" if outcome.flagged else ""
-    out.print(
-        f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
-        f"Resume with: hyperopt resume {target}",
-        markup=False,
-    )
+    _say(state, f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
+                f"Resume with: hyperopt resume {target}", as_json)
     return EXIT_OK
 
 
@@ -352,34 +431,35 @@ def _hours(seconds: Any) -> str:
 @app.command()
 def status(
     ctx: typer.Context,
-    run_dir: Optional[Path] = typer.Argument(None, help="Run to describe (default: a table of all runs)."),
+    run: Optional[str] = _run_argument("a table of all runs"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Show a run's status, progress per group, elapsed time and ETA, and whether its owner is alive.
 
     Reads state.json only (never locks the live studies), so it is instant and safe while
-    the run is going. Without RUN_DIR, lists every run under --runs-dir.
+    the run is going. Without RUN, lists every run under --runs-dir.
 
-    Example: hyperopt status runs/20261127_215832 --json
+    Example: hyperopt status 20261127_215832 --json
     """
     from hyperopt_cli.control import run_status
     from hyperopt_cli.run import rundir
 
-    runs_dir = _state(ctx, runs_dir, debug).runs_dir
+    cli = _state(ctx, runs_dir, debug, quiet)
 
-    if run_dir is None:
-        rows = [_status_row(run_status, p) for p in rundir.list_runs(runs_dir)]
+    if run is None:
+        rows = [_status_row(run_status, p) for p in rundir.list_runs(cli.runs_dir)]
         if as_json:
-            print(json.dumps(rows, indent=2, default=str))
-        else:
-            _print_runs_table(rows, runs_dir)
+            _print_json(rows)
+        elif not cli.quiet:
+            _print_runs_table(rows, absolute(cli.runs_dir))
         return EXIT_OK
-    state = run_status(run_dir)
+    state = run_status(resolve_run(run, cli.runs_dir))
     if as_json:
-        print(json.dumps(state, indent=2, default=str))
-    else:
+        _print_json(state)
+    elif not cli.quiet:
         _print_status(state)
     return EXIT_OK
 
@@ -462,39 +542,44 @@ def _print_status(state: dict[str, Any]) -> None:
 @app.command()
 def results(
     ctx: typer.Context,
-    run_dir: Optional[Path] = typer.Argument(None, help="Run to report (default: the latest run)."),
+    run: Optional[str] = _run_argument("the latest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (schema in the README)."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
-    """Show the best params, per-group results, test metrics and baselines of a run.
+    """Show the best params, per-group results, test metrics, baselines and the verdict of a run.
 
     Works on an unfinished run too (with what is finished so far, `complete: false`).
 
-    Example: hyperopt results runs/20261127_215832 --json
+    Example: hyperopt results 20261127_215832 --json
     """
-    from hyperopt_cli.control import latest_run, results_of
-    from hyperopt_cli.errors import RunStateError
+    from hyperopt_cli.control import results_of
 
-    runs_dir = _state(ctx, runs_dir, debug).runs_dir
+    cli = _state(ctx, runs_dir, debug, quiet)
 
-    target = run_dir or latest_run(runs_dir)
-    if target is None:
-        raise RunStateError(f"no runs under {runs_dir}")
+    target = resolve_run(run, cli.runs_dir)
     res = results_of(target)
     if as_json:
-        print(json.dumps(res, indent=2, default=str))
-    else:
+        _print_json(res)
+    elif not cli.quiet:
         _print_results(res, target)
     return EXIT_OK
 
 
 def _print_results_summary(res: dict[str, Any], run_dir: Path) -> None:
-    out.print(f"Run completed: {run_dir}", markup=False)
-    _print_results(res, run_dir)
+    _print_results(res, run_dir, verdict_line=False)
+    out.print(final_summary_line(res, run_dir), markup=False)
 
 
-def _print_results(res: dict[str, Any], run_dir: Path) -> None:
+def final_summary_line(res: dict[str, Any], run_dir: Path) -> str:
+    """The last line `start`/`resume` print: where the run is and, in words, whether the LSTM won."""
+    wording = (res.get("verdict") or {}).get("wording")
+    verdict = wording if wording else "none (this run has no walk-forward evaluation)"
+    return f"Run completed: {run_dir}. Verdict: {verdict}"
+
+
+def _print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True) -> None:
     from hyperopt_cli.run.events import short_params
 
     if not res.get("complete", True):
@@ -533,37 +618,43 @@ def _print_results(res: dict[str, Any], run_dir: Path) -> None:
             walk.add_row("tuned LSTM" if name == "model" else name, _fmt(m.get("macro_f1")), _fmt(m.get("trading_score")))
         out.print(walk)
     verdict = res.get("verdict")
-    if verdict:
+    if verdict and verdict_line:
         out.print(f"Verdict: {verdict.get('wording')}", markup=False)
 
 
 @app.command()
 def report(
     ctx: typer.Context,
-    run_dir: Path = typer.Argument(..., help="The run to report on (finished, paused or running)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write here instead of RUN_DIR/report/."),
+    run: Optional[str] = _run_argument("the latest run", "Finished, paused or running."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write here instead of RUN/report/."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON: html, figures, missing sections."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Write an HTML report (one self-contained file, opens offline) and PNG figures for a run.
 
-    Optimisation history and parameter importances per group, the best trials' learning
-    curves, confusion matrices on validation and test, labels per segment, test scores
-    next to the baselines, and the fixed params carried from group to group. Works on a
-    paused or running run too (with what exists so far) and never disturbs a live run.
+    The verdict in words at the top; optimisation history, parameter importances, parallel
+    coordinates and slice plots per group; the best trials' learning curves; the equity
+    curve of the test signals against the baselines per walk-forward block; predictions
+    against labels per segment; confusion matrices; test scores next to the baselines; and
+    the fixed params carried from group to group. Works on a paused or running run too
+    (with what exists so far) and never disturbs a live run.
 
-    Example: hyperopt report runs/20261127_215832
+    Example: hyperopt report 20261127_215832
     """
-    from hyperopt_cli.errors import RunStateError
     from hyperopt_cli.report import write_report
 
-    _state(ctx, debug=debug)
-
-    if not run_dir.is_dir():
-        raise RunStateError(f"run directory not found: {run_dir}")
-    made = write_report(run_dir, out_dir)
-    out.print(f"Report: {made.html} ({len(made.figures)} figures beside it)", markup=False)
+    state = _state(ctx, runs_dir, debug, quiet)
+    run_dir = resolve_run(run, state.runs_dir)
+    made = write_report(run_dir, absolute(out_dir) if out_dir is not None else None)
+    if as_json:
+        _print_json({"run_dir": str(run_dir), "html": str(made.html), "figures": [str(f) for f in made.figures],
+                     "missing": made.missing})
+        return EXIT_OK
+    _say(state, f"Report: {made.html} ({len(made.figures)} figures beside it)")
     for section, why in made.missing.items():
-        out.print(f"  {section}: {why}", markup=False)
+        _say(state, f"  {section}: {why}")
     return EXIT_OK
 
 
@@ -578,6 +669,7 @@ def data(
     set_: Optional[list[str]] = SET_OPTION,
     export: Optional[Path] = typer.Option(None, "--export", help="Write timestamp,label for every labelled bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Load and check the data: bars, date range, features, label balance per segment, purge gaps.
@@ -587,16 +679,16 @@ def data(
     from hyperopt_cli.control import resolve_config
     from hyperopt_cli.data.summary import data_summary, export_labels
 
-    _state(ctx, debug=debug)
+    cli = _state(ctx, debug=debug, quiet=quiet)
 
     cfg = resolve_config(config, list(set_ or []), data_path=data_file)
     summary, ohlcv = data_summary(cfg)
     if export is not None:
         n = export_labels(ohlcv, cfg.labels, export)
-        summary["exported"] = {"path": str(export), "rows": n}
+        summary["exported"] = {"path": str(absolute(export)), "rows": n}
     if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
+        _print_json(summary)
+    elif not cli.quiet:
         _print_data_summary(summary)
     return EXIT_OK
 
@@ -677,7 +769,7 @@ def serve(
 
 def main() -> None:
     """The console script and `python -m hyperopt_cli`: errors were mapped to exit codes by the group."""
-    app()
+    app(prog_name="hyperopt")  # one name in usage lines and one completion variable (_HYPEROPT_COMPLETE) for both
 
 
 if __name__ == "__main__":

@@ -4,9 +4,13 @@
 writes ``<run_dir>/report/report.html`` (every figure embedded as base64, so the one file
 opens offline and can be mailed) next to the PNGs themselves. Sections:
 
+- the verdict in words (results.json `verdict.wording`): does the LSTM beat its best baseline?
 - overview: status, data, per-group counts, how to open the studies in optuna-dashboard;
 - optimisation history and parameter importances (fANOVA, seeded) per group;
+- Optuna's parallel-coordinate and slice plots per group (report_pictures.py);
 - the learning curves (per-epoch metrics) of each group's best trial;
+- the equity curve of the test signals, LSTM vs each baseline, over the walk-forward blocks;
+- predicted vs true class shares per segment;
 - confusion matrices of the final model on validation and test;
 - the label distribution per segment (recomputed from the run's config and data);
 - the test scores next to the baselines (results.json);
@@ -58,10 +62,15 @@ DPI = 100
 NOT_YET = "not available yet"
 
 SECTIONS: tuple[tuple[str, str], ...] = (
+    ("verdict", "Verdict"),
     ("overview", "Overview"),
     ("history", "Optimisation history"),
     ("importances", "Parameter importances"),
+    ("parallel", "Parallel coordinates"),
+    ("slice", "Slice plots"),
     ("learning-curves", "Best trial learning curves"),
+    ("equity", "Equity curve of the test signals"),
+    ("predictions", "Predictions vs labels per segment"),
     ("confusion", "Confusion matrices"),
     ("labels", "Label distribution per segment"),
     ("baselines", "Test scores and baselines"),
@@ -298,7 +307,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em a
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}h3{font-size:1.05em;margin-bottom:.3em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left}
 th{background:#f4f4f4}tr.best td{font-weight:bold}img{max-width:100%;display:block;margin:.5em 0}
-.note{color:#8a6d3b;background:#fcf8e3;padding:.4em .7em;border-radius:4px}code{background:#f4f4f4;padding:0 .3em}
+.note{color:#8a6d3b;background:#fcf8e3;padding:.4em .7em;border-radius:4px}
+.verdict{font-size:1.15em;padding:.5em .8em;border-radius:4px;background:#fdecea}.verdict.wins{background:#e6f4ea}code{background:#f4f4f4;padding:0 .3em}
 nav a{margin-right:1em}
 """
 
@@ -341,11 +351,17 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     fixed = _fixed_params(groups, results)
     complete = final is not None
 
+    walk = (results or {}).get("walk_forward") or (final or {}).get("walk_forward")
     parts = [
+        _verdict_section(b, (results or {}).get("verdict") or (final or {}).get("verdict")),
         _overview(cfg, status, groups, run_dir),
         _history_section(b, groups),
         _importance_section(b, groups, cfg.seed),
+        _optuna_section(b, groups, "parallel"),
+        _optuna_section(b, groups, "slice"),
         _curves_section(b, groups),
+        _equity_section(b, walk),
+        _predictions_section(b, walk, (final or {}).get("confusion_matrices")),
         _confusion_section(b, final),
         _labels_section(b, cfg, fixed),
         _baselines_section(b, results, final),
@@ -421,6 +437,75 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
         text += (f"<p>MLflow runs (the web UI needs <code>pip install mlflow</code>): "
                  f"<code>mlflow ui --backend-store-uri {_e(uri)}</code></p>")
     return text
+
+
+def _verdict_section(b: _Builder, verdict: dict[str, Any] | None) -> str:
+    if not verdict or not verdict.get("wording"):
+        return b.not_yet("verdict", f"{NOT_YET}: the verdict comes from the walk-forward test after the last group")
+    wins = bool(verdict.get("beats_best_baseline"))
+    lo, hi = (verdict.get("interval_trading_score") or [None, None])[:2]
+    detail = (f"Δ is the pooled walk-forward test macro-F1 of the LSTM minus that of the best baseline "
+              f"({_e(verdict.get('baseline', '-'))}); the brackets hold its "
+              f"{_e(_fmt(100 * float(verdict.get('confidence', 0.95)), 0))}% interval over "
+              f"{_e(verdict.get('n_resamples', '-'))} paired block-bootstrap resamples (blocks of "
+              f"{_e(verdict.get('block_length', '-'))} samples). The LSTM wins only when the whole interval is "
+              f"above 0. Trading-score difference {_e(_fmt(verdict.get('delta_trading_score')))} "
+              f"[{_e(_fmt(lo))}, {_e(_fmt(hi))}].")
+    return (f'<p class="verdict{" wins" if wins else ""}"><strong>{_e(verdict["wording"])}</strong></p>'
+            f"<p>{detail}</p>")
+
+
+def _optuna_section(b: _Builder, groups: list[_Group], kind: str) -> str:
+    from hyperopt_cli.report_pictures import optuna_png
+
+    what = {"parallel": "parallel coordinates", "slice": "slice plot"}[kind]
+    parts = [f"<p>Optuna's own {what} (<code>optuna.visualization.matplotlib</code>) of each group's complete "
+             "trials: every parameter against the objective.</p>"]
+    for g in groups:
+        parts.append(f"<h3>{_e(g.name)}</h3>")
+        complete = sum(t.state == TrialState.COMPLETE for t in g.trials)
+        if g.study is None or complete < 2:
+            parts.append(b.not_yet(kind, f"{g.name}: {what} need at least 2 complete trials, {complete} so far"))
+            continue
+        parts.append(b.figure(f"{kind}_{g.name}.png", optuna_png(g.study, kind, f"{g.name}: {g.metric}"),
+                              f"{what} of {g.name}"))
+    return "\n".join(parts)
+
+
+def _blocks(walk: dict[str, Any] | None) -> list[Any]:
+    from hyperopt_cli.report_pictures import BlockSeries
+
+    return [BlockSeries.from_json(raw) for raw in (walk or {}).get("blocks") or []]
+
+
+def _equity_section(b: _Builder, walk: dict[str, Any] | None) -> str:
+    from hyperopt_cli.evaluation.baselines import DISPLAY_NAMES
+    from hyperopt_cli.report_pictures import equity_png
+
+    blocks = _blocks(walk)
+    if not blocks:
+        return b.not_yet("equity", f"{NOT_YET}: the walk-forward test runs after the last group")
+    if any(len(x.forward_returns) != len(next(iter(x.predictions.values()))) for x in blocks):
+        return b.not_yet("equity", "not recorded: this run's walk-forward blocks predate stored forward returns")
+    return ("<p>Position SELL −1 / HOLD 0 / BUY +1 on each test sample; the market-neutral return of a sample is "
+            "(position − the block's mean position) × (forward return − the block's mean return), the summand of "
+            "the trading score, so always-BUY earns exactly 0 and the trend earns nothing. Forward returns span "
+            "the label horizon and overlap, so this is a picture of where the skill lies, not a P&amp;L.</p>"
+            + b.figure("equity.png", equity_png(blocks, DISPLAY_NAMES), "equity curve of the test signals"))
+
+
+def _predictions_section(b: _Builder, walk: dict[str, Any] | None, confusion: dict[str, Any] | None) -> str:
+    from hyperopt_cli.report_pictures import distribution_png, distribution_rows
+
+    rows = distribution_rows(_blocks(walk), confusion)
+    if not rows:
+        return b.not_yet("predictions", f"{NOT_YET}: the model's predictions come after the last group")
+    table = [[seg, n, " / ".join(f"{v:.0%}" for v in truth), " / ".join(f"{v:.0%}" for v in pred)]
+             for seg, truth, pred, n in rows]
+    return ("<p>The tuned LSTM's predicted class shares next to the true ones; a model that ignores a class, or "
+            "leans with the majority label, shows here first.</p>"
+            + _table(["segment", "samples", "true SELL / HOLD / BUY", "predicted SELL / HOLD / BUY"], table)
+            + b.figure("predictions.png", distribution_png(rows), "predicted vs true class shares per segment"))
 
 
 def _history_section(b: _Builder, groups: list[_Group]) -> str:

@@ -162,13 +162,17 @@ class BlockResult:
     n_train: int  # purged training samples before the block
     predictions: dict[str, list[int]]  # MODEL and each baseline
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The block's true classes and forward log returns (None where not finite): the report draws
+    # the equity curve and the label distribution from them. Empty in blocks stored before they were kept.
+    labels: list[int] = field(default_factory=list)
+    forward_returns: list[float | None] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> BlockResult:
-        return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls) if f.name in raw})
 
 
 @dataclass
@@ -207,6 +211,8 @@ def evaluate_block(
         n_train=len(train),
         predictions={k: [int(v) for v in p] for k, p in predictions.items()},
         metrics={k: score_predictions(block.labels, block.forward_returns, p) for k, p in predictions.items()},
+        labels=[int(v) for v in block.labels],
+        forward_returns=[float(v) if np.isfinite(v) else None for v in block.forward_returns],
     )
 
 

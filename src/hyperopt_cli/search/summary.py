@@ -67,6 +67,7 @@ class StudySummary:
     since_improvement: int = 0
     duration_s: float = 0.0
     trial_seconds: list[float] = field(default_factory=list)
+    history: list[tuple[int, float]] = field(default_factory=list)  # (number, value) of each complete trial
 
     @property
     def n_finished(self) -> int:
@@ -90,6 +91,7 @@ class StudySummary:
             "collapsed_trials": self.collapsed_trials,
             "failed_trials": self.failed_trials,
             "duration_s": round(self.duration_s, 3),
+            "history": [[number, value] for number, value in self.history],  # the web page's history chart
         }
 
 
@@ -100,6 +102,8 @@ def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction:
     for trial in trials:
         if trial.state == TrialState.COMPLETE:
             summary.n_complete += 1
+            if trial.value is not None:
+                summary.history.append((trial.number, float(trial.value)))
         elif trial.state == TrialState.PRUNED:
             summary.n_pruned += 1
         elif trial.state == TrialState.FAIL:
@@ -113,6 +117,7 @@ def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction:
         if trial.state in FINISHED and isinstance(seconds, (int, float)):
             summary.trial_seconds.append(float(seconds))
     summary.duration_s = sum(summary.trial_seconds)
+    summary.history.sort()
     best = best_trial(trials, direction)
     if best is not None:
         summary.best_value = float(best.value)  # type: ignore[arg-type]

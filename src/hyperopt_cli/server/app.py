@@ -16,6 +16,7 @@ Endpoints (payloads of the original module, spec/seed-hyperopt-module.md):
     GET  /api/hyperopt/results  ?job_id=
     GET  /api/hyperopt/runs     every run, as `hyperopt status --json`
     GET  /api/hyperopt/groups   the parameter groups in run order, with their parameters
+    GET  /api/hyperopt/report   ?job_id=  the run's HTML report (report_route.py)
     GET  /                      the web page
 
 Without a job id they act on the most recent run. One run is active at a time: a start or
@@ -232,6 +233,10 @@ def _add_routes(app: FastAPI, runs: Runs, page: str, page_headers: dict[str, str
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers=page_headers)
+
+    from hyperopt_cli.server.report_route import add_report_route  # it imports this module's names
+
+    add_report_route(app, runs)
 
 
 def openapi_json(app: FastAPI | None = None) -> str:

@@ -1,0 +1,43 @@
+"""GET /api/hyperopt/report: a run's HTML report (written by `hyperopt report`), read-only.
+
+The report is one self-contained file (figures embedded, no scripts), so serving it is
+reading `<run_dir>/report/report.html`. The server never writes one: a run without a report
+answers 404 naming the command that makes it. HEAD answers the same without the body, which
+is how the web page learns whether to show its link.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from fastapi import FastAPI, Query
+from fastapi.responses import HTMLResponse
+
+from hyperopt_cli.server.app import API, ERRORS, JOB_ID_PATTERN, ApiError
+
+if TYPE_CHECKING:
+    from hyperopt_cli.server.app import Runs
+
+REPORT_PATH = ("report", "report.html")  # hyperopt_cli.report's REPORT_DIR / REPORT_FILE (not imported: optuna)
+
+
+def add_report_route(app: FastAPI, runs: Runs) -> None:
+    """Register GET/HEAD /api/hyperopt/report?job_id= on `app`."""
+
+    def report(
+        job_id: Optional[str] = Query(None, pattern=JOB_ID_PATTERN, description="Run (default: the most recent)."),
+    ) -> HTMLResponse:
+        """The run's HTML report as `hyperopt report` last wrote it; 404 until one exists."""
+        run_dir = runs.find(job_id) if job_id else runs.latest()
+        if run_dir is None:
+            raise ApiError(404, f"no runs under {runs.runs_dir}")
+        path = run_dir.joinpath(*REPORT_PATH)
+        if not path.is_file():
+            raise ApiError(404, f"run {run_dir.name} has no report yet; write it with: hyperopt report {run_dir.name}",
+                           run_dir.name)
+        return HTMLResponse(path.read_text(encoding="utf-8"))
+
+    responses = {k: ERRORS[k] for k in (400, 401, 404)}
+    app.add_api_route(f"{API}/report", report, methods=["GET"], response_class=HTMLResponse, responses=responses)
+    # HEAD: the same answer without the body (the page asks whether a report exists); one operation in the schema.
+    app.add_api_route(f"{API}/report", report, methods=["HEAD"], response_class=HTMLResponse, include_in_schema=False)
