@@ -498,7 +498,10 @@ def _print_results(res: dict[str, Any], run_dir: Path) -> None:
     out.print(f"Best params: {short_params(res.get('best_params'))}", markup=False)
     test = res.get("test_metrics")
     if test:
-        scores = Table(title="Test segment (never seen by the search)")
+        blocks = len((res.get("walk_forward") or {}).get("blocks") or [])
+        title = (f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
+                 if blocks else "Test segment (never seen by the search)")
+        scores = Table(title=title)
         for col in ("model", "macro F1", "precision", "recall", "accuracy", "trading score"):
             scores.add_column(col)
         rows = [("tuned LSTM", test)] + list((res.get("baselines") or {}).items())
@@ -508,15 +511,6 @@ def _print_results(res: dict[str, Any], run_dir: Path) -> None:
                 _fmt(m.get("accuracy")), _fmt(m.get("trading_score")),
             )
         out.print(scores)
-    pooled = (res.get("walk_forward") or {}).get("pooled")
-    if pooled:
-        blocks = len(res["walk_forward"].get("blocks", []))
-        walk = Table(title=f"Walk-forward over {blocks} test blocks (each trained on all bars before it)")
-        for col in ("model", "macro F1", "trading score"):
-            walk.add_column(col)
-        for name, m in pooled.items():
-            walk.add_row("tuned LSTM" if name == "model" else name, _fmt(m.get("macro_f1")), _fmt(m.get("trading_score")))
-        out.print(walk)
     verdict = res.get("verdict")
     if verdict:
         out.print(f"Verdict: {verdict.get('wording')}", markup=False)
