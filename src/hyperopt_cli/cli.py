@@ -363,7 +363,9 @@ def status(
     runs_dir = _state(ctx, runs_dir, debug).runs_dir
 
     if run_dir is None:
-        rows = [run_status(p) for p in rundir.list_runs(runs_dir)]
+        from hyperopt_cli.runs_overview import with_scores
+
+        rows = [with_scores(run_status(p), p) for p in rundir.list_runs(runs_dir)]
         if as_json:
             print(json.dumps(rows, indent=2, default=str))
         else:
@@ -382,7 +384,7 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
         out.print(f"No runs under {runs_dir}.", markup=False)
         return
     table = Table(title=f"Runs in {runs_dir}")
-    for col in ("job id", "status", "mode", "group", "groups done", "elapsed", "owner"):
+    for col in ("job id", "status", "mode", "group", "groups done", "elapsed", "owner", "best", "test F1", "verdict"):
         table.add_column(col)
     for row in rows:
         progress = row.get("progress") or {}
@@ -393,6 +395,7 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
             f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
             _hours(row.get("elapsed_s")),
             f"pid {row['owner_pid']}" if row.get("owner_alive") else "-",
+            _fmt(row.get("best_value")), _fmt(row.get("test_macro_f1")), str(row.get("verdict") or "-"),
         )
     out.print(table)
 
@@ -643,6 +646,9 @@ def serve(
         raise CommandFailed(refused, 2)
     server.serve(host, port, runs_dir, config, token)
     return EXIT_OK
+
+
+from hyperopt_cli import cli_model  # noqa: E402,F401 - registers predict, export, trials, show on `app`
 
 
 def main() -> None:
