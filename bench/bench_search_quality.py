@@ -88,7 +88,7 @@ def raw_config(dataset: str, eurusd: str, seed: int, st: dict[str, Any], pruning
 def _final_test_f1(cfg: Any, preparer: Any, params: dict[str, Any]) -> float:
     """The tool's final evaluation: train the winner once more (seed 'final') and score the test segment."""
     from hyperopt_cli.config import with_params
-    from hyperopt_cli.run.evaluation import score_predictions
+    from hyperopt_cli.evaluation.walkforward import score_predictions
     from hyperopt_cli.training.seeding import derive_seed
     from hyperopt_cli.training.trainer import predict, train_model
 
@@ -96,7 +96,7 @@ def _final_test_f1(cfg: Any, preparer: Any, params: dict[str, Any]) -> float:
     data = preparer.prepare(labels_cfg)
     result = train_model(data, trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"))
     pred, _ = predict(result.model, data.test, trainer_cfg.eval_batch_size, "cpu")
-    return float(score_predictions(data.test, pred)["macro_f1"])
+    return float(score_predictions(data.test.labels, data.test.forward_returns, pred)["macro_f1"])
 
 
 def _grouped(cfg: Any, preparer: Any, workdir: Path) -> dict[str, Any]:

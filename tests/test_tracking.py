@@ -103,3 +103,5 @@ def test_mlflow_parent_and_nested_runs_survive_a_resume(tmp_path: Path, monkeypa
     assert final.data.metrics["test_macro_f1"] == pytest.approx(results["test_metrics"]["macro_f1"])
     assert "baseline_majority_class_macro_f1" in final.data.metrics
     assert final.data.params == {k: str(v) for k, v in results["best_params"].items()}
+    saved = {a.path for a in client.list_artifacts(final.info.run_id, "model")}
+    assert {"model/model.json", "model/member_0.pt"} <= saved  # the saved model travels with the final run

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hyperopt_cli.config import DataConfig, LabelsConfig
-from hyperopt_cli.data.prepare import DataPreparer, Segment, _standardise
+from hyperopt_cli.data.prepare import DataPreparer, Segment, standardise
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.evaluation.baselines import logistic_regression, majority_class
@@ -65,7 +65,7 @@ def test_features_are_scaled_on_the_folds_training_rows_only(source: WalkForward
     np.testing.assert_array_equal(train_p.features[: last_train_bar + 1], train.features[: last_train_bar + 1])
     fit_rows = ~np.isnan(source.raw_features).any(axis=1)
     fit_rows[last_train_bar + 1 :] = False
-    np.testing.assert_array_equal(train.features, _standardise(source.raw_features, fit_rows))
+    np.testing.assert_array_equal(train.features, standardise(source.raw_features, fit_rows))
     assert block.features is train.features
 
 

@@ -51,3 +51,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename inside `folder` durable (best effort: some file systems refuse)."""
+    _fsync_dir(Path(folder))

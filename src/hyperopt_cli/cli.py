@@ -450,7 +450,9 @@ def status(
     cli = _state(ctx, runs_dir, debug, quiet)
 
     if run is None:
-        rows = [_status_row(run_status, p) for p in rundir.list_runs(cli.runs_dir)]
+        from hyperopt_cli.runs_overview import with_scores
+
+        rows = [with_scores(_status_row(run_status, p), p) for p in rundir.list_runs(cli.runs_dir)]
         if as_json:
             _print_json(rows)
         elif not cli.quiet:
@@ -477,7 +479,7 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
         out.print(f"No runs under {runs_dir}.", markup=False)
         return
     table = Table(title=f"Runs in {runs_dir}")
-    for col in ("job id", "status", "mode", "group", "groups done", "elapsed", "owner"):
+    for col in ("job id", "status", "mode", "group", "groups done", "elapsed", "owner", "best", "test F1", "verdict"):
         table.add_column(col)
     for row in rows:
         progress = row.get("progress") or {}
@@ -488,6 +490,7 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
             f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
             _hours(row.get("elapsed_s")),
             f"pid {row['owner_pid']}" if row.get("owner_alive") else "-",
+            _fmt(row.get("best_value")), _fmt(row.get("test_macro_f1")), str(row.get("verdict") or "-"),
         )
     out.print(table)
 
@@ -598,7 +601,10 @@ def _print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True
     out.print(f"Best params: {short_params(res.get('best_params'))}", markup=False)
     test = res.get("test_metrics")
     if test:
-        scores = Table(title="Test segment (never seen by the search)")
+        blocks = len((res.get("walk_forward") or {}).get("blocks") or [])
+        title = (f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
+                 if blocks else "Test segment (never seen by the search)")
+        scores = Table(title=title)
         for col in ("model", "macro F1", "precision", "recall", "accuracy", "trading score"):
             scores.add_column(col)
         rows = [("tuned LSTM", test)] + list((res.get("baselines") or {}).items())
@@ -608,15 +614,6 @@ def _print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True
                 _fmt(m.get("accuracy")), _fmt(m.get("trading_score")),
             )
         out.print(scores)
-    pooled = (res.get("walk_forward") or {}).get("pooled")
-    if pooled:
-        blocks = len(res["walk_forward"].get("blocks", []))
-        walk = Table(title=f"Walk-forward over {blocks} test blocks (each trained on all bars before it)")
-        for col in ("model", "macro F1", "trading score"):
-            walk.add_column(col)
-        for name, m in pooled.items():
-            walk.add_row("tuned LSTM" if name == "model" else name, _fmt(m.get("macro_f1")), _fmt(m.get("trading_score")))
-        out.print(walk)
     verdict = res.get("verdict")
     if verdict and verdict_line:
         out.print(f"Verdict: {verdict.get('wording')}", markup=False)
@@ -765,6 +762,9 @@ def serve(
         raise CommandFailed(refused, 2)
     server.serve(host, port, runs_dir, config, token, configs_dir)
     return EXIT_OK
+
+
+from hyperopt_cli import cli_model  # noqa: E402,F401 - registers predict, export, trials, show on `app`
 
 
 def main() -> None:

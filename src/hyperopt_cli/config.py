@@ -216,6 +216,7 @@ class OptimizationConfig:
     fine_tune_shrink: float = _field(0.25, _between(0.01, 1.0))  # fraction of each range kept
     walk_forward_blocks: int = _field(3, _ge(1))  # test segment blocks, each trained on all bars before it
     incumbent_first: bool = _field(True)  # each group's first trial is the values it starts from
+    ensemble_seeds: int = _field(3, _ge(1))  # models per walk-forward block (seeds), voting by mean probability
     storage_url: str | None = _field(None)  # null: SQLite per group; "journal"; or a database URL
     workers: int = _field(1, _ge(1))  # local worker processes that start/resume runs
     heartbeat_interval_s: float = _field(5.0, _gt(0))  # how often a worker says it is alive

@@ -555,7 +555,8 @@ def _confusion_section(b: _Builder, final: dict[str, Any] | None) -> str:
     matrices = final.get("confusion_matrices")
     if not matrices:
         return b.not_yet("confusion", "not recorded: this run's final evaluation predates confusion matrices")
-    return ("<p>The final model (best params) on validation and on the untouched test segment; rows are the true "
+    return ("<p>The final configuration (best params) on the last walk-forward block's validation part and on "
+            "the untouched test segment (pooled over the walk-forward blocks); rows are the true "
             "class, cells hold the count and the share of its row.</p>"
             + b.figure("confusion.png", _confusion_png(matrices), "confusion matrices on validation and test"))
 
@@ -601,8 +602,9 @@ def _baselines_section(b: _Builder, results: dict[str, Any] | None, final: dict[
     test_range = source.get("test_range")
     where = f" ({str(test_range[0])[:16]} .. {str(test_range[1])[:16]} UTC)" if test_range else ""
     val = source.get("validation_metrics") or {}
-    return (f"<p>Test segment{_e(where)}, never seen by the search; best macro F1 in bold. The tuned model's "
-            f"validation macro F1 was {_e(_fmt(val.get('val_f1')))}.</p>"
+    return (f"<p>Test segment{_e(where)}, never seen by the search, pooled over the walk-forward blocks (each "
+            f"predicted by models trained on every bar before it); best macro F1 in bold. The tuned model's "
+            f"validation macro F1 (last block) was {_e(_fmt(val.get('val_f1')))}.</p>"
             + _table(["model", "macro F1", "precision", "recall", "accuracy", "trading score",
                       "predicted SELL / HOLD / BUY"], table_rows, bold_row=best))
 

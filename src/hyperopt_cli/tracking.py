@@ -8,7 +8,7 @@ With `use_mlflow: true` the optimizer adds an `MlflowSink` to its events. It log
   (step = epoch), and at the end its state (COMPLETE/PRUNED/FAIL), the collapse flag and
   the objective value;
 - at the end of the run, a `final_evaluation` run with the best params, the test metrics,
-  the baselines' scores and results.json as an artifact.
+  the baselines' scores, results.json and the saved model (RUN_DIR/model/) as artifacts.
 
 Runs are found again by their tags (`hyperopt_kind`, `hyperopt_group`, `hyperopt_trial`),
 so a resumed run keeps logging into the same MLflow runs: a resumed trial's replayed
@@ -31,6 +31,7 @@ from typing import Any
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.model.artifact import MANIFEST_FILE, MODEL_DIR
 
 log = logging.getLogger("hyperopt_cli")
 
@@ -194,6 +195,9 @@ class MlflowSink:
                 metrics.update(_scalars(scores, f"baseline_{name}_"))
             self._log(run_id, params=results.get("best_params") or {}, metrics=metrics)
             self._client.log_dict(run_id, results, "results.json")
+        model_dir = self.run_dir / MODEL_DIR
+        if (model_dir / MANIFEST_FILE).is_file() and (created or not self._client.list_artifacts(run_id, MODEL_DIR)):
+            self._client.log_artifacts(run_id, str(model_dir), artifact_path=MODEL_DIR)  # weights + model.json
         self._close(run_id, "FINISHED")
 
     # ------------------------------------------------------------------ MLflow calls

@@ -112,8 +112,8 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def _standardise(raw: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
-    """(raw - mean) / std with mean/std over `fit_rows` (bool mask); NaN -> 0; float32, read-only."""
+def fit_scaler(raw: np.ndarray, fit_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (mean, std) of each feature over `fit_rows` (bool mask); a constant feature gets std 1."""
     n_fit = int(fit_rows.sum())
     mean = np.zeros(raw.shape[1])
     sq = np.zeros(raw.shape[1])
@@ -126,7 +126,16 @@ def _standardise(raw: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
         sq += ((part - mean) ** 2).sum(axis=0)
     std = np.sqrt(sq / max(n_fit - 1, 1))
     std[~(std > 0)] = 1.0  # a constant feature is just centred
-    mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def apply_scaler(raw: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(raw - mean) / std with float32 `mean`/`std`; NaN -> 0; float32, read-only.
+
+    The saved model's predict path calls this with the stored statistics, so it must stay
+    the one place that scales features (same arithmetic, same bits).
+    """
+    mean32, std32 = np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
     out = np.empty_like(raw, dtype=np.float32, order="C")
     for a in range(0, len(raw), _SCALE_CHUNK):
         block = (raw[a : a + _SCALE_CHUNK] - mean32) / std32
@@ -134,6 +143,18 @@ def _standardise(raw: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
         out[a : a + _SCALE_CHUNK] = block
     out.flags.writeable = False  # shared by every segment and cached setting
     return out
+
+
+def scaler_until(raw: np.ndarray, last_row: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scaler fitted on the complete feature rows up to `last_row` (a walk-forward block's, a saved model's)."""
+    fit_rows = ~np.isnan(raw).any(axis=1)
+    fit_rows[last_row + 1 :] = False
+    return fit_scaler(raw, fit_rows)
+
+
+def standardise(raw: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
+    """(raw - mean) / std with mean/std over `fit_rows` (bool mask); NaN -> 0; float32, read-only."""
+    return apply_scaler(raw, *fit_scaler(raw, fit_rows))
 
 
 class DataPreparer:
@@ -195,7 +216,7 @@ class DataPreparer:
         if fit_end not in self._scaled:
             fit_rows = self._row_ok.copy()
             fit_rows[fit_end + 1 :] = False
-            self._scaled = {fit_end: _standardise(self.raw_features, fit_rows)}  # one split at a time
+            self._scaled = {fit_end: standardise(self.raw_features, fit_rows)}  # one split at a time
         features = self._scaled[fit_end]
 
         segments = {}

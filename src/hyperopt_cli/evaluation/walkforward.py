@@ -4,7 +4,7 @@ trained on every labelled sample before it, purged by the label horizon plus the
 For block k starting at bar b, the training samples are all labelled samples t (from the
 train, val and test segments) with t + purge_bars < b: their labels, which look up to the
 horizon ahead, end before the block starts. Features are re-standardised per block with
-the mean/std of the rows up to that block's last training bar (`prepare._standardise`,
+the mean/std of the rows up to that block's last training bar (`prepare.standardise`,
 the same scaler the segments use), so nothing about a block leaks into its own inputs.
 
 Blocks are split by `np.array_split` of the test samples and purged in bars, not with
@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from hyperopt_cli.data.prepare import DataPreparer, PreparedData, Segment, _standardise, class_weights
+from hyperopt_cli.data.prepare import DataPreparer, PreparedData, Segment, apply_scaler, class_weights, scaler_until
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.evaluation.baselines import BASELINES, Baseline
 from hyperopt_cli.training.metrics import classification_metrics, trading_score
@@ -86,14 +86,19 @@ class Fold:
     test_idx: np.ndarray
 
 
-def walk_forward_folds(source: WalkForwardSource, n_blocks: int) -> list[Fold]:
-    """The K consecutive test blocks, each with every sample whose label ends before it."""
-    n_test = len(source.end_rows) - source.first_test
+def check_blocks(n_test: int, n_blocks: int) -> None:
+    """DataError unless `n_test` test samples give every one of `n_blocks` blocks MIN_BLOCK_SAMPLES."""
     if n_blocks < 1 or n_test < n_blocks * MIN_BLOCK_SAMPLES:
         raise DataError(
             f"walk-forward needs at least {MIN_BLOCK_SAMPLES} test samples per block, got {n_test} test samples "
             f"for {n_blocks} blocks; use fewer blocks or a larger data.test_fraction"
         )
+
+
+def walk_forward_folds(source: WalkForwardSource, n_blocks: int) -> list[Fold]:
+    """The K consecutive test blocks, each with every sample whose label ends before it."""
+    n_test = len(source.end_rows) - source.first_test
+    check_blocks(n_test, n_blocks)
     folds = []
     for k, block in enumerate(np.array_split(np.arange(source.first_test, len(source.end_rows)), n_blocks)):
         first_bar = source.end_rows[block[0]]
@@ -102,13 +107,16 @@ def walk_forward_folds(source: WalkForwardSource, n_blocks: int) -> list[Fold]:
     return folds
 
 
-def fold_segments(source: WalkForwardSource, fold: Fold) -> tuple[Segment, Segment]:
-    """(train, block) segments sharing features standardised on the fold's training rows only."""
+def fold_scaler(source: WalkForwardSource, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (mean, std) of each feature over the rows up to the fold's last training bar."""
     if len(fold.train_idx) == 0:
         raise DataError(f"walk-forward block {fold.block} has no training samples before it; use more bars")
-    fit_rows = ~np.isnan(source.raw_features).any(axis=1)
-    fit_rows[int(source.end_rows[fold.train_idx[-1]]) + 1 :] = False
-    features = _standardise(source.raw_features, fit_rows)
+    return scaler_until(source.raw_features, int(source.end_rows[fold.train_idx[-1]]))
+
+
+def fold_segments(source: WalkForwardSource, fold: Fold) -> tuple[Segment, Segment]:
+    """(train, block) segments sharing features standardised on the fold's training rows only."""
+    features = apply_scaler(source.raw_features, *fold_scaler(source, fold))
     return source.segment("train", fold.train_idx, features), source.segment("test", fold.test_idx, features)
 
 

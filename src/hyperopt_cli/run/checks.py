@@ -10,6 +10,7 @@ from typing import Any
 from hyperopt_cli.atomic import atomic_write_text
 from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_hash, dump_config, mapping_hash, read_yaml
 from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.model.artifact import MANIFEST_FILE, MODEL_DIR
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.shapes import check_state
@@ -87,7 +88,8 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
             f"{config_file} was edited since the run started ({'; '.join(changes) or 'hash differs'}); "
             "restore it or start a new run"
         )
-    if state.get("status") == "completed":
+    if state.get("status") == "completed" and (run_dir / MODEL_DIR / MANIFEST_FILE).is_file():
+        # a finished run without its model (saved by an older version, or deleted) resumes to rebuild it
         raise RunStateError(f"{run_dir} is already completed; see: hyperopt results {run_dir}")
     state["sessions"] = int(state.get("sessions", 0)) + 1
     return RunDirCheck("resumed", state, frozen)

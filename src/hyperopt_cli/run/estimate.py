@@ -46,3 +46,12 @@ def estimate_hours(
     else:
         per_trial = epoch_seconds_guess * epochs_per_trial
     return remaining_trials * per_trial / 3600.0
+
+
+def final_evaluation_trainings(cfg: OptimizationConfig) -> int:
+    """Trainings the final evaluation does: one per walk-forward block and ensemble seed.
+
+    Each trains on more bars than a trial (everything before its block), so counting it as
+    one trial's time underestimates a little; the walk-forward is the only final training.
+    """
+    return cfg.walk_forward_blocks * cfg.ensemble_seeds

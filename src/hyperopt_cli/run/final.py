@@ -1,29 +1,40 @@
-"""The final evaluation: train the chosen configuration once more and score it on the test segment.
+"""The final evaluation: the chosen configuration walks forward over the test blocks, and is saved.
 
-Narrow on purpose (a walk-forward evaluation will replace it): config, data preparer,
-fixed params, stop event and the place its result is kept in, to a plain dict. A result
-already stored for the same params is returned as is, so a resumed run does not retrain.
+The walk-forward is the only final evaluation: for each of `walk_forward_blocks` test
+blocks the configuration (and every baseline) is trained on all labelled bars before it
+and scores the block. The run's test metrics are the pooled metrics of those blocks, the
+baselines' scores likewise, and the verdict compares them. The model trained for the last
+block (on every labelled bar before it) is what the run hands its user: it is saved to
+RUN_DIR/model/ (see hyperopt_cli.model).
+
+Each finished block is kept in the last group's study user attrs, so a stop resumes at the
+next block; a result already stored for the same params is returned as is (and its model
+rebuilt, by retraining the last block with the same seeds, if model/ went missing).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hyperopt_cli.config import OptimizationConfig, with_params
 from hyperopt_cli.errors import StopRequested
-from hyperopt_cli.run.evaluation import baselines, score_predictions
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import FINAL_ATTR
 from hyperopt_cli.search.group import PreparerLike, params_tag
 from hyperopt_cli.training.metrics import confusion_matrix
 from hyperopt_cli.training.seeding import derive_seed
-from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, delete_checkpoint, predict, train_model
+from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, delete_checkpoint
+
+if TYPE_CHECKING:
+    from hyperopt_cli.evaluation.lstm import BlockModels
+    from hyperopt_cli.evaluation.walkforward import WalkForwardResult, WalkForwardSource
 
 
 WALK_FORWARD_ATTR = "walk_forward_blocks"  # + "_" + params tag: the finished blocks, as JSON
-SINGLE_ATTR = "final_single_model"  # the single test score, kept while the walk-forward runs
+LAST_BLOCK_ATTR = "walk_forward_last_block"  # + "_" + params tag: the last block's validation record
 
 
 class RecordStore(Protocol):
@@ -35,89 +46,161 @@ class RecordStore(Protocol):
     def set_user_attr(self, key: str, value: Any) -> None: ...
 
 
+@dataclass
+class FinalEvaluation:
+    """What the final evaluation works with; `model_dir` None: no model is saved (e.g. in tests)."""
+
+    cfg: OptimizationConfig
+    preparer: PreparerLike
+    fixed: dict[str, Any]
+    stop_event: threading.Event
+    store: RecordStore
+    checkpoints: Path  # folder of the blocks' training checkpoints
+    events: EventSink
+    model_dir: Path | None = None
+    data_fingerprint: dict[str, Any] | None = None  # state.json's "data": path, bars, sha256
+
+    @property
+    def tag(self) -> str:
+        return params_tag(self.fixed)
+
+
 def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dict[str, Any],
                      stop_event: threading.Event, store: RecordStore, checkpoint: Path,
-                     events: EventSink) -> dict[str, Any]:
-    """Train with `fixed` (checkpointed at `checkpoint`, so a stop resumes it) and score val and test."""
+                     events: EventSink, model_dir: Path | None = None,
+                     data_fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Walk forward with `fixed` (checkpoints beside `checkpoint`), state the verdict, save the last block's model."""
+    run = FinalEvaluation(cfg, preparer, fixed, stop_event, store, checkpoint.parent, events, model_dir,
+                          data_fingerprint)
     existing = store.user_attrs.get(FINAL_ATTR)
-    if existing is not None and existing.get("params_tag") == params_tag(fixed):
+    if existing is not None and existing.get("params_tag") == run.tag:
+        if model_dir is not None and not (model_dir / "model.json").is_file():
+            events.emit("evaluation", message=f"{model_dir} is missing: retraining the last walk-forward block")
+            _save_model(run, existing, _retrain_last_block(run))
         return dict(existing)
-    trainer_cfg, labels_cfg = with_params(cfg, fixed)
-    data = preparer.prepare(labels_cfg)
-    single = store.user_attrs.get(SINGLE_ATTR)
-    if single is not None and single.get("params_tag") == params_tag(fixed):  # stopped during walk-forward
-        final = dict(single)
-        final.update(walk_forward_evaluation(cfg, preparer, fixed, data, stop_event, store, checkpoint.parent, events))
-        store.set_user_attr(FINAL_ATTR, final)
-        return final
-    events.emit("evaluation", message=f"training with the best params ({len(fixed)} fixed) and scoring the test segment")
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        result = train_model(
-            data, trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
-            hooks=TrainHooks(should_stop=stop_event.is_set), checkpoint_path=checkpoint,
-            checkpoint_tag=params_tag(fixed),
-        )
-    except TrainingInterrupted:
-        raise StopRequested("stop requested") from None
-    pred, _ = predict(result.model, data.test, trainer_cfg.eval_batch_size, next(result.model.parameters()).device)
-    final = {
-        "params_tag": params_tag(fixed),
-        "test_metrics": score_predictions(data.test, pred),
-        "validation_metrics": result.history[-1].as_dict(),
-        "baselines": baselines(data, cfg.seed),
-        "test_range": [str(data.test.timestamps[0]), str(data.test.timestamps[-1])] if len(data.test) else None,
-        # rows: true SELL/HOLD/BUY, columns: predicted; for the report
-        "confusion_matrices": {
-            "val": confusion_matrix(data.val.labels, result.val_pred).tolist(),
-            "test": confusion_matrix(data.test.labels, pred).tolist(),
-        },
-    }
-    delete_checkpoint(checkpoint)
-    t = final["test_metrics"]
-    best_name, best = max(final["baselines"].items(), key=lambda kv: kv[1]["macro_f1"])
-    events.emit("evaluation", message=f"test macro-F1 {t['macro_f1']:.4f} vs best baseline {best_name} {best['macro_f1']:.4f}")
-    store.set_user_attr(SINGLE_ATTR, final)
-    final.update(walk_forward_evaluation(cfg, preparer, fixed, data, stop_event, store, checkpoint.parent, events))
+    events.emit("evaluation", message=f"walking forward over {cfg.walk_forward_blocks} test blocks "
+                f"with the best params ({len(fixed)} fixed)")
+    last: list[BlockModels] = []
+    result = _walk_forward(run, last)
+    from hyperopt_cli.evaluation.verdict import verdict
+
+    judged = verdict(result, seed=derive_seed(cfg.seed, "verdict"))
+    events.emit("evaluation", message=judged.wording())
+    final = _record(run, result, judged.as_dict())
     store.set_user_attr(FINAL_ATTR, final)
+    if model_dir is not None:
+        _save_model(run, final, last[-1] if last else _retrain_last_block(run))
+    for block_checkpoint in run.checkpoints.glob("walk_forward_*.pt"):
+        delete_checkpoint(block_checkpoint)
     return final
 
 
-def walk_forward_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dict[str, Any], data: Any,
-                            stop_event: threading.Event, store: RecordStore, checkpoints: Path,
-                            events: EventSink) -> dict[str, Any]:
-    """The chosen configuration and the baselines walk-forward over the test blocks, and the verdict.
+def _source(run: FinalEvaluation) -> tuple[Any, WalkForwardSource]:
+    from hyperopt_cli.evaluation.walkforward import WalkForwardSource
 
-    Each finished block is kept in `store` under its own attribute, so a stop resumes at the
-    next block without refitting the finished ones.
-    """
+    _, labels_cfg = with_params(run.cfg, run.fixed)
+    data = run.preparer.prepare(labels_cfg)
+    return data, WalkForwardSource.from_prepared(run.preparer, data)
+
+
+def _fit_predict(run: FinalEvaluation, data: Any, on_models: Any) -> Any:
     from hyperopt_cli.evaluation.lstm import lstm_fit_predict
-    from hyperopt_cli.evaluation.verdict import verdict
-    from hyperopt_cli.evaluation.walkforward import BlockResult, WalkForwardSource, walk_forward
 
-    trainer_cfg, _ = with_params(cfg, fixed)
-    tag = params_tag(fixed)
-    key = f"{WALK_FORWARD_ATTR}_{tag}"
+    trainer_cfg, _ = with_params(run.cfg, run.fixed)
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    return lstm_fit_predict(
+        trainer_cfg, run.cfg.model, epochs=run.cfg.epochs_per_trial, seed=derive_seed(run.cfg.seed, "final"),
+        purge_bars=data.purge_bars, feature_names=data.feature_names,
+        hooks=TrainHooks(should_stop=run.stop_event.is_set), checkpoint_dir=run.checkpoints,
+        ensemble_seeds=run.cfg.ensemble_seeds, on_models=on_models,
+    )
+
+
+def _walk_forward(run: FinalEvaluation, last: list[BlockModels]) -> WalkForwardResult:
+    """Every block not stored yet; the last block's members land in `last` (and its validation record in the store)."""
+    from hyperopt_cli.evaluation.walkforward import BlockResult, walk_forward
+
+    cfg, store = run.cfg, run.store
+    key = f"{WALK_FORWARD_ATTR}_{run.tag}"
     done = [BlockResult.from_dict(raw) for raw in store.user_attrs.get(key, [])]
+    data, source = _source(run)
+    last_first_row = _last_block_first_row(source, cfg.walk_forward_blocks)
 
     def keep(block: BlockResult) -> None:
         done.append(block)
         store.set_user_attr(key, [b.as_dict() for b in done])
-        events.emit("evaluation", message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
-                    f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}")
+        run.events.emit("evaluation", message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
+                        f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}")
 
-    fit_predict = lstm_fit_predict(
-        trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
-        purge_bars=data.purge_bars, feature_names=data.feature_names,
-        hooks=TrainHooks(should_stop=stop_event.is_set), checkpoint_dir=checkpoints,
-    )
+    def on_models(models: BlockModels) -> None:
+        if int(models.block.end_rows[0]) == last_first_row:
+            last.append(models)
+            store.set_user_attr(f"{LAST_BLOCK_ATTR}_{run.tag}", _validation_record(models))
+
     try:
-        result = walk_forward(WalkForwardSource.from_prepared(preparer, data), fit_predict,
-                              n_blocks=cfg.walk_forward_blocks, seed=cfg.seed, done=list(done), on_block=keep)
+        return walk_forward(source, _fit_predict(run, data, on_models), n_blocks=cfg.walk_forward_blocks,
+                            seed=cfg.seed, done=list(done), on_block=keep)
     except TrainingInterrupted:
         raise StopRequested("stop requested") from None
-    for block_checkpoint in checkpoints.glob("walk_forward_*.pt"):
-        delete_checkpoint(block_checkpoint)
-    judged = verdict(result, seed=derive_seed(cfg.seed, "verdict"))
-    events.emit("evaluation", message=judged.wording())
-    return {"walk_forward": result.as_dict(), "verdict": judged.as_dict()}
+
+
+def _last_block_first_row(source: WalkForwardSource, n_blocks: int) -> int:
+    from hyperopt_cli.evaluation.walkforward import walk_forward_folds
+
+    fold = walk_forward_folds(source, n_blocks)[-1]
+    return int(source.end_rows[fold.test_idx[0]])
+
+
+def _validation_record(models: BlockModels) -> dict[str, Any]:
+    """The last block's training history end (member 0) and its validation confusion matrix."""
+    return {
+        "validation_metrics": models.members[0].history[-1].as_dict(),
+        "val_confusion": confusion_matrix(models.val.labels, models.val_pred).tolist(),
+    }
+
+
+def _retrain_last_block(run: FinalEvaluation) -> BlockModels:
+    """Train the last block's members again (same seeds: on CPU the same weights) to rebuild a lost model/."""
+    from hyperopt_cli.evaluation.walkforward import fold_segments, walk_forward_folds
+
+    data, source = _source(run)
+    fold = walk_forward_folds(source, run.cfg.walk_forward_blocks)[-1]
+    train, block = fold_segments(source, fold)
+    last: list[BlockModels] = []
+    try:
+        _fit_predict(run, data, last.append)(train, block)
+    except TrainingInterrupted:
+        raise StopRequested("stop requested") from None
+    return last[-1]
+
+
+def _record(run: FinalEvaluation, result: WalkForwardResult, judged: dict[str, Any]) -> dict[str, Any]:
+    """The final evaluation's dict: pooled walk-forward metrics under the keys results.json always had."""
+    from hyperopt_cli.evaluation.walkforward import MODEL
+
+    walk = result.as_dict()
+    blocks = walk["blocks"]
+    validation = run.store.user_attrs.get(f"{LAST_BLOCK_ATTR}_{run.tag}") or {}
+    matrices = {"test": confusion_matrix(result.labels, result.predictions[MODEL]).tolist()}
+    if validation.get("val_confusion"):
+        matrices = {"val": validation["val_confusion"], **matrices}
+    pooled = result.pooled
+    return {
+        "params_tag": run.tag,
+        "test_metrics": pooled[MODEL],
+        "validation_metrics": validation.get("validation_metrics"),
+        "baselines": {name: m for name, m in pooled.items() if name != MODEL},
+        "test_range": [blocks[0]["first_timestamp"], blocks[-1]["last_timestamp"]] if blocks else None,
+        # rows: true SELL/HOLD/BUY, columns: predicted; "val" is the last block's validation part
+        "confusion_matrices": matrices,
+        "walk_forward": walk,
+        "verdict": judged,
+    }
+
+
+def _save_model(run: FinalEvaluation, final: dict[str, Any], models: BlockModels) -> None:
+    from hyperopt_cli.model.build import save_block_models
+
+    assert run.model_dir is not None
+    save_block_models(run.model_dir, run.cfg, run.fixed, run.preparer, models, final, run.data_fingerprint)
+    run.events.emit("evaluation", message=f"model saved to {run.model_dir}")

@@ -25,6 +25,8 @@ from hyperopt_cli.run import rundir
 from hyperopt_cli.run.checks import check_data, check_storage_is_fresh, init_or_check_run_dir
 from hyperopt_cli.run.estimate import seconds_per_epoch
 from hyperopt_cli.run.events import EventSink, FanOut, LogSink, NullSink
+from hyperopt_cli.evaluation.walkforward import check_blocks
+from hyperopt_cli.model.artifact import MODEL_DIR
 from hyperopt_cli.run.final import final_evaluation
 from hyperopt_cli.run.groups import GroupRunner
 from hyperopt_cli.run.local_workers import LocalWorkers
@@ -95,6 +97,7 @@ class HyperparameterOptimizer:
         preparer = self._preparer or DataPreparer(load_data(cfg), cfg.data)
         base = preparer.prepare(cfg.labels)
         check_data(cfg, writer.state, int(base.info.get("bars", 0)))
+        check_blocks(len(base.test), cfg.walk_forward_blocks)  # refuse now, not after hours of trials
         writer.frozen_hash = check.frozen_hash  # state.json is written only from here on
         writer.epoch_guess = seconds_per_epoch(cfg, base)
         budget = writer.budget = TimeBudget(cfg.max_total_time_hours, float(writer.state.get("elapsed_s", 0.0)))
@@ -116,7 +119,8 @@ class HyperparameterOptimizer:
         last = groups[-1]
         study = open_study(cfg, self.run_dir, last, group_objective(cfg, last)[1])
         final = final_evaluation(cfg, preparer, fixed, stop_event, study,
-                                 checkpoint_dir(cfg, self.run_dir) / "final.pt", self.events)
+                                 checkpoint_dir(cfg, self.run_dir) / "final.pt", self.events,
+                                 model_dir=self.run_dir / MODEL_DIR, data_fingerprint=writer.state.get("data"))
         results = self._results(final, fixed)
         message = "time budget used up" if ended_by_time else "all groups finished"
         writer.write("completed", message=message)

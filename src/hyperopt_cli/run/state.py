@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperopt_cli.config import OptimizationConfig, mapping_hash, read_yaml
 from hyperopt_cli.run import rundir
-from hyperopt_cli.run.estimate import estimate_hours
+from hyperopt_cli.run.estimate import estimate_hours, final_evaluation_trainings
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
     GROUP_DONE_ATTR,
@@ -155,7 +155,8 @@ class StateWriter:
         )
         measured = [s for g in groups if g in progress.summaries for s in progress.summaries[g].trial_seconds]
         remaining = max(0, total - finished)
-        hours = estimate_hours(remaining, cfg.epochs_per_trial, measured, self.epoch_guess)
+        hours = estimate_hours(remaining + final_evaluation_trainings(cfg), cfg.epochs_per_trial, measured,
+                               self.epoch_guess)
         eta = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)
         return {
             "estimated_hours": round(hours + float(self.state.get("elapsed_s", 0.0)) / 3600.0, 4),

@@ -1,0 +1,170 @@
+"""The commands around the tuned model and the trials: `predict`, `export`, `trials`, `show`.
+
+Registered on cli.py's app (imported at the end of cli.py); thin like the others: parse,
+call hyperopt_cli.model / hyperopt_cli.trials, render. Heavy imports stay inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from hyperopt_cli.cli import DEBUG_OPTION, _fmt, _run_argument, _state, app, err, out
+from hyperopt_cli.errors import EXIT_OK
+from hyperopt_cli.run_selection import resolve_run
+
+
+@app.command()
+def predict(
+    ctx: typer.Context,
+    run: Optional[str] = _run_argument("the latest run", "A model folder (e.g. an export --refit) works too."),
+    data_file: Path = typer.Option(..., "--data", help="OHLCV CSV or Parquet file, read as `start` reads it."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the signals to FILE.csv or FILE.parquet."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only: a summary and one object per bar."),
+    last: Optional[int] = typer.Option(None, "--last", min=0, help="Only the latest N bars that have a signal."),
+    timestamp_column: Optional[str] = typer.Option(None, "--timestamp-column", help="Default: auto-detect."),
+    timezone: Optional[str] = typer.Option(None, "--timezone", help="Zone of naive timestamps (default: the "
+                                           "training data's)."),
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """Predict SELL/HOLD/BUY with a run's saved model: one row per bar that has a full window of history.
+
+    Columns: timestamp (UTC), signal, p_sell, p_hold, p_buy. Features are scaled with the
+    statistics saved with the model (never refitted). Warns when the file's bar spacing
+    differs from the training data's or its bars overlap the training range (in-sample).
+    Without --out or --json, prints the latest signals.
+
+    Example: hyperopt predict runs/20261127_215832 --data new_bars.csv --out signals.csv
+    """
+    from hyperopt_cli.model.predict import prediction_json, predict_file, write_signals
+
+    run_dir = resolve_run(run, _state(ctx, debug=debug).runs_dir)
+    prediction = predict_file(run_dir, data_file, last=last, timestamp_column=timestamp_column, timezone=timezone)
+    if out_file is not None:
+        write_signals(prediction, out_file)
+    if as_json:
+        print(json.dumps(prediction_json(prediction)))
+        return EXIT_OK
+    for warning in prediction.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    s = prediction.summary()
+    where = f" to {out_file}" if out_file is not None else ""
+    out.print(f"{s['predicted']} signals{where} ({s['bars']} bars; {s['skipped']} without a full window of "
+              f"history, {s['lacking_history']} of them leading)", markup=False)
+    if out_file is None:
+        table = Table(title="Latest signals")
+        for col in ("timestamp", "signal", "p_sell", "p_hold", "p_buy"):
+            table.add_column(col)
+        for row in prediction.frame.tail(10).itertuples(index=False):
+            table.add_row(row.timestamp.isoformat(), row.signal, f"{row.p_sell:.3f}", f"{row.p_hold:.3f}",
+                          f"{row.p_buy:.3f}")
+        out.print(table)
+    return EXIT_OK
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    run: Optional[str] = _run_argument("the latest run"),
+    config_out: Optional[Path] = typer.Option(None, "--config", help="Write a complete config with the best "
+                                              "params filled in (YAML) that `start --config` accepts."),
+    refit: bool = typer.Option(False, "--refit", help="Train the final configuration on every labelled bar "
+                               "into its own folder (never over RUN_DIR/model/)."),
+    refit_out: Optional[Path] = typer.Option(None, "--out", help="Folder of --refit (default: "
+                                             "RUN_DIR/model_refit_all_bars)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --config file."),
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """Export what a run found: a best-params config (--config FILE) and/or a model refitted on all bars (--refit).
+
+    Example: hyperopt export runs/20261127_215832 --config best.yaml
+    Example: hyperopt export runs/20261127_215832 --refit
+    """
+    from hyperopt_cli.cli import CommandFailed
+
+    run_dir = resolve_run(run, _state(ctx, debug=debug).runs_dir)
+    if config_out is None and not refit:
+        raise CommandFailed("export needs --config FILE, --refit, or both", 2)
+    if config_out is not None:
+        from hyperopt_cli.model.export import export_config
+
+        params = export_config(run_dir, config_out, force=force)
+        out.print(f"Config with {len(params)} best params: {config_out} (use: hyperopt start --config {config_out})",
+                  markup=False)
+    if refit:
+        from hyperopt_cli.model.export import refit as refit_model
+
+        made = refit_model(run_dir, refit_out)
+        out.print(f"Refitted on every labelled bar: {made} (predict with: hyperopt predict {made} --data FILE)",
+                  markup=False)
+    return EXIT_OK
+
+
+@app.command()
+def trials(
+    ctx: typer.Context,
+    run: Optional[str] = _run_argument("the latest run", "Live runs too."),
+    group: Optional[str] = typer.Option(None, "--group", help="Only this group's trials."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """List a run's trials: number, state, value, params, epochs run, pruned at, collapsed, duration, worker.
+
+    Example: hyperopt trials runs/20261127_215832 --group regularization
+    """
+    from hyperopt_cli.run.events import short_params
+    from hyperopt_cli.trials import list_trials
+
+    run_dir = resolve_run(run, _state(ctx, debug=debug).runs_dir)
+    rows = list_trials(run_dir, group)
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return EXIT_OK
+    table = Table(title=f"Trials of {run_dir}")
+    for col in ("group", "#", "state", "value", "epochs", "pruned at", "collapsed", "seconds", "worker", "params"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["group"], str(r["number"]), r["state"], _fmt(r["value"]), str(r["epochs_run"]),
+                      _fmt(r["pruned_at"]), "yes" if r["collapsed"] else "-", _fmt(r["duration_s"], 1),
+                      str(r["worker"] or "-"), short_params(r["params"]))
+    out.print(table)
+    return EXIT_OK
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., metavar="RUN", help="A run directory or a job id under --runs-dir."),
+    group: str = typer.Argument(..., help="The trial's group, e.g. learning_rate."),
+    trial: int = typer.Argument(..., help="The trial's number in its group."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """Show one trial: its params and every epoch's metrics.
+
+    Example: hyperopt show runs/20261127_215832 learning_rate 3
+    """
+    from hyperopt_cli.run.events import short_params
+    from hyperopt_cli.trials import show_trial
+
+    run_dir = resolve_run(run, _state(ctx, debug=debug).runs_dir)
+    detail = show_trial(run_dir, group, trial)
+    if as_json:
+        print(json.dumps(detail, default=str))
+        return EXIT_OK
+    out.print(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {_fmt(detail['value'])}"
+              f"{' (collapsed, penalised)' if detail['collapsed'] else ''}", markup=False)
+    out.print(f"params: {short_params(detail['params'])}", markup=False)
+    table = Table(title="Epochs")
+    columns = ("epoch", "value", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "trading_score")
+    for col in columns:
+        table.add_column(col)
+    for e in detail["epochs"]:
+        table.add_row(*(_fmt(e.get(col)) for col in columns))
+    out.print(table)
+    return EXIT_OK
+

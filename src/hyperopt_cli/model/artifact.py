@@ -1,0 +1,130 @@
+"""RUN_DIR/model/: one state-dict file per ensemble member and the model.json manifest.
+
+Written as a whole or not at all: the files go into a temp folder beside the target, are
+fsynced, and the folder is renamed into place (a previous model folder is moved aside
+first and removed after). Weights are loaded with `weights_only=True`: a model file is
+data, never code to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hyperopt_cli.atomic import atomic_write, atomic_write_json, fsync_dir
+from hyperopt_cli.errors import RunStateError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+MODEL_DIR = "model"  # RUN_DIR/model/: the model the verdict is about
+REFIT_DIR = "model_refit_all_bars"  # RUN_DIR/<this>/: `export --refit`, trained on every labelled bar
+MANIFEST_FILE = "model.json"
+MANIFEST_FORMAT = 1  # bump when model.json's layout changes
+
+
+def member_file(member: int) -> str:
+    return f"member_{member}.pt"
+
+
+def model_dir_of(path: Path) -> Path:
+    """The model folder of `path`: a run directory (its model/) or a model folder itself."""
+    path = Path(path)
+    return path if (path / MANIFEST_FILE).is_file() else path / MODEL_DIR
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    """model.json of a model folder; RunStateError when there is none (torch-free)."""
+    path = Path(model_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise RunStateError(
+            f"no saved model in {model_dir}: {MANIFEST_FILE} not found (a run saves its model when its final "
+            "evaluation ends; resume an unfinished run, or `hyperopt resume` a finished one to rebuild it)"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunStateError(f"{path} is unreadable: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise RunStateError(f"{path} has an unknown format (expected format {MANIFEST_FORMAT})")
+    return manifest
+
+
+def save_model(model_dir: Path, state_dicts: list[dict[str, Any]], manifest: dict[str, Any]) -> None:
+    """Write the members' state dicts and the manifest to `model_dir`, replacing it as a whole."""
+    import torch
+
+    model_dir = Path(model_dir)
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".tmp", dir=model_dir.parent))
+    try:
+        files = []
+        for member, state in enumerate(state_dicts):
+            files.append(member_file(member))
+            cpu_state = {k: v.detach().cpu() for k, v in state.items()}
+            atomic_write(staging / files[-1], lambda handle, s=cpu_state: torch.save(s, handle))
+        atomic_write_json(staging / MANIFEST_FILE, {**manifest, "format": MANIFEST_FORMAT, "members": files})
+        aside = None
+        if model_dir.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".old", dir=model_dir.parent))
+            os.replace(model_dir, aside / model_dir.name)
+        os.replace(staging, model_dir)
+        fsync_dir(model_dir.parent)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+@dataclass
+class SavedModel:
+    """A loaded model folder: the manifest, the members in eval mode on CPU, and the scaler."""
+
+    manifest: dict[str, Any]
+    members: list[nn.Module]
+    mean: np.ndarray  # (n_features,) float32
+    std: np.ndarray  # (n_features,) float32
+
+    @property
+    def window(self) -> int:
+        return int(self.manifest["features"]["window"])
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self.manifest["features"]["names"])
+
+
+def load_model(model_dir: Path) -> SavedModel:
+    """Rebuild the members from their state dicts (weights_only) as the manifest describes them."""
+    import torch
+
+    from hyperopt_cli.training.model import LSTMClassifier
+
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    arch = manifest["architecture"]
+    members = []
+    for name in manifest["members"]:
+        model = LSTMClassifier(int(arch["n_features"]), int(arch["hidden_size"]), int(arch["num_layers"]),
+                               float(arch["dropout"]))
+        try:
+            state = torch.load(model_dir / name, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:  # a missing, truncated or foreign weights file
+            raise RunStateError(f"{model_dir / name} could not be loaded: {type(exc).__name__}: {exc}") from None
+        members.append(model.eval())
+    scaler = manifest["scaler"]
+    return SavedModel(
+        manifest=manifest,
+        members=members,
+        mean=np.asarray(scaler["mean"], dtype=np.float32),
+        std=np.asarray(scaler["std"], dtype=np.float32),
+    )

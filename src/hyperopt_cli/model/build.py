@@ -1,0 +1,89 @@
+"""A model folder from trained members: the manifest holds everything predict needs without the run's config."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hyperopt_cli import __version__
+from hyperopt_cli.config import OptimizationConfig, with_params
+from hyperopt_cli.data.prepare import CLASS_NAMES, scaler_until
+from hyperopt_cli.model.artifact import save_model
+from hyperopt_cli.run.rundir import now_iso
+
+if TYPE_CHECKING:
+    from hyperopt_cli.data.prepare import DataPreparer, Segment
+    from hyperopt_cli.evaluation.lstm import BlockModels
+
+
+def _iso(ts: np.datetime64) -> str:
+    return pd.Timestamp(ts).tz_localize("UTC").isoformat()
+
+
+def package_versions() -> dict[str, str]:
+    import torch
+
+    return {"hyperopt_cli": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__}
+
+
+def bar_seconds(timestamps: np.ndarray) -> float | None:
+    """Median spacing of datetime64[ns] timestamps in seconds; None for fewer than two."""
+    if len(timestamps) < 2:
+        return None
+    return float(np.median(np.diff(timestamps.astype("datetime64[ns]").astype(np.int64)))) / 1e9
+
+
+def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: DataPreparer, train: Segment,
+                   kind: str, evaluation: dict[str, Any] | None,
+                   data_fingerprint: dict[str, Any] | None) -> dict[str, Any]:
+    """model.json's content (without `format`/`members`, which save_model adds)."""
+    trainer_cfg, labels_cfg = with_params(cfg, fixed)
+    mean, std = scaler_until(preparer.raw_features, int(train.end_rows[-1]))
+    info = preparer.prepare(labels_cfg).info  # cached: the file's bars, range and bar size
+    return {
+        "kind": kind,
+        "created_at": now_iso(),
+        "architecture": {"class": "LSTMClassifier", "n_features": len(preparer.feature_names),
+                         "hidden_size": cfg.model.hidden_size, "num_layers": cfg.model.num_layers,
+                         "dropout": trainer_cfg.dropout, "n_classes": len(CLASS_NAMES), "dtype": "float32"},
+        "ensemble": {"size": cfg.ensemble_seeds, "rule": "mean of the members' softmax probabilities"},
+        "features": {"names": list(preparer.feature_names), "window": int(train.window),
+                     "warmup_bars": int(preparer.warmup_bars)},
+        # float32 values as the training scaled with them: (raw - mean) / std, NaN -> 0
+        "scaler": {"mean": [float(v) for v in mean], "std": [float(v) for v in std],
+                   "fitted_up_to": _iso(preparer.timestamps[int(train.end_rows[-1])])},
+        "labels": {**dataclasses.asdict(labels_cfg), "class_names": list(CLASS_NAMES)},
+        "training": {
+            "first_timestamp": _iso(train.timestamps[0]), "last_timestamp": _iso(train.timestamps[-1]),
+            "n_samples": len(train), "bar_size": info.get("bar_size"),
+            "bar_seconds": bar_seconds(preparer.timestamps),
+            "epochs": cfg.epochs_per_trial, "params": dict(fixed), "trainer": dataclasses.asdict(trainer_cfg),
+        },
+        "data": {**(data_fingerprint or {"path": cfg.data.path}), "first_timestamp": info.get("first_timestamp"),
+                 "last_timestamp": info.get("last_timestamp"), "timezone": cfg.data.timezone,
+                 "timestamp_column": cfg.data.timestamp_column},
+        "versions": package_versions(),
+        "evaluation": evaluation,
+    }
+
+
+def save_block_models(model_dir: Path, cfg: OptimizationConfig, fixed: dict[str, Any], preparer: DataPreparer,
+                      models: BlockModels, final: dict[str, Any], data_fingerprint: dict[str, Any] | None) -> None:
+    """RUN_DIR/model/ from the last walk-forward block's members, with the test metrics and verdict they earned."""
+    evaluation = {
+        "what": "trained on every labelled bar before the last walk-forward block; scored with the other blocks",
+        "test_metrics": final.get("test_metrics"),
+        "verdict": final.get("verdict"),
+        "test_range": final.get("test_range"),
+        "walk_forward_blocks": cfg.walk_forward_blocks,
+        "last_block": [_iso(models.block.timestamps[0]), _iso(models.block.timestamps[-1])],
+    }
+    manifest = build_manifest(cfg, fixed, preparer, models.train, "walk_forward_last_block", evaluation,
+                              data_fingerprint)
+    save_model(model_dir, [m.model.state_dict() for m in models.members], manifest)

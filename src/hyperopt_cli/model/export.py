@@ -1,0 +1,125 @@
+"""Export what a run found: a complete config with the best params filled in, or a model refitted on every bar.
+
+`export_config` writes the run's own config.yaml with the best params moved into
+`trainer:`/`labels:`, so `hyperopt start --config best.yaml` resolves exactly the same
+trainer and label settings (e.g. to tune the same setup on another market).
+
+`refit` trains the final configuration on every labelled bar (the latest share of them,
+purged, as validation, as each walk-forward block does) and saves it in its own folder
+(RUN_DIR/model_refit_all_bars/ by default), never over the evaluated RUN_DIR/model/: the
+refitted model has no out-of-sample score of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from hyperopt_cli.atomic import atomic_write_text
+from hyperopt_cli.config import LABEL_PARAMS, TrainerConfig, config_from_dict, read_yaml, with_params
+from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.model.artifact import REFIT_DIR, read_manifest, model_dir_of
+from hyperopt_cli.run import rundir
+from hyperopt_cli.run.records import load_run_config
+
+
+def _best_params(run_dir: Path) -> tuple[dict[str, Any], bool]:
+    """The run's best (fixed) params and whether the run is complete."""
+    results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    if results is not None:
+        return dict(results.get("fixed_params") or results.get("best_params") or {}), True
+    from hyperopt_cli.control import results_of
+
+    return dict(results_of(run_dir).get("fixed_params") or {}), False
+
+
+def exported_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(config mapping with the best params filled in, those params, run complete?)."""
+    run_dir = Path(run_dir)
+    config_file = run_dir / rundir.CONFIG_FILE
+    if not config_file.is_file():
+        raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
+    raw = read_yaml(config_file)
+    params, complete = _best_params(run_dir)
+    trainer_fields = {f.name for f in dataclasses.fields(TrainerConfig)}
+    raw["trainer"] = {**(raw.get("trainer") or {}), **{k: v for k, v in params.items() if k in trainer_fields}}
+    raw["labels"] = {**(raw.get("labels") or {}), **{k: v for k, v in params.items() if k in LABEL_PARAMS}}
+    config_from_dict(raw, origin=str(config_file))  # what start will check: refuse to write a config it rejects
+    return raw, params, complete
+
+
+def export_config(run_dir: Path, out: Path, force: bool = False) -> dict[str, Any]:
+    """Write the best-params config to `out` (YAML); returns the params filled in."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise RunStateError(f"{out} exists; choose another file or pass --force")
+    raw, params, complete = exported_config(run_dir)
+    note = "" if complete else " (run not finished: the best params of its finished groups)"
+    header = (f"# exported by `hyperopt export {run_dir} --config {out}`{note}\n"
+              f"# best params filled into trainer:/labels:: {', '.join(sorted(params)) or 'none'}\n")
+    atomic_write_text(out, header + yaml.safe_dump(raw, sort_keys=False))
+    return params
+
+
+def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
+    """Train the run's final configuration on every labelled bar and save it to its own model folder."""
+    from hyperopt_cli.data.load import load_data
+    from hyperopt_cli.data.prepare import DataPreparer, apply_scaler, scaler_until
+    from hyperopt_cli.evaluation.lstm import VAL_FRACTION
+    from hyperopt_cli.evaluation.walkforward import WalkForwardSource, as_prepared_data
+    from hyperopt_cli.model.artifact import save_model
+    from hyperopt_cli.model.build import build_manifest
+    from hyperopt_cli.run.checks import check_data
+    from hyperopt_cli.search.group import checkpoint_dir
+    from hyperopt_cli.training.seeding import derive_seed
+    from hyperopt_cli.training.trainer import delete_checkpoint, train_model
+
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / REFIT_DIR
+    if out_dir.exists():
+        raise RunStateError(f"{out_dir} exists; remove it or pass --out to refit into another folder")
+    results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    if results is None:
+        raise RunStateError(f"{run_dir} has not finished; refit the final configuration once it has")
+    cfg = load_run_config(run_dir, for_display=True)
+    fixed = dict(results.get("fixed_params") or {})
+    trainer_cfg, labels_cfg = with_params(cfg, fixed)
+    preparer = DataPreparer(load_data(cfg), cfg.data)
+    data = preparer.prepare(labels_cfg)
+    state = dict(rundir.read_json(run_dir / rundir.STATE_FILE) or {})
+    check_data(cfg, state, int(data.info.get("bars", 0)))  # the bars the run was tuned on, unchanged
+    source = WalkForwardSource.from_prepared(preparer, data)
+    features = apply_scaler(preparer.raw_features, *scaler_until(preparer.raw_features, int(source.end_rows[-1])))
+    every = source.segment("train", np.arange(len(source.end_rows)), features)
+    fold = as_prepared_data(every, every, data.purge_bars, data.feature_names, VAL_FRACTION)
+    checkpoints = checkpoint_dir(cfg, run_dir)
+    members = []
+    for member in range(cfg.ensemble_seeds):
+        checkpoint = checkpoints / f"refit_{member}.pt"
+        members.append(train_model(fold, trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial,
+                                   seed=derive_seed(cfg.seed, "refit", member), checkpoint_path=checkpoint,
+                                   checkpoint_tag=f"refit_{member}"))
+    evaluation = _evaluated_scores(run_dir)
+    manifest = build_manifest(cfg, fixed, preparer, every, "refit_all_bars", evaluation, state.get("data"))
+    save_model(out_dir, [m.model.state_dict() for m in members], manifest)
+    for member in range(cfg.ensemble_seeds):
+        delete_checkpoint(checkpoints / f"refit_{member}.pt")
+    return out_dir
+
+
+def _evaluated_scores(run_dir: Path) -> dict[str, Any]:
+    """What the refit can say about itself: nothing out of sample; its configuration's walk-forward scores."""
+    try:
+        evaluated = read_manifest(model_dir_of(run_dir)).get("evaluation") or {}
+    except RunStateError:
+        evaluated = {}
+    return {
+        "what": "trained on every labelled bar: no out-of-sample score of its own; the scores below are its "
+                "configuration's, from the run's walk-forward (RUN_DIR/model/)",
+        "test_metrics": evaluated.get("test_metrics"),
+        "verdict": evaluated.get("verdict"),
+    }

@@ -1,0 +1,155 @@
+"""Signals from a saved model on new bars: load the file as `start` does, scale with the saved scaler, vote.
+
+Only what inference needs is imported (the loader, the features, the scaler, the model
+class): no optuna, no trainer. Windows are gathered per batch from a zero-copy view, so
+memory stays one batch deep whatever the file's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hyperopt_cli.data.features import compute_features
+from hyperopt_cli.data.load import load_ohlcv
+from hyperopt_cli.data.prepare import CLASS_NAMES, apply_scaler
+from hyperopt_cli.errors import DataError
+from hyperopt_cli.model.artifact import SavedModel, load_model, model_dir_of
+from hyperopt_cli.training.ensemble import combine_members
+
+BATCH_SIZE = 4096  # windows per forward pass: large enough to keep the LSTM kernel busy, ~10 MB of input
+SPACING_TOLERANCE = 0.01  # relative difference of median bar spacings that still counts as the same
+COLUMNS: tuple[str, ...] = ("timestamp", "signal", "p_sell", "p_hold", "p_buy")
+
+
+@dataclass
+class Prediction:
+    """One row per bar with a full window of valid features, and what the caller should know."""
+
+    frame: pd.DataFrame  # COLUMNS; timestamp as tz-aware UTC
+    n_bars: int  # bars in the file
+    lacking_history: int  # leading bars before the first full window of valid features
+    skipped: int  # every bar without a full window (leading ones and any after gaps in the features)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"bars": self.n_bars, "predicted": len(self.frame), "lacking_history": self.lacking_history,
+                "skipped": self.skipped, "warnings": list(self.warnings)}
+
+
+def _window_ok(raw: np.ndarray, window: int) -> np.ndarray:
+    """Rows t whose window t-window+1..t has every feature defined (as DataPreparer's samples)."""
+    bad_before = np.concatenate([[0], np.cumsum(np.isnan(raw).any(axis=1))])
+    ok = np.zeros(len(raw), dtype=bool)
+    if len(raw) >= window:
+        ok[window - 1 :] = bad_before[window:] == bad_before[: len(raw) - window + 1]
+    return ok
+
+
+def _member_outputs(model: Any, windows: np.ndarray, starts: np.ndarray, batch_size: int) -> tuple[np.ndarray, ...]:
+    import torch
+
+    preds, probs = [], []
+    with torch.inference_mode():
+        for a in range(0, len(starts), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(windows[starts[a : a + batch_size]]))
+            logits = model(x).float()
+            preds.append(logits.argmax(dim=1).numpy())
+            probs.append(torch.softmax(logits, dim=1).numpy())
+    if not preds:
+        return np.empty(0, dtype=np.int64), np.empty((0, len(CLASS_NAMES)), dtype=np.float32)
+    return np.concatenate(preds), np.concatenate(probs)
+
+
+def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None,
+                 batch_size: int = BATCH_SIZE) -> Prediction:
+    """Signals for the bars of `ohlcv` (a loaded OHLCV frame); `last` keeps only the latest N bars' rows."""
+    raw, names = compute_features(ohlcv)
+    if tuple(names) != saved.feature_names:
+        raise DataError(f"this version computes features {list(names)}, the model was trained on "
+                        f"{list(saved.feature_names)}; predict with the hyperopt-cli version that trained it")
+    window = saved.window
+    ok = _window_ok(raw, window)
+    rows = np.flatnonzero(ok)
+    lacking = int(rows[0]) if len(rows) else len(raw)
+    skipped = len(raw) - len(rows)
+    if last is not None:
+        rows = rows[-last:] if last > 0 else rows[:0]
+    features = apply_scaler(raw, saved.mean, saved.std)
+    windows = np.lib.stride_tricks.sliding_window_view(features, window, axis=0).transpose(0, 2, 1)
+    outputs = [_member_outputs(m, windows, rows - (window - 1), batch_size) for m in saved.members]
+    pred, probs = combine_members([p for p, _ in outputs], [q for _, q in outputs])
+    index = ohlcv.index.tz_convert("UTC") if ohlcv.index.tz is not None else ohlcv.index.tz_localize("UTC")
+    frame = pd.DataFrame({
+        "timestamp": index[rows],
+        "signal": np.asarray(CLASS_NAMES, dtype=object)[pred],
+        "p_sell": probs[:, 0], "p_hold": probs[:, 1], "p_buy": probs[:, 2],
+    })
+    return Prediction(frame, len(raw), lacking, skipped, _warnings(saved.manifest, index, rows, lacking))
+
+
+def _warnings(manifest: dict[str, Any], index: pd.DatetimeIndex, rows: np.ndarray, lacking: int) -> list[str]:
+    training = manifest.get("training") or {}
+    out = []
+    if lacking:
+        out.append(f"the first {lacking} bars lack a full window of history (feature warm-up "
+                   f"{manifest['features'].get('warmup_bars')} + window {manifest['features']['window']} - 1): "
+                   "no signal for them")
+    expected = training.get("bar_seconds")
+    if expected and len(index) > 1:
+        got = float(np.median(np.diff(index.asi8))) / 1e9
+        if abs(got - expected) > SPACING_TOLERANCE * expected:
+            out.append(f"this file's bars are {pd.Timedelta(seconds=got)} apart, the model was trained on bars "
+                       f"{pd.Timedelta(seconds=expected)} apart ({training.get('bar_size')}); its signals may mean little")
+    first, last = training.get("first_timestamp"), training.get("last_timestamp")
+    if first and last and len(rows):
+        stamps = index[rows]
+        inside = int(((stamps >= pd.Timestamp(first)) & (stamps <= pd.Timestamp(last))).sum())
+        if inside:
+            out.append(f"{inside} of the predicted bars lie inside the training range {first} .. {last}: "
+                       "in-sample predictions, better than the model will do on new bars")
+    return out
+
+
+def predict_file(run_or_model_dir: Path, data_path: Path, *, last: int | None = None,
+                 timestamp_column: str | None = None, timezone: str | None = None,
+                 batch_size: int = BATCH_SIZE) -> Prediction:
+    """Load `data_path` with the same loader and rules as `start`, and predict with the saved model.
+
+    `timezone` (of naive timestamps) defaults to the one the model's training data was read in.
+    """
+    saved = load_model(model_dir_of(Path(run_or_model_dir)))
+    zone = timezone or (saved.manifest.get("data") or {}).get("timezone") or "UTC"
+    ohlcv = load_ohlcv(data_path, timestamp_column, zone)
+    return predict_bars(saved, ohlcv, last=last, batch_size=batch_size)
+
+
+def write_signals(prediction: Prediction, out: Path) -> None:
+    """CSV or Parquet by the file's suffix (timestamps as ISO 8601 UTC), written atomically."""
+    from hyperopt_cli.atomic import atomic_write, atomic_write_text
+
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise DataError(f"--out {out}: folder {out.parent} does not exist")
+    frame = prediction.frame.copy()
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        frame["timestamp"] = frame["timestamp"].map(lambda t: t.isoformat())
+        atomic_write_text(out, frame.to_csv(index=False, float_format="%.6f"))
+    elif suffix in (".parquet", ".pq"):
+        atomic_write(out, lambda handle: frame.to_parquet(handle, index=False))
+    else:
+        raise DataError(f"--out {out}: unknown format {suffix or '(no suffix)'}; use a .csv or .parquet file")
+
+
+def prediction_json(prediction: Prediction) -> dict[str, Any]:
+    """JSON-ready: the summary and one object per predicted bar."""
+    rows = [
+        {"timestamp": t.isoformat(), "signal": s, "p_sell": float(a), "p_hold": float(b), "p_buy": float(c)}
+        for t, s, a, b, c in zip(*(prediction.frame[col] for col in COLUMNS))
+    ]
+    return {**prediction.summary(), "rows": rows}

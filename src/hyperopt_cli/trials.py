@@ -1,0 +1,90 @@
+"""Trial-level views of a run (`hyperopt trials`, `hyperopt show`), read from its studies without disturbing it.
+
+Studies are opened read-only (`RunStorage.open_readonly`), so these work on a live run.
+Rows are plain dicts with a fixed schema (README: "trials --json"):
+
+    trials: {"group", "number", "state", "value", "params", "epochs_run", "pruned_at",
+             "collapsed", "duration_s", "worker"}
+    show:   {"group", "number", "state", "value", "raw_value", "params", "collapsed",
+             "duration_s", "worker", "metric", "epochs": [{"epoch", "value", ...metrics}]}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.run.records import group_objective, load_run_config
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+WORKER_ATTR = "worker"  # search.workers.WORKER_ATTR; repeated so this module need not import the worker code
+
+
+def _studies(run_dir: Path, group: str | None) -> list[tuple[str, Any]]:
+    from hyperopt_cli.search.storage import RunStorage
+
+    cfg = load_run_config(Path(run_dir), for_display=True)
+    groups = list(cfg.groups_to_run())
+    if group is not None and group not in groups:
+        raise RunStateError(f"{run_dir} has no group {group!r}; its groups: {', '.join(groups)}")
+    store = RunStorage(cfg, Path(run_dir))
+    out = []
+    for name in [group] if group is not None else groups:
+        study = store.open_readonly(name)
+        if study is not None:
+            out.append((name, study))
+    return out
+
+
+def _duration(trial: FrozenTrial) -> float | None:
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return None
+    return round((trial.datetime_complete - trial.datetime_start).total_seconds(), 3)
+
+
+def trial_row(group: str, trial: FrozenTrial) -> dict[str, Any]:
+    steps = sorted(trial.intermediate_values)
+    state = trial.state.name
+    return {
+        "group": group,
+        "number": trial.number,
+        "state": state,
+        "value": trial.value,
+        "params": dict(trial.params),
+        "epochs_run": len(trial.user_attrs.get("history") or steps),
+        "pruned_at": steps[-1] if state == "PRUNED" and steps else None,
+        "collapsed": bool(trial.user_attrs.get("collapsed", False)),
+        "duration_s": _duration(trial),
+        "worker": trial.user_attrs.get(WORKER_ATTR),
+    }
+
+
+def list_trials(run_dir: Path, group: str | None = None) -> list[dict[str, Any]]:
+    """Every trial of the run's groups (or of `group`), in group order then trial number."""
+    return [trial_row(name, t) for name, study in _studies(run_dir, group) for t in study.get_trials(deepcopy=False)]
+
+
+def show_trial(run_dir: Path, group: str, number: int) -> dict[str, Any]:
+    """One trial: its params and every epoch's metrics (a pruned trial has only its reported objective)."""
+    studies = _studies(run_dir, group)
+    if not studies:
+        raise RunStateError(f"group {group!r} of {run_dir} has not started")
+    trials = {t.number: t for t in studies[0][1].get_trials(deepcopy=False)}
+    if number not in trials:
+        have = f"0..{max(trials)}" if trials else "none yet"
+        raise RunStateError(f"group {group!r} of {run_dir} has no trial {number} (trials: {have})")
+    trial = trials[number]
+    cfg = load_run_config(Path(run_dir), for_display=True)
+    history = {int(m["epoch"]): m for m in trial.user_attrs.get("history") or []}
+    epochs = sorted(set(history) | set(trial.intermediate_values))
+    row = trial_row(group, trial)
+    row.pop("epochs_run")
+    return {
+        **row,
+        "raw_value": trial.user_attrs.get("raw_value"),
+        "metric": group_objective(cfg, group)[0],
+        "epochs": [{**history.get(e, {}), "epoch": e, "value": trial.intermediate_values.get(e)} for e in epochs],
+    }

@@ -1,0 +1,73 @@
+"""`hyperopt trials`, `hyperopt show` and `hyperopt status` without a run: schemas and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from model_helpers import finished_run
+from hyperopt_cli.cli import app
+
+runner = CliRunner()
+TRIAL_KEYS = {"group", "number", "state", "value", "params", "epochs_run", "pruned_at", "collapsed", "duration_s",
+              "worker"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
+    return finished_run(tmp_path_factory.mktemp("trials"), "max_trials_per_group=3")
+
+
+def test_trials_json_has_one_row_per_trial_with_its_schema(run: Any) -> None:
+    run_dir, _, results = run
+    shown = runner.invoke(app, ["trials", str(run_dir), "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.stdout)
+    assert [r["number"] for r in rows] == [0, 1, 2] and all(set(r) == TRIAL_KEYS for r in rows)
+    assert {r["group"] for r in rows} == {"learning_rate"}
+    best = results["group_results"]["learning_rate"]["best_trial"]
+    assert max(r["value"] for r in rows if r["state"] == "COMPLETE") == pytest.approx(results["best_value"])
+    assert all(r["epochs_run"] == 1 and r["duration_s"] > 0 and r["worker"] for r in rows if r["state"] == "COMPLETE")
+    assert best in [r["number"] for r in rows]
+    table = runner.invoke(app, ["trials", str(run_dir), "--group", "learning_rate"])
+    assert table.exit_code == 0 and "COMPLETE" in table.stdout
+
+
+def test_show_gives_every_epochs_metrics(run: Any) -> None:
+    run_dir, _, _ = run
+    shown = runner.invoke(app, ["show", str(run_dir), "learning_rate", "0", "--json"])
+    assert shown.exit_code == 0, shown.output
+    detail = json.loads(shown.stdout)
+    assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {"raw_value", "metric", "epochs"}
+    assert detail["metric"] == "val_f1" and len(detail["epochs"]) == 1
+    epoch = detail["epochs"][0]
+    assert {"epoch", "value", "train_loss", "val_loss", "val_f1", "trading_score"} <= set(epoch)
+    assert epoch["value"] == pytest.approx(epoch["val_f1"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["trials", "RUN", "--group", "nope"], "Error: RUN has no group 'nope'"),
+    (["show", "RUN", "learning_rate", "99"], "Error: group 'learning_rate' of RUN has no trial 99"),
+    (["trials", "no_such_run"], "Error: no_such_run is not a run directory"),
+])
+def test_bad_arguments_are_run_state_errors(run: Any, args: list[str], message: str) -> None:
+    run_dir, _, _ = run
+    shown = runner.invoke(app, [a.replace("RUN", str(run_dir)) for a in args])
+    assert shown.exit_code == 6
+    assert shown.stderr.strip().splitlines()[0].startswith(message.replace("RUN", str(run_dir)))
+
+
+def test_status_without_a_run_lists_best_value_test_f1_and_verdict(run: Any) -> None:
+    run_dir, _, results = run
+    shown = runner.invoke(app, ["status", "--runs-dir", str(run_dir.parent), "--json"])
+    assert shown.exit_code == 0, shown.output
+    [row] = json.loads(shown.stdout)
+    assert row["best_value"] == results["best_value"]
+    assert row["test_macro_f1"] == results["test_metrics"]["macro_f1"]
+    assert row["verdict"] == results["verdict"]["wording"]
+    table = runner.invoke(app, ["status", "--runs-dir", str(run_dir.parent)])
+    assert "test F1" in table.stdout and f"{results['test_metrics']['macro_f1']:.4f}" in table.stdout
