@@ -16,6 +16,7 @@ from hyperopt_cli.run import rundir
 from hyperopt_cli.search import storage
 from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict
 from hyperopt_cli.errors import RunStateError, StopRequested
+from hyperopt_cli.evaluation.baselines import BASELINES
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
 
 
@@ -66,7 +67,8 @@ def test_full_mode_writes_the_run_directory(full_run) -> None:
     assert json.loads((run / "best_params.json").read_text()) == results["best_params"]
     assert json.loads((run / "results.json").read_text()) == results
     assert results["test_metrics"]["n_samples"] > 0
-    assert set(results["baselines"]) == {"majority_class", "stratified_random", "logistic_regression"}
+    assert set(results["baselines"]) == set(BASELINES)  # pooled over the walk-forward blocks
+    assert results["test_metrics"] == results["walk_forward"]["pooled"]["model"]
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "completed" and state["progress"]["groups_completed"] == list(GROUPS)
     assert state["time_estimate"]["total_trials"] == 12
