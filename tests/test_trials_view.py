@@ -52,7 +52,7 @@ def test_show_gives_every_epochs_metrics(run: Any) -> None:
 @pytest.mark.parametrize("args, message", [
     (["trials", "RUN", "--group", "nope"], "Error: RUN has no group 'nope'"),
     (["show", "RUN", "learning_rate", "99"], "Error: group 'learning_rate' of RUN has no trial 99"),
-    (["trials", "no_such_run"], "Error: no_such_run is not a run directory"),
+    (["trials", "no_such_run"], "Error: run not found: 'no_such_run' is neither a directory nor a job id"),
 ])
 def test_bad_arguments_are_run_state_errors(run: Any, args: list[str], message: str) -> None:
     run_dir, _, _ = run
