@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from hyperopt_cli.config import OptimizationConfig, with_params
 from hyperopt_cli.errors import StopRequested
+from hyperopt_cli.faults import fault_point
 from hyperopt_cli.run.evaluation import baselines, score_predictions
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import FINAL_ATTR
@@ -103,6 +104,7 @@ def walk_forward_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fix
     def keep(block: BlockResult) -> None:
         done.append(block)
         store.set_user_attr(key, [b.as_dict() for b in done])
+        fault_point("during_final")
         events.emit("evaluation", message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
                     f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}")
 
