@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ PID_FILE = "hyperopt.pid"
 LOCK_FILE = ".lock"
 LOG_FILE = "run.log"
 CHECKPOINT_DIR = "checkpoints"
+RUN_ID_FILE = ".run_id"
 
 STATUSES = ("starting", "running", "paused", "completed", "failed")
 READER_WAIT_S = 2.0  # how long `acquire` waits out a shared lock (a reader's probe), never an owner's
@@ -76,6 +78,36 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:
     atomic_write_json(path, obj)
+
+
+def run_id(run_dir: Path) -> str:
+    """The run's random id, created once (by whichever process asks first) and kept in the run directory.
+
+    It tells runs apart where their names do not: two runs both called ``run`` in different
+    folders share a `checkpoint_dir` safely. Every worker reads the same run directory, so
+    all of them get the same id.
+    """
+    path = run_dir / RUN_ID_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    tmp = run_dir / f".run_id.{os.getpid()}.tmp"
+    tmp.write_text(uuid.uuid4().hex, encoding="utf-8")
+    try:
+        os.link(tmp, path)  # atomic and exclusive: a concurrent creator's id wins if it was first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def checkpoints_of(run_dir: Path, shared_dir: str | None) -> Path:
+    """Where a run's checkpoints go: ``<run_dir>/checkpoints``, or its own folder inside a shared `checkpoint_dir`."""
+    if not shared_dir:
+        return run_dir / CHECKPOINT_DIR
+    return Path(shared_dir) / f"{run_dir.name}-{run_id(run_dir)[:12]}"
 
 
 # --------------------------------------------------------------------------- ownership

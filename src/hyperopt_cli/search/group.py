@@ -24,9 +24,9 @@ from optuna.trial import FrozenTrial, TrialState
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, with_params
 from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.errors import DivergedError, StopRequested
-from hyperopt_cli.run.events import EventSink
-from hyperopt_cli.run.rundir import CHECKPOINT_DIR
 from hyperopt_cli.faults import fault_point
+from hyperopt_cli.run.events import EventSink
+from hyperopt_cli.run.rundir import checkpoints_of
 from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.space import sample_params
 from hyperopt_cli.search.storage import RunStorage, trial_handle
@@ -38,7 +38,15 @@ from hyperopt_cli.search.study_records import (
     parse_group_done,
 )
 from hyperopt_cli.search.summary import StudySummary, group_is_done, summarize
-from hyperopt_cli.search.workers import WORKER_ATTR, WorkerId, claim, this_worker
+from hyperopt_cli.search.workers import (
+    WORKER_ATTR,
+    TrialAbandoned,
+    WorkerId,
+    claim,
+    settle_seconds,
+    still_owns,
+    this_worker,
+)
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import (
     EpochMetrics,
@@ -118,7 +126,7 @@ class GroupResult:
 
 
 def checkpoint_dir(cfg: OptimizationConfig, run_dir: Path) -> Path:
-    return Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else run_dir / CHECKPOINT_DIR
+    return checkpoints_of(run_dir, cfg.checkpoint_dir)
 
 
 def group_done_record(study: optuna.Study) -> dict[str, Any] | None:
@@ -284,7 +292,14 @@ class GroupSearch:
         self.current_trial, self.current_epoch = trial.number, None
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
-        outcome = self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
+        try:
+            outcome = self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
+        except TrialAbandoned:  # its new owner continues it (from the checkpoint) and tells it
+            self.events.emit("warning", group=self.group, trial=trial.number,
+                             message="another worker took this trial over (presumed this one dead); leaving it")
+            self.current_trial, self.current_epoch = None, None
+            self.on_progress()
+            return
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
         if outcome.warning:
@@ -333,7 +348,11 @@ class GroupSearch:
     def _epoch_reporter(self, trial: optuna.Trial, reported: set[int]) -> Callable[[EpochMetrics], None]:
         """The trainer's on_epoch hook: report to the study (once per epoch), emit, and prune."""
 
+        shared = settle_seconds(self.cfg) > 0  # several workers: one may have taken the trial over
+
         def on_epoch(m: EpochMetrics) -> None:
+            if shared and not still_owns(self.study, trial, self.me):
+                raise TrialAbandoned(f"trial {trial.number} is no longer this worker's")
             value = float(getattr(m, self.metric))
             replayed = m.epoch in reported  # re-announced from a checkpoint; storage has it already
             if not replayed:
