@@ -90,8 +90,11 @@ def test_stale_pidfile_of_unrelated_live_process_is_not_an_owner(tmp_path: Path)
 
 
 def test_reused_pid_with_other_start_time_is_not_an_owner(tmp_path: Path, lock_holder: subprocess.Popen) -> None:
-    # The lock is held, but the pidfile's start time does not match the process with that pid.
+    # The lock is held, but the owner record's start time does not match the process with that pid.
     data = json.loads((tmp_path / rundir.PID_FILE).read_text())
     data["create_time"] -= 1000
     atomic_write_json(tmp_path / rundir.PID_FILE, data)
+    with open(tmp_path / rundir.LOCK_FILE, "r+") as locked:  # in place: the held lock stays on this file
+        locked.truncate(0)
+        locked.write(json.dumps(data))
     assert rundir.live_owner(tmp_path) is None

@@ -405,6 +405,8 @@ def stop(
         _say(state, f"{target} finished before the stop took effect; nothing to resume.", as_json)
         return EXIT_OK
     remote = "; workers on other machines see the stop flag within a heartbeat" if outcome.flagged else ""
+    if outcome.flag_error:
+        remote = f"; the shared stop flag could not be set ({outcome.flag_error}), so stop workers on other machines there"
     _say(state, f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
                 f"Resume with: hyperopt resume {target}", as_json)
     return EXIT_OK

@@ -19,7 +19,7 @@ from hyperopt_cli.config import (
     config_from_dict,
     read_yaml,
 )
-from hyperopt_cli.errors import NothingRunningError, RunStateError
+from hyperopt_cli.errors import HyperoptError, NothingRunningError, RunLockedError, RunStateError
 from hyperopt_cli.run.records import fixed_params, load_run_config
 from hyperopt_cli.run.shapes import check_state, read_results
 from hyperopt_cli.search import storage_kind
@@ -173,6 +173,7 @@ class StopOutcome:
     seconds: float
     status: str | None
     flagged: bool = False  # the stop flag was set in the shared storage (workers on other machines)
+    flag_error: str | None = None  # why the flag could not be set (the local processes were signalled anyway)
 
     @property
     def pid(self) -> int | None:
@@ -180,38 +181,91 @@ class StopOutcome:
 
 
 def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> StopOutcome:
-    """SIGTERM the verified owner and local workers of `run_dir`, flag remote ones, and wait.
+    """SIGTERM the verified owner and local workers of `run_dir`, then flag remote ones, and wait.
 
     Only processes that hold the run's (or their worker registration's) lock and whose pid
-    and start time match their pidfile are signalled.
+    and start time match their record are signalled. Signalling comes first and needs no
+    storage, so a run whose database this shell cannot reach (a `${VAR}` unset here, an
+    outage) still stops; the shared stop flag is then set best-effort. With no local
+    process, a run that is not running (paused, completed, failed) is NothingRunningError.
     """
     from hyperopt_cli.search import workers
 
     processes = [p for p in [rundir.live_owner(run_dir)] if p is not None] + workers.local_workers(run_dir)
-    flagged = False
-    if rundir.is_run_dir(run_dir):
-        try:
-            cfg = load_run_config(run_dir)
-        except RunStateError:
-            cfg = None
-        if cfg is not None and workers.uses_shared_coordination(cfg):
-            workers.request_stop(cfg, run_dir)
-            flagged = True
+    _signal(run_dir, processes)
+    flagged, flag_error = _flag_stop(run_dir, local=bool(processes))
     if not processes and not flagged:
         raise NothingRunningError(f"no live process owns {run_dir}; nothing to stop")
     start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if all(_exited(p) for p in processes):
+            state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
+            return StopOutcome(run_dir, [p.pid for p in processes], True, time.monotonic() - start,
+                               state.get("status"), flagged, flag_error)
+        time.sleep(poll_s)
+    return StopOutcome(run_dir, [p.pid for p in processes], False, time.monotonic() - start, None, flagged,
+                       flag_error)
+
+
+def _signal(run_dir: Path, processes: list[Any]) -> None:
+    """SIGTERM each process; one this user may not signal (another user's run) is a clear error."""
+    denied = []
     for proc in processes:
         try:
             os.kill(proc.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    while time.monotonic() - start < timeout_s:
-        if all(_exited(p) for p in processes):
-            state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
-            return StopOutcome(run_dir, [p.pid for p in processes], True, time.monotonic() - start,
-                               state.get("status"), flagged)
-        time.sleep(poll_s)
-    return StopOutcome(run_dir, [p.pid for p in processes], False, time.monotonic() - start, None, flagged)
+        except PermissionError:
+            denied.append(proc)
+    if denied:
+        who = ", ".join(f"pid {p.pid} (user {_user_of(p)})" for p in denied)
+        raise RunLockedError(f"not permitted to signal {who}, which runs {run_dir}; "
+                             "stop it as that user (or as root)")
+
+
+def _user_of(proc: Any) -> str:
+    try:
+        return str(proc.username())
+    except Exception:  # psutil.AccessDenied and friends: the name is only for the message
+        return "unknown"
+
+
+def _flag_stop(run_dir: Path, local: bool) -> tuple[bool, str | None]:
+    """Set the run's shared stop flag where other machines' workers may need it: (flagged, why not).
+
+    After signalling local processes this is best-effort. Without local processes it is the
+    only way to stop anything: done only while some worker is alive per its heartbeat, and a
+    storage error is then the command's error.
+    """
+    from hyperopt_cli.search import workers
+
+    cfg = _config_or_none(run_dir)
+    if cfg is None or not workers.uses_shared_coordination(cfg):
+        return False, None
+    if not local:
+        state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
+        if state.get("status") not in (None, "starting", "running") or not storage_kind.is_shared_database(
+                cfg.storage_url):
+            return False, None  # paused or finished; or journal files, whose workers are all local
+        if not any(info.get("alive") for info in workers.describe_workers(cfg, run_dir).values()):
+            return False, None
+        workers.request_stop(cfg, run_dir)
+        return True, None
+    try:
+        workers.request_stop(cfg, run_dir)
+    except Exception as exc:  # unreachable storage must not undo the stop already signalled
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return False, first[:200]
+    return True, None
+
+
+def _config_or_none(run_dir: Path) -> OptimizationConfig | None:
+    if not rundir.is_run_dir(run_dir):
+        return None
+    try:
+        return load_run_config(run_dir, for_display=True)
+    except HyperoptError:
+        return None
 
 
 def _exited(proc: Any) -> bool:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hyperopt_cli.config import OptimizationConfig, with_params
 from hyperopt_cli.errors import StopRequested
+from hyperopt_cli.faults import fault_point
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import FINAL_ATTR
 from hyperopt_cli.search.group import PreparerLike, params_tag
@@ -129,6 +130,7 @@ def _walk_forward(run: FinalEvaluation, last: list[BlockModels]) -> WalkForwardR
     def keep(block: BlockResult) -> None:
         done.append(block)
         store.set_user_attr(key, [b.as_dict() for b in done])
+        fault_point("during_final")
         run.events.emit("evaluation", message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
                         f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}")
 

@@ -1,9 +1,11 @@
 """The run directory: its layout, JSON summaries, and who owns it.
 
 Ownership is an OS file lock (``fcntl.flock`` on ``.lock``) held for the owner's whole
-life; the kernel drops it when the process dies, even by kill -9. The pidfile records
-the owner's pid *and* its process start time, so ``stop`` never signals a process that
-merely reuses a dead owner's pid.
+life; the kernel drops it when the process dies, even by kill -9. The owner writes its
+pid and process start time into the locked file itself (and, for readers, into the
+pidfile). A process counts as the owner only when the kernel names it as the lock's
+holder (/proc/locks) and its start time matches, so ``stop`` never signals a process that
+merely reuses a dead owner's pid, or one a forged pidfile names.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import fcntl
 import json
 import os
 import socket
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from hyperopt_cli import filelocks
 from hyperopt_cli.atomic import atomic_write_json
 from hyperopt_cli.errors import RunLockedError, RunStateError
 
@@ -30,8 +35,10 @@ PID_FILE = "hyperopt.pid"
 LOCK_FILE = ".lock"
 LOG_FILE = "run.log"
 CHECKPOINT_DIR = "checkpoints"
+RUN_ID_FILE = ".run_id"
 
 STATUSES = ("starting", "running", "paused", "completed", "failed")
+READER_WAIT_S = 2.0  # how long `acquire` waits out a shared lock (a reader's probe), never an owner's
 
 
 def now_iso() -> str:
@@ -73,6 +80,36 @@ def write_json(path: Path, obj: dict[str, Any]) -> None:
     atomic_write_json(path, obj)
 
 
+def run_id(run_dir: Path) -> str:
+    """The run's random id, created once (by whichever process asks first) and kept in the run directory.
+
+    It tells runs apart where their names do not: two runs both called ``run`` in different
+    folders share a `checkpoint_dir` safely. Every worker reads the same run directory, so
+    all of them get the same id.
+    """
+    path = run_dir / RUN_ID_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    tmp = run_dir / f".run_id.{os.getpid()}.tmp"
+    tmp.write_text(uuid.uuid4().hex, encoding="utf-8")
+    try:
+        os.link(tmp, path)  # atomic and exclusive: a concurrent creator's id wins if it was first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def checkpoints_of(run_dir: Path, shared_dir: str | None) -> Path:
+    """Where a run's checkpoints go: ``<run_dir>/checkpoints``, or its own folder inside a shared `checkpoint_dir`."""
+    if not shared_dir:
+        return run_dir / CHECKPOINT_DIR
+    return Path(shared_dir) / f"{run_dir.name}-{run_id(run_dir)[:12]}"
+
+
 # --------------------------------------------------------------------------- ownership
 
 
@@ -93,25 +130,24 @@ class RunLock:
 
     def acquire(self) -> None:
         fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_exclusive(fd, self.run_dir / LOCK_FILE):
             os.close(fd)
             owner = read_owner(self.run_dir)
             who = f" (pid {owner.pid} on {owner.host})" if owner else ""
             raise RunLockedError(f"{self.run_dir} is owned by another live process{who}; stop it first") from None
         self._fd = fd
         me = psutil.Process()
-        write_json(
-            self.run_dir / PID_FILE,
-            {"pid": me.pid, "create_time": me.create_time(), "host": socket.gethostname(), "started_at": now_iso()},
-        )
+        record = {"pid": me.pid, "create_time": me.create_time(), "host": socket.gethostname(), "started_at": now_iso()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)  # in the locked file: the record the lock vouches for
+        write_json(self.run_dir / PID_FILE, record)
 
     def release(self) -> None:
         if self._fd is None:
             return
         try:
             (self.run_dir / PID_FILE).unlink(missing_ok=True)
+            os.ftruncate(self._fd, 0)
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
@@ -125,25 +161,26 @@ class RunLock:
         self.release()
 
 
+def _lock_exclusive(fd: int, path: Path) -> bool:
+    """Take the exclusive lock; wait out shared locks (a reader probing), give up at once on an owner."""
+    deadline = time.monotonic() + READER_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            found = filelocks.holders(path)
+            if (found is not None and any(h.exclusive for h in found)) or time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+
 def is_locked(run_dir: Path) -> bool:
-    """True when some live process holds the run's lock (probes without keeping it)."""
-    lock_path = run_dir / LOCK_FILE
-    if not lock_path.exists():
-        return False
-    fd = os.open(lock_path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    """True when some live process holds the run's lock (read from the kernel; never takes a lock on Linux)."""
+    return filelocks.is_locked(run_dir / LOCK_FILE)
 
 
-def read_owner(run_dir: Path) -> OwnerInfo | None:
-    data = read_json(run_dir / PID_FILE)
+def _owner_from(data: dict[str, Any] | None) -> OwnerInfo | None:
     if data is None:
         return None
     try:
@@ -152,16 +189,25 @@ def read_owner(run_dir: Path) -> OwnerInfo | None:
         return None
 
 
+def read_owner(run_dir: Path) -> OwnerInfo | None:
+    """The owner record: from the locked file (what the lock vouches for), else from the pidfile."""
+    return _owner_from(read_json(run_dir / LOCK_FILE)) or _owner_from(read_json(run_dir / PID_FILE))
+
+
 def live_owner(run_dir: Path) -> psutil.Process | None:
     """The process that owns the run right now, verified; None if nobody does.
 
-    Verified means: the lock is held, the pidfile is from this host, and the process with
-    that pid started at the recorded time (so a reused pid is never mistaken for the owner).
+    Verified means: the lock is held, by the very pid the owner record names (where the
+    kernel says who holds it), the record is from this host, and the process with that pid
+    started at the recorded time (so a reused pid is never mistaken for the owner).
     """
-    if not is_locked(run_dir):
+    lock = run_dir / LOCK_FILE
+    found = filelocks.holders(lock)
+    holder = next((h.pid for h in found if h.exclusive), None) if found is not None else None
+    if (found is not None and holder is None) or (found is None and not filelocks.probe_locked(lock)):
         return None
     owner = read_owner(run_dir)
-    if owner is None or owner.host != socket.gethostname():
+    if owner is None or owner.host != socket.gethostname() or (holder is not None and holder != owner.pid):
         return None
     try:
         proc = psutil.Process(owner.pid)

@@ -24,8 +24,10 @@ from optuna.trial import FrozenTrial, TrialState
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, with_params
 from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.errors import DivergedError, StopRequested
+from hyperopt_cli.faults import fault_point
 from hyperopt_cli.run.events import EventSink
-from hyperopt_cli.run.rundir import CHECKPOINT_DIR
+from hyperopt_cli.run.rundir import checkpoints_of
+from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.space import sample_params
 from hyperopt_cli.search.storage import RunStorage, trial_handle
 from hyperopt_cli.search.study_records import (
@@ -36,7 +38,15 @@ from hyperopt_cli.search.study_records import (
     parse_group_done,
 )
 from hyperopt_cli.search.summary import StudySummary, group_is_done, summarize
-from hyperopt_cli.search.workers import WORKER_ATTR, WorkerId, claim, this_worker
+from hyperopt_cli.search.workers import (
+    WORKER_ATTR,
+    TrialAbandoned,
+    WorkerId,
+    claim,
+    settle_seconds,
+    still_owns,
+    this_worker,
+)
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import (
     EpochMetrics,
@@ -56,22 +66,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 class PreparerLike(Protocol):
     def prepare(self, labels_cfg: LabelsConfig) -> PreparedData: ...
-
-
-def make_sampler(cfg: OptimizationConfig, group: str, trial_number: int) -> optuna.samplers.TPESampler:
-    """A TPE sampler whose randomness depends only on (seed, group, trial number).
-
-    The options the search relies on are spelled out, because Optuna 5 changed defaults;
-    the prior/endpoint options are deprecated in Optuna 5 and keep their defaults.
-    """
-    return optuna.samplers.TPESampler(
-        n_startup_trials=cfg.n_startup_trials,
-        n_ei_candidates=24,
-        seed=derive_seed(cfg.seed, "sampler", group, trial_number),
-        multivariate=True,  # the parameters inside a group interact (learning rate x batch size)
-        group=False,
-        constant_liar=False,  # one trial at a time per study
-    )
 
 
 def make_pruner(cfg: OptimizationConfig) -> optuna.pruners.PercentilePruner:
@@ -132,7 +126,7 @@ class GroupResult:
 
 
 def checkpoint_dir(cfg: OptimizationConfig, run_dir: Path) -> Path:
-    return Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else run_dir / CHECKPOINT_DIR
+    return checkpoints_of(run_dir, cfg.checkpoint_dir)
 
 
 def group_done_record(study: optuna.Study) -> dict[str, Any] | None:
@@ -205,6 +199,7 @@ class GroupSearch:
         A group is declared done (and its best params frozen on the study) only when no
         trial is RUNNING, so every worker derives the same fixed params from it.
         """
+        self._sweep_finished_checkpoints()
         while True:
             if self.stop_event.is_set():
                 raise StopRequested("stop requested")
@@ -228,12 +223,26 @@ class GroupSearch:
             if done or summary.n_finished + summary.n_running >= self.cfg.max_trials_per_group:
                 self._idle()  # other workers' trials decide what comes next
                 continue
-            self.study.sampler = make_sampler(self.cfg, self.group, len(trials))
             trial = self.study.ask()
+            fault_point("after_ask")
             trial.set_user_attr(WORKER_ATTR, self.me.key)
             if self._is_surplus(trial.number):
                 continue
             self._run_trial(trial, reported=set(), resumed=False)
+
+    def _sweep_finished_checkpoints(self) -> None:
+        """Delete checkpoints of trials already finished in storage (a kill between tell and delete)."""
+        folder = checkpoint_dir(self.cfg, self.run_dir)
+        if not folder.is_dir():
+            return
+        finished = {t.number for t in self.trials() if t.state.is_finished()}
+        for path in folder.glob(f"{self.group}_trial*.pt"):
+            number = path.stem.rpartition("_trial")[2]
+            if number.isdigit() and int(number) in finished:
+                delete_checkpoint(path)
+
+    def _checkpoint_path(self, number: int) -> Path:
+        return checkpoint_dir(self.cfg, self.run_dir) / f"{self.group}_trial{number:05d}.pt"
 
     def _idle(self) -> None:
         self.on_progress()
@@ -269,22 +278,34 @@ class GroupSearch:
 
         `reported` holds the epochs whose values storage already has (a resumed trial).
         """
+        # Asked or resumed, the same sampler proposes: seeded by this trial's number, set before the
+        # first suggest (Optuna 5 computes a trial's joint proposal lazily, at its first suggest).
+        self.study.sampler = make_sampler(self.cfg, self.group, trial.number)
         params = sample_params(trial, self.space)
+        fault_point("after_params")
         trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
         data: PreparedData = self.preparer.prepare(labels_cfg)
-        ckpt = checkpoint_dir(self.cfg, self.run_dir) / f"{self.group}_trial{trial.number:05d}.pt"
+        ckpt = self._checkpoint_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         if self.fixed_params:
             trial.set_user_attr("fixed_params", self.fixed_params)
         self.current_trial, self.current_epoch = trial.number, None
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
-        outcome = self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
+        try:
+            outcome = self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
+        except TrialAbandoned:  # its new owner continues it (from the checkpoint) and tells it
+            self.events.emit("warning", group=self.group, trial=trial.number,
+                             message="another worker took this trial over (presumed this one dead); leaving it")
+            self.current_trial, self.current_epoch = None, None
+            self.on_progress()
+            return
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
         if outcome.warning:
             self.events.emit("warning", group=self.group, trial=trial.number, message=outcome.warning)
         self._tell(trial, outcome.value, outcome.state)
+        fault_point("after_tell")
         self._finish(trial.number, outcome.state.name, outcome.value, ckpt, collapsed=outcome.collapsed)
 
     def _train(self, trial: optuna.Trial, data: PreparedData, trainer_cfg: TrainerConfig, tag: str, ckpt: Path,
@@ -327,12 +348,17 @@ class GroupSearch:
     def _epoch_reporter(self, trial: optuna.Trial, reported: set[int]) -> Callable[[EpochMetrics], None]:
         """The trainer's on_epoch hook: report to the study (once per epoch), emit, and prune."""
 
+        shared = settle_seconds(self.cfg) > 0  # several workers: one may have taken the trial over
+
         def on_epoch(m: EpochMetrics) -> None:
+            if shared and not still_owns(self.study, trial, self.me):
+                raise TrialAbandoned(f"trial {trial.number} is no longer this worker's")
             value = float(getattr(m, self.metric))
             replayed = m.epoch in reported  # re-announced from a checkpoint; storage has it already
             if not replayed:
                 trial.report(value, m.epoch)
                 reported.add(m.epoch)
+                fault_point("after_epoch")
             self.current_epoch = m.epoch
             self.events.emit(
                 "epoch", group=self.group, trial=trial.number, epoch=m.epoch,

@@ -30,7 +30,7 @@ from hyperopt_cli.atomic import atomic_write_json
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.search.liveness import HEARTBEAT_PREFIX, WorkerId, is_alive, local_process_alive, this_worker
 from hyperopt_cli.search import storage_kind
-from hyperopt_cli.search.storage import control_study, same_trial, trial_handle
+from hyperopt_cli.search.storage import control_study, trial_handle
 
 __all__ = ["HEARTBEAT_PREFIX", "WorkerId", "is_alive", "local_process_alive", "this_worker"]
 
@@ -131,9 +131,15 @@ def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: Optimizat
           heartbeats: dict[str, Any]) -> bool:
     """Take over a RUNNING trial whose worker is gone; True when this worker now owns it.
 
-    Check, write, wait, re-read: two workers that both saw the trial free both write,
-    and after the settle time both read the same last writer, so only one proceeds.
+    Re-read, check, write, wait, re-read. The first re-read matters: `frozen` comes from a
+    snapshot that may be seconds old (earlier claims each waited the settle time), and a
+    worker that claimed the trial since then must not be overwritten. Two workers that both
+    saw the trial free both write, and after the settle time both read the same last
+    writer, so only one proceeds.
     """
+    frozen = reread(study, frozen)
+    if frozen.state != TrialState.RUNNING:
+        return False
     owner = frozen.user_attrs.get(WORKER_ATTR)
     if owner == me.key:
         return True
@@ -147,8 +153,22 @@ def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: Optimizat
     wait = settle_seconds(cfg)
     if wait:
         time.sleep(wait)
-    fresh = next(t for t in study.get_trials(deepcopy=False) if same_trial(t, frozen))
+    return still_owns(study, frozen, me)
+
+
+def reread(study: optuna.Study, frozen: FrozenTrial) -> FrozenTrial:
+    """The trial as storage has it now (one trial read, not the whole study)."""
+    return study._storage.get_trial(frozen._trial_id)
+
+
+def still_owns(study: optuna.Study, trial: FrozenTrial | optuna.Trial, me: WorkerId) -> bool:
+    """Whether `me` is still the RUNNING trial's worker (another may have taken it over, presuming us dead)."""
+    fresh = study._storage.get_trial(trial._trial_id)
     return fresh.state == TrialState.RUNNING and fresh.user_attrs.get(WORKER_ATTR) == me.key
+
+
+class TrialAbandoned(Exception):
+    """Raised from the epoch hook when another worker now owns the trial: this worker drops it untold."""
 
 
 # --------------------------------------------------------------------------- local registry

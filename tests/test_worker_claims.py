@@ -1,0 +1,105 @@
+"""Several workers on one study: claims on fresh data, ownership at every epoch, runs apart (issue 14, item 9)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import optuna
+import psutil
+import pytest
+from optuna.trial import TrialState
+
+from _tiny_data import tiny_data
+from cli_helpers import TINY_CONFIG
+from hyperopt_cli.config import config_from_dict
+from hyperopt_cli.run import rundir
+from hyperopt_cli.search.group import GroupSearch, TimeBudget, checkpoint_dir
+from hyperopt_cli.search.liveness import WorkerId, this_worker
+from hyperopt_cli.search.storage import trial_handle
+from hyperopt_cli.search.workers import WORKER_ATTR, claim
+
+SHARED = {"storage_url": "journal", "workers": 2, "epochs_per_trial": 3}
+
+
+def live_other_worker() -> WorkerId:
+    """A worker key of a live process on this host that is not this one (the test runner's parent)."""
+    parent = psutil.Process(os.getppid())
+    return WorkerId(this_worker().host, parent.pid, round(parent.create_time(), 2))
+
+
+def dead_worker() -> WorkerId:
+    return WorkerId(this_worker().host, 2**22 + 12345, 1.0)  # beyond pid_max: never alive
+
+
+def test_claim_rereads_the_trial_before_taking_it(tmp_path: Path) -> None:
+    """The snapshot says the trial's worker is dead, but another live worker claimed it since: keep off."""
+    cfg = config_from_dict(dict(TINY_CONFIG))
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    study.ask().set_user_attr(WORKER_ATTR, dead_worker().key)
+    (stale,) = study.get_trials(deepcopy=False)
+    other = live_other_worker()
+    trial_handle(study, stale).set_user_attr(WORKER_ATTR, other.key)  # claimed after the snapshot was taken
+    assert not claim(study, stale, this_worker(), cfg, heartbeats={})
+    assert study.get_trials(deepcopy=False)[0].user_attrs[WORKER_ATTR] == other.key
+
+
+def test_claim_takes_a_dead_workers_trial(tmp_path: Path) -> None:
+    cfg = config_from_dict(dict(TINY_CONFIG))
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    study.ask().set_user_attr(WORKER_ATTR, dead_worker().key)
+    (frozen,) = study.get_trials(deepcopy=False)
+    assert claim(study, frozen, this_worker(), cfg, heartbeats={})
+
+
+class _Preparer:
+    def prepare(self, labels_cfg: Any) -> Any:
+        return tiny_data()
+
+
+class _TakeOverAfterFirstEpoch:
+    """Plays a second worker that presumes this one dead and claims its trial once epoch 0 is reported."""
+
+    def __init__(self) -> None:
+        self.search: GroupSearch | None = None
+        self.warnings: list[str] = []
+
+    def emit(self, event: str, **data: Any) -> None:
+        if event == "epoch" and data["epoch"] == 0 and self.search is not None:
+            frozen = self.search.study.get_trials(deepcopy=False)[data["trial"]]
+            trial_handle(self.search.study, frozen).set_user_attr(WORKER_ATTR, live_other_worker().key)
+        if event == "warning":
+            self.warnings.append(data["message"])
+
+
+def test_a_worker_that_lost_its_trial_abandons_it_at_the_next_epoch(tmp_path: Path) -> None:
+    cfg = config_from_dict({**TINY_CONFIG, **SHARED})
+    events = _TakeOverAfterFirstEpoch()
+    search = GroupSearch(cfg, tmp_path, "learning_rate", dict(cfg.search_space["learning_rate"]), {}, _Preparer(),
+                         events, threading.Event(), TimeBudget(1.0, 0.0), on_progress=lambda: None)
+    events.search = search
+    trial = search.study.ask()
+    trial.set_user_attr(WORKER_ATTR, search.me.key)
+    search._run_trial(trial, reported=set(), resumed=False)
+    (stored,) = search.study.get_trials(deepcopy=False)
+    assert stored.state == TrialState.RUNNING  # left to its new owner, not told by this worker
+    assert sorted(stored.intermediate_values) == [0]  # nothing reported after losing it
+    assert any("took this trial over" in w for w in events.warnings)
+
+
+def test_a_shared_checkpoint_dir_keeps_runs_apart(tmp_path: Path) -> None:
+    cfg = config_from_dict({**TINY_CONFIG, "checkpoint_dir": str(tmp_path / "shared")})
+    first, second = tmp_path / "a" / "run", tmp_path / "b" / "run"  # same name, same config and seed
+    for run in (first, second):
+        run.mkdir(parents=True)
+    assert checkpoint_dir(cfg, first) != checkpoint_dir(cfg, second)
+    assert checkpoint_dir(cfg, first) == checkpoint_dir(cfg, first)  # stable: every worker finds it
+    assert checkpoint_dir(cfg, first).parent == tmp_path / "shared"
+    assert rundir.run_id(first) == (first / rundir.RUN_ID_FILE).read_text()
+
+
+@pytest.mark.parametrize("shared", [None, ""])
+def test_without_a_checkpoint_dir_checkpoints_stay_in_the_run(tmp_path: Path, shared: str | None) -> None:
+    assert rundir.checkpoints_of(tmp_path, shared) == tmp_path / rundir.CHECKPOINT_DIR
