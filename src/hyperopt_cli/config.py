@@ -126,6 +126,7 @@ class TrainerConfig:
     device: str = _field("auto", _one_of("auto", "cpu", "cuda"))  # auto: CUDA when available
     num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0 keeps torch's default
     restore_best_epoch: bool = _field(False)  # return the weights of the best validation epoch, not the last
+    precision: str = _field("auto", _one_of("fp32", "bf16", "auto"))  # training arithmetic; auto: see README "Precision"
 
 
 @dataclass

@@ -63,6 +63,7 @@ def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dic
     pred, _ = predict(result.model, data.test, trainer_cfg.eval_batch_size, next(result.model.parameters()).device)
     final = {
         "params_tag": params_tag(fixed),
+        "precision": result.precision,  # what the final model's training steps ran in
         "test_metrics": score_predictions(data.test, pred),
         "validation_metrics": result.history[-1].as_dict(),
         "baselines": baselines(data, cfg.seed),

@@ -37,6 +37,7 @@ from hyperopt_cli.search.study_records import (
 )
 from hyperopt_cli.search.summary import StudySummary, group_is_done, summarize
 from hyperopt_cli.search.workers import WORKER_ATTR, WorkerId, claim, this_worker
+from hyperopt_cli.training.precision import resolve_precision
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import (
     EpochMetrics,
@@ -44,6 +45,7 @@ from hyperopt_cli.training.trainer import (
     TrainingInterrupted,
     TrainResult,
     delete_checkpoint,
+    resolve_device,
     train_model,
 )
 
@@ -280,6 +282,7 @@ class GroupSearch:
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
         outcome = self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
+        outcome.attrs.setdefault("precision", resolve_precision(trainer_cfg.precision, resolve_device(trainer_cfg.device)))
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
         if outcome.warning:
