@@ -191,6 +191,9 @@ def start(
         None, "--workers", "-w", min=1, help="Local worker processes (> 1 uses the journal storage unless set)."
     ),
     set_: Optional[list[str]] = SET_OPTION,
+    exact: bool = typer.Option(
+        False, "--exact", help="One worker: trials bit-identical however often the run is stopped and resumed."
+    ),
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Start a new run in the foreground.
@@ -198,6 +201,9 @@ def start(
     Loads the config, validates the data, creates runs/<job_id>/ and runs the parameter
     groups in order with a live progress table on stderr. Ctrl-C (or `hyperopt stop`
     from another terminal) pauses it; `hyperopt resume` continues it.
+
+    Without `workers`/`trainer.num_threads` in the config it runs one worker process per
+    core with one torch thread each (the fastest setting measured); `--exact` runs one.
 
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """
@@ -209,7 +215,8 @@ def start(
 
     runs_dir = _state(ctx, runs_dir, debug).runs_dir
 
-    cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers)
+    cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers,
+                         exact=exact)
     preparer = DataPreparer(load_data(cfg), cfg.data)
     preparer.prepare(cfg.labels)  # validates the data before anything is written
     check_storage_is_fresh(cfg, run_dir or runs_dir)
@@ -477,6 +484,7 @@ def results(
 def _print_results_summary(res: dict[str, Any], run_dir: Path) -> None:
     out.print(f"Run completed: {run_dir}", markup=False)
     _print_results(res, run_dir)
+    out.print(f"Charts and the per-trial table: hyperopt report {run_dir}", markup=False)
 
 
 def _print_results(res: dict[str, Any], run_dir: Path) -> None:

@@ -124,7 +124,7 @@ class TrainerConfig:
     eval_batch_size: int = _field(1024, _ge(1))
     checkpoint_interval_s: float = _field(60.0, _gt(0))  # at most this much work lost on kill -9
     device: str = _field("auto", _one_of("auto", "cpu", "cuda"))  # auto: CUDA when available
-    num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0 keeps torch's default
+    num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0: auto at `start` (run/parallel.py), else torch's default
     restore_best_epoch: bool = _field(False)  # return the weights of the best validation epoch, not the last
     precision: str = _field("auto", _one_of("fp32", "bf16", "auto"))  # training arithmetic; auto: see README "Precision"
 
@@ -215,7 +215,7 @@ class OptimizationConfig:
     fine_tune_shrink: float = _field(0.25, _between(0.01, 1.0))  # fraction of each range kept
     walk_forward_blocks: int = _field(3, _ge(1))  # test segment blocks, each trained on all bars before it
     storage_url: str | None = _field(None)  # null: SQLite per group; "journal"; or a database URL
-    workers: int = _field(1, _ge(1))  # local worker processes that start/resume runs
+    workers: int = _field(0, _ge(0))  # local worker processes; 0: auto, `start` picks (run/parallel.py)
     heartbeat_interval_s: float = _field(5.0, _gt(0))  # how often a worker says it is alive
     worker_timeout_s: float = _field(60.0, _gt(0))  # a worker silent this long is dead; its trial is taken over
     checkpoint_dir: str | None = _field(None)  # null: <run_dir>/checkpoints; shared by every worker

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from hyperopt_cli.config import OptimizationConfig, mapping_hash, read_yaml
 from hyperopt_cli.run import rundir
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
     from hyperopt_cli.search.group import GroupSearch, TimeBudget
 
 log = logging.getLogger("hyperopt_cli")
+
+# Within one trial, state.json is rewritten at most this often. It is a summary for readers
+# (status, the server); the studies and checkpoints are what a kill -9 must not lose, and
+# they are written as before. A trial starting or ending is always written at once.
+STATE_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -97,6 +103,20 @@ class StateWriter:
         self.owner = True
         self.budget: TimeBudget | None = None
         self.epoch_guess = 0.0  # seconds per epoch, timed before the first trial
+        self.clock: Callable[[], float] = time.monotonic
+        self._last_write: tuple[float, tuple[str | None, int | None]] | None = None  # (when, (group, trial))
+
+    def write_progress(self, status: str = "running") -> bool:
+        """`write(status)` when the trial in flight changed since the last write, or STATE_INTERVAL_S passed.
+
+        Returns whether it wrote. Epochs and idle polls call this; status changes call `write`.
+        """
+        group, trial, _ = self.progress.where()
+        last = self._last_write
+        if last is not None and last[1] == (group, trial) and self.clock() - last[0] < STATE_INTERVAL_S:
+            return False
+        self.write(status)
+        return True
 
     def write(self, status: str, message: str | None = None) -> None:
         """Write state.json from what storage says now (a few ms: once per epoch and per trial).
@@ -132,6 +152,7 @@ class StateWriter:
         }
         state["time_estimate"] = self.time_estimate()
         rundir.write_json(self.run_dir / rundir.STATE_FILE, state)
+        self._last_write = (self.clock(), progress.where()[:2])
 
     def time_estimate(self) -> dict[str, Any]:
         cfg, progress = self.cfg, self.progress

@@ -36,7 +36,7 @@ from hyperopt_cli.search.study_records import (
     parse_group_done,
 )
 from hyperopt_cli.search.summary import StudySummary, group_is_done, summarize
-from hyperopt_cli.search.workers import WORKER_ATTR, WorkerId, claim, this_worker
+from hyperopt_cli.search.workers import WORKER_ATTR, WorkerId, claim, this_worker, uses_shared_coordination
 from hyperopt_cli.training.precision import resolve_precision
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import (
@@ -246,6 +246,8 @@ class GroupSearch:
 
         It is closed at once as FAIL with user attr surplus=true and counts for nothing.
         """
+        if not uses_shared_coordination(self.cfg):
+            return False  # the only writer: the loop kept this slot free before asking (saves two reads a trial)
         earlier = [t for t in self.trials() if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)]
         if len(earlier) < self.cfg.max_trials_per_group:
             return False
