@@ -104,16 +104,21 @@ class StateWriter:
         self.budget: TimeBudget | None = None
         self.epoch_guess = 0.0  # seconds per epoch, timed before the first trial
         self.clock: Callable[[], float] = time.monotonic
-        self._last_write: tuple[float, tuple[str | None, int | None]] | None = None  # (when, (group, trial))
+        # When state.json was last written, and the (group, trial, epoch-reported) it showed.
+        self._last_write: tuple[float, tuple[str | None, int | None, bool]] | None = None
+
+    def _moment(self) -> tuple[str | None, int | None, bool]:
+        group, trial, epoch = self.progress.where()
+        return group, trial, epoch is not None
 
     def write_progress(self, status: str = "running") -> bool:
-        """`write(status)` when the trial in flight changed since the last write, or STATE_INTERVAL_S passed.
+        """`write(status)` throttled for epochs and idle polls; returns whether it wrote.
 
-        Returns whether it wrote. Epochs and idle polls call this; status changes call `write`.
+        Written at once when a trial starts, reports its first epoch or ends (what status
+        shows); otherwise at most every STATE_INTERVAL_S. Status changes call `write`.
         """
-        group, trial, _ = self.progress.where()
         last = self._last_write
-        if last is not None and last[1] == (group, trial) and self.clock() - last[0] < STATE_INTERVAL_S:
+        if last is not None and last[1] == self._moment() and self.clock() - last[0] < STATE_INTERVAL_S:
             return False
         self.write(status)
         return True
@@ -127,7 +132,7 @@ class StateWriter:
         if not self.owner or not self.frozen_hash:
             return
         cfg, progress, state = self.cfg, self.progress, self.state
-        if progress.current is not None:
+        if progress.current is not None and self._storage_may_have_changed():
             progress.summaries[progress.current.group] = progress.current.summary()
         state.update(
             status=status, job_id=self.run_dir.name, mode=cfg.mode, pid=os.getpid(), config_hash=self.frozen_hash,
@@ -152,7 +157,15 @@ class StateWriter:
         }
         state["time_estimate"] = self.time_estimate()
         rundir.write_json(self.run_dir / rundir.STATE_FILE, state)
-        self._last_write = (self.clock(), progress.where()[:2])
+        self._last_write = (self.clock(), self._moment())
+
+    def _storage_may_have_changed(self) -> bool:
+        """False only mid-trial with one writer: the trial's own epochs do not change the group's summary."""
+        last = self._last_write
+        if last is None or workers.uses_shared_coordination(self.cfg):
+            return True
+        group, trial, _ = self.progress.where()
+        return last[1][:2] != (group, trial) or trial is None or self.clock() - last[0] >= STATE_INTERVAL_S
 
     def time_estimate(self) -> dict[str, Any]:
         cfg, progress = self.cfg, self.progress
