@@ -1,17 +1,30 @@
 # Two entry points (see README): `make run` and `make test`. Both create .venv on first use.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of PyTorch. A bare `pip install torch` would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# Where pip gets torch; empty: the default index (PyPI's Linux wheel is the CUDA build, GBs).
+# On ordinary Linux without a GPU: make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH_INDEX_ARG := $(if $(strip $(TORCH_INDEX)),--index-url $(TORCH_INDEX),)
 
-.PHONY: install system-deps run test test-fast bench clean
+.PHONY: install install-dev system-deps run test test-fast bench clean
 
-$(VENV)/.installed: pyproject.toml
+# What `make run` needs: torch (from TORCH_INDEX) and the package, with pip's progress shown.
+$(VENV)/.installed-run: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)" -e ".[dev]"
+	@echo "Installing $(TORCH_SPEC)$(if $(strip $(TORCH_INDEX)), from $(TORCH_INDEX),) and hyperopt-cli into $(VENV) ..."
+	$(PY) -m pip install --progress-bar on $(TORCH_INDEX_ARG) "$(TORCH_SPEC)"
+	$(PY) -m pip install --progress-bar on -e .
 	touch $@
 
-install: $(VENV)/.installed
+# `make test` and `make bench` add the dev extra (pytest, the server, Chromium's driver, ...).
+$(VENV)/.installed: $(VENV)/.installed-run
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed-run
+
+install-dev: $(VENV)/.installed
 
 run: install
 	$(VENV)/bin/hyperopt start
@@ -19,13 +32,13 @@ run: install
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: install system-deps
+test: install-dev system-deps
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast: install-dev
 	$(PY) -m pytest -q -m "not slow"
 
-bench: install
+bench: install-dev
 	$(PY) bench/run_all.py
 
 clean:

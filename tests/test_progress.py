@@ -180,3 +180,39 @@ def test_estimate_events_from_the_run_refresh_the_header() -> None:
     feed_run(display, clock)
     display.emit("estimate", time_estimate={**ESTIMATE, "remaining_hours": 0.5, "remaining_trials": 30})
     assert "remaining 0.50 h of 2.00 h (30 trials)" in render(display)
+
+
+def test_the_live_table_updates_on_its_own_thread_never_on_the_emitting_one() -> None:
+    import threading
+    import time
+
+    from hyperopt_cli.progress import REFRESH_PER_SECOND
+
+    console = terminal()
+    display = LiveDisplay(console)
+    drawn_on: list[str] = []
+    build = display.renderable
+
+    def recording_renderable() -> object:
+        drawn_on.append(threading.current_thread().name)
+        return build()
+
+    display.renderable = recording_renderable  # type: ignore[method-assign]
+    with display:
+        display.emit("run_start", job_id="j", run_dir="r", mode="quick", groups=["learning_rate"],
+                     time_estimate=ESTIMATE, action="started", data="synthetic (6,000 bars)",
+                     parallel="2 workers x 1 thread, journal files")
+        me = threading.current_thread().name
+        before = drawn_on.count(me)
+        started = time.monotonic()
+        for epoch in range(200):  # a burst of events costs no rendering on this thread
+            display.emit("epoch", group="learning_rate", trial=7, epoch=epoch, epochs=200, value=0.5)
+        assert time.monotonic() - started < 1.0
+        assert drawn_on.count(me) == before  # no render on the emitting thread
+        deadline = time.monotonic() + 10 / REFRESH_PER_SECOND
+        while "epoch 200/200" not in console.file.getvalue() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "epoch 200/200" in text  # the refresh thread drew the latest state
+    assert "data synthetic (6,000 bars)  parallel 2 workers x 1 thread, journal files" in text
+    assert any(name != me for name in drawn_on)

@@ -271,6 +271,9 @@ def start(
     set_: Optional[list[str]] = SET_OPTION,
     as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),
     quiet: bool = QUIET_OPTION,
+    exact: bool = typer.Option(
+        False, "--exact", help="One worker: trials bit-identical however often the run is stopped and resumed."
+    ),
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Start a new run in the foreground.
@@ -279,6 +282,9 @@ def start(
     groups in order with a live progress table on stderr. Ctrl-C (or `hyperopt stop`
     from another terminal) pauses it; `hyperopt resume` continues it. The last line
     states the verdict: does the tuned LSTM beat its best baseline out of sample?
+
+    Without `workers`/`trainer.num_threads` in the config it runs one worker process per
+    core with one torch thread each (the fastest setting measured); `--exact` runs one.
 
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """
@@ -290,7 +296,8 @@ def start(
     state = _state(ctx, runs_dir, debug, quiet)
     runs_dir = state.runs_dir
 
-    cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers)
+    cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers,
+                         exact=exact)
     preparer = DataPreparer(load_data(cfg), cfg.data)
     preparer.prepare(cfg.labels)  # validates the data before anything is written
     check_storage_is_fresh(cfg, run_dir or runs_dir)
@@ -575,6 +582,7 @@ def results(
 def _print_results_summary(res: dict[str, Any], run_dir: Path) -> None:
     _print_results(res, run_dir, verdict_line=False)
     out.print(final_summary_line(res, run_dir), markup=False)
+    out.print(f"Charts and the per-trial table: hyperopt report {run_dir}", markup=False)
 
 
 def final_summary_line(res: dict[str, Any], run_dir: Path) -> str:

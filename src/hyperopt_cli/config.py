@@ -126,8 +126,9 @@ class TrainerConfig:
     eval_batch_size: int = _field(1024, _ge(1))
     checkpoint_interval_s: float = _field(60.0, _gt(0))  # at most this much work lost on kill -9
     device: str = _field("auto", _one_of("auto", "cpu", "cuda"))  # auto: CUDA when available
-    num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0 keeps torch's default
+    num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0: auto at `start` (run/parallel.py), else torch's default
     restore_best_epoch: bool = _field(False)  # return the weights of the best validation epoch, not the last
+    precision: str = _field("auto", _one_of("fp32", "bf16", "auto"))  # training arithmetic; auto: see README "Precision"
 
 
 @dataclass
@@ -218,7 +219,7 @@ class OptimizationConfig:
     incumbent_first: bool = _field(True)  # each group's first trial is the values it starts from
     ensemble_seeds: int = _field(3, _ge(1))  # models per walk-forward block (seeds), voting by mean probability
     storage_url: str | None = _field(None)  # null: SQLite per group; "journal"; or a database URL
-    workers: int = _field(1, _ge(1))  # local worker processes that start/resume runs
+    workers: int = _field(0, _ge(0))  # local worker processes; 0: auto, `start` picks (run/parallel.py)
     heartbeat_interval_s: float = _field(5.0, _gt(0))  # how often a worker says it is alive
     worker_timeout_s: float = _field(60.0, _gt(0))  # a worker silent this long is dead; its trial is taken over
     checkpoint_dir: str | None = _field(None)  # null: <run_dir>/checkpoints; shared by every worker

@@ -20,6 +20,7 @@ from hyperopt_cli.config import (
     read_yaml,
 )
 from hyperopt_cli.errors import HyperoptError, NothingRunningError, RunLockedError, RunStateError
+from hyperopt_cli.run.parallel import apply_parallel_choice, choose_parallel, usable_cores
 from hyperopt_cli.run.records import fixed_params, load_run_config
 from hyperopt_cli.run.shapes import check_state, read_results
 from hyperopt_cli.search import storage_kind
@@ -34,12 +35,14 @@ def resolve_config(
     target: str | None = None,
     data_path: Path | None = None,
     n_workers: int | None = None,
+    exact: bool = False,
 ) -> OptimizationConfig:
     """Config file (default configs/default.yaml if present, else built-in defaults) + CLI options.
 
     The data path is made absolute so the frozen config resumes from any directory.
     `n_workers` > 1 without a storage_url picks the journal storage, which takes
-    concurrent writers.
+    concurrent writers. `workers: 0` (auto) becomes the parallel default of
+    run/parallel.py (one worker per core x 1 thread), or one worker with `exact`.
     """
     if config_path is None and DEFAULT_CONFIG.is_file():
         config_path = DEFAULT_CONFIG
@@ -62,6 +65,8 @@ def resolve_config(
         raw["workers"] = n_workers
         if n_workers > 1 and raw.get("storage_url") is None:
             raw["storage_url"] = storage_kind.JOURNAL
+    config_from_dict(raw, origin=str(config_path) if config_path is not None else None)  # bad input fails as typed
+    raw = apply_parallel_choice(raw, choose_parallel(raw, usable_cores(), exact))
     for key in ("checkpoint_dir",):
         if isinstance(raw.get(key), str):
             raw[key] = str(Path(raw[key]).expanduser().resolve())

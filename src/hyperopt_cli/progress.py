@@ -1,7 +1,8 @@
 """What a person watching a run sees: a live table on a terminal, plain log lines elsewhere.
 
 Both are event sinks (see ``events``): the search emits, they only listen. ``LiveDisplay``
-keeps its own per-group counters from the events and redraws one rich ``Live`` on stderr;
+keeps its own per-group counters from the events and redraws one rich ``Live`` on stderr
+from Live's refresh thread at a bounded rate (never on the thread that emits);
 ``PlainLog`` prints one timestamped ``describe()`` line per event (nohup, CI, pipes).
 ``make_display()`` picks one from the console.
 """
@@ -26,6 +27,9 @@ from hyperopt_cli.run.events import describe, short_params
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
 MAX_WARNINGS = 3  # warnings kept on screen, most recent last
+# Redraws per second, all on Live's own thread: emit() only updates counters, so the
+# training thread never waits on rendering (it cost ~20 ms an event on the run's thread).
+REFRESH_PER_SECOND = 2
 
 
 def _hms(seconds: float) -> str:
@@ -104,7 +108,8 @@ class LiveDisplay:
     def start(self) -> None:
         if self._live is None:
             self._live = Live(
-                console=self.console, transient=False, refresh_per_second=4, get_renderable=self.renderable
+                console=self.console, transient=False, refresh_per_second=REFRESH_PER_SECOND,
+                get_renderable=self.renderable,
             )
             self._live.start()
 
@@ -133,8 +138,6 @@ class LiveDisplay:
             return  # unknown events are not ours to judge
         with self._lock:
             handler(data)
-        if self._live is not None:
-            self._live.refresh()
 
     def _row(self, group: str) -> _GroupRow:
         return self._groups.setdefault(group, _GroupRow(direction=self._run.get("direction", "maximize")))
@@ -222,6 +225,8 @@ class LiveDisplay:
             f"  mode {run.get('mode', '?')}  {run.get('run_dir', '')}  {self._status}",
             f"\nelapsed {_hms(self.clock() - self._started)}",
         )
+        if run.get("data") or run.get("parallel"):  # what it trains on and how many processes x threads
+            text.append(f"\ndata {run.get('data', '?')}  parallel {run.get('parallel', '?')}")
         if est:
             text.append(
                 f"  remaining {est.get('remaining_hours', 0):.2f} h of {est.get('estimated_hours', 0):.2f} h"

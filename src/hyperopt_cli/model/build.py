@@ -39,6 +39,13 @@ def bar_seconds(timestamps: np.ndarray) -> float | None:
     return float(np.median(np.diff(timestamps.astype("datetime64[ns]").astype(np.int64)))) / 1e9
 
 
+def _training_precision(precision: str, device: str) -> str:
+    from hyperopt_cli.training.precision import resolve_precision
+    from hyperopt_cli.training.trainer import resolve_device
+
+    return resolve_precision(precision, resolve_device(device))
+
+
 def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: DataPreparer, train: Segment,
                    kind: str, evaluation: dict[str, Any] | None,
                    data_fingerprint: dict[str, Any] | None) -> dict[str, Any]:
@@ -51,7 +58,8 @@ def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: Dat
         "created_at": now_iso(),
         "architecture": {"class": "LSTMClassifier", "n_features": len(preparer.feature_names),
                          "hidden_size": cfg.model.hidden_size, "num_layers": cfg.model.num_layers,
-                         "dropout": trainer_cfg.dropout, "n_classes": len(CLASS_NAMES), "dtype": "float32"},
+                         "dropout": trainer_cfg.dropout, "n_classes": len(CLASS_NAMES), "dtype": "float32",
+                         "training_precision": _training_precision(trainer_cfg.precision, trainer_cfg.device)},
         "ensemble": {"size": cfg.ensemble_seeds, "rule": "mean of the members' softmax probabilities"},
         "features": {"names": list(preparer.feature_names), "window": int(train.window),
                      "warmup_bars": int(preparer.warmup_bars)},

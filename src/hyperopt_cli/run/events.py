@@ -58,6 +58,7 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
             f"run {data.get('job_id')} {data.get('action', 'started')} in {data.get('run_dir')}: mode {data.get('mode')}, "
             f"groups {', '.join(data.get('groups', []))}; estimate {est.get('estimated_hours', 0):.2f} h "
             f"for {est.get('total_trials', 0)} trials"
+            + (f"; data {data['data']}; parallel {data.get('parallel')}" if data.get("data") else "")
         )
     if event == "group_start":
         return f"[{group}] started ({data.get('finished', 0)} trials already finished)"

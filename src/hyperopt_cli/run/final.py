@@ -158,6 +158,7 @@ def _validation_record(models: BlockModels) -> dict[str, Any]:
     return {
         "validation_metrics": models.members[0].history[-1].as_dict(),
         "val_confusion": confusion_matrix(models.val.labels, models.val_pred).tolist(),
+        "precision": models.members[0].precision,  # what the training steps ran in
     }
 
 
@@ -189,6 +190,7 @@ def _record(run: FinalEvaluation, result: WalkForwardResult, judged: dict[str, A
     pooled = result.pooled
     return {
         "params_tag": run.tag,
+        "precision": validation.get("precision"),  # the last block's training precision
         "test_metrics": pooled[MODEL],
         "validation_metrics": validation.get("validation_metrics"),
         "baselines": {name: m for name, m in pooled.items() if name != MODEL},

@@ -31,12 +31,18 @@ from hyperopt_cli.run.final import final_evaluation
 from hyperopt_cli.run.groups import GroupRunner
 from hyperopt_cli.run.local_workers import LocalWorkers
 from hyperopt_cli.run.logfile import attached_log
+from hyperopt_cli.run.parallel import describe_parallel
 from hyperopt_cli.run.records import build_results, group_objective, load_run_config
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
 from hyperopt_cli.search import workers
 from hyperopt_cli.search.group import TimeBudget, checkpoint_dir, open_study
 
 __all__ = ["HyperparameterOptimizer", "check_storage_is_fresh", "load_run_config", "rebuild_state"]
+
+
+def data_name(cfg: OptimizationConfig) -> str:
+    """What the live header calls the data: the file, or the synthetic generator's size."""
+    return cfg.data.path or f"synthetic ({cfg.data.synthetic.n_bars:,} bars)"
 
 
 class HyperparameterOptimizer:
@@ -108,7 +114,8 @@ class HyperparameterOptimizer:
         self.events.emit(
             "run_start", job_id=self.job_id, run_dir=str(self.run_dir), mode=cfg.mode, groups=list(groups),
             time_estimate=writer.state["time_estimate"], action=check.action, pid=os.getpid(),
-            max_trials=cfg.max_trials_per_group,
+            max_trials=cfg.max_trials_per_group, data=data_name(cfg),
+            parallel=describe_parallel(cfg.workers, cfg.trainer.num_threads, cfg.storage_url),
         )
         if workers.uses_shared_coordination(cfg):
             workers.clear_stop(cfg, self.run_dir)
@@ -173,8 +180,7 @@ class HyperparameterOptimizer:
         return workers.heartbeats_of(self.cfg, self.run_dir)
 
     def _on_progress(self) -> None:
-        if self._state.owner:
-            self._state.write("running")
+        if self._state.owner and self._state.write_progress("running"):
             self.events.emit("estimate", time_estimate=self._state.state.get("time_estimate"))
 
     def _results(self, final: dict[str, Any] | None, fixed: dict[str, Any]) -> dict[str, Any]:

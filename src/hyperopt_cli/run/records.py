@@ -120,6 +120,7 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "validation_metrics": final.get("validation_metrics") if final else None,
         "baselines": final.get("baselines") if final else None,
         "test_range": final.get("test_range") if final else None,
+        "precision": final.get("precision") if final else None,  # what the final model trained in
         "walk_forward": final.get("walk_forward") if final else None,
         "verdict": final.get("verdict") if final else None,
     }

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from hyperopt_cli.config import OptimizationConfig, mapping_hash, read_yaml
 from hyperopt_cli.run import rundir
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
     from hyperopt_cli.search.group import GroupSearch, TimeBudget
 
 log = logging.getLogger("hyperopt_cli")
+
+# Within one trial, state.json is rewritten at most this often. It is a summary for readers
+# (status, the server); the studies and checkpoints are what a kill -9 must not lose, and
+# they are written as before. A trial starting or ending is always written at once.
+STATE_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -108,6 +114,25 @@ class StateWriter:
         self.owner = True
         self.budget: TimeBudget | None = None
         self.epoch_guess = 0.0  # seconds per epoch, timed before the first trial
+        self.clock: Callable[[], float] = time.monotonic
+        # When state.json was last written, and the (group, trial, epoch-reported) it showed.
+        self._last_write: tuple[float, tuple[str | None, int | None, bool]] | None = None
+
+    def _moment(self) -> tuple[str | None, int | None, bool]:
+        group, trial, epoch = self.progress.where()
+        return group, trial, epoch is not None
+
+    def write_progress(self, status: str = "running") -> bool:
+        """`write(status)` throttled for epochs and idle polls; returns whether it wrote.
+
+        Written at once when a trial starts, reports its first epoch or ends (what status
+        shows); otherwise at most every STATE_INTERVAL_S. Status changes call `write`.
+        """
+        last = self._last_write
+        if last is not None and last[1] == self._moment() and self.clock() - last[0] < STATE_INTERVAL_S:
+            return False
+        self.write(status)
+        return True
 
     def write(self, status: str, message: str | None = None) -> None:
         """Write state.json from what storage says now (a few ms: once per epoch and per trial).
@@ -118,7 +143,7 @@ class StateWriter:
         if not self.owner or not self.frozen_hash:
             return
         cfg, progress, state = self.cfg, self.progress, self.state
-        if progress.current is not None:
+        if progress.current is not None and self._storage_may_have_changed():
             progress.summaries[progress.current.group] = progress.current.summary()
         state.update(
             status=status, job_id=self.run_dir.name, mode=cfg.mode, pid=os.getpid(), config_hash=self.frozen_hash,
@@ -143,6 +168,15 @@ class StateWriter:
         }
         state["time_estimate"] = self.time_estimate()
         rundir.write_json(self.run_dir / rundir.STATE_FILE, state)
+        self._last_write = (self.clock(), self._moment())
+
+    def _storage_may_have_changed(self) -> bool:
+        """False only mid-trial with one writer: the trial's own epochs do not change the group's summary."""
+        last = self._last_write
+        if last is None or workers.uses_shared_coordination(self.cfg):
+            return True
+        group, trial, _ = self.progress.where()
+        return last[1][:2] != (group, trial) or trial is None or self.clock() - last[0] >= STATE_INTERVAL_S
 
     def time_estimate(self) -> dict[str, Any]:
         cfg, progress = self.cfg, self.progress

@@ -46,7 +46,9 @@ from hyperopt_cli.search.workers import (
     settle_seconds,
     still_owns,
     this_worker,
+    uses_shared_coordination,
 )
+from hyperopt_cli.training.precision import resolve_precision
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import (
     EpochMetrics,
@@ -54,6 +56,7 @@ from hyperopt_cli.training.trainer import (
     TrainingInterrupted,
     TrainResult,
     delete_checkpoint,
+    resolve_device,
     train_model,
 )
 
@@ -253,6 +256,8 @@ class GroupSearch:
 
         It is closed at once as FAIL with user attr surplus=true and counts for nothing.
         """
+        if not uses_shared_coordination(self.cfg):
+            return False  # the only writer: the loop kept this slot free before asking (saves two reads a trial)
         earlier = [t for t in self.trials() if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)]
         if len(earlier) < self.cfg.max_trials_per_group:
             return False
@@ -300,6 +305,7 @@ class GroupSearch:
             self.current_trial, self.current_epoch = None, None
             self.on_progress()
             return
+        outcome.attrs.setdefault("precision", resolve_precision(trainer_cfg.precision, resolve_device(trainer_cfg.device)))
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
         if outcome.warning:

@@ -19,6 +19,11 @@ order, each batch's noise/mixup and each batch's dropout come from seeds derived
 (seed, what, epoch, batch). So on CPU a run stopped anywhere and resumed in a new process
 ends with bit-identical weights and history (all but the wall-clock `seconds`).
 
+Precision. `trainer.precision` bf16 runs each training step's forward pass under bf16
+autocast (precision.py); weights, optimiser state, loss and metrics stay fp32, and
+validation and `predict` always run in fp32, so scores do not depend on it. Resume is
+bit-identical per precision on CPU; a checkpoint of one precision never resumes another.
+
 This module never imports optuna or rich: whoever watches training does so through hooks.
 """
 
@@ -45,6 +50,7 @@ from hyperopt_cli.errors import DivergedError, TrainingError
 from hyperopt_cli.training.losses import LossFn, build_loss
 from hyperopt_cli.training.metrics import COLLAPSE_LIMIT, classification_metrics, trading_score
 from hyperopt_cli.training.model import N_CLASSES, LSTMClassifier
+from hyperopt_cli.training.precision import autocast, resolve_precision
 from hyperopt_cli.training.seeding import derive_seed, numpy_rng, torch_generator
 
 log = logging.getLogger("hyperopt_cli")
@@ -106,6 +112,7 @@ class TrainResult:
     resumed_from_epoch: int | None  # position the checkpoint resumed at; None: started fresh
     resumed_from_batch: int | None
     best_epoch: int | None = None  # the epoch whose weights `model` holds with restore_best_epoch; None: the last
+    precision: str = "fp32"  # what the training steps ran in: "fp32" or "bf16" (trainer.precision resolved)
 
 
 EpochObjective = Callable[[EpochMetrics], float]  # higher is better
@@ -225,6 +232,8 @@ def train_model(
             "use more bars or larger train/val fractions"
         )
     device = resolve_device(trainer_cfg.device)
+    # From here on cfg.precision is what the steps run in ("fp32" or "bf16"), never "auto".
+    trainer_cfg = dataclasses.replace(trainer_cfg, precision=resolve_precision(trainer_cfg.precision, device))
     if trainer_cfg.num_threads > 0:
         torch.set_num_threads(trainer_cfg.num_threads)
     # Training reseeds torch's global RNG (init, dropout); give the caller theirs back afterwards.
@@ -362,7 +371,9 @@ def _train(
         if hooks.on_epoch is not None:
             hooks.on_epoch(metrics)
 
-    return _result(model, data.val, cfg.eval_batch_size, device, history, val_logits, best, resumed)
+    result = _result(model, data.val, cfg.eval_batch_size, device, history, val_logits, best, resumed)
+    result.precision = cfg.precision
+    return result
 
 
 def _result(
@@ -428,7 +439,9 @@ def _train_step(
     batch: int,
 ) -> float:
     _seed_dropout(derive_seed(seed, "dropout", epoch, batch), x.device)
-    loss = loss_fn(model(x), target)
+    with autocast(cfg.precision, x.device):
+        logits = model(x)
+    loss = loss_fn(logits.float(), target)  # the loss in fp32 whatever the forward ran in
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip > 0:
@@ -507,6 +520,8 @@ def _fingerprint(data: PreparedData, cfg: TrainerConfig, model_cfg: ModelConfig,
         "hidden_size": model_cfg.hidden_size,
         "num_layers": model_cfg.num_layers,
         "restore_best_epoch": int(cfg.restore_best_epoch),  # a checkpoint without best weights cannot restore them
+        # Only when not fp32, so checkpoints written before precision existed (all fp32) still match.
+        **({"bf16": 1} if cfg.precision == "bf16" else {}),
     }
 
 
