@@ -12,7 +12,7 @@ Per data set and seed (the run's top-level seed; the data is fixed):
 - quick: `hyperopt start --mode quick` (learning-rate group only) as a subprocess;
 - full: `hyperopt start --mode full` (all six groups) as a subprocess.
 Budgets are shrunk, not data: trials per group (quick 6, full 4; --quick: 2 and 2) at the
-default 4 epochs. Every job uses one torch thread; two jobs run at a time.
+default 4 epochs. Every job uses one worker with one torch thread; two jobs run at a time.
 
 Reported: pooled walk-forward macro-F1 of the LSTM and of every baseline, the verdict, the
 best validation objective (for the val→test gap), prediction shares, wall time; and the
@@ -107,7 +107,7 @@ def run_cli(data_path: str, seed: int, mode: str, trials: int, folder: str) -> d
     run_dir = Path(folder) / f"{Path(data_path).stem}_{mode}_{seed}"
     cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--mode", mode, "--data", data_path, "--run-dir", str(run_dir),
            "--set", f"seed={seed}", "--set", f"max_trials_per_group={trials}", "--set", "trainer.num_threads=1",
-           "--set", "trainer.device=cpu"]
+           "--set", "trainer.device=cpu", "--set", "workers=1"]
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=common.REPO)

@@ -89,7 +89,7 @@ def apply_parallel_choice(raw: dict[str, Any], choice: ParallelChoice) -> dict[s
     trainer = out.get("trainer")
     out["trainer"] = {**(trainer if isinstance(trainer, dict) else {}), "num_threads": choice.num_threads}
     out["workers"] = choice.workers
-    if choice.storage_url is not None:
+    if choice.storage_url:  # journal files were chosen for several workers
         out["storage_url"] = choice.storage_url
     return out
 
