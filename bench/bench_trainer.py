@@ -88,11 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-val", type=int, default=640)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the trainer.precision=bf16 variants")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
-    model_cfg = ModelConfig(hidden_size=64, num_layers=2)
+    model_cfg = ModelConfig(hidden_size=args.hidden_size, num_layers=2)
     data = synthetic_data(args.n_train, args.n_val, n_features=20, window=32)
-    default = TrainerConfig(batch_size=64, device=args.device)
+    default = TrainerConfig(batch_size=args.batch_size, device=args.device, precision="fp32",
+                            num_threads=args.threads)
     # "fair": the raw loop has no augmentation or focal loss, so the trainer runs without them too.
     fair = dataclasses.replace(default, use_augmentation=False, use_focal_loss=False)
     device = resolve_device(args.device)
@@ -101,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         "trainer_fair": lambda: trainer_run(data, model_cfg, fair),
         "trainer_default": lambda: trainer_run(data, model_cfg, default),
     }
+    if not args.no_bf16:  # trainer.precision=bf16: the same trainings with bf16 autocast steps
+        variants["trainer_fair_bf16"] = lambda: trainer_run(data, model_cfg, dataclasses.replace(fair, precision="bf16"))
+        variants["trainer_default_bf16"] = lambda: trainer_run(
+            data, model_cfg, dataclasses.replace(default, precision="bf16"))
     for run in variants.values():  # warm-up: oneDNN/cuDNN kernel selection, allocator
         run()
     seconds: dict[str, list[float]] = {name: [] for name in variants}
@@ -121,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_default": round(rates["trainer_default"] / rates["raw_loop"], 4),
         "ratio_paired_median": {k: round(v, 4) for k, v in paired.items() if k != "raw_loop"},
         "setup": {
-            "n_train": args.n_train, "n_val": args.n_val, "window": 32, "n_features": 20, "hidden_size": 64,
-            "num_layers": 2, "batch_size": 64, "repeats": args.repeats, "device": str(device),
+            "n_train": args.n_train, "n_val": args.n_val, "window": 32, "n_features": 20,
+            "hidden_size": args.hidden_size, "num_layers": 2, "batch_size": args.batch_size, "repeats": args.repeats, "device": str(device),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": platform.python_version(), "machine": platform.machine(),
         },
