@@ -96,7 +96,8 @@ def run_untuned(data_path: str, seed: int) -> dict[str, Any]:
     data = preparer.prepare(labels_cfg)
     source = WalkForwardSource.from_prepared(preparer, data)
     fit_predict = lstm_fit_predict(trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
-                                   purge_bars=data.purge_bars, feature_names=data.feature_names)
+                                   purge_bars=data.purge_bars, feature_names=data.feature_names,
+                                   ensemble_seeds=cfg.ensemble_seeds)
     result = walk_forward(source, fit_predict, n_blocks=cfg.walk_forward_blocks, seed=cfg.seed)
     judged = verdict(result, seed=derive_seed(cfg.seed, "verdict")).as_dict()
     return _summary(result.pooled, judged, None, time.perf_counter() - t0)
