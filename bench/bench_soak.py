@@ -3,8 +3,8 @@
     python bench/bench_soak.py [--kills 6] [--min-s 1] [--max-s 4] [--seed 0] [--issue-size] [--out FILE.json]
 
 1. Runs the config straight through once (`hyperopt start`).
-2. Starts the same config again and, `--kills` times, waits a random 1-4 s (uniform between
-   --min-s and --max-s), sends SIGKILL and starts `hyperopt resume`; the last resume runs to
+2. Starts the same config again and, `--kills` times, waits until the process works on the
+   run, then a random 1-4 s more (uniform between --min-s and --max-s), sends SIGKILL and starts `hyperopt resume`; the last resume runs to
    the end. Kills land anywhere: during startup, between ask and training, mid-epoch,
    between tell and the state write, in the final evaluation.
 3. Reports trials lost (trials left RUNNING or FAIL, and trial numbers the straight run
@@ -90,12 +90,25 @@ def progress_of(run: Path) -> dict[str, Any]:
             "epoch": p.get("current_epoch")}
 
 
+def owns_run(run: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Wait until state.json names `proc` as the run's process (or it exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if json.loads((run / "state.json").read_text()).get("pid") == proc.pid:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+
+
 def soak(run: Path, cfg: Path, kills: int, rng: random.Random, lo: float, hi: float,
          log: Any) -> tuple[list[dict[str, Any]], int]:
     """Kill -9 and resume `kills` times; returns where each kill landed and the last exit code."""
     landed: list[dict[str, Any]] = []
     proc = subprocess.Popen(hyperopt("start", "--config", cfg, "--run-dir", run), stdout=log, stderr=log)
     while len(landed) < kills:
+        owns_run(run, proc)  # the interval counts from when this process works on the run, not from its start
         wait = rng.uniform(lo, hi)
         try:
             code = proc.wait(timeout=wait)
