@@ -78,3 +78,20 @@ def test_killed_run_resumes_bit_identical(fault: str, straight: tuple[Path, dict
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(run) == expected
     assert not list((run / rundir.CHECKPOINT_DIR).glob("*.pt")), "a finished trial left its checkpoint behind"
+
+
+@pytest.mark.slow
+def test_a_study_file_without_its_study_resumes_as_not_started(straight: tuple[Path, dict[str, Any]],
+                                                               tmp_path: Path) -> None:
+    """What a kill between creating a group's SQLite file and its study leaves: resume starts the group afresh."""
+    import optuna
+
+    cfg, expected = straight
+    run = tmp_path / "run"
+    killed = run_cli("start", "--config", cfg, "--mode", "quick", "--run-dir", run, cwd=tmp_path, fault="after_ask:1")
+    assert killed.returncode == -9, killed.stderr
+    (db,) = run.glob("*_learning_rate.db")
+    optuna.delete_study(study_name=db.stem, storage=f"sqlite:///{db}")  # the schema stays, the study is gone
+    resumed = run_cli("resume", run, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert outcome(run) == expected

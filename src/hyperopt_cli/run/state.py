@@ -78,7 +78,13 @@ def read_group(cfg: OptimizationConfig, run_dir: Path, group: str,
     """
     metric, direction = group_objective(cfg, group)
     store = RunStorage(cfg, run_dir)
-    study = store.open_readonly(group) if readonly else store.load_study(group)
+    if readonly:
+        study = store.open_readonly(group)
+    else:
+        try:
+            study = store.load_study(group)
+        except KeyError:  # a kill after the study file was made but before the study was: not started
+            return None
     if study is None:
         return None
     summary = summarize(group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold)
