@@ -66,7 +66,10 @@ def test_full_mode_writes_the_run_directory(full_run) -> None:
     assert json.loads((run / "best_params.json").read_text()) == results["best_params"]
     assert json.loads((run / "results.json").read_text()) == results
     assert results["test_metrics"]["n_samples"] > 0
-    assert set(results["baselines"]) == {"majority_class", "stratified_random", "logistic_regression"}
+    assert set(results["baselines"]) == {"majority_class", "stratified_random", "logistic_regression",
+                                         "gradient_boosting", "logistic_regression_window"}  # pooled walk-forward
+    assert results["test_metrics"] == results["walk_forward"]["pooled"]["model"]
+    assert (run / "model" / "model.json").is_file()
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "completed" and state["progress"]["groups_completed"] == list(GROUPS)
     assert state["time_estimate"]["total_trials"] == 12
