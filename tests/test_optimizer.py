@@ -69,6 +69,7 @@ def test_full_mode_writes_the_run_directory(full_run) -> None:
     assert results["test_metrics"]["n_samples"] > 0
     assert set(results["baselines"]) == set(BASELINES)  # pooled over the walk-forward blocks
     assert results["test_metrics"] == results["walk_forward"]["pooled"]["model"]
+    assert (run / "model" / "model.json").is_file()
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "completed" and state["progress"]["groups_completed"] == list(GROUPS)
     assert state["time_estimate"]["total_trials"] == 12

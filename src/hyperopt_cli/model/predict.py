@@ -21,7 +21,7 @@ from hyperopt_cli.errors import DataError
 from hyperopt_cli.model.artifact import SavedModel, load_model, model_dir_of
 from hyperopt_cli.training.ensemble import combine_members
 
-BATCH_SIZE = 4096  # windows per forward pass: large enough to keep the LSTM kernel busy, ~10 MB of input
+BATCH_SIZE = 1024  # windows per forward pass: measured faster than 256 or 4,096 (cache-sized, ~2.7 MB of input)
 SPACING_TOLERANCE = 0.01  # relative difference of median bar spacings that still counts as the same
 COLUMNS: tuple[str, ...] = ("timestamp", "signal", "p_sell", "p_hold", "p_buy")
 
