@@ -84,7 +84,7 @@ def test_mid_trial_writes_do_not_read_the_study_again(tmp_path: Path) -> None:
     assert search.reads == 1  # ...and with one writer the trial's own epochs change no summary
 
 
-def test_status_changes_are_never_throttled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_changes_are_never_throttled(tmp_path: Path) -> None:
     writer, search, _ = _writer(tmp_path)
     search.current_trial = 0
     writer.write_progress()
