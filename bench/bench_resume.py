@@ -15,7 +15,6 @@ before/after pair is measured in one run under the same load.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

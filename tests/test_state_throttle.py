@@ -1,4 +1,4 @@
-"""state.json written when a reader needs it (trial start, first epoch, trial end; else every few
+"""state.json written when a reader needs it (trial start, each epoch, trial end; idle polls every few
 seconds), and still consistent with the studies after kill -9 mid-run (real subprocess)."""
 
 from __future__ import annotations
@@ -49,23 +49,22 @@ def _writer(tmp_path: Path) -> tuple[StateWriter, FakeSearch, Clock]:
     return writer, search, clock
 
 
-def test_written_at_trial_start_first_epoch_and_trial_end_else_every_few_seconds(tmp_path: Path) -> None:
+def test_written_when_the_moment_changes_and_idle_polls_throttled(tmp_path: Path) -> None:
     writer, search, clock = _writer(tmp_path)
     search.current_trial = 0
     assert writer.write_progress()  # trial start
     assert read_state(tmp_path)["progress"]["current_trial"] == 0
-    search.current_epoch = 0
-    assert writer.write_progress()  # first epoch: status can show the trial is training
-    assert read_state(tmp_path)["progress"]["current_epoch"] == 0
-    for epoch in (1, 2, 3):
+    for epoch in (0, 1, 2):
         search.current_epoch = epoch
-        clock.t += 1.0
-        assert not writer.write_progress()  # within a trial: throttled
-    clock.t += STATE_INTERVAL_S
-    assert writer.write_progress()  # but never older than STATE_INTERVAL_S
-    assert read_state(tmp_path)["progress"]["current_epoch"] == 3
+        assert writer.write_progress()  # each epoch: status shows it
+        assert read_state(tmp_path)["progress"]["current_epoch"] == epoch
     search.current_trial, search.current_epoch = None, None
     assert writer.write_progress()  # trial end
+    for _ in range(3):
+        clock.t += 1.0
+        assert not writer.write_progress()  # idle polls with nothing new: throttled
+    clock.t += STATE_INTERVAL_S
+    assert writer.write_progress()  # but never older than STATE_INTERVAL_S
     search.current_trial = 1
     assert writer.write_progress()  # next trial
     assert read_state(tmp_path)["progress"]["current_trial"] == 1
@@ -84,7 +83,7 @@ def test_mid_trial_writes_do_not_read_the_study_again(tmp_path: Path) -> None:
     assert search.reads == 1  # ...and with one writer the trial's own epochs change no summary
 
 
-def test_status_changes_are_never_throttled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_changes_are_never_throttled(tmp_path: Path) -> None:
     writer, search, _ = _writer(tmp_path)
     search.current_trial = 0
     writer.write_progress()

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hyperopt_cli")
 
-# Within one trial, state.json is rewritten at most this often. It is a summary for readers
-# (status, the server); the studies and checkpoints are what a kill -9 must not lose, and
-# they are written as before. A trial starting or ending is always written at once.
+# With nothing new to show (idle polls), state.json is rewritten at most this often. It is a
+# summary for readers (status, the server); the studies and checkpoints are what a kill -9
+# must not lose, and they are written as before.
 STATE_INTERVAL_S = 5.0
 
 
@@ -121,18 +121,18 @@ class StateWriter:
         self.budget: TimeBudget | None = None
         self.epoch_guess = 0.0  # seconds per epoch, timed before the first trial
         self.clock: Callable[[], float] = time.monotonic
-        # When state.json was last written, and the (group, trial, epoch-reported) it showed.
-        self._last_write: tuple[float, tuple[str | None, int | None, bool]] | None = None
+        # When state.json was last written, and the (group, trial, epoch) it showed.
+        self._last_write: tuple[float, tuple[str | None, int | None, int | None]] | None = None
 
-    def _moment(self) -> tuple[str | None, int | None, bool]:
-        group, trial, epoch = self.progress.where()
-        return group, trial, epoch is not None
+    def _moment(self) -> tuple[str | None, int | None, int | None]:
+        return self.progress.where()
 
     def write_progress(self, status: str = "running") -> bool:
         """`write(status)` throttled for epochs and idle polls; returns whether it wrote.
 
-        Written at once when a trial starts, reports its first epoch or ends (what status
-        shows); otherwise at most every STATE_INTERVAL_S. Status changes call `write`.
+        Written at once when a trial starts, reports an epoch or ends (status and tests
+        watch the epoch); repeats of the same moment (idle polls of a worker waiting for
+        others) at most every STATE_INTERVAL_S. Status changes call `write`.
         """
         last = self._last_write
         if last is not None and last[1] == self._moment() and self.clock() - last[0] < STATE_INTERVAL_S:
