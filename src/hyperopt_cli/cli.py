@@ -581,8 +581,8 @@ def results(
 
 def _print_results_summary(res: dict[str, Any], run_dir: Path) -> None:
     _print_results(res, run_dir, verdict_line=False)
-    out.print(final_summary_line(res, run_dir), markup=False)
     out.print(f"Charts and the per-trial table: hyperopt report {run_dir}", markup=False)
+    out.print(final_summary_line(res, run_dir), markup=False)  # the last line states the verdict
 
 
 def final_summary_line(res: dict[str, Any], run_dir: Path) -> str:
