@@ -89,7 +89,8 @@ def test_fixed_params_grow_group_by_group_in_order(full_run) -> None:
             assert set(t.params) == set(cfg.search_space[group])
             assert t.user_attrs.get("fixed_params", {}) == fixed, f"{group} trial {t.number}"
         complete = [t for t in trials if t.state.name == "COMPLETE"]
-        pool = [t for t in complete if not t.user_attrs["collapsed"]] or complete
+        healthy = [t for t in complete if not t.user_attrs["collapsed"]]
+        pool = healthy or [t for t in complete if t.user_attrs.get("incumbent")] or complete  # all collapsed: the incumbent
         best = max(pool, key=lambda t: t.value)
         assert results["group_results"][group]["best_value"] == pytest.approx(best.value)
         fixed.update(best.params)

@@ -30,6 +30,16 @@ def test_collapsed_trial_is_never_best_when_a_healthy_one_exists() -> None:
     assert best_trial(trials([0.3, 0.9], collapsed={0, 1}), "maximize").number == 1
 
 
+def test_when_every_trial_collapsed_the_incumbent_is_kept() -> None:
+    ts = trials([-0.2, 0.0, -0.1], collapsed={0, 1, 2})
+    assert best_trial(ts, "maximize").number == 1  # no incumbent: the best penalised value
+    ts[2].user_attrs["incumbent"] = True
+    assert best_trial(ts, "maximize").number == 2
+    ts = trials([0.1, 0.3], collapsed={1})
+    ts[1].user_attrs["incumbent"] = True
+    assert best_trial(ts, "maximize").number == 0  # a healthy trial still beats a collapsed incumbent
+
+
 def test_best_respects_direction() -> None:
     ts = trials([0.3, 0.9, 0.5])
     assert best_trial(ts, "minimize").number == 0

@@ -17,8 +17,10 @@ from typing import Any
 import optuna
 
 from hyperopt_cli.config import OptimizationConfig, ParamSpec, with_params
+from hyperopt_cli.search.study_records import INCUMBENT_ATTR
 
-INCUMBENT_ATTR = "incumbent"  # user attr: on the study, the enqueued params; on the trial, True
+__all__ = ["INCUMBENT_ATTR", "contains", "current_values", "enqueue_incumbent", "incumbent_params"]
+
 
 
 def current_values(cfg: OptimizationConfig, fixed: dict[str, Any], names: list[str]) -> dict[str, Any]:

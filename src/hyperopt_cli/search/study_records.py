@@ -14,6 +14,7 @@ FINE_TUNE = "fine_tune"  # the one joint study of fine_tune mode
 TRADING_SCORE = "trading_score"
 GROUP_DONE_ATTR = "group_done"  # study user attr: the decision that ended a group
 SURPLUS_ATTR = "surplus"  # trial user attr: closed unrun because two workers took the last slot
+INCUMBENT_ATTR = "incumbent"  # user attr: on a study, the params enqueued as trial 0; on that trial, True
 
 
 def objective_metric(cfg: OptimizationConfig, space_names: Sequence[str]) -> str:

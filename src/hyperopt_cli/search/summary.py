@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.search.study_records import SURPLUS_ATTR
+from hyperopt_cli.search.study_records import INCUMBENT_ATTR, SURPLUS_ATTR
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -22,10 +22,17 @@ def _better(a: float, b: float, direction: str) -> bool:
 
 
 def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:
-    """The best COMPLETE trial; a collapsed trial only when no uncollapsed one exists."""
+    """The best COMPLETE trial; a collapsed trial only when no uncollapsed one exists.
+
+    When every trial collapsed, the incumbent (trial 0 under `incumbent_first`) is kept if it
+    completed: among collapsed trials the one with the best penalised value is no sign of skill
+    (a constant signal's trading score is exactly 0, which beats every negative one), and
+    freezing it let a triple_barrier search pick labels the model could not predict at all.
+    """
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     healthy = [t for t in complete if not t.user_attrs.get("collapsed", False)]
-    pool = healthy or complete
+    incumbent = [t for t in complete if t.user_attrs.get(INCUMBENT_ATTR)]
+    pool = healthy or incumbent or complete
     best: FrozenTrial | None = None
     for trial in sorted(pool, key=lambda t: t.number):
         if best is None or _better(float(trial.value), float(best.value), direction):  # type: ignore[arg-type]
