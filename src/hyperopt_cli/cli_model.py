@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from hyperopt_cli.cli import DEBUG_OPTION, _fmt, _run_argument, _state, app, err, out
+from hyperopt_cli.cli import DEBUG_OPTION, RUNS_DIR_OPTION, _fmt, _run_argument, _state, app, err, out
 from hyperopt_cli.errors import EXIT_OK
 from hyperopt_cli.run_selection import resolve_run
 
@@ -29,6 +29,7 @@ def predict(
     timestamp_column: Optional[str] = typer.Option(None, "--timestamp-column", help="Default: auto-detect."),
     timezone: Optional[str] = typer.Option(None, "--timezone", help="Zone of naive timestamps (default: the "
                                            "training data's)."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Predict SELL/HOLD/BUY with a run's saved model: one row per bar that has a full window of history.
@@ -42,7 +43,7 @@ def predict(
     """
     from hyperopt_cli.model.predict import prediction_json, predict_file, write_signals
 
-    run_dir = resolve_run(run, _state(ctx, debug=debug).runs_dir)
+    run_dir = resolve_run(run, _state(ctx, runs_dir, debug).runs_dir)
     prediction = predict_file(run_dir, data_file, last=last, timestamp_column=timestamp_column, timezone=timezone)
     if out_file is not None:
         write_signals(prediction, out_file)
@@ -77,6 +78,7 @@ def export(
     refit_out: Optional[Path] = typer.Option(None, "--out", help="Folder of --refit (default: "
                                              "RUN_DIR/model_refit_all_bars)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --config file."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Export what a run found: a best-params config (--config FILE) and/or a model refitted on all bars (--refit).
@@ -86,7 +88,7 @@ def export(
     """
     from hyperopt_cli.cli import CommandFailed
 
-    run_dir = resolve_run(run, _state(ctx, debug=debug).runs_dir)
+    run_dir = resolve_run(run, _state(ctx, runs_dir, debug).runs_dir)
     if config_out is None and not refit:
         raise CommandFailed("export needs --config FILE, --refit, or both", 2)
     if config_out is not None:
@@ -110,6 +112,7 @@ def trials(
     run: Optional[str] = _run_argument("the latest run", "Live runs too."),
     group: Optional[str] = typer.Option(None, "--group", help="Only this group's trials."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """List a run's trials: number, state, value, params, epochs run, pruned at, collapsed, duration, worker.
@@ -119,7 +122,7 @@ def trials(
     from hyperopt_cli.run.events import short_params
     from hyperopt_cli.trials import list_trials
 
-    run_dir = resolve_run(run, _state(ctx, debug=debug).runs_dir)
+    run_dir = resolve_run(run, _state(ctx, runs_dir, debug).runs_dir)
     rows = list_trials(run_dir, group)
     if as_json:
         print(json.dumps(rows, default=str))
@@ -142,6 +145,7 @@ def show(
     group: str = typer.Argument(..., help="The trial's group, e.g. learning_rate."),
     trial: int = typer.Argument(..., help="The trial's number in its group."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Show one trial: its params and every epoch's metrics.
@@ -151,7 +155,7 @@ def show(
     from hyperopt_cli.run.events import short_params
     from hyperopt_cli.trials import show_trial
 
-    run_dir = resolve_run(run, _state(ctx, debug=debug).runs_dir)
+    run_dir = resolve_run(run, _state(ctx, runs_dir, debug).runs_dir)
     detail = show_trial(run_dir, group, trial)
     if as_json:
         print(json.dumps(detail, default=str))
