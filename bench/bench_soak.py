@@ -119,10 +119,14 @@ def soak(run: Path, cfg: Path, kills: int, rng: random.Random, lo: float, hi: fl
                 return landed, code
             break
         where = progress_of(run)
+        if where.get("status") == "completed":  # done, only exiting: nothing left to interrupt
+            return landed, proc.wait()
         proc.kill()
         proc.wait()
         landed.append({"after_s": round(wait, 2), **where})
         print(f"kill {len(landed)}/{kills} after {wait:.1f} s at {where}", file=sys.stderr, flush=True)
+        if progress_of(run).get("status") == "completed":  # it finished between the look and the kill
+            return landed, 0
         proc = subprocess.Popen(hyperopt("resume", run), stdout=log, stderr=log)
     return landed, proc.wait()
 
