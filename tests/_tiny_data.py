@@ -49,3 +49,14 @@ def tiny_trainer(**overrides: object) -> TrainerConfig:
     base = dict(batch_size=32, eval_batch_size=64, device="cpu", checkpoint_interval_s=3600.0)
     base.update(overrides)
     return TrainerConfig(**base)  # type: ignore[arg-type]
+
+
+class StopAt:
+    """A should_stop that says yes on its k-th call (1-based)."""
+
+    def __init__(self, k: int) -> None:
+        self.k, self.calls = k, 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.calls == self.k

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from _tiny_data import tiny_data, tiny_model, tiny_trainer
+from _tiny_data import StopAt, tiny_data, tiny_model, tiny_trainer
 from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.errors import ConfigError
 from hyperopt_cli.training import precision as precision_mod
@@ -21,13 +21,6 @@ BUSY = dict(dropout=0.3, use_augmentation=True, gaussian_noise_std=0.05, mixup_a
             use_focal_loss=True, use_class_weights=True, scheduler_T_0=1, learning_rate=5e-3)
 
 
-class StopAt:
-    def __init__(self, k: int) -> None:
-        self.k, self.calls = k, 0
-
-    def __call__(self) -> bool:
-        self.calls += 1
-        return self.calls == self.k
 
 
 def _train(precision: str, ckpt: Path | None = None, stop: StopAt | None = None, warnings: list[str] | None = None) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from _tiny_data import tiny_data, tiny_model, tiny_trainer
+from _tiny_data import StopAt, tiny_data, tiny_model, tiny_trainer
 from hyperopt_cli.errors import DivergedError, TrainingError
 from hyperopt_cli.training.seeding import derive_seed, numpy_rng, torch_generator
 from hyperopt_cli.training.trainer import (
@@ -42,15 +42,6 @@ EVAL_BATCHES = 2  # 80 validation samples / 64
 CALLS_PER_EPOCH = TRAIN_BATCHES + EVAL_BATCHES  # should_stop is asked before each of them
 
 
-class StopAt:
-    """A should_stop that says yes on its k-th call (1-based)."""
-
-    def __init__(self, k: int) -> None:
-        self.k, self.calls = k, 0
-
-    def __call__(self) -> bool:
-        self.calls += 1
-        return self.calls == self.k
 
 
 def _train(ckpt: Path | None = None, stop: StopAt | None = None, seed: int = 7, tag: str = "t",
