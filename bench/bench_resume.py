@@ -1,7 +1,9 @@
 """`hyperopt resume` to its first training step: seconds from launching the process to the first batch.
 
-Builds a paused run once (configs/default.yaml's data and model, quick mode, stopped after
-its first epoch), then launches `python -m hyperopt_cli resume RUN` several times. Each
+Builds paused runs once (configs/default.yaml's data and model, quick mode, one worker x 1
+thread, stopped after its first epoch) in both storages a run gets: journal files (what
+`start`'s parallel default picks on a machine with 2+ cores) and SQLite files (`--exact`,
+or one core). Then it launches `python -m hyperopt_cli resume RUN` several times. Each
 child has `trainer._train_step` wrapped to print the wall clock at its first call and exit
 at once, so the figure is interpreter start + imports + lock + checks + data + first step.
 The data preparation alone is timed in the same process for scale.
@@ -55,21 +57,24 @@ main()
 """
 
 
-def _paused_run_in(workdir: Path, src: str | None) -> Path:
+STORAGES = {"journal files": "journal", "sqlite files": None}  # label -> storage_url
+
+
+def _paused_run_in(workdir: Path, src: str | None, storage: str) -> Path:
     """A paused run made by the source tree `src` (each tree freezes its own config keys)."""
     env = {**os.environ}
     if src:
         env["PYTHONPATH"] = src
-    subprocess.run([sys.executable, __file__, "--make-paused", str(workdir)], check=True, env=env, timeout=600)
+    subprocess.run([sys.executable, __file__, "--make-paused", str(workdir), storage], check=True, env=env, timeout=600)
     return workdir / "run"
 
 
-def _paused_run(workdir: Path) -> Path:
+def _paused_run(workdir: Path, storage_url: str | None) -> Path:
     from hyperopt_cli.errors import StopRequested
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
     raw = {**common.read_yaml("configs/default.yaml"), "mode": "quick", "max_trials_per_group": 3,
-           "workers": 1, "storage_url": None}
+           "workers": 1, "storage_url": storage_url}
     import dataclasses
 
     from hyperopt_cli.config import TrainerConfig
@@ -110,17 +115,18 @@ def run(quick: bool = False, src: list[str] | None = None) -> dict[str, Any]:
     from hyperopt_cli.data.prepare import DataPreparer
 
     repeats = 2 if quick else 5
-    sources = src or [None]
+    cases = [(s, label) for s in (src or [None]) for label in STORAGES]
     with tempfile.TemporaryDirectory(prefix="bench_resume_") as tmp:
-        paused = {str(s): _paused_run_in(Path(tmp) / str(i), s) for i, s in enumerate(sources)}
+        paused = {(s, label): _paused_run_in(Path(tmp) / f"{i}", s, str(STORAGES[label]))
+                  for i, (s, label) in enumerate(cases)}
         cfg = common.make_cfg(common.read_yaml("configs/default.yaml"))
         t0 = time.perf_counter()
         DataPreparer(load_data(cfg), cfg.data).prepare(cfg.labels)
         prep_s = time.perf_counter() - t0
-        times: dict[str, list[float]] = {str(s or "this tree"): [] for s in sources}
-        for _ in range(repeats):  # interleaved, so both trees see the same load
-            for s in sources:
-                times[str(s or "this tree")].append(_one(paused[str(s)], s))
+        times: dict[str, list[float]] = {f"{s or 'this tree'}, {label}": [] for s, label in cases}
+        for _ in range(repeats):  # interleaved, so every case sees the same load
+            for s, label in cases:
+                times[f"{s or 'this tree'}, {label}"].append(_one(paused[(s, label)], s))
     return {
         "what": "seconds from launching `hyperopt resume RUN` to its first training batch (default.yaml size)",
         "data_prep_s": prep_s,
@@ -137,6 +143,6 @@ def _extra(parser: argparse.ArgumentParser) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--make-paused"]:
-        _paused_run(Path(sys.argv[2]))
+        _paused_run(Path(sys.argv[2]), None if sys.argv[3] == "None" else sys.argv[3])
         sys.exit(0)
     common.bench_main(run, __doc__, _extra)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,7 @@ def test_claim_rereads_the_trial_before_taking_it(tmp_path: Path) -> None:
     (stale,) = study.get_trials(deepcopy=False)
     other = live_other_worker()
     trial_handle(study, stale).set_user_attr(WORKER_ATTR, other.key)  # claimed after the snapshot was taken
-    assert not claim(study, stale, this_worker(), cfg, heartbeats={})
+    assert not claim(study, stale, this_worker(), cfg, heartbeats={}, run_dir=tmp_path)
     assert study.get_trials(deepcopy=False)[0].user_attrs[WORKER_ATTR] == other.key
 
 
@@ -51,7 +54,7 @@ def test_claim_takes_a_dead_workers_trial(tmp_path: Path) -> None:
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
     study.ask().set_user_attr(WORKER_ATTR, dead_worker().key)
     (frozen,) = study.get_trials(deepcopy=False)
-    assert claim(study, frozen, this_worker(), cfg, heartbeats={})
+    assert claim(study, frozen, this_worker(), cfg, heartbeats={}, run_dir=tmp_path)
 
 
 class _Preparer:
@@ -103,3 +106,43 @@ def test_a_shared_checkpoint_dir_keeps_runs_apart(tmp_path: Path) -> None:
 @pytest.mark.parametrize("shared", [None, ""])
 def test_without_a_checkpoint_dir_checkpoints_stay_in_the_run(tmp_path: Path, shared: str | None) -> None:
     assert rundir.checkpoints_of(tmp_path, shared) == tmp_path / rundir.CHECKPOINT_DIR
+
+
+_CLAIMER = r"""
+import sys, time
+import optuna
+from cli_helpers import TINY_CONFIG
+from hyperopt_cli.config import config_from_dict
+from hyperopt_cli.search.liveness import this_worker
+from hyperopt_cli.search.workers import claim
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+run_dir, go_at = sys.argv[1], float(sys.argv[2])
+path = run_dir + "/s.journal"
+storage = JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+study = optuna.load_study(study_name="s", storage=storage)
+cfg = config_from_dict({**TINY_CONFIG, "storage_url": "journal", "workers": 4})
+(frozen,) = study.get_trials(deepcopy=False)
+time.sleep(max(0.0, go_at - time.time()))
+print("WON" if claim(study, frozen, this_worker(), cfg, heartbeats={}, run_dir=__import__("pathlib").Path(run_dir)) else "LOST")
+"""
+
+
+def test_local_workers_racing_for_one_dead_workers_trial_give_it_to_exactly_one(tmp_path: Path) -> None:
+    """Four real processes claim the same orphaned journal trial at the same instant: one wins, without a settle wait."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    path = str(tmp_path / "s.journal")
+    storage = JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    optuna.create_study(study_name="s", storage=storage).ask().set_user_attr(WORKER_ATTR, dead_worker().key)
+    go_at = time.time() + 6.0  # after every child has imported optuna
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    children = [subprocess.Popen([sys.executable, "-c", _CLAIMER, str(tmp_path), str(go_at)], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = [child.communicate(timeout=120) for child in children]
+    assert all(c.returncode == 0 for c in children), [err[-500:] for _, err in outcomes]
+    assert sorted(out.strip() for out, _ in outcomes) == ["LOST", "LOST", "LOST", "WON"]
+    (trial,) = optuna.load_study(study_name="s", storage=storage).get_trials(deepcopy=False)
+    assert trial.user_attrs[WORKER_ATTR] != dead_worker().key

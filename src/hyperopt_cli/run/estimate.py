@@ -18,10 +18,11 @@ def seconds_per_epoch(cfg: OptimizationConfig, data: PreparedData, n_batches: in
     import torch  # here, so state.json's estimate (estimate_hours) stays torch-free
 
     from hyperopt_cli.training.model import LSTMClassifier
+    from hyperopt_cli.training.optim import adamw
 
     batch = cfg.trainer.batch_size
     model = LSTMClassifier(data.n_features, cfg.model.hidden_size, cfg.model.num_layers, cfg.trainer.dropout)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = adamw(model.parameters(), lr=1e-3)
     x = torch.randn(batch, cfg.data.window, data.n_features)
     y = torch.randint(0, 3, (batch,))
     loss_fn = torch.nn.CrossEntropyLoss()

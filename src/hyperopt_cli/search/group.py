@@ -43,7 +43,7 @@ from hyperopt_cli.search.workers import (
     TrialAbandoned,
     WorkerId,
     claim,
-    settle_seconds,
+    may_share_trials,
     still_owns,
     this_worker,
     uses_shared_coordination,
@@ -212,7 +212,7 @@ class GroupSearch:
             trials = self.trials()
             running = sorted((t for t in trials if t.state == TrialState.RUNNING), key=lambda t: t.number)
             beats = heartbeats() if running else {}
-            taken = next((t for t in running if claim(self.study, t, self.me, self.cfg, beats)), None)
+            taken = next((t for t in running if claim(self.study, t, self.me, self.cfg, beats, self.run_dir)), None)
             if taken is not None:
                 trial = trial_handle(self.study, taken)
                 self._run_trial(trial, reported=set(taken.intermediate_values), resumed=True)
@@ -354,7 +354,7 @@ class GroupSearch:
     def _epoch_reporter(self, trial: optuna.Trial, reported: set[int]) -> Callable[[EpochMetrics], None]:
         """The trainer's on_epoch hook: report to the study (once per epoch), emit, and prune."""
 
-        shared = settle_seconds(self.cfg) > 0  # several workers: one may have taken the trial over
+        shared = may_share_trials(self.cfg)  # several workers: one may have taken the trial over
 
         def on_epoch(m: EpochMetrics) -> None:
             if shared and not still_owns(self.study, trial, self.me):

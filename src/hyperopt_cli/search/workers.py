@@ -119,24 +119,41 @@ class Heartbeat:
 # --------------------------------------------------------------------------- claiming trials
 
 
-def settle_seconds(cfg: OptimizationConfig) -> float:
-    """How long a claim waits for a competing claim to land before trusting its own.
+SETTLE_DATABASE_S = 1.0
+CLAIMS_LOCK = "claims.lock"
 
-    One local process on SQLite files has no competitor; everything else does.
-    """
-    return 0.0 if (cfg.workers == 1 and not storage_kind.several_writers(cfg.storage_url)) else 1.0
+
+def may_share_trials(cfg: OptimizationConfig) -> bool:
+    """Whether another process may run this run's trials: one local process on SQLite files has no competitor."""
+    return not (cfg.workers == 1 and not storage_kind.several_writers(cfg.storage_url))
 
 
 def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: OptimizationConfig,
-          heartbeats: dict[str, Any]) -> bool:
+          heartbeats: dict[str, Any], run_dir: Path) -> bool:
     """Take over a RUNNING trial whose worker is gone; True when this worker now owns it.
 
-    Re-read, check, write, wait, re-read. The first re-read matters: `frozen` comes from a
-    snapshot that may be seconds old (earlier claims each waited the settle time), and a
-    worker that claimed the trial since then must not be overwritten. Two workers that both
-    saw the trial free both write, and after the settle time both read the same last
-    writer, so only one proceeds.
+    Re-read, check, write. The re-read matters: `frozen` comes from a snapshot that may be
+    seconds old, and a worker that claimed the trial since then must not be overwritten.
+    With study files (SQLite or journal) every worker is on this host, so the three steps
+    run under one OS lock in the run directory and no two workers both see a trial free.
+    With a database server workers may sit on other hosts: each writes, waits for a
+    competing write to land, and re-reads, so two that both saw the trial free read the
+    same last writer. A claim that loses anyway is caught at the next epoch (`still_owns`).
     """
+    if not storage_kind.file_per_group(cfg.storage_url):
+        return _claim(study, frozen, me, cfg, heartbeats, settle_s=SETTLE_DATABASE_S)
+    folder = run_dir / WORKERS_DIR
+    folder.mkdir(exist_ok=True)
+    fd = os.open(folder / CLAIMS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _claim(study, frozen, me, cfg, heartbeats, settle_s=0.0)
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: OptimizationConfig,
+           heartbeats: dict[str, Any], settle_s: float) -> bool:
     frozen = reread(study, frozen)
     if frozen.state != TrialState.RUNNING:
         return False
@@ -145,14 +162,13 @@ def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: Optimizat
         return True
     if owner is not None and is_alive(owner, heartbeats, cfg.worker_timeout_s):
         return False
-    if owner is None and settle_seconds(cfg) > 0:
+    if owner is None and may_share_trials(cfg):
         started = frozen.datetime_start or dt.datetime.now()
         if (dt.datetime.now() - started).total_seconds() < 2 * cfg.heartbeat_interval_s:
             return False  # just asked by a live worker that has not named itself yet
     trial_handle(study, frozen).set_user_attr(WORKER_ATTR, me.key)
-    wait = settle_seconds(cfg)
-    if wait:
-        time.sleep(wait)
+    if settle_s:
+        time.sleep(settle_s)
     return still_owns(study, frozen, me)
 
 

@@ -50,6 +50,7 @@ from hyperopt_cli.errors import DivergedError, TrainingError
 from hyperopt_cli.training.losses import LossFn, build_loss
 from hyperopt_cli.training.metrics import COLLAPSE_LIMIT, classification_metrics, trading_score
 from hyperopt_cli.training.model import N_CLASSES, LSTMClassifier
+from hyperopt_cli.training.optim import adamw
 from hyperopt_cli.training.precision import autocast, resolve_precision
 from hyperopt_cli.training.seeding import derive_seed, numpy_rng, torch_generator
 
@@ -248,7 +249,7 @@ def _build(
 ) -> tuple[nn.Module, torch.optim.Optimizer, CosineAnnealingWarmRestarts]:
     torch.manual_seed(derive_seed(seed, "init"))
     model = LSTMClassifier(data.n_features, model_cfg.hidden_size, model_cfg.num_layers, cfg.dropout).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = adamw(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = CosineAnnealingWarmRestarts(optimizer, T_0=cfg.scheduler_T_0, T_mult=cfg.scheduler_T_mult)
     return model, optimizer, scheduler
 
