@@ -34,7 +34,9 @@ from typing import Any
 
 import common
 
-TARGET_SHARE = 0.03
+# Issue 15's targets, on the search phase (groups and trials; the final walk-forward is math
+# that dwarfs a quick run's short trials and would hide the per-trial cost).
+TARGET_SHARE = {"quick": 0.05, "default": 0.01}
 # final_walk_forward_math: the walk-forward trainings and baseline fits of the final evaluation
 # (its storage writes are wrapped inside it and charged to their own categories).
 MATH = ("train_math", "final_train_math", "final_eval_math", "final_walk_forward_math")
@@ -79,8 +81,8 @@ def _instrument(timers: common.SelfTimers) -> None:
     timers.patch(final, "train_model", "final_train_math")
     for name in ("predict", "score_predictions", "baselines", "confusion_matrix"):
         timers.patch(final, name, "final_eval_math")
-    if hasattr(final, "walk_forward_evaluation"):
-        timers.patch(final, "walk_forward_evaluation", "final_walk_forward_math")
+    for name in ("_walk_forward", "_retrain_last_block"):  # the final evaluation's trainings and baseline fits
+        timers.patch(final, name, "final_walk_forward_math")
     timers.patch(trainer, "_write_checkpoint", "checkpoints")
     timers.patch(search, "delete_checkpoint", "checkpoints")
     timers.patch(final, "delete_checkpoint", "checkpoints")
@@ -246,9 +248,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             big = {**common.read_yaml("configs/default.yaml"), "mode": "quick", "max_trials_per_group": 3}
             series["default_yaml_1_thread"] = _series(big, 1, 1, Path(tmp), cold=False)
         headline = series["default" if 0 in thread_settings else "1_thread"]
-        share = headline["overhead_share_median"]
+        share = headline["search_overhead_share_median"]
         profile = None
-        if share > TARGET_SHARE and not quick:
+        if share > TARGET_SHARE["quick"] and not quick:
             import torch
 
             torch.set_num_threads(1)
@@ -259,9 +261,11 @@ def run(quick: bool = False) -> dict[str, Any]:
                    "bars": raw["data"]["synthetic"]["n_bars"]},
         "repeats": repeats,
         "headline": "default" if 0 in thread_settings else "1_thread",
-        "overhead_share_median": share,
+        "search_overhead_share_median": share,
         "target_share": TARGET_SHARE,
-        "meets_target": share <= TARGET_SHARE,
+        "meets_target_quick": share <= TARGET_SHARE["quick"],
+        "meets_target_default_size": (series["default_yaml_1_thread"]["search_overhead_share_median"]
+                                      <= TARGET_SHARE["default"]) if "default_yaml_1_thread" in series else None,
         "series": series,
         "profile": profile,
         "instrumentation_missing": TIMERS.missing,

@@ -26,7 +26,10 @@ def test_same_weights_and_state_as_torch_adamw() -> None:
     ours, our_state = _train(lambda params: adamw(params, lr=1e-2, weight_decay=0.05))
     theirs, their_state = _train(lambda params: torch.optim.AdamW(params, lr=1e-2, weight_decay=0.05))
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
-    assert our_state["param_groups"] == their_state["param_groups"]
+    def hyperparameters(state: dict) -> list[dict]:  # ours runs multi-tensor (foreach): same numbers, fewer calls
+        return [{k: v for k, v in group.items() if k != "foreach"} for group in state["param_groups"]]
+
+    assert hyperparameters(our_state) == hyperparameters(their_state)
     for key, state in our_state["state"].items():
         assert all(torch.equal(state[name], their_state["state"][key][name]) for name in state)
 

@@ -17,13 +17,15 @@ from hyperopt_cli.run.parallel import apply_parallel_choice, choose_parallel, de
     [
         ({}, 2, 2, 1, "journal"),  # nothing pinned: one worker per core, one thread each
         ({}, 8, 8, 1, "journal"),
-        ({}, 1, 1, 0, None),  # one core: nothing to share
+        ({}, 1, 1, 0, "journal"),  # one core: nothing to share (journal files all the same: cheaper calls)
         ({"workers": 0, "trainer": {"num_threads": 0}}, 4, 4, 1, "journal"),  # 0 means auto
-        ({"trainer": {"num_threads": 2}}, 4, 1, 2, None),  # threads pinned: one worker
-        ({"workers": 1}, 4, 1, 4, None),  # workers pinned: threads add up to the cores
+        ({"trainer": {"num_threads": 2}}, 4, 1, 2, "journal"),  # threads pinned: one worker
+        ({"workers": 1}, 4, 1, 4, "journal"),  # workers pinned: threads add up to the cores
+        ({"workers": 1, "storage_url": "sqlite"}, 4, 1, 4, "sqlite"),  # SQLite files when asked for
         ({"workers": 2, "storage_url": "journal"}, 4, 2, 2, "journal"),
         ({"workers": 3, "storage_url": "journal"}, 2, 3, 1, "journal"),  # never below one thread
-        ({"use_mlflow": True}, 4, 1, 0, None),  # MLflow takes one process
+        ({"use_mlflow": True}, 4, 1, 0, "journal"),  # MLflow takes one process
+        ({"storage_url": "sqlite"}, 4, 1, 0, "sqlite"),  # SQLite files take one writer
         ({"storage_url": "postgresql://u@h/db"}, 2, 2, 1, "postgresql://u@h/db"),  # a database takes workers
     ],
 )
@@ -34,7 +36,7 @@ def test_choose_parallel(raw: dict, cores: int, workers: int, threads: int, stor
 
 def test_exact_runs_one_worker_with_a_pinned_thread_count() -> None:
     choice = choose_parallel({}, 4, exact=True)
-    assert (choice.workers, choice.num_threads, choice.storage_url) == (1, 4, None)
+    assert (choice.workers, choice.num_threads, choice.storage_url) == (1, 4, "journal")
     assert "bit-identical" in choice.why
     assert choose_parallel({"trainer": {"num_threads": 1}}, 4, exact=True).num_threads == 1
     with pytest.raises(ConfigError, match="--exact runs one worker.*workers=2"):
@@ -56,9 +58,9 @@ def test_start_config_resolves_auto_and_freezes_concrete_values(monkeypatch: pyt
     cfg = resolve_config(None, [])
     assert (cfg.workers, cfg.trainer.num_threads, cfg.storage_url) == (2, 1, "journal")
     exact = resolve_config(None, [], exact=True)
-    assert (exact.workers, exact.trainer.num_threads, exact.storage_url) == (1, 2, None)
+    assert (exact.workers, exact.trainer.num_threads, exact.storage_url) == (1, 2, "journal")
     pinned = resolve_config(None, ["trainer.num_threads=1"])
-    assert (pinned.workers, pinned.trainer.num_threads, pinned.storage_url) == (1, 1, None)
+    assert (pinned.workers, pinned.trainer.num_threads, pinned.storage_url) == (1, 1, "journal")
     with pytest.raises(ConfigError, match="workers must be >= 0"):
         resolve_config(None, ["workers=-1"])
 

@@ -33,7 +33,7 @@ class ParallelChoice:
 
     workers: int  # processes sharing the run (the owner plus workers - 1 local workers)
     num_threads: int  # torch intra-op threads per process; 0 keeps torch's default (one per core)
-    storage_url: str | None
+    storage_url: str  # journal files unless the config names a storage
     why: str
 
 
@@ -53,23 +53,29 @@ def _int(raw: dict[str, Any], *path: str) -> int:
 
 
 def choose_parallel(raw: dict[str, Any], cores: int, exact: bool = False) -> ParallelChoice:
-    """The processes x threads a run of config mapping `raw` uses on `cores` cores."""
+    """The processes x threads (and storage) a run of config mapping `raw` uses on `cores` cores.
+
+    A config that leaves storage_url unset gets journal files whatever the process count:
+    per storage call they cost 10-30x less than SQLite files (bench/results), which is most
+    of the orchestration time of short trials.
+    """
     workers, threads = _int(raw, "workers"), _int(raw, "trainer", "num_threads")
     storage = raw.get("storage_url") if isinstance(raw.get("storage_url"), str) else None
+    chosen_storage = storage or storage_kind.JOURNAL
     if exact:
         if workers > 1:
             raise ConfigError(f"--exact runs one worker (bit-identical resume), but the config sets workers={workers}")
-        return ParallelChoice(1, threads or cores, storage,
+        return ParallelChoice(1, threads or cores, chosen_storage,
                               f"exact: 1 worker x {threads or cores} thread(s), bit-identical resume")
     if workers != AUTO:
         threads = threads or max(1, cores // workers)  # the processes' threads add up to the cores
-        return ParallelChoice(workers, threads, storage, f"{workers} worker(s) x {threads} thread(s) (workers set)")
+        return ParallelChoice(workers, threads, chosen_storage, f"{workers} worker(s) x {threads} thread(s) (workers set)")
     if threads != AUTO:
-        return ParallelChoice(1, threads, storage, f"1 worker x {threads} thread(s) (trainer.num_threads set)")
+        return ParallelChoice(1, threads, chosen_storage, f"1 worker x {threads} thread(s) (trainer.num_threads set)")
     single = _single_process_reason(raw, storage, cores)
     if single is not None:
-        return ParallelChoice(1, AUTO, storage, f"1 worker x torch's default threads ({single})")
-    return ParallelChoice(cores, 1, storage or storage_kind.JOURNAL,
+        return ParallelChoice(1, AUTO, chosen_storage, f"1 worker x torch's default threads ({single})")
+    return ParallelChoice(cores, 1, chosen_storage,
                           f"{cores} workers x 1 thread, one per core (parallel default; --exact for one worker)")
 
 
@@ -89,8 +95,7 @@ def apply_parallel_choice(raw: dict[str, Any], choice: ParallelChoice) -> dict[s
     trainer = out.get("trainer")
     out["trainer"] = {**(trainer if isinstance(trainer, dict) else {}), "num_threads": choice.num_threads}
     out["workers"] = choice.workers
-    if choice.storage_url:  # journal files were chosen for several workers
-        out["storage_url"] = choice.storage_url
+    out["storage_url"] = choice.storage_url
     return out
 
 

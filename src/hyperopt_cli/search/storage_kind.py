@@ -1,8 +1,10 @@
 """What `storage_url` means, without opening anything (no optuna import: config.py and status use it).
 
 The only module that knows the storage-kind strings:
-- null: one SQLite file per group in the run directory (one writer at a time);
-- "journal": one Optuna journal file per group, safe for several local writers;
+- "journal": one Optuna journal file per group, safe for several local writers (what
+  `start` gives a run whose config leaves storage_url unset);
+- "sqlite", or null in a run's frozen config: one SQLite file per group in the run
+  directory (one writer at a time; runs started before journal files were the default);
 - anything else: a database URL shared by every group (and possibly by other runs).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 
 JOURNAL = "journal"  # the storage_url value that picks journal files
+SQLITE = "sqlite"  # the storage_url value that picks SQLite files (as null does in an existing run)
 SQLITE_FILES = "sqlite files"
 JOURNAL_FILES = "journal files"
 DATABASE = "database"
@@ -23,7 +26,7 @@ _SECRET_QUERY = re.compile(r"(?P<key>[?&][A-Za-z_]*(?:pass|pwd|secret|token|key|
 
 def kind_of(url: str | None) -> str:
     """SQLITE_FILES, JOURNAL_FILES or DATABASE."""
-    if url is None:
+    if url is None or url == SQLITE:
         return SQLITE_FILES
     return JOURNAL_FILES if url == JOURNAL else DATABASE
 
@@ -51,7 +54,7 @@ def mask_url(url: str | None) -> str | None:
     """
     if url is None:
         return None
-    if url == JOURNAL:  # the common case; spares every run that uses it SQLAlchemy's import (0.2 s)
+    if url in (JOURNAL, SQLITE):  # the common cases; spares every run that uses them SQLAlchemy's import (0.2 s)
         return url
     try:
         from sqlalchemy.engine import make_url
@@ -71,5 +74,5 @@ def _mask_in_text(text: str) -> str:
 
 
 def describe(url: str | None) -> str:
-    """How state.json and status name the storage: the masked URL, or "sqlite files"."""
-    return mask_url(url) or SQLITE_FILES
+    """How state.json and status name the storage: "sqlite files", "journal" or the masked URL."""
+    return SQLITE_FILES if kind_of(url) == SQLITE_FILES else str(mask_url(url))

@@ -58,6 +58,6 @@ class AdamW(torch.optim.AdamW):
 
 
 def adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 1e-2) -> torch.optim.AdamW:
-    """AdamW with torch's defaults otherwise."""
+    """AdamW with torch's defaults otherwise, multi-tensor (foreach) on every device: fewer op calls, the same numbers."""
     _prefill_dynamo_disable_cache()
-    return AdamW(params, lr=lr, weight_decay=weight_decay)
+    return AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
