@@ -71,8 +71,8 @@ def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_va
     }
 
 
-def run_untuned(data_path: str, seed: int) -> dict[str, Any]:
-    """The default config's final evaluation, without any search."""
+def run_untuned(data_path: str, seed: int, precision: str = "fp32") -> dict[str, Any]:
+    """The default config's final evaluation, without any search (training in `precision`)."""
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -90,6 +90,7 @@ def run_untuned(data_path: str, seed: int) -> dict[str, Any]:
     raw["data"]["path"] = data_path
     raw["trainer"]["num_threads"] = 1
     raw["trainer"]["device"] = "cpu"
+    raw["trainer"]["precision"] = precision
     cfg = common.make_cfg(raw)
     trainer_cfg, labels_cfg = with_params(cfg, {})
     preparer = DataPreparer(load_ohlcv(data_path), cfg.data)

@@ -21,7 +21,8 @@ def store(tmp_path: Path, *overrides: str) -> RunStorage:
 @pytest.mark.parametrize(
     ("overrides", "file_per_group", "several_writers", "shared_db", "suffix"),
     [
-        ((), True, False, False, ".db"),
+        ((), True, False, False, ".db"),  # null in a run's config: SQLite files (runs from before journal was the default)
+        (("storage_url=sqlite",), True, False, False, ".db"),
         (("storage_url=journal",), True, True, False, ".journal"),
         (("storage_url=postgresql://u:pw@host/db",), False, True, True, None),
     ],
@@ -32,7 +33,7 @@ def test_each_kind_answers_the_storage_questions(tmp_path: Path, overrides: tupl
     assert (s.file_per_group, s.several_writers, s.is_shared_database) == (file_per_group, several_writers, shared_db)
     path = s.study_file("learning_rate")
     assert (path.suffix if path else None) == suffix
-    assert (s.dashboard_url("learning_rate") is not None) == (suffix == ".db")
+    assert (s.dashboard_url("learning_rate") is not None) == (suffix is not None)
 
 
 def test_masks_the_password_only(tmp_path: Path) -> None:

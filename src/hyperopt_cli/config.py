@@ -218,7 +218,7 @@ class OptimizationConfig:
     walk_forward_blocks: int = _field(3, _ge(1))  # test segment blocks, each trained on all bars before it
     incumbent_first: bool = _field(True)  # each group's first trial is the values it starts from
     ensemble_seeds: int = _field(3, _ge(1))  # models per walk-forward block (seeds), voting by mean probability
-    storage_url: str | None = _field(None)  # null: SQLite per group; "journal"; or a database URL
+    storage_url: str | None = _field(None)  # null (start picks "journal"); "journal"; "sqlite"; or a database URL
     workers: int = _field(0, _ge(0))  # local worker processes; 0: auto, `start` picks (run/parallel.py)
     heartbeat_interval_s: float = _field(5.0, _gt(0))  # how often a worker says it is alive
     worker_timeout_s: float = _field(60.0, _gt(0))  # a worker silent this long is dead; its trial is taken over

@@ -427,7 +427,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
     dashboard = RunStorage(cfg, run_dir).dashboard_url(next((g.name for g in groups if g.study is not None),
                                                             groups[0].name))
     if dashboard is not None:
-        text += ("<p>Explore a group's study interactively (<code>pip install optuna-dashboard</code>; one SQLite file "
+        text += ("<p>Explore a group's study interactively (<code>pip install optuna-dashboard</code>; one study file "
                  f"per group): <code>optuna-dashboard {_e(dashboard)}</code></p>")
     raw = read_yaml(run_dir / rundir.CONFIG_FILE)  # use_mlflow as written (load_run_config(for_display) ignores it)
     if raw.get("use_mlflow"):

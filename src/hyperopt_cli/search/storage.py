@@ -1,9 +1,10 @@
-"""Where the studies live: per-group SQLite files (default), journal files, or one database server.
+"""Where the studies live: per-group journal files (what `start` picks), SQLite files, or one database server.
 
 `storage_url` in the config picks (see storage_kind for the strings):
-- null: one SQLite file per group in the run directory, `<study_name>_<group>.db`;
 - "journal": one Optuna journal file per group, `<study_name>_<group>.journal`, safe for
   several local worker processes writing at once;
+- "sqlite", or null in a run's config: one SQLite file per group in the run directory,
+  `<study_name>_<group>.db`;
 - a database URL (`postgresql://user@host/db`, `mysql+pymysql://...`): every group's study in
   that database under the same study names; `${VAR}` in the URL is read from the
   environment at use time, so a password need not be written into config.yaml.
@@ -138,10 +139,11 @@ class RunStorage:
         return None
 
     def dashboard_url(self, group: str) -> str | None:
-        """What to give optuna-dashboard for a group's SQLite file; None for other storages."""
-        if self.kind != storage_kind.SQLITE_FILES:
+        """What to give optuna-dashboard for a group's study file (it reads journal files by path); None for a database."""
+        path = self.study_file(group)
+        if path is None:
             return None
-        return f"sqlite:///{self.study_file(group).resolve()}"  # type: ignore[union-attr]
+        return f"sqlite:///{path.resolve()}" if self.kind == storage_kind.SQLITE_FILES else str(path.resolve())
 
     def control_study(self) -> optuna.Study:
         """The run's coordination study (heartbeats, stop flag); created on first use."""
