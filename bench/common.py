@@ -180,15 +180,20 @@ def bench_main(run: Callable[..., dict[str, Any]], doc: str, extra: Callable[[ar
 # ---------------------------------------------------------------------------- competing load
 
 # The issue's competing process, `python3 -c "while True: pass"`, that also ends by itself
-# when its parent (the bench) dies, so a killed bench never leaves a core busy. The parent
-# check runs once per million loop turns (~20 ms): the process stays CPU-bound throughout.
+# when its parent (the bench, whose pid is its argument) dies, so a killed bench never
+# leaves a core busy. The parent check runs once per million loop turns (~20 ms): the
+# process stays CPU-bound throughout.
 BUSY_LOOP = (
-    "import os\n"
-    "parent = os.getppid()\n"
-    "while os.getppid() == parent:\n"
+    "import os, sys\n"
+    "while os.getppid() == int(sys.argv[1]):\n"
     "    for _ in range(1_000_000):\n"
     "        pass\n"
 )
+
+
+def busy_loop_command() -> list[str]:
+    """The command line of one busy loop that lives as long as this process."""
+    return [sys.executable, "-c", BUSY_LOOP, str(os.getpid())]
 
 
 @contextlib.contextmanager
@@ -197,7 +202,7 @@ def busy_loops(n: int) -> Iterator[list[int]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(n):
-            procs.append(subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL,
+            procs.append(subprocess.Popen(busy_loop_command(), stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         yield [p.pid for p in procs]
     finally:
