@@ -1,12 +1,12 @@
 """Trials/hour of real `hyperopt start` runs: the parallel default vs the old default, idle and loaded.
 
-    python bench/bench_contention.py [--quick] [--rounds R] [--out FILE.json]
+    python bench/bench_contention.py [--quick] [--rounds R] [--bars N] [--trials N] [--out FILE.json]
 
 Settings (what `start` resolves is read back from each run's config.yaml and run.log):
 - `auto`: the config leaves `workers` and `trainer.num_threads` at 0, so `start` picks
   (run/parallel.py): on 2 cores, 2 worker processes x 1 torch thread on journal files;
-- `old`: `--set workers=1`, one process with one thread per core (torch's default
-  thread count) on per-group SQLite files: the default before issue 15.
+- `old`: `--set workers=1 --set storage_url=sqlite`, one process with one thread per
+  core (torch's default thread count) on per-group SQLite files: the default before issue 15.
 
 Conditions: `idle`, and `loaded`: one competing CPU-bound process (common.BUSY_LOOP, the
 issue's `python3 -c "while True: pass"`) started before the run and killed after it.
@@ -41,7 +41,7 @@ from typing import Any
 
 import common
 
-SETTINGS: dict[str, list[str]] = {"auto": [], "old": ["--set", "workers=1"]}
+SETTINGS: dict[str, list[str]] = {"auto": [], "old": ["--set", "workers=1", "--set", "storage_url=sqlite"]}
 CONDITIONS = {"idle": 0, "loaded": 1}  # competing busy-loop processes
 TARGET_LOADED_OVER_IDLE = 0.7  # issue 15: the default keeps >= 0.7x of its idle trials/hour under one busy loop
 RUN_TIMEOUT_S = 1800
@@ -144,12 +144,12 @@ def cells() -> list[tuple[str, str]]:
     return [(s, c) for c in CONDITIONS for s in SETTINGS]
 
 
-def run(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
+def run(quick: bool = False, rounds: int | None = None, bars: int | None = None,
+        trials: int | None = None) -> dict[str, Any]:
     import yaml
 
     size = sizes(quick)
-    if rounds is not None:
-        size["rounds"] = rounds
+    size.update({k: v for k, v in {"rounds": rounds, "bars": bars, "trials": trials}.items() if v is not None})
     results: dict[str, dict[str, list[dict[str, Any]]]] = {s: {c: [] for c in CONDITIONS} for s in SETTINGS}
     load_before = common.load_avg()
     t_start = time.perf_counter()
@@ -243,13 +243,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke-test size: 8,000 bars, 10 trials, 1 round (~2 min)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of the four cells (default 3; --quick 1)")
+    parser.add_argument("--bars", type=int, default=None, help="synthetic bars (default 20000; --quick 8000)")
+    parser.add_argument("--trials", type=int, default=None, help="trials per run (default 24; --quick 10)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path; the Markdown goes beside it (.md)")
     args = parser.parse_args()
     today = dt.date.today().isoformat()
     out = args.out or (common.BENCH_DIR / "out" / "contention-quick.json" if args.quick
                        else common.BENCH_DIR / "results" / f"contention-{today}.json")
     result = {"command": "python bench/bench_contention.py " + " ".join(sys.argv[1:]), "date": today,
-              **run(quick=args.quick, rounds=args.rounds)}
+              **run(quick=args.quick, rounds=args.rounds, bars=args.bars, trials=args.trials)}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(common.rnd(result), indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(result))
