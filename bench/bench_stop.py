@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -215,8 +216,9 @@ def main() -> None:
     load_before = common.load_avg()
     work = Path(tempfile.mkdtemp(prefix="bench_stop_"))
     with common.busy_loops(args.competing) as busy:
-        print(f"competing busy loops: {busy or 'none'}", flush=True)
+        print(f"competing busy loops: {busy or 'none'}; run and logs in {work}", flush=True)
         measured = measure(args, bars, work)
+    shutil.rmtree(work, ignore_errors=True)  # kept when the bench fails: processes.log says why
     result = {
         "command": "python bench/bench_stop.py " + " ".join(sys.argv[1:]),
         "git_commit": common.git_commit(),
