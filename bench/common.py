@@ -9,17 +9,19 @@ sys.path), exposes ``run(quick: bool) -> dict`` and can be run alone:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import functools
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +175,54 @@ def bench_main(run: Callable[..., dict[str, Any]], doc: str, extra: Callable[[ar
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         print(text)
+
+
+# ---------------------------------------------------------------------------- competing load
+
+# The issue's competing process, `python3 -c "while True: pass"`, that also ends by itself
+# when its parent (the bench, whose pid is its argument) dies, so a killed bench never
+# leaves a core busy. The parent check runs once per million loop turns (~20 ms): the
+# process stays CPU-bound throughout.
+BUSY_LOOP = (
+    "import os, sys\n"
+    "while os.getppid() == int(sys.argv[1]):\n"
+    "    for _ in range(1_000_000):\n"
+    "        pass\n"
+)
+
+
+def busy_loop_command() -> list[str]:
+    """The command line of one busy loop that lives as long as this process."""
+    return [sys.executable, "-c", BUSY_LOOP, str(os.getpid())]
+
+
+@contextlib.contextmanager
+def busy_loops(n: int) -> Iterator[list[int]]:
+    """`n` CPU-bound busy-loop processes for the duration of the block (their pids); always killed after."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen(busy_loop_command(), stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        yield [p.pid for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for p in procs:
+            p.wait()
+
+
+def git_commit() -> str | None:
+    """The repository's HEAD commit (with "+dirty" when tracked files differ), or None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def load_avg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
