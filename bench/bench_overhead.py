@@ -230,24 +230,29 @@ def _series(raw: dict[str, Any], threads: int, repeats: int, workdir: Path, cold
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    raw = common.read_quick_yaml()
+    # One worker's view: storage as `start` gives it (journal files), and SQLite files (the
+    # default before journal files; `storage_url: sqlite`) as the baseline in the same run.
+    # One ensemble seed: the final evaluation is charged to math and only slows the bench.
+    raw = {**common.read_quick_yaml(), "workers": 1, "ensemble_seeds": 1}
     repeats = 1 if quick else 3
-    # threads 0 = the config's default (torch's own: one per core); 1 = one thread, which on a
-    # shared machine keeps the math from collapsing when other processes take a core.
-    thread_settings = [1] if quick else [0, 1]
+    # threads 0 = torch's own (one per core); 1 = one thread, what each parallel worker runs.
+    settings = [("1_thread", 1, "journal"), ("1_thread_sqlite", 1, "sqlite")]
+    if not quick:
+        settings.append(("default", 0, "journal"))
     series = {}
     with tempfile.TemporaryDirectory(prefix="bench_overhead_") as tmp:
         # The first run of a process also pays torch's one-off set-up (oneDNN primitives),
         # mostly inside the time-estimate probe: reported as cold_first_run, not in the median.
-        for i, threads in enumerate(thread_settings):
-            series["default" if threads == 0 else f"{threads}_thread"] = _series(raw, threads, repeats, Path(tmp), cold=i == 0)
+        for i, (name, threads, storage) in enumerate(settings):
+            series[name] = _series({**raw, "storage_url": storage}, threads, repeats, Path(tmp), cold=i == 0)
         if not quick:
             # The same instrumented run at the default config's data and model size (20k bars,
             # LSTM 2 x 64, 4 epochs), learning_rate group only, 3 trials: the per-trial cost is
             # about the same, the trials are ~20x longer.
-            big = {**common.read_yaml("configs/default.yaml"), "mode": "quick", "max_trials_per_group": 3}
+            big = {**common.read_yaml("configs/default.yaml"), "mode": "quick", "max_trials_per_group": 3,
+                   "workers": 1, "ensemble_seeds": 1, "storage_url": "journal"}
             series["default_yaml_1_thread"] = _series(big, 1, 1, Path(tmp), cold=False)
-        headline = series["default" if 0 in thread_settings else "1_thread"]
+        headline = series["1_thread"]
         share = headline["search_overhead_share_median"]
         profile = None
         if share > TARGET_SHARE["quick"] and not quick:
@@ -260,7 +265,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "config": {"file": "configs/quick.yaml", **{k: raw[k] for k in ("mode", "epochs_per_trial", "max_trials_per_group")},
                    "bars": raw["data"]["synthetic"]["n_bars"]},
         "repeats": repeats,
-        "headline": "default" if 0 in thread_settings else "1_thread",
+        "headline": "1_thread",
         "search_overhead_share_median": share,
         "target_share": TARGET_SHARE,
         "meets_target_quick": share <= TARGET_SHARE["quick"],
