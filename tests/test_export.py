@@ -15,6 +15,7 @@ from hyperopt_cli.errors import RunStateError
 from hyperopt_cli.model.artifact import read_manifest
 from hyperopt_cli.model.export import export_config, refit
 from hyperopt_cli.model.predict import predict_file
+from hyperopt_cli.training.precision import frozen_precision
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,10 @@ def test_exported_config_resolves_to_the_runs_best_params(run: Any, tmp_path: Pa
     params = export_config(run_dir, best)
     assert params == results["fixed_params"] and params
     cfg = resolve_config(best, [])  # what `start --config best.yaml` builds
-    assert _resolved(cfg) == results["resolved_params"]
+    expected = results["resolved_params"]
+    trainer = expected["trainer"]  # start freezes precision "auto" into what it resolves to on this machine
+    expected = {**expected, "trainer": {**trainer, "precision": frozen_precision(trainer["precision"], trainer["device"])}}
+    assert _resolved(cfg) == expected
     with pytest.raises(RunStateError, match="exists"):
         export_config(run_dir, best)
     assert read_yaml(best)["trainer"]["learning_rate"] == results["fixed_params"]["learning_rate"]

@@ -112,3 +112,14 @@ def test_each_trial_and_the_final_model_record_their_precision(tmp_path: Path, p
     trials = storage.load_study(cfg, tmp_path / "run", "learning_rate").get_trials()
     assert trials and all(t.user_attrs["precision"] == expected for t in trials)
     assert results["precision"] == expected
+
+
+def test_start_freezes_what_auto_resolves_to(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from hyperopt_cli.control import resolve_config
+
+    monkeypatch.chdir(tmp_path)  # no configs/default.yaml here: built-in defaults (precision auto)
+    monkeypatch.setattr(precision_mod, "native_bf16", lambda device_type: True)
+    assert resolve_config(None, ["trainer.device=cpu"]).trainer.precision == "bf16"
+    assert resolve_config(None, ["trainer.precision=fp32"]).trainer.precision == "fp32"  # explicit wins
+    monkeypatch.setattr(precision_mod, "native_bf16", lambda device_type: False)
+    assert resolve_config(None, []).trainer.precision == "fp32"  # emulated bf16 would be slower

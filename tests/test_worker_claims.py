@@ -22,6 +22,7 @@ from hyperopt_cli.run import rundir
 from hyperopt_cli.search.group import GroupSearch, TimeBudget, checkpoint_dir
 from hyperopt_cli.search.liveness import WorkerId, this_worker
 from hyperopt_cli.search.storage import trial_handle
+from hyperopt_cli.search.study_records import INCUMBENT_ATTR
 from hyperopt_cli.search.workers import WORKER_ATTR, claim
 
 SHARED = {"storage_url": "journal", "workers": 2, "epochs_per_trial": 3}
@@ -146,3 +147,38 @@ def test_local_workers_racing_for_one_dead_workers_trial_give_it_to_exactly_one(
     assert sorted(out.strip() for out, _ in outcomes) == ["LOST", "LOST", "LOST", "WON"]
     (trial,) = optuna.load_study(study_name="s", storage=storage).get_trials(deepcopy=False)
     assert trial.user_attrs[WORKER_ATTR] != dead_worker().key
+
+
+_ENQUEUER = r"""
+import sys, time, types
+from pathlib import Path
+import optuna
+from cli_helpers import TINY_CONFIG
+from hyperopt_cli.config import config_from_dict
+from hyperopt_cli.run.groups import GroupRunner
+from hyperopt_cli.search.storage import RunStorage
+
+run_dir, go_at = Path(sys.argv[1]), float(sys.argv[2])
+cfg = config_from_dict({**TINY_CONFIG, "storage_url": "journal", "workers": 4})
+study = optuna.create_study(study_name="s", storage=RunStorage(cfg, run_dir).storage("learning_rate"),
+                            load_if_exists=True)
+runner = GroupRunner(cfg, run_dir, events=None, progress=None, on_progress=lambda: None, heartbeats=dict)
+time.sleep(max(0.0, go_at - time.time()))
+runner._enqueue_incumbent(types.SimpleNamespace(study=study), {"batch_size": 64})
+"""
+
+
+def test_local_workers_opening_a_group_at_once_enqueue_its_incumbent_once(tmp_path: Path) -> None:
+    """Four real processes open the same fresh group at the same instant: one incumbent trial, not four."""
+    go_at = time.time() + 6.0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    children = [subprocess.Popen([sys.executable, "-c", _ENQUEUER, str(tmp_path), str(go_at)], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = [child.communicate(timeout=120) for child in children]
+    assert all(c.returncode == 0 for c in children), [err[-500:] for _, err in outcomes]
+    cfg = config_from_dict({**TINY_CONFIG, "storage_url": "journal", "workers": 4})
+    from hyperopt_cli.search.storage import RunStorage
+
+    study = optuna.load_study(study_name="s", storage=RunStorage(cfg, tmp_path).storage("learning_rate"))
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 1 and trials[0].user_attrs.get(INCUMBENT_ATTR) is True

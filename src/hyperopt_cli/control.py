@@ -67,12 +67,28 @@ def resolve_config(
             raw["storage_url"] = storage_kind.JOURNAL
     config_from_dict(raw, origin=str(config_path) if config_path is not None else None)  # bad input fails as typed
     raw = apply_parallel_choice(raw, choose_parallel(raw, usable_cores(), exact))
+    raw = _freeze_precision(raw)
     for key in ("checkpoint_dir",):
         if isinstance(raw.get(key), str):
             raw[key] = str(Path(raw[key]).expanduser().resolve())
     if isinstance(raw.get("fine_tune_from"), str):
         raw["fine_tune_from"] = str(Path(raw["fine_tune_from"]).expanduser().resolve())
     return config_from_dict(raw, origin=str(config_path) if config_path is not None else None)
+
+
+def _freeze_precision(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with `trainer.precision: auto` replaced by what it resolves to here (fp32 or bf16).
+
+    Like the parallel choice, frozen into config.yaml: a resume on another machine keeps the
+    run's arithmetic, and a checkpoint always resumes in the precision it was written in.
+    """
+    from hyperopt_cli.training.precision import frozen_precision  # torch: only start and serve get here
+
+    trainer = raw.get("trainer") if isinstance(raw.get("trainer"), dict) else {}
+    name, device = trainer.get("precision", "auto"), trainer.get("device", "auto")
+    if name != "auto" or not isinstance(device, str):
+        return raw
+    return {**raw, "trainer": {**trainer, "precision": frozen_precision(name, device)}}
 
 
 def new_run_dir(runs_root: Path, run_dir: Path | None) -> Path:
@@ -97,7 +113,7 @@ def new_run_dir(runs_root: Path, run_dir: Path | None) -> Path:
 def run_status(run_dir: Path) -> dict[str, Any]:
     """state.json plus liveness: `owner_alive`, and `status` "interrupted" for a dead running owner.
 
-    Reads JSON only; the SQLite studies are opened only when state.json is missing and no
+    Reads JSON only; the studies are opened only when state.json is missing and no
     process owns the run.
     """
     if not run_dir.is_dir():

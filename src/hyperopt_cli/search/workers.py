@@ -12,6 +12,7 @@ heartbeat is younger than `worker_timeout_s`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import logging
@@ -20,7 +21,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import optuna
 import psutil
@@ -142,12 +143,19 @@ def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: Optimizat
     """
     if not storage_kind.file_per_group(cfg.storage_url):
         return _claim(study, frozen, me, cfg, heartbeats, settle_s=SETTLE_DATABASE_S)
+    with local_workers_lock(run_dir):
+        return _claim(study, frozen, me, cfg, heartbeats, settle_s=0.0)
+
+
+@contextlib.contextmanager
+def local_workers_lock(run_dir: Path) -> Iterator[None]:
+    """An OS lock every local worker of the run takes for a read-then-write on its studies (claims, the incumbent)."""
     folder = run_dir / WORKERS_DIR
     folder.mkdir(exist_ok=True)
     fd = os.open(folder / CLAIMS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        return _claim(study, frozen, me, cfg, heartbeats, settle_s=0.0)
+        yield
     finally:
         os.close(fd)  # closing releases the lock
 

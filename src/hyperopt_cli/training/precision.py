@@ -5,9 +5,11 @@ bfloat16 while the weights, the optimiser state, the loss and every metric stay 
 (autocast keeps fp32 master weights; the trainer casts the logits to fp32 before the
 loss). So checkpoints hold fp32 tensors whatever the precision, and resume stays exact.
 
-`auto` picks bf16 only where the hardware runs it natively *and* the validity benchmark
-has shown that it costs no pooled walk-forward macro-F1 beyond noise. Until that
-benchmark says so (`AUTO_PICKS_BF16`), `auto` resolves to fp32: bf16 is opt-in.
+`auto` picks bf16 where the hardware runs it natively, because the benchmark showed it
+costs no pooled walk-forward macro-F1 beyond noise (bench/bench_precision_f1.py: paired
+change +0.000 median, worst +0.000, against a seed spread of 0.011; `AUTO_PICKS_BF16`).
+`start` freezes what `auto` resolved to into the run's config.yaml (`frozen_precision`),
+so a resume keeps the run's arithmetic wherever it runs.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import ContextManager
 import torch
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "auto")
-# Set to True only once bench/bench_validity.py shows no loss of pooled walk-forward
-# macro-F1 under bf16 (see docs/decisions.md, "Precision"); the speed alone does not decide.
-AUTO_PICKS_BF16 = False
+# True since bench/bench_precision_f1.py showed no loss of pooled walk-forward macro-F1
+# under bf16 (bench/results/precision-f1-2026-12-01.md; docs/decisions.md, "Speed").
+AUTO_PICKS_BF16 = True
 
 
 @functools.lru_cache(maxsize=None)
@@ -48,6 +50,14 @@ def resolve_precision(name: str, device: torch.device | str) -> str:
         return name
     device_type = torch.device(device).type
     return "bf16" if AUTO_PICKS_BF16 and native_bf16(device_type) else "fp32"
+
+
+def frozen_precision(name: str, device_setting: str) -> str:
+    """What `start` writes into a new run's config for `trainer.precision = name` and `trainer.device = device_setting`."""
+    if name != "auto":
+        return name
+    device_type = ("cuda" if torch.cuda.is_available() else "cpu") if device_setting == "auto" else device_setting
+    return resolve_precision(name, device_type)
 
 
 def autocast(precision: str, device: torch.device) -> ContextManager[object]:
