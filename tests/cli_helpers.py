@@ -92,16 +92,36 @@ def interrupt(proc: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: fl
     return proc.returncode
 
 
+def study_storages(run_dir: Path) -> list[Any]:
+    """An Optuna storage per study file of a run: journal files (what `start` gives) and SQLite files."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    storages: list[Any] = [f"sqlite:///{db}" for db in sorted(run_dir.glob("*.db"))]
+    for journal in sorted(run_dir.glob("*.journal")):
+        storages.append(JournalStorage(JournalFileBackend(str(journal), lock_obj=JournalFileOpenLock(str(journal)))))
+    return storages
+
+
+def load_run_study(run_dir: Path, study_name: str) -> Any:
+    """A study of a run by name, whichever kind of study file holds it."""
+    import optuna
+
+    for storage in study_storages(run_dir):
+        if study_name in optuna.get_all_study_names(storage):
+            return optuna.load_study(study_name=study_name, storage=storage)
+    raise KeyError(f"no study {study_name} in {run_dir}")
+
+
 def trial_table(run_dir: Path) -> list[tuple[Any, ...]]:
-    """(study, number, state, params, value) of every trial in every study DB of a run."""
+    """(study, number, state, params, value) of every trial in every study file of a run."""
     import optuna
 
     rows = []
-    for db in sorted(run_dir.glob("*.db")):
-        storage = f"sqlite:///{db}"
+    for storage in study_storages(run_dir):
         for summary in optuna.get_all_study_summaries(storage):
             study = optuna.load_study(study_name=summary.study_name, storage=storage)
             for t in study.get_trials(deepcopy=False):
                 rows.append((summary.study_name, t.number, t.state.name, tuple(sorted(t.params.items())), t.value,
                              tuple(sorted(t.intermediate_values.items()))))
-    return rows
+    return sorted(rows, key=lambda r: (r[0], r[1]))

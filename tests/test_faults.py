@@ -88,7 +88,8 @@ def test_a_study_file_without_its_study_resumes_as_not_started(straight: tuple[P
 
     cfg, expected = straight
     run = tmp_path / "run"
-    killed = run_cli("start", "--config", cfg, "--mode", "quick", "--run-dir", run, cwd=tmp_path, fault="after_ask:1")
+    killed = run_cli("start", "--config", cfg, "--mode", "quick", "--set", "storage_url=sqlite", "--run-dir", run,
+                     cwd=tmp_path, fault="after_ask:1")
     assert killed.returncode == -9, killed.stderr
     (db,) = run.glob("*_learning_rate.db")
     optuna.delete_study(study_name=db.stem, storage=f"sqlite:///{db}")  # the schema stays, the study is gone

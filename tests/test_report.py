@@ -171,7 +171,9 @@ def test_readers_never_disturb_a_live_run(tmp_path: Path) -> None:
     """Read the studies in a tight loop, ask `hyperopt status` and write reports while a real run writes them."""
     from cli_helpers import spawn, wait_for, write_config
 
-    config = write_config(tmp_path, mode="full", epochs_per_trial=2, max_trials_per_group=2, n_warmup_steps=2)
+    # SQLite files: the storage whose readers can lock out the writer (journal files are append-only logs)
+    config = write_config(tmp_path, mode="full", epochs_per_trial=2, max_trials_per_group=2, n_warmup_steps=2,
+                          storage_url="sqlite")
     run = tmp_path / "run"
     proc = spawn("start", "--config", config, "--run-dir", run, cwd=tmp_path)
     reads: list[int] = []

@@ -10,7 +10,7 @@ from typing import Callable
 
 import pytest
 
-from cli_helpers import hyperopt, read_state, spawn, trial_table, wait_for, write_config
+from cli_helpers import hyperopt, load_run_study, read_state, spawn, trial_table, wait_for, write_config
 from hyperopt_cli.run import rundir
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,10 @@ def interrupt_when(proc: subprocess.Popen[str], run: Path, ready: Callable[[Path
 
 
 def test_interrupted_run_matches_straight_run(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, **SETUP)
+    # Epochs long enough (~0.15 s, 3 per trial, never pruned, 3 trials a group) that the 50 ms poll sees
+    # every interruption point: on journal files a tiny group can otherwise finish between two polls.
+    cfg = write_config(tmp_path, **{**SETUP, "epochs_per_trial": 3, "data__synthetic__n_bars": 6000,
+                                    "n_warmup_steps": 10, "max_trials_per_group": 3})
     straight, bumpy = tmp_path / "straight", tmp_path / "bumpy"
     done = hyperopt("start", "--config", cfg, "--run-dir", straight, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -82,10 +85,7 @@ def test_killed_trial_continues_from_its_checkpoint(tmp_path: Path) -> None:
 
     resumed = hyperopt("resume", run, cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    import optuna
-
-    study = optuna.load_study(study_name="ml_hyperopt_learning_rate",
-                              storage=f"sqlite:///{run / 'ml_hyperopt_learning_rate.db'}")
+    study = load_run_study(run, "ml_hyperopt_learning_rate")
     trial = study.trials[killed_trial]
     assert trial.state.name in ("COMPLETE", "PRUNED")
     # Epochs 1 and 2 were finished before the kill: the resumed trial starts at epoch >= 2.

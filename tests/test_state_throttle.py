@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cli_helpers import hyperopt, interrupt, read_state, spawn, wait_for, write_config
+from cli_helpers import hyperopt, interrupt, load_run_study, read_state, spawn, wait_for, write_config
 from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.run import state as state_mod
 from hyperopt_cli.run.state import STATE_INTERVAL_S, GroupsProgress, StateWriter
@@ -94,9 +94,7 @@ def test_status_changes_are_never_throttled(tmp_path: Path) -> None:
 
 def _finished(run: Path) -> tuple[int, int]:
     """(finished trials by state.json, finished trials by the study on disk)."""
-    import optuna
-
-    study = optuna.load_study(study_name="ml_hyperopt_learning_rate", storage=f"sqlite:///{run / 'ml_hyperopt_learning_rate.db'}")
+    study = load_run_study(run, "ml_hyperopt_learning_rate")
     stored = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
     row: dict[str, Any] = read_state(run)["groups"]["learning_rate"]
     return int(row["n_trials"]["finished"]), stored

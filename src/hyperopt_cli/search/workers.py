@@ -170,7 +170,7 @@ def _claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: Optimiza
         return True
     if owner is not None and is_alive(owner, heartbeats, cfg.worker_timeout_s):
         return False
-    if owner is None and may_share_trials(cfg):
+    if owner is None and uses_shared_coordination(cfg):  # one configured worker: nobody else asked it
         started = frozen.datetime_start or dt.datetime.now()
         if (dt.datetime.now() - started).total_seconds() < 2 * cfg.heartbeat_interval_s:
             return False  # just asked by a live worker that has not named itself yet
