@@ -56,7 +56,10 @@ def test_interrupted_run_matches_straight_run(tmp_path: Path) -> None:
     proc = spawn("resume", bumpy, cwd=tmp_path)
     interrupt_when(proc, bumpy, in_group(2, mid_epoch=True), signal.SIGKILL)   # kill -9 mid-epoch
     proc = spawn("resume", bumpy, cwd=tmp_path)
-    interrupt_when(proc, bumpy, in_group(3, mid_epoch=False), signal.SIGINT)   # SIGINT between trials
+    # SIGINT mid-epoch again: on journal files the gap between two trials is a few ms, too short for a
+    # poll to land in (a poll that misses it fires at the final evaluation instead); test_faults'
+    # after_tell kill covers the between-trials moment.
+    interrupt_when(proc, bumpy, in_group(3, mid_epoch=True), signal.SIGINT)
     proc = spawn("resume", bumpy, cwd=tmp_path)
     interrupt_when(proc, bumpy, in_group(5, mid_epoch=True), signal.SIGTERM)   # SIGTERM in the last group
     last = hyperopt("resume", bumpy, cwd=tmp_path, timeout=600)
