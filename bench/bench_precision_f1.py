@@ -87,21 +87,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    import argparse
-    import datetime
-    import json
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one seed, two data sets (a smoke run)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: bench/results/precision-f1-DATE.json)")
-    args = parser.parse_args()
-    result = {"machine": common.machine_info(), **run(quick=args.quick)}
-    stem = "precision-f1-quick" if args.quick else "precision-f1"
-    out = args.out or common.BENCH_DIR / "results" / f"{stem}-{datetime.date.today().isoformat()}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    common.dated_main(run, markdown, __doc__, "precision-f1", "one seed, two data sets (a smoke run)")
 
 
 if __name__ == "__main__":

@@ -202,20 +202,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    import argparse
-    import datetime
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one seed, 2 trials per group (a smoke run)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: bench/results/validity-DATE.json)")
-    args = parser.parse_args()
-    result = {"machine": common.machine_info(), **run(quick=args.quick)}
-    stem = "validity-quick" if args.quick else "validity"
-    out = args.out or common.BENCH_DIR / "results" / f"{stem}-{datetime.date.today().isoformat()}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(common.rnd(result), indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
-    print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
+    common.dated_main(run, markdown, __doc__, "validity", "one seed, 2 trials per group (a smoke run)")
 
 
 if __name__ == "__main__":

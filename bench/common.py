@@ -226,3 +226,21 @@ def git_commit() -> str | None:
 
 def load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def dated_main(run: Callable[..., dict[str, Any]], markdown: Callable[[dict[str, Any]], str], doc: str, stem: str,
+               quick_help: str) -> None:
+    """The CLI of a bench that writes bench/results/<stem>-DATE.json and .md: `--quick`, `--out`."""
+    import datetime
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default: bench/results/{stem}-DATE.json)")
+    args = parser.parse_args()
+    result = {"machine": machine_info(), **run(quick=args.quick)}
+    name = f"{stem}-quick" if args.quick else stem
+    out = args.out or BENCH_DIR / "results" / f"{name}-{datetime.date.today().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rnd(result), indent=2, default=str) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
