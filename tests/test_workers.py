@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
@@ -48,14 +49,14 @@ def studies(run: Path, storage_url: str | None = None) -> dict[str, list[optuna.
 
 def assert_shared_run_is_consistent(run: Path, storage_url: str | None = None, min_workers: int = 2) -> None:
     assert read_state(run)["status"] == "completed"
-    seen_workers = set()
+    seen_workers: collections.Counter[str] = collections.Counter()
     for group, trials in studies(run, storage_url).items():
         counted = [t for t in trials if not t.user_attrs.get("surplus")]
         assert all(t.state.name != "RUNNING" for t in trials), group
         assert len(counted) == BUDGET, f"{group}: {len(counted)} finished trials, budget {BUDGET}"
         fixed = {json.dumps(t.user_attrs.get("fixed_params"), sort_keys=True) for t in counted}
         assert len(fixed) == 1, f"{group}: workers disagreed on the fixed params: {fixed}"
-        seen_workers |= {t.user_attrs.get("worker") for t in counted}
+        seen_workers.update(t.user_attrs.get("worker") for t in counted)
     assert len(seen_workers) >= min_workers, seen_workers
     results = json.loads((run / rundir.RESULTS_FILE).read_text())
     assert results["test_metrics"] is not None and list(results["group_results"]) == list(GROUPS)
@@ -192,7 +193,9 @@ def postgres() -> Iterator[str]:
 
 @pytest.mark.slow
 def test_workers_over_postgresql(tmp_path: Path, postgres: str) -> None:
-    cfg = write_config(tmp_path, **{**SETUP, "storage_url": postgres})
+    # Trials long enough that the worker processes are up before the owner alone is done (as above).
+    cfg = write_config(tmp_path, **{**SETUP, "epochs_per_trial": 3, "data__synthetic__n_bars": 5000,
+                                     "storage_url": postgres})
     run = tmp_path / "run"
     owner = spawn("start", "--config", cfg, "--mode", "full", "--run-dir", run, "--workers", "2", cwd=tmp_path)
     wait_for(lambda: read_state(run).get("status") == "running", what="the run to start")
