@@ -314,22 +314,10 @@ def _train(
         for metrics in history:  # lets the caller re-report epochs a crash may have lost
             hooks.on_epoch(metrics)
 
-    def save(p: _Position) -> None:
-        if checkpoint_path is not None:
-            _write_checkpoint(checkpoint_path, {
-                "format": CHECKPOINT_FORMAT,
-                "tag": checkpoint_tag,
-                "fingerprint": fingerprint,
-                "position": dataclasses.asdict(p),
-                "history": [m.as_dict() for m in history],
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "best": best.state() if best is not None else None,
-            })
+    checkpoints = _Checkpointer(checkpoint_path, checkpoint_tag, fingerprint, model, optimizer, scheduler, best, history)
 
     def stop(p: _Position) -> TrainingInterrupted:
-        save(p)
+        checkpoints.save(p)
         return TrainingInterrupted(checkpoint_path, p.epoch, p.batch)
 
     loss_fn = build_loss(cfg, data.class_weights, device)
@@ -348,7 +336,7 @@ def _train(
             if should_stop():
                 raise stop(pos)
             if time.monotonic() - last_save >= cfg.checkpoint_interval_s:
-                save(pos)
+                checkpoints.save(pos)
                 last_save = time.monotonic()
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             x, target = _make_batch(train, idx, cfg, seed, epoch, b)
@@ -363,18 +351,51 @@ def _train(
         history.append(metrics)
         if best is not None:
             best.update(metrics, model)
-        save(_Position(epoch=epoch + 1))
+        checkpoints.save(_Position(epoch=epoch + 1))
         last_save = time.monotonic()
         if metrics.collapsed:
-            share = max(metrics.pred_distribution)
-            top = CLASS_NAMES[metrics.pred_distribution.index(share)]
-            warn(f"mode collapse at epoch {epoch}: {share:.0%} of validation predictions are {top}")
+            warn(_collapse_warning(metrics))
         if hooks.on_epoch is not None:
             hooks.on_epoch(metrics)
 
     result = _result(model, data.val, cfg.eval_batch_size, device, history, val_logits, best, resumed)
     result.precision = cfg.precision
     return result
+
+
+@dataclass
+class _Checkpointer:
+    """Writes what a resume needs: the position, the history so far and every state_dict, in one atomic file."""
+
+    path: Path | None
+    tag: str
+    fingerprint: dict[str, int]
+    model: nn.Module
+    optimizer: Any
+    scheduler: Any
+    best: _BestEpoch | None
+    history: list[EpochMetrics]  # the training's own list: appended to as epochs finish
+
+    def save(self, position: _Position) -> None:
+        if self.path is None:
+            return
+        _write_checkpoint(self.path, {
+            "format": CHECKPOINT_FORMAT,
+            "tag": self.tag,
+            "fingerprint": self.fingerprint,
+            "position": dataclasses.asdict(position),
+            "history": [m.as_dict() for m in self.history],
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "best": self.best.state() if self.best is not None else None,
+        })
+
+
+def _collapse_warning(metrics: EpochMetrics) -> str:
+    share = max(metrics.pred_distribution)
+    top = CLASS_NAMES[metrics.pred_distribution.index(share)]
+    return f"mode collapse at epoch {metrics.epoch}: {share:.0%} of validation predictions are {top}"
 
 
 def _result(
