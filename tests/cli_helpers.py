@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -90,6 +91,23 @@ def interrupt(proc: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: fl
     proc.send_signal(sig)
     proc.communicate(timeout=timeout)
     return proc.returncode
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Kills `proc` if the block leaves it running (a failed assertion) and always collects its output."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def assert_paused(proc: subprocess.Popen[str], run_dir: Path) -> None:
+    """The stopped run's process exits 130 and leaves the run paused (resumable)."""
+    assert proc.wait(timeout=60) == 130
+    assert read_state(run_dir)["status"] == "paused"
 
 
 def study_storages(run_dir: Path) -> list[Any]:

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_helpers import env as cli_env
-from cli_helpers import hyperopt, read_state, spawn, wait_running_epoch, write_config
+from cli_helpers import assert_paused, hyperopt, reaped, spawn, wait_for, wait_running_epoch, write_config
 from hyperopt_cli.cli import app, final_summary_line
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.errors import NothingRunningError, RunStateError
@@ -240,11 +240,8 @@ def test_start_ends_with_the_verdict_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_stop_json_by_job_id(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, max_trials_per_group=1000, epochs_per_trial=50)
-    proc = spawn("start", "-c", cfg, "--mode", "quick", cwd=tmp_path)
-    try:
+    with reaped(spawn("start", "-c", cfg, "--mode", "quick", cwd=tmp_path)) as proc:
         runs = tmp_path / "runs"
-        from cli_helpers import wait_for
-
         wait_for(lambda: len(rundir.list_runs(runs)) == 1, what="the run directory")
         (run,) = rundir.list_runs(runs)
         wait_running_epoch(run, proc)
@@ -253,9 +250,4 @@ def test_stop_json_by_job_id(tmp_path: Path) -> None:
         answer = json.loads(result.stdout)
         assert answer["run_dir"] == str(run) and answer["stopped"] is True and answer["status"] == "paused"
         assert answer["pids"] == [proc.pid]
-        assert proc.wait(timeout=60) == 130
-        assert read_state(run)["status"] == "paused"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        assert_paused(proc, run)

@@ -16,7 +16,7 @@ from typing import Iterator
 import psutil
 import pytest
 
-from cli_helpers import env, hyperopt, read_state, spawn, wait_running_epoch, write_config
+from cli_helpers import assert_paused, env, hyperopt, reaped, spawn, wait_running_epoch, write_config
 from hyperopt_cli import control, filelocks
 from hyperopt_cli.errors import RunLockedError
 from hyperopt_cli.run import rundir
@@ -121,17 +121,12 @@ def test_stop_works_when_this_shell_cannot_reach_the_storage(tmp_path: Path) -> 
     proc = subprocess.Popen([sys.executable, "-m", "hyperopt_cli", "start", "--config", str(cfg), "--mode", "quick",
                              "--run-dir", str(run)], cwd=tmp_path, env={**env(), "HYPEROPT_TEST_STORE": str(tmp_path)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(proc):
         wait_running_epoch(run, proc)
         stopped = hyperopt("stop", run, cwd=tmp_path, timeout=120)  # env() has no HYPEROPT_TEST_STORE
         assert stopped.returncode == 0, stopped.stderr
         assert "stop flag could not be set" in stopped.stdout
-        assert proc.wait(timeout=60) == 130
-        assert read_state(run)["status"] == "paused"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        assert_paused(proc, run)
 
 
 @pytest.mark.slow
@@ -141,8 +136,7 @@ def test_stopping_a_paused_shared_run_exits_7(tmp_path: Path, storage: dict[str,
     storage = {**storage, "storage_url": str(storage["storage_url"]).format(tmp=tmp_path)}
     cfg = write_config(tmp_path, **LONG, **storage)
     run = tmp_path / "run"
-    proc = spawn("start", "--config", cfg, "--mode", "quick", "--run-dir", run, cwd=tmp_path)
-    try:
+    with reaped(spawn("start", "--config", cfg, "--mode", "quick", "--run-dir", run, cwd=tmp_path)) as proc:
         wait_running_epoch(run, proc)
         first = hyperopt("stop", run, cwd=tmp_path, timeout=120)
         assert first.returncode == 0, first.stderr
@@ -150,10 +144,6 @@ def test_stopping_a_paused_shared_run_exits_7(tmp_path: Path, storage: dict[str,
         again = hyperopt("stop", run, cwd=tmp_path, timeout=60)
         assert again.returncode == 7, again.stdout
         assert again.stderr.strip() == f"Error: no live process owns {run}; nothing to stop"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
 
 
 def test_signalling_another_users_owner_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
