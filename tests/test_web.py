@@ -7,11 +7,12 @@ and tests/artifacts/web-completed.png.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -60,6 +61,33 @@ def _guard(page: Any, base: str, outside: list[str], errors: list[str]) -> None:
     page.on("console", console)
 
 
+@contextlib.contextmanager
+def _guarded_page(sync_api: Any, base: str) -> Iterator[tuple[Any, list[str], list[str]]]:
+    """A headless Chromium page that may reach only `base`, with the outside requests and page errors it
+    collects; when the block fails, what the page showed goes to tests/artifacts/web-failure.png."""
+    outside: list[str] = []
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        _guard(page, base, outside, errors)
+        try:
+            yield page, outside, errors
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "web-failure.png"), full_page=True)
+            raise
+        browser.close()
+
+
+def _keep_and_check(shot: Path, outside: list[str], errors: list[str]) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / shot.name)
+    assert not outside, f"the page requested something outside the server: {outside}"
+    assert not errors, f"errors in the page: {errors}"
+
+
 def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir: Path) -> None:  # noqa: F811
     sync_api = _playwright()
     expect = sync_api.expect
@@ -67,53 +95,37 @@ def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", long_config(tmp_path))
-    outside: list[str] = []
-    errors: list[str] = []
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            _guard(page, base, outside, errors)
+        with _guarded_page(sync_api, base) as (page, outside, errors):
+            page.goto(base + "/")
+            expect(page.locator("#run-status")).to_have_text("idle")
+            page.select_option("select[name=mode]", "full")
+            page.fill("input[name=max_trials_per_group]", "1000")
+            page.fill("input[name=epochs_per_trial]", "2")
+            page.click("#start")
 
-            try:
-                page.goto(base + "/")
-                expect(page.locator("#run-status")).to_have_text("idle")
-                page.select_option("select[name=mode]", "full")
-                page.fill("input[name=max_trials_per_group]", "1000")
-                page.fill("input[name=epochs_per_trial]", "2")
-                page.click("#start")
+            expect(page.locator("#message")).to_contain_text("Started ")
+            expect(page.locator("#run-status")).to_have_text("running")
+            groups = page.locator("#groups tbody tr")
+            expect(groups).to_have_count(6)
+            first = groups.first.locator("td")
+            expect(first.nth(0)).to_have_text("learning_rate")
+            expect(first.nth(1)).to_have_text("running")
+            expect(first.nth(2)).to_have_text(re.compile(r"^[1-9]\d*/1000$"))  # finished trials are counted live
+            expect(page.locator("#best-params tbody tr")).not_to_have_count(0)
+            expect(page.locator("#runs tbody tr")).to_have_count(1)
+            expect(first.locator("svg.history circle")).not_to_have_count(0)  # the history chart, live
 
-                expect(page.locator("#message")).to_contain_text("Started ")
-                expect(page.locator("#run-status")).to_have_text("running")
-                groups = page.locator("#groups tbody tr")
-                expect(groups).to_have_count(6)
-                first = groups.first.locator("td")
-                expect(first.nth(0)).to_have_text("learning_rate")
-                expect(first.nth(1)).to_have_text("running")
-                expect(first.nth(2)).to_have_text(re.compile(r"^[1-9]\d*/1000$"))  # finished trials are counted live
-                expect(page.locator("#best-params tbody tr")).not_to_have_count(0)
-                expect(page.locator("#runs tbody tr")).to_have_count(1)
-                expect(first.locator("svg.history circle")).not_to_have_count(0)  # the history chart, live
-
-                page.click("#stop")
-                expect(page.locator("#run-status")).to_have_text("paused")
-                expect(page.locator("#message")).to_contain_text("paused")
-                expect(page.locator("#resume")).to_be_enabled()
-                expect(page.locator("#stop")).to_be_disabled()
-                shot = tmp_path / "web-paused.png"
-                page.screenshot(path=str(shot), full_page=True)
-            except Exception:
-                ARTIFACTS.mkdir(exist_ok=True)  # what the page showed when it went wrong
-                page.screenshot(path=str(ARTIFACTS / "web-failure.png"), full_page=True)
-                raise
-            browser.close()
+            page.click("#stop")
+            expect(page.locator("#run-status")).to_have_text("paused")
+            expect(page.locator("#message")).to_contain_text("paused")
+            expect(page.locator("#resume")).to_be_enabled()
+            expect(page.locator("#stop")).to_be_disabled()
+            shot = tmp_path / "web-paused.png"
+            page.screenshot(path=str(shot), full_page=True)
     finally:
         stop_server(server)
-    ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / shot.name)
-    assert not outside, f"the page requested something outside the server: {outside}"
-    assert not errors, f"errors in the page: {errors}"
+    _keep_and_check(shot, outside, errors)
     (run,) = rundir.list_runs(runs_dir)
     assert read_state(run)["status"] == "paused" and rundir.live_owner(run) is None
 
@@ -133,44 +145,29 @@ def test_a_finished_run_shows_history_charts_the_verdict_and_its_report(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = spawn_server(tmp_path, port, "--runs-dir", runs_dir)
-    outside: list[str] = []
-    errors: list[str] = []
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            _guard(page, base, outside, errors)
-            try:
-                page.goto(base + "/")
-                expect(page.locator("#run-status")).to_have_text("completed")
-                expect(page.locator("#verdict")).to_have_text("Verdict: " + results["verdict"]["wording"])
-                chart = page.locator("#groups tbody tr").first.locator("svg.history")
-                n_complete = results["group_results"]["learning_rate"]["n_trials"]["complete"]
-                expect(chart.locator("circle")).to_have_count(n_complete)
-                expect(chart.locator("path.best")).to_have_count(1)
-                expect(page.locator("#report")).to_be_hidden()  # no report written yet
-                write_report(run)
-                expect(page.locator("#report")).to_be_visible()  # the page looks again within ~10 s
-                shot = tmp_path / "web-completed.png"
-                page.screenshot(path=str(shot), full_page=True)
-                with page.context.expect_page() as opened:
-                    page.click("#report-link")
-                report = opened.value
-                report.wait_for_load_state()
-                expect(report.locator("#verdict .verdict")).to_contain_text(results["verdict"]["wording"])
-                expect(report.locator("img[alt^='equity curve']")).to_have_count(1)
-            except Exception:
-                ARTIFACTS.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "web-failure.png"), full_page=True)
-                raise
-            browser.close()
+        with _guarded_page(sync_api, base) as (page, outside, errors):
+            page.goto(base + "/")
+            expect(page.locator("#run-status")).to_have_text("completed")
+            expect(page.locator("#verdict")).to_have_text("Verdict: " + results["verdict"]["wording"])
+            chart = page.locator("#groups tbody tr").first.locator("svg.history")
+            n_complete = results["group_results"]["learning_rate"]["n_trials"]["complete"]
+            expect(chart.locator("circle")).to_have_count(n_complete)
+            expect(chart.locator("path.best")).to_have_count(1)
+            expect(page.locator("#report")).to_be_hidden()  # no report written yet
+            write_report(run)
+            expect(page.locator("#report")).to_be_visible()  # the page looks again within ~10 s
+            shot = tmp_path / "web-completed.png"
+            page.screenshot(path=str(shot), full_page=True)
+            with page.context.expect_page() as opened:
+                page.click("#report-link")
+            report = opened.value
+            report.wait_for_load_state()
+            expect(report.locator("#verdict .verdict")).to_contain_text(results["verdict"]["wording"])
+            expect(report.locator("img[alt^='equity curve']")).to_have_count(1)
     finally:
         stop_server(server)
-    ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / shot.name)
-    assert not outside, f"the page requested something outside the server: {outside}"
-    assert not errors, f"errors in the page: {errors}"
+    _keep_and_check(shot, outside, errors)
 
 
 def read_results(run: Path) -> dict[str, Any]:
