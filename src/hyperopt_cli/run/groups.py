@@ -13,11 +13,10 @@ from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import CENTER_ATTR, FINE_TUNE, group_objective
 from hyperopt_cli.run.state import GroupsProgress
 from hyperopt_cli.search.group import GroupSearch, PreparerLike, TimeBudget, open_study
-from hyperopt_cli.search import storage_kind
 from hyperopt_cli.search.incumbent import current_values, enqueue_incumbent, incumbent_params
 from hyperopt_cli.search.space import study_space
 from hyperopt_cli.search.summary import StudySummary
-from hyperopt_cli.search.workers import local_workers_lock
+from hyperopt_cli.search.workers import study_files_lock
 
 
 class GroupRunner:
@@ -72,14 +71,11 @@ class GroupRunner:
     def _enqueue_incumbent(self, search: GroupSearch, params: dict[str, Any] | None) -> None:
         """Once per study, also when several local workers open the group at the same moment.
 
-        With study files every worker is on this host, so the check-then-enqueue runs under
-        the workers' OS lock; with a database two workers opening a group within
-        milliseconds could both enqueue it (the second copy is one wasted trial).
+        With study files the check-then-enqueue runs under the workers' OS lock; with a
+        database two workers opening a group within milliseconds could both enqueue it (the
+        second copy is one wasted trial).
         """
-        if storage_kind.file_per_group(self.cfg.storage_url):
-            with local_workers_lock(self.run_dir):
-                enqueue_incumbent(search.study, params)
-        else:
+        with study_files_lock(self.cfg, self.run_dir):
             enqueue_incumbent(search.study, params)
 
     def emit_group_start(self, summary: StudySummary) -> None:

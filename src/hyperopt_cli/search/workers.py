@@ -141,15 +141,21 @@ def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: Optimizat
     competing write to land, and re-reads, so two that both saw the trial free read the
     same last writer. A claim that loses anyway is caught at the next epoch (`still_owns`).
     """
-    if not storage_kind.file_per_group(cfg.storage_url):
-        return _claim(study, frozen, me, cfg, heartbeats, settle_s=SETTLE_DATABASE_S)
-    with local_workers_lock(run_dir):
-        return _claim(study, frozen, me, cfg, heartbeats, settle_s=0.0)
+    settle_s = 0.0 if storage_kind.file_per_group(cfg.storage_url) else SETTLE_DATABASE_S
+    with study_files_lock(cfg, run_dir):
+        return _claim(study, frozen, me, cfg, heartbeats, settle_s=settle_s)
 
 
 @contextlib.contextmanager
-def local_workers_lock(run_dir: Path) -> Iterator[None]:
-    """An OS lock every local worker of the run takes for a read-then-write on its studies (claims, the incumbent)."""
+def study_files_lock(cfg: OptimizationConfig, run_dir: Path) -> Iterator[None]:
+    """An OS lock every local worker of the run takes for a read-then-write on its studies (claims, the incumbent).
+
+    Only with study files, whose workers are all on this host; with a database server workers
+    may sit on other hosts, which an OS lock cannot reach, so nothing is locked.
+    """
+    if not storage_kind.file_per_group(cfg.storage_url):
+        yield
+        return
     folder = run_dir / WORKERS_DIR
     folder.mkdir(exist_ok=True)
     fd = os.open(folder / CLAIMS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
