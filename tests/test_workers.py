@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import optuna
 import pytest
 
-from cli_helpers import hyperopt, read_state, spawn, wait_for, write_config
+from cli_helpers import hyperopt, load_run_study, read_state, spawn, wait_for, write_config
 from hyperopt_cli.run import rundir
 from hyperopt_cli.config import GROUPS
 from hyperopt_cli.search.storage import mask_url
@@ -34,16 +34,12 @@ def test_mask_url_hides_passwords_only() -> None:
 
 
 def studies(run: Path, storage_url: str | None = None) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    """Every group's trials: from the run's study files, or from the database at `storage_url`."""
     out = {}
     for group in GROUPS:
-        if storage_url is None:
-            from optuna.storages import JournalStorage
-            from optuna.storages.journal import JournalFileBackend
-
-            storage: Any = JournalStorage(JournalFileBackend(str(run / f"ml_hyperopt_{group}.journal")))
-        else:
-            storage = storage_url
-        out[group] = optuna.load_study(study_name=f"ml_hyperopt_{group}", storage=storage).get_trials(deepcopy=False)
+        name = f"ml_hyperopt_{group}"
+        study = load_run_study(run, name) if storage_url is None else optuna.load_study(study_name=name, storage=storage_url)
+        out[group] = study.get_trials(deepcopy=False)
     return out
 
 
@@ -92,11 +88,7 @@ def test_killed_worker_has_its_trial_finished_by_another(tmp_path: Path) -> None
         assert owner.poll() is None, "the run ended before a worker was caught mid-trial"
         if not journal.exists():
             return False
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        trials = optuna.load_study(study_name="ml_hyperopt_learning_rate",
-                                   storage=JournalStorage(JournalFileBackend(str(journal)))).get_trials()
+        trials = studies_one(run)
         for t in trials:
             key = t.user_attrs.get("worker", "")
             if t.state.name == "RUNNING" and t.intermediate_values and not key.startswith(
@@ -117,12 +109,7 @@ def test_killed_worker_has_its_trial_finished_by_another(tmp_path: Path) -> None
 
 
 def studies_one(run: Path) -> list[optuna.trial.FrozenTrial]:
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    journal = run / "ml_hyperopt_learning_rate.journal"
-    return optuna.load_study(study_name="ml_hyperopt_learning_rate",
-                             storage=JournalStorage(JournalFileBackend(str(journal)))).get_trials()
+    return load_run_study(run, "ml_hyperopt_learning_rate").get_trials()
 
 
 @pytest.mark.slow
