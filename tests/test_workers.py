@@ -132,10 +132,18 @@ def test_stop_reaches_every_worker_and_resume_restarts_them(tmp_path: Path) -> N
 
 
 def test_workers_need_a_concurrent_storage(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, storage_url="sqlite")
     result = hyperopt("start", "--config", cfg, "--set", "workers=2", cwd=tmp_path)
     assert result.returncode == 3
     assert "workers=2 needs a storage that takes concurrent writers" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "a half-made run directory"
+
+
+def test_workers_without_a_storage_setting_get_journal_files(tmp_path: Path) -> None:
+    from hyperopt_cli.control import resolve_config
+
+    cfg = resolve_config(write_config(tmp_path), ["workers=2"])
+    assert (cfg.workers, cfg.storage_url) == (2, "journal")
 
 
 # --------------------------------------------------------------------------- PostgreSQL

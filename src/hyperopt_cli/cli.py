@@ -266,7 +266,7 @@ def start(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run here instead of runs/<job_id>."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     n_workers: Optional[int] = typer.Option(
-        None, "--workers", "-w", min=1, help="Local worker processes (> 1 uses the journal storage unless set)."
+        None, "--workers", "-w", min=1, help="Local worker processes sharing the run (default: one per core)."
     ),
     set_: Optional[list[str]] = SET_OPTION,
     as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),

@@ -40,8 +40,8 @@ def resolve_config(
     """Config file (default configs/default.yaml if present, else built-in defaults) + CLI options.
 
     The data path is made absolute so the frozen config resumes from any directory.
-    `n_workers` > 1 without a storage_url picks the journal storage, which takes
-    concurrent writers. `workers: 0` (auto) becomes the parallel default of
+    An unset storage_url is journal files (which take concurrent writers) before any check,
+    so `workers: 2` needs no storage setting. `workers: 0` (auto) becomes the parallel default of
     run/parallel.py (one worker per core x 1 thread), or one worker with `exact`.
     """
     if config_path is None and DEFAULT_CONFIG.is_file():
@@ -63,8 +63,8 @@ def resolve_config(
         data_section["path"] = str(path if path.is_absolute() else (base / path).resolve())
     if n_workers is not None:
         raw["workers"] = n_workers
-        if n_workers > 1 and raw.get("storage_url") is None:
-            raw["storage_url"] = storage_kind.JOURNAL
+    if raw.get("storage_url") is None:  # a new run's default (choose_parallel writes it in too)
+        raw["storage_url"] = storage_kind.JOURNAL
     config_from_dict(raw, origin=str(config_path) if config_path is not None else None)  # bad input fails as typed
     raw = apply_parallel_choice(raw, choose_parallel(raw, usable_cores(), exact))
     raw = _freeze_precision(raw)
