@@ -21,6 +21,7 @@ TINY_CONFIG: dict[str, Any] = {
     "n_warmup_steps": 0,
     "seed": 7,
     "ensemble_seeds": 1,  # the default (3) triples the final evaluation; tests of ensembles set their own
+    "selection_folds": 1,  # the default (3) trains every trial 3 times; tests of folds set their own
     "data": {"window": 8, "synthetic": {"n_bars": 1500}},
     "model": {"hidden_size": 4, "num_layers": 1},
     "trainer": {"batch_size": 64, "eval_batch_size": 512, "num_threads": 1},

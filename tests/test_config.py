@@ -36,7 +36,9 @@ def test_original_top_level_defaults() -> None:
     cfg = OptimizationConfig()
     assert (cfg.study_name, cfg.epochs_per_trial, cfg.max_trials_per_group) == ("ml_hyperopt", 4, 15)
     assert (cfg.max_total_time_hours, cfg.n_startup_trials, cfg.n_warmup_steps) == (72.0, 3, 2)
-    assert (cfg.pruning_percentile, cfg.optimization_direction, cfg.primary_metric) == (50.0, "maximize", "val_f1")
+    # Selection defaults follow the measurement (docs/selection.md): cross-entropy over purged folds.
+    assert (cfg.pruning_percentile, cfg.optimization_direction, cfg.primary_metric) == (50.0, "auto", "val_loss")
+    assert (cfg.selection_folds, cfg.incumbent_margin_se) == (3, 1.0)
     assert (cfg.convergence_patience, cfg.convergence_threshold, cfg.seed) == (5, 0.005, 42)
     t = cfg.trainer
     assert t.use_class_weights and t.use_focal_loss and t.use_augmentation

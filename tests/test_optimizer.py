@@ -89,23 +89,41 @@ def test_fixed_params_grow_group_by_group_in_order(full_run) -> None:
             assert set(t.params) == set(cfg.search_space[group])
             assert t.user_attrs.get("fixed_params", {}) == fixed, f"{group} trial {t.number}"
         complete = [t for t in trials if t.state.name == "COMPLETE"]
-        healthy = [t for t in complete if not t.user_attrs["collapsed"]]
-        pool = healthy or [t for t in complete if t.user_attrs.get("incumbent")] or complete  # all collapsed: the incumbent
-        best = max(pool, key=lambda t: t.value)
-        assert results["group_results"][group]["best_value"] == pytest.approx(best.value)
-        fixed.update(best.params)
+        reported = results["group_results"][group]
+        pick = max if reported["direction"] == "maximize" else min
+        best = pick(complete, key=lambda t: t.value)
+        chosen = next(t for t in complete if t.number == reported["best_trial"])
+        if reported["kept"]:  # the incumbent guard kept the values the group started from
+            assert chosen.user_attrs.get("incumbent") and reported["challenger"]["trial"] == best.number
+        else:
+            assert chosen.number == best.number
+        assert reported["best_value"] == pytest.approx(chosen.value)
+        fixed.update(chosen.params)
     assert results["fixed_params"] == fixed
     assert list(results["fixed_params"]) == [p for g in GROUPS for p in cfg.search_space[g]]
 
 
-def test_triple_barrier_group_is_scored_by_trading_score(full_run) -> None:
+def test_triple_barrier_group_is_scored_by_skill_over_the_label_prior(full_run) -> None:
     run, cfg, results, _ = full_run
-    assert results["group_results"]["triple_barrier"]["metric"] == "trading_score"
-    assert results["group_results"]["learning_rate"]["metric"] == "val_f1"
+    assert results["group_results"]["triple_barrier"]["metric"] == "val_skill"
+    assert results["group_results"]["learning_rate"]["metric"] == "val_loss"
     for t in study(run, cfg, "triple_barrier").trials:
         if t.state.name == "COMPLETE":
-            assert "val_f1" in t.user_attrs["metrics"]
-            assert t.user_attrs["raw_value"] == pytest.approx(t.user_attrs["metrics"]["trading_score"])
+            assert "val_f1" in t.user_attrs["metrics"] and "trading_score" in t.user_attrs["metrics"]
+            assert t.value < 1.0 and t.value == pytest.approx(t.user_attrs["selection"]["value"])
+
+
+def test_results_carry_the_runs_pbo_and_the_chosen_epochs(full_run) -> None:
+    run, cfg, results, _ = full_run
+    assert results["pbo"] is not None and 0.0 <= results["pbo"] <= 1.0
+    assert results["verdict"]["pbo"] == results["pbo"]
+    assert "probability of backtest overfitting" in results["verdict"]["wording"]
+    for group in GROUPS:
+        assert results["group_results"][group]["pbo"] is None or 0.0 <= results["group_results"][group]["pbo"] <= 1.0
+    last = results["group_results"][GROUPS[-1]]
+    assert results["epochs"] == last["best_epochs"] == 1  # one epoch per trial in the tiny config
+    manifest = json.loads((run / "model" / "model.json").read_text())
+    assert manifest["training"]["epochs"] == results["epochs"]
 
 
 def test_rebuild_state_from_dbs_matches_live_results(full_run) -> None:
@@ -168,7 +186,7 @@ def test_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
     assert results["test_metrics"] is not None
 
 
-def test_collapse_halves_the_objective_and_is_flagged(tmp_path: Path) -> None:
+def test_collapse_is_flagged_and_never_changes_the_objective(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "collapse_precision=0.99")
     run = tmp_path / "run"
     events = Recorder()
@@ -177,7 +195,7 @@ def test_collapse_halves_the_objective_and_is_flagged(tmp_path: Path) -> None:
     assert trials
     for t in trials:
         assert t.user_attrs["collapsed"] is True
-        assert t.value == pytest.approx(0.5 * t.user_attrs["raw_value"])
+        assert t.value == pytest.approx(t.user_attrs["raw_value"])
     assert sorted(results["group_results"]["learning_rate"]["collapsed_trials"]) == [t.number for t in trials]
     assert any("mode collapse" in d["message"] for d in events.named("warning"))
 
@@ -248,3 +266,42 @@ def test_run_started_by_an_older_version_without_newer_keys_resumes(tmp_path: Pa
     rundir.write_json(run / "state.json", state)
     results = HyperparameterOptimizer.from_run_dir(run).optimize()
     assert results["group_results"]["learning_rate"]["n_trials"]["finished"] == 3
+
+
+def test_trials_are_scored_over_selection_folds_and_the_final_model_trains_the_chosen_epochs(tmp_path: Path) -> None:
+    cfg = tiny("mode=quick", "selection_folds=2", "epochs_per_trial=3", "n_warmup_steps=10",
+               "data.synthetic.n_bars=2500")
+    run = tmp_path / "run"
+    results = HyperparameterOptimizer(cfg, run).optimize()
+    trials = [t for t in study(run, cfg, "learning_rate").trials if t.state.name == "COMPLETE"]
+    assert trials
+    for t in trials:
+        selection = t.user_attrs["selection"]
+        assert selection["folds"] == 2 and len(selection["fold_values"]) == 2
+        assert sorted(t.intermediate_values) == list(range(6))  # step = fold * epochs + epoch
+        mean = [(t.intermediate_values[e] + t.intermediate_values[3 + e]) / 2 for e in range(3)]
+        assert selection["curve"] == pytest.approx(mean)
+        assert t.value == pytest.approx(min(mean)) and selection["epochs"] == mean.index(min(mean)) + 1
+        assert len(t.user_attrs["units"]) == len(t.user_attrs["skill_units"]) == 8  # 2 folds x 4 sub-blocks
+    chosen = results["group_results"]["learning_rate"]
+    assert results["epochs"] == chosen["best_epochs"]
+    assert f"{results['epochs']} epochs" in (run / rundir.LOG_FILE).read_text()
+    assert not list((run / "checkpoints").glob("*.pt"))
+
+
+def test_a_label_setting_with_a_vanishing_class_is_refused_untrained(tmp_path: Path) -> None:
+    # A threshold of 30 vol units: nearly every label is HOLD, so every trial's labels are degenerate.
+    cfg = tiny("mode=group", "target_group=triple_barrier", "max_trials_per_group=2", "incumbent_first=false",
+               "search_space.triple_barrier.threshold.low=30", "search_space.triple_barrier.threshold.high=31",
+               "search_space.triple_barrier.take_profit.low=40", "search_space.triple_barrier.take_profit.high=41",
+               "search_space.triple_barrier.stop_loss.low=40", "search_space.triple_barrier.stop_loss.high=41")
+    run = tmp_path / "run"
+    events = Recorder()
+    results = HyperparameterOptimizer(cfg, run, events=events).optimize()
+    trials = study(run, cfg, "triple_barrier").trials
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
+    for t in trials:
+        assert t.user_attrs["degenerate_labels"] is True and "min_class_share" in t.user_attrs["fail_reason"]
+        assert "history" not in t.user_attrs  # refused before any training
+    assert results["best_params"] == {}  # the config's labels stay
+    assert any("trial refused: degenerate labels" in d["message"] for d in events.named("warning"))

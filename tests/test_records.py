@@ -12,8 +12,9 @@ import pytest
 from cli_helpers import TINY_CONFIG
 from hyperopt_cli.config import GROUPS, apply_overrides, config_from_dict, dump_config
 from hyperopt_cli.errors import RunStateError
-from hyperopt_cli.run import records, rundir
-from hyperopt_cli.search.study_records import FINE_TUNE
+from hyperopt_cli.run import records
+from hyperopt_cli.run import rundir
+from hyperopt_cli.search.study_records import FINE_TUNE, SKILL
 
 
 def tiny(*overrides: str):
@@ -31,11 +32,19 @@ def test_readers_import_no_training_stack(module: str, absent: tuple[str, ...]) 
     assert out.strip() == "[]"
 
 
-def test_group_objective_uses_trading_score_only_where_labels_change() -> None:
+def test_group_objective_uses_skill_over_the_label_prior_only_where_labels_change() -> None:
     cfg = tiny("primary_metric=val_loss", "optimization_direction=minimize")
     assert records.group_objective(cfg, "learning_rate") == ("val_loss", "minimize")
-    assert records.group_objective(cfg, "triple_barrier") == (records.TRADING_SCORE, "maximize")
-    assert records.group_objective(cfg, FINE_TUNE) == (records.TRADING_SCORE, "maximize")
+    assert records.group_objective(cfg, "triple_barrier") == (SKILL, "maximize")
+    assert records.group_objective(cfg, FINE_TUNE) == (SKILL, "maximize")
+
+
+@pytest.mark.parametrize(("metric", "direction"), [("val_loss", "minimize"), ("val_f1", "maximize"),
+                                                    ("val_accuracy", "maximize")])
+def test_auto_direction_minimizes_the_loss_and_maximizes_the_rest(metric: str, direction: str) -> None:
+    cfg = tiny(f"primary_metric={metric}")
+    assert cfg.optimization_direction == "auto"
+    assert records.group_objective(cfg, "learning_rate") == (metric, direction)
     assert set(GROUPS) >= {"learning_rate", "triple_barrier"}
 
 

@@ -95,3 +95,27 @@ def test_killed_trial_continues_from_its_checkpoint(tmp_path: Path) -> None:
     assert trial.user_attrs["resumed_from"]["epoch"] >= 2
     assert "done before the restart" in (run / rundir.LOG_FILE).read_text()
     assert all(row[2] != "RUNNING" for row in trial_table(run))
+
+
+def test_a_trial_killed_in_a_later_fold_resumes_bit_identically(tmp_path: Path) -> None:
+    """Selection folds: the finished fold replays from its checkpoint, the killed one continues."""
+    cfg = write_config(tmp_path, **{**SETUP, "selection_folds": 2, "epochs_per_trial": 3, "n_warmup_steps": 10,
+                                    "data__synthetic__n_bars": 5000, "max_trials_per_group": 2})
+    straight, bumpy = tmp_path / "straight", tmp_path / "bumpy"
+    done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", straight, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+    proc = spawn("start", "--config", cfg, "--mode", "quick", "--run-dir", bumpy, cwd=tmp_path)
+    second_fold = bumpy / "checkpoints" / "learning_rate_trial00001.pt"  # the last fold keeps the plain name
+    interrupt_when(proc, bumpy, lambda run: second_fold.exists(), signal.SIGKILL)
+    assert (bumpy / "checkpoints" / "learning_rate_trial00001_fold0.pt").exists()
+    last = hyperopt("resume", bumpy, cwd=tmp_path, timeout=600)
+    assert last.returncode == 0, last.stderr
+
+    assert trial_table(bumpy) == trial_table(straight)
+    trials = [load_run_study(run, "ml_hyperopt_learning_rate").trials for run in (straight, bumpy)]
+    for a, b in zip(*trials):
+        assert a.intermediate_values == b.intermediate_values and len(a.intermediate_values) == 6
+        assert a.user_attrs["units"] == b.user_attrs["units"]
+    assert trials[1][1].user_attrs.get("resumed_from") is not None
+    assert not list((bumpy / "checkpoints").glob("*.pt"))

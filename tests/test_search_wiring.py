@@ -67,23 +67,31 @@ def record_run(cfg: OptimizationConfig, run: Path) -> tuple[dict[str, Any], Trai
 
 
 def candidates(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """The COMPLETE trials that did not collapse; when every one collapsed, the incumbent, else all of them."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    healthy = [t for t in complete if not t.user_attrs.get("collapsed")]
-    return healthy or [t for t in complete if t.user_attrs.get("incumbent")] or complete
+    """The COMPLETE trials: a collapsed one is ranked like any other (the flag informs, never ranks)."""
+    return [t for t in trials if t.state == TrialState.COMPLETE]
 
 
 def best_by_hand(trials: list[FrozenTrial], maximise: bool) -> FrozenTrial:
+    """The best value, unless its mean paired gain over the incumbent's units is not above 0 (margin 0)."""
     pool = candidates(trials)
     assert pool, "no COMPLETE trial to pick from"
-    return (max if maximise else min)(pool, key=lambda t: float(t.value))  # type: ignore[arg-type]
+    best = (max if maximise else min)(pool, key=lambda t: float(t.value))  # type: ignore[arg-type]
+    incumbent = next((t for t in pool if t.user_attrs.get(INCUMBENT_ATTR)), None)
+    if incumbent is None or incumbent.number == best.number:
+        return best
+    gains = [(c - i) if maximise else (i - c) for c, i in zip(best.user_attrs["units"], incumbent.user_attrs["units"])]
+    return best if sum(gains) / len(gains) > 0 else incumbent
+
+
+def maximises(group: str) -> bool:
+    return group == "triple_barrier"  # skill over the label prior; every other group minimises val_loss
 
 
 @pytest.fixture(scope="module")
 def recorded_full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, OptimizationConfig, dict[str, Any], TrainingRecorder]]:
     run = tmp_path_factory.mktemp("wiring") / "run"
     cfg = tiny("mode=full", "max_trials_per_group=3", "n_startup_trials=3", "seed=8",
-               "collapse_precision=0.0")  # tiny models collapse: rank every trial by its value
+               "incumbent_margin_se=0")  # any paired gain replaces the incumbent: more groups move
     results, recorder = record_run(cfg, run)
     yield run, cfg, results, recorder
 
@@ -106,23 +114,24 @@ def test_every_trial_trains_with_its_own_values_and_the_earlier_groups_best(reco
             for name in later:
                 assert call.settings[name] == defaults[name], f"{group} trial {call.trial}: later {name} leaked"
         moved_from_default += sum(frozen[name] != defaults[name] for name in frozen)
-        best = best_by_hand(list(trials.values()), maximise=True)
+        best = best_by_hand(list(trials.values()), maximise=maximises(group))
         frozen.update(best.params)
     assert moved_from_default > 0, "no earlier best differed from its default: the test proves nothing"
     assert results["fixed_params"] == frozen
     assert json.loads((run / "best_params.json").read_text()) == frozen
 
 
-def test_each_groups_best_is_the_best_uncollapsed_trial_of_its_study(recorded_full_run) -> None:
+def test_each_groups_best_is_its_guarded_best_trial(recorded_full_run) -> None:
     run, cfg, results, _ = recorded_full_run
     decisive = 0  # groups whose pool holds distinct values, so a wrong direction would pick another
     for group in GROUPS:
         study = storage.load_study(cfg, run, group)
-        assert study.direction == StudyDirection.MAXIMIZE  # val_f1, and trading_score for triple_barrier
+        direction = StudyDirection.MAXIMIZE if maximises(group) else StudyDirection.MINIMIZE
+        assert study.direction == direction  # val_loss, and skill over the label prior for triple_barrier
         trials = study.get_trials()
-        best = best_by_hand(trials, maximise=True)
+        best = best_by_hand(trials, maximise=maximises(group))
         reported = results["group_results"][group]
-        assert reported["direction"] == "maximize"
+        assert reported["direction"] == ("maximize" if maximises(group) else "minimize")
         assert reported["best_value"] == pytest.approx(best.value)
         assert trials[reported["best_trial"]].value == pytest.approx(best.value)
         assert reported["best_params"] == trials[reported["best_trial"]].params
@@ -148,7 +157,7 @@ def test_each_groups_first_trial_is_its_incumbent(recorded_full_run) -> None:
             assert {name: call.settings[name] for name in space} == expected
         else:
             assert INCUMBENT_ATTR not in study.user_attrs
-        current.update(best_by_hand(study.get_trials(), maximise=True).params)
+        current.update(best_by_hand(study.get_trials(), maximise=maximises(group)).params)
     assert enqueued == len(GROUPS), "every default lies inside its range: each group starts with its incumbent"
 
 
@@ -169,20 +178,20 @@ def test_incumbent_values_outside_the_space_are_not_enqueued() -> None:
     assert incumbent_params(space, {"learning_rate": 1e-3}) is None  # a parameter without a value
 
 
-def test_minimising_val_loss_doubles_collapsed_values_and_keeps_the_lowest(tmp_path: Path) -> None:
-    cfg = tiny("mode=quick", "primary_metric=val_loss", "optimization_direction=minimize",
-               "max_trials_per_group=3", "n_startup_trials=3", "collapse_precision=0.99")
+def test_collapsed_trials_are_flagged_not_penalised_and_the_lowest_loss_wins(tmp_path: Path) -> None:
+    cfg = tiny("mode=quick", "max_trials_per_group=3", "n_startup_trials=3", "collapse_precision=0.99",
+               "incumbent_first=false")
     run = tmp_path / "run"
     results = HyperparameterOptimizer(cfg, run).optimize()
     study = storage.load_study(cfg, run, "learning_rate")
     assert study.direction == StudyDirection.MINIMIZE
     complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
     assert len(complete) == 3
-    for t in complete:  # precision can never reach 0.99 here: every trial collapsed
+    for t in complete:  # precision can never reach 0.99 here: every trial is flagged
         assert t.user_attrs["collapsed"] is True
-        raw = t.user_attrs["raw_value"]
-        assert raw == pytest.approx(t.user_attrs["metrics"]["val_loss"]) and raw > 0
-        assert t.value == pytest.approx(2.0 * raw)  # a penalty makes a loss worse, never better
+        chosen = t.user_attrs["selection"]["epochs"]
+        loss = t.user_attrs["history"][chosen - 1]["val_loss"]
+        assert t.value == pytest.approx(loss) == pytest.approx(t.user_attrs["raw_value"])  # no penalty
     assert len({t.value for t in complete}) == 3
     group = results["group_results"]["learning_rate"]
     lowest = min(complete, key=lambda t: float(t.value))  # type: ignore[arg-type]

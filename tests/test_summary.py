@@ -6,7 +6,7 @@ from optuna.trial import TrialState, create_trial
 
 from hyperopt_cli.config import OptimizationConfig, ParamSpec
 from hyperopt_cli.search.space import narrow, study_space
-from hyperopt_cli.search.summary import best_trial, group_is_done, summarize, trials_since_improvement
+from hyperopt_cli.search.summary import best_trial, decide, group_is_done, summarize, trials_since_improvement
 
 DIST = {"x": FloatDistribution(0.0, 1.0)}
 
@@ -24,20 +24,42 @@ def trials(values: list[float | None], collapsed: set[int] = frozenset(), states
     return out
 
 
-def test_collapsed_trial_is_never_best_when_a_healthy_one_exists() -> None:
+def test_a_collapsed_trial_is_ranked_by_its_value_like_any_other() -> None:
+    # The flag informs; a penalty once put configurations that generalise better below worse ones.
     ts = trials([0.3, 0.9, 0.5], collapsed={1})
-    assert best_trial(ts, "maximize").number == 2
-    assert best_trial(trials([0.3, 0.9], collapsed={0, 1}), "maximize").number == 1
+    assert best_trial(ts, "maximize").number == 1
+    assert summarize("g", ts, "val_f1", "maximize", 0.005).collapsed_trials == [1]
 
 
-def test_when_every_trial_collapsed_the_incumbent_is_kept() -> None:
-    ts = trials([-0.2, 0.0, -0.1], collapsed={0, 1, 2})
-    assert best_trial(ts, "maximize").number == 1  # no incumbent: the best penalised value
-    ts[2].user_attrs["incumbent"] = True
-    assert best_trial(ts, "maximize").number == 2
-    ts = trials([0.1, 0.3], collapsed={1})
-    ts[1].user_attrs["incumbent"] = True
-    assert best_trial(ts, "maximize").number == 0  # a healthy trial still beats a collapsed incumbent
+def with_units(ts, units: dict[int, list[float]], incumbent: int = 0):
+    for number, values in units.items():
+        ts[number].user_attrs["units"] = values
+    ts[incumbent].user_attrs["incumbent"] = True
+    return ts
+
+
+def test_the_incumbent_is_kept_when_the_challenger_gains_within_the_noise() -> None:
+    # The challenger's mean gain (0.01) is below one standard error of its noisy paired gains.
+    ts = with_units(trials([0.50, 0.51]), {0: [0.5, 0.5, 0.5, 0.5], 1: [0.60, 0.40, 0.62, 0.42]})
+    decision = decide(ts, "maximize", 1.0)
+    assert decision.trial.number == 0 and decision.kept == "within noise"
+    assert decision.challenger["trial"] == 1 and decision.challenger["delta"] == pytest.approx(0.01)
+    summary = summarize("g", ts, "val_f1", "maximize", 0.005, margin_se=1.0)
+    assert (summary.best_trial, summary.kept) == (0, "within noise")
+    assert summarize("g", ts, "val_f1", "maximize", 0.005).best_trial == 1  # unguarded: the raw best
+
+
+def test_a_challenger_clearly_better_on_every_unit_replaces_the_incumbent() -> None:
+    ts = with_units(trials([0.90, 0.80]), {0: [0.9, 0.92, 0.88, 0.9], 1: [0.8, 0.81, 0.79, 0.8]})
+    decision = decide(ts, "minimize", 1.0)  # a loss: lower is better
+    assert decision.trial.number == 1 and decision.kept is None
+    assert decision.challenger["delta"] == pytest.approx(0.1)
+
+
+def test_without_units_the_guard_falls_back_to_the_objective() -> None:
+    ts = trials([0.5, 0.6])
+    ts[0].user_attrs["incumbent"] = True
+    assert decide(ts, "maximize", 1.0).trial.number == 1
 
 
 def test_best_respects_direction() -> None:
@@ -84,17 +106,6 @@ def test_fine_tune_space_has_every_parameter() -> None:
     space = study_space(cfg, "fine_tune", center={"dropout": 0.25})
     assert len(space) == sum(len(g) for g in cfg.search_space.values())
     assert space["dropout"].low == pytest.approx(0.25 - 0.0625)
-
-
-@pytest.mark.parametrize(
-    ("direction", "healthy", "collapsed"),
-    [("maximize", -0.5, 0.3), ("maximize", 0.1, 0.9), ("minimize", 2.0, 0.1), ("minimize", -0.1, -3.0)],
-)
-def test_collapsed_trial_loses_to_any_healthy_one_in_either_direction(direction: str, healthy: float,
-                                                                       collapsed: float) -> None:
-    ts = trials([collapsed, healthy, collapsed], collapsed={0, 2})
-    assert best_trial(ts, direction).number == 1
-    assert summarize("g", ts, "val_f1", direction, 0.0).best_value == healthy
 
 
 def test_summary_keeps_each_complete_trials_value_in_order_for_the_history_chart() -> None:

@@ -203,11 +203,15 @@ class OptimizationConfig:
     n_startup_trials: int = _field(3, _ge(0))  # random trials before TPE
     n_warmup_steps: int = _field(2, _ge(0))  # epochs before the pruner may prune
     pruning_percentile: float = _field(50.0, _between(0.0, 100.0))  # prune below this percentile
-    optimization_direction: str = _field("maximize", _one_of("maximize", "minimize"))
-    primary_metric: str = _field("val_f1", _one_of(*METRICS))
+    # auto: minimize val_loss, maximize every other metric
+    optimization_direction: str = _field("auto", _one_of("auto", "maximize", "minimize"))
+    primary_metric: str = _field("val_loss", _one_of(*METRICS))  # plain validation cross-entropy (docs/selection.md)
+    selection_folds: int = _field(3, _ge(1))  # purged expanding-window folds inside train+val; 1: one split
+    incumbent_margin_se: float = _field(1.0, _ge(0))  # a challenger replaces the incumbent only by more than this many SE
+    min_class_share: float = _field(0.05, _between(0.0, 0.33))  # label-changing trials with a rarer class are refused
     convergence_patience: int = _field(5, _ge(1))  # trials without improvement that end a group
     convergence_threshold: float = _field(0.005, _ge(0))  # improvement that counts
-    collapse_precision: float = _field(0.35, _between(0.0, 1.0))  # below: trial penalised, never improved
+    collapse_precision: float = _field(0.35, _between(0.0, 1.0))  # below: the trial is flagged collapsed (shown, not penalised)
     use_mlflow: bool = _field(False)  # log groups and trials to MLflow (pip install 'hyperopt-cli[mlflow]')
     mlflow_tracking_uri: str | None = _field(None)  # null: sqlite DB in <run_dir>/mlruns; or any MLflow URI
     seed: int = _field(42, _ge(0))
@@ -414,7 +418,7 @@ def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
             f"worker_timeout_s must be > 2 x heartbeat_interval_s, got {cfg.worker_timeout_s} and "
             f"{cfg.heartbeat_interval_s}{where}"
         )
-    if cfg.primary_metric == "val_loss" and cfg.optimization_direction == "maximize":
+    if cfg.primary_metric == "val_loss" and cfg.optimization_direction == "maximize":  # auto resolves to minimize
         raise ConfigError(f"primary_metric 'val_loss' must be minimized; set optimization_direction: minimize{where}")
 
 

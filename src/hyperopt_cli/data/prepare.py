@@ -27,6 +27,7 @@ from hyperopt_cli.config import DataConfig, LabelsConfig
 from hyperopt_cli.data.load import index_info
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.data.features import compute_features, first_valid_row
+from hyperopt_cli.data.folds import selection_splits
 from hyperopt_cli.data.labels import triple_barrier_labels
 from hyperopt_cli.data.split import SEGMENTS, enough_samples, segment_sizes, split_samples, too_few_bars_error
 
@@ -182,7 +183,9 @@ class DataPreparer:
         if n >= w:
             self._window_ok[w - 1 :] = bad_before[w:] == bad_before[: n - w + 1]
         self._scaled: dict[int, np.ndarray] = {}  # by the last training row
+        self._fold_scaled: dict[int, np.ndarray] = {}  # the earlier selection folds' features, by last training row
         self._cache: dict[tuple[Any, ...], PreparedData] = {}
+        self._fold_cache: dict[tuple[Any, ...], list[PreparedData]] = {}
 
     @property
     def n_bars(self) -> int:
@@ -199,6 +202,44 @@ class DataPreparer:
         while len(self._cache) > self.max_cached:
             self._cache.pop(next(iter(self._cache)))
         return data
+
+    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int) -> list[PreparedData]:
+        """The selection folds of this label setting (data/folds.py), oldest first; the last is `prepare`'s.
+
+        Each fold's features are standardised on its own training rows only; its `test` is the
+        configured test segment, which no fold trains or validates on.
+        """
+        base = self.prepare(labels_cfg)
+        if n_folds <= 1:
+            return [base]
+        key = (*_label_key(labels_cfg), n_folds)
+        if key not in self._fold_cache:
+            self._fold_cache[key] = [self._fold(base, fit, val) for fit, val in
+                                     selection_splits(base.train.end_rows, base.val.end_rows, n_folds, base.purge_bars)]
+            while len(self._fold_cache) > self.max_cached:
+                self._fold_cache.pop(next(iter(self._fold_cache)))
+        return self._fold_cache[key]
+
+    def _fold(self, base: PreparedData, fit: np.ndarray, val: np.ndarray) -> PreparedData:
+        if len(val) == len(base.val) and len(fit) == len(base.train) and int(val[0]) == len(base.train):
+            return base  # the configured split itself
+        pool = {f.name: np.concatenate([getattr(base.train, f.name), getattr(base.val, f.name)])
+                for f in dataclasses.fields(Segment) if f.name in ("end_rows", "labels", "forward_returns", "timestamps")}
+        fit_end = int(pool["end_rows"][fit[-1]])
+        if fit_end not in self._fold_scaled:
+            fit_rows = self._row_ok.copy()
+            fit_rows[fit_end + 1 :] = False
+            if len(self._fold_scaled) >= 2 * self.max_cached:
+                self._fold_scaled.pop(next(iter(self._fold_scaled)))
+            self._fold_scaled[fit_end] = standardise(self.raw_features, fit_rows)
+        features = self._fold_scaled[fit_end]
+
+        def part(name: str, idx: np.ndarray) -> Segment:
+            return Segment(name=name, features=features, window=base.train.window,
+                           **{field_name: values[idx] for field_name, values in pool.items()})
+
+        train = part("train", fit)
+        return dataclasses.replace(base, train=train, val=part("val", val), class_weights=class_weights(train.labels))
 
     def _build(self, lc: LabelsConfig) -> PreparedData:
         d = self.data_cfg

@@ -60,19 +60,27 @@ class FinalEvaluation:
     events: EventSink
     model_dir: Path | None = None
     data_fingerprint: dict[str, Any] | None = None  # state.json's "data": path, bars, sha256
+    epochs: int | None = None  # what selection chose (None: epochs_per_trial)
+
+    @property
+    def n_epochs(self) -> int:
+        return self.epochs or self.cfg.epochs_per_trial
 
     @property
     def tag(self) -> str:
-        return params_tag(self.fixed)
+        """The params (and the epoch count, where selection chose fewer) a stored result belongs to."""
+        if self.n_epochs == self.cfg.epochs_per_trial:
+            return params_tag(self.fixed)
+        return params_tag({**self.fixed, "__epochs": self.n_epochs})
 
 
 def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dict[str, Any],
                      stop_event: threading.Event, store: RecordStore, checkpoint: Path,
                      events: EventSink, model_dir: Path | None = None,
-                     data_fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Walk forward with `fixed` (checkpoints beside `checkpoint`), state the verdict, save the last block's model."""
+                     data_fingerprint: dict[str, Any] | None = None, epochs: int | None = None) -> dict[str, Any]:
+    """Walk forward with `fixed` for `epochs` (selection's choice), state the verdict, save the last block's model."""
     run = FinalEvaluation(cfg, preparer, fixed, stop_event, store, checkpoint.parent, events, model_dir,
-                          data_fingerprint)
+                          data_fingerprint, epochs)
     existing = store.user_attrs.get(FINAL_ATTR)
     if existing is not None and existing.get("params_tag") == run.tag:
         if model_dir is not None and not (model_dir / "model.json").is_file():
@@ -80,7 +88,7 @@ def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dic
             _save_model(run, existing, _retrain_last_block(run))
         return dict(existing)
     events.emit("evaluation", message=f"walking forward over {cfg.walk_forward_blocks} test blocks "
-                f"with the best params ({len(fixed)} fixed)")
+                f"with the best params ({len(fixed)} fixed), {run.n_epochs} epochs")
     last: list[BlockModels] = []
     result = _walk_forward(run, last)
     from hyperopt_cli.evaluation.verdict import verdict
@@ -110,7 +118,7 @@ def _fit_predict(run: FinalEvaluation, data: Any, on_models: Any) -> Any:
     trainer_cfg, _ = with_params(run.cfg, run.fixed)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     return lstm_fit_predict(
-        trainer_cfg, run.cfg.model, epochs=run.cfg.epochs_per_trial, seed=derive_seed(run.cfg.seed, "final"),
+        trainer_cfg, run.cfg.model, epochs=run.n_epochs, seed=derive_seed(run.cfg.seed, "final"),
         purge_bars=data.purge_bars, feature_names=data.feature_names,
         hooks=TrainHooks(should_stop=run.stop_event.is_set), checkpoint_dir=run.checkpoints,
         ensemble_seeds=run.cfg.ensemble_seeds, on_models=on_models,
@@ -190,6 +198,7 @@ def _record(run: FinalEvaluation, result: WalkForwardResult, judged: dict[str, A
     pooled = result.pooled
     return {
         "params_tag": run.tag,
+        "epochs": run.n_epochs,  # what every walk-forward model (and the saved one) trained for
         "precision": validation.get("precision"),  # the last block's training precision
         "test_metrics": pooled[MODEL],
         "validation_metrics": validation.get("validation_metrics"),

@@ -60,11 +60,12 @@ class GroupRunner:
                 return fixed, True
             progress.done[group] = result.reason or "budget"
             progress.best[group] = result.best_params
+            progress.epochs[group] = result.epochs
             fixed.update(result.best_params or {})
             if result.best_params is None:
                 self.events.emit("warning", group=group, message="no trial completed; later groups keep the defaults")
             self.events.emit("group_end", group=group, reason=result.reason, best_value=result.summary.best_value,
-                             best_params=result.best_params)
+                             best_params=result.best_params, kept=result.kept, epochs=result.epochs)
             self.on_progress()
         return fixed, False
 

@@ -127,7 +127,8 @@ class HyperparameterOptimizer:
         study = open_study(cfg, self.run_dir, last, group_objective(cfg, last)[1])
         final = final_evaluation(cfg, preparer, fixed, stop_event, study,
                                  checkpoint_dir(cfg, self.run_dir) / "final.pt", self.events,
-                                 model_dir=self.run_dir / MODEL_DIR, data_fingerprint=writer.state.get("data"))
+                                 model_dir=self.run_dir / MODEL_DIR, data_fingerprint=writer.state.get("data"),
+                                 epochs=self._progress.epochs.get(last))
         results = self._results(final, fixed)
         message = "time budget used up" if ended_by_time else "all groups finished"
         writer.write("completed", message=message)

@@ -37,12 +37,22 @@ FINAL_ATTR = "final_evaluation"  # user attr on the last group's study: the fina
 CENTER_ATTR = "fine_tune_center"  # user attr on the fine_tune study: the params its ranges narrow around
 
 
+# Keys added since runs were first written, with the value that reproduces how such a run was scored.
+SCORING_BEFORE_FOLDS = {"selection_folds": 1}
+
+
 def load_run_config(run_dir: Path, for_display: bool = False) -> OptimizationConfig:
-    """config.yaml of a run; `for_display` ignores use_mlflow, so readers need no MLflow install."""
+    """config.yaml of a run; `for_display` ignores use_mlflow, so readers need no MLflow install.
+
+    A run started before selection folds existed resumes with one split (its earlier trials
+    were scored that way; config.yaml holds every other key explicitly).
+    """
     path = Path(run_dir) / rundir.CONFIG_FILE
     if not path.is_file():
         raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
     raw = read_yaml(path)
+    for key, value in SCORING_BEFORE_FOLDS.items():
+        raw.setdefault(key, value)
     if for_display:
         raw["use_mlflow"] = False
     try:
@@ -103,6 +113,7 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
     finished = [g for g in groups if g in done]
     last = summaries.get(finished[-1]) if finished else None
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
+    pbo = run_pbo(summaries[g] for g in groups if g in summaries)
     return {
         "job_id": None,
         "mode": cfg.mode,
@@ -122,5 +133,22 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "test_range": final.get("test_range") if final else None,
         "precision": final.get("precision") if final else None,  # what the final model trained in
         "walk_forward": final.get("walk_forward") if final else None,
-        "verdict": final.get("verdict") if final else None,
+        "epochs": final.get("epochs") if final else None,  # what the final model trained for (selection's choice)
+        "verdict": with_pbo(final.get("verdict"), pbo) if final else None,
+        "pbo": pbo,
     }
+
+
+def run_pbo(summaries: Iterable[StudySummary]) -> float | None:
+    """The run's probability of backtest overfitting: CSCV over every trial of every group (CE-skill units)."""
+    from hyperopt_cli.search.summary import pbo_of
+
+    return pbo_of([row for summary in summaries for row in summary.unit_rows])
+
+
+def with_pbo(verdict: dict[str, Any] | None, pbo: float | None) -> dict[str, Any] | None:
+    """The verdict with the run's PBO beside it, in its data and in its one-line wording."""
+    if verdict is None or pbo is None:
+        return verdict
+    wording = verdict.get("wording") or ""
+    return {**verdict, "pbo": pbo, "wording": f"{wording}; probability of backtest overfitting {pbo:.2f}"}

@@ -54,6 +54,7 @@ class GroupsProgress:
     summaries: dict[str, StudySummary] = field(default_factory=dict)
     done: dict[str, str] = field(default_factory=dict)  # group -> reason it ended
     best: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # group -> params frozen when done
+    epochs: dict[str, int | None] = field(default_factory=dict)  # group -> epoch count its frozen trial chose
     current: GroupSearch | None = None  # the group this process is searching now
 
     def where(self) -> tuple[str | None, int | None, int | None]:
@@ -87,7 +88,8 @@ def read_group(cfg: OptimizationConfig, run_dir: Path, group: str,
             return None
     if study is None:
         return None
-    summary = summarize(group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold)
+    summary = summarize(group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold,
+                        cfg.incumbent_margin_se)
     return summary, parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR))
 
 
@@ -106,6 +108,7 @@ def load_finished_groups(cfg: OptimizationConfig, run_dir: Path, progress: Group
         if record is not None:
             progress.done[group] = done_reason(record)
             progress.best[group] = finished_best(record, summary.best_params)
+            progress.epochs[group] = record.get("best_epochs")
 
 
 class StateWriter:

@@ -28,10 +28,12 @@ from hyperopt_cli.faults import fault_point
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.rundir import checkpoints_of
 from hyperopt_cli.search.sampler import make_sampler
+from hyperopt_cli.search.selection import FoldCurve, select
 from hyperopt_cli.search.space import sample_params
 from hyperopt_cli.search.storage import RunStorage, trial_handle
 from hyperopt_cli.search.study_records import (
     GROUP_DONE_ATTR,
+    SKILL,
     SURPLUS_ATTR,
     direction_for,
     objective_metric,
@@ -48,6 +50,7 @@ from hyperopt_cli.search.workers import (
     this_worker,
     uses_shared_coordination,
 )
+from hyperopt_cli.training.metrics import prior_cross_entropy, sub_blocks
 from hyperopt_cli.training.precision import resolve_precision
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import (
@@ -69,6 +72,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 class PreparerLike(Protocol):
     def prepare(self, labels_cfg: LabelsConfig) -> PreparedData: ...
+
+    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int) -> list[PreparedData]: ...
 
 
 def make_pruner(cfg: OptimizationConfig) -> optuna.pruners.PercentilePruner:
@@ -95,20 +100,6 @@ def params_tag(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def penalised(value: float, direction: str) -> float:
-    """The collapse penalty: a value never better than `value` in the study's direction.
-
-    Maximising: value - 0.5 * |value| (an F1 of 0.4 becomes 0.2, as the old x0.5 did; a
-    trading score of -0.2 becomes -0.3, where x0.5 would have improved it to -0.1).
-    Minimising: value + |value| (a loss of 0.8 becomes 1.6, as the old x2 did; -0.2
-    becomes 0.0). Both are increasing in `value`, so penalised trials keep their order
-    among themselves, and 0 stays 0.
-    """
-    if direction == "maximize":
-        return value - 0.5 * abs(value)
-    return value + abs(value)
-
-
 @dataclass
 class TrialOutcome:
     """How one trial's training ended: what to tell the study and what to record on the trial."""
@@ -126,6 +117,8 @@ class GroupResult:
     done: bool
     reason: str | None  # "budget", "converged" or "time_budget"
     best_params: dict[str, Any] | None = None  # frozen when the group was declared done
+    epochs: int | None = None  # the epoch count the frozen trial's folds chose
+    kept: str | None = None  # "within noise": the incumbent was kept over a better-looking challenger
 
 
 def checkpoint_dir(cfg: OptimizationConfig, run_dir: Path) -> Path:
@@ -192,7 +185,8 @@ class GroupSearch:
         return self.study.get_trials(deepcopy=False)
 
     def summary(self) -> StudySummary:
-        return summarize(self.group, self.trials(), self.metric, self.direction, self.cfg.convergence_threshold)
+        return summarize(self.group, self.trials(), self.metric, self.direction, self.cfg.convergence_threshold,
+                         self.cfg.incumbent_margin_se)
 
     # ----------------------------------------------------------------- the loop
 
@@ -217,7 +211,8 @@ class GroupSearch:
                 trial = trial_handle(self.study, taken)
                 self._run_trial(trial, reported=set(taken.intermediate_values), resumed=True)
                 continue
-            summary = summarize(self.group, trials, self.metric, self.direction, self.cfg.convergence_threshold)
+            summary = summarize(self.group, trials, self.metric, self.direction, self.cfg.convergence_threshold,
+                                self.cfg.incumbent_margin_se)
             done, reason = group_is_done(summary, self.cfg)
             if done and summary.n_running == 0:
                 return self._declare_done(summary, reason)
@@ -240,12 +235,20 @@ class GroupSearch:
             return
         finished = {t.number for t in self.trials() if t.state.is_finished()}
         for path in folder.glob(f"{self.group}_trial*.pt"):
-            number = path.stem.rpartition("_trial")[2]
+            number = path.stem.rpartition("_trial")[2].partition("_fold")[0]
             if number.isdigit() and int(number) in finished:
                 delete_checkpoint(path)
 
-    def _checkpoint_path(self, number: int) -> Path:
-        return checkpoint_dir(self.cfg, self.run_dir) / f"{self.group}_trial{number:05d}.pt"
+    def _checkpoint_path(self, number: int, fold: int = -1, n_folds: int = 1) -> Path:
+        """The last fold (the configured split) keeps the single-split name; earlier folds add `_fold<k>`."""
+        suffix = "" if fold in (-1, n_folds - 1) else f"_fold{fold}"
+        return checkpoint_dir(self.cfg, self.run_dir) / f"{self.group}_trial{number:05d}{suffix}.pt"
+
+    def _fold_seed(self, number: int, fold: int, n_folds: int) -> int:
+        """The last fold keeps the single-split seed, so selection_folds: 1 trains exactly as before."""
+        if fold == n_folds - 1:
+            return derive_seed(self.cfg.seed, self.group, number)
+        return derive_seed(self.cfg.seed, self.group, number, "fold", fold)
 
     def _idle(self) -> None:
         self.on_progress()
@@ -267,16 +270,22 @@ class GroupSearch:
         return True
 
     def _declare_done(self, summary: StudySummary, reason: str | None) -> GroupResult:
+        """Freeze the guarded decision (summarize applied the incumbent guard) on the study."""
         record = {"reason": reason, "best_trial": summary.best_trial, "best_value": summary.best_value,
-                  "best_params": summary.best_params, "decided_by": self.me.key}
+                  "best_params": summary.best_params, "best_epochs": summary.best_epochs, "kept": summary.kept,
+                  "challenger": summary.challenger, "decided_by": self.me.key}
         if group_done_record(self.study) is None:
             self.study.set_user_attr(GROUP_DONE_ATTR, record)
+            if summary.kept:
+                self.events.emit("group_kept", group=self.group, trial=summary.best_trial,
+                                 challenger=summary.challenger, message=kept_message(summary))
         return self._result_from(group_done_record(self.study) or record)
 
     def _result_from(self, record: dict[str, Any]) -> GroupResult:
         summary = self.summary()
         best = record.get("best_params", summary.best_params)
-        return GroupResult(summary, True, record.get("reason"), dict(best) if best else None)
+        return GroupResult(summary, True, record.get("reason"), dict(best) if best else None,
+                           epochs=record.get("best_epochs"), kept=record.get("kept"))
 
     def _run_trial(self, trial: optuna.Trial, reported: set[int], resumed: bool) -> None:
         """Ask's counterpart: train one trial, then record and tell its outcome in one place.
@@ -289,7 +298,7 @@ class GroupSearch:
         params = sample_params(trial, self.space)
         fault_point("after_params")
         trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
-        data: PreparedData = self.preparer.prepare(labels_cfg)
+        folds: list[PreparedData] = self.preparer.prepare_folds(labels_cfg, self.cfg.selection_folds)
         ckpt = self._checkpoint_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         if self.fixed_params:
@@ -298,7 +307,8 @@ class GroupSearch:
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
         try:
-            outcome = self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
+            refused = self._degenerate_labels(folds)
+            outcome = refused or self._train(trial, folds, trainer_cfg, params_tag(params), reported)
         except TrialAbandoned:  # its new owner continues it (from the checkpoint) and tells it
             self.events.emit("warning", group=self.group, trial=trial.number,
                              message="another worker took this trial over (presumed this one dead); leaving it")
@@ -312,62 +322,96 @@ class GroupSearch:
             self.events.emit("warning", group=self.group, trial=trial.number, message=outcome.warning)
         self._tell(trial, outcome.value, outcome.state)
         fault_point("after_tell")
+        for fold in range(len(folds)):
+            delete_checkpoint(self._checkpoint_path(trial.number, fold, len(folds)))
         self._finish(trial.number, outcome.state.name, outcome.value, ckpt, collapsed=outcome.collapsed)
 
-    def _train(self, trial: optuna.Trial, data: PreparedData, trainer_cfg: TrainerConfig, tag: str, ckpt: Path,
+    def _degenerate_labels(self, folds: list[PreparedData]) -> TrialOutcome | None:
+        """A label-changing trial whose rarest class is below min_class_share in some fold is refused untrained."""
+        if self.metric != SKILL:
+            return None
+        for data in folds:
+            for segment in (data.train, data.val):
+                shares = segment.class_counts() / max(len(segment), 1)
+                if shares.min() < self.cfg.min_class_share:
+                    reason = (f"degenerate labels: {segment.name} class shares SELL/HOLD/BUY "
+                              f"{'/'.join(f'{v:.0%}' for v in shares)}, the rarest below "
+                              f"min_class_share {self.cfg.min_class_share:g}")
+                    return TrialOutcome(TrialState.FAIL, warning=f"trial refused: {reason}",
+                                        attrs={"fail_reason": reason, "degenerate_labels": True})
+        return None
+
+    def _train(self, trial: optuna.Trial, folds: list[PreparedData], trainer_cfg: TrainerConfig, tag: str,
                reported: set[int]) -> TrialOutcome:
-        """Train the trial's configuration; a stop leaves the trial RUNNING and raises StopRequested."""
-        hooks = TrainHooks(on_epoch=self._epoch_reporter(trial, reported), should_stop=self.stop_event.is_set,
-                           on_warning=lambda message: self.events.emit(
-                               "warning", group=self.group, trial=trial.number, message=message))
+        """Train the trial's configuration on each selection fold in turn; a stop leaves the trial RUNNING.
+
+        A finished fold's checkpoint stays until the trial is told, so a resumed trial replays
+        it from there instead of training it again.
+        """
         started = time.monotonic()
+        results: list[TrainResult] = []
         try:
-            result = train_model(
-                data, trainer_cfg, self.cfg.model, epochs=self.cfg.epochs_per_trial,
-                seed=derive_seed(self.cfg.seed, self.group, trial.number),
-                hooks=hooks, checkpoint_path=ckpt, checkpoint_tag=tag,
-            )
+            for fold, data in enumerate(folds):
+                hooks = TrainHooks(on_epoch=self._epoch_reporter(trial, reported, fold, folds),
+                                   should_stop=self.stop_event.is_set,
+                                   on_warning=lambda message: self.events.emit(
+                                       "warning", group=self.group, trial=trial.number, message=message))
+                results.append(train_model(
+                    data, trainer_cfg, self.cfg.model, epochs=self.cfg.epochs_per_trial,
+                    seed=self._fold_seed(trial.number, fold, len(folds)), hooks=hooks,
+                    checkpoint_path=self._checkpoint_path(trial.number, fold, len(folds)), checkpoint_tag=tag,
+                ))
         except TrainingInterrupted:
             # The checkpoint is written; the trial stays RUNNING for the next process to finish.
             raise StopRequested("stop requested") from None
         except optuna.TrialPruned:
-            return TrialOutcome(TrialState.PRUNED, attrs={"train_seconds": time.monotonic() - started})
+            return TrialOutcome(TrialState.PRUNED, attrs={"train_seconds": time.monotonic() - started,
+                                                          "pruned_in_fold": len(results)})
         except DivergedError as exc:
             return TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}",
                                 attrs={"fail_reason": str(exc), "train_seconds": time.monotonic() - started})
-        return self._completed(result)
+        return self._completed(results, folds)
 
-    def _completed(self, result: TrainResult) -> TrialOutcome:
-        final = result.history[-1]
-        raw = float(getattr(final, self.metric))
+    def _completed(self, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome:
+        """The trial's objective: its folds' mean curve at the best epoch (search/selection.py)."""
+        chosen = select([fold_curve(r, d) for r, d in zip(results, folds)], self.metric, self.direction)
+        final = results[-1].history[chosen.epochs - 1]  # the configured split, at the chosen epoch
         collapsed = final.val_precision < self.cfg.collapse_precision
-        value = penalised(raw, self.direction) if collapsed else raw
         attrs: dict[str, Any] = {}
-        if result.resumed_from_epoch is not None:
-            attrs["resumed_from"] = {"epoch": result.resumed_from_epoch, "batch": result.resumed_from_batch}
-        attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in result.history], raw_value=raw,
-                     collapsed=collapsed, train_seconds=sum(m.seconds for m in result.history))
-        warning = (f"mode collapse: val precision {final.val_precision:.3f} < {self.cfg.collapse_precision}; "
-                   f"objective penalised to {value:.4f}") if collapsed else None
-        return TrialOutcome(TrialState.COMPLETE, value, attrs, warning, collapsed)
+        if results[-1].resumed_from_epoch is not None:
+            attrs["resumed_from"] = {"epoch": results[-1].resumed_from_epoch, "batch": results[-1].resumed_from_batch}
+        attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in results[-1].history],
+                     raw_value=chosen.value, collapsed=collapsed, selection=chosen.as_dict(), units=chosen.units,
+                     skill_units=chosen.skill_units,
+                     train_seconds=sum(m.seconds for r in results for m in r.history))
+        warning = (f"mode collapse: val precision {final.val_precision:.3f} < {self.cfg.collapse_precision} "
+                   f"after epoch {chosen.epochs} (flagged, not penalised)") if collapsed else None
+        return TrialOutcome(TrialState.COMPLETE, chosen.value, attrs, warning, collapsed)
 
-    def _epoch_reporter(self, trial: optuna.Trial, reported: set[int]) -> Callable[[EpochMetrics], None]:
-        """The trainer's on_epoch hook: report to the study (once per epoch), emit, and prune."""
+    def _epoch_reporter(self, trial: optuna.Trial, reported: set[int], fold: int,
+                        folds: list[PreparedData]) -> Callable[[EpochMetrics], None]:
+        """The trainer's on_epoch hook: report to the study (once per fold and epoch), emit, and prune.
+
+        Step = fold * epochs_per_trial + epoch, so the pruner compares trials on the same fold
+        and epoch, and a hopeless configuration stops in its first fold.
+        """
 
         shared = may_share_trials(self.cfg)  # several workers: one may have taken the trial over
+        prior = prior_cross_entropy(folds[fold].train.labels, folds[fold].val.labels)
 
         def on_epoch(m: EpochMetrics) -> None:
             if shared and not still_owns(self.study, trial, self.me):
                 raise TrialAbandoned(f"trial {trial.number} is no longer this worker's")
-            value = float(getattr(m, self.metric))
-            replayed = m.epoch in reported  # re-announced from a checkpoint; storage has it already
+            value = 1.0 - m.val_loss / prior if self.metric == SKILL else float(getattr(m, self.metric))
+            step = fold * self.cfg.epochs_per_trial + m.epoch
+            replayed = step in reported  # re-announced from a checkpoint; storage has it already
             if not replayed:
-                trial.report(value, m.epoch)
-                reported.add(m.epoch)
+                trial.report(value, step)
+                reported.add(step)
                 fault_point("after_epoch")
             self.current_epoch = m.epoch
             self.events.emit(
-                "epoch", group=self.group, trial=trial.number, epoch=m.epoch,
+                "epoch", group=self.group, trial=trial.number, epoch=m.epoch, fold=fold, folds=len(folds),
                 epochs=self.cfg.epochs_per_trial, value=value, metrics=m.as_dict(), replayed=replayed,
             )
             self.on_progress()
@@ -389,3 +433,23 @@ class GroupSearch:
         self.current_trial, self.current_epoch = None, None
         self.events.emit("trial_end", group=self.group, trial=number, state=state, value=value, collapsed=collapsed)
         self.on_progress()
+
+
+def fold_curve(result: TrainResult, data: PreparedData) -> FoldCurve:
+    """A fold's history with the climatology (training label shares) of its validation part and sub-blocks."""
+    train, val = data.train.labels, data.val.labels
+    return FoldCurve(
+        history=[m.as_dict() for m in result.history],
+        prior_loss=prior_cross_entropy(train, val),
+        prior_blocks=[prior_cross_entropy(train, val[idx]) for idx in sub_blocks(len(val))],
+    )
+
+
+def kept_message(summary: StudySummary) -> str:
+    """The log line of a group that kept its incumbent."""
+    c = summary.challenger or {}
+    se = c.get("se")
+    noise = f"{se:.4f} SE" if isinstance(se, float) else "no noise estimate"
+    return (f"{summary.group}: kept the incumbent (trial {summary.best_trial}): within noise; best challenger "
+            f"trial {c.get('trial')} gains {c.get('delta', 0.0):+.4f} {summary.metric}, {noise} over "
+            f"{c.get('units', 0)} paired units")

@@ -12,18 +12,28 @@ from hyperopt_cli.config import GROUPS, LABEL_PARAMS, OptimizationConfig
 
 FINE_TUNE = "fine_tune"  # the one joint study of fine_tune mode
 TRADING_SCORE = "trading_score"
+SKILL = "val_skill"  # 1 - validation cross-entropy / that of the training label shares (search/selection.py)
 GROUP_DONE_ATTR = "group_done"  # study user attr: the decision that ended a group
 SURPLUS_ATTR = "surplus"  # trial user attr: closed unrun because two workers took the last slot
 INCUMBENT_ATTR = "incumbent"  # user attr: on a study, the params enqueued as trial 0; on that trial, True
 
 
 def objective_metric(cfg: OptimizationConfig, space_names: Sequence[str]) -> str:
-    """A study whose parameters change the labels is scored by the label-independent trading score."""
-    return TRADING_SCORE if any(name in LABEL_PARAMS for name in space_names) else cfg.primary_metric
+    """A study whose parameters change the labels is scored by cross-entropy skill over the label prior.
+
+    Any score against a trial's own labels (F1, cross-entropy) is not comparable across label
+    settings; skill over always predicting the training label shares is, and cannot reward a
+    label set the model does not predict.
+    """
+    return SKILL if any(name in LABEL_PARAMS for name in space_names) else cfg.primary_metric
 
 
 def direction_for(cfg: OptimizationConfig, metric: str) -> str:
-    return "maximize" if metric == TRADING_SCORE else cfg.optimization_direction
+    if metric in (SKILL, TRADING_SCORE):
+        return "maximize"
+    if cfg.optimization_direction == "auto":
+        return "minimize" if metric == "val_loss" else "maximize"
+    return cfg.optimization_direction
 
 
 def group_objective(cfg: OptimizationConfig, group: str) -> tuple[str, str]:

@@ -12,6 +12,8 @@ from typing import Any, Sequence
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.evaluation.pbo import pbo
+from hyperopt_cli.search.selection import guard
 from hyperopt_cli.search.study_records import INCUMBENT_ATTR, SURPLUS_ATTR
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -22,22 +24,71 @@ def _better(a: float, b: float, direction: str) -> bool:
 
 
 def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:
-    """The best COMPLETE trial; a collapsed trial only when no uncollapsed one exists.
+    """The best COMPLETE trial by its objective value (the earliest on a tie).
 
-    When every trial collapsed, the incumbent (trial 0 under `incumbent_first`) is kept if it
-    completed: among collapsed trials the one with the best penalised value is no sign of skill
-    (a constant signal's trading score is exactly 0, which beats every negative one), and
-    freezing it let a triple_barrier search pick labels the model could not predict at all.
+    A collapsed trial is ranked like any other: the collapse flag is shown, never used to
+    rank (a penalty put configurations that generalise better below worse ones).
     """
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    healthy = [t for t in complete if not t.user_attrs.get("collapsed", False)]
-    incumbent = [t for t in complete if t.user_attrs.get(INCUMBENT_ATTR)]
-    pool = healthy or incumbent or complete
     best: FrozenTrial | None = None
-    for trial in sorted(pool, key=lambda t: t.number):
+    for trial in sorted((t for t in trials if t.state == TrialState.COMPLETE and t.value is not None),
+                        key=lambda t: t.number):
         if best is None or _better(float(trial.value), float(best.value), direction):  # type: ignore[arg-type]
             best = trial
     return best
+
+
+def incumbent_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    """The group's completed incumbent (the values it started from, enqueued first), if any."""
+    return next((t for t in trials if t.user_attrs.get(INCUMBENT_ATTR) and t.state == TrialState.COMPLETE
+                 and t.value is not None), None)
+
+
+@dataclass
+class Decision:
+    """Which trial a group freezes: its best, unless that does not beat the incumbent by more than the noise."""
+
+    trial: FrozenTrial | None
+    kept: str | None = None  # "within noise" when the incumbent was kept over a better-looking challenger
+    challenger: dict[str, Any] | None = None  # the challenger and its paired gain over the incumbent
+
+    @property
+    def epochs(self) -> int | None:
+        selection = self.trial.user_attrs.get("selection") if self.trial is not None else None
+        return int(selection["epochs"]) if isinstance(selection, dict) and selection.get("epochs") else None
+
+
+def decide(trials: Sequence[FrozenTrial], direction: str, margin_se: float | None) -> Decision:
+    """The incumbent guard: the best trial replaces the incumbent only by more than `margin_se` SEs.
+
+    The gain is paired over the trials' units (fold sub-blocks, search/selection.py).
+    `margin_se` None: no guard, the best trial wins.
+    """
+    best = best_trial(trials, direction)
+    incumbent = incumbent_trial(trials)
+    if margin_se is None or best is None or incumbent is None or best.number == incumbent.number:
+        return Decision(best)
+    gain = float(best.value) - float(incumbent.value)  # type: ignore[arg-type]
+    judged = guard(incumbent.user_attrs.get("units"), best.user_attrs.get("units"),
+                   gain if direction == "maximize" else -gain, direction, margin_se)
+    challenger = {"trial": best.number, "value": best.value, **judged.as_dict()}
+    if judged.replace:
+        return Decision(best, challenger=challenger)
+    return Decision(incumbent, kept="within noise", challenger=challenger)
+
+
+def unit_rows(trials: Sequence[FrozenTrial]) -> list[list[float]]:
+    """Every complete trial's CE-skill units (PBO's matrix rows), where it recorded them."""
+    rows = [t.user_attrs.get("skill_units") for t in trials if t.state == TrialState.COMPLETE]
+    return [[float(v) for v in row] for row in rows if isinstance(row, list) and row]
+
+
+def pbo_of(rows: Sequence[Sequence[float]], seed: int = 0) -> float | None:
+    """PBO over the rows whose unit count is the most common one (rows of other folds are not comparable)."""
+    if not rows:
+        return None
+    lengths = [len(r) for r in rows]
+    common = max(set(lengths), key=lengths.count)
+    return pbo([r for r in rows if len(r) == common], higher_is_better=True, seed=seed)
 
 
 def trials_since_improvement(trials: Sequence[FrozenTrial], direction: str, threshold: float) -> int:
@@ -72,9 +123,18 @@ class StudySummary:
     collapsed_trials: list[int] = field(default_factory=list)
     failed_trials: list[int] = field(default_factory=list)
     since_improvement: int = 0
+    best_epochs: int | None = None  # the epoch count the best trial's folds chose
+    kept: str | None = None  # "within noise": the incumbent is kept over `challenger`
+    challenger: dict[str, Any] | None = None
+    unit_rows: list[list[float]] = field(default_factory=list)  # the trials' CE-skill units (for the run's PBO)
     duration_s: float = 0.0
     trial_seconds: list[float] = field(default_factory=list)
     history: list[tuple[int, float]] = field(default_factory=list)  # (number, value) of each complete trial
+
+    @property
+    def pbo(self) -> float | None:
+        """Probability of backtest overfitting over the group's trials (computed when asked)."""
+        return pbo_of(self.unit_rows)
 
     @property
     def n_finished(self) -> int:
@@ -88,6 +148,10 @@ class StudySummary:
             "best_params": self.best_params,
             "best_trial": self.best_trial,
             "best_metrics": self.best_metrics,
+            "best_epochs": self.best_epochs,
+            "kept": self.kept,
+            "challenger": self.challenger,
+            "pbo": self.pbo,
             "n_trials": {
                 "complete": self.n_complete,
                 "pruned": self.n_pruned,
@@ -102,7 +166,9 @@ class StudySummary:
         }
 
 
-def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction: str, threshold: float) -> StudySummary:
+def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction: str, threshold: float,
+              margin_se: float | None = None) -> StudySummary:
+    """`margin_se`: the incumbent guard's margin (None: the best trial is shown as best, unguarded)."""
     # A surplus trial (two workers took the last slot at once) was closed unrun and counts for nothing.
     trials = [t for t in trials if not t.user_attrs.get(SURPLUS_ATTR)]
     summary = StudySummary(group=group, metric=metric, direction=direction)
@@ -125,12 +191,16 @@ def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction:
             summary.trial_seconds.append(float(seconds))
     summary.duration_s = sum(summary.trial_seconds)
     summary.history.sort()
-    best = best_trial(trials, direction)
+    decision = decide(trials, direction, margin_se)
+    best = decision.trial
     if best is not None:
         summary.best_value = float(best.value)  # type: ignore[arg-type]
         summary.best_params = dict(best.params)
         summary.best_trial = best.number
         summary.best_metrics = best.user_attrs.get("metrics")
+        summary.best_epochs = decision.epochs
+        summary.kept, summary.challenger = decision.kept, decision.challenger
+    summary.unit_rows = unit_rows(trials)
     summary.since_improvement = trials_since_improvement(trials, direction, threshold)
     return summary
 

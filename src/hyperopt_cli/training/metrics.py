@@ -12,6 +12,8 @@ import numpy as np
 
 N_CLASSES = 3
 COLLAPSE_LIMIT = 0.9  # share of predictions in one class above which a model counts as collapsed
+# Contiguous sub-blocks of a validation segment: the paired units of the incumbent guard and of PBO.
+SUB_BLOCKS = 4
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -91,3 +93,36 @@ def trading_score(pred: np.ndarray, forward_returns: np.ndarray) -> float:
     signal = (pred - 1).astype(np.float64)
     # A constant signal's mean is exact in float64, so its deviation (and the score) is exactly 0.
     return float(np.mean((signal - signal.mean()) * centred) / std)
+
+
+def sub_blocks(n: int, k: int = SUB_BLOCKS) -> list[np.ndarray]:
+    """`k` contiguous, near-equal index blocks of range(n) (fewer when n < k); empty n gives none."""
+    return [block for block in np.array_split(np.arange(n), min(k, n)) if len(block)] if n else []
+
+
+def block_metrics(y_true: np.ndarray, y_pred: np.ndarray, sample_loss: np.ndarray,
+                  forward_returns: np.ndarray) -> dict[str, list[float]]:
+    """The epoch metrics of each validation sub-block, keyed like EpochMetrics' fields."""
+    out: dict[str, list[float]] = {k: [] for k in ("val_loss", "val_f1", "val_precision", "val_recall",
+                                                   "val_accuracy", "trading_score")}
+    for idx in sub_blocks(len(y_true)):
+        m = classification_metrics(y_true[idx], y_pred[idx])
+        out["val_loss"].append(float(np.mean(sample_loss[idx])))
+        out["val_f1"].append(m["macro_f1"])
+        out["val_precision"].append(m["macro_precision"])
+        out["val_recall"].append(m["macro_recall"])
+        out["val_accuracy"].append(m["accuracy"])
+        out["trading_score"].append(trading_score(y_pred[idx], forward_returns[idx]))
+    return out
+
+
+def prior_cross_entropy(train_labels: np.ndarray, val_labels: np.ndarray) -> float:
+    """Cross-entropy on `val_labels` of always predicting the training label shares (the climatology).
+
+    The shares are smoothed by one count per class, so a class absent from training costs a
+    finite amount; this is the score any model must beat to show skill on these labels.
+    """
+    counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=N_CLASSES).astype(np.float64) + 1.0
+    log_prior = np.log(counts / counts.sum())
+    val = np.asarray(val_labels, dtype=np.int64)
+    return float(-log_prior[val].mean()) if val.size else float("nan")

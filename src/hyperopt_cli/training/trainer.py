@@ -48,7 +48,7 @@ from hyperopt_cli.config import ModelConfig, TrainerConfig
 from hyperopt_cli.data.prepare import CLASS_NAMES, PreparedData, Segment
 from hyperopt_cli.errors import DivergedError, TrainingError
 from hyperopt_cli.training.losses import LossFn, build_loss
-from hyperopt_cli.training.metrics import COLLAPSE_LIMIT, classification_metrics, trading_score
+from hyperopt_cli.training.metrics import COLLAPSE_LIMIT, block_metrics, classification_metrics, trading_score
 from hyperopt_cli.training.model import N_CLASSES, LSTMClassifier
 from hyperopt_cli.training.optim import adamw
 from hyperopt_cli.training.precision import autocast, resolve_precision
@@ -75,13 +75,16 @@ class EpochMetrics:
     collapsed: bool  # more than 90% of validation predictions in one class
     trading_score: float  # see metrics.trading_score
     seconds: float  # wall time of the epoch (training + evaluation), summed over resumes
+    # The same metrics on each contiguous validation sub-block (metrics.SUB_BLOCKS): the paired
+    # units the incumbent guard and PBO compare. Empty in histories stored before it existed.
+    val_blocks: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> EpochMetrics:
-        return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls) if f.name in raw})
 
 
 @dataclass
@@ -511,10 +514,11 @@ def _logits(
 def _epoch_metrics(epoch: int, train_loss: float, val_logits: torch.Tensor, val: Segment, seconds: float) -> EpochMetrics:
     pred = val_logits.argmax(dim=1).numpy()
     m = classification_metrics(val.labels, pred)
+    sample_loss = F.cross_entropy(val_logits, torch.from_numpy(val.labels), reduction="none")
     return EpochMetrics(
         epoch=epoch,
         train_loss=train_loss,
-        val_loss=float(F.cross_entropy(val_logits, torch.from_numpy(val.labels))),
+        val_loss=float(sample_loss.mean()),
         val_f1=m["macro_f1"],
         val_precision=m["macro_precision"],
         val_recall=m["macro_recall"],
@@ -524,6 +528,7 @@ def _epoch_metrics(epoch: int, train_loss: float, val_logits: torch.Tensor, val:
         collapsed=max(m["pred_distribution"]) > COLLAPSE_LIMIT,
         trading_score=trading_score(pred, val.forward_returns),
         seconds=seconds,
+        val_blocks=block_metrics(val.labels, pred, sample_loss.numpy(), val.forward_returns),
     )
 
 
