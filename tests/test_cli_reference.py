@@ -1,4 +1,4 @@
-"""README's command reference is what `--help` says: regenerate it with `python -m hyperopt_cli.cli_reference --write README.md`."""
+"""docs/commands.md's command reference is what `--help` says: regenerate it with `python -m hyperopt_cli.cli_reference --write docs/commands.md`."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from pathlib import Path
 
 from hyperopt_cli.cli_reference import command_names, current_block, reference
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+COMMANDS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
 
 
-def test_readme_command_reference_matches_help() -> None:
-    block = current_block(README.read_text(encoding="utf-8"))
+def test_commands_page_reference_matches_help() -> None:
+    block = current_block(COMMANDS_PAGE.read_text(encoding="utf-8"))
     assert block == reference(), (
-        "README's command reference differs from --help; run: python -m hyperopt_cli.cli_reference --write README.md")
+        "docs/commands.md's command reference differs from --help; run: python -m hyperopt_cli.cli_reference --write docs/commands.md")
 
 
 def test_reference_covers_every_command_with_its_example() -> None:

@@ -44,3 +44,11 @@ def test_make_test_still_installs_the_dev_extra_and_runs_the_whole_suite(tmp_pat
     lines = dry_run("test", tmp_path)
     assert any('-e ".[dev]"' in line for line in pip_lines(lines))
     assert lines[-1].endswith("-m pytest -q")
+
+
+def test_make_test_installs_system_packages_unless_system_deps_is_0(tmp_path: Path) -> None:
+    assert any("scripts/system-deps.sh" in line for line in dry_run("test", tmp_path))
+    for off in ("0", "no", "false"):
+        lines = dry_run("test", tmp_path, f"SYSTEM_DEPS={off}")
+        assert not any("system-deps.sh" in line for line in lines)
+        assert lines[-1].endswith("-m pytest -q")  # the same whole suite
