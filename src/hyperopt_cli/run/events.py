@@ -67,10 +67,11 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
         return f"[{group}] trial {trial} {how}: {short_params(data.get('params'))}"
     if event == "epoch":
         m = data.get("metrics", {})
+        fold = f" fold {data['fold'] + 1}/{data['folds']}" if (data.get("folds") or 1) > 1 else ""
         if data.get("replayed"):
-            return f"[{group}] trial {trial} epoch {data['epoch'] + 1}/{data['epochs']}: done before the restart"
+            return f"[{group}] trial {trial}{fold} epoch {data['epoch'] + 1}/{data['epochs']}: done before the restart"
         return (
-            f"[{group}] trial {trial} epoch {data['epoch'] + 1}/{data['epochs']}: value {data['value']:.4f} "
+            f"[{group}] trial {trial}{fold} epoch {data['epoch'] + 1}/{data['epochs']}: value {data['value']:.4f} "
             f"(val_f1 {m.get('val_f1', float('nan')):.4f}, val_loss {m.get('val_loss', float('nan')):.4f})"
         )
     if event == "trial_end":
@@ -79,10 +80,14 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
         flag = " [collapsed]" if data.get("collapsed") else ""
         return f"[{group}] trial {trial} {data.get('state')}{shown}{flag}"
     if event == "group_end":
+        kept = f", kept: {data['kept']}" if data.get("kept") else ""
+        epochs = f", {data['epochs']} epochs" if data.get("epochs") else ""
         return (
-            f"[{group}] finished ({data.get('reason')}): best {data.get('best_value')} "
-            f"with {short_params(data.get('best_params'))}"
+            f"[{group}] finished ({data.get('reason')}{kept}): best {data.get('best_value')} "
+            f"with {short_params(data.get('best_params'))}{epochs}"
         )
+    if event == "group_kept":
+        return f"[{group}] {data.get('message')}"
     if event == "warning":
         where = f"[{group}] trial {trial}: " if group is not None else ""
         return f"WARNING {where}{data.get('message')}"
