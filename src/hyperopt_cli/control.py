@@ -26,6 +26,17 @@ from hyperopt_cli.run.shapes import check_state, read_results
 from hyperopt_cli.search import storage_kind
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
+OWNER_ONLY = 0o077  # umask of a run's processes: its files hold every trial's params and the data's path
+
+
+def owner_only_files() -> int:
+    """Make this process (and the workers it spawns) create files 0600 and folders 0700; returns the old umask.
+
+    `start`, `resume` and `worker` call it first, as `serve` does for its children: a run's
+    journals, run.log, .lock and worker logs must not be readable by other local users
+    whatever the caller's umask.
+    """
+    return os.umask(OWNER_ONLY)
 
 
 def resolve_config(
