@@ -3,7 +3,7 @@
 Both are event sinks (see ``events``): the search emits, they only listen. ``LiveDisplay``
 keeps its own per-group counters from the events and redraws one rich ``Live`` on stderr
 from Live's refresh thread at a bounded rate (never on the thread that emits);
-``PlainLog`` prints one timestamped ``describe()`` line per event (nohup, CI, pipes).
+``PlainLog`` prints one timestamped ``plain_line()`` per event (nohup, CI, pipes).
 ``make_display()`` picks one from the console.
 """
 
@@ -23,7 +23,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from hyperopt_cli.run.events import describe, short_params
+from hyperopt_cli.run.events import plain_line, short_params
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
 MAX_WARNINGS = 3  # warnings kept on screen, most recent last
@@ -194,13 +194,13 @@ class LiveDisplay:
         row.best_value, row.best_params = data.get("best_value"), data.get("best_params")  # the study's word is final
 
     def _on_warning(self, data: dict[str, Any]) -> None:
-        self._warnings.append(describe("warning", data) or str(data.get("message")))
+        self._warnings.append(plain_line("warning", data) or str(data.get("message")))
 
     def _on_estimate(self, data: dict[str, Any]) -> None:
         self._estimate = dict(data.get("time_estimate") or {})
 
     def _on_evaluation(self, data: dict[str, Any]) -> None:
-        self._note = describe("evaluation", data) or self._note
+        self._note = plain_line("evaluation", data) or self._note
 
     def _on_run_end(self, data: dict[str, Any]) -> None:
         self._status = str(data.get("status", "finished"))
@@ -272,7 +272,7 @@ class PlainLog:
         self.now = now
 
     def emit(self, event: str, **data: Any) -> None:
-        line = describe(event, data)
+        line = plain_line(event, data)
         if line is None:
             return
         self.stream.write(f"{self.now():%Y-%m-%d %H:%M:%S} {line}\n")

@@ -1,8 +1,8 @@
 """Progress events: the search emits them, displays and the run log consume them.
 
 The search never imports rich; it only calls ``sink.emit(name, **data)``. Event names:
-run_start, group_start, trial_start, epoch, trial_end, group_end, warning, evaluation,
-run_end.
+run_start, group_start, trial_start, epoch, trial_end, group_end, warning, note (news that
+is not a warning, e.g. workers started), evaluation, run_end.
 """
 
 from __future__ import annotations
@@ -83,14 +83,22 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
             f"[{group}] finished ({data.get('reason')}): best {data.get('best_value')} "
             f"with {short_params(data.get('best_params'))}"
         )
-    if event == "warning":
+    if event == "warning":  # no "WARNING" here: run.log's formatter prints the level, plain_line adds it
         where = f"[{group}] trial {trial}: " if group is not None else ""
-        return f"WARNING {where}{data.get('message')}"
+        return f"{where}{data.get('message')}"
+    if event == "note":
+        return str(data.get("message"))
     if event == "evaluation":
         return f"final evaluation: {data.get('message')}"
     if event == "run_end":
         return f"run {data.get('status')}: {data.get('message', '')}".rstrip(": ")
     return None
+
+
+def plain_line(event: str, data: dict[str, Any]) -> str | None:
+    """describe() for a reader without log levels (plain log, live view): warnings say so."""
+    line = describe(event, data)
+    return f"WARNING {line}" if line is not None and event == "warning" else line
 
 
 class LogSink:
