@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from hyperopt_cli.run.estimate import describe_remaining
+
 log = logging.getLogger("hyperopt_cli")
 
 
@@ -56,8 +58,7 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
         est = data.get("time_estimate") or {}
         return (
             f"run {data.get('job_id')} {data.get('action', 'started')} in {data.get('run_dir')}: mode {data.get('mode')}, "
-            f"groups {', '.join(data.get('groups', []))}; estimate {est.get('estimated_hours', 0):.2f} h "
-            f"for {est.get('total_trials', 0)} trials"
+            f"groups {', '.join(data.get('groups', []))}; {est.get('total_trials', 0)} trials, {describe_remaining(est)}"
             + (f"; data {data['data']}; parallel {data.get('parallel')}" if data.get("data") else "")
         )
     if event == "group_start":

@@ -72,7 +72,8 @@ class StudySummary:
     collapsed_trials: list[int] = field(default_factory=list)
     failed_trials: list[int] = field(default_factory=list)
     since_improvement: int = 0
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # summed training time of the finished trials (pauses excluded; workers add up)
+    wall_s: float = 0.0  # first trial's start to last finished trial's end, whoever ran them (pauses included)
     trial_seconds: list[float] = field(default_factory=list)
     history: list[tuple[int, float]] = field(default_factory=list)  # (number, value) of each complete trial
 
@@ -98,6 +99,7 @@ class StudySummary:
             "collapsed_trials": self.collapsed_trials,
             "failed_trials": self.failed_trials,
             "duration_s": round(self.duration_s, 3),
+            "wall_s": round(self.wall_s, 3),
             "history": [[number, value] for number, value in self.history],  # the web page's history chart
         }
 
@@ -124,6 +126,7 @@ def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction:
         if trial.state in FINISHED and isinstance(seconds, (int, float)):
             summary.trial_seconds.append(float(seconds))
     summary.duration_s = sum(summary.trial_seconds)
+    summary.wall_s = wall_seconds(trials)
     summary.history.sort()
     best = best_trial(trials, direction)
     if best is not None:
@@ -133,6 +136,19 @@ def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction:
         summary.best_metrics = best.user_attrs.get("metrics")
     summary.since_improvement = trials_since_improvement(trials, direction, threshold)
     return summary
+
+
+def wall_seconds(trials: Sequence[FrozenTrial]) -> float:
+    """Seconds from the first trial's start to the last finished trial's end (0 before one finishes).
+
+    With several workers this is the group's elapsed time; a sum of trial times would count
+    each worker's trials one after another.
+    """
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.state in FINISHED and t.datetime_complete is not None]
+    if not starts or not ends:
+        return 0.0
+    return max(0.0, (max(ends) - min(starts)).total_seconds())
 
 
 def group_is_done(summary: StudySummary, cfg: OptimizationConfig) -> tuple[bool, str | None]:
