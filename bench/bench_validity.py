@@ -66,6 +66,7 @@ def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_va
         "model_pred_shares": pooled["model"].get("pred_distribution"),
         "verdict": {k: verdict.get(k) for k in ("beats_best_baseline", "baseline", "delta_macro_f1", "interval_macro_f1", "wording")},
         "vs_logistic_regression": verdict.get("against", {}).get("logistic_regression"),
+        "vs_stratified_random": verdict.get("against", {}).get("stratified_random"),
         "best_validation_value": best_value,
         "seconds": seconds,
     }
@@ -142,10 +143,18 @@ def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
         runs = [r for mode in MODES for r in table.get(name, {}).get(mode, []) if "macro_f1" in r]
         return _median([max(v for k, v in r["macro_f1"].items() if k != "model") for r in runs])
 
+    def edge(name: str, mode: str) -> float | None:
+        """Median over seeds of (LSTM - best baseline) pooled macro-F1."""
+        runs = [r for r in table.get(name, {}).get(mode, []) if "macro_f1" in r]
+        return _median([r["macro_f1"]["model"] - max(v for k, v in r["macro_f1"].items() if k != "model") for r in runs])
+
     walk_runs = [r for mode in MODES for r in table.get("random_walk", {}).get(mode, []) if "verdict" in r]
+    # Degenerate: significantly below stratified random guessing (its macro-F1 interval wholly below 0).
+    degenerate = [r for r in walk_runs if ((r.get("vs_stratified_random") or {}).get("interval_macro_f1") or [0, 0])[1] < 0]
     planted = [r for mode in MODES for r in table.get("planted_pattern", {}).get(mode, []) if "verdict" in r]
     out: dict[str, Any] = {
         "random_walk_false_wins": f"{sum(bool(r['verdict']['beats_best_baseline']) for r in walk_runs)} of {len(walk_runs)}",
+        "random_walk_significantly_below_stratified_random": f"{len(degenerate)} of {len(walk_runs)}",
         "planted_pattern_wins_over_best_baseline": f"{sum(bool(r['verdict']['beats_best_baseline']) for r in planted)} of {len(planted)}",
         "planted_pattern_wins_over_logistic_regression":
             f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in planted)} of {len(planted)}",
@@ -157,6 +166,10 @@ def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
             "median_lstm_macro_f1": f,
             "median_best_baseline_macro_f1": base,
             "full>=quick>=untuned": None if None in f.values() else bool(f["full"] >= f["quick"] >= f["untuned"]),
+            "quick>=untuned": None if None in f.values() else bool(f["quick"] >= f["untuned"]),
+            "median_edge_over_best_baseline": {mode: edge(name, mode) for mode in MODES},
+            "full_edge>=untuned_edge": None if None in (edge(name, "full"), edge(name, "untuned"))
+            else bool(edge(name, "full") >= edge(name, "untuned")),  # type: ignore[operator]
             "tuned>=best_baseline": None if f["full"] is None or base is None else bool(f["full"] >= base),
         }
     return out

@@ -10,7 +10,7 @@ from hyperopt_cli.progress import LiveDisplay, PlainLog, make_display
 
 GROUPS = ["learning_rate", "regularization", "class_balance", "augmentation", "scheduler", "triple_barrier"]
 ESTIMATE = {"estimated_hours": 2.0, "remaining_hours": 1.5, "total_trials": 120, "remaining_trials": 90,
-            "eta": "2026-05-09T18:30:00+00:00"}
+            "eta": "2026-05-09T18:30:00+00:00", "based_on": "measured trials"}
 
 
 class FakeClock:
@@ -77,7 +77,7 @@ def test_live_display_renders_groups_trial_and_warnings() -> None:
 
     assert "job-42" in text and "mode full" in text and "runs/job-42" in text
     eta = dt.datetime(2026, 5, 9, 18, 30, tzinfo=dt.timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
-    assert f"elapsed 1:02:03  remaining 1.50 h of 2.00 h (90 trials)  ETA {eta}" in text
+    assert f"elapsed 1:02:03  remaining 1.5 h of 2.0 h (90 trials)  ETA {eta}" in text
 
     # group, status, trials, pruned, failed, best, best params, elapsed
     assert cells(text, "learning_rate") == [
@@ -123,7 +123,7 @@ def test_run_end_pauses_the_running_group_and_update_estimate_replaces_it() -> N
     assert cells(text, "regularization")[1] == "paused"
     assert cells(text, "regularization")[-1] == "0:59:58"
     assert "no trial running" in text and text.splitlines()[0].endswith("runs/job-42  paused")
-    assert "remaining 0.25 h of 2.00 h (12 trials)" in text
+    assert "remaining 15 min of 2.0 h (12 trials)" in text
     display.emit("evaluation", message="test macro-F1 0.4100")
     assert "final evaluation: test macro-F1 0.4100" in render(display)
 
@@ -157,7 +157,7 @@ def test_plain_log_writes_one_timestamped_line_per_event() -> None:
     lines = stream.getvalue().splitlines()
     assert lines == [
         "2026-05-09 12:34:56 run job-42 resumed in runs/job-42: mode full, groups " + ", ".join(GROUPS)
-        + "; estimate 2.00 h for 120 trials",
+        + "; 120 trials, remaining 1.5 h of 2.0 h (90 trials)",
         "2026-05-09 12:34:56 [learning_rate] trial 3 started: learning_rate=0.00123",
         "2026-05-09 12:34:56 [learning_rate] trial 3 epoch 2/4: value 0.5000 (val_f1 0.5000, val_loss 1.0000)",
         "2026-05-09 12:34:56 [learning_rate] trial 3 PRUNED",
@@ -179,7 +179,7 @@ def test_estimate_events_from_the_run_refresh_the_header() -> None:
     display = LiveDisplay(terminal(), clock=clock)
     feed_run(display, clock)
     display.emit("estimate", time_estimate={**ESTIMATE, "remaining_hours": 0.5, "remaining_trials": 30})
-    assert "remaining 0.50 h of 2.00 h (30 trials)" in render(display)
+    assert "remaining 30 min of 2.0 h (30 trials)" in render(display)
 
 
 def test_the_live_table_updates_on_its_own_thread_never_on_the_emitting_one() -> None:

@@ -47,6 +47,7 @@ def test_show_gives_every_epochs_metrics(run: Any) -> None:
     epoch = detail["epochs"][0]
     assert {"epoch", "value", "train_loss", "val_loss", "val_f1", "trading_score"} <= set(epoch)
     assert epoch["value"] == pytest.approx(epoch["val_f1"])
+    assert epoch["epoch"] == 1  # counted from 1, as the log ("epoch 1/1") and the report's curves say it
 
 
 @pytest.mark.parametrize("args, message", [

@@ -122,6 +122,27 @@ def test_wording_states_the_numbers_with_signs() -> None:
     assert v.wording() == "no evidence the LSTM beats logistic regression: \u0394 \u22120.03 [\u22120.07, +0.01]"
 
 
+def test_a_model_worse_than_the_baseline_is_called_worse_and_a_collapsed_one_is_flagged() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 600)
+    returns = rng.normal(size=600)
+    mostly_hold = np.where(rng.random(600) < 0.95, 1, labels)
+    v = compare(labels, returns, mostly_hold, {"majority": labels.copy()}, block_length=8, seed=0, n_resamples=300)
+    assert v.interval_macro_f1[1] < 0 and not v.beats_best_baseline
+    wording = v.wording()
+    assert wording.startswith("the LSTM is significantly worse than majority: \u0394 \u2212")
+    assert wording.endswith(f"; collapsed: {100 * v.top_class_share:.0f}% of its test predictions are HOLD")
+    raw = v.as_dict()
+    assert raw["worse_than_best_baseline"] is True and raw["collapsed"] is True and raw["top_class"] == "HOLD"
+    assert raw["top_class_share"] > 0.9 and raw["wording"] == wording
+
+
+def test_a_spread_model_is_not_flagged_collapsed() -> None:
+    v = Verdict(False, "logistic_regression", -0.031, (-0.07, 0.012), -0.1, (-0.2, 0.05), 0.95, 12, 2000, 700, 0,
+                top_class="HOLD", top_class_share=0.9)
+    assert not v.collapsed and "collapsed" not in v.wording() and not v.worse_than_best_baseline
+
+
 def test_every_baseline_gets_its_own_interval_and_the_best_one_matches_the_verdict(
     random_walk_result: WalkForwardResult,
 ) -> None:

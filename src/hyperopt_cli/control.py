@@ -26,6 +26,17 @@ from hyperopt_cli.run.shapes import check_state, read_results
 from hyperopt_cli.search import storage_kind
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
+OWNER_ONLY = 0o077  # umask of a run's processes: its files hold every trial's params and the data's path
+
+
+def owner_only_files() -> int:
+    """Make this process (and the workers it spawns) create files 0600 and folders 0700; returns the old umask.
+
+    `start`, `resume` and `worker` call it first, as `serve` does for its children: a run's
+    journals, run.log, .lock and worker logs must not be readable by other local users
+    whatever the caller's umask.
+    """
+    return os.umask(OWNER_ONLY)
 
 
 def resolve_config(
@@ -137,12 +148,14 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state["owner_alive"] = owner is not None
     state["owner_pid"] = owner.pid if owner is not None else None
     if state.get("workers"):
-        from hyperopt_cli.search.liveness import HEARTBEAT_PREFIX, is_alive
+        from hyperopt_cli.search.liveness import ALIVE, HEARTBEAT_PREFIX, latest_session, worker_state
 
         timeout = float((state.get("config") or {}).get("worker_timeout_s", 60.0))
         for key, info in state["workers"].items():
-            info["alive"] = is_alive(key, {HEARTBEAT_PREFIX + key: info}, timeout)
+            info["state"] = worker_state(key, info, {HEARTBEAT_PREFIX + key: info}, timeout)
+            info["alive"] = info["state"] == ALIVE
             info["heartbeat_age_s"] = round(time.time() - float(info.get("heartbeat", 0.0)), 1)
+        state["workers"] = latest_session(state["workers"])
     state.pop("config", None)
     if state.get("status") in ("running", "starting") and owner is None:
         state["status"] = "interrupted"

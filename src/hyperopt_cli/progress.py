@@ -3,8 +3,13 @@
 Both are event sinks (see ``events``): the search emits, they only listen. ``LiveDisplay``
 keeps its own per-group counters from the events and redraws one rich ``Live`` on stderr
 from Live's refresh thread at a bounded rate (never on the thread that emits);
-``PlainLog`` prints one timestamped ``describe()`` line per event (nohup, CI, pipes).
+``PlainLog`` prints one timestamped ``plain_line()`` per event (nohup, CI, pipes).
 ``make_display()`` picks one from the console.
+
+With several workers the events only tell what this process did, so the live view also
+reads the owner's state.json (written from the studies at every epoch and trial) at most
+once a second: trial counts, bests, each group's elapsed time and the estimate come from
+the storage, not from this process's own trials.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from rich.console import Console, Group, RenderableType
@@ -23,13 +29,16 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from hyperopt_cli.run.events import describe, short_params
+from hyperopt_cli.run import rundir
+from hyperopt_cli.run.estimate import MEASURED, describe_remaining
+from hyperopt_cli.run.events import plain_line, short_params
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
 MAX_WARNINGS = 3  # warnings kept on screen, most recent last
 # Redraws per second, all on Live's own thread: emit() only updates counters, so the
 # training thread never waits on rendering (it cost ~20 ms an event on the run's thread).
 REFRESH_PER_SECOND = 2
+STATE_READ_S = 1.0  # how often the live view re-reads state.json (the storage's counts)
 
 
 def _hms(seconds: float) -> str:
@@ -67,6 +76,8 @@ class _GroupRow:
     best_params: dict[str, Any] | None = None
     started: float | None = None  # clock time of group_start
     ended: float | None = None  # clock time of group_end / pause
+    wall_s: float = 0.0  # from state.json: first trial start to last trial end, over every worker
+    max_trials: int | None = None  # from state.json
 
     @property
     def finished(self) -> int:
@@ -102,6 +113,7 @@ class LiveDisplay:
         self._trial: _Trial | None = None
         self._warnings: deque[str] = deque(maxlen=MAX_WARNINGS)
         self._note = "no trial running"  # shown when no trial is: the final evaluation's progress
+        self._state_read: float | None = None  # clock time state.json was last read
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -194,13 +206,13 @@ class LiveDisplay:
         row.best_value, row.best_params = data.get("best_value"), data.get("best_params")  # the study's word is final
 
     def _on_warning(self, data: dict[str, Any]) -> None:
-        self._warnings.append(describe("warning", data) or str(data.get("message")))
+        self._warnings.append(plain_line("warning", data) or str(data.get("message")))
 
     def _on_estimate(self, data: dict[str, Any]) -> None:
         self._estimate = dict(data.get("time_estimate") or {})
 
     def _on_evaluation(self, data: dict[str, Any]) -> None:
-        self._note = describe("evaluation", data) or self._note
+        self._note = plain_line("evaluation", data) or self._note
 
     def _on_run_end(self, data: dict[str, Any]) -> None:
         self._status = str(data.get("status", "finished"))
@@ -211,8 +223,37 @@ class LiveDisplay:
 
     # ------------------------------------------------------------------ rendering
 
+    def sync_from_state(self, force: bool = False) -> None:
+        """Take counts, bests, elapsed times and the estimate from the run's state.json (the storage's word)."""
+        now = self.clock()
+        if not force and self._state_read is not None and now - self._state_read < STATE_READ_S:
+            return
+        self._state_read = now
+        run_dir = self._run.get("run_dir")
+        state = rundir.read_json(Path(run_dir) / rundir.STATE_FILE) if run_dir else None
+        if not state or not isinstance(state.get("groups"), dict):
+            return
+        with self._lock:
+            for name, info in state["groups"].items():
+                if not isinstance(info, dict):
+                    continue
+                row = self._row(name)
+                n = info.get("n_trials") or {}
+                if n:
+                    row.done_before = 0
+                    row.complete, row.pruned, row.failed = (int(n.get(k) or 0) for k in ("complete", "pruned", "failed"))
+                if info.get("best_value") is not None:
+                    row.best_value, row.best_params = info["best_value"], info.get("best_params")
+                row.wall_s = float(info.get("wall_s") or 0.0)
+                row.max_trials = info.get("max_trials") or row.max_trials
+                if info.get("status") == "completed" and row.status != "completed":
+                    row.status, row.ended = "completed", now
+            if isinstance(state.get("time_estimate"), dict):
+                self._estimate = dict(state["time_estimate"])
+
     def renderable(self) -> RenderableType:
         """The whole view as one renderable (what Live draws; tests print it)."""
+        self.sync_from_state()
         with self._lock:
             parts: list[RenderableType] = [self._header(), self._table(), self._trial_line()]
             parts += [Text(w, style="yellow") for w in self._warnings]
@@ -228,10 +269,9 @@ class LiveDisplay:
         if run.get("data") or run.get("parallel"):  # what it trains on and how many processes x threads
             text.append(f"\ndata {run.get('data', '?')}  parallel {run.get('parallel', '?')}")
         if est:
-            text.append(
-                f"  remaining {est.get('remaining_hours', 0):.2f} h of {est.get('estimated_hours', 0):.2f} h"
-                f" ({est.get('remaining_trials', '?')} trials)  ETA {_local_time(est.get('eta'))}"
-            )
+            text.append(f"  {describe_remaining(est)}")
+            if est.get("based_on") == MEASURED:
+                text.append(f"  ETA {_local_time(est.get('eta'))}")
         return text
 
     def _table(self) -> Table:
@@ -242,13 +282,23 @@ class LiveDisplay:
         table.add_column("elapsed", justify="right", no_wrap=True)
         now = self.clock()
         for name, row in self._groups.items():
-            elapsed = "-" if row.started is None else _hms((now if row.ended is None else row.ended) - row.started)
             table.add_row(
                 name, Text(row.status, style=STATUS_STYLE.get(row.status, "")),
-                f"{row.finished}/{self._max_trials or '?'}", str(row.pruned), str(row.failed),
-                _value(row.best_value), short_params(row.best_params), elapsed,
+                f"{row.finished}/{row.max_trials or self._max_trials or '?'}", str(row.pruned), str(row.failed),
+                _value(row.best_value), short_params(row.best_params), self._elapsed(row, now),
             )
         return table
+
+    @staticmethod
+    def _elapsed(row: _GroupRow, now: float) -> str:
+        """This session's span of the group, or the storage's (every worker's trials) when that is longer.
+
+        A group finished before a resume, or finished by other workers while this process
+        waited, spans 0 s here; its trials' own times say how long it took.
+        """
+        own = None if row.started is None else (now if row.ended is None else row.ended) - row.started
+        seconds = max(own or 0.0, row.wall_s)
+        return "-" if own is None and not row.wall_s else _hms(seconds)
 
     def _trial_line(self) -> RenderableType:
         trial = self._trial
@@ -272,7 +322,7 @@ class PlainLog:
         self.now = now
 
     def emit(self, event: str, **data: Any) -> None:
-        line = describe(event, data)
+        line = plain_line(event, data)
         if line is None:
             return
         self.stream.write(f"{self.now():%Y-%m-%d %H:%M:%S} {line}\n")

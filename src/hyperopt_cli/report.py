@@ -449,8 +449,13 @@ def _verdict_section(b: _Builder, verdict: dict[str, Any] | None) -> str:
               f"{_e(_fmt(100 * float(verdict.get('confidence', 0.95)), 0))}% interval over "
               f"{_e(verdict.get('n_resamples', '-'))} paired block-bootstrap resamples (blocks of "
               f"{_e(verdict.get('block_length', '-'))} samples). The LSTM wins only when the whole interval is "
-              f"above 0. Trading-score difference {_e(_fmt(verdict.get('delta_trading_score')))} "
-              f"[{_e(_fmt(lo))}, {_e(_fmt(hi))}].")
+              f"above 0, and is significantly worse when the whole interval is below 0. Trading-score difference "
+              f"{_e(_fmt(verdict.get('delta_trading_score')))} [{_e(_fmt(lo))}, {_e(_fmt(hi))}].")
+    if verdict.get("collapsed"):
+        share = 100 * float(verdict.get("top_class_share") or 0)
+        detail += (f' <strong class="collapsed">The final model is collapsed: {_e(_fmt(share, 0))}% of its test '
+                   f"predictions are {_e(verdict.get('top_class', '-'))}</strong>, so its F1 reflects the class mix "
+                   "more than any skill.")
     return (f'<p class="verdict{" wins" if wins else ""}"><strong>{_e(verdict["wording"])}</strong></p>'
             f"<p>{detail}</p>")
 

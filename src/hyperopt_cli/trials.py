@@ -7,6 +7,10 @@ Rows are plain dicts with a fixed schema (README: "trials --json"):
              "collapsed", "duration_s", "worker"}
     show:   {"group", "number", "state", "value", "raw_value", "params", "collapsed",
              "duration_s", "worker", "metric", "epochs": [{"epoch", "value", ...metrics}]}
+
+Epochs are shown counted from 1 (`pruned_at` 2 = pruned after its second epoch, `epoch` 1 =
+the first), as the log and the report say them; the studies store Optuna steps from 0.
+`duration_s` is training time (the epochs' own seconds), so a pause does not count.
 """
 
 from __future__ import annotations
@@ -40,9 +44,25 @@ def _studies(run_dir: Path, group: str | None) -> list[tuple[str, Any]]:
 
 
 def _duration(trial: FrozenTrial) -> float | None:
+    """Seconds of training: the trial's train_seconds, else its epochs' seconds; wall time only for older trials.
+
+    Wall time (datetime_complete - datetime_start) counts a pause: a 1 s trial paused for a
+    minute showed 61 s.
+    """
+    seconds = trial.user_attrs.get("train_seconds")
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        return round(float(seconds), 3)
+    history = trial.user_attrs.get("history") or []
+    if history and all(isinstance(h, dict) and isinstance(h.get("seconds"), (int, float)) for h in history):
+        return round(sum(float(h["seconds"]) for h in history), 3)
     if trial.datetime_start is None or trial.datetime_complete is None:
         return None
     return round((trial.datetime_complete - trial.datetime_start).total_seconds(), 3)
+
+
+def display_epoch(step: int) -> int:
+    """A stored epoch index (Optuna step, history `epoch`, from 0) as people count it (from 1)."""
+    return int(step) + 1
 
 
 def trial_row(group: str, trial: FrozenTrial) -> dict[str, Any]:
@@ -55,7 +75,7 @@ def trial_row(group: str, trial: FrozenTrial) -> dict[str, Any]:
         "value": trial.value,
         "params": dict(trial.params),
         "epochs_run": len(trial.user_attrs.get("history") or steps),
-        "pruned_at": steps[-1] if state == "PRUNED" and steps else None,
+        "pruned_at": display_epoch(steps[-1]) if state == "PRUNED" and steps else None,
         "collapsed": bool(trial.user_attrs.get("collapsed", False)),
         "duration_s": _duration(trial),
         "worker": trial.user_attrs.get(WORKER_ATTR),
@@ -86,5 +106,6 @@ def show_trial(run_dir: Path, group: str, number: int) -> dict[str, Any]:
         **row,
         "raw_value": trial.user_attrs.get("raw_value"),
         "metric": group_objective(cfg, group)[0],
-        "epochs": [{**history.get(e, {}), "epoch": e, "value": trial.intermediate_values.get(e)} for e in epochs],
+        "epochs": [{**history.get(e, {}), "epoch": display_epoch(e), "value": trial.intermediate_values.get(e)}
+                   for e in epochs],
     }

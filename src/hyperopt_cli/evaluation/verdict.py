@@ -6,7 +6,9 @@ triple-barrier labels overlap and are correlated up to the horizon). Each resamp
 the same samples for the model and the baseline (paired), and the difference of their
 macro-F1 (and of their trading scores) is computed on it. The percentile interval of
 those differences is the 95% interval; the model "beats" the baseline only when the
-interval's lower end is above 0.
+interval's lower end is above 0, and is "significantly worse" when its upper end is below 0.
+A final model with more than 90% of its test predictions in one class is called collapsed
+in the same line: its F1 says little about skill.
 
 Hand-written in numpy rather than with the `arch` package: the statistic is a macro-F1
 over a resample, not a mean of a series, so `arch` would only supply the block indices
@@ -22,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from hyperopt_cli.data.prepare import CLASS_NAMES
 from hyperopt_cli.evaluation.baselines import DISPLAY_NAMES
 from hyperopt_cli.evaluation.walkforward import MODEL, WalkForwardResult
-from hyperopt_cli.training.metrics import N_CLASSES, classification_metrics, trading_score
+from hyperopt_cli.training.metrics import COLLAPSE_LIMIT, N_CLASSES, classification_metrics, trading_score
 from hyperopt_cli.training.seeding import numpy_rng
 
 N_RESAMPLES = 2000  # bootstrap resamples; the interval's ends move by about 0.002 between seeds
@@ -50,18 +53,42 @@ class Verdict:
     # every baseline, the best included: {"delta_macro_f1", "interval_macro_f1", "delta_trading_score",
     # "interval_trading_score", "beaten"}; the same bootstrap seed for each
     against: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    top_class: str = ""  # the class the model predicted most often on the pooled test samples
+    top_class_share: float = 0.0  # its share of the model's test predictions
+
+    @property
+    def worse_than_best_baseline(self) -> bool:
+        """The macro-F1 interval lies below 0: the baseline is better, not merely not beaten."""
+        return self.interval_macro_f1[1] < 0
+
+    @property
+    def collapsed(self) -> bool:
+        """More than COLLAPSE_LIMIT of the model's test predictions fall in one class."""
+        return self.top_class_share > COLLAPSE_LIMIT
 
     def wording(self, model_name: str = "the LSTM") -> str:
-        """One line, e.g. 'no evidence the LSTM beats logistic regression: Δ −0.03 [−0.07, +0.01]'."""
+        """One line, e.g. 'no evidence the LSTM beats logistic regression: Δ −0.03 [−0.07, +0.01]'.
+
+        'the LSTM is significantly worse than …' when the interval lies below 0; a collapsed
+        model adds '; collapsed: 93% of its test predictions are HOLD'.
+        """
         lo, hi = self.interval_macro_f1
         numbers = f"Δ {_signed(self.delta_macro_f1)} [{_signed(lo)}, {_signed(hi)}]"
         name = DISPLAY_NAMES.get(self.baseline, self.baseline)
         if self.beats_best_baseline:
-            return f"{model_name} beats {name}: {numbers}"
-        return f"no evidence {model_name} beats {name}: {numbers}"
+            line = f"{model_name} beats {name}: {numbers}"
+        elif self.worse_than_best_baseline:
+            line = f"{model_name} is significantly worse than {name}: {numbers}"
+        else:
+            line = f"no evidence {model_name} beats {name}: {numbers}"
+        if self.collapsed:
+            line += f"; collapsed: {100 * self.top_class_share:.0f}% of its test predictions are {self.top_class}"
+        return line
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        out["worse_than_best_baseline"] = self.worse_than_best_baseline
+        out["collapsed"] = self.collapsed
         out["interval_macro_f1"] = list(self.interval_macro_f1)
         out["interval_trading_score"] = list(self.interval_trading_score)
         out["against"] = {name: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
@@ -161,6 +188,7 @@ def compare(
             "beaten": f1_lo > 0,
         }
     top = against[best]
+    counts = np.bincount(model_pred, minlength=N_CLASSES)
     return Verdict(
         beats_best_baseline=top["beaten"],
         baseline=best,
@@ -174,6 +202,8 @@ def compare(
         n_samples=len(labels),
         seed=seed,
         against=against,
+        top_class=CLASS_NAMES[int(counts.argmax())],
+        top_class_share=float(counts.max() / max(1, counts.sum())),
     )
 
 

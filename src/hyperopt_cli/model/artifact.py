@@ -20,6 +20,7 @@ import numpy as np
 
 from hyperopt_cli.atomic import atomic_write, atomic_write_json, fsync_dir
 from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.model.manifest import check_manifest, check_manifest_size
 
 if TYPE_CHECKING:
     from torch import nn
@@ -48,6 +49,7 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
             f"no saved model in {model_dir}: {MANIFEST_FILE} not found (a run saves its model when its final "
             "evaluation ends; resume an unfinished run, or `hyperopt resume` a finished one to rebuild it)"
         )
+    check_manifest_size(path)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -103,23 +105,28 @@ class SavedModel:
 
 
 def load_model(model_dir: Path) -> SavedModel:
-    """Rebuild the members from their state dicts (weights_only) as the manifest describes them."""
+    """Rebuild the members from their state dicts (weights_only) as the manifest describes them.
+
+    The manifest is checked first (model/manifest.py): nothing outside the folder is read and
+    nothing larger than the member files can hold is allocated.
+    """
     import torch
 
     from hyperopt_cli.training.model import LSTMClassifier
 
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
+    paths = check_manifest(model_dir, manifest)
     arch = manifest["architecture"]
     members = []
-    for name in manifest["members"]:
+    for path in paths:
         model = LSTMClassifier(int(arch["n_features"]), int(arch["hidden_size"]), int(arch["num_layers"]),
                                float(arch["dropout"]))
         try:
-            state = torch.load(model_dir / name, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
         except Exception as exc:  # a missing, truncated or foreign weights file
-            raise RunStateError(f"{model_dir / name} could not be loaded: {type(exc).__name__}: {exc}") from None
+            raise RunStateError(f"{path} could not be loaded: {type(exc).__name__}: {exc}") from None
         members.append(model.eval())
     scaler = manifest["scaler"]
     return SavedModel(

@@ -80,6 +80,8 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
     if last is not None:
         rows = rows[-last:] if last > 0 else rows[:0]
     features = apply_scaler(raw, saved.mean, saved.std)
+    if len(features) < window:  # no full window at all: no rows, and numpy refuses a view longer than the array
+        features = np.zeros((window, features.shape[1]), dtype=np.float32)
     windows = np.lib.stride_tricks.sliding_window_view(features, window, axis=0).transpose(0, 2, 1)
     outputs = [_member_outputs(m, windows, rows - (window - 1), batch_size) for m in saved.members]
     pred, probs = combine_members([p for p, _ in outputs], [q for _, q in outputs])

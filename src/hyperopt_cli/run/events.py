@@ -1,14 +1,16 @@
 """Progress events: the search emits them, displays and the run log consume them.
 
 The search never imports rich; it only calls ``sink.emit(name, **data)``. Event names:
-run_start, group_start, trial_start, epoch, trial_end, group_end, warning, evaluation,
-run_end.
+run_start, group_start, trial_start, epoch, trial_end, group_end, warning, note (news that
+is not a warning, e.g. workers started), evaluation, run_end.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any, Protocol
+
+from hyperopt_cli.run.estimate import describe_remaining
 
 log = logging.getLogger("hyperopt_cli")
 
@@ -56,8 +58,7 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
         est = data.get("time_estimate") or {}
         return (
             f"run {data.get('job_id')} {data.get('action', 'started')} in {data.get('run_dir')}: mode {data.get('mode')}, "
-            f"groups {', '.join(data.get('groups', []))}; estimate {est.get('estimated_hours', 0):.2f} h "
-            f"for {est.get('total_trials', 0)} trials"
+            f"groups {', '.join(data.get('groups', []))}; {est.get('total_trials', 0)} trials, {describe_remaining(est)}"
             + (f"; data {data['data']}; parallel {data.get('parallel')}" if data.get("data") else "")
         )
     if event == "group_start":
@@ -88,14 +89,22 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
         )
     if event == "group_kept":
         return f"[{group}] {data.get('message')}"
-    if event == "warning":
+    if event == "warning":  # no "WARNING" here: run.log's formatter prints the level, plain_line adds it
         where = f"[{group}] trial {trial}: " if group is not None else ""
-        return f"WARNING {where}{data.get('message')}"
+        return f"{where}{data.get('message')}"
+    if event == "note":
+        return str(data.get("message"))
     if event == "evaluation":
         return f"final evaluation: {data.get('message')}"
     if event == "run_end":
         return f"run {data.get('status')}: {data.get('message', '')}".rstrip(": ")
     return None
+
+
+def plain_line(event: str, data: dict[str, Any]) -> str | None:
+    """describe() for a reader without log levels (plain log, live view): warnings say so."""
+    line = describe(event, data)
+    return f"WARNING {line}" if line is not None and event == "warning" else line
 
 
 class LogSink:

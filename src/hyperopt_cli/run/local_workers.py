@@ -36,7 +36,7 @@ class LocalWorkers:
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                 ))
         if n:
-            self.events.emit("warning", message=f"started {n} local worker process(es): "
+            self.events.emit("note", message=f"started {n} local worker process(es): "
                              + ", ".join(str(c.pid) for c in self.children))
 
     def wait(self) -> None:

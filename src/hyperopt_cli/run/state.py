@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from hyperopt_cli.config import OptimizationConfig, mapping_hash, read_yaml
 from hyperopt_cli.run import rundir
-from hyperopt_cli.run.estimate import estimate_hours, final_evaluation_trainings
+from hyperopt_cli.run.estimate import MEASURED, estimate_hours, final_evaluation_trainings
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
     GROUP_DONE_ATTR,
@@ -198,8 +198,9 @@ class StateWriter:
         )
         measured = [s for g in groups if g in progress.summaries for s in progress.summaries[g].trial_seconds]
         remaining = max(0, total - finished)
-        hours = estimate_hours(remaining + final_evaluation_trainings(cfg), cfg.epochs_per_trial, measured,
-                               self.epoch_guess)
+        parallel = self.parallel_workers()
+        hours = estimate_hours(remaining, cfg.epochs_per_trial, measured, self.epoch_guess, parallel=parallel,
+                               serial_trainings=final_evaluation_trainings(cfg))
         eta = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)
         return {
             "estimated_hours": round(hours + float(self.state.get("elapsed_s", 0.0)) / 3600.0, 4),
@@ -207,8 +208,14 @@ class StateWriter:
             "total_trials": total,
             "remaining_trials": remaining,
             "eta": eta.isoformat(timespec="seconds"),
-            "based_on": "measured trials" if measured else "timed batches",
+            "based_on": MEASURED if measured else "timed batches",
+            "parallel_workers": parallel,
         }
+
+    def parallel_workers(self) -> int:
+        """Processes taking trials at once: the live worker rows, at least the configured count."""
+        alive = sum(1 for row in (self.state.get("workers") or {}).values() if row.get("alive"))
+        return max(1, self.cfg.workers, alive)
 
 
 def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[str, Any]:

@@ -44,6 +44,9 @@ _CORRUPT = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)  # SQL
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _cache: dict[str, BaseStorage] = {}
 
+# Every study of a run is opened here: Optuna's INFO lines ("Using an existing study ...") must not reach the terminal
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
 
 def expand_env(url: str) -> str:
     def value(match: re.Match[str]) -> str:

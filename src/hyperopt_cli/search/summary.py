@@ -127,7 +127,8 @@ class StudySummary:
     kept: str | None = None  # "within noise": the incumbent is kept over `challenger`
     challenger: dict[str, Any] | None = None
     unit_rows: list[list[float]] = field(default_factory=list)  # the trials' CE-skill units (for the run's PBO)
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # summed training time of the finished trials (pauses excluded; workers add up)
+    wall_s: float = 0.0  # first trial's start to last finished trial's end, whoever ran them (pauses included)
     trial_seconds: list[float] = field(default_factory=list)
     history: list[tuple[int, float]] = field(default_factory=list)  # (number, value) of each complete trial
 
@@ -162,6 +163,7 @@ class StudySummary:
             "collapsed_trials": self.collapsed_trials,
             "failed_trials": self.failed_trials,
             "duration_s": round(self.duration_s, 3),
+            "wall_s": round(self.wall_s, 3),
             "history": [[number, value] for number, value in self.history],  # the web page's history chart
         }
 
@@ -190,6 +192,7 @@ def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction:
         if trial.state in FINISHED and isinstance(seconds, (int, float)):
             summary.trial_seconds.append(float(seconds))
     summary.duration_s = sum(summary.trial_seconds)
+    summary.wall_s = wall_seconds(trials)
     summary.history.sort()
     decision = decide(trials, direction, margin_se)
     best = decision.trial
@@ -203,6 +206,19 @@ def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction:
     summary.unit_rows = unit_rows(trials)
     summary.since_improvement = trials_since_improvement(trials, direction, threshold)
     return summary
+
+
+def wall_seconds(trials: Sequence[FrozenTrial]) -> float:
+    """Seconds from the first trial's start to the last finished trial's end (0 before one finishes).
+
+    With several workers this is the group's elapsed time; a sum of trial times would count
+    each worker's trials one after another.
+    """
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.state in FINISHED and t.datetime_complete is not None]
+    if not starts or not ends:
+        return 0.0
+    return max(0.0, (max(ends) - min(starts)).total_seconds())
 
 
 def group_is_done(summary: StudySummary, cfg: OptimizationConfig) -> tuple[bool, str | None]:

@@ -29,7 +29,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.atomic import atomic_write_json
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.search.liveness import HEARTBEAT_PREFIX, WorkerId, is_alive, local_process_alive, this_worker
+from hyperopt_cli.search.liveness import (
+    ALIVE,
+    HEARTBEAT_PREFIX,
+    WorkerId,
+    is_alive,
+    latest_session,
+    local_process_alive,
+    this_worker,
+    worker_state,
+)
 from hyperopt_cli.search import storage_kind
 from hyperopt_cli.search.storage import control_study, trial_handle
 
@@ -55,9 +64,10 @@ def describe_workers(cfg: OptimizationConfig, run_dir: Path) -> dict[str, dict[s
         if not name.startswith(HEARTBEAT_PREFIX) or not isinstance(beat, dict):
             continue
         key = name[len(HEARTBEAT_PREFIX):]
-        out[key] = {**beat, "alive": is_alive(key, attrs, cfg.worker_timeout_s, now),
+        state = worker_state(key, beat, attrs, cfg.worker_timeout_s, now)
+        out[key] = {**beat, "alive": state == ALIVE, "state": state,
                     "heartbeat_age_s": round(now - float(beat.get("heartbeat", 0.0)), 1)}
-    return out
+    return latest_session(out)
 
 
 # --------------------------------------------------------------------------- stop flag
@@ -82,6 +92,7 @@ class Heartbeat:
         self.where = where
         self.worker = this_worker()
         self.started = time.time()
+        self.exited: float | None = None  # set before the last beat: this worker leaves cleanly
         self._quit = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="hyperopt-heartbeat", daemon=True)
 
@@ -90,7 +101,7 @@ class Heartbeat:
         study.set_user_attr(
             HEARTBEAT_PREFIX + self.worker.key,
             {"host": self.worker.host, "pid": self.worker.pid, "started": self.started,
-             "heartbeat": time.time(), **self.where()},
+             "heartbeat": time.time(), **self.where(), **({"exited": self.exited} if self.exited else {})},
         )
         flag = study.user_attrs.get(STOP_ATTR)
         if isinstance(flag, (int, float)) and flag >= self.started:
@@ -111,8 +122,9 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._quit.set()
         self._thread.join(timeout=5)
+        self.exited = time.time()
         try:
-            self.beat()  # the last word: where it stopped
+            self.beat()  # the last word: where it stopped, and that it left (status shows "exited", not DEAD)
         except Exception:
             pass
 

@@ -1,0 +1,54 @@
+"""One epoch convention for people: counted from 1 in trials, show, the log and the report; durations are training time."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperopt_cli.run.events import describe
+from hyperopt_cli.trials import trial_row
+
+START = dt.datetime(2026, 12, 1, 12, 0, 0)
+
+
+def _trial(state: TrialState, steps: dict[int, float], attrs: dict[str, object], wall_s: float) -> FrozenTrial:
+    return FrozenTrial(number=3, state=state, value=0.4 if state == TrialState.COMPLETE else None, values=None,
+                       datetime_start=START, datetime_complete=START + dt.timedelta(seconds=wall_s),
+                       params={"learning_rate": 0.01}, distributions={"learning_rate": FloatDistribution(1e-4, 1e-1)},
+                       user_attrs=attrs, system_attrs={}, intermediate_values=steps, trial_id=3)
+
+
+def test_a_trial_pruned_after_its_second_epoch_says_pruned_at_2_of_2_epochs() -> None:
+    row = trial_row("learning_rate", _trial(TrialState.PRUNED, {0: 0.3, 1: 0.2}, {"train_seconds": 1.1}, 41.4))
+    assert row["epochs_run"] == 2 and row["pruned_at"] == 2
+
+
+def test_the_log_counts_the_same_way() -> None:
+    line = describe("epoch", {"group": "g", "trial": 3, "epoch": 1, "epochs": 2, "value": 0.2, "metrics": {}})
+    assert "epoch 2/2" in line
+
+
+@pytest.mark.parametrize("attrs, expected", [
+    ({"train_seconds": 1.04}, 1.04),  # 41.4 s of wall time, most of it paused
+    ({"history": [{"epoch": 0, "seconds": 0.5}, {"epoch": 1, "seconds": 0.6}]}, 1.1),
+    ({}, 41.4),  # a trial from an older version without timings: wall time is all there is
+])
+def test_duration_is_training_time_not_wall_time(attrs: dict[str, object], expected: float) -> None:
+    row = trial_row("learning_rate", _trial(TrialState.COMPLETE, {0: 0.3, 1: 0.4}, attrs, 41.4))
+    assert row["duration_s"] == pytest.approx(expected)
+
+
+@pytest.mark.xfail(strict=True, reason="training/trainer.py _collapse_warning still says `metrics.epoch` (from 0); "
+                                       "the lead changes it to `metrics.epoch + 1` (training/ is the lead's area)")
+def test_the_collapse_warning_counts_epochs_from_1() -> None:
+    from hyperopt_cli.training.trainer import _collapse_warning
+    from hyperopt_cli.training.trainer import EpochMetrics
+    import dataclasses
+
+    fields = {f.name: 0.0 for f in dataclasses.fields(EpochMetrics)}
+    fields.update(epoch=0, pred_distribution=[0.0, 0.95, 0.05])
+    metrics = EpochMetrics(**fields)  # type: ignore[arg-type]
+    assert _collapse_warning(metrics).startswith("mode collapse at epoch 1:")
