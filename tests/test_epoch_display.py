@@ -41,8 +41,6 @@ def test_duration_is_training_time_not_wall_time(attrs: dict[str, object], expec
     assert row["duration_s"] == pytest.approx(expected)
 
 
-@pytest.mark.xfail(strict=True, reason="training/trainer.py _collapse_warning still says `metrics.epoch` (from 0); "
-                                       "the lead changes it to `metrics.epoch + 1` (training/ is the lead's area)")
 def test_the_collapse_warning_counts_epochs_from_1() -> None:
     from hyperopt_cli.training.trainer import _collapse_warning
     from hyperopt_cli.training.trainer import EpochMetrics

@@ -159,7 +159,7 @@ class HyperparameterOptimizer:
             check_data(cfg, self._state.state, int(preparer.prepare(cfg.labels).info.get("bars", 0)))
             budget = TimeBudget(cfg.max_total_time_hours, float(state.get("elapsed_s", 0.0)))
             load_finished_groups(cfg, self.run_dir, self._progress)
-            self.events.emit("warning", message=f"worker pid {os.getpid()} joined {self.run_dir}")
+            self.events.emit("note", message=f"worker pid {os.getpid()} joined {self.run_dir}")
             with self._coordination(stop_event, role="worker"):
                 self._groups.run(preparer, stop_event, budget)
             self.events.emit("run_end", status="worker done", message="every group is finished")

@@ -67,7 +67,6 @@ WAIT_POLL_S = 1.0  # how often a worker with nothing to do looks at the study ag
 
 log = logging.getLogger("hyperopt_cli")
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 class PreparerLike(Protocol):
@@ -416,7 +415,7 @@ class GroupSearch:
             )
             self.on_progress()
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {m.epoch}")
+                raise optuna.TrialPruned(f"pruned at fold {fold + 1}, epoch {m.epoch + 1}")
 
         return on_epoch
 

@@ -398,7 +398,7 @@ class _Checkpointer:
 def _collapse_warning(metrics: EpochMetrics) -> str:
     share = max(metrics.pred_distribution)
     top = CLASS_NAMES[metrics.pred_distribution.index(share)]
-    return f"mode collapse at epoch {metrics.epoch}: {share:.0%} of validation predictions are {top}"
+    return f"mode collapse at epoch {metrics.epoch + 1}: {share:.0%} of validation predictions are {top}"
 
 
 def _result(
