@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from cli_helpers import env as cli_env
 from cli_helpers import assert_paused, hyperopt, reaped, spawn, wait_for, wait_running_epoch, write_config
-from hyperopt_cli.cli import app, final_summary_line
+from hyperopt_cli.cli import app
+from hyperopt_cli.cli.run_commands import final_summary_line
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.errors import NothingRunningError, RunStateError
 from hyperopt_cli.run import rundir

@@ -1,10 +1,10 @@
-"""README's command reference is what `--help` says: regenerate it with `python -m hyperopt_cli.cli_reference --write README.md`."""
+"""README's command reference is what `--help` says: regenerate it with `python -m hyperopt_cli.cli.reference --write README.md`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hyperopt_cli.cli_reference import command_names, current_block, reference
+from hyperopt_cli.cli.reference import command_names, current_block, reference
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_readme_command_reference_matches_help() -> None:
     block = current_block(README.read_text(encoding="utf-8"))
     assert block == reference(), (
-        "README's command reference differs from --help; run: python -m hyperopt_cli.cli_reference --write README.md")
+        "README's command reference differs from --help; run: python -m hyperopt_cli.cli.reference --write README.md")
 
 
 def test_reference_covers_every_command_with_its_example() -> None:

@@ -1,7 +1,6 @@
-"""The commands around the tuned model and the trials: `predict`, `export`, `trials`, `show`.
+"""The commands around the tuned model: `predict` with it, `export` what a run found.
 
-Registered on cli.py's app (imported at the end of cli.py); thin like the others: parse,
-call hyperopt_cli.model / hyperopt_cli.trials, render. Heavy imports stay inside the commands.
+Thin like the others: parse, call hyperopt_cli.model, render. Heavy imports stay inside the commands.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from hyperopt_cli.cli import DEBUG_OPTION, RUNS_DIR_OPTION, _fmt, _run_argument, _state, app, err, out
+from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, CommandFailed, app, cli_state, err, out, run_argument
 from hyperopt_cli.errors import EXIT_OK
 from hyperopt_cli.run_selection import resolve_run
 
@@ -21,7 +20,7 @@ from hyperopt_cli.run_selection import resolve_run
 @app.command()
 def predict(
     ctx: typer.Context,
-    run: Optional[str] = _run_argument("the latest run", "A model folder (e.g. an export --refit) works too."),
+    run: Optional[str] = run_argument("the latest run", "A model folder (e.g. an export --refit) works too."),
     data_file: Path = typer.Option(..., "--data", help="OHLCV CSV or Parquet file, read as `start` reads it."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the signals to FILE.csv or FILE.parquet."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only: a summary and one object per bar."),
@@ -43,7 +42,7 @@ def predict(
     """
     from hyperopt_cli.model.predict import prediction_json, predict_file, write_signals
 
-    run_dir = resolve_run(run, _state(ctx, runs_dir, debug).runs_dir)
+    run_dir = resolve_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     prediction = predict_file(run_dir, data_file, last=last, timestamp_column=timestamp_column, timezone=timezone)
     if out_file is not None:
         write_signals(prediction, out_file)
@@ -70,7 +69,7 @@ def predict(
 @app.command()
 def export(
     ctx: typer.Context,
-    run: Optional[str] = _run_argument("the latest run"),
+    run: Optional[str] = run_argument("the latest run"),
     config_out: Optional[Path] = typer.Option(None, "--config", help="Write a complete config with the best "
                                               "params filled in (YAML) that `start --config` accepts."),
     refit: bool = typer.Option(False, "--refit", help="Train the final configuration on every labelled bar "
@@ -86,9 +85,7 @@ def export(
     Example: hyperopt export runs/20261127_215832 --config best.yaml
     Example: hyperopt export runs/20261127_215832 --refit
     """
-    from hyperopt_cli.cli import CommandFailed
-
-    run_dir = resolve_run(run, _state(ctx, runs_dir, debug).runs_dir)
+    run_dir = resolve_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     if config_out is None and not refit:
         raise CommandFailed("export needs --config FILE, --refit, or both", 2)
     if config_out is not None:
@@ -103,72 +100,5 @@ def export(
         made = refit_model(run_dir, refit_out)
         out.print(f"Refitted on every labelled bar: {made} (predict with: hyperopt predict {made} --data FILE)",
                   markup=False)
-    return EXIT_OK
-
-
-@app.command()
-def trials(
-    ctx: typer.Context,
-    run: Optional[str] = _run_argument("the latest run", "Live runs too."),
-    group: Optional[str] = typer.Option(None, "--group", help="Only this group's trials."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
-    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
-    debug: bool = DEBUG_OPTION,
-) -> int:
-    """List a run's trials: number, state, value, params, epochs run, pruned at, collapsed, duration, worker.
-
-    Example: hyperopt trials runs/20261127_215832 --group regularization
-    """
-    from hyperopt_cli.run.events import short_params
-    from hyperopt_cli.trials import list_trials
-
-    run_dir = resolve_run(run, _state(ctx, runs_dir, debug).runs_dir)
-    rows = list_trials(run_dir, group)
-    if as_json:
-        print(json.dumps(rows, default=str))
-        return EXIT_OK
-    table = Table(title=f"Trials of {run_dir}")
-    for col in ("group", "#", "state", "value", "epochs", "pruned at", "collapsed", "seconds", "worker", "params"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["group"], str(r["number"]), r["state"], _fmt(r["value"]), str(r["epochs_run"]),
-                      _fmt(r["pruned_at"]), "yes" if r["collapsed"] else "-", _fmt(r["duration_s"], 1),
-                      str(r["worker"] or "-"), short_params(r["params"]))
-    out.print(table)
-    return EXIT_OK
-
-
-@app.command()
-def show(
-    ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="A run directory or a job id under --runs-dir."),
-    group: str = typer.Argument(..., help="The trial's group, e.g. learning_rate."),
-    trial: int = typer.Argument(..., help="The trial's number in its group."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
-    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
-    debug: bool = DEBUG_OPTION,
-) -> int:
-    """Show one trial: its params and every epoch's metrics.
-
-    Example: hyperopt show runs/20261127_215832 learning_rate 3
-    """
-    from hyperopt_cli.run.events import short_params
-    from hyperopt_cli.trials import show_trial
-
-    run_dir = resolve_run(run, _state(ctx, runs_dir, debug).runs_dir)
-    detail = show_trial(run_dir, group, trial)
-    if as_json:
-        print(json.dumps(detail, default=str))
-        return EXIT_OK
-    out.print(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {_fmt(detail['value'])}"
-              f"{' (collapsed, penalised)' if detail['collapsed'] else ''}", markup=False)
-    out.print(f"params: {short_params(detail['params'])}", markup=False)
-    table = Table(title="Epochs")
-    columns = ("epoch", "value", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "trading_score")
-    for col in columns:
-        table.add_column(col)
-    for e in detail["epochs"]:
-        table.add_row(*(_fmt(e.get(col)) for col in columns))
-    out.print(table)
     return EXIT_OK
 
