@@ -205,6 +205,7 @@ def test_report_json_and_quiet(json_run: JsonRun) -> None:
     quiet = hyperopt("report", "-q", cwd=folder, timeout=300)  # no RUN: the latest
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout == ""
+    assert f"Using run runs/{run.name} (newest)" in quiet.stderr.splitlines()
     made = hyperopt("report", run.name, "--json", "--out", "elsewhere", cwd=folder, timeout=300)
     assert made.returncode == 0, made.stderr
     answer = json.loads(made.stdout)

@@ -76,6 +76,13 @@ def test_refit_trains_on_every_labelled_bar_into_its_own_folder(run: Any, tmp_pa
     assert not list((run_dir / "checkpoints").glob("refit_*.pt"))
 
 
+def test_export_without_a_run_uses_the_newest_and_says_so(run: Any, tmp_path: Path) -> None:
+    run_dir, _, _ = run
+    done = hyperopt("export", "--runs-dir", run_dir.parent, "--config", tmp_path / "b.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == f"Using run {run_dir} (newest)"
+
+
 def test_export_needs_something_to_do(run: Any, tmp_path: Path) -> None:
     run_dir, _, _ = run
     done = hyperopt("export", run_dir, cwd=tmp_path)

@@ -91,9 +91,18 @@ def test_last_n_and_csv_parquet_json_outputs(run: Any, tmp_path: Path) -> None:
     shown = hyperopt("predict", run_dir, "--data", data, "--json", "--last", "3", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     parsed = json.loads(shown.stdout)
-    assert set(parsed) == {"bars", "predicted", "lacking_history", "skipped", "warnings", "rows"}
+    assert set(parsed) == {"run", "bars", "predicted", "lacking_history", "skipped", "warnings", "rows"}
+    assert parsed["run"] == str(run_dir) and shown.stderr == ""  # a named run is not announced
     assert [r["signal"] for r in parsed["rows"]] == full.tail(3)["signal"].tolist()
     assert set(parsed["rows"][0]) == {"timestamp", "signal", "p_sell", "p_hold", "p_buy"}
+
+
+def test_predict_without_a_run_uses_the_newest_and_says_so(run: Any, tmp_path: Path) -> None:
+    run_dir, data, _ = run
+    shown = hyperopt("predict", "--runs-dir", run_dir.parent, "--data", data, "--json", "--last", "1", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stderr.splitlines()[0] == f"Using run {run_dir} (newest)"
+    assert json.loads(shown.stdout)["run"] == str(run_dir)
 
 
 def test_a_file_with_another_bar_spacing_warns(run: Any, tmp_path: Path) -> None:

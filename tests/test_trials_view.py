@@ -27,7 +27,7 @@ def test_trials_json_has_one_row_per_trial_with_its_schema(run: Any) -> None:
     shown = runner.invoke(app, ["trials", str(run_dir), "--json"])
     assert shown.exit_code == 0, shown.output
     rows = json.loads(shown.stdout)
-    assert [r["number"] for r in rows] == [0, 1, 2] and all(set(r) == TRIAL_KEYS for r in rows)
+    assert [r["number"] for r in rows] == [0, 1, 2] and all(set(r) == TRIAL_KEYS | {"run"} for r in rows)
     assert {r["group"] for r in rows} == {"learning_rate"}
     best = results["group_results"]["learning_rate"]["best_trial"]
     assert max(r["value"] for r in rows if r["state"] == "COMPLETE") == pytest.approx(results["best_value"])
@@ -42,11 +42,19 @@ def test_show_gives_every_epochs_metrics(run: Any) -> None:
     shown = runner.invoke(app, ["show", str(run_dir), "learning_rate", "0", "--json"])
     assert shown.exit_code == 0, shown.output
     detail = json.loads(shown.stdout)
-    assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {"raw_value", "metric", "epochs"}
+    assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {"raw_value", "metric", "epochs", "run"}
     assert detail["metric"] == "val_f1" and len(detail["epochs"]) == 1
     epoch = detail["epochs"][0]
     assert {"epoch", "value", "train_loss", "val_loss", "val_f1", "trading_score"} <= set(epoch)
     assert epoch["value"] == pytest.approx(epoch["val_f1"])
+
+
+def test_trials_without_a_run_uses_the_newest_and_says_so(run: Any) -> None:
+    run_dir, _, _ = run
+    shown = runner.invoke(app, ["trials", "--runs-dir", str(run_dir.parent), "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stderr == f"Using run {run_dir} (newest)\n"
+    assert {r["run"] for r in json.loads(shown.stdout)} == {str(run_dir)}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -23,7 +23,7 @@ from hyperopt_cli import __version__
 from hyperopt_cli.errorfile import claim_error_file, write_error_file
 from hyperopt_cli.errors import EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, storage_full
 from hyperopt_cli.quote import clipped
-from hyperopt_cli.run_selection import job_ids
+from hyperopt_cli.run_selection import job_ids, resolve_run, shown
 
 MAX_ERROR_CHARS = 2000  # an `Error:` line is one line; a message this long is cut, never multi-megabyte
 
@@ -152,6 +152,18 @@ def say(state: CliState, text: str, as_json: bool = False) -> None:
     """A human line on stdout, unless --quiet or --json (whose stdout is the JSON alone)."""
     if not (state.quiet or as_json):
         out.print(text, markup=False)
+
+
+def pick_run(run: str | None, runs_dir: Path, *, running: bool = False) -> Path:
+    """The run RUN names (`resolve_run`); when RUN was left out, say on stderr which run that means.
+
+    A signal from the wrong model, silently, is the worst this tool can do: so the run a
+    command picked by itself is always named, --quiet and --json included (stderr only).
+    """
+    path = resolve_run(run, runs_dir, running=running)
+    if run is None or str(run) == "":
+        err.print(f"Using run {shown(path)} ({'newest running' if running else 'newest'})", markup=False)
+    return path
 
 
 def print_json(payload: Any) -> None:

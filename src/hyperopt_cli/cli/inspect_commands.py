@@ -9,11 +9,11 @@ import typer
 from rich.table import Table
 
 from hyperopt_cli.cli.app import (
-    DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, app, cli_state, out, print_json, run_argument, say,
+    DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, print_json, run_argument, say,
 )
 from hyperopt_cli.cli.render import fmt, hours, print_results
 from hyperopt_cli.errors import EXIT_OK, HyperoptError
-from hyperopt_cli.run_selection import absolute, resolve_run
+from hyperopt_cli.run_selection import absolute, runs_oldest_first
 
 
 @app.command()
@@ -33,22 +33,22 @@ def status(
     Example: hyperopt status 20261127_215832 --json
     """
     from hyperopt_cli.control import run_status
-    from hyperopt_cli.run import rundir
 
     cli = cli_state(ctx, runs_dir, debug, quiet)
 
     if run is None:
         from hyperopt_cli.runs_overview import with_scores
 
-        rows = [with_scores(_status_row(run_status, p), p) for p in rundir.list_runs(cli.runs_dir)]
+        rows = [with_scores(_status_row(run_status, p), p) for p in runs_oldest_first(cli.runs_dir)]
         if as_json:
             print_json(rows)
         elif not cli.quiet:
             _print_runs_table(rows, absolute(cli.runs_dir))
         return EXIT_OK
-    state = run_status(resolve_run(run, cli.runs_dir))
+    path = pick_run(run, cli.runs_dir)
+    state = run_status(path)
     if as_json:
-        print_json(state)
+        print_json({"run": str(path), **state})
     elif not cli.quiet:
         _print_status(state)
     return EXIT_OK
@@ -149,10 +149,10 @@ def results(
 
     cli = cli_state(ctx, runs_dir, debug, quiet)
 
-    target = resolve_run(run, cli.runs_dir)
+    target = pick_run(run, cli.runs_dir)
     res = results_of(target)
     if as_json:
-        print_json(res)
+        print_json({"run": str(target), **res})
     elif not cli.quiet:
         print_results(res, target)
     return EXIT_OK
@@ -182,10 +182,10 @@ def report(
     from hyperopt_cli.report import write_report
 
     state = cli_state(ctx, runs_dir, debug, quiet)
-    run_dir = resolve_run(run, state.runs_dir)
+    run_dir = pick_run(run, state.runs_dir)
     made = write_report(run_dir, absolute(out_dir) if out_dir is not None else None)
     if as_json:
-        print_json({"run_dir": str(run_dir), "html": str(made.html), "figures": [str(f) for f in made.figures],
+        print_json({"run": str(run_dir), "run_dir": str(run_dir), "html": str(made.html), "figures": [str(f) for f in made.figures],
                      "missing": made.missing})
         return EXIT_OK
     say(state, f"Report: {made.html} ({len(made.figures)} figures beside it)")

@@ -12,9 +12,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, CommandFailed, app, cli_state, err, out, run_argument
+from hyperopt_cli.cli.app import (
+    DEBUG_OPTION, RUNS_DIR_OPTION, CommandFailed, app, cli_state, err, out, pick_run, run_argument,
+)
 from hyperopt_cli.errors import EXIT_OK
-from hyperopt_cli.run_selection import resolve_run
 
 
 @app.command()
@@ -42,12 +43,12 @@ def predict(
     """
     from hyperopt_cli.model.predict import prediction_json, predict_file, write_signals
 
-    run_dir = resolve_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
+    run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     prediction = predict_file(run_dir, data_file, last=last, timestamp_column=timestamp_column, timezone=timezone)
     if out_file is not None:
         write_signals(prediction, out_file)
     if as_json:
-        print(json.dumps(prediction_json(prediction)))
+        print(json.dumps({"run": str(run_dir), **prediction_json(prediction)}))
         return EXIT_OK
     for warning in prediction.warnings:
         err.print(f"warning: {warning}", markup=False)
@@ -85,7 +86,7 @@ def export(
     Example: hyperopt export runs/20261127_215832 --config best.yaml
     Example: hyperopt export runs/20261127_215832 --refit
     """
-    run_dir = resolve_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
+    run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     if config_out is None and not refit:
         raise CommandFailed("export needs --config FILE, --refit, or both", 2)
     if config_out is not None:

@@ -10,12 +10,12 @@ import typer
 
 from hyperopt_cli.cli.app import (
     CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, SET_OPTION, CliState, CommandFailed,
-    app, cli_state, err, out, print_json, run_argument, say,
+    app, cli_state, err, out, pick_run, print_json, run_argument, say,
 )
 from hyperopt_cli.cli.render import print_results
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.errors import EXIT_OK, EXIT_STOPPED
-from hyperopt_cli.run_selection import absolute, resolve_run
+from hyperopt_cli.run_selection import absolute
 
 # Closed sets as Literal types: --help and shell completion list the choices, a typo is a usage error (exit 2).
 ModeName = Literal[MODES]  # type: ignore[valid-type]
@@ -50,7 +50,7 @@ def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: 
 
 def run_outcome(run_dir: Path, status: str, exit_code: int, results: dict[str, Any] | None = None) -> dict[str, Any]:
     """What `start --json` / `resume --json` print at the end."""
-    outcome: dict[str, Any] = {"run_dir": str(run_dir), "job_id": run_dir.name, "status": status,
+    outcome: dict[str, Any] = {"run": str(run_dir), "run_dir": str(run_dir), "job_id": run_dir.name, "status": status,
                                "exit_code": exit_code}
     if status == "paused":
         outcome["resume_with"] = f"hyperopt resume {run_dir}"
@@ -163,7 +163,7 @@ def resume(
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
     state = cli_state(ctx, runs_dir, debug, quiet)
-    run_dir = resolve_run(run, state.runs_dir)
+    run_dir = pick_run(run, state.runs_dir)
     display = _display(state)
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=display)
     say(state, f"Resuming: {run_dir}", as_json)
@@ -195,7 +195,7 @@ def worker(
     from hyperopt_cli.run.signals import StopController
 
     state = cli_state(ctx, runs_dir, debug, quiet)
-    run_dir = resolve_run(run, state.runs_dir)
+    run_dir = pick_run(run, state.runs_dir)
     events = NullSink() if state.quiet else PlainLog(sys.stderr)
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=events)
     with StopController(notify=lambda m: err.print(m, markup=False)) as ctl:
@@ -204,12 +204,12 @@ def worker(
         except StopRequested:
             say(state, f"Worker stopped: {run_dir}", as_json)
             if as_json:
-                print_json({"run_dir": str(run_dir), "job_id": run_dir.name, "status": "stopped",
+                print_json({"run": str(run_dir), "run_dir": str(run_dir), "job_id": run_dir.name, "status": "stopped",
                              "exit_code": EXIT_STOPPED})
             return EXIT_STOPPED
     say(state, f"Worker done: every group of {run_dir} is finished", as_json)
     if as_json:
-        print_json({"run_dir": str(run_dir), "job_id": run_dir.name, "status": "done", "exit_code": EXIT_OK})
+        print_json({"run": str(run_dir), "run_dir": str(run_dir), "job_id": run_dir.name, "status": "done", "exit_code": EXIT_OK})
     return EXIT_OK
 
 
@@ -236,10 +236,10 @@ def stop(
     from hyperopt_cli.control import stop_run
 
     state = cli_state(ctx, runs_dir, debug, quiet)
-    target = resolve_run(run, state.runs_dir, running=True)
+    target = pick_run(run, state.runs_dir, running=True)
     outcome = stop_run(target, timeout_s=timeout)
     if as_json:
-        print_json({"run_dir": str(target), "job_id": target.name, "pids": outcome.pids, "stopped": outcome.stopped,
+        print_json({"run": str(target), "run_dir": str(target), "job_id": target.name, "pids": outcome.pids, "stopped": outcome.stopped,
                      "seconds": round(outcome.seconds, 3), "status": outcome.status, "flagged": outcome.flagged})
     pids = ", ".join(str(p) for p in outcome.pids) or "none here"
     if not outcome.stopped:

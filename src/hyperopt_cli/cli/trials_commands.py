@@ -9,10 +9,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, app, cli_state, out, run_argument
+from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, run_argument
 from hyperopt_cli.cli.render import fmt
 from hyperopt_cli.errors import EXIT_OK
-from hyperopt_cli.run_selection import resolve_run
 
 
 @app.command()
@@ -31,10 +30,10 @@ def trials(
     from hyperopt_cli.run.events import short_params
     from hyperopt_cli.trials import list_trials
 
-    run_dir = resolve_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
+    run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     rows = list_trials(run_dir, group)
     if as_json:
-        print(json.dumps(rows, default=str))
+        print(json.dumps([{"run": str(run_dir), **r} for r in rows], default=str))
         return EXIT_OK
     table = Table(title=f"Trials of {run_dir}")
     for col in ("group", "#", "state", "value", "epochs", "pruned at", "collapsed", "seconds", "worker", "params"):
@@ -64,10 +63,10 @@ def show(
     from hyperopt_cli.run.events import short_params
     from hyperopt_cli.trials import show_trial
 
-    run_dir = resolve_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
+    run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     detail = show_trial(run_dir, group, trial)
     if as_json:
-        print(json.dumps(detail, default=str))
+        print(json.dumps({"run": str(run_dir), **detail}, default=str))
         return EXIT_OK
     out.print(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {fmt(detail['value'])}"
               f"{' (collapsed, penalised)' if detail['collapsed'] else ''}", markup=False)
