@@ -73,6 +73,18 @@ def test_a_value_outside_a_closed_set_is_a_usage_error(tmp_path: Path, args: lis
     assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(("args", "given"), [(["--mode", "quick"], "--mode quick"),
+                                             (["--set", "mode=full"], "--set mode=full")])
+def test_target_with_another_mode_is_a_usage_error(tmp_path: Path, args: list[str], given: str) -> None:
+    result = runner.invoke(app, ["start", *args, "--target", "regularization", "--runs-dir", str(tmp_path / "runs"),
+                                 "--data", str(tmp_path / "missing.csv")])  # without the check: exit 4, not a search
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: Invalid value for '--target': only --mode group takes --target (--target alone implies it), "
+        f"got {given}")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_out_of_range_option_is_a_usage_error_not_a_bug(tmp_path: Path) -> None:
     result = hyperopt("start", "--workers", "0", cwd=tmp_path, timeout=60)
     assert result.returncode == 2

@@ -131,6 +131,7 @@ def start(
 
     state = cli_state(ctx, runs_dir, debug, quiet)
     runs_dir = state.runs_dir
+    _check_target(mode, target, list(set_ or []))
 
     cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers,
                          exact=exact)
@@ -141,6 +142,22 @@ def start(
     say(state, f"Run directory: {path}", as_json)
     display = _display(state)
     return _run(HyperparameterOptimizer(cfg, path, events=display, preparer=preparer), display, path, state, as_json)
+
+
+def _check_target(mode: str | None, target: str | None, overrides: list[str]) -> None:
+    """--target with another mode is contradictory: refuse it (exit 2) rather than tune something else."""
+    if target is None:
+        return
+    if mode is not None:
+        given = f"--mode {mode}"
+    else:
+        sets = [s.split("=", 1) for s in overrides if "=" in s]
+        modes = [value.strip() for key, value in sets if key.strip() == "mode"]
+        mode, given = (modes[-1], f"--set mode={modes[-1]}") if modes else (None, "")
+    if mode is not None and mode != "group":
+        raise typer.BadParameter(
+            f"only --mode group takes --target (--target alone implies it), got {given}", param_hint="'--target'"
+        )
 
 
 @app.command()
