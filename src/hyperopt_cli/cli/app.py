@@ -154,6 +154,15 @@ def say(state: CliState, text: str, as_json: bool = False) -> None:
         out.print(text, markup=False)
 
 
+def checked_sets(sets: list[str] | None) -> list[str]:
+    """The --set overrides, each checked on its own first: a bad one is blamed on --set, not on the config file."""
+    from hyperopt_cli.config import check_override
+
+    for text in sets or []:
+        check_override(text)
+    return list(sets or [])
+
+
 def pick_run(run: str | None, runs_dir: Path, *, running: bool = False) -> Path:
     """The run RUN names (`resolve_run`); when RUN was left out, say on stderr which run that means.
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from hyperopt_cli.cli.app import (
-    CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, SET_OPTION, app, cli_state, out, print_json,
+    CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, SET_OPTION, app, checked_sets, cli_state, out, print_json,
 )
 from hyperopt_cli.errors import EXIT_OK
 from hyperopt_cli.run_selection import absolute
@@ -35,7 +35,7 @@ def data(
 
     cli = cli_state(ctx, debug=debug, quiet=quiet)
 
-    cfg = resolve_config(config, list(set_ or []), data_path=data_file)
+    cfg = resolve_config(config, checked_sets(set_), data_path=data_file)
     summary, ohlcv = data_summary(cfg)
     if export is not None:
         n = export_labels(ohlcv, cfg.labels, export)

@@ -10,7 +10,7 @@ import typer
 
 from hyperopt_cli.cli.app import (
     CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, SET_OPTION, CliState, CommandFailed,
-    app, cli_state, err, out, pick_run, print_json, run_argument, say,
+    app, checked_sets, cli_state, err, out, pick_run, print_json, run_argument, say,
 )
 from hyperopt_cli.cli.render import print_results
 from hyperopt_cli.config import GROUPS, MODES
@@ -133,7 +133,7 @@ def start(
     runs_dir = state.runs_dir
     _check_target(mode, target, list(set_ or []))
 
-    cfg = resolve_config(config, list(set_ or []), mode=mode, target=target, data_path=data, n_workers=n_workers,
+    cfg = resolve_config(config, checked_sets(set_), mode=mode, target=target, data_path=data, n_workers=n_workers,
                          exact=exact)
     preparer = DataPreparer(load_data(cfg), cfg.data)
     preparer.prepare(cfg.labels)  # validates the data before anything is written
