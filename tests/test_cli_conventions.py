@@ -14,7 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_helpers import env as cli_env
-from cli_helpers import assert_paused, hyperopt, reaped, spawn, wait_for, wait_running_epoch, write_config
+from cli_helpers import (
+    assert_paused, hyperopt, into_closed_pipe, reaped, spawn, wait_for, wait_running_epoch, write_config,
+)
 from hyperopt_cli.cli import app
 from hyperopt_cli.cli.run_commands import final_summary_line
 from hyperopt_cli.config import GROUPS, MODES
@@ -155,6 +157,15 @@ def test_quiet_prints_nothing_and_json_still_answers(tmp_path: Path, args: list[
     assert quiet.stdout == ""
     answer = runner.invoke(app, ["--runs-dir", str(tmp_path / "runs"), *args, "--json"])
     assert answer.exit_code == 0 and json.loads(answer.stdout)
+
+
+@pytest.mark.parametrize("args", [["status", "--json"], ["status"], ["results", "--json"], ["results"],
+                                  ["status", "20260101_000000"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, args: list[str]) -> None:
+    fake_run(tmp_path / "runs", "20260101_000000")
+    code, stderr = into_closed_pipe(*args, cwd=tmp_path, timeout=60)
+    assert code == 141, stderr  # 128 + SIGPIPE, what a shell reports for `cat big | head`
+    assert "Error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
 
 
 # --------------------------------------------------------------------------- NO_COLOR and non-TTY output

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli_helpers import into_closed_pipe
 from model_helpers import finished_run
 from hyperopt_cli.cli import app
 
@@ -55,6 +56,14 @@ def test_trials_without_a_run_uses_the_newest_and_says_so(run: Any) -> None:
     assert shown.exit_code == 0, shown.output
     assert shown.stderr == f"Using run {run_dir} (newest)\n"
     assert {r["run"] for r in json.loads(shown.stdout)} == {str(run_dir)}
+
+
+@pytest.mark.parametrize("args", [["--json"], []])
+def test_a_reader_that_goes_away_ends_trials_quietly(run: Any, tmp_path: Path, args: list[str]) -> None:
+    run_dir, _, _ = run
+    code, stderr = into_closed_pipe("trials", run_dir, *args, cwd=tmp_path, timeout=120)
+    assert code == 141, stderr
+    assert "Error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from hyperopt_cli.errors import EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, Hyperopt
 from hyperopt_cli.quote import clipped
 from hyperopt_cli.run_selection import job_ids, resolve_run, shown
 
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for a tool that `| head` cut short
 MAX_ERROR_CHARS = 2000  # an `Error:` line is one line; a message this long is cut, never multi-megabyte
 
 
@@ -52,6 +54,9 @@ class HyperoptGroup(TyperGroup):
         error_file = claim_error_file()
         try:
             code = super().invoke(ctx)  # a command returns its exit code
+            sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's last flush
+        except BrokenPipeError:
+            _exit_on_broken_pipe()
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
                 typer.TyperException, typer.Exit, typer.Abort):
             raise  # usage errors (typer's vendored click raises TyperException subclasses) keep their exit 2
@@ -64,6 +69,14 @@ class HyperoptGroup(TyperGroup):
         if isinstance(code, int) and code != EXIT_OK:
             raise typer.Exit(code)
         return code
+
+
+def _exit_on_broken_pipe() -> NoReturn:
+    """stdout's reader went away (`hyperopt trials --json | head`): stop quietly, as Unix tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere, without a second error
+    os.close(devnull)
+    raise typer.Exit(EXIT_BROKEN_PIPE)
 
 
 def _exit_on_error(exc: Exception, debug: bool, error_file: Path | None) -> NoReturn:
@@ -95,7 +108,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False, soft_wrap=True)
+class _Stdout(Console):
+    """stdout's console: a reader that went away ends the command like any other (rich would exit 1 itself)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+out = _Stdout(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 for _console in (out, err):
     if not _console.is_terminal:  # pipes and files: wide enough for the tables, no wrapping mid-date

@@ -6,6 +6,7 @@ Thin like the others: parse, call hyperopt_cli.model, render. Heavy imports stay
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -23,7 +24,7 @@ def predict(
     ctx: typer.Context,
     run: Optional[str] = run_argument("the latest run", "A model folder (e.g. an export --refit) works too."),
     data_file: Path = typer.Option(..., "--data", help="OHLCV CSV or Parquet file, read as `start` reads it."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the signals to FILE.csv or FILE.parquet."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the signals to FILE.csv or FILE.parquet; - writes CSV to stdout."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only: a summary and one object per bar."),
     last: Optional[int] = typer.Option(None, "--last", min=0, help="Only the latest N bars that have a signal."),
     timestamp_column: Optional[str] = typer.Option(None, "--timestamp-column", help="Default: auto-detect."),
@@ -41,10 +42,18 @@ def predict(
 
     Example: hyperopt predict runs/20261127_215832 --data new_bars.csv --out signals.csv
     """
-    from hyperopt_cli.model.predict import prediction_json, predict_file, write_signals
+    from hyperopt_cli.model.predict import prediction_json, predict_file, signals_csv, write_signals
 
+    to_stdout = out_file is not None and str(out_file) == "-"
+    if to_stdout and as_json:
+        raise typer.BadParameter("--out - and --json both write to stdout; use one", param_hint="'--out'")
     run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     prediction = predict_file(run_dir, data_file, last=last, timestamp_column=timestamp_column, timezone=timezone)
+    if to_stdout:
+        sys.stdout.write(signals_csv(prediction))  # stdout is the CSV alone; warnings stay on stderr
+        for warning in prediction.warnings:
+            err.print(f"warning: {warning}", markup=False)
+        return EXIT_OK
     if out_file is not None:
         write_signals(prediction, out_file)
     if as_json:
