@@ -183,7 +183,8 @@ def test_a_failing_command_leaves_its_error_in_the_file_hyperopt_error_file_name
     )
     assert result.returncode == 3
     assert json.loads(error_file.read_text()) == {
-        "error": "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?", "exit_code": 3}
+        "error": "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'? (--set labels.horizonn=3)",
+        "exit_code": 3}
     ok = subprocess.run([sys.executable, "-m", "hyperopt_cli", "status", "--json"], cwd=tmp_path,
                         env={**cli_env(), "HYPEROPT_ERROR_FILE": str(tmp_path / "none.json")}, timeout=60)
     assert ok.returncode == 0 and not (tmp_path / "none.json").exists()

@@ -118,9 +118,11 @@ class _Stdout(Console):
 
 out = _Stdout(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-for _console in (out, err):
-    if not _console.is_terminal:  # pipes and files: wide enough for the tables, no wrapping mid-date
-        _console.width = max(_console.width, 140)
+UNWRAPPED_WIDTH = 100_000  # stdout in a pipe or a file: a table row stays one line, however wide
+if not out.is_terminal:
+    out.width = UNWRAPPED_WIDTH
+if not err.is_terminal:  # wide enough for the tables, no wrapping mid-date
+    err.width = max(err.width, 140)
 
 RUNS_DIR_HELP = "Folder holding the run directories."
 DEBUG_HELP = "Show tracebacks for errors."
