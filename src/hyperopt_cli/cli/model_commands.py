@@ -81,7 +81,8 @@ def export(
     ctx: typer.Context,
     run: Optional[str] = run_argument("the latest run"),
     config_out: Optional[Path] = typer.Option(None, "--config", help="Write a complete config with the best "
-                                              "params filled in (YAML) that `start --config` accepts."),
+                                              "params filled in (YAML): `start --config` with it trains and "
+                                              "evaluates them once, without a new search."),
     refit: bool = typer.Option(False, "--refit", help="Train the final configuration on every labelled bar "
                                "into its own folder (never over RUN_DIR/model/)."),
     refit_out: Optional[Path] = typer.Option(None, "--out", help="Folder of --refit (default: "
@@ -102,7 +103,8 @@ def export(
         from hyperopt_cli.model.export import export_config
 
         params = export_config(run_dir, config_out, force=force)
-        out.print(f"Config with {len(params)} best params: {config_out} (use: hyperopt start --config {config_out})",
+        out.print(f"Config with {len(params)} best params: {config_out}. `hyperopt start --config {config_out}` trains "
+                  "them once and evaluates them, without a new search; its header says how to re-tune instead.",
                   markup=False)
     if refit:
         from hyperopt_cli.model.export import refit as refit_model
