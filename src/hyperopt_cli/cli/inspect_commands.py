@@ -133,7 +133,7 @@ def _print_status(state: dict[str, Any]) -> None:
 @app.command()
 def results(
     ctx: typer.Context,
-    run: Optional[str] = run_argument("the latest run"),
+    run: Optional[str] = run_argument("the newest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (schema in the README)."),
     quiet: bool = QUIET_OPTION,
@@ -161,7 +161,7 @@ def results(
 @app.command()
 def report(
     ctx: typer.Context,
-    run: Optional[str] = run_argument("the latest run", "Finished, paused or running."),
+    run: Optional[str] = run_argument("the newest run", "Finished, paused or running."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write here instead of RUN/report/."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print only JSON: html, figures, missing sections."),

@@ -22,7 +22,7 @@ from hyperopt_cli.errors import EXIT_OK
 @app.command()
 def predict(
     ctx: typer.Context,
-    run: Optional[str] = run_argument("the latest run", "A model folder (e.g. an export --refit) works too."),
+    run: Optional[str] = run_argument("the newest run", "A model folder (e.g. an export --refit) works too."),
     data_file: Path = typer.Option(..., "--data", help="OHLCV CSV or Parquet file, read as `start` reads it."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the signals to FILE.csv or FILE.parquet; - writes CSV to stdout."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only: a summary and one object per bar."),
@@ -79,7 +79,7 @@ def predict(
 @app.command()
 def export(
     ctx: typer.Context,
-    run: Optional[str] = run_argument("the latest run"),
+    run: Optional[str] = run_argument("the newest run"),
     config_out: Optional[Path] = typer.Option(None, "--config", help="Write a complete config with the best "
                                               "params filled in (YAML): `start --config` with it trains and "
                                               "evaluates them once, without a new search."),

@@ -163,7 +163,7 @@ def _check_target(mode: str | None, target: str | None, overrides: list[str]) ->
 @app.command()
 def resume(
     ctx: typer.Context,
-    run: Optional[str] = run_argument("the latest run"),
+    run: Optional[str] = run_argument("the newest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),
     quiet: bool = QUIET_OPTION,
@@ -190,7 +190,7 @@ def resume(
 @app.command()
 def worker(
     ctx: typer.Context,
-    run: Optional[str] = run_argument("the latest run", "Shared or copied, with config.yaml."),
+    run: Optional[str] = run_argument("the newest run", "Shared or copied, with config.yaml."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="At the end print only JSON on stdout: run_dir, status."),
     quiet: bool = QUIET_OPTION,
@@ -236,7 +236,7 @@ def worker(
 @app.command()
 def stop(
     ctx: typer.Context,
-    run: Optional[str] = run_argument("the latest running run"),
+    run: Optional[str] = run_argument("the newest running run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the owner to exit."),
     as_json: bool = typer.Option(False, "--json", help="Print only JSON: run_dir, pids, stopped, seconds, status."),

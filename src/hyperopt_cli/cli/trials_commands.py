@@ -22,7 +22,7 @@ StateName = Literal[STATES]  # type: ignore[valid-type]
 @app.command()
 def trials(
     ctx: typer.Context,
-    run: Optional[str] = run_argument("the latest run", "Live runs too."),
+    run: Optional[str] = run_argument("the newest run", "Live runs too."),
     group: Optional[str] = typer.Option(None, "--group", help="Only this group's trials."),
     sort: SortName = typer.Option("number", "--sort", help="Order within each group: number, value (best "
                                   "first), duration (longest first)."),
@@ -37,6 +37,7 @@ def trials(
     """List a run's trials: number, state, value, params, epochs run, pruned at, collapsed, duration, worker.
 
     Example: hyperopt trials runs/20261127_215832 --group regularization --sort value --top 5
+
     Example: hyperopt trials --state complete --csv > trials.csv
     """
     from hyperopt_cli.run.events import short_params
