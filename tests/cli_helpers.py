@@ -56,6 +56,16 @@ def hyperopt(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.C
     )
 
 
+def into_closed_pipe(*args: str | Path, cwd: Path, timeout: float = 300) -> tuple[int, str]:
+    """(exit code, stderr) of `hyperopt ARGS` whose stdout reader is gone before it writes (`| head -c 0`)."""
+    proc = subprocess.Popen([sys.executable, "-m", "hyperopt_cli", *map(str, args)], cwd=cwd, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader goes away first, so the first write meets a broken pipe, every time
+    _, stderr = proc.communicate(timeout=timeout)
+    return proc.returncode, stderr
+
+
 def spawn(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "hyperopt_cli", *map(str, args)],

@@ -72,6 +72,19 @@ def test_bad_input_is_one_error_line_with_its_exit_code(tmp_path: Path, args: li
     assert not runs.exists() or not any(runs.iterdir()), "a failed start must not leave a run directory"
 
 
+@pytest.mark.parametrize("command", ["start", "data"])
+@pytest.mark.parametrize(("override", "message"), [
+    ("epochs_per_trial=abc", "epochs_per_trial must be an integer, got 'abc'"),
+    ("labels.horizonn=3", "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?"),
+])
+def test_a_bad_set_is_blamed_on_set_not_on_the_config_file(tmp_path: Path, command: str, override: str,
+                                                           message: str) -> None:
+    cfg = write_config(tmp_path)
+    result = runner.invoke(app, [command, "--config", str(cfg), "--set", override])
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip() == f"Error: {message} (--set {override})"
+
+
 def test_bad_data_file_leaves_no_run_dir(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,open,high,low,close,volume\n2020-01-01 00:00,1,2,0.5,abc,1\n")
@@ -170,7 +183,8 @@ def test_a_failing_command_leaves_its_error_in_the_file_hyperopt_error_file_name
     )
     assert result.returncode == 3
     assert json.loads(error_file.read_text()) == {
-        "error": "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?", "exit_code": 3}
+        "error": "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'? (--set labels.horizonn=3)",
+        "exit_code": 3}
     ok = subprocess.run([sys.executable, "-m", "hyperopt_cli", "status", "--json"], cwd=tmp_path,
                         env={**cli_env(), "HYPEROPT_ERROR_FILE": str(tmp_path / "none.json")}, timeout=60)
     assert ok.returncode == 0 and not (tmp_path / "none.json").exists()

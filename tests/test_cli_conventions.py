@@ -14,8 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_helpers import env as cli_env
-from cli_helpers import assert_paused, hyperopt, reaped, spawn, wait_for, wait_running_epoch, write_config
-from hyperopt_cli.cli import app, final_summary_line
+from cli_helpers import (
+    assert_paused, hyperopt, into_closed_pipe, reaped, spawn, wait_for, wait_running_epoch, write_config,
+)
+from hyperopt_cli.cli import app
+from hyperopt_cli.cli.run_commands import final_summary_line
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.errors import NothingRunningError, RunStateError
 from hyperopt_cli.run import rundir
@@ -70,6 +73,18 @@ def test_a_value_outside_a_closed_set_is_a_usage_error(tmp_path: Path, args: lis
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"Error: Invalid value for '{option}'") and "is not one of" in last
     assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("args", "given"), [(["--mode", "quick"], "--mode quick"),
+                                             (["--set", "mode=full"], "--set mode=full")])
+def test_target_with_another_mode_is_a_usage_error(tmp_path: Path, args: list[str], given: str) -> None:
+    result = runner.invoke(app, ["start", *args, "--target", "regularization", "--runs-dir", str(tmp_path / "runs"),
+                                 "--data", str(tmp_path / "missing.csv")])  # without the check: exit 4, not a search
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: Invalid value for '--target': only --mode group takes --target (--target alone implies it), "
+        f"got {given}")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_an_out_of_range_option_is_a_usage_error_not_a_bug(tmp_path: Path) -> None:
@@ -144,6 +159,15 @@ def test_quiet_prints_nothing_and_json_still_answers(tmp_path: Path, args: list[
     assert answer.exit_code == 0 and json.loads(answer.stdout)
 
 
+@pytest.mark.parametrize("args", [["status", "--json"], ["status"], ["results", "--json"], ["results"],
+                                  ["status", "20260101_000000"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, args: list[str]) -> None:
+    fake_run(tmp_path / "runs", "20260101_000000")
+    code, stderr = into_closed_pipe(*args, cwd=tmp_path, timeout=60)
+    assert code == 141, stderr  # 128 + SIGPIPE, what a shell reports for `cat big | head`
+    assert "Error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
 # --------------------------------------------------------------------------- NO_COLOR and non-TTY output
 
 
@@ -204,6 +228,7 @@ def test_report_json_and_quiet(json_run: JsonRun) -> None:
     quiet = hyperopt("report", "-q", cwd=folder, timeout=300)  # no RUN: the latest
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout == ""
+    assert f"Using run runs/{run.name} (newest)" in quiet.stderr.splitlines()
     made = hyperopt("report", run.name, "--json", "--out", "elsewhere", cwd=folder, timeout=300)
     assert made.returncode == 0, made.stderr
     answer = json.loads(made.stdout)

@@ -1,10 +1,10 @@
-"""docs/commands.md's command reference is what `--help` says: regenerate it with `python -m hyperopt_cli.cli_reference --write docs/commands.md`."""
+"""docs/commands.md's command reference is what `--help` says: regenerate it with `python -m hyperopt_cli.cli.reference --write docs/commands.md`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hyperopt_cli.cli_reference import command_names, current_block, reference
+from hyperopt_cli.cli.reference import command_names, current_block, reference
 
 COMMANDS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
 
@@ -12,7 +12,7 @@ COMMANDS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
 def test_commands_page_reference_matches_help() -> None:
     block = current_block(COMMANDS_PAGE.read_text(encoding="utf-8"))
     assert block == reference(), (
-        "docs/commands.md's command reference differs from --help; run: python -m hyperopt_cli.cli_reference --write docs/commands.md")
+        "docs/commands.md's command reference differs from --help; run: python -m hyperopt_cli.cli.reference --write docs/commands.md")
 
 
 def test_reference_covers_every_command_with_its_example() -> None:

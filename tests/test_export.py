@@ -13,9 +13,8 @@ from hyperopt_cli.config import read_yaml, with_params
 from hyperopt_cli.control import resolve_config
 from hyperopt_cli.errors import RunStateError
 from hyperopt_cli.model.artifact import read_manifest
-from hyperopt_cli.model.export import export_config, refit
+from hyperopt_cli.model.export import MACHINE_TRAINER_KEYS, export_config, refit
 from hyperopt_cli.model.predict import predict_file
-from hyperopt_cli.training.precision import frozen_precision
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,12 @@ def _resolved(cfg: Any) -> dict[str, Any]:
     import dataclasses
 
     trainer, labels = with_params(cfg, {})
-    return {"trainer": dataclasses.asdict(trainer), "labels": dataclasses.asdict(labels)}
+    return {"trainer": _found(dataclasses.asdict(trainer)), "labels": dataclasses.asdict(labels)}
+
+
+def _found(trainer: dict[str, Any]) -> dict[str, Any]:
+    """The trainer settings that are the configuration, not the machine (which the export leaves to auto)."""
+    return {k: v for k, v in trainer.items() if k not in MACHINE_TRAINER_KEYS}
 
 
 def test_exported_config_resolves_to_the_runs_best_params(run: Any, tmp_path: Path) -> None:
@@ -37,25 +41,39 @@ def test_exported_config_resolves_to_the_runs_best_params(run: Any, tmp_path: Pa
     assert params == results["fixed_params"] and params
     cfg = resolve_config(best, [])  # what `start --config best.yaml` builds
     expected = results["resolved_params"]
-    trainer = expected["trainer"]  # start freezes precision "auto" into what it resolves to on this machine
-    expected = {**expected, "trainer": {**trainer, "precision": frozen_precision(trainer["precision"], trainer["device"])}}
+    expected = {**expected, "trainer": _found(expected["trainer"])}
     assert _resolved(cfg) == expected
     with pytest.raises(RunStateError, match="exists"):
         export_config(run_dir, best)
     assert read_yaml(best)["trainer"]["learning_rate"] == results["fixed_params"]["learning_rate"]
 
 
+def test_the_export_leaves_machine_settings_to_the_next_machine_and_does_not_search(run: Any, tmp_path: Path) -> None:
+    run_dir, _, _ = run
+    frozen = read_yaml(run_dir / "config.yaml")
+    assert frozen["workers"] != 0 or frozen["trainer"]["num_threads"] != 0  # start froze this machine's choice
+    best = tmp_path / "best.yaml"
+    export_config(run_dir, best)
+    raw = read_yaml(best)
+    assert (raw["workers"], raw["storage_url"], raw["study_name"], raw["checkpoint_dir"]) == (0, None, "ml_hyperopt",
+                                                                                             None)
+    assert (raw["trainer"]["num_threads"], raw["trainer"]["precision"], raw["trainer"]["device"]) == (0, "auto", "auto")
+    assert (raw["mode"], raw["max_trials_per_group"], raw["incumbent_first"]) == ("quick", 1, True)
+    header = best.read_text().split("\nstudy_name:")[0]
+    assert f"`hyperopt start --config {best}` does NOT search again" in header
+    assert f"To re-tune around these values instead: hyperopt start --config {best} --set mode=full" in header
+
+
 @pytest.mark.slow
-def test_start_accepts_the_exported_config_as_is(run: Any, tmp_path: Path) -> None:
+def test_start_with_the_exported_config_trains_the_found_values_once(run: Any, tmp_path: Path) -> None:
     run_dir, _, results = run
     done = hyperopt("export", run_dir, "--config", tmp_path / "best.yaml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    started = hyperopt("start", "--config", "best.yaml", "--set", "mode=group", "--set", "target_group=scheduler",
-                       "--set", "max_trials_per_group=1", "--run-dir", "runs/again", cwd=tmp_path)
+    started = hyperopt("start", "--config", "best.yaml", "--run-dir", "runs/again", "--json", cwd=tmp_path)
     assert started.returncode == 0, started.stderr
-    frozen = read_yaml(tmp_path / "runs" / "again" / "config.yaml")
-    assert frozen["trainer"]["learning_rate"] == results["resolved_params"]["trainer"]["learning_rate"]
-    assert frozen["trainer"]["batch_size"] == results["resolved_params"]["trainer"]["batch_size"]
+    again = read_yaml(tmp_path / "runs" / "again" / "results.json")  # JSON is YAML
+    assert again["group_results"]["learning_rate"]["n_trials"]["complete"] == 1
+    assert again["fixed_params"] == results["fixed_params"]  # the one trial was the found values, not a search
 
 
 def test_refit_trains_on_every_labelled_bar_into_its_own_folder(run: Any, tmp_path: Path) -> None:
@@ -74,6 +92,13 @@ def test_refit_trains_on_every_labelled_bar_into_its_own_folder(run: Any, tmp_pa
     with pytest.raises(RunStateError, match="exists"):
         refit(run_dir)
     assert not list((run_dir / "checkpoints").glob("refit_*.pt"))
+
+
+def test_export_without_a_run_uses_the_newest_and_says_so(run: Any, tmp_path: Path) -> None:
+    run_dir, _, _ = run
+    done = hyperopt("export", "--runs-dir", run_dir.parent, "--config", tmp_path / "b.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == f"Using run {run_dir} (newest)"
 
 
 def test_export_needs_something_to_do(run: Any, tmp_path: Path) -> None:

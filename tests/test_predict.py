@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cli_helpers import env, hyperopt
+from cli_helpers import env, hyperopt, into_closed_pipe
 from model_helpers import finished_run
 from hyperopt_cli.data.features import WARMUP_BARS
-from hyperopt_cli.model.predict import predict_file
+from hyperopt_cli.model.predict import compact_duration, predict_file
 
 CLASSES = ["SELL", "HOLD", "BUY"]
 
@@ -91,9 +91,42 @@ def test_last_n_and_csv_parquet_json_outputs(run: Any, tmp_path: Path) -> None:
     shown = hyperopt("predict", run_dir, "--data", data, "--json", "--last", "3", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     parsed = json.loads(shown.stdout)
-    assert set(parsed) == {"bars", "predicted", "lacking_history", "skipped", "warnings", "rows"}
+    assert set(parsed) == {"run", "bars", "predicted", "lacking_history", "skipped", "warnings", "rows"}
+    assert parsed["run"] == str(run_dir) and shown.stderr == ""  # a named run is not announced
     assert [r["signal"] for r in parsed["rows"]] == full.tail(3)["signal"].tolist()
     assert set(parsed["rows"][0]) == {"timestamp", "signal", "p_sell", "p_hold", "p_buy"}
+
+
+def test_predict_without_a_run_uses_the_newest_and_says_so(run: Any, tmp_path: Path) -> None:
+    run_dir, data, _ = run
+    shown = hyperopt("predict", "--runs-dir", run_dir.parent, "--data", data, "--json", "--last", "1", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stderr.splitlines()[0] == f"Using run {run_dir} (newest)"
+    assert json.loads(shown.stdout)["run"] == str(run_dir)
+
+
+def test_out_dash_writes_the_csv_to_stdout(run: Any, tmp_path: Path) -> None:
+    run_dir, data, _ = run
+    assert hyperopt("predict", run_dir, "--data", data, "--out", "file.csv", "--last", "5", cwd=tmp_path).returncode == 0
+    piped = hyperopt("predict", run_dir, "--data", data, "--out", "-", "--last", "5", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == (tmp_path / "file.csv").read_text()
+    both = hyperopt("predict", run_dir, "--data", data, "--out", "-", "--json", cwd=tmp_path)
+    assert both.returncode == 2 and "--out - and --json both write to stdout" in both.stderr
+
+
+@pytest.mark.parametrize("args", [["--json"], [], ["--out", "-"]])
+def test_a_reader_that_goes_away_ends_predict_quietly(run: Any, tmp_path: Path, args: list[str]) -> None:
+    run_dir, data, _ = run
+    code, stderr = into_closed_pipe("predict", run_dir, "--data", data, *args, cwd=tmp_path)
+    assert code == 141, stderr
+    assert "Error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(3600, "1h"), (900, "15min"), (86400, "1d"), (30, "30s"),
+                                               (5400, "90min"), (172800, "2d"), (90.5, "90.5s")])
+def test_bar_spacings_read_as_people_write_them(seconds: float, text: str) -> None:
+    assert compact_duration(seconds) == text
 
 
 def test_a_file_with_another_bar_spacing_warns(run: Any, tmp_path: Path) -> None:
@@ -103,7 +136,7 @@ def test_a_file_with_another_bar_spacing_warns(run: Any, tmp_path: Path) -> None
     daily = tmp_path / "daily.csv"
     frame.to_csv(daily, index=False)
     warnings = predict_file(run_dir, daily).warnings
-    assert any("apart" in w and "1 days" in w for w in warnings)
+    assert any("bars are 1d apart, the model was trained on bars 1h apart" in w for w in warnings)
     assert not any("in-sample" in w for w in warnings)  # 2030: after the training range
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import yaml
 
 from hyperopt_cli.errors import ConfigError
-from hyperopt_cli.quote import shown
+from hyperopt_cli.quote import clipped, shown
 from hyperopt_cli.yamlfile import MAX_CONFIG_BYTES, parse_yaml
 from hyperopt_cli.search import storage_kind
 
@@ -444,6 +444,13 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
         except ValueError:
             pass
     return key.split("."), value
+
+
+def check_override(text: str) -> None:
+    """Check one `--set KEY=VALUE` on its own, so a bad key or value names `--set ...`, not the config file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # a retired key warns once, when the whole config loads
+        _build(OptimizationConfig, apply_overrides({}, [text]), "", f"--set {clipped(text.strip(), 80)}")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

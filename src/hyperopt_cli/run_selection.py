@@ -1,13 +1,16 @@
-"""Which run a command means: a run directory, a job id under the runs folder, or nothing (the latest).
+"""Which run a command means: a run directory, a job id under the runs folder, or nothing (the newest).
 
-Every command that names a run (`resume`, `report`, `worker`, `stop`, `results`, `status`)
-goes through `resolve_run`, so they all accept the same three spellings and answer with
-an absolute path, which stays unambiguous whatever directory the user is in.
+Every command that names a run (`resume`, `report`, `worker`, `stop`, `results`, `status`,
+`predict`, `export`, `trials`, `show`) goes through `resolve_run`, so they all accept the same
+three spellings and answer with an absolute path, which stays unambiguous whatever directory
+the user is in. "The newest" is by creation time (state.json `created_at`), never by name:
+a run named `goog_sr` is not newer than `20261202_025357` because it sorts after it.
 Torch-free: `status` and `stop` use it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from hyperopt_cli.errors import NothingRunningError, RunStateError
@@ -46,14 +49,53 @@ def resolve_run(name: str | Path | None, runs_dir: Path, *, running: bool = Fals
     )
 
 
+def runs_oldest_first(runs_dir: Path) -> list[Path]:
+    """The run directories under `runs_dir`, oldest first by creation time.
+
+    A run folder that is a symlink resolving outside `runs_dir` is left out: it is not this
+    folder's run, and must never become "the newest" one.
+    """
+    root = Path(runs_dir).resolve()
+    runs = [p for p in rundir.list_runs(Path(runs_dir)) if not p.is_symlink() or p.resolve().is_relative_to(root)]
+    return sorted(runs, key=_created_key)
+
+
+def _created_key(run_dir: Path) -> tuple[float, float, str]:
+    """(created, config.yaml's mtime, name): state.json's `created_at` where it has one, else the mtime.
+
+    config.yaml is written once when the run starts, so its mtime stands in for a missing or
+    unreadable `created_at`; it also orders two runs created in the same second.
+    """
+    try:
+        frozen = (run_dir / rundir.CONFIG_FILE).stat().st_mtime
+    except OSError:
+        frozen = 0.0
+    state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
+    created = state.get("created_at")
+    try:
+        when = dt.datetime.fromisoformat(created) if isinstance(created, str) else None
+    except ValueError:
+        when = None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return (when.timestamp() if when is not None else frozen, frozen, run_dir.name)
+
+
+def shown(path: Path) -> str:
+    """A run directory as messages show it: relative to the working directory when it lies below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _latest(runs_dir: Path, running: bool) -> Path | None:
-    runs = rundir.list_runs(runs_dir)
+    runs = runs_oldest_first(runs_dir)
     if running:
         runs = [p for p in runs if rundir.live_owner(p) is not None]
     return runs[-1] if runs else None
 
 
-
 def job_ids(runs_dir: Path, prefix: str = "") -> list[str]:
     """The job ids under `runs_dir` starting with `prefix`, newest first (shell completion of RUN)."""
-    return [p.name for p in reversed(rundir.list_runs(runs_dir)) if p.name.startswith(prefix)]
+    return [p.name for p in reversed(runs_oldest_first(runs_dir)) if p.name.startswith(prefix)]

@@ -15,6 +15,9 @@ the first), as the log and the report say them; the studies store Optuna steps f
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,9 @@ from hyperopt_cli.run.records import group_objective, load_run_config
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
+SORTS = ("number", "value", "duration")  # `trials --sort`
+STATES = ("complete", "pruned", "fail", "running")  # `trials --state`: Optuna's trial states, lower case
+CSV_COLUMNS = ("group", "number", "state", "value", "epochs_run", "pruned_at", "collapsed", "duration_s", "worker")
 WORKER_ATTR = "worker"  # search.workers.WORKER_ATTR; repeated so this module need not import the worker code
 
 
@@ -82,9 +88,45 @@ def trial_row(group: str, trial: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def list_trials(run_dir: Path, group: str | None = None) -> list[dict[str, Any]]:
-    """Every trial of the run's groups (or of `group`), in group order then trial number."""
-    return [trial_row(name, t) for name, study in _studies(run_dir, group) for t in study.get_trials(deepcopy=False)]
+def list_trials(run_dir: Path, group: str | None = None, *, states: Sequence[str] = (), sort: str = "number",
+                top: int | None = None) -> list[dict[str, Any]]:
+    """The trials of the run's groups (or of `group`), group by group in the run's order.
+
+    Within a group: only the `states` given (lower-case names; none given: all), ordered by
+    `sort` ("number"; "value": best first in the study's direction; "duration": longest first;
+    trials without one last), then the first `top` of them.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {SORTS}, got {sort!r}")
+    wanted = {s.lower() for s in states}
+    rows: list[dict[str, Any]] = []
+    for name, study in _studies(run_dir, group):
+        mine = [trial_row(name, t) for t in study.get_trials(deepcopy=False)]
+        mine = [r for r in mine if not wanted or r["state"].lower() in wanted]
+        mine = _ordered(mine, sort, maximize=study.direction.name == "MAXIMIZE")
+        rows.extend(mine if top is None else mine[:top])
+    return rows
+
+
+def _ordered(rows: list[dict[str, Any]], sort: str, maximize: bool) -> list[dict[str, Any]]:
+    by_number = sorted(rows, key=lambda r: r["number"])
+    if sort == "number":
+        return by_number
+    key, descending = ("value", maximize) if sort == "value" else ("duration_s", True)
+    known = [r for r in by_number if r[key] is not None]
+    return sorted(known, key=lambda r: r[key], reverse=descending) + [r for r in by_number if r[key] is None]
+
+
+def trials_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV: the fixed columns, then one column per parameter (empty where a trial lacks it)."""
+    params = list(dict.fromkeys(name for r in rows for name in r["params"]))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CSV_COLUMNS, *params])
+    for r in rows:
+        writer.writerow([*("" if r[c] is None else r[c] for c in CSV_COLUMNS),
+                         *("" if r["params"].get(p) is None else r["params"][p] for p in params)])
+    return buffer.getvalue()
 
 
 def show_trial(run_dir: Path, group: str, number: int) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """Export what a run found: a complete config with the best params filled in, or a model refitted on every bar.
 
 `export_config` writes the run's own config.yaml with the best params moved into
-`trainer:`/`labels:`, so `hyperopt start --config best.yaml` resolves exactly the same
-trainer and label settings (e.g. to tune the same setup on another market).
+`trainer:`/`labels:`, this machine's settings (workers, threads, precision, device, storage,
+paths) back to their defaults, and `mode: quick` with one trial per group: `hyperopt start
+--config best.yaml` then trains the found configuration once (the group's only trial is its
+incumbent, the found values) and walks it forward, without a new search. The file's header
+says so, and how to re-tune around the values instead (docs/decisions.md, "export").
 
 `refit` trains the final configuration on every labelled bar (the latest share of them,
 purged, as validation, as each walk-forward block does) and saves it in its own folder
@@ -20,11 +23,24 @@ import numpy as np
 import yaml
 
 from hyperopt_cli.atomic import atomic_write_text
-from hyperopt_cli.config import LABEL_PARAMS, TrainerConfig, config_from_dict, read_yaml, with_params
+from hyperopt_cli.config import (
+    LABEL_PARAMS, OptimizationConfig, TrainerConfig, config_from_dict, read_yaml, with_params,
+)
 from hyperopt_cli.errors import RunStateError
 from hyperopt_cli.model.artifact import REFIT_DIR, read_manifest, model_dir_of
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import load_run_config
+
+
+# Settings that belong to the machine (or the run's own files), not to the configuration found:
+# the export leaves them to their defaults, so the target machine picks its own (auto/0/null).
+MACHINE_KEYS = ("workers", "storage_url", "study_name", "checkpoint_dir", "mlflow_tracking_uri")
+MACHINE_TRAINER_KEYS = ("num_threads", "precision", "device")
+# What makes `start --config best.yaml` train the found values without searching: one group, one
+# trial, and that trial is the incumbent (the trainer/labels defaults, i.e. the found values).
+REPLAY = {"mode": "quick", "target_group": None, "fine_tune_from": None, "max_trials_per_group": 1,
+          "incumbent_first": True}
+RETUNE = "--set mode=full --set max_trials_per_group={trials}"
 
 
 def _best_params(run_dir: Path) -> tuple[dict[str, Any], bool]:
@@ -48,6 +64,10 @@ def exported_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], bool
     trainer_fields = {f.name for f in dataclasses.fields(TrainerConfig)}
     raw["trainer"] = {**(raw.get("trainer") or {}), **{k: v for k, v in params.items() if k in trainer_fields}}
     raw["labels"] = {**(raw.get("labels") or {}), **{k: v for k, v in params.items() if k in LABEL_PARAMS}}
+    defaults, trainer_defaults = OptimizationConfig(), TrainerConfig()
+    raw.update({key: getattr(defaults, key) for key in MACHINE_KEYS})
+    raw["trainer"].update({key: getattr(trainer_defaults, key) for key in MACHINE_TRAINER_KEYS})
+    raw.update(REPLAY)
     config_from_dict(raw, origin=str(config_file))  # what start will check: refuse to write a config it rejects
     return raw, params, complete
 
@@ -57,12 +77,32 @@ def export_config(run_dir: Path, out: Path, force: bool = False) -> dict[str, An
     out = Path(out)
     if out.exists() and not force:
         raise RunStateError(f"{out} exists; choose another file or pass --force")
+    searched = read_yaml(Path(run_dir) / rundir.CONFIG_FILE).get("max_trials_per_group")
     raw, params, complete = exported_config(run_dir)
-    note = "" if complete else " (run not finished: the best params of its finished groups)"
-    header = (f"# exported by `hyperopt export {run_dir} --config {out}`{note}\n"
-              f"# best params filled into trainer:/labels:: {', '.join(sorted(params)) or 'none'}\n")
-    atomic_write_text(out, header + yaml.safe_dump(raw, sort_keys=False))
+    atomic_write_text(out, export_header(Path(run_dir), out, params, complete, searched)
+                      + yaml.safe_dump(raw, sort_keys=False))
     return params
+
+
+def export_header(run_dir: Path, out: Path, params: dict[str, Any], complete: bool, searched: Any) -> str:
+    """The comment on top of an exported config: what it holds, and what `start --config` with it does."""
+    trials = searched if isinstance(searched, int) else OptimizationConfig().max_trials_per_group
+    note = "" if complete else " (run not finished: the best params of its finished groups)"
+    lines = [
+        f"Exported by `hyperopt export {run_dir} --config {out}`{note}.",
+        f"The run's best params are the trainer:/labels: values below: {', '.join(sorted(params)) or 'none'}.",
+        "",
+        f"`hyperopt start --config {out}` does NOT search again: mode quick with max_trials_per_group 1",
+        "trains exactly these values once (the group's only trial is its incumbent: these values) and",
+        "walks them forward over the test blocks next to the baselines: a verdict and a model for this",
+        "configuration, on the bars of data.path or of --data FILE.",
+        f"To re-tune around these values instead: hyperopt start --config {out} {RETUNE.format(trials=trials)}",
+        "(each group's first trial is then these values; a group replaces them only when it measures better).",
+        "",
+        "This machine's settings are left to the next one's: workers 0 and trainer.num_threads 0 (auto),",
+        "trainer.precision and trainer.device auto, storage_url null (journal files), study_name default.",
+    ]
+    return "".join(f"# {line}\n" if line else "#\n" for line in lines)
 
 
 def refit(run_dir: Path, out_dir: Path | None = None) -> Path:

@@ -94,6 +94,14 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
     return Prediction(frame, len(raw), lacking, skipped, _warnings(saved.manifest, index, rows, lacking))
 
 
+def compact_duration(seconds: float) -> str:
+    """A bar spacing as people write it: 1d, 1h, 15min, 30s (the largest unit that divides it), else 90.5s."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size and float(seconds) % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def _warnings(manifest: dict[str, Any], index: pd.DatetimeIndex, rows: np.ndarray, lacking: int) -> list[str]:
     training = manifest.get("training") or {}
     out = []
@@ -105,8 +113,8 @@ def _warnings(manifest: dict[str, Any], index: pd.DatetimeIndex, rows: np.ndarra
     if expected and len(index) > 1:
         got = float(np.median(np.diff(index.asi8))) / 1e9
         if abs(got - expected) > SPACING_TOLERANCE * expected:
-            out.append(f"this file's bars are {pd.Timedelta(seconds=got)} apart, the model was trained on bars "
-                       f"{pd.Timedelta(seconds=expected)} apart ({training.get('bar_size')}); its signals may mean little")
+            out.append(f"this file's bars are {compact_duration(got)} apart, the model was trained on bars "
+                       f"{compact_duration(expected)} apart; its signals may mean little")
     first, last = training.get("first_timestamp"), training.get("last_timestamp")
     if first and last and len(rows):
         stamps = index[rows]
@@ -130,6 +138,13 @@ def predict_file(run_or_model_dir: Path, data_path: Path, *, last: int | None = 
     return predict_bars(saved, ohlcv, last=last, batch_size=batch_size)
 
 
+def signals_csv(prediction: Prediction) -> str:
+    """The signals as CSV text: timestamp (ISO 8601 UTC), signal, p_sell, p_hold, p_buy."""
+    frame = prediction.frame.copy()
+    frame["timestamp"] = frame["timestamp"].map(lambda t: t.isoformat())
+    return str(frame.to_csv(index=False, float_format="%.6f"))
+
+
 def write_signals(prediction: Prediction, out: Path) -> None:
     """CSV or Parquet by the file's suffix (timestamps as ISO 8601 UTC), written atomically."""
     from hyperopt_cli.atomic import atomic_write, atomic_write_text
@@ -140,8 +155,7 @@ def write_signals(prediction: Prediction, out: Path) -> None:
     frame = prediction.frame.copy()
     suffix = out.suffix.lower()
     if suffix == ".csv":
-        frame["timestamp"] = frame["timestamp"].map(lambda t: t.isoformat())
-        atomic_write_text(out, frame.to_csv(index=False, float_format="%.6f"))
+        atomic_write_text(out, signals_csv(prediction))
     elif suffix in (".parquet", ".pq"):
         atomic_write(out, lambda handle: frame.to_parquet(handle, index=False))
     else:

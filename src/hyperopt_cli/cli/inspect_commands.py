@@ -1,0 +1,196 @@
+"""The commands that read a run: `status`, `results`, `report`. They never disturb a live run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from hyperopt_cli.cli.app import (
+    DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, print_json, run_argument, say,
+)
+from hyperopt_cli.cli.render import fmt, hours, print_results
+from hyperopt_cli.errors import EXIT_OK, HyperoptError
+from hyperopt_cli.run_selection import absolute, runs_oldest_first
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    run: Optional[str] = run_argument("a table of all runs"),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    quiet: bool = QUIET_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """Show a run's status, progress per group, elapsed time and ETA, and whether its owner is alive.
+
+    Reads state.json only (never locks the live studies), so it is instant and safe while
+    the run is going. Without RUN, lists every run under --runs-dir.
+
+    Example: hyperopt status 20261127_215832 --json
+    """
+    from hyperopt_cli.control import run_status
+
+    cli = cli_state(ctx, runs_dir, debug, quiet)
+
+    if run is None:
+        from hyperopt_cli.runs_overview import with_scores
+
+        rows = [with_scores(_status_row(run_status, p), p) for p in runs_oldest_first(cli.runs_dir)]
+        if as_json:
+            print_json(rows)
+        elif not cli.quiet:
+            _print_runs_table(rows, absolute(cli.runs_dir))
+        return EXIT_OK
+    path = pick_run(run, cli.runs_dir)
+    state = run_status(path)
+    if as_json:
+        print_json({"run": str(path), **state})
+    elif not cli.quiet:
+        _print_status(state)
+    return EXIT_OK
+
+
+def _status_row(run_status: Any, path: Path) -> dict[str, Any]:
+    """A run's status, or an `unreadable` row with the reason: one damaged run must not hide the others."""
+    try:
+        return dict(run_status(path))
+    except HyperoptError as exc:
+        return {"job_id": path.name, "status": "unreadable", "message": str(exc), "run_dir": str(path)}
+
+
+def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
+    if not rows:
+        out.print(f"No runs under {runs_dir}.", markup=False)
+        return
+    table = Table(title=f"Runs in {runs_dir}")
+    for col in ("job id", "status", "mode", "group", "groups done", "elapsed", "owner", "best", "test F1", "verdict"):
+        table.add_column(col)
+    for row in rows:
+        progress = row.get("progress") or {}
+        groups = row.get("groups") or {}
+        table.add_row(
+            str(row.get("job_id")), str(row.get("status")), str(row.get("mode", "-")),
+            str(progress.get("current_group") or "-"),
+            f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
+            hours(row.get("elapsed_s")),
+            f"pid {row['owner_pid']}" if row.get("owner_alive") else "-",
+            fmt(row.get("best_value")), fmt(row.get("test_macro_f1")), str(row.get("verdict") or "-"),
+        )
+    out.print(table)
+
+
+def _print_status(state: dict[str, Any]) -> None:
+    progress = state.get("progress") or {}
+    est = state.get("time_estimate") or {}
+    owner = f"alive (pid {state['owner_pid']})" if state.get("owner_alive") else "not running"
+    out.print(f"Run {state.get('job_id')}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}", markup=False)
+    if state.get("message"):
+        out.print(f"  {state['message']}", markup=False)
+    if state.get("note"):
+        out.print(f"  note: {state['note']}", markup=False)
+    trial = progress.get("current_trial")
+    epoch = progress.get("current_epoch")
+    if progress.get("current_group"):
+        where = f"trial {trial}" if trial is not None else "between trials"
+        if epoch is not None:
+            where += f", epoch {epoch + 1}/{progress.get('epochs_per_trial')}"
+        out.print(f"  current: {progress['current_group']}, {where}", markup=False)
+    out.print(
+        f"  elapsed {hours(state.get('elapsed_s'))}, remaining ~{fmt(est.get('remaining_hours'), 2)} h, "
+        f"ETA {est.get('eta', '-')}",
+        markup=False,
+    )
+    table = Table()
+    for col in ("group", "status", "trials", "pruned", "failed", "best", "best params"):
+        table.add_column(col)
+    from hyperopt_cli.run.events import short_params
+
+    for name, row in (state.get("groups") or {}).items():
+        n = row.get("n_trials") or {}
+        table.add_row(
+            name, str(row.get("status")), f"{n.get('finished', 0)}/{row.get('max_trials', '-')}",
+            str(n.get("pruned", 0)), str(n.get("failed", 0)), fmt(row.get("best_value")),
+            short_params(row.get("best_params")),
+        )
+    out.print(table)
+    if state.get("workers"):
+        workers_table = Table(title=f"Workers (storage: {state.get('storage')})")
+        for col in ("host", "pid", "role", "group", "trial", "last heartbeat", "alive"):
+            workers_table.add_column(col)
+        for info in state["workers"].values():
+            workers_table.add_row(
+                str(info.get("host")), str(info.get("pid")), str(info.get("role", "-")), str(info.get("group") or "-"),
+                str(info.get("trial") if info.get("trial") is not None else "-"),
+                f"{info.get('heartbeat_age_s', '?')} s ago", "yes" if info.get("alive") else "DEAD",
+            )
+        out.print(workers_table)
+
+
+@app.command()
+def results(
+    ctx: typer.Context,
+    run: Optional[str] = run_argument("the newest run"),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (schema in the README)."),
+    quiet: bool = QUIET_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """Show the best params, per-group results, test metrics, baselines and the verdict of a run.
+
+    Works on an unfinished run too (with what is finished so far, `complete: false`).
+
+    Example: hyperopt results 20261127_215832 --json
+    """
+    from hyperopt_cli.control import results_of
+
+    cli = cli_state(ctx, runs_dir, debug, quiet)
+
+    target = pick_run(run, cli.runs_dir)
+    res = results_of(target)
+    if as_json:
+        print_json({"run": str(target), **res})
+    elif not cli.quiet:
+        print_results(res, target)
+    return EXIT_OK
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    run: Optional[str] = run_argument("the newest run", "Finished, paused or running."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write here instead of RUN/report/."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON: html, figures, missing sections."),
+    quiet: bool = QUIET_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """Write an HTML report (one self-contained file, opens offline) and PNG figures for a run.
+
+    The verdict in words at the top; optimisation history, parameter importances, parallel
+    coordinates and slice plots per group; the best trials' learning curves; the equity
+    curve of the test signals against the baselines per walk-forward block; predictions
+    against labels per segment; confusion matrices; test scores next to the baselines; and
+    the fixed params carried from group to group. Works on a paused or running run too
+    (with what exists so far) and never disturbs a live run.
+
+    Example: hyperopt report 20261127_215832
+    """
+    from hyperopt_cli.report import write_report
+
+    state = cli_state(ctx, runs_dir, debug, quiet)
+    run_dir = pick_run(run, state.runs_dir)
+    made = write_report(run_dir, absolute(out_dir) if out_dir is not None else None)
+    if as_json:
+        print_json({"run": str(run_dir), "run_dir": str(run_dir), "html": str(made.html), "figures": [str(f) for f in made.figures],
+                     "missing": made.missing})
+        return EXIT_OK
+    say(state, f"Report: {made.html} ({len(made.figures)} figures beside it)")
+    for section, why in made.missing.items():
+        say(state, f"  {section}: {why}")
+    return EXIT_OK
+
+

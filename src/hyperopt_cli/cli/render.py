@@ -1,0 +1,62 @@
+"""How the commands render what the library returns: numbers, durations, the results tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from hyperopt_cli.cli.app import out
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def hours(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True) -> None:
+    from hyperopt_cli.run.events import short_params
+
+    if not res.get("complete", True):
+        out.print(f"Run {run_dir} is not finished ({res.get('status')}); showing finished groups.", markup=False)
+    table = Table(title="Groups")
+    for col in ("group", "metric", "best", "trials c/p/f", "reason", "best params"):
+        table.add_column(col)
+    for name, row in (res.get("group_results") or {}).items():
+        n = row.get("n_trials") or {}
+        table.add_row(
+            name, str(row.get("metric", "-")), fmt(row.get("best_value")),
+            f"{n.get('complete', 0)}/{n.get('pruned', 0)}/{n.get('failed', 0)}", str(row.get("reason") or "-"),
+            short_params(row.get("best_params")),
+        )
+    out.print(table)
+    out.print(f"Best params: {short_params(res.get('best_params'))}", markup=False)
+    test = res.get("test_metrics")
+    if test:
+        blocks = len((res.get("walk_forward") or {}).get("blocks") or [])
+        title = (f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
+                 if blocks else "Test segment (never seen by the search)")
+        scores = Table(title=title)
+        for col in ("model", "macro F1", "precision", "recall", "accuracy", "trading score"):
+            scores.add_column(col)
+        rows = [("tuned LSTM", test)] + list((res.get("baselines") or {}).items())
+        for name, m in rows:
+            scores.add_row(
+                name, fmt(m.get("macro_f1")), fmt(m.get("macro_precision")), fmt(m.get("macro_recall")),
+                fmt(m.get("accuracy")), fmt(m.get("trading_score")),
+            )
+        out.print(scores)
+    verdict = res.get("verdict")
+    if verdict and verdict_line:
+        out.print(f"Verdict: {verdict.get('wording')}", markup=False)

@@ -1,0 +1,100 @@
+"""Trial-level views: `trials` lists a run's trials, `show` one trial's epochs (hyperopt_cli.trials reads them)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Literal, Optional
+
+import typer
+from rich.table import Table
+
+from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, run_argument
+from hyperopt_cli.cli.render import fmt
+from hyperopt_cli.errors import EXIT_OK
+from hyperopt_cli.trials import SORTS, STATES
+
+SortName = Literal[SORTS]  # type: ignore[valid-type]
+StateName = Literal[STATES]  # type: ignore[valid-type]
+
+
+@app.command()
+def trials(
+    ctx: typer.Context,
+    run: Optional[str] = run_argument("the newest run", "Live runs too."),
+    group: Optional[str] = typer.Option(None, "--group", help="Only this group's trials."),
+    sort: SortName = typer.Option("number", "--sort", help="Order within each group: number, value (best "
+                                  "first), duration (longest first)."),
+    state: Optional[StateName] = typer.Option(None, "--state", help="Only trials in this state."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="Only the first N trials of each group "
+                                      "(after --sort)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV only: one row per trial, one column per param."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """List a run's trials: number, state, value, params, epochs run, pruned at, collapsed, duration, worker.
+
+    Example: hyperopt trials runs/20261127_215832 --group regularization --sort value --top 5
+
+    Example: hyperopt trials --state complete --csv > trials.csv
+    """
+    from hyperopt_cli.run.events import short_params
+    from hyperopt_cli.trials import list_trials, trials_csv
+
+    if as_csv and as_json:
+        raise typer.BadParameter("--csv and --json both write to stdout; use one", param_hint="'--csv'")
+    run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
+    rows = list_trials(run_dir, group, states=[state] if state else [], sort=sort, top=top)
+    if as_json:
+        print(json.dumps([{"run": str(run_dir), **r} for r in rows], default=str))
+        return EXIT_OK
+    if as_csv:
+        sys.stdout.write(trials_csv(rows))
+        return EXIT_OK
+    table = Table(title=f"Trials of {run_dir}")
+    for col in ("group", "#", "state", "value", "epochs", "pruned at", "collapsed", "seconds", "worker", "params"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["group"], str(r["number"]), r["state"], fmt(r["value"]), str(r["epochs_run"]),
+                      fmt(r["pruned_at"]), "yes" if r["collapsed"] else "-", fmt(r["duration_s"], 1),
+                      str(r["worker"] or "-"), short_params(r["params"]))
+    out.print(table)  # fits a terminal's window; in a pipe or a file no row is wrapped (app.UNWRAPPED_WIDTH)
+    return EXIT_OK
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., metavar="RUN", help="A run directory or a job id under --runs-dir."),
+    group: str = typer.Argument(..., help="The trial's group, e.g. learning_rate."),
+    trial: int = typer.Argument(..., help="The trial's number in its group."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> int:
+    """Show one trial: its params and every epoch's metrics.
+
+    Example: hyperopt show runs/20261127_215832 learning_rate 3
+    """
+    from hyperopt_cli.run.events import short_params
+    from hyperopt_cli.trials import show_trial
+
+    run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
+    detail = show_trial(run_dir, group, trial)
+    if as_json:
+        print(json.dumps({"run": str(run_dir), **detail}, default=str))
+        return EXIT_OK
+    out.print(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {fmt(detail['value'])}"
+              f"{' (collapsed, penalised)' if detail['collapsed'] else ''}", markup=False)
+    out.print(f"params: {short_params(detail['params'])}", markup=False)
+    table = Table(title="Epochs")
+    columns = ("epoch", "value", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "trading_score")
+    for col in columns:
+        table.add_column(col)
+    for e in detail["epochs"]:
+        table.add_row(*(fmt(e.get(col)) for col in columns))
+    out.print(table)
+    return EXIT_OK
+

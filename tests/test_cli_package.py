@@ -1,0 +1,43 @@
+"""The cli/ package: one module per command family, none importing another in a circle."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import hyperopt_cli.cli as cli_package
+
+PACKAGE = Path(cli_package.__file__).parent
+
+
+def _imports(path: Path) -> set[str]:
+    """The hyperopt_cli.cli modules `path` imports at module level (lazy imports inside functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hyperopt_cli.cli."):
+            found.add(node.module.rsplit(".", 1)[1])
+    return found
+
+
+def test_cli_modules_import_each_other_without_cycles() -> None:
+    graph = {p.stem: _imports(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    assert graph["app"] == set(), "cli/app.py is the bottom layer: it imports no command module"
+
+    def visit(node: str, path: tuple[str, ...]) -> None:
+        assert node not in path, f"import cycle: {' -> '.join(path + (node,))}"
+        for nxt in graph.get(node, ()):
+            visit(nxt, path + (node,))
+
+    for name in graph:
+        visit(name, ())
+
+
+def test_entry_point_and_module_run() -> None:
+    from hyperopt_cli.cli import main
+
+    assert callable(main)
+    result = subprocess.run([sys.executable, "-m", "hyperopt_cli", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and "Usage: hyperopt" in result.stdout
