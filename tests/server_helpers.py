@@ -48,6 +48,20 @@ def spawn_server(cwd: Path, port: int, *args: str | Path) -> subprocess.Popen[st
     raise AssertionError("hyperopt serve did not start listening")
 
 
+def read_until_serving(proc: subprocess.Popen[str]) -> list[str]:
+    """What `serve` printed up to its "Serving http://..." line, which comes last (call after `spawn_server`).
+
+    Read here, these lines are gone from what `stop_server` returns.
+    """
+    assert proc.stdout is not None
+    lines = []
+    while line := proc.stdout.readline():
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Serving "):
+            return lines
+    raise AssertionError(f"hyperopt serve printed no Serving line: {lines}")
+
+
 def stop_server(proc: subprocess.Popen[str]) -> str:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)

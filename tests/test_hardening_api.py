@@ -9,9 +9,11 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+import psutil
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -19,9 +21,10 @@ from fastapi.testclient import TestClient
 from cli_helpers import TINY_CONFIG, env
 from hyperopt_cli.run import rundir
 from hyperopt_cli.search.storage_kind import mask_url
-from hyperopt_cli.server.app import create_app, read_token_file
+from hyperopt_cli.server.access import read_token_file
+from hyperopt_cli.server.app import create_app
 from hyperopt_cli.server.configs import ConfigShelf
-from hyperopt_cli.server.guards import MAX_BODY_BYTES, TOKEN_COOKIE
+from hyperopt_cli.server.guards import MAX_BODY_BYTES, SESSION_COOKIE
 from server_helpers import API, free_port, runs_dir, spawn_server, stop_server  # noqa: F401
 from test_hardening_input import billion_laughs
 
@@ -222,7 +225,7 @@ def test_the_page_turns_a_url_token_into_a_cookie_and_a_clean_url(runs_dir: Path
     first = client.get("/", params={"token": "s3cret", "job": "x"}, follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/?job=x"
     cookie = first.headers["set-cookie"]
-    assert cookie.startswith(f"{TOKEN_COOKIE}=s3cret;") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert client.get("/").status_code == 200  # the cookie now
     assert client.get(f"{API}/status").status_code == 200
 
@@ -232,8 +235,6 @@ def test_the_api_never_takes_a_token_from_the_url(runs_dir: Path, shelf: Path) -
     assert client.get(f"{API}/status", params={"token": "s3cret"}).status_code == 401
     assert client.get("/", params={"token": "wrong"}, follow_redirects=False).status_code == 401
     assert client.get(f"{API}/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-    client.cookies.set(TOKEN_COOKIE, "s3cret")
-    assert client.get(f"{API}/status").status_code == 200
 
 
 @pytest.mark.parametrize(("url", "masked"), [
@@ -250,8 +251,9 @@ def test_query_string_passwords_are_masked(url: str, masked: str) -> None:
 
 def test_the_token_can_come_from_a_file_and_not_the_command_line(tmp_path: Path, runs_dir: Path) -> None:
     token_file = tmp_path / "token"
-    token_file.write_text("fr0m-a-file\n")
-    assert read_token_file(token_file) == "fr0m-a-file"
+    token_file.write_text("fr0m-a-file-0123456789\n")
+    token_file.chmod(0o600)
+    assert read_token_file(token_file) == "fr0m-a-file-0123456789"
     port = free_port()
     server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--token-file", token_file)
     try:
@@ -260,7 +262,7 @@ def test_the_token_can_come_from_a_file_and_not_the_command_line(tmp_path: Path,
                 "try: print(u.urlopen(r, timeout=10).status)\n"
                 "except Exception as e: print(e.code)\n")
         answers = [subprocess.run([sys.executable, "-c", code, auth], capture_output=True, text=True, env=env(),
-                                  timeout=60).stdout.strip() for auth in ("Bearer fr0m-a-file", "Bearer nope")]
+                                  timeout=60).stdout.strip() for auth in ("Bearer fr0m-a-file-0123456789", "Bearer nope")]
     finally:
         stop_server(server)
     assert answers == ["200", "401"]
@@ -271,3 +273,108 @@ def test_a_config_named_by_a_request_cannot_read_the_server_environment(runs_dir
     response = client_for(runs_dir, shelf).post(f"{API}/start", json={"config": "env"})
     assert "env.yaml uses ${VAR} in storage_url" in config_error(response)
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+# --------------------------------------------------------------------------- issue 25, 14: non-finite numbers
+
+
+@pytest.mark.parametrize("body", [b'{"max_total_hours": NaN}', b'{"seed": Infinity}', b'{"max_total_hours": 1e400}',
+                                  b'{"mode": -Infinity}', b'{"job_id": NaN}', b"NaN", b'{"config": [1e999]}'])
+@pytest.mark.parametrize("path", ["start", "stop", "resume"])
+def test_non_finite_numbers_in_a_body_are_422(runs_dir: Path, shelf: Path, body: bytes, path: str) -> None:
+    """Python's JSON reads NaN, Infinity and 1e400 as floats that the error answer could not carry back (500)."""
+    client = TestClient(create_app(runs_dir, configs_dir=shelf), raise_server_exceptions=False)
+    response = client.post(f"{API}/{path}", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+
+
+# --------------------------------------------------------------------------- issue 25, 15: two servers, one folder
+
+
+def test_two_servers_over_one_runs_folder_start_one_run(tmp_path: Path, runs_dir: Path, shelf: Path) -> None:
+    """Two apps (as two `serve` processes would be) get a start at the same moment: one starts, one is 409."""
+    apps = [create_app(runs_dir, configs_dir=shelf, start_wait_s=0) for _ in range(2)]
+    gate = threading.Barrier(2)
+    answers: list[Any] = [None, None]
+
+    def start(i: int) -> None:
+        client = TestClient(apps[i])
+        gate.wait()
+        answers[i] = client.post(f"{API}/start", json={"config": "tiny"})
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [200, 409], [a.text for a in answers]
+        started = next(a.json()["job_id"] for a in answers if a.status_code == 200)
+        assert next(a.json()["job_id"] for a in answers if a.status_code == 409) == started
+    finally:  # the run processes may still be loading, so no run owner to stop yet: end them
+        for child in psutil.Process().children():
+            if str(runs_dir) in " ".join(child.cmdline()):
+                child.terminate()
+                child.wait(60)
+
+
+# --------------------------------------------------------------------------- issue 25, 16: symlinks out of a folder
+
+
+def test_a_run_folder_symlinked_from_elsewhere_is_not_listed_served_or_latest(tmp_path: Path, runs_dir: Path,
+                                                                               shelf: Path) -> None:
+    fake_run(runs_dir, "20260101_000000", {"status": "paused", "job_id": "20260101_000000", "groups": {}})
+    elsewhere = fake_run(tmp_path / "someone-else", "20991231_000000",
+                         {"status": "paused", "job_id": "20991231_000000", "groups": {}, "data_path": SECRET})
+    (elsewhere / "report").mkdir()
+    (elsewhere / "report" / "report.html").write_text(SECRET)
+    (runs_dir / "20991231_000000").symlink_to(elsewhere, target_is_directory=True)
+    client = client_for(runs_dir, shelf)
+    assert [r["job_id"] for r in client.get(f"{API}/runs").json()["runs"]] == ["20260101_000000"]
+    assert client.get(f"{API}/status").json()["job_id"] == "20260101_000000", "the link is not the latest run"
+    assert client.get(f"{API}/results").json()["job_id"] == "20260101_000000"
+    for path in ("status", "results", "report"):
+        response = client.get(f"{API}/{path}", params={"job_id": "20991231_000000"})
+        assert response.status_code == 404 and SECRET not in response.text, path
+    assert client.post(f"{API}/resume", json={"job_id": "20991231_000000"}).status_code == 404
+
+
+def test_a_run_file_or_report_symlinked_out_of_its_run_is_not_read(tmp_path: Path, runs_dir: Path,
+                                                                    shelf: Path) -> None:
+    secret = tmp_path / "shadow"
+    secret.write_text(f"{SECRET}\n")
+    run = fake_run(runs_dir, "20260101_000000", {"status": "paused", "job_id": "20260101_000000", "groups": {}})
+    (run / "report").mkdir()
+    (run / "report" / "report.html").symlink_to(secret)
+    (run / rundir.CONFIG_FILE).unlink()
+    (run / rundir.CONFIG_FILE).symlink_to(secret)
+    client = client_for(runs_dir, shelf)
+    report = client.get(f"{API}/report")
+    assert report.status_code == 404 and SECRET not in report.text
+    (row,) = client.get(f"{API}/runs").json()["runs"]
+    assert row["status"] == "unreadable" and "points outside the run directory" in row["message"]
+    for path in ("status", "results"):
+        response = client.get(f"{API}/{path}")
+        assert response.status_code == 409 and SECRET not in response.text, path
+
+
+def test_a_report_that_is_not_utf8_is_a_clean_409(runs_dir: Path, shelf: Path) -> None:
+    run = fake_run(runs_dir, "20260101_000000", {"status": "completed", "job_id": "20260101_000000", "groups": {}})
+    (run / "report").mkdir()
+    (run / "report" / "report.html").write_bytes(b"<html>\xff\xfe</html>")
+    response = client_for(runs_dir, shelf).get(f"{API}/report")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "the report of run 20260101_000000 is not UTF-8 text; write it again with: "
+                                         "hyperopt report 20260101_000000", "job_id": "20260101_000000"}
+
+
+def test_a_config_symlinked_from_outside_the_shelf_is_not_on_it(tmp_path: Path, runs_dir: Path, shelf: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(f"{SECRET}: 1\n")  # read, it would be "unknown config key '<the secret>'"
+    (shelf / "x.yaml").symlink_to(outside)
+    (shelf / "same.yaml").symlink_to(shelf / "tiny.yaml")  # a link that stays on the shelf is fine
+    client = client_for(runs_dir, shelf)
+    message = config_error(client.post(f"{API}/start", json={"config": "x"}))
+    assert "SECRETHASH" not in message and message.startswith("config file not found")
+    assert ConfigShelf(shelf).names() == ["same.yaml", "tiny.yaml"]

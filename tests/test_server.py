@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 
 from cli_helpers import hyperopt, read_state, spawn, wait_for, wait_running_epoch
 from hyperopt_cli.run import rundir
-from hyperopt_cli.server.app import bind_error, create_app, is_loopback, json_safe, openapi_json
+from hyperopt_cli.server.access import bind_error, is_loopback
+from hyperopt_cli.server.app import create_app, json_safe, openapi_json
 from server_helpers import API, free_port, long_config, runs_dir, spawn_server, stop_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
@@ -191,7 +192,7 @@ def host_header_status(port: int, host_header: str) -> int:
 def test_serve_on_loopback_refuses_a_foreign_host_header(tmp_path: Path, runs_dir: Path) -> None:
     """`serve()` itself passes the loopback names to the app (DNS rebinding), not only `create_app`."""
     port = free_port()
-    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir)
+    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--no-token")
     try:
         assert host_header_status(port, f"evil.example:{port}") == 400
         assert host_header_status(port, "127.0.0.1.nip.io") == 400
@@ -228,6 +229,18 @@ def test_openapi_schema_is_committed() -> None:
         "docs/openapi.json is stale; regenerate: .venv/bin/python -m hyperopt_cli.server.app --openapi docs/openapi.json")
     paths = json.loads(served)["paths"]
     assert {f"{API}/{p}" for p in ("start", "stop", "resume", "status", "results", "runs", "groups")} <= set(paths)
+
+
+def test_no_server_module_imports_the_app() -> None:
+    """app.py is the top of server/: a module under it that imports app makes a cycle (issue 25, item 21)."""
+    folder = REPO / "src" / "hyperopt_cli" / "server"
+    for path in folder.glob("*.py"):
+        if path.name == "app.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "hyperopt_cli.server.app", f"{path.name} imports server.app"
+                assert not (node.module == "hyperopt_cli.server" and any(a.name == "app" for a in node.names)), path
 
 
 def test_json_safe_replaces_non_finite_floats() -> None:
@@ -324,7 +337,7 @@ def test_runs_outlive_the_server_and_shell_runs_are_stopped_over_http(tmp_path: 
     cfg = long_config(tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}{API}"
-    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", cfg)
+    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", cfg, "--no-token")
     try:
         job = requests.post(f"{url}/start", json={"mode": "quick"}, timeout=60).json()["job_id"]
     finally:
@@ -332,7 +345,7 @@ def test_runs_outlive_the_server_and_shell_runs_are_stopped_over_http(tmp_path: 
     assert "Serving http://127.0.0.1" in output
     assert rundir.live_owner(runs_dir / job) is not None, "stopping the server must not stop the run"
 
-    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", cfg)
+    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", cfg, "--no-token")
     shell = None
     try:
         status = requests.get(f"{url}/status", timeout=30).json()
@@ -369,7 +382,7 @@ def test_the_seed_client_runs_unchanged_but_for_the_port(tmp_path: Path, runs_di
     code = seed_client_code()
     assert code.count("http://localhost:8000/") == 5
     port = free_port()
-    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", long_config(tmp_path))
+    server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", long_config(tmp_path), "--no-token")
     try:
         client = subprocess.run([sys.executable, "-c", code.replace("localhost:8000", f"localhost:{port}")],
                                 capture_output=True, text=True, timeout=240)

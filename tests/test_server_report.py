@@ -50,7 +50,7 @@ def test_report_needs_the_token_when_the_server_has_one(tmp_path: Path) -> None:
     assert client.get(f"{API}/report").status_code == 401
     assert client.get(f"{API}/report?token=s3cret").status_code == 401  # never a token in an API URL
     page = client.get("/?token=s3cret", follow_redirects=False)  # the page trades it for a cookie...
-    assert page.status_code == 303 and "hyperopt_token" in page.headers["set-cookie"]
+    assert page.status_code == 303 and "hyperopt_session=" in page.headers["set-cookie"]
     assert client.get(f"{API}/report").text == PAGE  # ...which the page's report link then carries
     client.cookies.clear()
     assert client.get(f"{API}/report", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -18,7 +18,7 @@ import pytest
 
 from cli_helpers import read_state
 from hyperopt_cli.run import rundir
-from server_helpers import free_port, long_config, runs_dir, spawn_server, stop_server  # noqa: F401
+from server_helpers import free_port, long_config, read_until_serving, runs_dir, spawn_server, stop_server  # noqa: F401
 from system_packages import missing_system_package
 
 pytestmark = pytest.mark.slow
@@ -81,6 +81,13 @@ def _guarded_page(sync_api: Any, base: str) -> Iterator[tuple[Any, list[str], li
         browser.close()
 
 
+def page_url(server: Any) -> str:
+    """The URL `serve` printed, with the token it made: the page trades it for a session cookie."""
+    url = read_until_serving(server)[-1].split()[1]
+    assert "/?token=" in url, url
+    return url
+
+
 def _keep_and_check(shot: Path, outside: list[str], errors: list[str]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(shot, ARTIFACTS / shot.name)
@@ -97,7 +104,7 @@ def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir
     server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", long_config(tmp_path))
     try:
         with _guarded_page(sync_api, base) as (page, outside, errors):
-            page.goto(base + "/")
+            page.goto(page_url(server))  # as the user opens it: the printed URL, token and all
             expect(page.locator("#run-status")).to_have_text("idle")
             page.select_option("select[name=mode]", "full")
             page.fill("input[name=max_trials_per_group]", "1000")
@@ -147,7 +154,7 @@ def test_a_finished_run_shows_history_charts_the_verdict_and_its_report(
     server = spawn_server(tmp_path, port, "--runs-dir", runs_dir)
     try:
         with _guarded_page(sync_api, base) as (page, outside, errors):
-            page.goto(base + "/")
+            page.goto(page_url(server))
             expect(page.locator("#run-status")).to_have_text("completed")
             expect(page.locator("#verdict")).to_have_text("Verdict: " + results["verdict"]["wording"])
             chart = page.locator("#groups tbody tr").first.locator("svg.history")

@@ -26,7 +26,10 @@ def serve(
         "A command-line value is visible to every user in `ps`: prefer HYPEROPT_TOKEN or --token-file."
     ),
     token_file: Optional[Path] = typer.Option(
-        None, "--token-file", help="Read the token from the first line of this file (keep it mode 600)."
+        None, "--token-file", help="Read the token from the first line of this file (mode 600, or it is refused)."
+    ),
+    no_token: bool = typer.Option(
+        False, "--no-token", help="Require no token (loopback only): every local user can then control runs."
     ),
     configs_dir: Path = typer.Option(
         Path("configs"), "--configs-dir", help="The only folder whose YAML files a start request may name, by file name."
@@ -37,8 +40,9 @@ def serve(
 
     Runs started over HTTP are ordinary `hyperopt start` processes in runs/<job_id>/: stop
     them from the shell or the page alike; stopping the server never stops a run. Needs the
-    serve extra: pip install 'hyperopt-cli[serve]'. Exits 2 for a non-loopback --host
-    without a token.
+    serve extra: pip install 'hyperopt-cli[serve]'. Without --token/--token-file/--no-token
+    it makes a random token and prints the page's URL with it. Exits 2 for a non-loopback
+    --host without a token, 3 for a token under 16 characters or a token file others can read.
 
     Example: hyperopt serve --port 8000 --runs-dir runs --config configs/quick.yaml
     """
@@ -49,12 +53,7 @@ def serve(
         raise CommandFailed(
             f"hyperopt serve needs FastAPI and uvicorn ({exc}); install: pip install 'hyperopt-cli[serve]'", 1
         ) from None
-    if token_file is not None:
-        token = server.read_token_file(token_file)
-    refused = server.bind_error(host, token)
-    if refused is not None:
-        raise CommandFailed(refused, 2)
-    server.serve(host, port, runs_dir, config, token, configs_dir)
+    server.serve(host, port, runs_dir, config, token, configs_dir, token_file=token_file, no_token=no_token)
     return EXIT_OK
 
 

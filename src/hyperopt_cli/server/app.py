@@ -22,8 +22,9 @@ Endpoints (payloads of the original module, spec/seed-hyperopt-module.md):
 Without a job id they act on the most recent run. One run is active at a time: a start or
 resume while a run is active answers 409 with its job id.
 
-What the server accepts and refuses (bodies, origins, hosts, tokens, configs) is in
-guards.py and the README's Safety section.
+What the server accepts and refuses (bodies, origins, hosts, configs) is in guards.py;
+who may use it (the token, `--no-token`, the page's session cookie) in access.py; both in
+docs/server.md.
 
 Regenerate the committed schema after changing the API:
     .venv/bin/python -m hyperopt_cli.server.app --openapi docs/openapi.json
@@ -31,7 +32,6 @@ Regenerate the committed schema after changing the API:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import socket
@@ -45,12 +45,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from hyperopt_cli import __version__, control
 from hyperopt_cli.errors import ConfigError, DataError, HyperoptError, StorageFullError
-from hyperopt_cli.run import rundir
+from hyperopt_cli.server.access import Access, is_loopback, resolve_access
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.guards import BASE_HEADERS, install_guards, page_csp
 from hyperopt_cli.server.models import (
+    ERRORS,
     JOB_ID_PATTERN,
-    ErrorResponse,
     GroupsResponse,
     JobRequest,
     Results,
@@ -62,21 +62,10 @@ from hyperopt_cli.server.models import (
     StopResponse,
     groups_answer,
 )
+from hyperopt_cli.server.report_route import add_report_route
 from hyperopt_cli.server.runs import API, ApiError, FieldError, Runs, _detail
 
-TOKEN_ENV = "HYPEROPT_TOKEN"
 DEFAULT_CONFIGS_DIR = Path("configs")  # the configs a request may name, by file name
-LOOPBACK_NAMES = ("localhost",)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "Unparseable body, or a Host header the server does not answer to"},
-    401: {"model": ErrorResponse, "description": "The server has a token and the request lacks it"},
-    403: {"model": ErrorResponse, "description": "A POST from a page of another origin (or Origin: null)"},
-    404: {"model": ErrorResponse, "description": "Unknown job id, or no runs at all"},
-    409: {"model": ErrorResponse, "description": "A run is active, nothing is running, or the run is finished"},
-    413: {"model": ErrorResponse, "description": "A request body over 64 KiB"},
-    415: {"model": ErrorResponse, "description": "A POST body that is not application/json"},
-}
 
 
 def json_safe(obj: Any) -> Any:
@@ -93,33 +82,6 @@ def json_safe(obj: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- app
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def bind_error(host: str, token: str | None) -> str | None:
-    """Why serving on `host` is refused, or None: any address but loopback needs a token."""
-    if is_loopback(host) or token:
-        return None
-    return f"--host {host} is not a loopback address; set --token or {TOKEN_ENV} to serve on it"
-
-
-def read_token_file(path: Path) -> str:
-    """The token in the first line of `path` (so it never appears on a command line)."""
-    try:
-        token = path.read_text(encoding="utf-8").splitlines()[0].strip() if path.stat().st_size < 4096 else ""
-    except (OSError, UnicodeDecodeError, IndexError) as exc:
-        raise ConfigError(f"cannot read the token file {path}: {getattr(exc, 'strerror', None) or 'empty'}") from None
-    if not token:
-        raise ConfigError(f"the token file {path} holds no token on its first line (or is over 4 KiB)")
-    return token
 
 
 def _install_error_answers(app: FastAPI) -> None:
@@ -157,8 +119,8 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app over `runs_dir`.
 
-    token: when set, every request must carry `Authorization: Bearer <token>` or the cookie
-    the page sets after being opened once as `/?token=<token>`.
+    token: when set, every request must carry `Authorization: Bearer <token>` or the session
+    cookie the page gets when opened once as `/?token=<token>`.
     config: base config of runs started over HTTP (request fields override it).
     configs_dir: the folder whose YAML files a request's `config` may name (by file name only).
     allowed_hosts: Host header names accepted (None: any); `serve` on loopback passes the
@@ -177,9 +139,9 @@ def create_app(
         redoc_url=None,
         description=(
             "The HTTP API of the original hyperopt module, over the run directories of the `hyperopt` CLI. "
-            "Runs are separate processes; without job_id an endpoint acts on the most recent run. When the "
-            "server has a token, send `Authorization: Bearer <token>` with every request (the web page, "
-            "opened once as `/?token=<token>`, keeps it in a cookie). A POST takes an application/json "
+            "Runs are separate processes; without job_id an endpoint acts on the most recent run. Unless the "
+            "server runs with --no-token, send `Authorization: Bearer <token>` with every request (the web page, "
+            "opened once as `/?token=<token>`, gets a session cookie instead). A POST takes an application/json "
             "body of at most 64 KiB, or none."
         ),
     )
@@ -234,8 +196,6 @@ def _add_routes(app: FastAPI, runs: Runs, page: str, page_headers: dict[str, str
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers=page_headers)
 
-    from hyperopt_cli.server.report_route import add_report_route  # it imports this module's names
-
     add_report_route(app, runs)
 
 
@@ -246,23 +206,36 @@ def openapi_json(app: FastAPI | None = None) -> str:
 
 
 def serve(host: str, port: int, runs_dir: Path, config: Path | None, token: str | None,
-          configs_dir: Path = DEFAULT_CONFIGS_DIR) -> None:
-    """Run the app with uvicorn until Ctrl-C; the runs it started keep running."""
+          configs_dir: Path = DEFAULT_CONFIGS_DIR, *, token_file: Path | None = None, no_token: bool = False) -> None:
+    """Run the app with uvicorn until Ctrl-C; the runs it started keep running.
+
+    token / token_file / no_token: `serve`'s options, resolved by `access.resolve_access` (without
+    any of them the server makes a token and prints the page's URL with it).
+    """
     import uvicorn
 
+    access = resolve_access(host, token, token_file, no_token)
     if config is not None:
         control.resolve_config(config, [])  # a bad base config fails now, not at the first start
     bare = host.strip("[]").lower()
     names = ["127.0.0.1", "[::1]", "localhost", f"[{bare}]" if ":" in bare else bare]  # Host: [::1]:8000
-    app = create_app(runs_dir, token, config=config, configs_dir=configs_dir,
+    app = create_app(runs_dir, access.token, config=config, configs_dir=configs_dir,
                      allowed_hosts=names if is_loopback(host) else None)
-    found = rundir.list_runs(runs_dir)
-    running = control.latest_running(runs_dir)
+    runs: Runs = app.state.runs
+    found, running = runs.listed(), runs.active()
     sock = _listen(host, port)
-    shown = f"[{host}]" if ":" in host else host
-    print(f"Serving http://{shown}:{port}/ over {runs_dir} ({len(found)} runs"
+    if access.token is None:
+        print("No token (--no-token): every user of this machine can start, stop and read runs",
+              file=sys.stderr, flush=True)
+    print(f"Serving {served_url(host, sock.getsockname()[1], access)} over {runs_dir} ({len(found)} runs"
           + (f", {running.name} running)" if running else ")"), file=sys.stderr, flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def served_url(host: str, port: int, access: Access) -> str:
+    """The page's URL as `serve` prints it: with the token when `serve` made it up (the user's stays unsaid)."""
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    return f"http://{shown}:{port}/" + (f"?token={access.token}" if access.generated else "")
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -4,18 +4,19 @@ In the order a request meets them:
 - a body over MAX_BODY_BYTES: 413, counted as it streams (a lying Content-Length cannot pass);
 - a Host header the server does not answer to (DNS rebinding): 400, Starlette's TrustedHostMiddleware;
 - a POST a browser page of another site could send: 403 (see `cross_site_reason`) or 415;
-- with a token: a request without it (Authorization: Bearer, or the cookie the page got): 401.
+- with a token: a request without it (Authorization: Bearer, or the session cookie the page got): 401.
 
-The page takes `?token=` once, answers with the token in an HttpOnly SameSite=Strict cookie
-and redirects to the clean URL, so the token stays out of history, bookmarks and Referer.
-The API never reads a token from the URL.
+The page takes `?token=` once, answers with a new session (access.py) in an HttpOnly
+SameSite=Strict cookie with a Max-Age, and redirects to the clean URL, so the token stays out
+of history, bookmarks and Referer, and out of the cookie jar that every port of the host
+shares. The API never reads a token from the URL.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
+import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,9 +29,12 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hyperopt_cli.quote import QUOTE_CHARS, clipped, shown
+from hyperopt_cli.server.access import SESSION_MAX_AGE_S, Sessions, same_secret
 
 MAX_BODY_BYTES = 64 * 1024  # the largest request is a start of a few hundred bytes
-TOKEN_COOKIE = "hyperopt_token"
+SESSION_COOKIE = "hyperopt_session"  # + "_<port>": two servers on one host keep their own sessions
+UNAUTHORIZED = ("missing or wrong token: send Authorization: Bearer <token>, or open the page at the "
+                f"/?token=... URL `hyperopt serve` printed (a page session lasts {SESSION_MAX_AGE_S // 3600} h)")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SAME_SITE_FETCH = ("same-origin", "none")  # Sec-Fetch-Site of the page itself, or of a typed URL/CLI
 BASE_HEADERS = {
@@ -118,23 +122,26 @@ def content_type_reason(request: Request) -> str | None:
     return None
 
 
-def _request_token(request: Request) -> str | None:
+def session_cookie(request: Request) -> str:
+    """The cookie name of the server the request reached (cookies ignore ports; the name does not)."""
+    port = request.url.port
+    return f"{SESSION_COOKIE}_{port}" if port else SESSION_COOKIE
+
+
+def _authenticated(request: Request, token: str, sessions: Sessions) -> bool:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        return auth[len("bearer "):].strip()
-    return request.cookies.get(TOKEN_COOKIE)
+        return same_secret(auth[len("bearer "):].strip(), token)
+    return sessions.valid(request.cookies.get(session_cookie(request)))
 
 
-def _same(given: str | None, token: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), token.encode())
-
-
-def _token_cookie_redirect(request: Request, token: str) -> Response:
-    """GET /?token=T: the token into a cookie, then the same page without it in the URL."""
+def _session_redirect(request: Request, sessions: Sessions) -> Response:
+    """GET /?token=T: a new session into a cookie, then the same page without the token in the URL."""
     clean = request.url.remove_query_params("token")
     response = RedirectResponse(clean.path + (f"?{clean.query}" if clean.query else ""), status_code=303,
                                 headers=BASE_HEADERS)
-    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/")
+    response.set_cookie(session_cookie(request), sessions.new(), max_age=int(sessions.max_age_s), httponly=True,
+                        samesite="strict", path="/")
     return response
 
 
@@ -157,8 +164,9 @@ def _shorten_input(error: dict[str, Any]) -> dict[str, Any]:
         value = out["input"]
         if isinstance(value, str):
             out["input"] = value if len(value) <= QUOTE_CHARS else value[: QUOTE_CHARS - 3] + "..."
-        elif not isinstance(value, (int, float, bool, type(None))):
-            out["input"] = shown(value)
+        elif not isinstance(value, (int, float, bool, type(None))) or (isinstance(value, float)
+                                                                      and not math.isfinite(value)):
+            out["input"] = shown(value)  # NaN, Infinity and 1e400 parse as floats that JSON cannot carry back
     out["msg"] = clipped(str(out.get("msg", "")), 300)
     if len(str(out.get("ctx", ""))) > 300:
         del out["ctx"]
@@ -167,6 +175,8 @@ def _shorten_input(error: dict[str, Any]) -> dict[str, Any]:
 
 def install_guards(app: FastAPI, token: str | None, allowed_hosts: list[str] | None) -> None:
     """The checks above, in the order the module doc lists them, and the validation-error answer."""
+    sessions = Sessions()
+    app.state.sessions = sessions
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
@@ -179,10 +189,10 @@ def install_guards(app: FastAPI, token: str | None, allowed_hosts: list[str] | N
                 return JSONResponse({"detail": reason}, status_code=415, headers=BASE_HEADERS)
         if token is not None:
             if request.url.path == "/" and request.method == "GET" and "token" in request.query_params:
-                if _same(request.query_params.get("token"), token):
-                    return _token_cookie_redirect(request, token)
-            if not _same(_request_token(request), token):
-                return JSONResponse({"detail": "missing or wrong token"}, status_code=401,
+                if same_secret(request.query_params.get("token"), token):
+                    return _session_redirect(request, sessions)
+            if not _authenticated(request, token, sessions):
+                return JSONResponse({"detail": UNAUTHORIZED}, status_code=401,
                                     headers={**BASE_HEADERS, "WWW-Authenticate": "Bearer"})
         response = await call_next(request)
         for name, value in BASE_HEADERS.items():

@@ -134,3 +134,15 @@ def groups_answer() -> dict[str, Any]:
 class ErrorResponse(BaseModel):
     detail: str
     job_id: Optional[str] = None
+
+
+# The error answers each endpoint documents in the schema.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Unparseable body, or a Host header the server does not answer to"},
+    401: {"model": ErrorResponse, "description": "The server has a token and the request lacks it"},
+    403: {"model": ErrorResponse, "description": "A POST from a page of another origin (or Origin: null)"},
+    404: {"model": ErrorResponse, "description": "Unknown job id, or no runs at all"},
+    409: {"model": ErrorResponse, "description": "A run is active, nothing is running, or the run is finished"},
+    413: {"model": ErrorResponse, "description": "A request body over 64 KiB"},
+    415: {"model": ErrorResponse, "description": "A POST body that is not application/json"},
+}

@@ -3,20 +3,20 @@
 The report is one self-contained file (figures embedded, no scripts), so serving it is
 reading `<run_dir>/report/report.html`. The server never writes one: a run without a report
 answers 404 naming the command that makes it. HEAD answers the same without the body, which
-is how the web page learns whether to show its link.
+is how the web page learns whether to show its link. A report path that resolves outside the
+run directory (a symlink) is treated as absent; a report that is not UTF-8 text is 409.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse
 
-from hyperopt_cli.server.app import API, ERRORS, JOB_ID_PATTERN, ApiError
-
-if TYPE_CHECKING:
-    from hyperopt_cli.server.app import Runs
+from hyperopt_cli.server.models import ERRORS, JOB_ID_PATTERN
+from hyperopt_cli.server.paths import resolves_inside
+from hyperopt_cli.server.runs import API, ApiError, Runs
 
 REPORT_PATH = ("report", "report.html")  # hyperopt_cli.report's REPORT_DIR / REPORT_FILE (not imported: optuna)
 
@@ -32,12 +32,20 @@ def add_report_route(app: FastAPI, runs: Runs) -> None:
         if run_dir is None:
             raise ApiError(404, f"no runs under {runs.runs_dir}")
         path = run_dir.joinpath(*REPORT_PATH)
-        if not path.is_file():
+        if not (resolves_inside(path, run_dir) and path.is_file()):
             raise ApiError(404, f"run {run_dir.name} has no report yet; write it with: hyperopt report {run_dir.name}",
                            run_dir.name)
-        return HTMLResponse(path.read_text(encoding="utf-8"))
+        try:
+            return HTMLResponse(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(409, f"the report of run {run_dir.name} is not UTF-8 text; write it again with: "
+                                f"hyperopt report {run_dir.name}", run_dir.name) from None
+        except OSError as exc:
+            raise ApiError(409, f"cannot read the report of run {run_dir.name}: {exc.strerror or exc}",
+                           run_dir.name) from None
 
-    responses = {k: ERRORS[k] for k in (400, 401, 404)}
+    responses = {**{k: ERRORS[k] for k in (400, 401, 404)},
+                 409: {**ERRORS[409], "description": "The report file is not UTF-8 text, or cannot be read"}}
     app.add_api_route(f"{API}/report", report, methods=["GET"], response_class=HTMLResponse, responses=responses)
     # HEAD: the same answer without the body (the page asks whether a report exists); one operation in the schema.
     app.add_api_route(f"{API}/report", report, methods=["HEAD"], response_class=HTMLResponse, include_in_schema=False)

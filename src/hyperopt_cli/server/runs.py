@@ -3,10 +3,19 @@
 Every run is a separate process started exactly as `hyperopt start --run-dir RUNS/<job_id>`
 (or `hyperopt resume RUN_DIR`) in its own session, with umask 077: its files, and the
 server's logs of it under RUNS/.server/, are readable by their owner only.
+
+One run is active at a time, across every server over the same runs folder: a start or
+resume holds an OS lock on RUNS/.server/start.lock from its "is a run active?" check to the
+spawn, and records the process it spawned in RUNS/.server/active.json, which every server
+counts as active while that process lives (before it owns its run directory too).
+Run folders, and the summary files in them, that resolve outside their folder are not
+listed or read (paths.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -16,7 +25,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+import psutil
 
 from hyperopt_cli import control
 from hyperopt_cli.errorfile import ERROR_FILE_ENV, read_error_file
@@ -32,15 +43,20 @@ from hyperopt_cli.errors import (
     ConfigError,
     HyperoptError,
     NothingRunningError,
+    RunStateError,
 )
 from hyperopt_cli.quote import clipped
 from hyperopt_cli.run import rundir
 from hyperopt_cli.search.storage_kind import mask_url
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.models import StartRequest
+from hyperopt_cli.server.paths import resolves_inside
 
 API = "/api/hyperopt"
 SERVER_LOG_DIR = ".server"  # RUNS_DIR/.server/<job_id>.log: stdout/stderr of the run's processes
+START_LOCK = "start.lock"  # RUNS_DIR/.server/start.lock: held from the "is a run active?" check to the spawn
+CLAIM_FILE = "active.json"  # RUNS_DIR/.server/active.json: the run process the last start/resume spawned
+RUN_SUMMARIES = (rundir.CONFIG_FILE, rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.BEST_PARAMS_FILE)
 OWNER_ONLY = 0o077  # umask of run processes and the server's own files
 MAX_DETAIL_CHARS = 500  # a child's error line passed back to the caller is cut here
 
@@ -114,22 +130,65 @@ class Runs:
         return [self.runs_dir / j for j in list(self._children) if self._child_alive(j)
                 and not rundir.is_run_dir(self.runs_dir / j)]
 
+    def listed(self) -> list[Path]:
+        """The run directories under the runs folder in `rundir.list_runs` order, but for symlinks out of it."""
+        return [p for p in rundir.list_runs(self.runs_dir) if resolves_inside(p, self.runs_dir)]
+
     def find(self, job_id: str) -> Path:
         path = self.runs_dir / job_id
-        if rundir.is_run_dir(path) or (path.is_dir() and self._child_alive(job_id)):
+        if resolves_inside(path, self.runs_dir) and (
+                rundir.is_run_dir(path) or (path.is_dir() and self._child_alive(job_id))):
             return path
         raise ApiError(404, f"unknown job id {job_id!r}: no run directory {path}", job_id)
 
     def latest(self) -> Path | None:
-        runs = rundir.list_runs(self.runs_dir) + self._starting()
-        return max(runs, key=lambda p: p.name) if runs else None
+        """The most recent run: a child of ours still starting, else the last one listed."""
+        starting = self._starting()
+        if starting:
+            return max(starting, key=lambda p: p.name)
+        runs = self.listed()
+        return runs[-1] if runs else None
 
     def active(self) -> Path | None:
-        """The run a live process is working on (owner, or a child of ours still starting)."""
-        running = control.latest_running(self.runs_dir)
-        starting = self._starting()
-        candidates = ([running] if running is not None else []) + starting
+        """The run a live process is working on (owner, or a run process some server over this folder started)."""
+        running = next((p for p in reversed(self.listed()) if rundir.live_owner(p) is not None), None)
+        claimed = self._claimed()
+        candidates = [p for p in (running, claimed) if p is not None] + self._starting()
         return max(candidates, key=lambda p: p.name) if candidates else None
+
+    def _claimed(self) -> Path | None:
+        """The run of the process the last start/resume (of any server here) spawned, while it lives."""
+        claim = rundir.read_json(self.runs_dir / SERVER_LOG_DIR / CLAIM_FILE) or {}
+        job_id, pid, created = claim.get("job_id"), claim.get("pid"), claim.get("create_time")
+        if not isinstance(job_id, str) or not isinstance(pid, int) or not isinstance(created, (int, float)):
+            return None
+        path = self.runs_dir / job_id
+        if not resolves_inside(path, self.runs_dir):
+            return None
+        try:
+            proc = psutil.Process(pid)
+            alive = abs(proc.create_time() - created) <= 0.01 and proc.status() != psutil.STATUS_ZOMBIE
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+        return path if alive else None
+
+    @contextlib.contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        """This server's start/resume lock and the OS lock every server over the runs folder shares."""
+        with self._lock:
+            folder = self._server_dir()
+            fd = os.open(folder / START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # held at most one start_wait_s by another server
+                yield
+            finally:
+                os.close(fd)  # releases the flock; run processes never inherit it (Popen closes fds)
+
+    def _server_dir(self) -> Path:
+        folder = self.runs_dir / SERVER_LOG_DIR
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # made by an older version, or mkdir's mode cut by the umask
+        return folder
 
     def _refuse_if_active(self) -> None:
         active = self.active()
@@ -143,9 +202,7 @@ class Runs:
 
         A child that fails writes its error to RUNS/.server/<job_id>.error.json (HYPEROPT_ERROR_FILE).
         """
-        log_dir = self.runs_dir / SERVER_LOG_DIR
-        log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        log_dir.chmod(0o700)  # made by an older version, or mkdir's mode cut by the umask
+        log_dir = self._server_dir()
         log_path = log_dir / f"{job_id}.log"
         error_path = log_dir / f"{job_id}.error.json"
         error_path.unlink(missing_ok=True)  # an error of an earlier start/resume of this run is not this one's
@@ -158,6 +215,12 @@ class Runs:
             )
         self._children[job_id] = proc
         threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()  # no zombies
+        try:
+            created = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:  # gone already: nothing to claim
+            pass
+        else:
+            rundir.write_json(log_dir / CLAIM_FILE, {"job_id": job_id, "pid": proc.pid, "create_time": created})
         return Child(proc, log_path, error_path)
 
     @staticmethod
@@ -203,7 +266,7 @@ class Runs:
             raise FieldError("config", f"{config.name if config else 'the config'} uses ${{VAR}} in storage_url; "
                                        "a config named by a request must not read the server's environment "
                                        "(make it the server's --config, or start the run from the shell)")
-        with self._lock:
+        with self._start_lock():
             self._refuse_if_active()
             run_dir = control.new_run_dir(self.runs_dir, None)
             run_dir.chmod(0o700)  # the run process writes its files with umask 077 into it
@@ -262,11 +325,12 @@ class Runs:
                            "resume continues it under the same trial number"}
 
     def resume(self, job_id: str | None) -> dict[str, Any]:
-        with self._lock:
+        with self._start_lock():
             run_dir = self.find(job_id) if job_id else self.latest()
             if run_dir is None:
                 raise ApiError(404, f"no runs under {self.runs_dir}")
             self._refuse_if_active()
+            _refuse_escaping_summaries(run_dir)
             state = control.run_status(run_dir)
             if state.get("status") == "completed":
                 raise ApiError(409, f"run {run_dir.name} is already completed; see GET {API}/results", run_dir.name)
@@ -286,24 +350,36 @@ class Runs:
             return {"status": "idle", "job_id": None, "message": f"no runs under {self.runs_dir}"}
         if not rundir.is_run_dir(run_dir):
             return {"status": "starting", "job_id": run_dir.name, "run_dir": str(run_dir)}
+        _refuse_escaping_summaries(run_dir)
         return control.run_status(run_dir)
 
     def results(self, job_id: str | None) -> dict[str, Any]:
-        run_dir = self.find(job_id) if job_id else control.latest_run(self.runs_dir)
+        listed = self.listed()
+        run_dir = self.find(job_id) if job_id else listed[-1] if listed else None
         if run_dir is None:
             raise ApiError(404, f"no runs under {self.runs_dir}")
         if not rundir.is_run_dir(run_dir):
             raise ApiError(409, f"run {run_dir.name} is still starting; no results yet", run_dir.name)
+        _refuse_escaping_summaries(run_dir)
         return control.results_of(run_dir)
 
     def runs(self) -> dict[str, Any]:
         rows = []
-        for path in rundir.list_runs(self.runs_dir):
+        for path in self.listed():
             try:
+                _refuse_escaping_summaries(path)
                 rows.append(control.run_status(path))
             except HyperoptError as exc:  # one unreadable run must not hide the others
                 rows.append({"job_id": path.name, "status": "unreadable", "message": str(exc), "run_dir": str(path)})
         return {"runs_dir": str(self.runs_dir), "runs": rows}
+
+
+def _refuse_escaping_summaries(run_dir: Path) -> None:
+    """RunStateError (409, or `unreadable` in the list) for a summary file that is a symlink out of the run."""
+    for name in RUN_SUMMARIES:
+        path = run_dir / name
+        if path.is_symlink() and not resolves_inside(path, run_dir):
+            raise RunStateError(f"{path} points outside the run directory; the server does not follow it")
 
 
 def _field_of(message: str, from_request_config: bool) -> str | None:
