@@ -74,3 +74,17 @@ def test_a_named_run_is_not_announced_but_is_in_the_json(tmp_path: Path) -> None
     result = runner.invoke(app, ["--runs-dir", str(tmp_path / "runs"), "status", "zzz_old", "--json"])
     assert result.exit_code == 0 and result.stderr == ""
     assert json.loads(result.stdout)["run"] == str(old)
+
+
+def test_every_reader_of_the_newest_run_orders_by_creation_time(tmp_path: Path) -> None:
+    """The server's status and control's latest use the same order as the CLI (rundir.list_runs)."""
+    from hyperopt_cli.control import latest_run
+    from hyperopt_cli.server.configs import ConfigShelf
+    from hyperopt_cli.server.runs import Runs
+
+    runs = tmp_path / "runs"
+    fake_run(runs, "goog_sr", created_at="2026-12-01T10:00:00+00:00")
+    newest = fake_run(runs, "from_best", created_at="2026-12-02T02:53:57+00:00")
+    assert [p.name for p in rundir.list_runs(runs)] == ["goog_sr", "from_best"]
+    assert latest_run(runs) == newest
+    assert Runs(runs, None, ConfigShelf(tmp_path / "configs"), 1.0, 1.0).latest() == newest

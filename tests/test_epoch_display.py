@@ -26,6 +26,13 @@ def test_a_trial_pruned_after_its_second_epoch_says_pruned_at_2_of_2_epochs() ->
     assert row["epochs_run"] == 2 and row["pruned_at"] == 2
 
 
+def test_a_trial_pruned_in_its_second_fold_says_the_epoch_within_that_fold() -> None:
+    # 4 epochs per fold: steps 0-3 are fold 1, step 5 is fold 2's second epoch.
+    attrs = {"train_seconds": 1.1, "pruned_in_fold": 2, "pruned_at_epoch": 2}
+    row = trial_row("learning_rate", _trial(TrialState.PRUNED, {s: 0.3 for s in range(6)}, attrs, 9.0))
+    assert row["pruned_at"] == 2
+
+
 def test_the_log_counts_the_same_way() -> None:
     line = describe("epoch", {"group": "g", "trial": 3, "epoch": 1, "epochs": 2, "value": 0.2, "metrics": {}})
     assert "epoch 2/2" in line

@@ -37,8 +37,6 @@ def test_owner_only_files_sets_the_umask_a_run_writes_with(tmp_path: Path) -> No
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o700
 
 
-@pytest.mark.xfail(strict=True, reason="needs `owner_only_files()` as the first line of the CLI's start, "
-                                       "resume and worker commands (cli.py is being split; the lead adds it)")
 def test_hyperopt_start_under_umask_022_writes_owner_only_files(tmp_path: Path) -> None:
     config = write_config(tmp_path, max_trials_per_group=2)
     run_dir = tmp_path / "runs" / "private"

@@ -10,7 +10,6 @@ Torch-free: `status` and `stop` use it.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from hyperopt_cli.errors import NothingRunningError, RunStateError
@@ -57,28 +56,7 @@ def runs_oldest_first(runs_dir: Path) -> list[Path]:
     """
     root = Path(runs_dir).resolve()
     runs = [p for p in rundir.list_runs(Path(runs_dir)) if not p.is_symlink() or p.resolve().is_relative_to(root)]
-    return sorted(runs, key=_created_key)
-
-
-def _created_key(run_dir: Path) -> tuple[float, float, str]:
-    """(created, config.yaml's mtime, name): state.json's `created_at` where it has one, else the mtime.
-
-    config.yaml is written once when the run starts, so its mtime stands in for a missing or
-    unreadable `created_at`; it also orders two runs created in the same second.
-    """
-    try:
-        frozen = (run_dir / rundir.CONFIG_FILE).stat().st_mtime
-    except OSError:
-        frozen = 0.0
-    state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
-    created = state.get("created_at")
-    try:
-        when = dt.datetime.fromisoformat(created) if isinstance(created, str) else None
-    except ValueError:
-        when = None
-    if when is not None and when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return (when.timestamp() if when is not None else frozen, frozen, run_dir.name)
+    return runs  # rundir.list_runs orders by creation time
 
 
 def shown(path: Path) -> str:

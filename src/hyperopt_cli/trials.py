@@ -71,6 +71,14 @@ def display_epoch(step: int) -> int:
     return int(step) + 1
 
 
+def _pruned_at(trial: FrozenTrial, steps: list[int]) -> int | None:
+    """The epoch (from 1) a pruned trial stopped after: recorded by the search (within its fold), else its last step."""
+    epoch = trial.user_attrs.get("pruned_at_epoch")
+    if isinstance(epoch, int):
+        return epoch
+    return display_epoch(steps[-1]) if steps else None
+
+
 def trial_row(group: str, trial: FrozenTrial) -> dict[str, Any]:
     steps = sorted(trial.intermediate_values)
     state = trial.state.name
@@ -81,7 +89,7 @@ def trial_row(group: str, trial: FrozenTrial) -> dict[str, Any]:
         "value": trial.value,
         "params": dict(trial.params),
         "epochs_run": len(trial.user_attrs.get("history") or steps),
-        "pruned_at": display_epoch(steps[-1]) if state == "PRUNED" and steps else None,
+        "pruned_at": _pruned_at(trial, steps) if state == "PRUNED" else None,
         "collapsed": bool(trial.user_attrs.get("collapsed", False)),
         "duration_s": _duration(trial),
         "worker": trial.user_attrs.get(WORKER_ATTR),

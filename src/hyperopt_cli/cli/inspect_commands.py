@@ -11,7 +11,9 @@ from rich.table import Table
 from hyperopt_cli.cli.app import (
     DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, print_json, run_argument, say,
 )
-from hyperopt_cli.cli.render import fmt, hours, print_results
+from hyperopt_cli.cli.render import fmt, group_status, hours, print_results
+from hyperopt_cli.run.estimate import describe_remaining
+from hyperopt_cli.runs_overview import best_label, value_with_metric
 from hyperopt_cli.errors import EXIT_OK, HyperoptError
 from hyperopt_cli.run_selection import absolute, runs_oldest_first
 
@@ -78,7 +80,7 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
             f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
             hours(row.get("elapsed_s")),
             f"pid {row['owner_pid']}" if row.get("owner_alive") else "-",
-            fmt(row.get("best_value")), fmt(row.get("test_macro_f1")), str(row.get("verdict") or "-"),
+            best_label(row), fmt(row.get("test_macro_f1")), str(row.get("verdict") or "-"),
         )
     out.print(table)
 
@@ -99,11 +101,8 @@ def _print_status(state: dict[str, Any]) -> None:
         if epoch is not None:
             where += f", epoch {epoch + 1}/{progress.get('epochs_per_trial')}"
         out.print(f"  current: {progress['current_group']}, {where}", markup=False)
-    out.print(
-        f"  elapsed {hours(state.get('elapsed_s'))}, remaining ~{fmt(est.get('remaining_hours'), 2)} h, "
-        f"ETA {est.get('eta', '-')}",
-        markup=False,
-    )
+    out.print(f"  elapsed {hours(state.get('elapsed_s'))}, {describe_remaining(est)}, ETA {est.get('eta', '-')}",
+              markup=False)
     table = Table()
     for col in ("group", "status", "trials", "pruned", "failed", "best", "best params"):
         table.add_column(col)
@@ -112,20 +111,21 @@ def _print_status(state: dict[str, Any]) -> None:
     for name, row in (state.get("groups") or {}).items():
         n = row.get("n_trials") or {}
         table.add_row(
-            name, str(row.get("status")), f"{n.get('finished', 0)}/{row.get('max_trials', '-')}",
-            str(n.get("pruned", 0)), str(n.get("failed", 0)), fmt(row.get("best_value")),
+            name, group_status(row), f"{n.get('finished', 0)}/{row.get('max_trials', '-')}",
+            str(n.get("pruned", 0)), str(n.get("failed", 0)), value_with_metric(row.get("best_value"), row.get("metric")),
             short_params(row.get("best_params")),
         )
     out.print(table)
     if state.get("workers"):
         workers_table = Table(title=f"Workers (storage: {state.get('storage')})")
-        for col in ("host", "pid", "role", "group", "trial", "last heartbeat", "alive"):
+        for col in ("host", "pid", "role", "group", "trial", "last heartbeat", "state"):
             workers_table.add_column(col)
         for info in state["workers"].values():
             workers_table.add_row(
                 str(info.get("host")), str(info.get("pid")), str(info.get("role", "-")), str(info.get("group") or "-"),
                 str(info.get("trial") if info.get("trial") is not None else "-"),
-                f"{info.get('heartbeat_age_s', '?')} s ago", "yes" if info.get("alive") else "DEAD",
+                f"{info.get('heartbeat_age_s', '?')} s ago",
+                str(info.get("state") or ("alive" if info.get("alive") else "DEAD")),
             )
         out.print(workers_table)
 

@@ -25,6 +25,12 @@ def hours(seconds: Any) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def group_status(row: dict[str, Any]) -> str:
+    """A group's status (or why it ended), with `kept: within noise` when the incumbent guard kept its start values."""
+    text = str(row.get("status") or row.get("reason") or "-")
+    return f"{text}; kept: {row['kept']}" if row.get("kept") else text
+
+
 def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True) -> None:
     from hyperopt_cli.run.events import short_params
 
@@ -37,11 +43,16 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
         n = row.get("n_trials") or {}
         table.add_row(
             name, str(row.get("metric", "-")), fmt(row.get("best_value")),
-            f"{n.get('complete', 0)}/{n.get('pruned', 0)}/{n.get('failed', 0)}", str(row.get("reason") or "-"),
+            f"{n.get('complete', 0)}/{n.get('pruned', 0)}/{n.get('failed', 0)}",
+            group_status({"reason": row.get("reason"), "kept": row.get("kept")}),
             short_params(row.get("best_params")),
         )
     out.print(table)
-    out.print(f"Best params: {short_params(res.get('best_params'))}", markup=False)
+    out.print(f"Best params: {short_params(res.get('best_params'))}"
+              + (f"; the final model trained {res['epochs']} epochs" if res.get("epochs") else ""), markup=False)
+    if isinstance(res.get("pbo"), (int, float)):
+        out.print(f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res['pbo']:.2f}"
+                  " (near 0: the search's pick holds up out of sample; near 0.5: no better than chance)", markup=False)
     test = res.get("test_metrics")
     if test:
         blocks = len((res.get("walk_forward") or {}).get("blocks") or [])

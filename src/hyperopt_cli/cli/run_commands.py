@@ -124,11 +124,12 @@ def start(
 
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """
-    from hyperopt_cli.control import new_run_dir, resolve_config
+    from hyperopt_cli.control import new_run_dir, owner_only_files, resolve_config
     from hyperopt_cli.data.load import load_data
     from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer, check_storage_is_fresh
 
+    owner_only_files()  # the run's files (journals, logs, lock) are the user's alone, as serve's children's are
     state = cli_state(ctx, runs_dir, debug, quiet)
     runs_dir = state.runs_dir
     _check_target(mode, target, list(set_ or []))
@@ -177,8 +178,10 @@ def resume(
 
     Example: hyperopt resume 20261127_215832
     """
+    from hyperopt_cli.control import owner_only_files
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
+    owner_only_files()
     state = cli_state(ctx, runs_dir, debug, quiet)
     run_dir = pick_run(run, state.runs_dir)
     display = _display(state)
@@ -209,8 +212,10 @@ def worker(
     from hyperopt_cli.progress import PlainLog
     from hyperopt_cli.run.events import NullSink
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
+    from hyperopt_cli.control import owner_only_files
     from hyperopt_cli.run.signals import StopController
 
+    owner_only_files()
     state = cli_state(ctx, runs_dir, debug, quiet)
     run_dir = pick_run(run, state.runs_dir)
     events = NullSink() if state.quiet else PlainLog(sys.stderr)

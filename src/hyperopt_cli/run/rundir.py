@@ -219,7 +219,29 @@ def live_owner(run_dir: Path) -> psutil.Process | None:
 
 
 def list_runs(runs_root: Path) -> list[Path]:
-    """Run directories under `runs_root`, oldest first (by name, which starts with the start time)."""
+    """Run directories under `runs_root`, oldest first by creation time (never by name: see created_key)."""
     if not runs_root.is_dir():
         return []
-    return sorted((p for p in runs_root.iterdir() if p.is_dir() and is_run_dir(p)), key=lambda p: p.name)
+    return sorted((p for p in runs_root.iterdir() if p.is_dir() and is_run_dir(p)), key=created_key)
+
+
+def created_key(run_dir: Path) -> tuple[float, float, str]:
+    """(created, config.yaml's mtime, name): state.json's `created_at` where it has one, else the mtime.
+
+    config.yaml is written once when the run starts, so its mtime stands in for a missing or
+    unreadable `created_at`; it also orders two runs created in the same second.
+    """
+    try:
+        frozen = (run_dir / CONFIG_FILE).stat().st_mtime
+    except OSError:
+        frozen = 0.0
+    state = read_json(run_dir / STATE_FILE) or {}
+    created = state.get("created_at")
+    try:
+        when = dt.datetime.fromisoformat(created) if isinstance(created, str) else None
+    except ValueError:
+        when = None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return (when.timestamp() if when is not None else frozen, frozen, run_dir.name)
+

@@ -364,8 +364,10 @@ class GroupSearch:
             # The checkpoint is written; the trial stays RUNNING for the next process to finish.
             raise StopRequested("stop requested") from None
         except optuna.TrialPruned:
+            # Counted from 1, as people say them (the Optuna step is fold * epochs_per_trial + epoch).
             return TrialOutcome(TrialState.PRUNED, attrs={"train_seconds": time.monotonic() - started,
-                                                          "pruned_in_fold": len(results)})
+                                                          "pruned_in_fold": len(results) + 1,
+                                                          "pruned_at_epoch": (self.current_epoch or 0) + 1})
         except DivergedError as exc:
             return TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}",
                                 attrs={"fail_reason": str(exc), "train_seconds": time.monotonic() - started})
