@@ -64,7 +64,7 @@ def test_resumed_trial_gets_the_straight_proposal(number: int, stored: int) -> N
 
 
 class _Preparer:
-    def prepare(self, labels_cfg: Any) -> Any:
+    def prepare(self, labels_cfg: Any, families: Any = None) -> Any:
         return tiny_data()
 
 

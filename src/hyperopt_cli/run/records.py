@@ -123,4 +123,5 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "precision": final.get("precision") if final else None,  # what the final model trained in
         "walk_forward": final.get("walk_forward") if final else None,
         "verdict": final.get("verdict") if final else None,
+        "feature_importance": final.get("feature_importance") if final else None,
     }

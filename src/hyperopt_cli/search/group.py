@@ -21,9 +21,9 @@ from typing import Any, Callable, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, with_params
+from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, families_for, with_params
 from hyperopt_cli.data.prepare import PreparedData
-from hyperopt_cli.errors import DivergedError, StopRequested
+from hyperopt_cli.errors import DivergedError, NoFeaturesError, StopRequested
 from hyperopt_cli.faults import fault_point
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.rundir import checkpoints_of
@@ -68,7 +68,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 class PreparerLike(Protocol):
-    def prepare(self, labels_cfg: LabelsConfig) -> PreparedData: ...
+    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | None = None) -> PreparedData: ...
 
 
 def make_pruner(cfg: OptimizationConfig) -> optuna.pruners.PercentilePruner:
@@ -289,7 +289,11 @@ class GroupSearch:
         params = sample_params(trial, self.space)
         fault_point("after_params")
         trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
-        data: PreparedData = self.preparer.prepare(labels_cfg)
+        no_input: TrialOutcome | None = None
+        try:  # a features-group trial without an input column (every family off, or constant) FAILs untrained
+            data: PreparedData = self.preparer.prepare(labels_cfg, families_for(self.cfg, {**self.fixed_params, **params}))
+        except NoFeaturesError as exc:
+            no_input = TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}", attrs={"fail_reason": str(exc)})
         ckpt = self._checkpoint_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         if self.fixed_params:
@@ -298,7 +302,7 @@ class GroupSearch:
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
         try:
-            outcome = self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
+            outcome = no_input or self._train(trial, data, trainer_cfg, params_tag(params), ckpt, reported)
         except TrialAbandoned:  # its new owner continues it (from the checkpoint) and tells it
             self.events.emit("warning", group=self.group, trial=trial.number,
                              message="another worker took this trial over (presumed this one dead); leaving it")
