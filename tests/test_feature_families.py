@@ -306,3 +306,22 @@ def test_report_shows_the_feature_importance_table(families_run: tuple[Path, Pat
 def test_compute_features_is_unchanged_by_families() -> None:
     raw, names = compute_features(synthetic_ohlcv(300, seed=1))
     assert names == feature_names() and raw.shape == (300, len(names))
+
+
+def test_start_refuses_families_that_are_constant_on_the_data(tmp_path: Path) -> None:
+    import json
+
+    from cli_helpers import hyperopt
+
+    bars = tmp_path / "daily.csv"
+    frame = daily_bars(constant_volume=True)
+    frame.index.name = "timestamp"
+    frame.to_csv(bars)
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({**TINY_CONFIG, "data": {"window": 8, "path": str(bars)}}))
+    result = hyperopt("start", "--config", config, "--run-dir", tmp_path / "run", "--set", "features.families=[volume]",
+                      cwd=tmp_path)
+    assert result.returncode == 4, result.stderr
+    *notes, error = result.stderr.strip().splitlines()
+    assert error.startswith("Error: the feature families volume are constant on this data: no input column is left")
+    assert "feature family 'volume': volume_z constant on this data; the family is dropped" in notes

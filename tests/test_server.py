@@ -261,7 +261,7 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
     started = response.json()
     job = started["job_id"]
     assert started["success"] is True and started["status"] in ("starting", "running")
-    assert started["time_estimate"]["total_trials"] == 6 * 50
+    assert started["time_estimate"]["total_trials"] == 7 * 50  # seven groups (features first)
     assert isinstance(started["time_estimate"]["estimated_hours"], float)
     assert rundir.live_owner(runs_dir / job) is not None, "start answers once the run process owns its directory"
     frozen = yaml.safe_load((runs_dir / job / rundir.CONFIG_FILE).read_text())
