@@ -140,8 +140,8 @@ def _walk_forward(run: FinalEvaluation, last: list[BlockModels]) -> WalkForwardR
             record = _validation_record(models)
             from hyperopt_cli.evaluation.importance import family_importance  # issue 26: which inputs it uses
 
-            record["feature_importance"] = family_importance(models, data.feature_names, cfg.seed, cfg.trainer.eval_batch_size,
-                                                             cfg.trainer.device)
+            record["feature_importance"] = family_importance(
+                models, data.feature_names, cfg.seed, cfg.trainer.eval_batch_size, cfg.trainer.device)
             store.set_user_attr(f"{LAST_BLOCK_ATTR}_{run.tag}", record)
 
     try:

@@ -291,7 +291,8 @@ class GroupSearch:
         trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
         no_input: TrialOutcome | None = None
         try:  # a features-group trial without an input column (every family off, or constant) FAILs untrained
-            data: PreparedData = self.preparer.prepare(labels_cfg, families_for(self.cfg, {**self.fixed_params, **params}))
+            data: PreparedData = self.preparer.prepare(
+                labels_cfg, families_for(self.cfg, {**self.fixed_params, **params}))
         except NoFeaturesError as exc:
             no_input = TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}", attrs={"fail_reason": str(exc)})
         ckpt = self._checkpoint_path(trial.number)
