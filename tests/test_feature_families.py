@@ -325,3 +325,11 @@ def test_start_refuses_families_that_are_constant_on_the_data(tmp_path: Path) ->
     *notes, error = result.stderr.strip().splitlines()
     assert error.startswith("Error: the feature families volume are constant on this data: no input column is left")
     assert "feature family 'volume': volume_z constant on this data; the family is dropped" in notes
+
+
+def test_data_summary_lines_name_used_and_dropped_columns() -> None:
+    from hyperopt_cli.data.summary import feature_family_lines
+
+    lines = feature_family_lines(DataPreparer(daily_bars(), DataConfig(window=8)).prepare(LABELS, ("calendar",)).info)
+    assert lines[0] == "  returns: ret_1, ret_2, ret_4, ret_8, ret_16 (not used)"
+    assert lines[-1] == "  calendar: hour_sin, hour_cos, dow_sin, dow_cos (used; constant, dropped: hour_sin, hour_cos)"

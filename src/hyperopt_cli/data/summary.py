@@ -50,3 +50,13 @@ def feature_family_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
     dropped = set(info.get("dropped_columns") or [])
     return [{"family": family, "columns": list(columns), "used": bool(kept.get(family)),
              "dropped": [c for c in columns if c in dropped]} for family, columns in FAMILIES.items()]
+
+
+def feature_family_lines(info: dict[str, Any]) -> list[str]:
+    """`feature_family_rows` as plain lines for `hyperopt data`, e.g. `candle: range, body, ... (used)`."""
+    lines = []
+    for row in feature_family_rows(info):
+        state = "used" if row["used"] else "not used"
+        dropped = f"; constant, dropped: {', '.join(row['dropped'])}" if row["dropped"] else ""
+        lines.append(f"  {row['family']}: {', '.join(row['columns'])} ({state}{dropped})")
+    return lines
