@@ -72,12 +72,12 @@ def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_va
     }
 
 
-def run_untuned(data_path: str, seed: int, precision: str = "fp32") -> dict[str, Any]:
-    """The default config's final evaluation, without any search (training in `precision`)."""
+def run_untuned(data_path: str, seed: int, precision: str = "fp32", families: list[str] | None = None) -> dict[str, Any]:
+    """The default config's final evaluation, without any search (training in `precision`, on `families`)."""
     import warnings
 
     warnings.filterwarnings("ignore")
-    from hyperopt_cli.config import with_params
+    from hyperopt_cli.config import families_for, with_params
     from hyperopt_cli.data.load import load_ohlcv
     from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.evaluation.lstm import lstm_fit_predict
@@ -92,10 +92,12 @@ def run_untuned(data_path: str, seed: int, precision: str = "fp32") -> dict[str,
     raw["trainer"]["num_threads"] = 1
     raw["trainer"]["device"] = "cpu"
     raw["trainer"]["precision"] = precision
+    if families is not None:
+        raw.setdefault("features", {})["families"] = families
     cfg = common.make_cfg(raw)
     trainer_cfg, labels_cfg = with_params(cfg, {})
     preparer = DataPreparer(load_ohlcv(data_path), cfg.data)
-    data = preparer.prepare(labels_cfg)
+    data = preparer.prepare(labels_cfg, families_for(cfg, {}))
     source = WalkForwardSource.from_prepared(preparer, data)
     fit_predict = lstm_fit_predict(trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
                                    purge_bars=data.purge_bars, feature_names=data.feature_names,

@@ -10,6 +10,11 @@ pattern only a sequence model can see.
   MACD, moving average) never see the event, and the candle features (range, wicks) see it
   only on the event bar itself, before the drift is within a label's horizon; a sequence
   model that looks back over its window can use it for the `DELAY` bars that follow.
+- `interaction_market`: the same walk with pairs of long-wick bars `PAIR_GAP` bars apart,
+  followed by `DRIFT_BARS` bars of drift whose direction is the PRODUCT of the two wicks'
+  directions (same type: up, opposite types: down). Each wick alone says nothing about the
+  drift, so no last-bar model and no linear model of the window sees it: only a model that
+  combines two past bars does (issue 26 measured what the LSTM's inputs do to that).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ DELAY = 6  # quiet bars between the event and its drift
 DRIFT_BARS = 12  # bars of drift (= the default label horizon)
 DRIFT = 0.5  # drift per bar during those bars, in volatilities
 MEAN_EVENT_SPACING = 30  # mean bars between events
+PAIR_GAP = 4  # interaction market: bars between the two wicks of a pair
+INTERACTION_BARS = 8000  # interaction market: hourly bars in the bench data set
 
 
 def _bars(returns: np.ndarray, rng: np.random.Generator, start: str, freq: str,
@@ -56,4 +63,24 @@ def planted_pattern(n_bars: int, seed: int, start: str = "2020-01-01", freq: str
         (down if direction > 0 else up)[t] = WICK * VOL
         z[t + DELAY + 1: t + DELAY + 1 + DRIFT_BARS] += direction * DRIFT
         t += DELAY + DRIFT_BARS + int(rng.geometric(1.0 / (MEAN_EVENT_SPACING - DELAY - DRIFT_BARS)))
+    return _bars(VOL * z, rng, start, freq, up, down)
+
+
+def interaction_market(n_bars: int = INTERACTION_BARS, seed: int = 0, start: str = "2020-01-01",
+                       freq: str = "1h") -> pd.DataFrame:
+    """Random walk + wick pairs PAIR_GAP bars apart; the next DRIFT_BARS drift by the product of their directions.
+
+    A long lower wick (hammer) is +1, a long upper wick -1; both wick bars keep their close
+    where the walk puts it, so the returns show nothing until the drift.
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal(n_bars)
+    up, down = np.zeros(n_bars), np.zeros(n_bars)
+    t = int(rng.integers(MEAN_EVENT_SPACING))
+    while t + PAIR_GAP + DRIFT_BARS < n_bars:
+        first, second = (float(rng.choice([-1.0, 1.0])) for _ in range(2))
+        for bar, direction in ((t, first), (t + PAIR_GAP, second)):
+            (down if direction > 0 else up)[bar] = WICK * VOL
+        z[t + PAIR_GAP + 1: t + PAIR_GAP + 1 + DRIFT_BARS] += first * second * DRIFT
+        t += PAIR_GAP + DRIFT_BARS + int(rng.geometric(1.0 / (MEAN_EVENT_SPACING - PAIR_GAP - DRIFT_BARS)))
     return _bars(VOL * z, rng, start, freq, up, down)

@@ -64,8 +64,11 @@ def test_resumed_trial_gets_the_straight_proposal(number: int, stored: int) -> N
 
 
 class _Preparer:
-    def prepare(self, labels_cfg: Any) -> Any:
+    def prepare(self, labels_cfg: Any, families: Any = None) -> Any:
         return tiny_data()
+
+    def prepare_folds(self, labels_cfg: Any, n_folds: int, families: Any = None) -> Any:
+        return [tiny_data()]
 
 
 def _search(run_dir: Path, config: Any) -> GroupSearch:

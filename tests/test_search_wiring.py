@@ -18,7 +18,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from cli_helpers import TINY_CONFIG
-from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict
+from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict, family_params
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.search import group as group_search
 from hyperopt_cli.search import storage
@@ -53,7 +53,7 @@ class TrainingRecorder:
     def train(self, data: Any, trainer_cfg: Any, *args: Any, **kwargs: Any) -> Any:
         assert self._current is not None, "training started before any trial_start event"
         # The labels the data was prepared with, as `hyperopt data` shows them (PreparedData.info).
-        settings = {**dataclasses.asdict(trainer_cfg), **data.info["labels"]}
+        settings = {**dataclasses.asdict(trainer_cfg), **data.info["labels"], **family_params(data.families)}
         self.calls.append(TrainCall(*self._current, settings))
         return self._real(data, trainer_cfg, *args, **kwargs)
 
@@ -98,7 +98,7 @@ def recorded_full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
 
 def test_every_trial_trains_with_its_own_values_and_the_earlier_groups_best(recorded_full_run) -> None:
     run, cfg, results, recorder = recorded_full_run
-    defaults = {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels)}
+    defaults = {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels), **family_params(cfg.features.families)}
     frozen: dict[str, Any] = {}  # best values of the groups before the current one, from their studies
     moved_from_default = 0
     for group in GROUPS:
@@ -142,7 +142,7 @@ def test_each_groups_best_is_its_guarded_best_trial(recorded_full_run) -> None:
 def test_each_groups_first_trial_is_its_incumbent(recorded_full_run) -> None:
     """Trial 0 of every group trains the values the group starts from: defaults over the earlier groups' best."""
     run, cfg, _, recorder = recorded_full_run
-    current = {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels)}
+    current = {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels), **family_params(cfg.features.families)}
     enqueued = 0
     for group in GROUPS:
         study = storage.load_study(cfg, run, group)

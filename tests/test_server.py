@@ -215,7 +215,7 @@ def test_groups_are_served_and_not_copied_into_the_page(runs_dir: Path) -> None:
     client = TestClient(create_app(runs_dir))
     answer = client.get(f"{API}/groups").json()
     assert [g["name"] for g in answer["groups"]] == list(GROUPS)
-    assert answer["groups"][0] == {"name": "learning_rate", "params": list(default_search_space()["learning_rate"])}
+    assert answer["groups"][0] == {"name": "features", "params": list(default_search_space()["features"])}
     assert answer["modes"] == list(MODES)
     page = client.get("/").text
     assert 'api("GET", "groups")' in page
@@ -273,7 +273,7 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
     started = response.json()
     job = started["job_id"]
     assert started["success"] is True and started["status"] in ("starting", "running")
-    assert started["time_estimate"]["total_trials"] == 6 * 50
+    assert started["time_estimate"]["total_trials"] == 7 * 50  # seven groups (features first)
     assert isinstance(started["time_estimate"]["estimated_hours"], float)
     assert rundir.live_owner(runs_dir / job) is not None, "start answers once the run process owns its directory"
     frozen = yaml.safe_load((runs_dir / job / rundir.CONFIG_FILE).read_text())
@@ -284,7 +284,7 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
              what="a reported epoch")
     status = client.get(f"{API}/status").json()
     assert (status["job_id"], status["status"], status["owner_alive"]) == (job, "running", True)
-    assert status["progress"]["current_group"] == "learning_rate" and "groups" in status and "config" not in status
+    assert status["progress"]["current_group"] == "features" and "groups" in status and "config" not in status
 
     second = client.post(f"{API}/start", json={"mode": "quick"})
     assert second.status_code == 409 and second.json()["job_id"] == job
@@ -299,7 +299,7 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
     resumed = client.post(f"{API}/resume").json()
     assert resumed["success"] is True and resumed["status"] == "resumed" and resumed["job_id"] == job
     assert set(resumed["progress"]) == {"current_group", "current_trial", "groups_completed"}
-    assert resumed["progress"]["current_group"] == "learning_rate"
+    assert resumed["progress"]["current_group"] == "features"
     assert rundir.live_owner(runs_dir / job) is not None
     assert client.get(f"{API}/status").json()["status"] == "running", "resume answers once the run runs again"
     assert client.post(f"{API}/resume").status_code == 409
@@ -308,7 +308,7 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
     assert shell_stop.returncode == 0, shell_stop.stderr
     results = client.get(f"{API}/results", params={"job_id": job}).json()
     assert results["job_id"] == job and results["status"] == "paused" and results["complete"] is False
-    assert "best_params" in results and "learning_rate" in results["group_results"]
+    assert "best_params" in results and "features" in results["group_results"]
     log = (runs_dir / ".server" / f"{job}.log").read_text()
     assert "Run directory:" in log and "Resuming:" in log
 

@@ -114,9 +114,9 @@ def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir
             expect(page.locator("#message")).to_contain_text("Started ")
             expect(page.locator("#run-status")).to_have_text("running")
             groups = page.locator("#groups tbody tr")
-            expect(groups).to_have_count(6)
+            expect(groups).to_have_count(7)
             first = groups.first.locator("td")
-            expect(first.nth(0)).to_have_text("learning_rate")
+            expect(first.nth(0)).to_have_text("features")
             expect(first.nth(1)).to_have_text("running")
             expect(first.nth(2)).to_have_text(re.compile(r"^[1-9]\d*/1000$"))  # finished trials are counted live
             expect(page.locator("#best-params tbody tr")).not_to_have_count(0)

@@ -59,8 +59,11 @@ def test_claim_takes_a_dead_workers_trial(tmp_path: Path) -> None:
 
 
 class _Preparer:
-    def prepare(self, labels_cfg: Any) -> Any:
+    def prepare(self, labels_cfg: Any, families: Any = None) -> Any:
         return tiny_data()
+
+    def prepare_folds(self, labels_cfg: Any, n_folds: int, families: Any = None) -> Any:
+        return [tiny_data()]
 
 
 class _TakeOverAfterFirstEpoch:

@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 import yaml
 
-from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.data.features import FAMILY_NAMES
+from hyperopt_cli.errors import ConfigError, NoFeaturesError
 from hyperopt_cli.quote import clipped, shown
 from hyperopt_cli.yamlfile import MAX_CONFIG_BYTES, parse_yaml
 from hyperopt_cli.search import storage_kind
@@ -97,6 +98,13 @@ class LabelsConfig:
 
 
 @dataclass
+class FeaturesConfig:
+    """Which feature families the model sees; the `features` search group switches each one on or off."""
+
+    families: list[str] = _field(list(FAMILY_NAMES))  # any of returns, volatility, candle, volume, oscillators, calendar
+
+
+@dataclass
 class ModelConfig:
     """The LSTM classifier's shape (dropout is a trainer knob because it is searched)."""
 
@@ -155,6 +163,8 @@ def default_search_space() -> dict[str, dict[str, ParamSpec]]:
     The one home of the group list: GROUPS and LABEL_PARAMS are read from it.
     """
     return {
+        # First: every later group tunes on the inputs chosen here (docs/decisions.md, issue 26).
+        "features": {f"use_{family}": _spec("bool") for family in FAMILY_NAMES},
         "learning_rate": {
             "learning_rate": _spec("float", 1e-4, 1e-2, log=True),
             "batch_size": _spec("categorical", choices=[32, 64, 128, 256]),
@@ -190,6 +200,8 @@ def default_search_space() -> dict[str, dict[str, ParamSpec]]:
 GROUPS: tuple[str, ...] = tuple(default_search_space())
 # Parameters of the triple_barrier group live in `labels`, all others in `trainer`.
 LABEL_PARAMS: tuple[str, ...] = tuple(default_search_space()["triple_barrier"])
+# Parameters of the features group: use_<family>, one boolean per feature family.
+FEATURE_PARAMS: tuple[str, ...] = tuple(default_search_space()["features"])
 
 
 @dataclass
@@ -229,6 +241,7 @@ class OptimizationConfig:
     checkpoint_dir: str | None = _field(None)  # null: <run_dir>/checkpoints; shared by every worker
     data: DataConfig = _field(DataConfig())
     labels: LabelsConfig = _field(LabelsConfig())
+    features: FeaturesConfig = _field(FeaturesConfig())
     model: ModelConfig = _field(ModelConfig())
     trainer: TrainerConfig = _field(TrainerConfig())
     search_space: dict[str, dict[str, ParamSpec]] = field(default_factory=default_search_space)
@@ -387,6 +400,10 @@ def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
             "data.train_fraction + data.val_fraction + data.test_fraction must sum to 1, "
             f"got {d.train_fraction} + {d.val_fraction} + {d.test_fraction} = {total:g}{where}"
         )
+    unknown_families = [f for f in cfg.features.families if f not in FAMILY_NAMES]
+    if unknown_families:
+        raise ConfigError(f"features.families: unknown family {shown(unknown_families[0])}; "
+                          f"valid families: {', '.join(FAMILY_NAMES)}{where}")
     if cfg.mode == "group":
         if cfg.target_group is None:
             raise ConfigError(f"mode 'group' needs target_group (one of {', '.join(GROUPS)}){where}")
@@ -521,10 +538,26 @@ def with_params(cfg: OptimizationConfig, params: dict[str, Any]) -> tuple[Traine
     trainer_fields = {f.name for f in dataclasses.fields(TrainerConfig)}
     trainer_updates = {k: v for k, v in params.items() if k in trainer_fields}
     label_updates = {k: v for k, v in params.items() if k in LABEL_PARAMS}
-    unknown = set(params) - trainer_fields - set(LABEL_PARAMS)
+    unknown = set(params) - trainer_fields - set(LABEL_PARAMS) - set(FEATURE_PARAMS)
     if unknown:
         raise ConfigError(f"unknown trial parameters: {', '.join(sorted(unknown))}")
     return (
         dataclasses.replace(cfg.trainer, **trainer_updates),
         dataclasses.replace(cfg.labels, **label_updates),
     )
+
+
+def families_for(cfg: OptimizationConfig, params: dict[str, Any]) -> tuple[str, ...]:
+    """The feature families of one trial: its `use_<family>` params over `features.families`, in FAMILY_NAMES order.
+
+    NoFeaturesError when none is on (a trial of the features group with every switch off).
+    """
+    chosen = tuple(f for f in FAMILY_NAMES if params.get(f"use_{f}", f in cfg.features.families))
+    if not chosen:
+        raise NoFeaturesError("every feature family is switched off; at least one must be on")
+    return chosen
+
+
+def family_params(families: tuple[str, ...] | list[str]) -> dict[str, bool]:
+    """`families` as the features group's parameters: use_<family> -> bool for every family."""
+    return {f"use_{f}": f in families for f in FAMILY_NAMES}

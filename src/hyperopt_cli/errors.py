@@ -39,6 +39,10 @@ class DataError(HyperoptError):
     exit_code = EXIT_DATA
 
 
+class NoFeaturesError(DataError):
+    """The chosen feature families leave the model no input column (all switched off, or all constant on the data)."""
+
+
 class RunLockedError(HyperoptError):
     """Another live process owns the run directory (its OS file lock is held)."""
 

@@ -124,6 +124,7 @@ def start(
 
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """
+    from hyperopt_cli.config import families_for
     from hyperopt_cli.control import new_run_dir, owner_only_files, resolve_config
     from hyperopt_cli.data.load import load_data
     from hyperopt_cli.data.prepare import DataPreparer
@@ -137,7 +138,7 @@ def start(
     cfg = resolve_config(config, checked_sets(set_), mode=mode, target=target, data_path=data, n_workers=n_workers,
                          exact=exact)
     preparer = DataPreparer(load_data(cfg), cfg.data)
-    preparer.prepare(cfg.labels)  # validates the data before anything is written
+    preparer.prepare(cfg.labels, families_for(cfg, {}))  # validates the data (and its families) before anything is written
     check_storage_is_fresh(cfg, run_dir or runs_dir)
     path = absolute(new_run_dir(runs_dir, run_dir))
     say(state, f"Run directory: {path}", as_json)

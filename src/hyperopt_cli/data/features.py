@@ -8,8 +8,12 @@ from row `WARMUP_BARS` on every feature is defined.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RETURN_LAGS: tuple[int, ...] = (1, 2, 4, 8, 16)  # log-return horizons, in bars
 VOL_WINDOWS: tuple[int, ...] = (8, 24, 96)  # rolling volatility windows, in bars
@@ -50,6 +54,42 @@ def feature_names() -> tuple[str, ...]:
     )
 
 
+# The feature families: the names a user (and the `features` search group) picks inputs by.
+# The one home of which column belongs to which family; config.py reads the names from here,
+# so this module imports pandas only inside the functions that compute (`--help` stays light).
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "returns": tuple(f"ret_{k}" for k in RETURN_LAGS),
+    "volatility": (*(f"vol_{w}" for w in VOL_WINDOWS), f"vol_ratio_{VOL_WINDOWS[0]}_{VOL_WINDOWS[-1]}"),
+    "candle": ("range", "body", "upper_wick", "lower_wick"),
+    "volume": ("volume_z",),
+    "oscillators": ("rsi", "macd_hist", "ma_dist"),
+    "calendar": ("hour_sin", "hour_cos", "dow_sin", "dow_cos"),
+}
+FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
+
+
+def family_of(column: str) -> str:
+    """The family a feature column belongs to."""
+    return next(family for family, columns in FAMILIES.items() if column in columns)
+
+
+def family_columns(families: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The columns of `families`, in `feature_names()` order (whatever order the families are given in)."""
+    wanted = {c for f in families for c in FAMILIES[f]}
+    return tuple(c for c in feature_names() if c in wanted)
+
+
+def constant_columns(raw: np.ndarray, names: tuple[str, ...], rows: np.ndarray) -> tuple[str, ...]:
+    """The columns that take one value on every row of `rows` (bool mask): no information for the model.
+
+    The hour on daily bars is the case in point: after centring it is a column of zeros.
+    """
+    part = raw[rows]
+    if not len(part):
+        return ()
+    return tuple(name for j, name in enumerate(names) if np.all(part[:, j] == part[0, j]))
+
+
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den, 0 where den is 0 (a flat market has no scale), NaN where either is NaN."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -77,6 +117,8 @@ def _rsi(close: pd.Series) -> np.ndarray:
 
 
 def _time_of_bar(index: pd.Index, n: int) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
     if isinstance(index, pd.DatetimeIndex):
         utc = index.tz_convert("UTC") if index.tz is not None else index
         hours = (utc.hour + utc.minute / 60.0).to_numpy(dtype=np.float64)
@@ -90,6 +132,8 @@ def compute_features(df: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
 
     Rows 0..WARMUP_BARS-1 hold NaN in the features that lack history (see `first_valid_row`).
     """
+    import pandas as pd
+
     n = len(df)
     o = df["open"].to_numpy(dtype=np.float64)
     h = df["high"].to_numpy(dtype=np.float64)
@@ -145,6 +189,9 @@ def compute_features(df: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
         out[:, j] = col
     assert len(names) == out.shape[1]
     return out, names
+
+
+assert family_columns(FAMILY_NAMES) == feature_names(), "every feature column belongs to exactly one family"
 
 
 def first_valid_row(features: np.ndarray) -> int:

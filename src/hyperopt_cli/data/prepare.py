@@ -3,7 +3,8 @@
 CONTRACT (other modules rely on these names; keep them):
 - class index 0 = SELL (label -1), 1 = HOLD (label 0), 2 = BUY (label +1).
 - `Segment.windows(idx)` gathers only the requested batch; no N x window x features copy.
-- `DataPreparer(ohlcv, data_cfg).prepare(labels_cfg)` is cached by the label values.
+- `DataPreparer(ohlcv, data_cfg).prepare(labels_cfg, families)` is cached by the label values and the
+  feature families (None: every family).
 
 A sample is a bar t whose window (bars t-window+1..t) has defined features and which has a
 triple-barrier label. Samples are split chronologically by the data fractions; before
@@ -11,11 +12,18 @@ each boundary the samples whose label horizon (plus embargo) reaches the next se
 purged, so for every train sample t and the first validation sample v, t + horizon < v
 (and likewise validation -> test). Features are standardised with the mean/std of the
 rows up to the last training bar only.
+
+Feature families (data/features.py FAMILIES) pick the columns a setting sees. The samples do
+not depend on them: a sample needs every feature defined, so all family sets train and are
+scored on the same samples. A column that is constant on the data (the hour on daily bars)
+is dropped with a note in the warnings, per column: a family keeps its varying columns (the
+weekday on daily bars) and is dropped only when none varies.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,13 +33,23 @@ import pandas as pd
 
 from hyperopt_cli.config import DataConfig, LabelsConfig
 from hyperopt_cli.data.load import index_info
-from hyperopt_cli.errors import DataError
-from hyperopt_cli.data.features import compute_features, first_valid_row
+from hyperopt_cli.errors import DataError, NoFeaturesError
+from hyperopt_cli.data.features import (
+    FAMILIES,
+    FAMILY_NAMES,
+    compute_features,
+    constant_columns,
+    family_columns,
+    family_of,
+    first_valid_row,
+)
 from hyperopt_cli.data.folds import selection_splits
 from hyperopt_cli.data.labels import triple_barrier_labels
 from hyperopt_cli.data.split import SEGMENTS, enough_samples, segment_sizes, split_samples, too_few_bars_error
 
 CLASS_NAMES: tuple[str, str, str] = ("SELL", "HOLD", "BUY")
+
+log = logging.getLogger("hyperopt_cli")
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,7 @@ class PreparedData:
     class_weights: np.ndarray  # (3,) float32 inverse class frequency on train, mean 1
     purge_bars: int  # bars dropped before each boundary (horizon + embargo)
     info: dict[str, Any] = field(default_factory=dict)  # summary shown by `hyperopt data`
+    families: tuple[str, ...] = FAMILY_NAMES  # the feature families with at least one column in `feature_names`
 
     @property
     def n_features(self) -> int:
@@ -92,6 +111,16 @@ DOMINANT_SHARE = 0.9  # a train class share above this is reported as a warning
 
 def _label_key(labels_cfg: LabelsConfig) -> tuple[Any, ...]:
     return tuple(getattr(labels_cfg, f.name) for f in dataclasses.fields(labels_cfg))
+
+
+def _families_key(families: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """`families` in FAMILY_NAMES order (None: all); DataError naming the valid ones for an unknown name."""
+    if families is None:
+        return FAMILY_NAMES
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise DataError(f"unknown feature family {unknown[0]!r}; valid families: {', '.join(FAMILY_NAMES)}")
+    return tuple(f for f in FAMILY_NAMES if f in families)
 
 
 def _iso(ts: np.datetime64) -> str:
@@ -176,6 +205,13 @@ class DataPreparer:
         self.raw_features, self.feature_names = compute_features(ohlcv)
         self.warmup_bars = first_valid_row(self.raw_features)
         self._row_ok = ~np.isnan(self.raw_features).any(axis=1)
+        self.constant_columns = constant_columns(self.raw_features, self.feature_names, self._row_ok)
+        for family in FAMILY_NAMES:
+            flat = [c for c in FAMILIES[family] if c in self.constant_columns]
+            if flat:
+                whole = "the family is dropped" if len(flat) == len(FAMILIES[family]) else "dropped from the family"
+                self.warnings.append(f"feature family '{family}': {', '.join(flat)} constant on this data; {whole}")
+                log.warning(self.warnings[-1])
         w = data_cfg.window
         bad_before = np.concatenate([[0], np.cumsum(~self._row_ok)])
         n = len(self.close)
@@ -191,28 +227,44 @@ class DataPreparer:
     def n_bars(self) -> int:
         return len(self.close)
 
-    def prepare(self, labels_cfg: LabelsConfig) -> PreparedData:
-        """The segments for this label setting; cached by the values of its fields."""
-        key = _label_key(labels_cfg)
+    def columns_for(self, families: tuple[str, ...] | list[str] | None = None) -> tuple[str, ...]:
+        """The feature columns `families` (None: all) give on this data: their columns less the constant ones."""
+        chosen = _families_key(families)
+        names = tuple(c for c in family_columns(chosen) if c not in self.constant_columns)
+        if not names:
+            raise NoFeaturesError(f"the feature families {', '.join(chosen)} are constant on this data: no input "
+                                  f"column is left; choose others (valid: {', '.join(FAMILY_NAMES)})")
+        return names
+
+    def raw_features_for(self, names: tuple[str, ...]) -> np.ndarray:
+        """The unscaled columns `names` (all of them: the array itself, no copy)."""
+        if tuple(names) == self.feature_names:
+            return self.raw_features
+        return np.ascontiguousarray(self.raw_features[:, [self.feature_names.index(n) for n in names]])
+
+    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | list[str] | None = None) -> PreparedData:
+        """The segments for this label setting and feature families (None: all); cached by both."""
+        key = (_label_key(labels_cfg), _families_key(families))
         if key in self._cache:
             self._cache[key] = self._cache.pop(key)  # most recently used goes last
             return self._cache[key]
-        data = self._build(labels_cfg)
+        data = self._build(labels_cfg, key[1])
         self._cache[key] = data
         while len(self._cache) > self.max_cached:
             self._cache.pop(next(iter(self._cache)))
         return data
 
-    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int) -> list[PreparedData]:
+    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int,
+                      families: tuple[str, ...] | list[str] | None = None) -> list[PreparedData]:
         """The selection folds of this label setting (data/folds.py), oldest first; the last is `prepare`'s.
 
         Each fold's features are standardised on its own training rows only; its `test` is the
         configured test segment, which no fold trains or validates on.
         """
-        base = self.prepare(labels_cfg)
+        base = self.prepare(labels_cfg, families)
         if n_folds <= 1:
             return [base]
-        key = (*_label_key(labels_cfg), n_folds)
+        key = (_label_key(labels_cfg), _families_key(families), n_folds)
         if key not in self._fold_cache:
             self._fold_cache[key] = [self._fold(base, fit, val) for fit, val in
                                      selection_splits(base.train.end_rows, base.val.end_rows, n_folds, base.purge_bars)]
@@ -233,6 +285,9 @@ class DataPreparer:
                 self._fold_scaled.pop(next(iter(self._fold_scaled)))
             self._fold_scaled[fit_end] = standardise(self.raw_features, fit_rows)
         features = self._fold_scaled[fit_end]
+        if base.feature_names != self.feature_names:  # scaling is per column: the subset holds the same bits
+            features = features[:, [self.feature_names.index(n) for n in base.feature_names]]
+            features.flags.writeable = False
 
         def part(name: str, idx: np.ndarray) -> Segment:
             return Segment(name=name, features=features, window=base.train.window,
@@ -241,8 +296,9 @@ class DataPreparer:
         train = part("train", fit)
         return dataclasses.replace(base, train=train, val=part("val", val), class_weights=class_weights(train.labels))
 
-    def _build(self, lc: LabelsConfig) -> PreparedData:
+    def _build(self, lc: LabelsConfig, families: tuple[str, ...]) -> PreparedData:
         d = self.data_cfg
+        names = self.columns_for(families)
         labels, valid = triple_barrier_labels(self.close, lc)
         eligible = np.flatnonzero(self._window_ok & valid).astype(np.int64)
         purge = lc.horizon + d.embargo_bars
@@ -259,6 +315,9 @@ class DataPreparer:
             fit_rows[fit_end + 1 :] = False
             self._scaled = {fit_end: standardise(self.raw_features, fit_rows)}  # one split at a time
         features = self._scaled[fit_end]
+        if names != self.feature_names:  # scaling is per column: the subset holds the same bits
+            features = features[:, [self.feature_names.index(n) for n in names]]
+            features.flags.writeable = False
 
         segments = {}
         for name in SEGMENTS:
@@ -273,19 +332,22 @@ class DataPreparer:
                 window=d.window,
             )
         weights = class_weights(segments["train"].labels)
-        info = self._info(lc, segments, weights, purge, len(eligible))
+        kept = tuple(f for f in families if any(family_of(n) == f for n in names))
+        info = self._info(lc, segments, weights, purge, len(eligible), names, kept)
         return PreparedData(
             train=segments["train"],
             val=segments["val"],
             test=segments["test"],
-            feature_names=self.feature_names,
+            feature_names=names,
             class_weights=weights,
             purge_bars=purge,
             info=info,
+            families=kept,
         )
 
     def _info(
-        self, lc: LabelsConfig, segments: dict[str, Segment], weights: np.ndarray, purge: int, n_eligible: int
+        self, lc: LabelsConfig, segments: dict[str, Segment], weights: np.ndarray, purge: int, n_eligible: int,
+        names: tuple[str, ...], families: tuple[str, ...],
     ) -> dict[str, Any]:
         warnings = list(self.warnings)
         seg_info: dict[str, Any] = {}
@@ -312,8 +374,10 @@ class DataPreparer:
             )
         return {
             **self._index_info,
-            "n_features": len(self.feature_names),
-            "feature_names": list(self.feature_names),
+            "n_features": len(names),
+            "feature_names": list(names),
+            "feature_families": {f: [n for n in names if family_of(n) == f] for f in families},
+            "dropped_columns": list(self.constant_columns),
             "warmup_bars": self.warmup_bars,
             "window": self.data_cfg.window,
             "labels": dataclasses.asdict(lc),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hyperopt_cli.atomic import atomic_write_text
-from hyperopt_cli.config import LabelsConfig, OptimizationConfig
+from hyperopt_cli.config import LabelsConfig, OptimizationConfig, families_for
 from hyperopt_cli.data.load import load_data
 from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.errors import DataError
@@ -19,7 +19,7 @@ from hyperopt_cli.data.labels import triple_barrier_labels
 def data_summary(cfg: OptimizationConfig) -> tuple[dict[str, Any], pd.DataFrame]:
     """The summary of the config's data (bars, range, features, labels per segment, purge) and the bars."""
     ohlcv = load_data(cfg)
-    info = dict(DataPreparer(ohlcv, cfg.data).prepare(cfg.labels).info)
+    info = dict(DataPreparer(ohlcv, cfg.data).prepare(cfg.labels, families_for(cfg, {})).info)
     info.setdefault("source", cfg.data.path or "synthetic")
     if cfg.data.path is None:
         info["source"] = f"synthetic ({cfg.data.synthetic.n_bars} bars, seed "\
@@ -37,3 +37,26 @@ def export_labels(ohlcv: pd.DataFrame, labels_cfg: LabelsConfig, path: Path) -> 
         raise DataError(f"--export {path}: folder {path.parent} does not exist")
     atomic_write_text(path, frame.to_csv(index=False))
     return int(valid.sum())
+
+
+def feature_family_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per feature family for `hyperopt data`: its columns, whether the config uses it, what was dropped.
+
+    `used` is false for a family the config leaves out and for one whose columns are all constant on the data.
+    """
+    from hyperopt_cli.data.features import FAMILIES
+
+    kept = info.get("feature_families") or {}
+    dropped = set(info.get("dropped_columns") or [])
+    return [{"family": family, "columns": list(columns), "used": bool(kept.get(family)),
+             "dropped": [c for c in columns if c in dropped]} for family, columns in FAMILIES.items()]
+
+
+def feature_family_lines(info: dict[str, Any]) -> list[str]:
+    """`feature_family_rows` as plain lines for `hyperopt data`, e.g. `candle: range, body, ... (used)`."""
+    lines = []
+    for row in feature_family_rows(info):
+        state = "used" if row["used"] else "not used"
+        dropped = f"; constant, dropped: {', '.join(row['dropped'])}" if row["dropped"] else ""
+        lines.append(f"  {row['family']}: {', '.join(row['columns'])} ({state}{dropped})")
+    return lines

@@ -54,7 +54,7 @@ class WalkForwardSource:
     def from_prepared(cls, preparer: DataPreparer, data: PreparedData) -> WalkForwardSource:
         segments = (data.train, data.val, data.test)
         return cls(
-            raw_features=preparer.raw_features,
+            raw_features=preparer.raw_features_for(data.feature_names),  # the setting's feature columns only
             end_rows=np.concatenate([s.end_rows for s in segments]),
             labels=np.concatenate([s.labels for s in segments]),
             forward_returns=np.concatenate([s.forward_returns for s in segments]),

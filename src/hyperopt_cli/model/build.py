@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hyperopt_cli import __version__
-from hyperopt_cli.config import OptimizationConfig, with_params
+from hyperopt_cli.config import OptimizationConfig, families_for, with_params
 from hyperopt_cli.data.prepare import CLASS_NAMES, scaler_until
 from hyperopt_cli.model.artifact import save_model
 from hyperopt_cli.run.rundir import now_iso
@@ -51,18 +51,20 @@ def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: Dat
                    data_fingerprint: dict[str, Any] | None) -> dict[str, Any]:
     """model.json's content (without `format`/`members`, which save_model adds)."""
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
-    mean, std = scaler_until(preparer.raw_features, int(train.end_rows[-1]))
-    info = preparer.prepare(labels_cfg).info  # cached: the file's bars, range and bar size
+    data = preparer.prepare(labels_cfg, families_for(cfg, fixed))  # cached: the columns, bars, range, bar size
+    names, info = data.feature_names, data.info
+    mean, std = scaler_until(preparer.raw_features_for(names), int(train.end_rows[-1]))
     return {
         "kind": kind,
         "created_at": now_iso(),
-        "architecture": {"class": "LSTMClassifier", "n_features": len(preparer.feature_names),
+        "architecture": {"class": "LSTMClassifier", "n_features": len(names),
                          "hidden_size": cfg.model.hidden_size, "num_layers": cfg.model.num_layers,
                          "dropout": trainer_cfg.dropout, "n_classes": len(CLASS_NAMES), "dtype": "float32",
                          "training_precision": _training_precision(trainer_cfg.precision, trainer_cfg.device)},
         "ensemble": {"size": cfg.ensemble_seeds, "rule": "mean of the members' softmax probabilities"},
-        "features": {"names": list(preparer.feature_names), "window": int(train.window),
-                     "warmup_bars": int(preparer.warmup_bars)},
+        "features": {"names": list(names), "window": int(train.window),
+                     "warmup_bars": int(preparer.warmup_bars),
+                     "families": list(data.families)},  # predict builds exactly `names` (issue 26)
         # float32 values as the training scaled with them: (raw - mean) / std, NaN -> 0
         "scaler": {"mean": [float(v) for v in mean], "std": [float(v) for v in std],
                    "fitted_up_to": _iso(preparer.timestamps[int(train.end_rows[-1])])},

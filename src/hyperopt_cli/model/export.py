@@ -24,7 +24,7 @@ import yaml
 
 from hyperopt_cli.atomic import atomic_write_text
 from hyperopt_cli.config import (
-    LABEL_PARAMS, OptimizationConfig, TrainerConfig, config_from_dict, read_yaml, with_params,
+    LABEL_PARAMS, OptimizationConfig, TrainerConfig, config_from_dict, families_for, read_yaml, with_params,
 )
 from hyperopt_cli.errors import RunStateError
 from hyperopt_cli.model.artifact import REFIT_DIR, read_manifest, model_dir_of
@@ -68,6 +68,9 @@ def exported_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], bool
     raw.update({key: getattr(defaults, key) for key in MACHINE_KEYS})
     raw["trainer"].update({key: getattr(trainer_defaults, key) for key in MACHINE_TRAINER_KEYS})
     raw.update(REPLAY)
+    # the features group's use_<family> switches become features.families
+    raw["features"] = {**(raw.get("features") or {}),
+                       "families": list(families_for(config_from_dict(raw, origin=str(config_file)), params))}
     config_from_dict(raw, origin=str(config_file))  # what start will check: refuse to write a config it rejects
     return raw, params, complete
 
@@ -129,11 +132,11 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     fixed = dict(results.get("fixed_params") or {})
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
     preparer = DataPreparer(load_data(cfg), cfg.data)
-    data = preparer.prepare(labels_cfg)
+    data = preparer.prepare(labels_cfg, families_for(cfg, fixed))
     state = dict(rundir.read_json(run_dir / rundir.STATE_FILE) or {})
     check_data(cfg, state, int(data.info.get("bars", 0)))  # the bars the run was tuned on, unchanged
     source = WalkForwardSource.from_prepared(preparer, data)
-    features = apply_scaler(preparer.raw_features, *scaler_until(preparer.raw_features, int(source.end_rows[-1])))
+    features = apply_scaler(source.raw_features, *scaler_until(source.raw_features, int(source.end_rows[-1])))
     every = source.segment("train", np.arange(len(source.end_rows)), features)
     fold = as_prepared_data(every, every, data.purge_bars, data.feature_names, VAL_FRACTION)
     checkpoints = checkpoint_dir(cfg, run_dir)

@@ -69,9 +69,12 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
                  batch_size: int = BATCH_SIZE) -> Prediction:
     """Signals for the bars of `ohlcv` (a loaded OHLCV frame); `last` keeps only the latest N bars' rows."""
     raw, names = compute_features(ohlcv)
-    if tuple(names) != saved.feature_names:
+    missing = [n for n in saved.feature_names if n not in names]
+    if missing:
         raise DataError(f"this version computes features {list(names)}, the model was trained on "
                         f"{list(saved.feature_names)}; predict with the hyperopt-cli version that trained it")
+    if tuple(names) != saved.feature_names:  # the model's feature families: exactly its columns, in its order
+        raw = np.ascontiguousarray(raw[:, [names.index(n) for n in saved.feature_names]])
     window = saved.window
     ok = _window_ok(raw, window)
     rows = np.flatnonzero(ok)

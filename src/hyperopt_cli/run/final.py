@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hyperopt_cli.config import OptimizationConfig, with_params
+from hyperopt_cli.config import OptimizationConfig, families_for, with_params
 from hyperopt_cli.errors import StopRequested
 from hyperopt_cli.faults import fault_point
 from hyperopt_cli.run.events import EventSink
@@ -108,7 +108,7 @@ def _source(run: FinalEvaluation) -> tuple[Any, WalkForwardSource]:
     from hyperopt_cli.evaluation.walkforward import WalkForwardSource
 
     _, labels_cfg = with_params(run.cfg, run.fixed)
-    data = run.preparer.prepare(labels_cfg)
+    data = run.preparer.prepare(labels_cfg, families_for(run.cfg, run.fixed))
     return data, WalkForwardSource.from_prepared(run.preparer, data)
 
 
@@ -145,7 +145,12 @@ def _walk_forward(run: FinalEvaluation, last: list[BlockModels]) -> WalkForwardR
     def on_models(models: BlockModels) -> None:
         if int(models.block.end_rows[0]) == last_first_row:
             last.append(models)
-            store.set_user_attr(f"{LAST_BLOCK_ATTR}_{run.tag}", _validation_record(models))
+            record = _validation_record(models)
+            from hyperopt_cli.evaluation.importance import family_importance  # issue 26: which inputs it uses
+
+            record["feature_importance"] = family_importance(
+                models, data.feature_names, cfg.seed, cfg.trainer.eval_batch_size, cfg.trainer.device)
+            store.set_user_attr(f"{LAST_BLOCK_ATTR}_{run.tag}", record)
 
     try:
         return walk_forward(source, _fit_predict(run, data, on_models), n_blocks=cfg.walk_forward_blocks,
@@ -208,6 +213,7 @@ def _record(run: FinalEvaluation, result: WalkForwardResult, judged: dict[str, A
         "confusion_matrices": matrices,
         "walk_forward": walk,
         "verdict": judged,
+        "feature_importance": validation.get("feature_importance"),  # last block, per family (importance.py)
     }
 
 

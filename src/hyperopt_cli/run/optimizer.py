@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.config import OptimizationConfig, families_for
 from hyperopt_cli.data.load import load_data
 from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.errors import HyperoptError, RunStateError, StopRequested
@@ -101,7 +101,7 @@ class HyperparameterOptimizer:
         check = init_or_check_run_dir(cfg, self.run_dir, self.events)
         writer.state = check.state
         preparer = self._preparer or DataPreparer(load_data(cfg), cfg.data)
-        base = preparer.prepare(cfg.labels)
+        base = preparer.prepare(cfg.labels, families_for(cfg, {}))  # refuses families with no varying column now
         check_data(cfg, writer.state, int(base.info.get("bars", 0)))
         check_blocks(len(base.test), cfg.walk_forward_blocks)  # refuse now, not after hours of trials
         writer.frozen_hash = check.frozen_hash  # state.json is written only from here on

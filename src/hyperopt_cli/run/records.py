@@ -136,6 +136,7 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "epochs": final.get("epochs") if final else None,  # what the final model trained for (selection's choice)
         "verdict": with_pbo(final.get("verdict"), pbo) if final else None,
         "pbo": pbo,
+        "feature_importance": final.get("feature_importance") if final else None,
     }
 
 

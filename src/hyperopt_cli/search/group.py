@@ -21,9 +21,9 @@ from typing import Any, Callable, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, with_params
+from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, families_for, with_params
 from hyperopt_cli.data.prepare import PreparedData
-from hyperopt_cli.errors import DivergedError, StopRequested
+from hyperopt_cli.errors import DivergedError, NoFeaturesError, StopRequested
 from hyperopt_cli.faults import fault_point
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.rundir import checkpoints_of
@@ -70,9 +70,10 @@ log = logging.getLogger("hyperopt_cli")
 
 
 class PreparerLike(Protocol):
-    def prepare(self, labels_cfg: LabelsConfig) -> PreparedData: ...
+    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | None = None) -> PreparedData: ...
 
-    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int) -> list[PreparedData]: ...
+    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int,
+                      families: tuple[str, ...] | None = None) -> list[PreparedData]: ...
 
 
 def make_pruner(cfg: OptimizationConfig) -> optuna.pruners.PercentilePruner:
@@ -297,7 +298,13 @@ class GroupSearch:
         params = sample_params(trial, self.space)
         fault_point("after_params")
         trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
-        folds: list[PreparedData] = self.preparer.prepare_folds(labels_cfg, self.cfg.selection_folds)
+        no_input: TrialOutcome | None = None
+        folds: list[PreparedData] = []
+        try:  # a features-group trial without an input column (every family off, or constant) FAILs untrained
+            folds = self.preparer.prepare_folds(labels_cfg, self.cfg.selection_folds,
+                                                families_for(self.cfg, {**self.fixed_params, **params}))
+        except NoFeaturesError as exc:
+            no_input = TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}", attrs={"fail_reason": str(exc)})
         ckpt = self._checkpoint_path(trial.number)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         if self.fixed_params:
@@ -306,8 +313,8 @@ class GroupSearch:
         self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
         self.on_progress()
         try:
-            refused = self._degenerate_labels(folds)
-            outcome = refused or self._train(trial, folds, trainer_cfg, params_tag(params), reported)
+            outcome = no_input or self._degenerate_labels(folds) or self._train(
+                trial, folds, trainer_cfg, params_tag(params), reported)
         except TrialAbandoned:  # its new owner continues it (from the checkpoint) and tells it
             self.events.emit("warning", group=self.group, trial=trial.number,
                              message="another worker took this trial over (presumed this one dead); leaving it")
