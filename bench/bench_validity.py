@@ -1,23 +1,26 @@
 """Validity: does the tuned LSTM beat its baselines out of sample, and does the verdict say so honestly?
 
-Data sets (5,000 bars each, data never shrunk):
+Data sets (5,000 bars each but the last, data never shrunk):
 - EURUSD_H1 and NASDAQ_D1 (real; tests/data copies of ../shared/data),
 - random_walk: no signal at all (a verdict claiming a win is a false positive),
 - planted_pattern: an XOR of two past shocks sets the next 12 bars' drift; last-bar
-  features and linear models cannot see it (bench/synthetic_markets.py).
+  features and linear models cannot see it (bench/synthetic_markets.py),
+- interaction (8,000 bars): the sequence-only market; a 12-bar drift whose direction is the
+  product of two wick directions 4 bars apart: only a model of the order of events sees it.
 
 Per data set and seed (the run's top-level seed; the data is fixed):
 - untuned: the default config's LSTM, no search, walk-forward evaluated exactly as a run's
   final evaluation does (evaluation.lstm + evaluation.walkforward + evaluation.verdict);
 - quick: `hyperopt start --mode quick` (learning-rate group only) as a subprocess;
-- full: `hyperopt start --mode full` (all six groups) as a subprocess.
+- full: `hyperopt start --mode full` (all seven groups) as a subprocess.
 Budgets are shrunk, not data: trials per group (quick 6, full 4; --quick: 2 and 2) at the
 default 4 epochs. Every job uses one worker with one torch thread; two jobs run at a time.
 
 Reported: pooled walk-forward macro-F1 of the LSTM and of every baseline, the verdict, the
 best validation objective (for the val→test gap), prediction shares, wall time; and the
-targets: no verdict win on the random walk; a win on the planted pattern; full ≥ quick ≥
-untuned and LSTM ≥ best baseline on the real files (medians over seeds).
+targets: no verdict win on the random walk and never significantly below stratified random; a
+win on the planted pattern; quick ≥ untuned and full's edge over the best baseline ≥ untuned's
+on the real files (medians over seeds); interaction: wins with the interval above 0.
 
     python bench/bench_validity.py [--quick] [--out FILE.json]
 """
@@ -38,7 +41,7 @@ from typing import Any
 import common
 
 N_BARS = 5000
-DATASETS = ("EURUSD_H1", "NASDAQ_D1", "random_walk", "planted_pattern")
+DATASETS = ("EURUSD_H1", "NASDAQ_D1", "random_walk", "planted_pattern", "interaction")
 MODES = ("untuned", "quick", "full")
 
 
@@ -56,6 +59,10 @@ def write_datasets(folder: Path) -> dict[str, Path]:
         path = folder / f"{name}.csv"
         make(N_BARS, seed=7).to_csv(path, index_label="timestamp")
         paths[name] = path
+    # The sequence-only market: the drift's direction is the product of two wick directions
+    # PAIR_GAP bars apart, so no last-bar and no linear window model sees it (its own, longer size).
+    paths["interaction"] = folder / "interaction.csv"
+    synthetic_markets.interaction_market(seed=7).to_csv(paths["interaction"], index_label="timestamp")
     return paths
 
 
@@ -121,7 +128,12 @@ def run_cli(data_path: str, seed: int, mode: str, trials: int, folder: str) -> d
     if proc.returncode != 0 or not results_path.exists():
         return {"error": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}", "seconds": seconds}
     results = json.loads(results_path.read_text())
-    return _summary(results["walk_forward"]["pooled"], results["verdict"], results.get("best_value"), seconds)
+    summary = _summary(results["walk_forward"]["pooled"], results["verdict"], results.get("best_value"), seconds)
+    features = (results.get("group_results") or {}).get("features") or {}
+    summary["families"] = sorted(k.removeprefix("use_") for k, v in (features.get("best_params") or {}).items() if v)
+    summary.update(pbo=results.get("pbo"), epochs=results.get("epochs"),
+                   kept={g: r.get("kept") for g, r in (results.get("group_results") or {}).items()})
+    return summary
 
 
 def _job(args: tuple[str, str, int, str, int, str]) -> tuple[str, str, int, dict[str, Any]]:
@@ -154,10 +166,14 @@ def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
     # Degenerate: significantly below stratified random guessing (its macro-F1 interval wholly below 0).
     degenerate = [r for r in walk_runs if ((r.get("vs_stratified_random") or {}).get("interval_macro_f1") or [0, 0])[1] < 0]
     planted = [r for mode in MODES for r in table.get("planted_pattern", {}).get(mode, []) if "verdict" in r]
+    interaction = {mode: [r for r in table.get("interaction", {}).get(mode, []) if "verdict" in r] for mode in MODES}
     out: dict[str, Any] = {
         "random_walk_false_wins": f"{sum(bool(r['verdict']['beats_best_baseline']) for r in walk_runs)} of {len(walk_runs)}",
         "random_walk_significantly_below_stratified_random": f"{len(degenerate)} of {len(walk_runs)}",
         "planted_pattern_wins_over_best_baseline": f"{sum(bool(r['verdict']['beats_best_baseline']) for r in planted)} of {len(planted)}",
+        "interaction_wins_over_best_baseline": {
+            mode: f"{sum(bool(r['verdict']['beats_best_baseline']) for r in runs)} of {len(runs)}"
+            for mode, runs in interaction.items()},
         "planted_pattern_wins_over_logistic_regression":
             f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in planted)} of {len(planted)}",
     }
