@@ -305,3 +305,18 @@ def test_a_label_setting_with_a_vanishing_class_is_refused_untrained(tmp_path: P
         assert "history" not in t.user_attrs  # refused before any training
     assert results["best_params"] == {}  # the config's labels stay
     assert any("trial refused: degenerate labels" in d["message"] for d in events.named("warning"))
+
+
+def test_results_command_prints_the_pbo_the_epochs_and_which_inputs_the_model_uses(full_run) -> None:
+    from typer.testing import CliRunner
+
+    from hyperopt_cli.cli import app
+
+    run, _, results, _ = full_run
+    shown = CliRunner().invoke(app, ["results", str(run)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {results['pbo']:.2f}" \
+        in shown.stdout
+    assert f"the final model trained {results['epochs']} epochs" in shown.stdout
+    assert "permutation importance" in shown.stdout and "cross-entropy rise" in shown.stdout
+    assert f"probability of backtest overfitting {results['pbo']:.2f}" in shown.stdout  # in the verdict line

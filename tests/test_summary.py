@@ -113,3 +113,10 @@ def test_summary_keeps_each_complete_trials_value_in_order_for_the_history_chart
     summary = summarize("g", list(reversed(ts)), "val_f1", "maximize", 0.0)
     assert summary.history == [(0, 0.3), (2, 0.5), (3, 0.4)]  # pruned trial 1 left out, ordered by number
     assert summary.as_dict()["history"] == [[0, 0.3], [2, 0.5], [3, 0.4]]
+
+
+def test_a_kept_incumbent_is_said_in_the_group_status_cell() -> None:
+    from hyperopt_cli.cli.render import group_status
+
+    assert group_status({"status": "completed", "kept": "within noise"}) == "completed; kept: within noise"
+    assert group_status({"reason": "budget", "kept": None}) == "budget"

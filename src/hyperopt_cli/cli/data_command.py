@@ -54,6 +54,10 @@ def _print_data_summary(s: dict[str, Any]) -> None:
         markup=False,
     )
     out.print(f"{s.get('n_features')} features; purge {s.get('purge_bars')} bars before each boundary", markup=False)
+    from hyperopt_cli.data.summary import feature_family_lines
+
+    for line in feature_family_lines(s):
+        out.print(f"  {line}", markup=False)
     table = Table(title="Labels per segment")
     for col in ("segment", "samples", "from", "to", "SELL", "HOLD", "BUY"):
         table.add_column(col)

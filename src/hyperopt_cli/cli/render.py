@@ -68,6 +68,16 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
                 fmt(m.get("accuracy")), fmt(m.get("trading_score")),
             )
         out.print(scores)
+    from hyperopt_cli.evaluation.importance_table import IMPORTANCE_HEADER, importance_rows
+
+    importance = importance_rows(res.get("feature_importance"))
+    if importance:
+        families = Table(title="Which inputs the model uses (permutation importance on the last walk-forward block)")
+        for col in IMPORTANCE_HEADER:
+            families.add_column(col)
+        for row in importance:
+            families.add_row(*row)
+        out.print(families)
     verdict = res.get("verdict")
     if verdict and verdict_line:
         out.print(f"Verdict: {verdict.get('wording')}", markup=False)

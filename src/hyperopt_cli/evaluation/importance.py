@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperopt_cli.data.features import FAMILY_NAMES, family_of
+from hyperopt_cli.evaluation.importance_table import IMPORTANCE_HEADER, importance_rows  # noqa: F401 - re-exported
 from hyperopt_cli.data.prepare import Segment
 from hyperopt_cli.training.ensemble import combine_members
 from hyperopt_cli.training.metrics import classification_metrics
@@ -79,16 +80,3 @@ def family_importance(models: BlockModels, feature_names: tuple[str, ...], seed:
     """`permutation_importance` of a walk-forward block's trained members on that block."""
     members = [m.model for m in models.members]
     return permutation_importance(members, models.block, feature_names, seed, batch_size, device)
-
-
-def importance_rows(importance: dict[str, Any] | None) -> list[list[str]]:
-    """Table rows (family, columns, macro-F1 drop, cross-entropy rise), most important first, for the CLI and report."""
-    if not importance:
-        return []
-    families = importance.get("families") or {}
-    ranked = sorted(families.items(), key=lambda kv: (-kv[1]["cross_entropy_rise"], kv[0]))
-    return [[name, ", ".join(v["columns"]), f"{v['macro_f1_drop']:+.4f}", f"{v['cross_entropy_rise']:+.4f}"]
-            for name, v in ranked]
-
-
-IMPORTANCE_HEADER: tuple[str, ...] = ("family", "columns", "macro-F1 drop", "cross-entropy rise")
