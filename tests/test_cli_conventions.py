@@ -205,7 +205,7 @@ JsonRun = tuple[Path, subprocess.CompletedProcess[str]]  # the folder and `start
 @pytest.fixture(scope="module")
 def json_run(tmp_path_factory: pytest.TempPathFactory) -> JsonRun:
     folder = tmp_path_factory.mktemp("json_run")
-    cfg = write_config(folder)
+    cfg = write_config(folder, n_warmup_steps=10)  # never pruned: the report has two complete trials to draw
     result = hyperopt("start", "-c", cfg, "--mode", "quick", "--json", "-q", cwd=folder, timeout=600)
     return folder, result
 
