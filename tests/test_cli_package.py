@@ -41,3 +41,19 @@ def test_entry_point_and_module_run() -> None:
     result = subprocess.run([sys.executable, "-m", "hyperopt_cli", "--help"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "Usage: hyperopt" in result.stdout
+
+
+def test_lower_layers_never_import_the_run_layer() -> None:
+    """data/training/evaluation/search sit below run/: an import of hyperopt_cli.run from them is upward."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "src" / "hyperopt_cli"
+    upward = []
+    for layer in ("data", "training", "evaluation", "search"):
+        for path in (root / layer).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                         else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                upward += [f"{path.relative_to(root)}: {n}" for n in names
+                           if n == "hyperopt_cli.run" or n.startswith("hyperopt_cli.run.")]
+    assert upward == []

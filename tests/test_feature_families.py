@@ -207,7 +207,8 @@ def _features_search(run_dir: Path, preparer: _Preparer, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(GroupSearch, "_train", fake_train)
     search = GroupSearch(cfg, run_dir, "features", dict(cfg.search_space["features"]), {}, preparer, NullSink(),
-                         threading.Event(), TimeBudget(1.0, 0.0), on_progress=lambda: None)
+                         threading.Event(), TimeBudget(1.0, 0.0), on_progress=lambda: None,
+                         checkpoints=run_dir / "checkpoints")
     return search, trained
 
 

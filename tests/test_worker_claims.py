@@ -19,7 +19,7 @@ from _tiny_data import tiny_data
 from cli_helpers import TINY_CONFIG
 from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.run import rundir
-from hyperopt_cli.search.group import GroupSearch, TimeBudget, checkpoint_dir
+from hyperopt_cli.search.group import GroupSearch, TimeBudget
 from hyperopt_cli.search.liveness import WorkerId, this_worker
 from hyperopt_cli.search.storage import trial_handle
 from hyperopt_cli.search.study_records import INCUMBENT_ATTR
@@ -85,7 +85,8 @@ def test_a_worker_that_lost_its_trial_abandons_it_at_the_next_epoch(tmp_path: Pa
     cfg = config_from_dict({**TINY_CONFIG, **SHARED})
     events = _TakeOverAfterFirstEpoch()
     search = GroupSearch(cfg, tmp_path, "learning_rate", dict(cfg.search_space["learning_rate"]), {}, _Preparer(),
-                         events, threading.Event(), TimeBudget(1.0, 0.0), on_progress=lambda: None)
+                         events, threading.Event(), TimeBudget(1.0, 0.0), on_progress=lambda: None,
+                         checkpoints=tmp_path / "checkpoints")
     events.search = search
     trial = search.study.ask()
     trial.set_user_attr(WORKER_ATTR, search.me.key)
@@ -101,6 +102,9 @@ def test_a_shared_checkpoint_dir_keeps_runs_apart(tmp_path: Path) -> None:
     first, second = tmp_path / "a" / "run", tmp_path / "b" / "run"  # same name, same config and seed
     for run in (first, second):
         run.mkdir(parents=True)
+    def checkpoint_dir(cfg: Any, run: Path) -> Path:
+        return rundir.checkpoints_of(run, cfg.checkpoint_dir)
+
     assert checkpoint_dir(cfg, first) != checkpoint_dir(cfg, second)
     assert checkpoint_dir(cfg, first) == checkpoint_dir(cfg, first)  # stable: every worker finds it
     assert checkpoint_dir(cfg, first).parent == tmp_path / "shared"

@@ -117,7 +117,6 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     from hyperopt_cli.model.artifact import save_model
     from hyperopt_cli.model.build import build_manifest
     from hyperopt_cli.run.checks import check_data
-    from hyperopt_cli.search.group import checkpoint_dir
     from hyperopt_cli.training.seeding import derive_seed
     from hyperopt_cli.training.trainer import delete_checkpoint, train_model
 
@@ -139,7 +138,7 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     features = apply_scaler(source.raw_features, *scaler_until(source.raw_features, int(source.end_rows[-1])))
     every = source.segment("train", np.arange(len(source.end_rows)), features)
     fold = as_prepared_data(every, every, data.purge_bars, data.feature_names, VAL_FRACTION)
-    checkpoints = checkpoint_dir(cfg, run_dir)
+    checkpoints = rundir.checkpoints_of(run_dir, cfg.checkpoint_dir)
     members = []
     for member in range(cfg.ensemble_seeds):
         checkpoint = checkpoints / f"refit_{member}.pt"

@@ -8,15 +8,14 @@ is not a warning, e.g. workers started), evaluation, run_end.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from hyperopt_cli.run.estimate import describe_remaining
 
 log = logging.getLogger("hyperopt_cli")
 
 
-class EventSink(Protocol):
-    def emit(self, event: str, **data: Any) -> None: ...
+from hyperopt_cli.search.events import EventSink  # noqa: E402,F401 - the protocol lives below run/
 
 
 class NullSink:

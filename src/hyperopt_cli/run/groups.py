@@ -46,7 +46,8 @@ class GroupRunner:
                 continue
             space = self.space(group)
             search = GroupSearch(cfg, self.run_dir, group, space, fixed, preparer, self.events,
-                                 stop_event, budget, on_progress=self.on_progress)
+                                 stop_event, budget, on_progress=self.on_progress,
+                                 checkpoints=rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir))
             if cfg.incumbent_first:
                 self._enqueue_incumbent(search, incumbent_params(space, current_values(cfg, fixed, list(space))))
             progress.current = search

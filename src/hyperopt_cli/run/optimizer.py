@@ -35,7 +35,7 @@ from hyperopt_cli.run.parallel import describe_parallel
 from hyperopt_cli.run.records import build_results, group_objective, load_run_config
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
 from hyperopt_cli.search import workers
-from hyperopt_cli.search.group import TimeBudget, checkpoint_dir, open_study
+from hyperopt_cli.search.group import TimeBudget, open_study
 
 __all__ = ["HyperparameterOptimizer", "check_storage_is_fresh", "load_run_config", "rebuild_state"]
 
@@ -126,7 +126,7 @@ class HyperparameterOptimizer:
         last = groups[-1]
         study = open_study(cfg, self.run_dir, last, group_objective(cfg, last)[1])
         final = final_evaluation(cfg, preparer, fixed, stop_event, study,
-                                 checkpoint_dir(cfg, self.run_dir) / "final.pt", self.events,
+                                 rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir) / "final.pt", self.events,
                                  model_dir=self.run_dir / MODEL_DIR, data_fingerprint=writer.state.get("data"),
                                  epochs=self._progress.epochs.get(last))
         results = self._results(final, fixed)

@@ -25,8 +25,7 @@ from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, Tra
 from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.errors import DivergedError, NoFeaturesError, StopRequested
 from hyperopt_cli.faults import fault_point
-from hyperopt_cli.run.events import EventSink
-from hyperopt_cli.run.rundir import checkpoints_of
+from hyperopt_cli.search.events import EventSink
 from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.selection import FoldCurve, select
 from hyperopt_cli.search.space import sample_params
@@ -121,10 +120,6 @@ class GroupResult:
     kept: str | None = None  # "within noise": the incumbent was kept over a better-looking challenger
 
 
-def checkpoint_dir(cfg: OptimizationConfig, run_dir: Path) -> Path:
-    return checkpoints_of(run_dir, cfg.checkpoint_dir)
-
-
 def group_done_record(study: optuna.Study) -> dict[str, Any] | None:
     """The decision that ended a group, as stored on its study (None while it runs)."""
     return parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR))
@@ -161,9 +156,12 @@ class GroupSearch:
         stop_event: threading.Event,
         budget: TimeBudget,
         on_progress: Callable[[], None],
+        checkpoints: Path,
     ) -> None:
+        """`checkpoints`: the folder of the in-flight trials' checkpoints (the run decides where: run/rundir.py)."""
         self.cfg = cfg
         self.run_dir = run_dir
+        self.checkpoints = checkpoints
         self.group = group
         self.space = space
         self.fixed_params = dict(fixed_params)
@@ -230,7 +228,7 @@ class GroupSearch:
 
     def _sweep_finished_checkpoints(self) -> None:
         """Delete checkpoints of trials already finished in storage (a kill between tell and delete)."""
-        folder = checkpoint_dir(self.cfg, self.run_dir)
+        folder = self.checkpoints
         if not folder.is_dir():
             return
         finished = {t.number for t in self.trials() if t.state.is_finished()}
@@ -242,7 +240,7 @@ class GroupSearch:
     def _checkpoint_path(self, number: int, fold: int = -1, n_folds: int = 1) -> Path:
         """The last fold (the configured split) keeps the single-split name; earlier folds add `_fold<k>`."""
         suffix = "" if fold in (-1, n_folds - 1) else f"_fold{fold}"
-        return checkpoint_dir(self.cfg, self.run_dir) / f"{self.group}_trial{number:05d}{suffix}.pt"
+        return self.checkpoints / f"{self.group}_trial{number:05d}{suffix}.pt"
 
     def _fold_seed(self, number: int, fold: int, n_folds: int) -> int:
         """The last fold keeps the single-split seed, so selection_folds: 1 trains exactly as before."""
