@@ -98,6 +98,7 @@ def test_report_of_a_finished_run_has_every_section_and_valid_images(finished_ru
     assert f"{results['test_metrics']['macro_f1']:.4f}" in page
     for name in results["fixed_params"]:
         assert name in page.split('id="fixed-params"')[1]
+    assert "<th>PBO</th>" in page and f"probability of backtest overfitting {results['pbo']:.2f}" in page
 
 
 def test_report_of_a_paused_run_shows_what_exists(paused_run: Path) -> None:

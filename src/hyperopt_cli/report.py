@@ -111,7 +111,8 @@ def _read_groups(cfg: OptimizationConfig, run_dir: Path) -> list[_Group]:
         metric, direction = group_objective(cfg, group)
         study = store.open_readonly(group)
         trials = list(study.get_trials(deepcopy=False)) if study is not None else []
-        summary = summarize(group, trials, metric, direction, cfg.convergence_threshold) if study else None
+        summary = (summarize(group, trials, metric, direction, cfg.convergence_threshold, cfg.incumbent_margin_se)
+                   if study else None)
         record = parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR)) if study is not None else None
         reason = str(record.get("reason") or "done") if record is not None else None
         best = finished_best(record, summary.best_params if summary else None) if record is not None else None
@@ -421,11 +422,18 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
         if s is None:
             rows.append([g.name, state, g.metric, "-", "-", "-", "-"])
             continue
+        kept = f"; kept: {s.kept}" if s.kept else ""
         rows.append([g.name, state, g.metric, f"{s.n_complete}/{s.n_pruned}/{s.n_failed}/{s.n_running}",
-                     _fmt(s.best_value), s.best_trial if s.best_trial is not None else "-", g.reason or "-"])
+                     _fmt(s.best_value), s.best_trial if s.best_trial is not None else "-", (g.reason or "-") + kept,
+                     _fmt(s.pbo)])
     text = _table(["", ""], facts) + _table(
-        ["group", "state", "objective", "trials c/p/f/r", "best", "best trial", "ended by"], rows
+        ["group", "state", "objective", "trials c/p/f/r", "best", "best trial", "ended by", "PBO"], rows
     )
+    text += ("<p>Trials are ranked by their objective averaged over purged folds at the best epoch; a group keeps "
+             "the values it started from (<em>kept: within noise</em>) unless a challenger's paired gain exceeds "
+             "one standard error. PBO is the probability of backtest overfitting (CSCV over the trials' fold "
+             "sub-blocks): near 0 the search's pick holds up on data it was not picked on, near 0.5 it is no "
+             "better than chance. See docs/selection.md.</p>")
     dashboard = RunStorage(cfg, run_dir).dashboard_url(next((g.name for g in groups if g.study is not None),
                                                             groups[0].name))
     if dashboard is not None:
