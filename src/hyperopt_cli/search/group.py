@@ -332,18 +332,11 @@ class GroupSearch:
 
     def _degenerate_labels(self, folds: list[PreparedData]) -> TrialOutcome | None:
         """A label-changing trial whose rarest class is below min_class_share in some fold is refused untrained."""
-        if self.metric != SKILL:
+        reason = degenerate_labels(folds, self.cfg.min_class_share) if self.metric == SKILL else None
+        if reason is None:
             return None
-        for data in folds:
-            for segment in (data.train, data.val):
-                shares = segment.class_counts() / max(len(segment), 1)
-                if shares.min() < self.cfg.min_class_share:
-                    reason = (f"degenerate labels: {segment.name} class shares SELL/HOLD/BUY "
-                              f"{'/'.join(f'{v:.0%}' for v in shares)}, the rarest below "
-                              f"min_class_share {self.cfg.min_class_share:g}")
-                    return TrialOutcome(TrialState.FAIL, warning=f"trial refused: {reason}",
-                                        attrs={"fail_reason": reason, "degenerate_labels": True})
-        return None
+        return TrialOutcome(TrialState.FAIL, warning=f"trial refused: {reason}",
+                            attrs={"fail_reason": reason, "degenerate_labels": True})
 
     def _train(self, trial: optuna.Trial, folds: list[PreparedData], trainer_cfg: TrainerConfig, tag: str,
                reported: set[int]) -> TrialOutcome:
@@ -379,20 +372,7 @@ class GroupSearch:
         return self._completed(results, folds)
 
     def _completed(self, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome:
-        """The trial's objective: its folds' mean curve at the best epoch (search/selection.py)."""
-        chosen = select([fold_curve(r, d) for r, d in zip(results, folds)], self.metric, self.direction)
-        final = results[-1].history[chosen.epochs - 1]  # the configured split, at the chosen epoch
-        collapsed = final.val_precision < self.cfg.collapse_precision
-        attrs: dict[str, Any] = {}
-        if results[-1].resumed_from_epoch is not None:
-            attrs["resumed_from"] = {"epoch": results[-1].resumed_from_epoch, "batch": results[-1].resumed_from_batch}
-        attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in results[-1].history],
-                     raw_value=chosen.value, collapsed=collapsed, selection=chosen.as_dict(), units=chosen.units,
-                     skill_units=chosen.skill_units,
-                     train_seconds=sum(m.seconds for r in results for m in r.history))
-        warning = (f"mode collapse: val precision {final.val_precision:.3f} < {self.cfg.collapse_precision} "
-                   f"after epoch {chosen.epochs} (flagged, not penalised)") if collapsed else None
-        return TrialOutcome(TrialState.COMPLETE, chosen.value, attrs, warning, collapsed)
+        return completed_outcome(results, folds, self.metric, self.direction, self.cfg.collapse_precision)
 
     def _epoch_reporter(self, trial: optuna.Trial, reported: set[int], fold: int,
                         folds: list[PreparedData]) -> Callable[[EpochMetrics], None]:
@@ -439,6 +419,34 @@ class GroupSearch:
         self.current_trial, self.current_epoch = None, None
         self.events.emit("trial_end", group=self.group, trial=number, state=state, value=value, collapsed=collapsed)
         self.on_progress()
+
+
+def degenerate_labels(folds: list[PreparedData], min_share: float) -> str | None:
+    """Why a fold's labels are degenerate (a class rarer than `min_share` in its train or validation part), or None."""
+    for data in folds:
+        for segment in (data.train, data.val):
+            shares = segment.class_counts() / max(len(segment), 1)
+            if shares.min() < min_share:
+                return (f"degenerate labels: {segment.name} class shares SELL/HOLD/BUY "
+                        f"{'/'.join(f'{v:.0%}' for v in shares)}, the rarest below min_class_share {min_share:g}")
+    return None
+
+
+def completed_outcome(results: list[TrainResult], folds: list[PreparedData], metric: str, direction: str,
+                      collapse_precision: float) -> TrialOutcome:
+    """A trained trial's objective: its folds' mean curve at the best epoch (search/selection.py), and its record."""
+    chosen = select([fold_curve(r, d) for r, d in zip(results, folds)], metric, direction)
+    final = results[-1].history[chosen.epochs - 1]  # the configured split, at the chosen epoch
+    collapsed = final.val_precision < collapse_precision
+    attrs: dict[str, Any] = {}
+    if results[-1].resumed_from_epoch is not None:
+        attrs["resumed_from"] = {"epoch": results[-1].resumed_from_epoch, "batch": results[-1].resumed_from_batch}
+    attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in results[-1].history],
+                 raw_value=chosen.value, collapsed=collapsed, selection=chosen.as_dict(), units=chosen.units,
+                 skill_units=chosen.skill_units, train_seconds=sum(m.seconds for r in results for m in r.history))
+    warning = (f"mode collapse: val precision {final.val_precision:.3f} < {collapse_precision} "
+               f"after epoch {chosen.epochs} (flagged, not penalised)") if collapsed else None
+    return TrialOutcome(TrialState.COMPLETE, chosen.value, attrs, warning, collapsed)
 
 
 def fold_curve(result: TrainResult, data: PreparedData) -> FoldCurve:
