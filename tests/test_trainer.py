@@ -146,7 +146,7 @@ def test_mode_collapse_is_flagged_and_warned() -> None:
     result = _train(data=dataclasses.replace(DATA, train=only_hold), epochs=1, on_warning=warnings.append,
                     use_class_weights=False, use_oversampling=False, learning_rate=2e-2)
     assert result.history[0].collapsed and result.history[0].pred_distribution[1] == 1.0
-    assert warnings == ["mode collapse at epoch 0: 100% of validation predictions are HOLD"]
+    assert warnings == ["mode collapse at epoch 1: 100% of validation predictions are HOLD"]
 
 
 def test_should_stop_is_asked_before_every_batch_and_eval_batch() -> None:
