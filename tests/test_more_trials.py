@@ -176,3 +176,13 @@ def test_study_records_reopen_a_group_only_until_it_finishes_its_extension() -> 
     assert group_done_of(finished) is not None and not extension_open(finished)
     assert trial_limits({}, 2).max_trials == 2
 
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_extra_trials_and_run_exactly_n(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cfg = tiny("mode=quick", "workers=2", "storage_url=journal")
+    HyperparameterOptimizer(cfg, run).optimize()
+    results = HyperparameterOptimizer.from_run_dir(run).optimize(more_trials=2)
+    assert results["group_results"]["learning_rate"]["n_trials"]["finished"] == 4  # surplus trials count for nothing
+    assert read_state(run)["status"] == "completed"
