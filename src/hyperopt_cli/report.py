@@ -42,14 +42,13 @@ from hyperopt_cli.errors import HyperoptError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
-    GROUP_DONE_ATTR,
     finished_best,
     fixed_params,
     group_objective,
     load_run_config,
-    parse_group_done,
 )
 from hyperopt_cli.search.storage import RunStorage, readonly_storage
+from hyperopt_cli.search.study_records import group_done_of
 from hyperopt_cli.search.summary import StudySummary, summarize
 
 __all__ = ["REPORT_DIR", "REPORT_FILE", "SECTIONS", "Report", "readonly_storage", "write_report"]
@@ -113,7 +112,7 @@ def _read_groups(cfg: OptimizationConfig, run_dir: Path) -> list[_Group]:
         trials = list(study.get_trials(deepcopy=False)) if study is not None else []
         summary = (summarize(group, trials, metric, direction, cfg.convergence_threshold, cfg.incumbent_margin_se)
                    if study else None)
-        record = parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR)) if study is not None else None
+        record = group_done_of(study.user_attrs) if study is not None else None
         reason = str(record.get("reason") or "done") if record is not None else None
         best = finished_best(record, summary.best_params if summary else None) if record is not None else None
         groups.append(_Group(group, metric, direction, study, trials, summary, reason, best))

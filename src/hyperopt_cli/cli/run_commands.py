@@ -22,7 +22,7 @@ ModeName = Literal[MODES]  # type: ignore[valid-type]
 GroupName = Literal[GROUPS]  # type: ignore[valid-type]
 
 
-def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: bool) -> int:
+def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: bool, more_trials: int = 0) -> int:
     """Run an optimizer (built with `events=display`) under the two-stage stop handler; returns the exit code."""
     from hyperopt_cli.errors import StopRequested
     from hyperopt_cli.run.signals import StopController
@@ -32,7 +32,7 @@ def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: 
         if start is not None:
             start()
         try:
-            results = optimizer.optimize(ctl.stop_event)
+            results = optimizer.optimize(ctl.stop_event, more_trials=more_trials)
         except StopRequested:
             _stop_display(display)
             say(state, f"Run paused: {run_dir}\nResume with: hyperopt resume {run_dir}", as_json)
@@ -167,17 +167,25 @@ def resume(
     ctx: typer.Context,
     run: Optional[str] = run_argument("the newest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
+    more_trials: Optional[int] = typer.Option(
+        None, "--more-trials", min=1, metavar="N",
+        help="Reopen the run's last group for N more trials, also on a completed run (docs/stop-resume.md).",
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
-    """Continue a paused or interrupted run where it stopped.
+    """Continue a paused or interrupted run where it stopped, or give it more trials.
 
     Finished groups are skipped; the interrupted trial continues from its checkpoint under
     the same trial number. A missing or corrupt state.json is rebuilt from config.yaml and
     the Optuna studies; an edited config.yaml is refused.
 
-    Example: hyperopt resume 20261127_215832
+    `--more-trials N` reopens only the last group (earlier groups' values stay fixed, as
+    every later group was tuned with them) for N more trials, then evaluates again
+    if the chosen values changed. A stop during them resumes with a plain `resume`.
+
+    Example: hyperopt resume 20261127_215832 --more-trials 10
     """
     from hyperopt_cli.control import owner_only_files
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
@@ -187,8 +195,8 @@ def resume(
     run_dir = pick_run(run, state.runs_dir)
     display = _display(state)
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=display)
-    say(state, f"Resuming: {run_dir}", as_json)
-    return _run(optimizer, display, run_dir, state, as_json)
+    say(state, f"Resuming: {run_dir}" + (f" with {more_trials} more trial(s)" if more_trials else ""), as_json)
+    return _run(optimizer, display, run_dir, state, as_json, more_trials=more_trials or 0)
 
 
 @app.command()

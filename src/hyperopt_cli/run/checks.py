@@ -17,6 +17,7 @@ from hyperopt_cli.run.shapes import check_state
 from hyperopt_cli.run.state import rebuild_state
 from hyperopt_cli.search.storage import CONTROL, RunStorage
 from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.search.study_records import extension_open
 
 
 @dataclass
@@ -61,9 +62,15 @@ def check_storage_is_fresh(cfg: OptimizationConfig, run_dir: Path) -> None:
         )
 
 
-def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventSink) -> RunDirCheck:
-    """Write config.yaml for a new run, or check a resumed run's config against it."""
+def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventSink,
+                          extending: bool = False) -> RunDirCheck:
+    """Write config.yaml for a new run, or check a resumed run's config against it.
+
+    `extending`: the session asks for more trials (run/extend.py), so a completed run may resume.
+    """
     config_file = run_dir / rundir.CONFIG_FILE
+    if not config_file.exists() and extending:
+        raise RunStateError(f"{run_dir} has no {rundir.CONFIG_FILE}: more trials extend a run that was started")
     if not config_file.exists():
         check_storage_is_fresh(cfg, run_dir)
         atomic_write_text(config_file, dump_config(cfg))
@@ -88,11 +95,19 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
             f"{config_file} was edited since the run started ({'; '.join(changes) or 'hash differs'}); "
             "restore it or start a new run"
         )
-    if state.get("status") == "completed" and (run_dir / MODEL_DIR / MANIFEST_FILE).is_file():
+    if (state.get("status") == "completed" and (run_dir / MODEL_DIR / MANIFEST_FILE).is_file() and not extending
+            and not last_group_reopened(cfg, run_dir)):
         # a finished run without its model (saved by an older version, or deleted) resumes to rebuild it
-        raise RunStateError(f"{run_dir} is already completed; see: hyperopt results {run_dir}")
+        raise RunStateError(f"{run_dir} is already completed; see: hyperopt results {run_dir} "
+                            f"(more trials: hyperopt resume {run_dir} --more-trials N)")
     state["sessions"] = int(state.get("sessions", 0)) + 1
     return RunDirCheck("resumed", state, frozen)
+
+
+def last_group_reopened(cfg: OptimizationConfig, run_dir: Path) -> bool:
+    """An extension was recorded but state.json still says completed (a kill -9 between the two writes)."""
+    study = RunStorage(cfg, run_dir).open_readonly(cfg.groups_to_run()[-1])
+    return study is not None and extension_open(study.user_attrs)
 
 
 def check_data(cfg: OptimizationConfig, state: dict[str, Any], n_bars: int) -> None:

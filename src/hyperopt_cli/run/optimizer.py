@@ -24,6 +24,7 @@ from hyperopt_cli.errors import HyperoptError, RunStateError, StopRequested
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.checks import check_data, check_storage_is_fresh, init_or_check_run_dir
 from hyperopt_cli.run.estimate import seconds_per_epoch
+from hyperopt_cli.run.extend import check_extension, extend_last_group
 from hyperopt_cli.run.events import EventSink, FanOut, LogSink, NullSink
 from hyperopt_cli.evaluation.walkforward import check_blocks
 from hyperopt_cli.model.artifact import MODEL_DIR
@@ -71,17 +72,18 @@ class HyperparameterOptimizer:
     def from_run_dir(cls, run_dir: Path, events: EventSink | None = None) -> HyperparameterOptimizer:
         return cls(load_run_config(Path(run_dir)), Path(run_dir), events)
 
-    def optimize(self, stop_event: threading.Event | None = None) -> dict[str, Any]:
+    def optimize(self, stop_event: threading.Event | None = None, more_trials: int = 0) -> dict[str, Any]:
         """Run every remaining group, then the final evaluation; returns results.json's content.
 
         Raises StopRequested (after checkpointing and writing status "paused") when
-        `stop_event` is set.
+        `stop_event` is set. `more_trials` N >= 1 first reopens the run's last group for N
+        more trials, also on a completed run (run/extend.py).
         """
         stop_event = stop_event or threading.Event()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with rundir.RunLock(self.run_dir), attached_log(self.run_dir):
             try:
-                return self._optimize(stop_event)
+                return self._optimize(stop_event, more_trials)
             except StopRequested:
                 self._workers.stop()
                 self._state.write("paused", message="stopped by request; resume with: hyperopt resume " + str(self.run_dir))
@@ -96,10 +98,12 @@ class HyperparameterOptimizer:
                 self._state.write("failed", message=f"{type(exc).__name__}: {exc}")
                 raise
 
-    def _optimize(self, stop_event: threading.Event) -> dict[str, Any]:
+    def _optimize(self, stop_event: threading.Event, more_trials: int) -> dict[str, Any]:
         cfg, writer = self.cfg, self._state
-        check = init_or_check_run_dir(cfg, self.run_dir, self.events)
+        check = init_or_check_run_dir(cfg, self.run_dir, self.events, extending=more_trials > 0)
         writer.state = check.state
+        if more_trials:
+            check_extension(cfg, self.run_dir, writer.state, more_trials)  # before state.json can be written
         preparer = self._preparer or DataPreparer(load_data(cfg), cfg.data)
         base = preparer.prepare(cfg.labels, families_for(cfg, {}))  # refuses families with no varying column now
         check_data(cfg, writer.state, int(base.info.get("bars", 0)))
@@ -109,6 +113,8 @@ class HyperparameterOptimizer:
         budget = writer.budget = TimeBudget(cfg.max_total_time_hours, float(writer.state.get("elapsed_s", 0.0)))
         groups = cfg.groups_to_run()
         writer.state["started_at"] = rundir.now_iso()
+        if more_trials:
+            extend_last_group(cfg, self.run_dir, more_trials, self.events)
         load_finished_groups(cfg, self.run_dir, self._progress)
         writer.write("running")
         self.events.emit(

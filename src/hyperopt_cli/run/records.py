@@ -86,9 +86,10 @@ def masked_config(cfg: OptimizationConfig) -> dict[str, Any]:
     return out
 
 
-def group_row(cfg: OptimizationConfig, status: str, reason: str | None, summary: StudySummary | None) -> dict[str, Any]:
-    """One group's row in state.json's `groups`."""
-    row: dict[str, Any] = {"status": status, "reason": reason, "max_trials": cfg.max_trials_per_group}
+def group_row(cfg: OptimizationConfig, status: str, reason: str | None, summary: StudySummary | None,
+              max_trials: int | None = None) -> dict[str, Any]:
+    """One group's row in state.json's `groups`; `max_trials`: its budget where an extension raised it."""
+    row: dict[str, Any] = {"status": status, "reason": reason, "max_trials": max_trials or cfg.max_trials_per_group}
     row.update(summary.as_dict() if summary else {})
     return row
 

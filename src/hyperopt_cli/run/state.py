@@ -20,7 +20,6 @@ from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, estimate_hours, final_evaluation_trainings
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
-    GROUP_DONE_ATTR,
     build_results,
     done_reason,
     finished_best,
@@ -29,11 +28,11 @@ from hyperopt_cli.run.records import (
     group_row,
     load_run_config,
     masked_config,
-    parse_group_done,
     progress_row,
 )
 from hyperopt_cli.search import storage_kind, workers
 from hyperopt_cli.search.storage import RunStorage
+from hyperopt_cli.search.study_records import group_done_of, trial_limits
 from hyperopt_cli.search.summary import StudySummary, summarize
 
 if TYPE_CHECKING:
@@ -55,6 +54,7 @@ class GroupsProgress:
     done: dict[str, str] = field(default_factory=dict)  # group -> reason it ended
     best: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # group -> params frozen when done
     epochs: dict[str, int | None] = field(default_factory=dict)  # group -> epoch count its frozen trial chose
+    limits: dict[str, int] = field(default_factory=dict)  # group -> its trial budget, where an extension raised it
     current: GroupSearch | None = None  # the group this process is searching now
 
     def where(self) -> tuple[str | None, int | None, int | None]:
@@ -72,8 +72,8 @@ class GroupsProgress:
 
 
 def read_group(cfg: OptimizationConfig, run_dir: Path, group: str,
-               readonly: bool = False) -> tuple[StudySummary, dict[str, Any] | None] | None:
-    """A group's summary and the record that ended it (None while unfinished), from its study alone.
+               readonly: bool = False) -> tuple[StudySummary, dict[str, Any] | None, int] | None:
+    """A group's summary, the record that ended it (None while unfinished) and its trial budget, from its study alone.
 
     readonly: open the study as a reader (never creating or migrating it); None when it holds no study yet.
     """
@@ -90,7 +90,8 @@ def read_group(cfg: OptimizationConfig, run_dir: Path, group: str,
         return None
     summary = summarize(group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold,
                         cfg.incumbent_margin_se)
-    return summary, parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR))
+    attrs = study.user_attrs
+    return summary, group_done_of(attrs), trial_limits(attrs, cfg.max_trials_per_group).max_trials
 
 
 def load_finished_groups(cfg: OptimizationConfig, run_dir: Path, progress: GroupsProgress,
@@ -103,8 +104,9 @@ def load_finished_groups(cfg: OptimizationConfig, run_dir: Path, progress: Group
         read = read_group(cfg, run_dir, group, readonly)
         if read is None:
             continue
-        summary, record = read
+        summary, record, limit = read
         progress.summaries[group] = summary
+        progress.limits[group] = limit
         if record is not None:
             progress.done[group] = done_reason(record)
             progress.best[group] = finished_best(record, summary.best_params)
@@ -172,7 +174,8 @@ class StateWriter:
         groups = cfg.groups_to_run()
         state["progress"] = progress_row(cfg, progress.where(), progress.done)
         state["groups"] = {
-            g: group_row(cfg, progress.status_of(g, status), progress.done.get(g), progress.summaries.get(g))
+            g: group_row(cfg, progress.status_of(g, status), progress.done.get(g), progress.summaries.get(g),
+                         progress.limits.get(g))
             for g in groups
         }
         state["time_estimate"] = self.time_estimate()
@@ -190,9 +193,10 @@ class StateWriter:
     def time_estimate(self) -> dict[str, Any]:
         cfg, progress = self.cfg, self.progress
         groups = cfg.groups_to_run()
-        total = cfg.max_trials_per_group * len(groups)
+        limit = {g: progress.limits.get(g, cfg.max_trials_per_group) for g in groups}
+        total = sum(limit.values())
         finished = sum(
-            cfg.max_trials_per_group if g in progress.done
+            limit[g] if g in progress.done
             else (progress.summaries[g].n_finished if g in progress.summaries else 0)
             for g in groups
         )
@@ -233,7 +237,7 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
     if groups[-1] in progress.summaries:
         last = RunStorage(cfg, run_dir).open_readonly(groups[-1])
         final = last.user_attrs.get(FINAL_ATTR) if last is not None else None
-    completed = final is not None
+    completed = final is not None and groups[-1] in progress.done  # not while an extension reopened it
     done, summaries = progress.done, progress.summaries
     current = next((g for g in groups if g not in done), None)
     return {
@@ -249,7 +253,7 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
         "progress": progress_row(cfg, (None if completed else current, None, None), done),
         "groups": {
             g: group_row(cfg, "completed" if g in done else ("paused" if g in summaries else "pending"),
-                         done.get(g), summaries.get(g))
+                         done.get(g), summaries.get(g), progress.limits.get(g))
             for g in groups
         },
         "results": {**build_results(cfg, summaries, done, fixed, final), "job_id": run_dir.name} if completed else None,

@@ -34,9 +34,12 @@ from hyperopt_cli.search.study_records import (
     GROUP_DONE_ATTR,
     SKILL,
     SURPLUS_ATTR,
+    TrialLimits,
     direction_for,
+    extensions,
+    group_done_of,
     objective_metric,
-    parse_group_done,
+    trial_limits,
 )
 from hyperopt_cli.search.summary import StudySummary, group_is_done, summarize
 from hyperopt_cli.search.workers import (
@@ -121,8 +124,8 @@ class GroupResult:
 
 
 def group_done_record(study: optuna.Study) -> dict[str, Any] | None:
-    """The decision that ended a group, as stored on its study (None while it runs)."""
-    return parse_group_done(study.user_attrs.get(GROUP_DONE_ATTR))
+    """The decision that ended a group, as stored on its study (None while it runs, or reopened by an extension)."""
+    return group_done_of(study.user_attrs)
 
 
 class TimeBudget:
@@ -176,6 +179,7 @@ class GroupSearch:
         self.current_trial: int | None = None
         self.current_epoch: int | None = None
         self.me: WorkerId = this_worker()
+        self.limits = TrialLimits(cfg.max_trials_per_group)  # read from the study each round (extensions)
 
     # ----------------------------------------------------------------- reading storage
 
@@ -198,9 +202,11 @@ class GroupSearch:
         while True:
             if self.stop_event.is_set():
                 raise StopRequested("stop requested")
-            record = group_done_record(self.study)
+            attrs = self.study.user_attrs
+            record = group_done_of(attrs)
             if record is not None:
                 return self._result_from(record)
+            self.limits = trial_limits(attrs, self.cfg.max_trials_per_group)
             trials = self.trials()
             running = sorted((t for t in trials if t.state == TrialState.RUNNING), key=lambda t: t.number)
             beats = heartbeats() if running else {}
@@ -211,12 +217,12 @@ class GroupSearch:
                 continue
             summary = summarize(self.group, trials, self.metric, self.direction, self.cfg.convergence_threshold,
                                 self.cfg.incumbent_margin_se)
-            done, reason = group_is_done(summary, self.cfg)
+            done, reason = group_is_done(summary, self.cfg, self.limits)
             if done and summary.n_running == 0:
                 return self._declare_done(summary, reason)
             if self.budget.exhausted():
                 return GroupResult(summary, False, "time_budget")
-            if done or summary.n_finished + summary.n_running >= self.cfg.max_trials_per_group:
+            if done or summary.n_finished + summary.n_running >= self.limits.max_trials:
                 self._idle()  # other workers' trials decide what comes next
                 continue
             trial = self.study.ask()
@@ -260,7 +266,7 @@ class GroupSearch:
         if not uses_shared_coordination(self.cfg):
             return False  # the only writer: the loop kept this slot free before asking (saves two reads a trial)
         earlier = [t for t in self.trials() if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)]
-        if len(earlier) < self.cfg.max_trials_per_group:
+        if len(earlier) < self.limits.max_trials:
             return False
         trial = trial_handle(self.study, next(t for t in self.trials() if t.number == number))
         trial.set_user_attr(SURPLUS_ATTR, True)
@@ -271,7 +277,8 @@ class GroupSearch:
         """Freeze the guarded decision (summarize applied the incumbent guard) on the study."""
         record = {"reason": reason, "best_trial": summary.best_trial, "best_value": summary.best_value,
                   "best_params": summary.best_params, "best_epochs": summary.best_epochs, "kept": summary.kept,
-                  "challenger": summary.challenger, "decided_by": self.me.key}
+                  "challenger": summary.challenger, "decided_by": self.me.key,
+                  "extensions": len(extensions(self.study.user_attrs))}
         if group_done_record(self.study) is None:
             self.study.set_user_attr(GROUP_DONE_ATTR, record)
             if summary.kept:

@@ -6,7 +6,8 @@ can read studies' records without importing the training stack.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 from hyperopt_cli.config import GROUPS, LABEL_PARAMS, OptimizationConfig
 
@@ -16,6 +17,7 @@ SKILL = "val_skill"  # 1 - validation cross-entropy / that of the training label
 GROUP_DONE_ATTR = "group_done"  # study user attr: the decision that ended a group
 SURPLUS_ATTR = "surplus"  # trial user attr: closed unrun because two workers took the last slot
 INCUMBENT_ATTR = "incumbent"  # user attr: on a study, the params enqueued as trial 0; on that trial, True
+EXTRA_TRIALS_ATTR = "extra_trials"  # study user attr: the extensions `resume --more-trials N` asked for, in order
 
 
 def objective_metric(cfg: OptimizationConfig, space_names: Sequence[str]) -> str:
@@ -49,3 +51,43 @@ def parse_group_done(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         return {"reason": value}
     return value if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class TrialLimits:
+    """How many finished trials end a group, and how many must finish before convergence may end it."""
+
+    max_trials: int
+    min_trials: int = 0  # an open extension's target: the user asked for exactly N more trials
+
+
+def extensions(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The study's extensions, each {"n", "at_finished", "limit"} (run/extend.py writes them)."""
+    raw = attrs.get(EXTRA_TRIALS_ATTR)
+    return [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+
+
+def trial_limits(attrs: Mapping[str, Any], max_trials_per_group: int) -> TrialLimits:
+    """The config's budget, or the last extension's limit and target."""
+    extra = extensions(attrs)
+    if not extra:
+        return TrialLimits(max_trials_per_group)
+    last = extra[-1]
+    return TrialLimits(int(last["limit"]), int(last["at_finished"]) + int(last["n"]))
+
+
+def group_done_of(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decision that ended a group, unless an extension asked after it reopened the group.
+
+    A record counts the extensions it saw (`extensions`); Optuna cannot delete a user attr,
+    so an extension reopens a group by outnumbering its record, in one write.
+    """
+    record = parse_group_done(attrs.get(GROUP_DONE_ATTR))
+    if record is None or int(record.get("extensions") or 0) < len(extensions(attrs)):
+        return None
+    return record
+
+
+def extension_open(attrs: Mapping[str, Any]) -> bool:
+    """Whether an extension was asked for and the group has not finished it yet."""
+    return bool(extensions(attrs)) and group_done_of(attrs) is None

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.evaluation.pbo import pbo
 from hyperopt_cli.search.selection import guard
-from hyperopt_cli.search.study_records import INCUMBENT_ATTR, SURPLUS_ATTR
+from hyperopt_cli.search.study_records import INCUMBENT_ATTR, SURPLUS_ATTR, TrialLimits
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -221,10 +221,16 @@ def wall_seconds(trials: Sequence[FrozenTrial]) -> float:
     return max(0.0, (max(ends) - min(starts)).total_seconds())
 
 
-def group_is_done(summary: StudySummary, cfg: OptimizationConfig) -> tuple[bool, str | None]:
-    """Whether a group has finished its work, and why: 'budget' or 'converged'."""
-    if summary.n_finished >= cfg.max_trials_per_group:
+def group_is_done(summary: StudySummary, cfg: OptimizationConfig,
+                  limits: TrialLimits | None = None) -> tuple[bool, str | None]:
+    """Whether a group has finished its work, and why: 'budget' or 'converged'.
+
+    `limits`: the group's extended budget (study_records.trial_limits); None: the config's.
+    """
+    limits = limits or TrialLimits(cfg.max_trials_per_group)
+    if summary.n_finished >= limits.max_trials:
         return True, "budget"
-    if summary.n_complete > 0 and summary.since_improvement >= cfg.convergence_patience:
+    if (summary.n_finished >= limits.min_trials and summary.n_complete > 0
+            and summary.since_improvement >= cfg.convergence_patience):
         return True, "converged"
     return False, None
