@@ -57,15 +57,31 @@ class Decision:
         return int(selection["epochs"]) if isinstance(selection, dict) and selection.get("epochs") else None
 
 
+def predicts_one_class(trial: FrozenTrial) -> bool:
+    """More than 90% of the trial's validation predictions (chosen epoch, configured split) in one class."""
+    return bool((trial.user_attrs.get("metrics") or {}).get("collapsed"))
+
+
 def decide(trials: Sequence[FrozenTrial], direction: str, margin_se: float | None) -> Decision:
     """The incumbent guard: the best trial replaces the incumbent only by more than `margin_se` SEs.
 
     The gain is paired over the trials' units (fold sub-blocks, search/selection.py).
-    `margin_se` None: no guard, the best trial wins.
+    A challenger that predicts one class never replaces an incumbent that does not: cross-entropy
+    can prefer a model that predicts the label shares (class weights off), whose every
+    decision is then the majority class (measured on NASDAQ: 100% BUY, macro-F1 0.21 against
+    0.39). `margin_se` None: no guard, the best trial wins.
     """
     best = best_trial(trials, direction)
     incumbent = incumbent_trial(trials)
-    if margin_se is None or best is None or incumbent is None or best.number == incumbent.number:
+    if margin_se is None or best is None or incumbent is None:
+        return Decision(best)
+    if predicts_one_class(best) and not predicts_one_class(incumbent):
+        eligible = best_trial([t for t in trials if not predicts_one_class(t)], direction)
+        if eligible is None or eligible.number == incumbent.number:
+            return Decision(incumbent, kept="challenger predicts one class",
+                            challenger={"trial": best.number, "value": best.value, "one_class": True})
+        best = eligible
+    if best.number == incumbent.number:
         return Decision(best)
     gain = float(best.value) - float(incumbent.value)  # type: ignore[arg-type]
     judged = guard(incumbent.user_attrs.get("units"), best.user_attrs.get("units"),
