@@ -122,16 +122,25 @@ def test_a_kept_incumbent_is_said_in_the_group_status_cell() -> None:
     assert group_status({"reason": "budget", "kept": None}) == "budget"
 
 
-def test_a_challenger_predicting_one_class_never_replaces_an_incumbent_that_does_not() -> None:
+def test_a_challenger_that_drops_a_class_never_replaces_an_incumbent_that_does_not() -> None:
     ts = with_units(trials([0.90, 0.50, 0.80]), {0: [0.9] * 4, 1: [0.5] * 4, 2: [0.8, 0.81, 0.79, 0.8]})
     ts[1].user_attrs["metrics"] = {"collapsed": True}  # the lowest loss, but every prediction one class
     decision = decide(ts, "minimize", 1.0)
     assert decision.trial.number == 2  # the best challenger that does not collapse, clearly better than 0
     ts[2].user_attrs["metrics"] = {"collapsed": True}
     decision = decide(ts, "minimize", 1.0)
-    assert decision.trial.number == 0 and decision.kept == "challenger predicts one class"
-    assert decision.challenger == {"trial": 1, "value": 0.5, "one_class": True}
+    assert decision.trial.number == 0 and decision.kept == "challenger drops a class"
+    assert decision.challenger == {"trial": 1, "value": 0.5, "drops_a_class": True}
     ts[0].user_attrs["metrics"] = {"collapsed": True}  # the incumbent collapses too: the guard decides as usual
+    assert decide(ts, "minimize", 1.0).trial.number == 1
+
+
+def test_a_challenger_that_almost_never_predicts_a_class_drops_it() -> None:
+    ts = with_units(trials([0.90, 0.50]), {0: [0.9] * 4, 1: [0.5] * 4})
+    ts[0].user_attrs["metrics"] = {"collapsed": False, "pred_distribution": [0.3, 0.3, 0.4]}
+    ts[1].user_attrs["metrics"] = {"collapsed": False, "pred_distribution": [0.49, 0.01, 0.50]}  # HOLD 1%
+    assert decide(ts, "minimize", 1.0).kept == "challenger drops a class"
+    ts[1].user_attrs["metrics"]["pred_distribution"] = [0.45, 0.06, 0.49]
     assert decide(ts, "minimize", 1.0).trial.number == 1
 
 
@@ -141,7 +150,7 @@ def test_the_kept_message_says_why() -> None:
     ts = with_units(trials([0.90, 0.50]), {0: [0.9] * 4, 1: [0.5] * 4})
     ts[1].user_attrs["metrics"] = {"collapsed": True}
     summary = summarize("class_balance", ts, "val_loss", "minimize", 0.005, margin_se=1.0)
-    assert "trial 1) predicts one class" in kept_message(summary)
+    assert "trial 1) drops a class" in kept_message(summary)
     ts[1].user_attrs["metrics"] = {}
     ts[1].user_attrs["units"] = [0.6, 0.4, 0.62, 1.4]  # a mean gain of 0.145, inside its noise
     assert "within noise; best challenger trial 1" in kept_message(summarize("g", ts, "val_loss", "minimize", 0.005,

@@ -469,9 +469,9 @@ def fold_curve(result: TrainResult, data: PreparedData) -> FoldCurve:
 def kept_message(summary: StudySummary) -> str:
     """The log line of a group that kept its incumbent."""
     c = summary.challenger or {}
-    if c.get("one_class"):
+    if c.get("drops_a_class"):
         return (f"{summary.group}: kept the incumbent (trial {summary.best_trial}): the best {summary.metric} "
-                f"(trial {c.get('trial')}) predicts one class for more than 90% of its validation bars")
+                f"(trial {c.get('trial')}) drops a class (one class > 90% or one < 5% of its validation predictions)")
     se = c.get("se")
     noise = f"{se:.4f} SE" if isinstance(se, float) else "no noise estimate"
     return (f"{summary.group}: kept the incumbent (trial {summary.best_trial}): within noise; best challenger "
