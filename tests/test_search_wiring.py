@@ -71,12 +71,21 @@ def candidates(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.state == TrialState.COMPLETE]
 
 
+def drops(trial: FrozenTrial) -> bool:
+    m = trial.user_attrs["metrics"]
+    return bool(m["collapsed"]) or min(m["pred_distribution"]) < 0.05
+
+
 def best_by_hand(trials: list[FrozenTrial], maximise: bool) -> FrozenTrial:
-    """The best value, unless its mean paired gain over the incumbent's units is not above 0 (margin 0)."""
+    """The best value, unless its mean paired gain over the incumbent's units is not above 0 (margin 0);
+    a challenger that drops a class never replaces an incumbent that does not."""
     pool = candidates(trials)
     assert pool, "no COMPLETE trial to pick from"
-    best = (max if maximise else min)(pool, key=lambda t: float(t.value))  # type: ignore[arg-type]
+    pick = max if maximise else min
+    best = pick(pool, key=lambda t: float(t.value))  # type: ignore[arg-type]
     incumbent = next((t for t in pool if t.user_attrs.get(INCUMBENT_ATTR)), None)
+    if incumbent is not None and drops(best) and not drops(incumbent):
+        best = pick([t for t in pool if not drops(t)], key=lambda t: float(t.value))  # type: ignore[arg-type]
     if incumbent is None or incumbent.number == best.number:
         return best
     gains = [(c - i) if maximise else (i - c) for c, i in zip(best.user_attrs["units"], incumbent.user_attrs["units"])]
