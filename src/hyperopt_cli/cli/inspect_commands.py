@@ -135,7 +135,7 @@ def results(
     ctx: typer.Context,
     run: Optional[str] = run_argument("the newest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (schema in the README)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (schema in docs/json-output.md)."),
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:

@@ -30,7 +30,7 @@ def trials(
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Only the first N trials of each group "
                                       "(after --sort)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV only: one row per trial, one column per param."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in docs/json-output.md)."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
@@ -70,7 +70,7 @@ def show(
     run: str = typer.Argument(..., metavar="RUN", help="A run directory or a job id under --runs-dir."),
     group: str = typer.Argument(..., help="The trial's group, e.g. learning_rate."),
     trial: int = typer.Argument(..., help="The trial's number in its group."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in the README)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in docs/json-output.md)."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
