@@ -41,9 +41,14 @@ def variants() -> dict[str, list[str]]:
 
 
 def settings(quick: bool) -> dict[str, Any]:
+    """--quick: one seed on two data sets; BENCH_FEATURES_DATASETS / _SEEDS / _JOBS narrow a full run."""
+    import os
+
     if quick:
         return {"seeds": [0], "datasets": ("interaction", "EURUSD_H1"), "jobs": 2}
-    return {"seeds": [0, 1, 2], "datasets": DATASETS, "jobs": 2}
+    datasets = tuple(os.environ.get("BENCH_FEATURES_DATASETS", ",".join(DATASETS)).split(","))
+    seeds = [int(s) for s in os.environ.get("BENCH_FEATURES_SEEDS", "0,1,2").split(",")]
+    return {"seeds": seeds, "datasets": datasets, "jobs": int(os.environ.get("BENCH_FEATURES_JOBS", "2"))}
 
 
 def write_datasets(folder: Path, names: tuple[str, ...]) -> dict[str, Path]:
