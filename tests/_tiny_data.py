@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from hyperopt_cli.config import ModelConfig, TrainerConfig
+from hyperopt_cli.data.panel import NEVER
 from hyperopt_cli.data.prepare import PreparedData, Segment
+
+PURGE = 4  # bars between segments: a label looks this far ahead
 
 
 def tiny_data(n_rows: int = 420, n_features: int = 5, window: int = 8, seed: int = 0) -> PreparedData:
@@ -23,7 +26,9 @@ def tiny_data(n_rows: int = 420, n_features: int = 5, window: int = 8, seed: int
 
     def segment(name: str, lo: int, hi: int) -> Segment:
         rows = np.arange(max(lo, window - 1), hi, dtype=np.int64)
-        return Segment(name, features, rows, labels_all[rows], returns_all[rows], stamps[rows], window)
+        label_ends = np.where(rows + PURGE < n_rows, stamps[np.minimum(rows + PURGE, n_rows - 1)], NEVER)
+        return Segment(name, features, rows, labels_all[rows], returns_all[rows], stamps[rows], window,
+                       label_ends=label_ends, symbols=np.zeros(len(rows), dtype=np.int16))
 
     a, b = int(n_rows * 0.6), int(n_rows * 0.8)
     train = segment("train", 0, a)
@@ -36,7 +41,7 @@ def tiny_data(n_rows: int = 420, n_features: int = 5, window: int = 8, seed: int
         test=segment("test", b + 4, n_rows),
         feature_names=tuple(f"f{i}" for i in range(n_features)),
         class_weights=weights,
-        purge_bars=4,
+        purge_bars=PURGE,
     )
 
 

@@ -71,7 +71,8 @@ def test_the_manifest_says_everything_predict_needs(run: Any) -> None:
     # the scaler is the last block's (fitted on the rows before it), not one fitted on the whole file
     source = WalkForwardSource.from_prepared(preparer, data)
     last_fold = walk_forward_folds(source, cfg.walk_forward_blocks)[-1]
-    mean, std = fold_scaler(source, last_fold)
+    scaler = fold_scaler(source, last_fold)
+    mean, std = scaler.mean[0], scaler.std[0]
     np.testing.assert_array_equal(np.asarray(manifest["scaler"]["mean"], dtype=np.float32), mean)
     np.testing.assert_array_equal(np.asarray(manifest["scaler"]["std"], dtype=np.float32), std)
     whole, _ = scaler_until(preparer.raw_features, preparer.n_bars - 1)

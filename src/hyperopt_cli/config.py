@@ -83,6 +83,8 @@ class DataConfig:
     val_fraction: float = _field(0.15, _between(0.02, 0.9))
     test_fraction: float = _field(0.15, _between(0.02, 0.9))
     embargo_bars: int = _field(0, _ge(0))  # extra bars dropped after each purge gap
+    # several symbols: standardise each symbol on its own training rows, or all symbols with one mean/std
+    scaling: str = _field("per_symbol", _one_of("per_symbol", "pooled"))
     synthetic: SyntheticConfig = _field(SyntheticConfig())
 
 

@@ -26,7 +26,8 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,9 +44,19 @@ from hyperopt_cli.data.features import (
     family_of,
     first_valid_row,
 )
-from hyperopt_cli.data.folds import selection_splits
+from hyperopt_cli.data.folds import selection_splits_by_time
+from hyperopt_cli.data.panel import (
+    NEVER,
+    RowLayout,
+    Scaler,
+    apply_panel_scaler,
+    apply_scaler,
+    fit_panel_scaler,
+    fit_scaler,
+    time_order,
+)
 from hyperopt_cli.data.labels import triple_barrier_labels
-from hyperopt_cli.data.split import SEGMENTS, enough_samples, segment_sizes, split_samples, too_few_bars_error
+from hyperopt_cli.data.split import SEGMENTS, enough_samples, segment_sizes, split_by_time, too_few_bars_error
 
 CLASS_NAMES: tuple[str, str, str] = ("SELL", "HOLD", "BUY")
 
@@ -63,6 +74,9 @@ class Segment:
     forward_returns: np.ndarray  # (n_samples,) float64: log(close[t+horizon] / close[t])
     timestamps: np.ndarray  # (n_samples,) datetime64[ns] (UTC) of each sample's last bar
     window: int  # bars of history per sample
+    # (n_samples,) datetime64[ns]: when each label (horizon + embargo, in its symbol's bars) ends; data/panel.py
+    label_ends: np.ndarray | None = None
+    symbols: np.ndarray | None = None  # (n_samples,) int16 index into the run's symbols
 
     def __len__(self) -> int:
         return int(self.end_rows.shape[0])
@@ -104,7 +118,7 @@ class PreparedData:
         return len(self.feature_names)
 
 
-_SCALE_CHUNK = 65_536  # rows standardised per step, bounding the float64 temporaries
+_SAMPLE_FIELDS = ("end_rows", "labels", "forward_returns", "timestamps", "label_ends", "symbols")  # per-sample arrays
 MAX_CACHED = 8  # label settings kept by DataPreparer; the oldest is dropped first
 DOMINANT_SHARE = 0.9  # a train class share above this is reported as a warning
 
@@ -142,41 +156,8 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def fit_scaler(raw: np.ndarray, fit_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float32 (mean, std) of each feature over `fit_rows` (bool mask); a constant feature gets std 1."""
-    n_fit = int(fit_rows.sum())
-    mean = np.zeros(raw.shape[1])
-    sq = np.zeros(raw.shape[1])
-    for a in range(0, len(raw), _SCALE_CHUNK):
-        part = raw[a : a + _SCALE_CHUNK][fit_rows[a : a + _SCALE_CHUNK]]
-        mean += part.sum(axis=0, dtype=np.float64)
-    mean /= max(n_fit, 1)
-    for a in range(0, len(raw), _SCALE_CHUNK):
-        part = raw[a : a + _SCALE_CHUNK][fit_rows[a : a + _SCALE_CHUNK]]
-        sq += ((part - mean) ** 2).sum(axis=0)
-    std = np.sqrt(sq / max(n_fit - 1, 1))
-    std[~(std > 0)] = 1.0  # a constant feature is just centred
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
-def apply_scaler(raw: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """(raw - mean) / std with float32 `mean`/`std`; NaN -> 0; float32, read-only.
-
-    The saved model's predict path calls this with the stored statistics, so it must stay
-    the one place that scales features (same arithmetic, same bits).
-    """
-    mean32, std32 = np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
-    out = np.empty_like(raw, dtype=np.float32, order="C")
-    for a in range(0, len(raw), _SCALE_CHUNK):
-        block = (raw[a : a + _SCALE_CHUNK] - mean32) / std32
-        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        out[a : a + _SCALE_CHUNK] = block
-    out.flags.writeable = False  # shared by every segment and cached setting
-    return out
-
-
 def scaler_until(raw: np.ndarray, last_row: int) -> tuple[np.ndarray, np.ndarray]:
-    """The scaler fitted on the complete feature rows up to `last_row` (a walk-forward block's, a saved model's)."""
+    """The scaler fitted on the complete feature rows up to `last_row` of one symbol's rows."""
     fit_rows = ~np.isnan(raw).any(axis=1)
     fit_rows[last_row + 1 :] = False
     return fit_scaler(raw, fit_rows)
@@ -187,23 +168,69 @@ def standardise(raw: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
     return apply_scaler(raw, *fit_scaler(raw, fit_rows))
 
 
-class DataPreparer:
-    """Features once per process; labels, split and scaling once per label setting."""
+def symbol_names(frames: list[pd.DataFrame]) -> tuple[str, ...]:
+    """Each frame's symbol: attrs info "symbol", else its source file's stem, else "data"; unique."""
+    names = []
+    for frame in frames:
+        info = frame.attrs.get("info") or {}
+        source = info.get("source")
+        names.append(str(info.get("symbol") or (Path(source).stem if source else "data")))
+    if len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise DataError(f"two inputs give the symbol {twice!r}; each symbol must come from one file")
+    return tuple(names)
 
-    def __init__(self, ohlcv: pd.DataFrame, data_cfg: DataConfig, max_cached: int = MAX_CACHED) -> None:
-        if not isinstance(ohlcv.index, pd.DatetimeIndex):
+
+def check_one_bar_size(frames: list[pd.DataFrame], symbols: tuple[str, ...]) -> None:
+    """DataError when the symbols' median bar spacings differ: a horizon in bars would mean different times."""
+    sizes = {symbol: index_info(frame.index)["bar_size"] for symbol, frame in zip(symbols, frames)}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{s} {size}" for s, size in sizes.items())
+        raise DataError(f"mixed bar spacings: {shown}; one run needs one bar size "
+                        "(resample the files to one spacing, or run them separately)")
+
+
+def _utc_naive(index: pd.DatetimeIndex) -> np.ndarray:
+    index = index.tz_convert("UTC") if index.tz is not None else index
+    return index.tz_localize(None).as_unit("ns").to_numpy()
+
+
+class DataPreparer:
+    """Features once per process; labels, split and scaling once per label setting.
+
+    `ohlcv` is one frame (one symbol) or a list of frames, one per symbol (data/panel.py):
+    their rows are stacked, and every split, fold and walk-forward block is cut at the same
+    time for all of them.
+    """
+
+    def __init__(self, ohlcv: pd.DataFrame | Sequence[pd.DataFrame], data_cfg: DataConfig,
+                 max_cached: int = MAX_CACHED) -> None:
+        frames = [ohlcv] if isinstance(ohlcv, pd.DataFrame) else list(ohlcv)
+        if not frames:
+            raise DataError("no data: give at least one file")
+        if not all(isinstance(f.index, pd.DatetimeIndex) for f in frames):
             raise DataError("the OHLCV frame needs a DatetimeIndex (use load_ohlcv or synthetic_ohlcv)")
         self.data_cfg = data_cfg
         self.max_cached = max_cached
-        attrs_info = dict(ohlcv.attrs.get("info") or {})
-        self.source = str(attrs_info.get("source", "data"))
-        self.warnings: list[str] = list(ohlcv.attrs.get("warnings") or [])
-        self._index_info = {**index_info(ohlcv.index), "source": self.source}
-        index = ohlcv.index.tz_convert("UTC") if ohlcv.index.tz is not None else ohlcv.index
-        self.timestamps = index.tz_localize(None).as_unit("ns").to_numpy()
-        self.close = ohlcv["close"].to_numpy(dtype=np.float64)
-        self.raw_features, self.feature_names = compute_features(ohlcv)
-        self.warmup_bars = first_valid_row(self.raw_features)
+        symbols = symbol_names(frames)
+        if len(frames) > 1:
+            check_one_bar_size(frames, symbols)
+        sources = [str((f.attrs.get("info") or {}).get("source", "data")) for f in frames]
+        self.source = sources[0] if len(frames) == 1 else f"{len(frames)} symbols ({', '.join(symbols)})"
+        self.warnings: list[str] = [w for f in frames for w in (f.attrs.get("warnings") or [])]
+        self.symbol_info = [{"symbol": sym, **index_info(f.index), "source": src}
+                            for sym, f, src in zip(symbols, frames, sources)]
+        self._index_info = {**index_info(frames[0].index), "source": self.source} if len(frames) == 1 \
+            else self._pooled_index_info()
+        per_symbol = [compute_features(f) for f in frames]
+        self.feature_names = per_symbol[0][1]
+        self.raw_features = per_symbol[0][0] if len(frames) == 1 else np.concatenate([r for r, _ in per_symbol])
+        del per_symbol
+        starts = np.concatenate([[0], np.cumsum([len(f) for f in frames])]).astype(np.int64)
+        self.timestamps = np.concatenate([_utc_naive(f.index) for f in frames])
+        self.layout = RowLayout(symbols, starts, self.timestamps)
+        self.close = np.concatenate([f["close"].to_numpy(dtype=np.float64) for f in frames])
+        self.warmup_bars = max(first_valid_row(self.raw_features[self.layout.rows_of(s)]) for s in range(len(frames)))
         self._row_ok = ~np.isnan(self.raw_features).any(axis=1)
         self.constant_columns = constant_columns(self.raw_features, self.feature_names, self._row_ok)
         for family in FAMILY_NAMES:
@@ -212,16 +239,55 @@ class DataPreparer:
                 whole = "the family is dropped" if len(flat) == len(FAMILIES[family]) else "dropped from the family"
                 self.warnings.append(f"feature family '{family}': {', '.join(flat)} constant on this data; {whole}")
                 log.warning(self.warnings[-1])
-        w = data_cfg.window
-        bad_before = np.concatenate([[0], np.cumsum(~self._row_ok)])
-        n = len(self.close)
-        self._window_ok = np.zeros(n, dtype=bool)
-        if n >= w:
-            self._window_ok[w - 1 :] = bad_before[w:] == bad_before[: n - w + 1]
-        self._scaled: dict[int, np.ndarray] = {}  # by the last training row
-        self._fold_scaled: dict[int, np.ndarray] = {}  # the earlier selection folds' features, by last training row
+        self._window_ok = np.concatenate([self._windows_ok(self._row_ok[self.layout.rows_of(s)], data_cfg.window)
+                                          for s in range(len(frames))])
+        self._scaled: dict[Any, np.ndarray] = {}  # by the last training sample's time
+        self._fold_scaled: dict[Any, np.ndarray] = {}  # the earlier selection folds' features, by that time
         self._cache: dict[tuple[Any, ...], PreparedData] = {}
         self._fold_cache: dict[tuple[Any, ...], list[PreparedData]] = {}
+
+    @staticmethod
+    def _windows_ok(row_ok: np.ndarray, w: int) -> np.ndarray:
+        """Rows that end a window of `w` complete rows of one symbol."""
+        bad_before = np.concatenate([[0], np.cumsum(~row_ok)])
+        n = len(row_ok)
+        ok = np.zeros(n, dtype=bool)
+        if n >= w:
+            ok[w - 1 :] = bad_before[w:] == bad_before[: n - w + 1]
+        return ok
+
+    def _pooled_index_info(self) -> dict[str, Any]:
+        rows = self.symbol_info
+        return {
+            "bars": sum(r["bars"] for r in rows),
+            "first_timestamp": min(r["first_timestamp"] for r in rows if r["first_timestamp"]),
+            "last_timestamp": max(r["last_timestamp"] for r in rows if r["last_timestamp"]),
+            "bar_size": rows[0]["bar_size"],
+            "gaps": sum(r["gaps"] for r in rows),
+            "source": self.source,
+        }
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self.layout.symbols
+
+    @property
+    def scaling(self) -> str:
+        return self.data_cfg.scaling if self.layout.n_symbols > 1 else "per_symbol"
+
+    def scaled_until(self, until: np.datetime64) -> np.ndarray:
+        """Every feature column standardised on the rows at or before `until` (per `data.scaling`)."""
+        return apply_panel_scaler(self.layout, self.raw_features, self.scaler_until(until))
+
+    def scaler_until(self, until: np.datetime64, names: tuple[str, ...] | None = None) -> Scaler:
+        """The scaler of columns `names` fitted on the rows at or before `until` where they are complete.
+
+        None: every column, on the rows where every column is complete (the segments' scaling).
+        """
+        if names is None:
+            return fit_panel_scaler(self.layout, self.raw_features, self._row_ok, until, self.scaling)
+        raw = self.raw_features_for(names)
+        return fit_panel_scaler(self.layout, raw, ~np.isnan(raw).any(axis=1), until, self.scaling)
 
     @property
     def n_bars(self) -> int:
@@ -266,8 +332,10 @@ class DataPreparer:
             return [base]
         key = (_label_key(labels_cfg), _families_key(families), n_folds)
         if key not in self._fold_cache:
+            times = np.concatenate([base.train.timestamps, base.val.timestamps])
+            ends = np.concatenate([base.train.label_ends, base.val.label_ends])
             self._fold_cache[key] = [self._fold(base, fit, val) for fit, val in
-                                     selection_splits(base.train.end_rows, base.val.end_rows, n_folds, base.purge_bars)]
+                                     selection_splits_by_time(times, ends, len(base.train), n_folds)]
             while len(self._fold_cache) > self.max_cached:
                 self._fold_cache.pop(next(iter(self._fold_cache)))
         return self._fold_cache[key]
@@ -275,16 +343,13 @@ class DataPreparer:
     def _fold(self, base: PreparedData, fit: np.ndarray, val: np.ndarray) -> PreparedData:
         if len(val) == len(base.val) and len(fit) == len(base.train) and int(val[0]) == len(base.train):
             return base  # the configured split itself
-        pool = {f.name: np.concatenate([getattr(base.train, f.name), getattr(base.val, f.name)])
-                for f in dataclasses.fields(Segment) if f.name in ("end_rows", "labels", "forward_returns", "timestamps")}
-        fit_end = int(pool["end_rows"][fit[-1]])
-        if fit_end not in self._fold_scaled:
-            fit_rows = self._row_ok.copy()
-            fit_rows[fit_end + 1 :] = False
+        pool = {name: np.concatenate([getattr(base.train, name), getattr(base.val, name)]) for name in _SAMPLE_FIELDS}
+        fit_until = pool["timestamps"][fit[-1]]  # positions are in time order
+        if fit_until not in self._fold_scaled:
             if len(self._fold_scaled) >= 2 * self.max_cached:
                 self._fold_scaled.pop(next(iter(self._fold_scaled)))
-            self._fold_scaled[fit_end] = standardise(self.raw_features, fit_rows)
-        features = self._fold_scaled[fit_end]
+            self._fold_scaled[fit_until] = self.scaled_until(fit_until)
+        features = self._fold_scaled[fit_until]
         if base.feature_names != self.feature_names:  # scaling is per column: the subset holds the same bits
             features = features[:, [self.feature_names.index(n) for n in base.feature_names]]
             features.flags.writeable = False
@@ -296,25 +361,33 @@ class DataPreparer:
         train = part("train", fit)
         return dataclasses.replace(base, train=train, val=part("val", val), class_weights=class_weights(train.labels))
 
+    def _labels(self, lc: LabelsConfig) -> tuple[np.ndarray, np.ndarray]:
+        """Triple-barrier labels and their validity, computed per symbol (no barrier looks into the next one)."""
+        if self.layout.n_symbols == 1:
+            return triple_barrier_labels(self.close, lc)
+        parts = [triple_barrier_labels(self.close[self.layout.rows_of(s)], lc) for s in range(self.layout.n_symbols)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
     def _build(self, lc: LabelsConfig, families: tuple[str, ...]) -> PreparedData:
         d = self.data_cfg
         names = self.columns_for(families)
-        labels, valid = triple_barrier_labels(self.close, lc)
+        labels, valid = self._labels(lc)
         eligible = np.flatnonzero(self._window_ok & valid).astype(np.int64)
+        eligible = eligible[time_order(self.timestamps[eligible], self.layout.symbol_of_rows(eligible))]
         purge = lc.horizon + d.embargo_bars
         fractions = (d.train_fraction, d.val_fraction, d.test_fraction)
-        parts = split_samples(eligible, fractions, purge)
+        label_ends = self.layout.label_ends(eligible, purge)
+        positions = split_by_time(self.timestamps[eligible], label_ends, fractions)
+        parts = {name: eligible[pos] for name, pos in positions.items()}
         sizes = segment_sizes(parts)
         if not enough_samples(sizes):
             raise too_few_bars_error(
                 self.source, self.n_bars, sizes, d.window, lc.horizon, d.embargo_bars, fractions, self.warmup_bars
             )
-        fit_end = int(parts["train"][-1])
-        if fit_end not in self._scaled:
-            fit_rows = self._row_ok.copy()
-            fit_rows[fit_end + 1 :] = False
-            self._scaled = {fit_end: standardise(self.raw_features, fit_rows)}  # one split at a time
-        features = self._scaled[fit_end]
+        fit_until = self.timestamps[parts["train"][-1]]  # the samples are in time order
+        if fit_until not in self._scaled:
+            self._scaled = {fit_until: self.scaled_until(fit_until)}  # one split at a time
+        features = self._scaled[fit_until]
         if names != self.feature_names:  # scaling is per column: the subset holds the same bits
             features = features[:, [self.feature_names.index(n) for n in names]]
             features.flags.writeable = False
@@ -330,6 +403,8 @@ class DataPreparer:
                 forward_returns=np.log(self.close[rows + lc.horizon] / self.close[rows]),
                 timestamps=self.timestamps[rows],
                 window=d.window,
+                label_ends=label_ends[positions[name]],
+                symbols=self.layout.symbol_of_rows(rows),
             )
         weights = class_weights(segments["train"].labels)
         kept = tuple(f for f in families if any(family_of(n) == f for n in names))
@@ -386,5 +461,18 @@ class DataPreparer:
             "embargo_bars": self.data_cfg.embargo_bars,
             "class_weights": {c: float(w) for c, w in zip(CLASS_NAMES, weights)},
             "segments": seg_info,
+            "symbols": self._symbol_rows(segments),
+            **({"scaling": self.scaling} if self.layout.n_symbols > 1 else {}),
             "warnings": warnings,
         }
+
+    def _symbol_rows(self, segments: dict[str, Segment]) -> list[dict[str, Any]]:
+        """Per symbol: its bars, range and spacing, its samples per segment and its label shares."""
+        rows = []
+        for s, base in enumerate(self.symbol_info):
+            samples = {name: int((seg.symbols == s).sum()) for name, seg in segments.items()}
+            counts = sum(np.bincount(seg.labels[seg.symbols == s], minlength=3) for seg in segments.values())
+            total = max(int(counts.sum()), 1)
+            rows.append({**base, "samples": samples,
+                         "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)}})
+        return rows

@@ -18,21 +18,35 @@ MIN_SAMPLES: dict[str, int] = {"train": 50, "val": 20, "test": 20}
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.70, 0.15, 0.15)
 
 
-def split_samples(eligible: np.ndarray, fractions: tuple[float, float, float], purge: int) -> dict[str, np.ndarray]:
-    """Split the sample bars (sorted) by `fractions`; purge before each boundary.
+def split_by_time(times: np.ndarray, label_ends: np.ndarray,
+                  fractions: tuple[float, float, float]) -> dict[str, np.ndarray]:
+    """Positions of the train/val/test samples: `times` sorted, cut at the same time for every symbol.
 
-    A sample t is kept only if t + purge < the first bar of the next segment, so no label
-    horizon (plus embargo) reaches into the next segment. The test fraction is the rest.
+    The cut times are the times of the samples at the fractions of the pooled count; every
+    sample at or after a cut belongs to the later segment, and a sample before a cut is kept
+    only if its label (plus embargo) ends before the cut: nothing in a segment is later than
+    anything in the next one, in any symbol. The test fraction is the rest.
     """
-    n = len(eligible)
+    n = len(times)
     b1 = int(round(n * fractions[0]))
     b2 = int(round(n * (fractions[0] + fractions[1])))
-    parts = {"train": eligible[:b1], "val": eligible[b1:b2], "test": eligible[b2:]}
-    if b1 < n:
-        parts["train"] = parts["train"][parts["train"] + purge < eligible[b1]]
-    if b2 < n:
-        parts["val"] = parts["val"][parts["val"] + purge < eligible[b2]]
-    return parts
+    positions = np.arange(n, dtype=np.int64)
+    cut1 = times[b1] if b1 < n else None
+    cut2 = times[b2] if b2 < n else None
+    before1 = positions if cut1 is None else positions[times < cut1]
+    before2 = positions if cut2 is None else positions[times < cut2]
+    train = before1 if cut1 is None else before1[label_ends[before1] < cut1]
+    val = before2[len(before1):] if cut2 is None else before2[len(before1):][label_ends[before2[len(before1):]] < cut2]
+    return {"train": train, "val": val, "test": positions[len(before2):]}
+
+
+def split_samples(eligible: np.ndarray, fractions: tuple[float, float, float], purge: int) -> dict[str, np.ndarray]:
+    """Split the sample bars of one symbol (sorted) by `fractions`; purge before each boundary.
+
+    A sample t is kept only if t + purge < the first bar of the next segment, so no label
+    horizon (plus embargo) reaches into the next segment: `split_by_time` with bars as times.
+    """
+    return {name: eligible[pos] for name, pos in split_by_time(eligible, eligible + purge, fractions).items()}
 
 
 def segment_sizes(parts: dict[str, np.ndarray]) -> tuple[int, int, int]:

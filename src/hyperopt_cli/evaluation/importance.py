@@ -38,7 +38,8 @@ def _as_segment(block: Segment, windows: np.ndarray) -> Segment:
     n, window, n_features = windows.shape
     return Segment(name=block.name, features=windows.reshape(n * window, n_features),
                    end_rows=np.arange(n, dtype=np.int64) * window + window - 1, labels=block.labels,
-                   forward_returns=block.forward_returns, timestamps=block.timestamps, window=window)
+                   forward_returns=block.forward_returns, timestamps=block.timestamps, window=window,
+                   label_ends=block.label_ends, symbols=block.symbols)
 
 
 def _ensemble(members: list[Any], segment: Segment, batch_size: int, device: str) -> tuple[np.ndarray, np.ndarray]:

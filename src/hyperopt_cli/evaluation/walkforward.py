@@ -1,16 +1,18 @@
 """Walk-forward evaluation: the test segment in K consecutive blocks, each scored by a model
 trained on every labelled sample before it, purged by the label horizon plus the embargo.
 
-For block k starting at bar b, the training samples are all labelled samples t (from the
-train, val and test segments) with t + purge_bars < b: their labels, which look up to the
-horizon ahead, end before the block starts. Features are re-standardised per block with
-the mean/std of the rows up to that block's last training bar (`prepare.standardise`,
-the same scaler the segments use), so nothing about a block leaks into its own inputs.
+For block k starting at time T, the training samples are all labelled samples (from the
+train, val and test segments, of every symbol) whose label, horizon plus embargo counted in
+their own symbol's bars, ends before T (`t + purge_bars < b` for one symbol). Features are
+re-standardised per block with the mean/std of the rows up to that block's last training
+sample's time (data/panel.py, per symbol or pooled as the segments are), so nothing about
+a block leaks into its own inputs.
 
-Blocks are split by `np.array_split` of the test samples and purged in bars, not with
-scikit-learn's `TimeSeriesSplit`: its `gap` counts samples, which is not a bar distance
-where the sample pool has holes (the purge gaps between segments), and its `test_size`
-folds leave the first test samples unscored when the size does not divide.
+Blocks are time blocks: `np.array_split` of the test segment's distinct times, each block
+holding every symbol's samples at its times. Not scikit-learn's `TimeSeriesSplit`: its
+`gap` counts samples, which is not a bar distance where the sample pool has holes (the
+purge gaps between segments), and its `test_size` folds leave the first test samples
+unscored when the size does not divide.
 
 `walk_forward` takes the blocks already scored (e.g. restored after a stop) and skips
 them; `on_block` is called after each newly scored block so the caller can store it.
@@ -25,7 +27,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from hyperopt_cli.data.prepare import DataPreparer, PreparedData, Segment, apply_scaler, class_weights, scaler_until
+from hyperopt_cli.data.panel import RowLayout, Scaler, apply_panel_scaler, fit_panel_scaler, unique_times
+from hyperopt_cli.data.prepare import DataPreparer, PreparedData, Segment, class_weights
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.evaluation.baselines import BASELINES, Baseline
 from hyperopt_cli.training.metrics import classification_metrics, trading_score
@@ -49,6 +52,10 @@ class WalkForwardSource:
     window: int
     purge_bars: int  # horizon + embargo
     feature_names: tuple[str, ...]
+    label_ends: np.ndarray  # (n_samples,) datetime64[ns]: when each label (plus embargo) ends
+    symbols: np.ndarray  # (n_samples,) int16 symbol index
+    layout: RowLayout  # which rows belong to which symbol
+    scaling: str = "per_symbol"
 
     @classmethod
     def from_prepared(cls, preparer: DataPreparer, data: PreparedData) -> WalkForwardSource:
@@ -63,7 +70,24 @@ class WalkForwardSource:
             window=data.test.window,
             purge_bars=data.purge_bars,
             feature_names=data.feature_names,
+            label_ends=np.concatenate([s.label_ends for s in segments]),
+            symbols=np.concatenate([s.symbols for s in segments]),
+            layout=preparer.layout,
+            scaling=preparer.scaling,
         )
+
+    @property
+    def symbol_names(self) -> tuple[str, ...]:
+        return self.layout.symbols
+
+    def scaler_until(self, until: np.datetime64) -> Scaler:
+        """The scaler fitted on the complete rows at or before `until`."""
+        row_ok = ~np.isnan(self.raw_features).any(axis=1)
+        return fit_panel_scaler(self.layout, self.raw_features, row_ok, until, self.scaling)
+
+    def scaled_until(self, until: np.datetime64) -> np.ndarray:
+        """The features standardised on the complete rows at or before `until`."""
+        return apply_panel_scaler(self.layout, self.raw_features, self.scaler_until(until))
 
     def segment(self, name: str, idx: np.ndarray, features: np.ndarray) -> Segment:
         return Segment(
@@ -74,6 +98,8 @@ class WalkForwardSource:
             forward_returns=self.forward_returns[idx],
             timestamps=self.timestamps[idx],
             window=self.window,
+            label_ends=self.label_ends[idx],
+            symbols=self.symbols[idx],
         )
 
 
@@ -86,53 +112,63 @@ class Fold:
     test_idx: np.ndarray
 
 
-def check_blocks(n_test: int, n_blocks: int) -> None:
-    """DataError unless `n_test` test samples give every one of `n_blocks` blocks MIN_BLOCK_SAMPLES."""
-    if n_blocks < 1 or n_test < n_blocks * MIN_BLOCK_SAMPLES:
+def check_blocks(n_test_times: int, n_blocks: int) -> None:
+    """DataError unless `n_test_times` distinct test times give every one of `n_blocks` blocks MIN_BLOCK_SAMPLES."""
+    if n_blocks < 1 or n_test_times < n_blocks * MIN_BLOCK_SAMPLES:
         raise DataError(
-            f"walk-forward needs at least {MIN_BLOCK_SAMPLES} test samples per block, got {n_test} test samples "
+            f"walk-forward needs at least {MIN_BLOCK_SAMPLES} test bars per block, got {n_test_times} test bars "
             f"for {n_blocks} blocks; use fewer blocks or a larger data.test_fraction"
         )
 
 
+def time_blocks(times: np.ndarray, n_blocks: int) -> list[np.ndarray]:
+    """Positions into `times` (sorted) of `n_blocks` consecutive blocks of distinct times; all symbols together."""
+    distinct = unique_times(times)
+    bounds = [int(np.searchsorted(times, chunk[0], side="left")) for chunk in np.array_split(distinct, n_blocks)]
+    bounds.append(len(times))
+    return [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def walk_forward_folds(source: WalkForwardSource, n_blocks: int) -> list[Fold]:
     """The K consecutive test blocks, each with every sample whose label ends before it."""
-    n_test = len(source.end_rows) - source.first_test
-    check_blocks(n_test, n_blocks)
+    test_times = source.timestamps[source.first_test :]
+    check_blocks(len(unique_times(test_times)), n_blocks)
     folds = []
-    for k, block in enumerate(np.array_split(np.arange(source.first_test, len(source.end_rows)), n_blocks)):
-        first_bar = source.end_rows[block[0]]
-        train_idx = np.flatnonzero(source.end_rows[: block[0]] + source.purge_bars < first_bar)
+    for k, positions in enumerate(time_blocks(test_times, n_blocks)):
+        block = positions + source.first_test
+        train_idx = np.flatnonzero(source.label_ends[: block[0]] < source.timestamps[block[0]])
         folds.append(Fold(block=k, train_idx=train_idx, test_idx=block))
     return folds
 
 
-def fold_scaler(source: WalkForwardSource, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
-    """float32 (mean, std) of each feature over the rows up to the fold's last training bar."""
+def fold_scaler(source: WalkForwardSource, fold: Fold) -> Scaler:
+    """The scaler fitted on the rows up to the fold's last training sample's time."""
     if len(fold.train_idx) == 0:
         raise DataError(f"walk-forward block {fold.block} has no training samples before it; use more bars")
-    return scaler_until(source.raw_features, int(source.end_rows[fold.train_idx[-1]]))
+    return source.scaler_until(source.timestamps[fold.train_idx[-1]])
 
 
 def fold_segments(source: WalkForwardSource, fold: Fold) -> tuple[Segment, Segment]:
     """(train, block) segments sharing features standardised on the fold's training rows only."""
-    features = apply_scaler(source.raw_features, *fold_scaler(source, fold))
+    features = apply_panel_scaler(source.layout, source.raw_features, fold_scaler(source, fold))
     return source.segment("train", fold.train_idx, features), source.segment("test", fold.test_idx, features)
 
 
 def as_prepared_data(
     train: Segment, block: Segment, purge_bars: int, feature_names: tuple[str, ...], val_fraction: float
 ) -> PreparedData:
-    """A PreparedData for training on a fold: the last `val_fraction` of `train` (purged) as validation."""
-    n_val = max(1, int(round(len(train) * val_fraction)))
-    first_val_bar = train.end_rows[len(train) - n_val]
-    fit = np.flatnonzero(train.end_rows + purge_bars < first_val_bar)
-    val = np.arange(len(train) - n_val, len(train))
+    """A PreparedData for training on a fold: the last `val_fraction` of `train`'s times (purged) as validation."""
+    distinct = unique_times(train.timestamps)
+    n_val = max(1, int(round(len(distinct) * val_fraction)))
+    first_val_time = distinct[len(distinct) - n_val]
+    fit = np.flatnonzero(train.label_ends < first_val_time)
+    val = np.arange(int(np.searchsorted(train.timestamps, first_val_time, side="left")), len(train))
 
     def part(name: str, idx: np.ndarray) -> Segment:
         return dataclasses.replace(
             train, name=name, end_rows=train.end_rows[idx], labels=train.labels[idx],
             forward_returns=train.forward_returns[idx], timestamps=train.timestamps[idx],
+            label_ends=train.label_ends[idx], symbols=train.symbols[idx],
         )
 
     fit_segment = part("train", fit)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from hyperopt_cli import __version__
 from hyperopt_cli.config import OptimizationConfig, families_for, with_params
-from hyperopt_cli.data.prepare import CLASS_NAMES, scaler_until
+from hyperopt_cli.data.prepare import CLASS_NAMES
 from hyperopt_cli.model.artifact import save_model
 from hyperopt_cli.run.rundir import now_iso
 
@@ -53,7 +53,8 @@ def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: Dat
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
     data = preparer.prepare(labels_cfg, families_for(cfg, fixed))  # cached: the columns, bars, range, bar size
     names, info = data.feature_names, data.info
-    mean, std = scaler_until(preparer.raw_features_for(names), int(train.end_rows[-1]))
+    scaler = preparer.scaler_until(train.timestamps.max(), names)
+    mean, std = scaler.mean[0], scaler.std[0]
     return {
         "kind": kind,
         "created_at": now_iso(),
@@ -67,7 +68,7 @@ def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: Dat
                      "families": list(data.families)},  # predict builds exactly `names` (issue 26)
         # float32 values as the training scaled with them: (raw - mean) / std, NaN -> 0
         "scaler": {"mean": [float(v) for v in mean], "std": [float(v) for v in std],
-                   "fitted_up_to": _iso(preparer.timestamps[int(train.end_rows[-1])])},
+                   "fitted_up_to": _iso(train.timestamps.max())},
         "labels": {**dataclasses.asdict(labels_cfg), "class_names": list(CLASS_NAMES)},
         "training": {
             "first_timestamp": _iso(train.timestamps[0]), "last_timestamp": _iso(train.timestamps[-1]),

@@ -111,7 +111,7 @@ def export_header(run_dir: Path, out: Path, params: dict[str, Any], complete: bo
 def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     """Train the run's final configuration on every labelled bar and save it to its own model folder."""
     from hyperopt_cli.data.load import load_data
-    from hyperopt_cli.data.prepare import DataPreparer, apply_scaler, scaler_until
+    from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.evaluation.lstm import VAL_FRACTION
     from hyperopt_cli.evaluation.walkforward import WalkForwardSource, as_prepared_data
     from hyperopt_cli.model.artifact import save_model
@@ -135,7 +135,7 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     state = dict(rundir.read_json(run_dir / rundir.STATE_FILE) or {})
     check_data(cfg, state, int(data.info.get("bars", 0)))  # the bars the run was tuned on, unchanged
     source = WalkForwardSource.from_prepared(preparer, data)
-    features = apply_scaler(source.raw_features, *scaler_until(source.raw_features, int(source.end_rows[-1])))
+    features = source.scaled_until(source.timestamps[-1])
     every = source.segment("train", np.arange(len(source.end_rows)), features)
     fold = as_prepared_data(every, every, data.purge_bars, data.feature_names, VAL_FRACTION)
     checkpoints = rundir.checkpoints_of(run_dir, cfg.checkpoint_dir)
