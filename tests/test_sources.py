@@ -181,3 +181,13 @@ def test_data_command_with_two_bad_paths_is_one_error_line(tmp_path: Path) -> No
     result = hyperopt("data", "--data", "nope1.csv", "--data", "nope2.csv", cwd=tmp_path, timeout=120)
     assert result.returncode == EXIT_DATA, result.stderr
     assert result.stderr.strip().splitlines() == [f"Error: {tmp_path.resolve() / 'nope1.csv'}: file not found"]
+
+
+def test_data_export_of_several_symbols_is_refused_in_one_line(tmp_path: Path) -> None:
+    write(tmp_path, "AAA.csv")
+    write(tmp_path, "BBB.csv")
+    result = hyperopt("data", "--data", ".", "--export", "labels.csv", cwd=tmp_path, timeout=120)
+    assert result.returncode == EXIT_DATA, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: --export writes the labels of one symbol; give one --data file, got 2"]
+    assert not (tmp_path / "labels.csv").exists()
