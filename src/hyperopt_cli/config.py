@@ -75,7 +75,8 @@ class SyntheticConfig:
 class DataConfig:
     """Where the bars come from and how they become training windows."""
 
-    path: str | None = _field(None)  # CSV or Parquet OHLCV file; null: synthetic data
+    # CSV/Parquet OHLCV file, folder or glob, or a list of them (each file one symbol); null: synthetic data
+    path: str | list[str] | None = _field(None)
     timestamp_column: str | None = _field(None)  # null: auto-detect (time/date/datetime/index)
     timezone: str = _field("UTC")  # zone of naive timestamps; everything is converted to UTC
     window: int = _field(32, _ge(2))  # bars of history in one model input
@@ -86,6 +87,10 @@ class DataConfig:
     # several symbols: standardise each symbol on its own training rows, or all symbols with one mean/std
     scaling: str = _field("per_symbol", _one_of("per_symbol", "pooled"))
     synthetic: SyntheticConfig = _field(SyntheticConfig())
+
+    def __post_init__(self) -> None:
+        if isinstance(self.path, list) and len(self.path) == 1:
+            self.path = self.path[0]  # a list of one is that one entry: same config, same hash, same run
 
 
 @dataclass
@@ -270,8 +275,11 @@ def _origin_name(origin: str | None) -> str:
 def _type_name(tp: Any) -> str:
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if args and typing.get_origin(tp) in (typing.Union, types.UnionType):
-        base = _type_name(args[0])
-        return f"{base} or null"
+        names = " or ".join(_type_name(a) for a in args)
+        return f"{names} or null" if type(None) in typing.get_args(tp) else names
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        return f"a list of {_type_name(item).split(' ', 1)[1]}s"
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
@@ -281,11 +289,21 @@ def _coerce(value: Any, tp: Any, key: str, origin: str | None) -> Any:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, key, origin)
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) > 1:  # e.g. str | list[str]: the first alternative the value's kind fits
+            fitting = [a for a in inner if isinstance(value, typing.get_origin(a) or a)]
+            if not fitting:
+                raise ConfigError(f"{key} must be {_type_name(tp)}, got {shown(value)}{_origin_name(origin)}")
+            inner = fitting[:1]
+        return _coerce(value, inner[0], key, origin)
     if typing.get_origin(tp) is list:
         if not isinstance(value, list) or not value:
             raise ConfigError(f"{key} must be a non-empty list, got {shown(value)}{_origin_name(origin)}")
+        (item,) = typing.get_args(tp) or (Any,)
+        if item is str:
+            for i, entry in enumerate(value):
+                if not isinstance(entry, str) or not entry:
+                    raise ConfigError(f"{key}[{i}] must be a non-empty string, got {shown(entry)}{_origin_name(origin)}")
         return list(value)
     bad = ConfigError(f"{key} must be {_type_name(tp)}, got {shown(value)}{_origin_name(origin)}")
     if tp is bool:

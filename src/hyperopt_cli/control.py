@@ -10,7 +10,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from hyperopt_cli.run import rundir
 from hyperopt_cli.config import (
@@ -19,6 +19,7 @@ from hyperopt_cli.config import (
     config_from_dict,
     read_yaml,
 )
+from hyperopt_cli.data.sources import frozen_data_path
 from hyperopt_cli.errors import HyperoptError, NothingRunningError, RunLockedError, RunStateError
 from hyperopt_cli.run.parallel import apply_parallel_choice, choose_parallel, usable_cores
 from hyperopt_cli.run.records import fixed_params, load_run_config
@@ -44,13 +45,14 @@ def resolve_config(
     overrides: list[str],
     mode: str | None = None,
     target: str | None = None,
-    data_path: Path | None = None,
+    data_path: Path | Sequence[Path] | None = None,
     n_workers: int | None = None,
     exact: bool = False,
 ) -> OptimizationConfig:
     """Config file (default configs/default.yaml if present, else built-in defaults) + CLI options.
 
-    The data path is made absolute so the frozen config resumes from any directory.
+    The data path is made absolute so the frozen config resumes from any directory; several
+    `data_path`s, a folder or a glob become the list of files they name now (data/sources.py).
     An unset storage_url is journal files (which take concurrent writers) before any check,
     so `workers: 2` needs no storage setting. `workers: 0` (auto) becomes the parallel default of
     run/parallel.py (one worker per core x 1 thread), or one worker with `exact`.
@@ -66,12 +68,13 @@ def resolve_config(
         if mode is None:
             raw["mode"] = "group"
     data_section = raw.setdefault("data", {}) if isinstance(raw.get("data", {}), dict) else raw["data"]
-    if data_path is not None and isinstance(data_section, dict):
-        data_section["path"] = str(data_path)
-    if isinstance(data_section, dict) and isinstance(data_section.get("path"), str):
-        base = config_path.parent if (config_path is not None and data_path is None) else Path.cwd()
-        path = Path(data_section["path"]).expanduser()
-        data_section["path"] = str(path if path.is_absolute() else (base / path).resolve())
+    if data_path and isinstance(data_section, dict):
+        given = [str(data_path)] if isinstance(data_path, (str, Path)) else [str(p) for p in data_path]
+        data_section["path"] = given[0] if len(given) == 1 else given
+    spec = data_section.get("path") if isinstance(data_section, dict) else None
+    if isinstance(spec, str) or (isinstance(spec, list) and spec and all(isinstance(e, str) and e for e in spec)):
+        base = config_path.parent if (config_path is not None and not data_path) else Path.cwd()
+        data_section["path"] = frozen_data_path(spec, base)  # other values fail as typed below
     if n_workers is not None:
         raw["workers"] = n_workers
     if raw.get("storage_url") is None:  # a new run's default (choose_parallel writes it in too)

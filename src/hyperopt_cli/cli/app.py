@@ -156,7 +156,11 @@ CONFIG_OPTION = typer.Option(
 SET_OPTION = typer.Option(
     None, "--set", metavar="KEY=VALUE", help="Override any config key, e.g. --set labels.horizon=24 (repeatable)."
 )
-DATA_OPTION = typer.Option(None, "--data", help="OHLCV CSV or Parquet file (default: built-in synthetic data).")
+DATA_OPTION = typer.Option(
+    None, "--data", metavar="<path>",
+    help="OHLCV CSV or Parquet file, a folder of them or a glob; repeat for several symbols, one per file "
+         "(default: data.path, else built-in synthetic data).",
+)
 
 
 def cli_state(ctx: typer.Context, runs_dir: Path | None = None, debug: bool = False, quiet: bool = False) -> CliState:

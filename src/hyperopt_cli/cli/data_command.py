@@ -11,7 +11,7 @@ from rich.table import Table
 from hyperopt_cli.cli.app import (
     CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, SET_OPTION, app, checked_sets, cli_state, out, print_json,
 )
-from hyperopt_cli.errors import EXIT_OK
+from hyperopt_cli.errors import EXIT_OK, DataError
 from hyperopt_cli.run_selection import absolute
 
 
@@ -19,7 +19,7 @@ from hyperopt_cli.run_selection import absolute
 def data(
     ctx: typer.Context,
     config: Optional[Path] = CONFIG_OPTION,
-    data_file: Optional[Path] = DATA_OPTION,
+    data_file: Optional[list[Path]] = DATA_OPTION,
     set_: Optional[list[str]] = SET_OPTION,
     export: Optional[Path] = typer.Option(None, "--export", help="Write timestamp,label for every labelled bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -27,6 +27,8 @@ def data(
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Load and check the data: bars, date range, features, label balance per segment, purge gaps.
+
+    Several --data files (or a folder, or a glob) are one symbol each, checked together.
 
     Example: hyperopt data --data prices.csv --set labels.horizon=24 --export labels.csv
     """
@@ -36,6 +38,8 @@ def data(
     cli = cli_state(ctx, debug=debug, quiet=quiet)
 
     cfg = resolve_config(config, checked_sets(set_), data_path=data_file)
+    if export is not None and isinstance(cfg.data.path, list):
+        raise DataError(f"--export writes the labels of one symbol; give one --data file, got {len(cfg.data.path)}")
     summary, ohlcv = data_summary(cfg)
     if export is not None:
         n = export_labels(ohlcv, cfg.labels, export)

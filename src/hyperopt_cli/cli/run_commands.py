@@ -98,7 +98,7 @@ def start(
         None, "--mode", "-m", help="Which groups to search (default: the config's, else full)."
     ),
     target: Optional[GroupName] = typer.Option(None, "--target", "-t", help="The group of --mode group (implies it)."),
-    data: Optional[Path] = DATA_OPTION,
+    data: Optional[list[Path]] = DATA_OPTION,
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run here instead of runs/<job_id>."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     n_workers: Optional[int] = typer.Option(
@@ -121,6 +121,9 @@ def start(
 
     Without `workers`/`trainer.num_threads` in the config it runs one worker process per
     core with one torch thread each (the fastest setting measured); `--exact` runs one.
+
+    Several --data files (or a folder, or a glob) tune one model on all of them, one symbol
+    per file; the run's config.yaml keeps the files they named at start (docs/data.md).
 
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """

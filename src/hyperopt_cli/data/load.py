@@ -22,6 +22,7 @@ import pandas as pd
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.quote import clipped, shown
+from hyperopt_cli.data.sources import expand_data_paths, is_pattern, symbol_of
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
 CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv")  # read with the sniffed delimiter
@@ -611,16 +612,25 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
 
     df = pd.DataFrame({key: values[key] for key in COLUMNS}, index=index)
     info = index_info(df.index)
-    info.update(source=source, timestamp_column="+".join(map(str, ts_cols)), volume_column=volume_col)
+    info.update(source=source, symbol=symbol_of(path), timestamp_column="+".join(map(str, ts_cols)),
+                volume_column=volume_col)
     df.attrs["info"] = info
     df.attrs["warnings"] = [f"{source}: {w}" for w in warn]
     return df
 
 
-def load_data(cfg: OptimizationConfig) -> pd.DataFrame:
-    """The bars of a run: `cfg.data.path`, or the synthetic generator when it is null."""
+def load_data(cfg: OptimizationConfig) -> pd.DataFrame | list[pd.DataFrame]:
+    """The bars of a run: `cfg.data.path`, or the synthetic generator when it is null.
+
+    One file (a plain path, or a list/folder/glob that names one file) gives one frame, as
+    always; several give one frame per file in symbol order (data/sources.py), each named by
+    ``df.attrs["info"]["symbol"]``.
+    """
     d = cfg.data
     if d.path is None:
         s = d.synthetic
         return synthetic_ohlcv(s.n_bars, s.seed if s.seed is not None else cfg.seed, start=s.start, freq=s.freq)
-    return load_ohlcv(d.path, d.timestamp_column, d.timezone)
+    if isinstance(d.path, str) and not Path(d.path).expanduser().is_dir() and not is_pattern(d.path):
+        return load_ohlcv(d.path, d.timestamp_column, d.timezone)  # today's single file, its errors included
+    frames = [load_ohlcv(path, d.timestamp_column, d.timezone) for path in expand_data_paths(d.path)]
+    return frames[0] if len(frames) == 1 else frames

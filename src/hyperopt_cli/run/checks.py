@@ -110,15 +110,35 @@ def last_group_reopened(cfg: OptimizationConfig, run_dir: Path) -> bool:
     return study is not None and extension_open(study.user_attrs)
 
 
+def data_fingerprint(path: str | list[str] | None, n_bars: int) -> dict[str, Any]:
+    """What `check_data` records of the data: its path(s), bars and sha256 (of each file, for several)."""
+    if not isinstance(path, list):
+        return {"path": path, "bars": n_bars, "sha256": file_sha256(Path(path)) if path else None}
+    files = {entry: file_sha256(Path(entry)) for entry in path}
+    combined = hashlib.sha256("".join(f"{entry}\0{sha}\n" for entry, sha in files.items()).encode()).hexdigest()
+    return {"path": list(path), "bars": n_bars, "sha256": combined, "files": files}
+
+
+def _changed_file(known: dict[str, Any], fingerprint: dict[str, Any]) -> str:
+    """The data file named in the message: the first whose sha256 changed, else the path as configured."""
+    old, new = known.get("files") or {}, fingerprint.get("files") or {}
+    changed = [entry for entry in new if old.get(entry) != new[entry]]
+    if changed:
+        return changed[0]
+    return ", ".join(fingerprint["path"]) if isinstance(fingerprint["path"], list) else str(fingerprint["path"])
+
+
 def check_data(cfg: OptimizationConfig, state: dict[str, Any], n_bars: int) -> None:
-    """Refuse data that changed since the run started; record its fingerprint in `state`."""
-    path = cfg.data.path
-    fingerprint = {"path": path, "bars": n_bars, "sha256": file_sha256(Path(path)) if path else None}
+    """Refuse data that changed since the run started; record its fingerprint in `state`.
+
+    `n_bars` is the bars of all symbols together when `data.path` is a list.
+    """
+    fingerprint = data_fingerprint(cfg.data.path, n_bars)
     known = state.get("data")
     if known and known.get("sha256") and known != fingerprint:
         raise RunStateError(
-            f"data file {path} changed since the run started (sha256 {known['sha256'][:12]} -> "
-            f"{str(fingerprint['sha256'])[:12]}, bars {known.get('bars')} -> {fingerprint['bars']}); "
-            "restore it or start a new run"
+            f"data file {_changed_file(known, fingerprint)} changed since the run started (sha256 "
+            f"{known['sha256'][:12]} -> {str(fingerprint['sha256'])[:12]}, bars {known.get('bars')} -> "
+            f"{fingerprint['bars']}); restore it or start a new run"
         )
     state["data"] = fingerprint
