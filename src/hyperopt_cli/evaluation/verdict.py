@@ -134,6 +134,72 @@ def trading_score_rows(pred: np.ndarray, r: np.ndarray) -> np.ndarray:
     return np.divide(cov, std, out=np.zeros_like(cov), where=std > 0)
 
 
+def time_index(times: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Each sample's position among the distinct `times` (sorted); None when every time holds one sample."""
+    if times is None or len(times) == 0:
+        return None
+    first = np.ones(len(times), dtype=bool)
+    first[1:] = times[1:] != times[:-1]
+    if first.all():
+        return None
+    return np.cumsum(first) - 1
+
+
+def _per_time(index: np.ndarray, n_times: int, values: np.ndarray) -> np.ndarray:
+    return np.bincount(index, weights=values, minlength=n_times)
+
+
+def _confusion_per_time(index: np.ndarray, n_times: int, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """(n_times, N_CLASSES**2) counts of each (true, predicted) pair at each time."""
+    cells = index * N_CLASSES**2 + y * N_CLASSES + pred
+    return np.bincount(cells, minlength=n_times * N_CLASSES**2).reshape(n_times, -1).astype(np.float64)
+
+
+def _macro_f1_of_counts(cm: np.ndarray) -> np.ndarray:
+    cm = cm.reshape(-1, N_CLASSES, N_CLASSES)
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    den = cm.sum(axis=1) + cm.sum(axis=2)
+    return np.divide(2 * tp, den, out=np.zeros_like(tp), where=den > 0).mean(axis=1)
+
+
+def _trading_of_sums(n: np.ndarray, s: np.ndarray, r: np.ndarray, rr: np.ndarray, sr: np.ndarray) -> np.ndarray:
+    """`trading_score_rows` from per-resample sums of the signal s, the return r, r^2 and s*r."""
+    mean_r, mean_s = r / n, s / n
+    std = np.sqrt(np.maximum(rr / n - mean_r**2, 0.0))
+    cov = sr / n - mean_s * mean_r
+    return np.divide(cov, std, out=np.zeros_like(cov), where=std > 0)
+
+
+def _time_block_bootstrap(labels: np.ndarray, r: np.ndarray, model_pred: np.ndarray, baseline_pred: np.ndarray,
+                          index: np.ndarray, block_length: int, n_resamples: int,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The paired bootstrap over blocks of *time*: a drawn time brings every symbol's sample at that time.
+
+    Resamples differ in size where symbols trade on different calendars, so each resample is
+    scored from how often it drew each time (a multiplicity per time) times the per-time
+    confusion counts and return sums; no resample is materialised.
+    """
+    n_times = int(index[-1]) + 1
+    cm_model = _confusion_per_time(index, n_times, labels, model_pred)
+    cm_base = _confusion_per_time(index, n_times, labels, baseline_pred)
+    sums = {}
+    for name, pred in (("model", model_pred), ("base", baseline_pred)):
+        signal = pred - 1.0
+        sums[name] = np.stack([_per_time(index, n_times, np.ones(len(r))), _per_time(index, n_times, signal),
+                               _per_time(index, n_times, r), _per_time(index, n_times, r * r),
+                               _per_time(index, n_times, signal * r)], axis=1)
+    f1_diffs, score_diffs = [], []
+    for start in range(0, n_resamples, _CHUNK):
+        rows = min(_CHUNK, n_resamples - start)
+        drawn = circular_block_indices(n_times, block_length, rows, rng)
+        weight = np.bincount((np.arange(rows)[:, None] * n_times + drawn).ravel(),
+                             minlength=rows * n_times).reshape(rows, n_times).astype(np.float64)
+        f1_diffs.append(_macro_f1_of_counts(weight @ cm_model) - _macro_f1_of_counts(weight @ cm_base))
+        model_sums, base_sums = weight @ sums["model"], weight @ sums["base"]
+        score_diffs.append(_trading_of_sums(*model_sums.T) - _trading_of_sums(*base_sums.T))
+    return np.concatenate(f1_diffs), np.concatenate(score_diffs)
+
+
 def paired_bootstrap(
     labels: np.ndarray,
     forward_returns: np.ndarray,
@@ -143,10 +209,18 @@ def paired_bootstrap(
     block_length: int,
     seed: int,
     n_resamples: int = N_RESAMPLES,
+    times: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap differences (model - baseline) of macro-F1 and of the trading score, (R,) each."""
+    """Bootstrap differences (model - baseline) of macro-F1 and of the trading score, (R,) each.
+
+    `times` (sorted, one per sample): with several samples at a time (several symbols) the
+    blocks are blocks of time and `block_length` counts times; else blocks of samples.
+    """
     rng = numpy_rng(seed, "verdict", "bootstrap")
     r = np.nan_to_num(np.asarray(forward_returns, dtype=np.float64))
+    index = time_index(times, len(labels))
+    if index is not None:
+        return _time_block_bootstrap(labels, r, model_pred, baseline_pred, index, block_length, n_resamples, rng)
     f1_diffs, score_diffs = [], []
     for start in range(0, n_resamples, _CHUNK):
         idx = circular_block_indices(len(labels), block_length, min(_CHUNK, n_resamples - start), rng)
@@ -166,8 +240,12 @@ def compare(
     seed: int,
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
+    times: np.ndarray | None = None,
 ) -> Verdict:
-    """The verdict of `model_pred` against the baseline with the highest macro-F1 on these samples."""
+    """The verdict of `model_pred` against the baseline with the highest macro-F1 on these samples.
+
+    `times`: each sample's time (sorted), for a bootstrap over blocks of time (`paired_bootstrap`).
+    """
     labels = np.asarray(labels, dtype=np.int64)
     model_pred = np.asarray(model_pred, dtype=np.int64)
     f1 = {name: classification_metrics(labels, p)["macro_f1"] for name, p in baseline_preds.items()}
@@ -177,7 +255,8 @@ def compare(
     for name, pred in baseline_preds.items():
         base = np.asarray(pred, dtype=np.int64)
         f1_diffs, score_diffs = paired_bootstrap(
-            labels, forward_returns, model_pred, base, block_length=block_length, seed=seed, n_resamples=n_resamples
+            labels, forward_returns, model_pred, base, block_length=block_length, seed=seed, n_resamples=n_resamples,
+            times=times,
         )
         f1_lo, f1_hi = (float(v) for v in np.percentile(f1_diffs, [tail, 100 - tail]))
         against[name] = {
@@ -208,14 +287,37 @@ def compare(
 
 
 def verdict(result: WalkForwardResult, *, seed: int, n_resamples: int = N_RESAMPLES) -> Verdict:
-    """The walk-forward model against its best baseline, pooled over all blocks."""
+    """The walk-forward model against its best baseline, pooled over all blocks (and symbols).
+
+    Several symbols: the bootstrap draws blocks of time, every symbol's samples at a drawn
+    time together, so correlated symbols cannot pass for independent evidence.
+    """
     baselines = {k: p for k, p in result.predictions.items() if k != MODEL}
+    times = result.timestamps if result.timestamps is not None and len(result.timestamps) else None
+    n_times = len(np.unique(times)) if times is not None else len(result.labels)
     return compare(
         result.labels,
         result.forward_returns,
         result.predictions[MODEL],
         baselines,
-        block_length=default_block_length(len(result.labels), result.purge_bars),
+        block_length=default_block_length(n_times, result.purge_bars),
         seed=seed,
         n_resamples=n_resamples,
+        times=times,
     )
+
+
+def symbol_verdicts(result: WalkForwardResult, *, seed: int, n_resamples: int = N_RESAMPLES) -> dict[str, Verdict]:
+    """Each symbol's own verdict on its own test samples (the best baseline chosen per symbol); {} for one symbol."""
+    if len(result.symbol_names) < 2:
+        return {}
+    out = {}
+    for s, name in enumerate(result.symbol_names):
+        mine = result.symbols == s
+        if mine.sum() < 2:
+            continue
+        baselines = {k: p[mine] for k, p in result.predictions.items() if k != MODEL}
+        out[name] = compare(result.labels[mine], result.forward_returns[mine], result.predictions[MODEL][mine],
+                            baselines, block_length=default_block_length(int(mine.sum()), result.purge_bars),
+                            seed=seed, n_resamples=n_resamples)
+    return out

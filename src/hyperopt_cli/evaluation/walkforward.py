@@ -229,6 +229,21 @@ class WalkForwardResult:
     forward_returns: np.ndarray
     predictions: dict[str, np.ndarray]  # predictor -> pooled predictions
     purge_bars: int
+    timestamps: np.ndarray | None = None  # pooled sample times (sorted): the verdict bootstraps blocks of time
+    symbols: np.ndarray | None = None  # pooled symbol index of each sample
+    symbol_names: tuple[str, ...] = ()
+
+    def by_symbol(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per symbol: each predictor's metrics on that symbol's test samples ({} for one symbol)."""
+        if len(self.symbol_names) < 2 or self.symbols is None:
+            return {}
+        out = {}
+        for s, name in enumerate(self.symbol_names):
+            mine = self.symbols == s
+            if mine.any():
+                out[name] = {k: score_predictions(self.labels[mine], self.forward_returns[mine], p[mine])
+                             for k, p in self.predictions.items()}
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the blocks (with their predictions) and the pooled metrics."""
@@ -289,4 +304,6 @@ def walk_forward(
     names = list(blocks[0].predictions)
     predictions = {k: np.concatenate([np.asarray(b.predictions[k], dtype=np.int64) for b in blocks]) for k in names}
     pooled = {k: score_predictions(labels, returns, p) for k, p in predictions.items()}
-    return WalkForwardResult(blocks, pooled, labels, returns, predictions, source.purge_bars)
+    return WalkForwardResult(blocks, pooled, labels, returns, predictions, source.purge_bars,
+                             timestamps=source.timestamps[test], symbols=source.symbols[test],
+                             symbol_names=source.symbol_names)
