@@ -73,9 +73,36 @@ def _print_data_summary(s: dict[str, Any]) -> None:
             *(f"{counts.get(c, 0)} ({shares.get(c, 0.0):.1%})" for c in ("SELL", "HOLD", "BUY")),
         )
     out.print(table)
+    symbols = s.get("symbols") or []
+    if len(symbols) > 1:
+        out.print(_symbol_table(symbols, s.get("scaling")))
     for warning in s.get("warnings") or []:
         out.print(f"warning: {warning}", markup=False)
     if s.get("exported"):
         out.print(f"Exported {s['exported']['rows']} labels to {s['exported']['path']}", markup=False)
 
 
+
+
+def _symbol_table(symbols: list[dict[str, Any]], scaling: str | None) -> Table:
+    """One row per symbol (bars, range, spacing, samples per segment, label shares) and the pooled totals."""
+    table = Table(title=f"Symbols (scaled {str(scaling or 'per_symbol').replace('_', ' ')})")
+    for col in ("symbol", "bars", "from", "to", "bar size", "gaps", "train/val/test", "SELL", "HOLD", "BUY"):
+        table.add_column(col)
+    totals = {"bars": 0, "gaps": 0, "train": 0, "val": 0, "test": 0}
+    for row in symbols:
+        samples = row.get("samples") or {}
+        shares = row.get("label_shares") or {}
+        totals["bars"] += int(row.get("bars") or 0)
+        totals["gaps"] += int(row.get("gaps") or 0)
+        for name in ("train", "val", "test"):
+            totals[name] += int(samples.get(name) or 0)
+        table.add_row(
+            str(row.get("symbol")), str(row.get("bars")), str(row.get("first_timestamp")), str(row.get("last_timestamp")),
+            str(row.get("bar_size")), str(row.get("gaps", 0)),
+            "/".join(str(samples.get(n, 0)) for n in ("train", "val", "test")),
+            *(f"{shares.get(c, 0.0):.1%}" for c in ("SELL", "HOLD", "BUY")),
+        )
+    table.add_row("pooled", str(totals["bars"]), "", "", "", str(totals["gaps"]),
+                  "/".join(str(totals[n]) for n in ("train", "val", "test")), "", "", "", end_section=True)
+    return table

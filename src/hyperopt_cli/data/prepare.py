@@ -440,6 +440,12 @@ class DataPreparer:
                 if k == 0:
                     extra = "; its class weight is 0" if name == "train" else ""
                     warnings.append(f"the {name} segment has no {c} samples{extra}")
+        symbol_rows = self._symbol_rows(segments)
+        for row in symbol_rows if len(symbol_rows) > 1 else []:
+            empty = [name for name, n in row["samples"].items() if n == 0]
+            if empty:
+                warnings.append(f"symbol {row['symbol']} has no {' or '.join(empty)} samples: its bars lie outside "
+                                "those segments' time ranges (segments are cut at the same time for every symbol)")
         train_shares = seg_info["train"]["label_shares"]
         top = max(train_shares, key=train_shares.get)
         if train_shares[top] > DOMINANT_SHARE:
@@ -461,7 +467,7 @@ class DataPreparer:
             "embargo_bars": self.data_cfg.embargo_bars,
             "class_weights": {c: float(w) for c, w in zip(CLASS_NAMES, weights)},
             "segments": seg_info,
-            "symbols": self._symbol_rows(segments),
+            "symbols": symbol_rows,
             **({"scaling": self.scaling} if self.layout.n_symbols > 1 else {}),
             "warnings": warnings,
         }
