@@ -22,7 +22,7 @@ width of the single-symbol runs' intervals; planted_panel's pooled verdict beats
 baseline with the interval above 0 in 3 of 3 seeds, where one symbol alone does not (the
 count of single-symbol wins per seed is reported beside it).
 
-    python bench/bench_validity.py --panel            # 3 seeds, both data sets: ~2-4 h on 2 cores (estimate)
+    python bench/bench_validity.py --panel            # 3 seeds, both data sets: ~1.5-3 h on 2 cores (estimate)
     python bench/bench_validity.py --panel --quick    # smoke: 1 seed, planted_panel of 3 x 2,000 bars,
                                                       # 1 epoch, 1 ensemble seed, 1 job (~2-3 min)
 """
