@@ -23,6 +23,12 @@ win on the planted pattern; quick ≥ untuned and full's edge over the best base
 on the real files (medians over seeds); interaction: wins with the interval above 0.
 
     python bench/bench_validity.py [--quick] [--out FILE.json]
+
+Several symbols in one run (issue 24): `--panel` runs bench/validity_panel.py instead: the
+pooled verdict of a panel (EURUSD_H1 + two synthetic hourly markets on its calendar; 8
+planted-pattern markets) against each symbol run alone, with the interval widths compared.
+
+    python bench/bench_validity.py --panel [--quick] [--seeds 0 1 2] [--datasets ...] [--jobs N]
 """
 
 from __future__ import annotations
@@ -79,16 +85,22 @@ def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_va
     }
 
 
-def run_untuned(data_path: str, seed: int, precision: str = "fp32", families: list[str] | None = None) -> dict[str, Any]:
-    """The default config's final evaluation, without any search (training in `precision`, on `families`)."""
+def run_untuned(data_path: str | list[str], seed: int, precision: str = "fp32", families: list[str] | None = None,
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The default config's final evaluation, without any search (training in `precision`, on `families`).
+
+    `data_path`: one file, or a list of files (one symbol each, named by the file stem): then
+    the summary adds `by_symbol`, each symbol's metrics and own verdict inside the panel run.
+    `overrides`: top-level config keys to change (smoke runs shrink epochs and ensembles).
+    """
     import warnings
 
     warnings.filterwarnings("ignore")
     from hyperopt_cli.config import families_for, with_params
-    from hyperopt_cli.data.load import load_ohlcv
+    from hyperopt_cli.data.load import load_data
     from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.evaluation.lstm import lstm_fit_predict
-    from hyperopt_cli.evaluation.verdict import verdict
+    from hyperopt_cli.evaluation.verdict import symbol_verdicts, verdict
     from hyperopt_cli.evaluation.walkforward import WalkForwardSource, walk_forward
     from hyperopt_cli.training.seeding import derive_seed
 
@@ -101,9 +113,10 @@ def run_untuned(data_path: str, seed: int, precision: str = "fp32", families: li
     raw["trainer"]["precision"] = precision
     if families is not None:
         raw.setdefault("features", {})["families"] = families
+    raw.update(overrides or {})
     cfg = common.make_cfg(raw)
     trainer_cfg, labels_cfg = with_params(cfg, {})
-    preparer = DataPreparer(load_ohlcv(data_path), cfg.data)
+    preparer = DataPreparer(load_data(cfg), cfg.data)  # one file: load_ohlcv(path) as before; a list: one frame per symbol
     data = preparer.prepare(labels_cfg, families_for(cfg, {}))
     source = WalkForwardSource.from_prepared(preparer, data)
     fit_predict = lstm_fit_predict(trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
@@ -111,7 +124,19 @@ def run_untuned(data_path: str, seed: int, precision: str = "fp32", families: li
                                    ensemble_seeds=cfg.ensemble_seeds)
     result = walk_forward(source, fit_predict, n_blocks=cfg.walk_forward_blocks, seed=cfg.seed)
     judged = verdict(result, seed=derive_seed(cfg.seed, "verdict")).as_dict()
-    return _summary(result.pooled, judged, None, time.perf_counter() - t0)
+    summary = _summary(result.pooled, judged, None, time.perf_counter() - t0)
+    summary["n_test_samples"] = len(result.labels)
+    per_symbol = result.by_symbol()
+    if per_symbol:
+        own = symbol_verdicts(result, seed=derive_seed(cfg.seed, "verdict"))
+        summary["by_symbol"] = {
+            name: {"macro_f1": {k: m["macro_f1"] for k, m in metrics.items()},
+                   "n_test_samples": int((result.symbols == result.symbol_names.index(name)).sum()),
+                   "verdict": {k: own[name].as_dict().get(k) for k in
+                               ("beats_best_baseline", "baseline", "delta_macro_f1", "interval_macro_f1", "wording")}
+                   if name in own else None}
+            for name, metrics in per_symbol.items()}
+    return summary
 
 
 def run_cli(data_path: str, seed: int, mode: str, trials: int, folder: str) -> dict[str, Any]:
@@ -233,6 +258,11 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    if "--panel" in sys.argv[1:]:
+        import validity_panel
+
+        validity_panel.main()
+        return
     common.dated_main(run, markdown, __doc__, "validity", "one seed, 2 trials per group (a smoke run)")
 
 

@@ -8,13 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import bench_contention  # noqa: E402
+import bench_data  # noqa: E402
 import common  # noqa: E402
+import validity_panel  # noqa: E402
 
 
 def _alive(pid: int) -> bool:
@@ -97,3 +100,44 @@ def test_summary_ratios_and_the_target_line() -> None:
     assert "| auto (2 workers x 1 thread, journal files) | 6200 | 4600 | 0.74 |" in md
     assert "| auto / old | 1.55 | 2.88 |" in md
     assert "**met**" in md
+
+
+# ---------------------------------------------------------------------------- several symbols (issue 24)
+
+
+def test_the_panel_data_sets_share_one_bar_spacing_and_overlap_in_time(tmp_path: Path) -> None:
+    from hyperopt_cli.config import DataConfig, LabelsConfig
+    from hyperopt_cli.data.load import load_ohlcv
+    from hyperopt_cli.data.prepare import DataPreparer
+
+    paths = validity_panel.write_panel_datasets(tmp_path, bars=1500, planted_symbols=3)
+    real = [load_ohlcv(p) for p in paths["panel_real"]]
+    assert [f.attrs["info"]["symbol"] for f in real] == ["EURUSD_H1", "RANDOM_WALK_H1", "PLANTED_H1"]
+    assert all(f.index.equals(real[0].index) for f in real)  # the synthetic markets on EURUSD's own calendar
+    assert len(paths["planted_panel"]) == 3
+    for files in paths.values():
+        preparer = DataPreparer([load_ohlcv(p) for p in files], DataConfig())  # refuses mixed spacings
+        data = preparer.prepare(LabelsConfig())
+        assert set(np.unique(data.test.symbols)) == set(range(len(files)))  # every symbol in the test time range
+
+
+def test_the_width_comparison_and_the_win_counts() -> None:
+    def run(lo: float, hi: float) -> dict[str, object]:
+        return {"verdict": {"interval_macro_f1": [lo, hi], "beats_best_baseline": lo > 0}}
+
+    entry = {"pooled": run(0.01, 0.07), "alone": {"A": run(-0.05, 0.05), "B": run(0.02, 0.22), "C": run(-0.1, 0.1)}}
+    c = validity_panel.compare_seed(entry)
+    assert c["pooled_width"] == pytest.approx(0.06)
+    assert c["median_single_width"] == pytest.approx(0.2)
+    assert c["width_ratio"] == pytest.approx(0.3) and c["width_target_met"] is True
+    assert c["pooled_wins"] is True and (c["single_wins"], c["singles"]) == (1, 3)
+    t = validity_panel.targets({"planted_panel": {"0": entry}})["planted_panel"]
+    assert t["pooled_wins"] == "1 of 1" and t["pooled_beats_where_one_symbol_alone_does_not"] is True
+
+
+def test_the_panel_preparation_child_reports_time_memory_and_every_symbols_samples() -> None:
+    one = bench_data.child_panel(1, 3000, "per_symbol")
+    two = bench_data.child_panel(2, 3000, "per_symbol")
+    assert two["bars"] == 6000 and two["peak_rss_mib"] > 0 and two["preparation_s"] > 0
+    assert two["samples"]["train"] == pytest.approx(2 * one["samples"]["train"], rel=0.05)
+    assert len(two["fold_train_samples"]) == bench_data.PANEL_FOLDS
