@@ -113,7 +113,11 @@ def run_untuned(data_path: str | list[str], seed: int, precision: str = "fp32", 
     raw["trainer"]["precision"] = precision
     if families is not None:
         raw.setdefault("features", {})["families"] = families
-    raw.update(overrides or {})
+    for key, value in (overrides or {}).items():  # a dict value merges into its section (data.scaling, ...)
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key].update(value)
+        else:
+            raw[key] = value
     cfg = common.make_cfg(raw)
     trainer_cfg, labels_cfg = with_params(cfg, {})
     preparer = DataPreparer(load_data(cfg), cfg.data)  # one file: load_ohlcv(path) as before; a list: one frame per symbol
