@@ -132,6 +132,12 @@ def test_mixed_bar_spacings_are_refused() -> None:
         DataPreparer([hourly, daily], DataConfig())
 
 
+def test_a_symbol_with_one_bar_is_refused_by_name() -> None:
+    with pytest.raises(DataError, match="symbol ONE has fewer than 2 bars"):
+        DataPreparer([named(synthetic_ohlcv(500, seed=1), "X"), named(synthetic_ohlcv(500, seed=2).iloc[:1], "ONE")],
+                     DataConfig())
+
+
 def test_two_inputs_with_one_symbol_name_are_refused() -> None:
     with pytest.raises(DataError, match="symbol 'X'"):
         DataPreparer([named(synthetic_ohlcv(500, seed=1), "X"), named(synthetic_ohlcv(500, seed=2), "X")], DataConfig())

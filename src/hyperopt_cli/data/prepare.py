@@ -184,6 +184,9 @@ def symbol_names(frames: list[pd.DataFrame]) -> tuple[str, ...]:
 def check_one_bar_size(frames: list[pd.DataFrame], symbols: tuple[str, ...]) -> None:
     """DataError when the symbols' median bar spacings differ: a horizon in bars would mean different times."""
     sizes = {symbol: index_info(frame.index)["bar_size"] for symbol, frame in zip(symbols, frames)}
+    unknown = [symbol for symbol, size in sizes.items() if size is None]
+    if unknown:
+        raise DataError(f"symbol {unknown[0]} has fewer than 2 bars: its bar spacing is unknown; drop the file")
     if len(set(sizes.values())) > 1:
         shown = ", ".join(f"{s} {size}" for s, size in sizes.items())
         raise DataError(f"mixed bar spacings: {shown}; one run needs one bar size "
