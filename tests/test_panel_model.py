@@ -161,6 +161,9 @@ def test_two_files_give_one_output_with_a_symbol_column(panel_run: PanelRun, tmp
     assert [s["symbol"] for s in parsed["symbols"]] == list(SYMBOLS)
     assert [r["symbol"] for r in parsed["rows"]] == ["AAA", "AAA", "BBB", "BBB"]
     assert parsed["predicted"] == 4 and set(parsed["rows"][0]) == {"symbol", *COLUMNS}
+    screen = hyperopt("predict", panel_run.run_dir, "--data", panel_run.folder, cwd=tmp_path)
+    assert screen.returncode == 0, screen.stderr
+    assert "Latest signal per symbol" in screen.stdout and "AAA" in screen.stdout and "BBB" in screen.stdout
 
 
 def test_one_file_keeps_todays_output_without_a_symbol_column(panel_run: PanelRun, tmp_path: Path) -> None:

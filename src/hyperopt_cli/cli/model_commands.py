@@ -84,7 +84,7 @@ def predict(
     return EXIT_OK
 
 
-def _latest_table(frame: "pd.DataFrame") -> Table:
+def _latest_table(frame: pd.DataFrame) -> Table:
     """The latest 10 signals; for several symbols, each symbol's latest one."""
     several = "symbol" in frame
     latest = frame.groupby("symbol", sort=False).tail(1) if several else frame.tail(10)
