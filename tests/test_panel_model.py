@@ -24,7 +24,7 @@ from hyperopt_cli.evaluation.walkforward import WalkForwardSource, fold_scaler, 
 from hyperopt_cli.model.artifact import SavedModel, load_model, read_manifest
 from hyperopt_cli.model.build import scaler_section
 from hyperopt_cli.model.export import export_config, refit
-from hyperopt_cli.model.predict import predict_bars, predict_paths
+from hyperopt_cli.model.predict import predict_bars, predict_paths, several_inputs
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.run.records import load_run_config
 
@@ -260,3 +260,11 @@ def test_refit_writes_the_panel_manifest(panel_run: PanelRun, tmp_path: Path) ->
         np.testing.assert_array_equal(np.asarray(manifest["scaler"]["by_symbol"][symbol]["mean"], dtype=np.float32),
                                       expected.mean[s])
     assert len(predict_paths(made, [panel_run.folder]).frame) > 0
+
+
+def test_a_symbol_column_comes_with_several_inputs_a_folder_or_a_glob(tmp_path: Path) -> None:
+    one, bracketed = tmp_path / "AAA.csv", tmp_path / "B[1].csv"
+    one.write_text("x")
+    bracketed.write_text("x")
+    assert not several_inputs([one]) and not several_inputs([bracketed])  # an existing file is a file
+    assert several_inputs([one, one]) and several_inputs([tmp_path]) and several_inputs([str(tmp_path / "A*.csv")])

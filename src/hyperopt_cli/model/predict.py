@@ -113,7 +113,7 @@ def scaler_for(saved: SavedModel, symbol: str | None, raw: np.ndarray) -> tuple[
         return saved.mean, saved.std, None
     complete = ~np.isnan(raw).any(axis=1)
     mean, std = fit_scaler(raw, complete)
-    warning = (f"symbol {symbol} was not in training ({', '.join(saved.symbols)}): its features are scaled with "
+    warning = (f"symbol {symbol or '(unnamed)'} was not in training ({', '.join(saved.symbols)}): its features are scaled with "
                f"the mean/std of its own {int(complete.sum())} complete bars, the bars being predicted, not of a "
                "training period before them; an approximation")
     return mean, std, warning
@@ -206,7 +206,10 @@ def predict_file(run_or_model_dir: Path, data_path: Path, *, last: int | None = 
 
 def several_inputs(data: list[str | Path]) -> bool:
     """True unless `data` is one plain file: several entries, a folder or a glob give a `symbol` column."""
-    return len(data) != 1 or is_pattern(str(data[0])) or Path(data[0]).expanduser().is_dir()
+    if len(data) != 1:
+        return True
+    path = Path(data[0]).expanduser()
+    return path.is_dir() or (is_pattern(str(data[0])) and not path.exists())  # `a[1].csv` may be a file
 
 
 def predict_paths(run_or_model_dir: Path, data: list[str | Path], *, last: int | None = None,
