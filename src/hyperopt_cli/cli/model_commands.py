@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
@@ -18,15 +18,21 @@ from hyperopt_cli.cli.app import (
 )
 from hyperopt_cli.errors import EXIT_OK
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 @app.command()
 def predict(
     ctx: typer.Context,
     run: Optional[str] = run_argument("the newest run", "A model folder (e.g. an export --refit) works too."),
-    data_file: Path = typer.Option(..., "--data", help="OHLCV CSV or Parquet file, read as `start` reads it."),
+    data_files: list[Path] = typer.Option(..., "--data", metavar="<path>", help="OHLCV CSV or Parquet file, read as "
+                                          "`start` reads it; a folder or a glob, or repeat it, for several symbols "
+                                          "(one per file, named by its stem)."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the signals to FILE.csv or FILE.parquet; - writes CSV to stdout."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only: a summary and one object per bar."),
-    last: Optional[int] = typer.Option(None, "--last", min=0, help="Only the latest N bars that have a signal."),
+    last: Optional[int] = typer.Option(None, "--last", min=0, help="Only the latest N bars that have a signal "
+                                       "(of each symbol)."),
     timestamp_column: Optional[str] = typer.Option(None, "--timestamp-column", help="Default: auto-detect."),
     timezone: Optional[str] = typer.Option(None, "--timezone", help="Zone of naive timestamps (default: the "
                                            "training data's)."),
@@ -40,15 +46,22 @@ def predict(
     differs from the training data's or its bars overlap the training range (in-sample).
     Without --out or --json, prints the latest signals.
 
+    Several files (--data repeated, a folder or a glob) give one table with a `symbol`
+    column first (the file stem). A model trained on several symbols scales each with its
+    own saved statistics; a symbol it never saw, under per-symbol scaling, with the
+    statistics of its own bars, and says so in a warning.
+
     Example: hyperopt predict runs/20261127_215832 --data new_bars.csv --out signals.csv
+
+    Example: hyperopt predict runs/20261127_215832 --data prices/ --out signals.csv
     """
-    from hyperopt_cli.model.predict import prediction_json, predict_file, signals_csv, write_signals
+    from hyperopt_cli.model.predict import prediction_json, predict_paths, signals_csv, write_signals
 
     to_stdout = out_file is not None and str(out_file) == "-"
     if to_stdout and as_json:
         raise typer.BadParameter("--out - and --json both write to stdout; use one", param_hint="'--out'")
     run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
-    prediction = predict_file(run_dir, data_file, last=last, timestamp_column=timestamp_column, timezone=timezone)
+    prediction = predict_paths(run_dir, data_files, last=last, timestamp_column=timestamp_column, timezone=timezone)
     if to_stdout:
         sys.stdout.write(signals_csv(prediction))  # stdout is the CSV alone; warnings stay on stderr
         for warning in prediction.warnings:
@@ -63,17 +76,26 @@ def predict(
         err.print(f"warning: {warning}", markup=False)
     s = prediction.summary()
     where = f" to {out_file}" if out_file is not None else ""
-    out.print(f"{s['predicted']} signals{where} ({s['bars']} bars; {s['skipped']} without a full window of "
-              f"history, {s['lacking_history']} of them leading)", markup=False)
+    of_symbols = f" for {len(s['symbols'])} symbols" if "symbols" in s else ""
+    out.print(f"{s['predicted']} signals{of_symbols}{where} ({s['bars']} bars; {s['skipped']} without a full "
+              f"window of history, {s['lacking_history']} of them leading)", markup=False)
     if out_file is None:
-        table = Table(title="Latest signals")
-        for col in ("timestamp", "signal", "p_sell", "p_hold", "p_buy"):
-            table.add_column(col)
-        for row in prediction.frame.tail(10).itertuples(index=False):
-            table.add_row(row.timestamp.isoformat(), row.signal, f"{row.p_sell:.3f}", f"{row.p_hold:.3f}",
-                          f"{row.p_buy:.3f}")
-        out.print(table)
+        out.print(_latest_table(prediction.frame))
     return EXIT_OK
+
+
+def _latest_table(frame: pd.DataFrame) -> Table:
+    """The latest 10 signals; for several symbols, each symbol's latest one."""
+    several = "symbol" in frame
+    latest = frame.groupby("symbol", sort=False).tail(1) if several else frame.tail(10)
+    table = Table(title="Latest signal per symbol" if several else "Latest signals")
+    for col in latest.columns:
+        table.add_column(col)
+    for row in latest.itertuples(index=False):
+        cells = [row.symbol] if several else []
+        table.add_row(*cells, row.timestamp.isoformat(), row.signal, f"{row.p_sell:.3f}", f"{row.p_hold:.3f}",
+                      f"{row.p_buy:.3f}")
+    return table
 
 
 @app.command()

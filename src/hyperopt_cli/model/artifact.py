@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,12 +88,19 @@ def save_model(model_dir: Path, state_dicts: list[dict[str, Any]], manifest: dic
 
 @dataclass
 class SavedModel:
-    """A loaded model folder: the manifest, the members in eval mode on CPU, and the scaler."""
+    """A loaded model folder: the manifest, the members in eval mode on CPU, and the scaler.
+
+    `mean`/`std` scale any file (a single-symbol model, or pooled scaling); they are None
+    for a per-symbol-scaled panel, whose statistics are in `by_symbol`.
+    """
 
     manifest: dict[str, Any]
     members: list[nn.Module]
-    mean: np.ndarray  # (n_features,) float32
-    std: np.ndarray  # (n_features,) float32
+    mean: np.ndarray | None  # (n_features,) float32
+    std: np.ndarray | None  # (n_features,) float32
+    symbols: tuple[str, ...] = ()  # the symbols trained on; empty for a single-symbol model
+    scaling: str = "per_symbol"  # data.scaling of the training run
+    by_symbol: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # symbol -> (mean, std)
 
     @property
     def window(self) -> int:
@@ -132,6 +139,14 @@ def load_model(model_dir: Path) -> SavedModel:
     return SavedModel(
         manifest=manifest,
         members=members,
-        mean=np.asarray(scaler["mean"], dtype=np.float32),
-        std=np.asarray(scaler["std"], dtype=np.float32),
+        mean=_float32(scaler.get("mean")),
+        std=_float32(scaler.get("std")),
+        symbols=tuple(manifest.get("symbols") or ()),
+        scaling=str(scaler.get("scaling", "per_symbol")),
+        by_symbol={symbol: (np.asarray(v["mean"], dtype=np.float32), np.asarray(v["std"], dtype=np.float32))
+                   for symbol, v in (scaler.get("by_symbol") or {}).items()},
     )
+
+
+def _float32(values: list[float] | None) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=np.float32)

@@ -17,6 +17,7 @@ from hyperopt_cli.model.artifact import save_model
 from hyperopt_cli.run.rundir import now_iso
 
 if TYPE_CHECKING:
+    from hyperopt_cli.data.panel import Scaler
     from hyperopt_cli.data.prepare import DataPreparer, Segment
     from hyperopt_cli.evaluation.lstm import BlockModels
 
@@ -39,6 +40,28 @@ def bar_seconds(timestamps: np.ndarray) -> float | None:
     return float(np.median(np.diff(timestamps.astype("datetime64[ns]").astype(np.int64)))) / 1e9
 
 
+def _floats(values: np.ndarray) -> list[float]:
+    return [float(v) for v in values]
+
+
+def scaler_section(scaler: Scaler, symbols: tuple[str, ...], fitted_up_to: str) -> dict[str, Any]:
+    """model.json's `scaler`: float32 values as the training scaled with them, (raw - mean) / std, NaN -> 0.
+
+    One symbol: `mean`/`std`, as always. Several: `scaling`, then the pooled `mean`/`std` (every
+    symbol, seen or not, is scaled with them) or `by_symbol` (each symbol's own; no top-level
+    `mean`/`std`, so a version that knows nothing of symbols refuses the model rather than scale
+    every file with one symbol's statistics).
+    """
+    if len(symbols) == 1:
+        return {"mean": _floats(scaler.mean[0]), "std": _floats(scaler.std[0]), "fitted_up_to": fitted_up_to}
+    if scaler.scaling == "pooled":
+        return {"scaling": "pooled", "mean": _floats(scaler.mean[0]), "std": _floats(scaler.std[0]),
+                "fitted_up_to": fitted_up_to}
+    by_symbol = {symbol: {"mean": _floats(scaler.mean[s]), "std": _floats(scaler.std[s])}
+                 for s, symbol in enumerate(symbols)}
+    return {"scaling": scaler.scaling, "by_symbol": by_symbol, "fitted_up_to": fitted_up_to}
+
+
 def _training_precision(precision: str, device: str) -> str:
     from hyperopt_cli.training.precision import resolve_precision
     from hyperopt_cli.training.trainer import resolve_device
@@ -53,8 +76,9 @@ def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: Dat
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
     data = preparer.prepare(labels_cfg, families_for(cfg, fixed))  # cached: the columns, bars, range, bar size
     names, info = data.feature_names, data.info
+    # the walk-forward block's own scaler: fitted on every symbol's complete rows up to its last training sample
     scaler = preparer.scaler_until(train.timestamps.max(), names)
-    mean, std = scaler.mean[0], scaler.std[0]
+    symbols = tuple(preparer.symbols)
     return {
         "kind": kind,
         "created_at": now_iso(),
@@ -66,9 +90,8 @@ def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: Dat
         "features": {"names": list(names), "window": int(train.window),
                      "warmup_bars": int(preparer.warmup_bars),
                      "families": list(data.families)},  # predict builds exactly `names` (issue 26)
-        # float32 values as the training scaled with them: (raw - mean) / std, NaN -> 0
-        "scaler": {"mean": [float(v) for v in mean], "std": [float(v) for v in std],
-                   "fitted_up_to": _iso(train.timestamps.max())},
+        **({"symbols": list(symbols)} if len(symbols) > 1 else {}),  # one symbol: the manifest as it always was
+        "scaler": scaler_section(scaler, symbols, _iso(train.timestamps.max())),
         "labels": {**dataclasses.asdict(labels_cfg), "class_names": list(CLASS_NAMES)},
         "training": {
             "first_timestamp": _iso(train.timestamps[0]), "last_timestamp": _iso(train.timestamps[-1]),

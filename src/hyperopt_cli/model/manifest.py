@@ -5,6 +5,11 @@ names must be plain file names inside the folder, members regular files of a bou
 the architecture whole numbers that the member files can actually hold, the scaler finite
 with a positive std per feature, the window a sane whole number. Every breach is one
 RunStateError (exit 6) that names the field, the value and the rule.
+
+A model trained on several symbols (issue 24) also lists its `symbols` and its
+`scaler.scaling`; under per-symbol scaling `scaler.by_symbol` holds each symbol's
+mean/std in place of the top-level ones. A manifest without these fields is a
+single-symbol one, as every manifest was before.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from hyperopt_cli.data.panel import SCALINGS
 from hyperopt_cli.errors import RunStateError
 
 MAX_MEMBERS = 64  # ensemble members; the config's ensemble_seeds is far below this
@@ -57,6 +63,45 @@ def _numbers(model_dir: Path, value: Any, where: str, length: int) -> list[float
     return [float(v) for v in value]
 
 
+def _scaler_values(model_dir: Path, section: dict[str, Any], where: str, n_features: int) -> None:
+    _numbers(model_dir, section.get("mean"), f"{where}.mean", n_features)
+    std = _numbers(model_dir, section.get("std"), f"{where}.std", n_features)
+    if any(s <= 0 for s in std):
+        raise _fail(model_dir, f"{where}.std must be positive, got {min(std)}")
+
+
+def check_symbols(model_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """The manifest's `symbols` (absent: none recorded, a single-symbol model); distinct non-empty names."""
+    symbols = manifest.get("symbols")
+    if symbols is None:
+        return []
+    if (not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) and s for s in symbols)
+            or len(set(symbols)) != len(symbols)):
+        raise _fail(model_dir, f"symbols must be a non-empty list of distinct names, got {symbols!r}")
+    return symbols
+
+
+def check_scaler(model_dir: Path, manifest: dict[str, Any], n_features: int) -> None:
+    """`scaler`: top-level mean/std, or, for per-symbol scaling of several symbols, one mean/std per symbol."""
+    scaler = _section(model_dir, manifest, "scaler")
+    symbols = check_symbols(model_dir, manifest)
+    scaling = scaler.get("scaling", "per_symbol")
+    if scaling not in SCALINGS:
+        raise _fail(model_dir, f"scaler.scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+    per_symbol = scaling == "per_symbol" and len(symbols) > 1
+    if per_symbol or "by_symbol" in scaler:
+        by_symbol = scaler.get("by_symbol")
+        if not isinstance(by_symbol, dict) or sorted(by_symbol) != sorted(symbols):
+            got = sorted(by_symbol) if isinstance(by_symbol, dict) else repr(by_symbol)
+            raise _fail(model_dir, f"scaler.by_symbol must hold one mean/std per symbol {symbols}, got {got}")
+        for symbol, values in by_symbol.items():
+            if not isinstance(values, dict):
+                raise _fail(model_dir, f"scaler.by_symbol.{symbol} must be an object, got {type(values).__name__}")
+            _scaler_values(model_dir, values, f"scaler.by_symbol.{symbol}", n_features)
+    if not per_symbol or "mean" in scaler or "std" in scaler:
+        _scaler_values(model_dir, scaler, "scaler", n_features)
+
+
 def lstm_parameters(n_features: int, hidden: int, layers: int, n_classes: int) -> int:
     """Parameters of LSTMClassifier: nn.LSTM's weights and two biases per layer, then the linear head."""
     gates = 4 * hidden
@@ -93,7 +138,6 @@ def check_manifest(model_dir: Path, manifest: dict[str, Any]) -> list[Path]:
     """Raise RunStateError where `manifest` breaks a rule; the member files' paths when it does not."""
     arch = _section(model_dir, manifest, "architecture")
     features = _section(model_dir, manifest, "features")
-    scaler = _section(model_dir, manifest, "scaler")
     names = features.get("names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise _fail(model_dir, f"features.names must be a non-empty list of names, got {names!r}")
@@ -109,10 +153,7 @@ def check_manifest(model_dir: Path, manifest: dict[str, Any]) -> list[Path]:
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise _fail(model_dir, f"architecture.dropout must be a number in [0, 1), got {dropout!r}")
     _whole(model_dir, features, "features", "window", 2, MAX_WINDOW)
-    _numbers(model_dir, scaler.get("mean"), "scaler.mean", n_features)
-    std = _numbers(model_dir, scaler.get("std"), "scaler.std", n_features)
-    if any(s <= 0 for s in std):
-        raise _fail(model_dir, f"scaler.std must be positive, got {min(std)}")
+    check_scaler(model_dir, manifest, n_features)
     members = manifest.get("members")
     if not isinstance(members, list) or not 1 <= len(members) <= MAX_MEMBERS:
         raise _fail(model_dir, f"members must list 1 to {MAX_MEMBERS} files, got {members!r}")

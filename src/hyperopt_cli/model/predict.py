@@ -1,5 +1,11 @@
 """Signals from a saved model on new bars: load the file as `start` does, scale with the saved scaler, vote.
 
+Several files (issue 24) are one symbol each, named by the file stem: a symbol the model
+was trained on is scaled with its own saved statistics; an unseen one, under per-symbol
+scaling, with the statistics of its own rows (an approximation, said in a warning); under
+pooled scaling every symbol takes the pooled statistics. They give one table with a
+`symbol` column first. One plain file gives today's table, without that column.
+
 Only what inference needs is imported (the loader, the features, the scaler, the model
 class): no optuna, no trainer. Windows are gathered per batch from a zero-copy view, so
 memory stays one batch deep whatever the file's size.
@@ -8,6 +14,7 @@ memory stays one batch deep whatever the file's size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +23,9 @@ import pandas as pd
 
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.load import load_ohlcv
+from hyperopt_cli.data.panel import fit_scaler
 from hyperopt_cli.data.prepare import CLASS_NAMES, apply_scaler
+from hyperopt_cli.data.sources import expand_data_paths, is_pattern, symbol_of
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.model.artifact import SavedModel, load_model, model_dir_of
 from hyperopt_cli.training.ensemble import combine_members
@@ -35,10 +44,34 @@ class Prediction:
     lacking_history: int  # leading bars before the first full window of valid features
     skipped: int  # every bar without a full window (leading ones and any after gaps in the features)
     warnings: list[str] = field(default_factory=list)
+    symbol: str | None = None  # the file's symbol (its stem), where it has one
 
     def summary(self) -> dict[str, Any]:
         return {"bars": self.n_bars, "predicted": len(self.frame), "lacking_history": self.lacking_history,
                 "skipped": self.skipped, "warnings": list(self.warnings)}
+
+
+@dataclass
+class Predictions:
+    """Several files' signals (one symbol each, in symbol order) as one table with a `symbol` column first."""
+
+    parts: list[Prediction]
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        frames = [part.frame.assign(symbol=part.symbol)[["symbol", *COLUMNS]] for part in self.parts]
+        return pd.concat(frames, ignore_index=True)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{part.symbol}: {warning}" for part in self.parts for warning in part.warnings]
+
+    def summary(self) -> dict[str, Any]:
+        """The totals over every file, then one summary per symbol."""
+        return {"bars": sum(p.n_bars for p in self.parts), "predicted": sum(len(p.frame) for p in self.parts),
+                "lacking_history": sum(p.lacking_history for p in self.parts),
+                "skipped": sum(p.skipped for p in self.parts), "warnings": self.warnings,
+                "symbols": [{"symbol": p.symbol, **p.summary()} for p in self.parts]}
 
 
 def _window_ok(raw: np.ndarray, window: int) -> np.ndarray:
@@ -65,9 +98,35 @@ def _member_outputs(model: Any, windows: np.ndarray, starts: np.ndarray, batch_s
     return np.concatenate(preds), np.concatenate(probs)
 
 
+def scaler_for(saved: SavedModel, symbol: str | None, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(mean, std, warning or None) for the model's feature columns `raw` of one file holding `symbol`.
+
+    A single-symbol model, or pooled scaling, scales every file with the one saved scaler. Under
+    per-symbol scaling a trained symbol takes its own; an unseen one is standardised on its own
+    complete rows, as training standardised each symbol, but on the rows being predicted rather
+    than a training period before them.
+    """
+    if symbol is not None and symbol in saved.by_symbol:
+        mean, std = saved.by_symbol[symbol]
+        return mean, std, None
+    if saved.mean is not None and saved.std is not None:
+        return saved.mean, saved.std, None
+    complete = ~np.isnan(raw).any(axis=1)
+    mean, std = fit_scaler(raw, complete)
+    warning = (f"symbol {symbol or '(unnamed)'} was not in training ({', '.join(saved.symbols)}): its features are scaled with "
+               f"the mean/std of its own {int(complete.sum())} complete bars, the bars being predicted, not of a "
+               "training period before them; an approximation")
+    return mean, std, warning
+
+
 def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None,
-                 batch_size: int = BATCH_SIZE) -> Prediction:
-    """Signals for the bars of `ohlcv` (a loaded OHLCV frame); `last` keeps only the latest N bars' rows."""
+                 batch_size: int = BATCH_SIZE, symbol: str | None = None) -> Prediction:
+    """Signals for the bars of `ohlcv` (a loaded OHLCV frame); `last` keeps only the latest N bars' rows.
+
+    `symbol` picks a panel model's scaler (default: the frame's attrs info "symbol", i.e. its file stem).
+    """
+    if symbol is None:
+        symbol = (ohlcv.attrs.get("info") or {}).get("symbol")
     raw, names = compute_features(ohlcv)
     missing = [n for n in saved.feature_names if n not in names]
     if missing:
@@ -82,7 +141,8 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
     skipped = len(raw) - len(rows)
     if last is not None:
         rows = rows[-last:] if last > 0 else rows[:0]
-    features = apply_scaler(raw, saved.mean, saved.std)
+    mean, std, scaling_warning = scaler_for(saved, symbol, raw)
+    features = apply_scaler(raw, mean, std)
     if len(features) < window:  # no full window at all: no rows, and numpy refuses a view longer than the array
         features = np.zeros((window, features.shape[1]), dtype=np.float32)
     windows = np.lib.stride_tricks.sliding_window_view(features, window, axis=0).transpose(0, 2, 1)
@@ -94,7 +154,10 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
         "signal": np.asarray(CLASS_NAMES, dtype=object)[pred],
         "p_sell": probs[:, 0], "p_hold": probs[:, 1], "p_buy": probs[:, 2],
     })
-    return Prediction(frame, len(raw), lacking, skipped, _warnings(saved.manifest, index, rows, lacking))
+    warnings = _warnings(saved.manifest, index, rows, lacking)
+    if scaling_warning:
+        warnings.insert(0, scaling_warning)
+    return Prediction(frame, len(raw), lacking, skipped, warnings, symbol)
 
 
 def compact_duration(seconds: float) -> str:
@@ -141,14 +204,41 @@ def predict_file(run_or_model_dir: Path, data_path: Path, *, last: int | None = 
     return predict_bars(saved, ohlcv, last=last, batch_size=batch_size)
 
 
-def signals_csv(prediction: Prediction) -> str:
-    """The signals as CSV text: timestamp (ISO 8601 UTC), signal, p_sell, p_hold, p_buy."""
+def several_inputs(data: list[str | Path]) -> bool:
+    """True unless `data` is one plain file: several entries, a folder or a glob give a `symbol` column."""
+    if len(data) != 1:
+        return True
+    path = Path(data[0]).expanduser()
+    return path.is_dir() or (is_pattern(str(data[0])) and not path.exists())  # `a[1].csv` may be a file
+
+
+def predict_paths(run_or_model_dir: Path, data: list[str | Path], *, last: int | None = None,
+                  timestamp_column: str | None = None, timezone: str | None = None,
+                  batch_size: int = BATCH_SIZE) -> Prediction | Predictions:
+    """`predict_file` for one plain file; for several (files, folders, globs) one Predictions, a symbol per file.
+
+    `last` keeps the latest N signals of each symbol.
+    """
+    if not several_inputs(data):
+        return predict_file(run_or_model_dir, Path(data[0]), last=last, timestamp_column=timestamp_column,
+                            timezone=timezone, batch_size=batch_size)
+    saved = load_model(model_dir_of(Path(run_or_model_dir)))
+    zone = timezone or (saved.manifest.get("data") or {}).get("timezone") or "UTC"
+    parts = []
+    for path in expand_data_paths([str(entry) for entry in data]):
+        ohlcv = load_ohlcv(path, timestamp_column, zone)
+        parts.append(predict_bars(saved, ohlcv, last=last, batch_size=batch_size, symbol=symbol_of(path)))
+    return Predictions(parts)
+
+
+def signals_csv(prediction: Prediction | Predictions) -> str:
+    """The signals as CSV text: [symbol,] timestamp (ISO 8601 UTC), signal, p_sell, p_hold, p_buy."""
     frame = prediction.frame.copy()
     frame["timestamp"] = frame["timestamp"].map(lambda t: t.isoformat())
     return str(frame.to_csv(index=False, float_format="%.6f"))
 
 
-def write_signals(prediction: Prediction, out: Path) -> None:
+def write_signals(prediction: Prediction | Predictions, out: Path) -> None:
     """CSV or Parquet by the file's suffix (timestamps as ISO 8601 UTC), written atomically."""
     from hyperopt_cli.atomic import atomic_write, atomic_write_text
 
@@ -165,10 +255,13 @@ def write_signals(prediction: Prediction, out: Path) -> None:
         raise DataError(f"--out {out}: unknown format {suffix or '(no suffix)'}; use a .csv or .parquet file")
 
 
-def prediction_json(prediction: Prediction) -> dict[str, Any]:
-    """JSON-ready: the summary and one object per predicted bar."""
+def prediction_json(prediction: Prediction | Predictions) -> dict[str, Any]:
+    """JSON-ready: the summary and one object per predicted bar (with its `symbol` for several files)."""
+    frame = prediction.frame
     rows = [
         {"timestamp": t.isoformat(), "signal": s, "p_sell": float(a), "p_hold": float(b), "p_buy": float(c)}
-        for t, s, a, b, c in zip(*(prediction.frame[col] for col in COLUMNS))
+        for t, s, a, b, c in zip(*(frame[col] for col in COLUMNS))
     ]
+    if "symbol" in frame:
+        rows = [{"symbol": symbol, **row} for symbol, row in zip(frame["symbol"], rows)]
     return {**prediction.summary(), "rows": rows}
