@@ -5,6 +5,7 @@ writes ``<run_dir>/report/report.html`` (every figure embedded as base64, so the
 opens offline and can be mailed) next to the PNGs themselves. Sections:
 
 - the verdict in words (results.json `verdict.wording`): does the LSTM beat its best baseline?
+  With several symbols, each symbol's scores and own verdict follow the pooled one;
 - overview: status, data, per-group counts, how to open the studies in optuna-dashboard;
 - optimisation history and parameter importances (fANOVA, seeded) per group;
 - Optuna's parallel-coordinate and slice plots per group (report_pictures.py);
