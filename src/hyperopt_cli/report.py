@@ -5,6 +5,7 @@ writes ``<run_dir>/report/report.html`` (every figure embedded as base64, so the
 opens offline and can be mailed) next to the PNGs themselves. Sections:
 
 - the verdict in words (results.json `verdict.wording`): does the LSTM beat its best baseline?
+  With several symbols, each symbol's scores and own verdict follow the pooled one;
 - overview: status, data, per-group counts, how to open the studies in optuna-dashboard;
 - optimisation history and parameter importances (fANOVA, seeded) per group;
 - Optuna's parallel-coordinate and slice plots per group (report_pictures.py);
@@ -47,6 +48,7 @@ from hyperopt_cli.run.records import (
     group_objective,
     load_run_config,
 )
+from hyperopt_cli.run.symbols import POOLED_INTERVAL_NOTE, SYMBOL_HEADER, data_label, symbol_rows
 from hyperopt_cli.search.storage import RunStorage, readonly_storage
 from hyperopt_cli.search.study_records import group_done_of
 from hyperopt_cli.search.summary import StudySummary, summarize
@@ -353,8 +355,11 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     complete = final is not None
 
     walk = (results or {}).get("walk_forward") or (final or {}).get("walk_forward")
+    panel = results if (results or {}).get("symbols") else final  # where the per-symbol results are
+    panel = panel if (panel or {}).get("symbols") else None
     parts = [
-        _verdict_section(b, (results or {}).get("verdict") or (final or {}).get("verdict")),
+        _verdict_section(b, (results or {}).get("verdict") or (final or {}).get("verdict"),
+                         "times" if panel else "samples") + _symbols_part(panel),
         _overview(cfg, status, groups, run_dir),
         _history_section(b, groups),
         _importance_section(b, groups, cfg.seed),
@@ -403,7 +408,7 @@ def _where(progress: dict[str, Any]) -> str:
 
 def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Group], run_dir: Path) -> str:
     progress = status.get("progress") or {}
-    data = cfg.data.path or f"synthetic ({cfg.data.synthetic.n_bars} bars)"
+    data = data_label(cfg.data.path, limit=None) or f"synthetic ({cfg.data.synthetic.n_bars} bars)"
     facts = [
         ["status", status.get("status")],
         ["mode", cfg.mode],
@@ -448,7 +453,8 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
     return text
 
 
-def _verdict_section(b: _Builder, verdict: dict[str, Any] | None) -> str:
+def _verdict_section(b: _Builder, verdict: dict[str, Any] | None, block_unit: str = "samples") -> str:
+    """`block_unit`: what a bootstrap block counts, "times" when several symbols share each time."""
     if not verdict or not verdict.get("wording"):
         return b.not_yet("verdict", f"{NOT_YET}: the verdict comes from the walk-forward test after the last group")
     wins = bool(verdict.get("beats_best_baseline"))
@@ -457,7 +463,7 @@ def _verdict_section(b: _Builder, verdict: dict[str, Any] | None) -> str:
               f"({_e(verdict.get('baseline', '-'))}); the brackets hold its "
               f"{_e(_fmt(100 * float(verdict.get('confidence', 0.95)), 0))}% interval over "
               f"{_e(verdict.get('n_resamples', '-'))} paired block-bootstrap resamples (blocks of "
-              f"{_e(verdict.get('block_length', '-'))} samples). The LSTM wins only when the whole interval is "
+              f"{_e(verdict.get('block_length', '-'))} {block_unit}). The LSTM wins only when the whole interval is "
               f"above 0, and is significantly worse when the whole interval is below 0. Trading-score difference "
               f"{_e(_fmt(verdict.get('delta_trading_score')))} [{_e(_fmt(lo))}, {_e(_fmt(hi))}].")
     if verdict.get("collapsed"):
@@ -467,6 +473,16 @@ def _verdict_section(b: _Builder, verdict: dict[str, Any] | None) -> str:
                    "more than any skill.")
     return (f'<p class="verdict{" wins" if wins else ""}"><strong>{_e(verdict["wording"])}</strong></p>'
             f"<p>{detail}</p>")
+
+
+def _symbols_part(results: dict[str, Any] | None) -> str:
+    """Several symbols: each symbol's scores and own verdict under the pooled one; '' for a single file."""
+    rows = symbol_rows(results)
+    if not rows:
+        return ""
+    scaling = (results or {}).get("scaling")
+    return (f"<h3>Per symbol ({len(rows)} symbols{', scaling ' + _e(scaling) if scaling else ''})</h3>"
+            f"<p>{_e(POOLED_INTERVAL_NOTE)}</p>" + _table(list(SYMBOL_HEADER), rows))
 
 
 def _optuna_section(b: _Builder, groups: list[_Group], kind: str) -> str:

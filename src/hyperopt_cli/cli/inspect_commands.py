@@ -141,7 +141,9 @@ def results(
 ) -> int:
     """Show the best params, per-group results, test metrics, baselines and the verdict of a run.
 
-    Works on an unfinished run too (with what is finished so far, `complete: false`).
+    Works on an unfinished run too (with what is finished so far, `complete: false`). A run
+    on several symbols adds a table per symbol (its scores and its own verdict) under the
+    pooled verdict.
 
     Example: hyperopt results 20261127_215832 --json
     """
@@ -174,7 +176,8 @@ def report(
     coordinates and slice plots per group; the best trials' learning curves; the equity
     curve of the test signals against the baselines per walk-forward block; predictions
     against labels per segment; confusion matrices; test scores next to the baselines; and
-    the fixed params carried from group to group. Works on a paused or running run too
+    the fixed params carried from group to group. With several symbols, the verdict section
+    adds each symbol's scores and own verdict. Works on a paused or running run too
     (with what exists so far) and never disturbs a live run.
 
     Example: hyperopt report 20261127_215832

@@ -81,3 +81,21 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
     verdict = res.get("verdict")
     if verdict and verdict_line:
         out.print(f"Verdict: {verdict.get('wording')}", markup=False)
+    _print_symbols(res)
+
+
+def _print_symbols(res: dict[str, Any]) -> None:
+    """Several symbols: each symbol's scores and own verdict, under the pooled verdict."""
+    from hyperopt_cli.run.symbols import POOLED_INTERVAL_NOTE, SYMBOL_HEADER, symbol_rows
+
+    rows = symbol_rows(res)
+    if not rows:
+        return
+    scaling = f", scaling {res['scaling']}" if res.get("scaling") else ""
+    table = Table(title=f"Per symbol ({len(rows)} symbols{scaling}): each symbol's own verdict; the run's verdict is the pooled one")
+    for col in SYMBOL_HEADER:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    out.print(POOLED_INTERVAL_NOTE, markup=False)

@@ -96,6 +96,7 @@ def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dic
     judged = verdict(result, seed=derive_seed(cfg.seed, "verdict"))
     events.emit("evaluation", message=judged.wording())
     final = _record(run, result, judged.as_dict())
+    final.update(_per_symbol(run, result))
     store.set_user_attr(FINAL_ATTR, final)
     if model_dir is not None:
         _save_model(run, final, last[-1] if last else _retrain_last_block(run))
@@ -215,6 +216,16 @@ def _record(run: FinalEvaluation, result: WalkForwardResult, judged: dict[str, A
         "verdict": judged,
         "feature_importance": validation.get("feature_importance"),  # last block, per family (importance.py)
     }
+
+
+def _per_symbol(run: FinalEvaluation, result: WalkForwardResult) -> dict[str, Any]:
+    """Several symbols: each symbol's metrics and own verdict, and the scaling; {} for one symbol."""
+    from hyperopt_cli.run.symbols import symbol_results
+
+    per_symbol = symbol_results(result, seed=derive_seed(run.cfg.seed, "verdict"))
+    if not per_symbol:
+        return {}
+    return {"symbols": per_symbol, "scaling": getattr(run.preparer, "scaling", None)}
 
 
 def _save_model(run: FinalEvaluation, final: dict[str, Any], models: BlockModels) -> None:

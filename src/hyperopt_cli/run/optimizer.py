@@ -34,6 +34,7 @@ from hyperopt_cli.run.local_workers import LocalWorkers
 from hyperopt_cli.run.logfile import attached_log
 from hyperopt_cli.run.parallel import describe_parallel
 from hyperopt_cli.run.records import build_results, group_objective, load_run_config
+from hyperopt_cli.run.symbols import data_label
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
 from hyperopt_cli.search import workers
 from hyperopt_cli.search.group import TimeBudget, open_study
@@ -42,8 +43,8 @@ __all__ = ["HyperparameterOptimizer", "check_storage_is_fresh", "load_run_config
 
 
 def data_name(cfg: OptimizationConfig) -> str:
-    """What the live header calls the data: the file, or the synthetic generator's size."""
-    return cfg.data.path or f"synthetic ({cfg.data.synthetic.n_bars:,} bars)"
+    """What the live header calls the data: the file, '3 symbols (A, B, C)', or the synthetic generator's size."""
+    return data_label(cfg.data.path) or f"synthetic ({cfg.data.synthetic.n_bars:,} bars)"
 
 
 class HyperparameterOptimizer:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_to_dict, read_yaml, with_params
 from hyperopt_cli.errors import ConfigError, RunStateError
 from hyperopt_cli.run import rundir
+from hyperopt_cli.run.symbols import panel_keys
 from hyperopt_cli.search.storage_kind import mask_url
 from hyperopt_cli.search.study_records import (
     FINE_TUNE,
@@ -138,6 +139,7 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "verdict": with_pbo(final.get("verdict"), pbo) if final else None,
         "pbo": pbo,
         "feature_importance": final.get("feature_importance") if final else None,
+        **panel_keys(final),  # several symbols only: per-symbol metrics and verdicts, the scaling
     }
 
 
