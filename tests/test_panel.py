@@ -175,3 +175,14 @@ def test_correlated_symbols_do_not_fake_a_narrow_interval() -> None:
                     times=np.repeat(times, copies))
     width = lambda v: v.interval_macro_f1[1] - v.interval_macro_f1[0]  # noqa: E731
     assert width(naive) < 0.75 * width(timed)
+
+
+def test_a_folder_given_to_the_api_is_fingerprinted_as_its_files(tmp_path) -> None:
+    from hyperopt_cli.run.checks import data_fingerprint
+
+    for name, seed in (("AAA", 1), ("BBB", 2)):
+        synthetic_ohlcv(300, seed=seed).to_csv(tmp_path / f"{name}.csv", index_label="timestamp")
+    before = data_fingerprint(str(tmp_path), 600)
+    assert sorted(before["files"]) == [str(tmp_path / "AAA.csv"), str(tmp_path / "BBB.csv")]
+    synthetic_ohlcv(300, seed=3).to_csv(tmp_path / "CCC.csv", index_label="timestamp")
+    assert data_fingerprint(str(tmp_path), 600)["sha256"] != before["sha256"]  # a file added later is a change

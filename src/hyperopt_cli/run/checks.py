@@ -9,6 +9,7 @@ from typing import Any
 
 from hyperopt_cli.atomic import atomic_write_text
 from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_hash, dump_config, mapping_hash, read_yaml
+from hyperopt_cli.data.sources import expand_data_paths, is_pattern
 from hyperopt_cli.errors import RunStateError
 from hyperopt_cli.model.artifact import MANIFEST_FILE, MODEL_DIR
 from hyperopt_cli.run import rundir
@@ -111,7 +112,13 @@ def last_group_reopened(cfg: OptimizationConfig, run_dir: Path) -> bool:
 
 
 def data_fingerprint(path: str | list[str] | None, n_bars: int) -> dict[str, Any]:
-    """What `check_data` records of the data: its path(s), bars and sha256 (of each file, for several)."""
+    """What `check_data` records of the data: its path(s), bars and sha256 (of each file, for several).
+
+    A folder or glob (a config given to the Python API unfrozen) counts as the files it names now.
+    """
+    if isinstance(path, str) and (is_pattern(path) or Path(path).is_dir()):
+        files = [str(p) for p in expand_data_paths(path)]
+        path = files[0] if len(files) == 1 else files
     if not isinstance(path, list):
         return {"path": path, "bars": n_bars, "sha256": file_sha256(Path(path)) if path else None}
     files = {entry: file_sha256(Path(entry)) for entry in path}
