@@ -42,8 +42,9 @@ def predict(
     """Predict SELL/HOLD/BUY with a run's saved model: one row per bar that has a full window of history.
 
     Columns: timestamp (UTC), signal, p_sell, p_hold, p_buy. Features are scaled with the
-    statistics saved with the model (refitted only for a symbol it never saw, below). Warns when the file's bar spacing
-    differs from the training data's or its bars overlap the training range (in-sample).
+    statistics saved with the model (refitted only for a symbol it never saw, below). Warns
+    when the file's bar spacing differs from the training data's or its bars overlap the
+    training range (in-sample).
     Without --out or --json, prints the latest signals.
 
     Several files (--data repeated, a folder or a glob) give one table with a `symbol`
