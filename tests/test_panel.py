@@ -186,3 +186,15 @@ def test_a_folder_given_to_the_api_is_fingerprinted_as_its_files(tmp_path) -> No
     assert sorted(before["files"]) == [str(tmp_path / "AAA.csv"), str(tmp_path / "BBB.csv")]
     synthetic_ohlcv(300, seed=3).to_csv(tmp_path / "CCC.csv", index_label="timestamp")
     assert data_fingerprint(str(tmp_path), 600)["sha256"] != before["sha256"]  # a file added later is a change
+
+
+def test_a_long_format_file_is_refused_with_the_way_out(tmp_path) -> None:
+    from hyperopt_cli.data.load import load_ohlcv
+
+    a, b = synthetic_ohlcv(50, seed=1), synthetic_ohlcv(50, seed=2)
+    long = pd.concat([a.assign(symbol="AAA"), b.assign(symbol="BBB")])
+    long.to_csv(tmp_path / "long.csv", index_label="timestamp")
+    with pytest.raises(DataError, match="column 'symbol' holds 2 different symbols; .*one file per symbol"):
+        load_ohlcv(tmp_path / "long.csv")
+    a.assign(symbol="AAA").to_csv(tmp_path / "one.csv", index_label="timestamp")
+    assert len(load_ohlcv(tmp_path / "one.csv")) == 50  # one symbol in the column is fine

@@ -53,6 +53,7 @@ TIMESTAMP_NAMES: tuple[str, ...] = (
     "opentime", "ts", "unix", "unix_time", "unix_timestamp", "epoch",
 )  # fmt: skip
 PARTIAL_TIMESTAMP_NAMES: tuple[str, ...] = ("time", "date", "dt")
+SYMBOL_COLUMNS: tuple[str, ...] = ("symbol", "ticker")  # a long-format file's symbol column (refused)
 UNNAMED = re.compile(r"^(unnamed:_?0|index|)$")  # pandas' name for a header-less first column
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -222,6 +223,15 @@ def _columns_found(df: pd.DataFrame) -> str:
     names = [shown(str(c)) for c in df.columns[:COLUMNS_SHOWN]]
     more = len(df.columns) - COLUMNS_SHOWN
     return ", ".join(names) + (f", ... ({len(df.columns)} in all)" if more > 0 else "")
+
+
+def _check_one_symbol(raw: pd.DataFrame, source: str) -> None:
+    """A long-format file (a symbol column with several values) is refused with the way out, not a misleading
+    'timestamps must increase' further on."""
+    col = _find(raw, SYMBOL_COLUMNS)
+    if col is not None and raw[col].nunique(dropna=True) > 1:
+        raise DataError(f"{source}: column {shown(col)} holds {raw[col].nunique(dropna=True)} different symbols; "
+                        "a file is one symbol: split it into one file per symbol and pass the folder (--data DIR)")
 
 
 def _find(df: pd.DataFrame, names: tuple[str, ...]) -> str | None:
@@ -585,6 +595,7 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
     raw = _read_parquet(path) if path.suffix.lower() in PARQUET_EXTENSIONS else _read_csv(path, warn)
     if len(raw) == 0:
         raise DataError(f"{source}: no data rows (columns found: {_columns_found(raw)})")
+    _check_one_symbol(raw, source)
 
     names: dict[str, str] = {}
     for key in PRICE_COLUMNS:
