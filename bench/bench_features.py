@@ -15,6 +15,8 @@ out of the default `features.families` (issue 26, item 3).
     python bench/bench_features.py [--quick] [--out FILE.json]
 
 --quick: one seed, the interaction market and EURUSD_H1 only.
+BENCH_FEATURES_DATASETS / _SEEDS / _JOBS (comma lists) narrow a full run;
+`--merge OUT.json IN.json...` summarises runs made apart as one table.
 """
 
 from __future__ import annotations
@@ -128,7 +130,31 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge(paths: list[str]) -> dict[str, Any]:
+    """Several runs' results (e.g. seeds run apart) as one table, summarised again."""
+    import json
+
+    table: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    seeds: set[int] = set()
+    for path in paths:
+        part = json.loads(Path(path).read_text())
+        for name, by_variant in part["results"].items():
+            for variant, runs in by_variant.items():
+                table.setdefault(name, {}).setdefault(variant, []).extend(runs)
+                seeds.update(int(r["seed"]) for r in runs)
+    return {"settings": {"seeds": sorted(seeds), "merged_from": paths, "variants": variants()},
+            "results": table, "summary": summarise(table)}
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--merge"]:  # --merge OUT.json IN.json...: one table from runs made apart
+        import json
+
+        out = Path(sys.argv[2])
+        result = merge(sys.argv[3:])
+        out.write_text(json.dumps(common.rnd(result), indent=2, default=str) + "\n")
+        out.with_suffix(".md").write_text(markdown(result))
+        return
     common.dated_main(run, markdown, __doc__, "features", "one seed, the interaction market and EURUSD_H1 only")
 
 
