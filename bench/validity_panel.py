@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=None, help="runs at a time (default 2; --quick 1)")
     parser.add_argument("--scaling", choices=("per_symbol", "pooled"), default=None,
                         help="data.scaling of the panel runs (default: the config's, per_symbol)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs_per_trial of every run (default: the config's)")
     parser.add_argument("--pooled-only", action="store_true", help="skip the single-symbol runs")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: bench/results/validity-panel-DATE.json)")
     args = parser.parse_args(argv)
@@ -236,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
             s[key] = getattr(args, key)
     if args.scaling is not None:
         s["overrides"] = {**s["overrides"], "data": {"scaling": args.scaling}}
+    if args.epochs is not None:
+        s["overrides"] = {**s["overrides"], "epochs_per_trial": args.epochs}
     s["pooled_only"] = args.pooled_only
     result = {"machine": common.machine_info(), "commit": common.git_commit(), **run(s)}
     name = "validity-panel-quick" if args.quick else "validity-panel"
