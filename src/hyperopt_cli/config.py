@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import yaml
 
-from hyperopt_cli.data.features import FAMILY_NAMES
+from hyperopt_cli.data.features import DEFAULT_FAMILIES, FAMILY_NAMES
 from hyperopt_cli.errors import ConfigError, NoFeaturesError
 from hyperopt_cli.quote import clipped, shown
 from hyperopt_cli.yamlfile import MAX_CONFIG_BYTES, parse_yaml
@@ -108,7 +108,8 @@ class LabelsConfig:
 class FeaturesConfig:
     """Which feature families the model sees; the `features` search group switches each one on or off."""
 
-    families: list[str] = _field(list(FAMILY_NAMES))  # any of returns, volatility, candle, volume, oscillators, calendar
+    # any of returns, volatility, candle, volume, oscillators, calendar; default all but oscillators (data/features.py)
+    families: list[str] = _field(list(DEFAULT_FAMILIES))
 
 
 @dataclass
