@@ -52,6 +52,19 @@ MODES = ("untuned", "quick", "full")
 
 
 def settings(quick: bool) -> dict[str, Any]:
+    """--quick: a smoke run; BENCH_VALIDITY_DATASETS / _SEEDS / _MODES / _JOBS (comma lists) narrow a full one."""
+    import os
+
+    s = _settings(quick)
+    if not quick:
+        s["datasets"] = tuple(os.environ.get("BENCH_VALIDITY_DATASETS", ",".join(s["datasets"])).split(","))
+        s["seeds"] = [int(v) for v in os.environ.get("BENCH_VALIDITY_SEEDS", ",".join(map(str, s["seeds"]))).split(",")]
+        s["jobs"] = int(os.environ.get("BENCH_VALIDITY_JOBS", str(s["jobs"])))
+    s["modes"] = tuple(os.environ.get("BENCH_VALIDITY_MODES", ",".join(MODES)).split(","))
+    return s
+
+
+def _settings(quick: bool) -> dict[str, Any]:
     if quick:
         return {"seeds": [0], "trials": {"quick": 2, "full": 2}, "datasets": DATASETS, "jobs": 2}
     return {"seeds": [0, 1, 2], "trials": {"quick": 6, "full": 4}, "datasets": DATASETS, "jobs": 2}
@@ -228,7 +241,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_validity_") as folder:
         paths = write_datasets(Path(folder))
         jobs = [(name, str(paths[name]), seed, mode, s["trials"].get(mode, 0), folder)
-                for name in s["datasets"] for seed in s["seeds"] for mode in MODES]
+                for name in s["datasets"] for seed in s["seeds"] for mode in s["modes"]]
         with cf.ProcessPoolExecutor(max_workers=s["jobs"]) as pool:
             for name, mode, seed, summary in pool.map(_job, jobs):
                 summary["seed"] = seed
