@@ -75,10 +75,9 @@ def test_set_features_families_parses_a_yaml_list() -> None:
     assert families_for(cfg, {}) == ("returns", "candle")
 
 
-def test_default_families_leave_out_the_oscillators_and_the_yaml_agrees() -> None:
-    assert load_config(None).features.families == [f for f in FAMILY_NAMES if f != "oscillators"]
+def test_default_families_are_all_six_and_the_yaml_agrees() -> None:
+    assert load_config(None).features.families == list(FAMILY_NAMES)
     assert load_config(Path("configs/default.yaml")).features.families == load_config(None).features.families
-    assert families_for(load_config(None), {"use_oscillators": True})[-2:] == ("oscillators", "calendar")
 
 
 def test_unknown_family_is_refused_naming_the_valid_ones() -> None:

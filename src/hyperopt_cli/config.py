@@ -108,7 +108,7 @@ class LabelsConfig:
 class FeaturesConfig:
     """Which feature families the model sees; the `features` search group switches each one on or off."""
 
-    # any of returns, volatility, candle, volume, oscillators, calendar; default all but oscillators (data/features.py)
+    # any of returns, volatility, candle, volume, oscillators, calendar; default all (data/features.py)
     families: list[str] = _field(list(DEFAULT_FAMILIES))
 
 

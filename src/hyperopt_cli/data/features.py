@@ -66,12 +66,12 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "calendar": ("hour_sin", "hour_cos", "dow_sin", "dow_cos"),
 }
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
-# What a run sees unless `features.families` says otherwise: every family but the oscillators, which
-# are functions of the returns already; leaving them out raised the untuned walk-forward macro-F1
-# on EURUSD_H1 by +0.033 (3 of 3 seeds) and changed no other bench data set by more than
-# ±0.003 except the random walk (bench/results/features-2026-12-02.md). The features search
-# group can still switch them on.
-DEFAULT_FAMILIES: tuple[str, ...] = tuple(f for f in FAMILY_NAMES if f != "oscillators")
+# What a run sees unless `features.families` says otherwise: every family. Measured
+# (bench/results/features-2026-12-02.md, validity-default-families-2026-12-02.md): leaving the
+# oscillators out raises the untuned walk-forward on EURUSD_H1 by +0.033, but full searches on
+# NASDAQ_D1 started from that set fell from 0.382/0.375 to 0.262/0.348 (seeds 1, 2); see
+# docs/decisions.md "Feature families (issue 26)".
+DEFAULT_FAMILIES: tuple[str, ...] = FAMILY_NAMES
 
 
 def family_of(column: str) -> str:
