@@ -24,6 +24,7 @@ from typing import Any, Callable
 import yaml
 
 from hyperopt_cli.data.features import DEFAULT_FAMILIES, FAMILY_NAMES
+from hyperopt_cli.data.panel import SCALINGS
 from hyperopt_cli.errors import ConfigError, NoFeaturesError
 from hyperopt_cli.quote import clipped, shown
 from hyperopt_cli.yamlfile import MAX_CONFIG_BYTES, parse_yaml
@@ -85,7 +86,7 @@ class DataConfig:
     test_fraction: float = _field(0.15, _between(0.02, 0.9))
     embargo_bars: int = _field(0, _ge(0))  # extra bars dropped after each purge gap
     # several symbols: standardise each symbol on its own training rows, or all symbols with one mean/std
-    scaling: str = _field("per_symbol", _one_of("per_symbol", "pooled"))
+    scaling: str = _field("per_symbol", _one_of(*SCALINGS))
     synthetic: SyntheticConfig = _field(SyntheticConfig())
 
     def __post_init__(self) -> None:

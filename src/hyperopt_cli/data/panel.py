@@ -148,8 +148,3 @@ def apply_panel_scaler(layout: RowLayout, raw: np.ndarray, scaler: Scaler) -> np
     out.flags.writeable = False
     return out
 
-
-def scale_until(layout: RowLayout, raw: np.ndarray, row_ok: np.ndarray, until: np.datetime64,
-                scaling: str = "per_symbol") -> np.ndarray:
-    """`raw` standardised with the scaler fitted up to `until`."""
-    return apply_panel_scaler(layout, raw, fit_panel_scaler(layout, raw, row_ok, until, scaling))
