@@ -183,11 +183,22 @@ def test_data_command_with_two_bad_paths_is_one_error_line(tmp_path: Path) -> No
     assert result.stderr.strip().splitlines() == [f"Error: {tmp_path.resolve() / 'nope1.csv'}: file not found"]
 
 
-def test_data_export_of_several_symbols_is_refused_in_one_line(tmp_path: Path) -> None:
-    write(tmp_path, "AAA.csv")
-    write(tmp_path, "BBB.csv")
-    result = hyperopt("data", "--data", ".", "--export", "labels.csv", cwd=tmp_path, timeout=120)
-    assert result.returncode == EXIT_DATA, result.stderr
-    assert result.stderr.strip().splitlines() == [
-        "Error: --export writes the labels of one symbol; give one --data file, got 2"]
-    assert not (tmp_path / "labels.csv").exists()
+def test_data_export_of_several_symbols_labels_each_on_its_own_bars(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from hyperopt_cli.config import LabelsConfig
+    from hyperopt_cli.data.labels import triple_barrier_labels
+    from hyperopt_cli.data.load import load_ohlcv
+    from hyperopt_cli.data.synthetic import synthetic_ohlcv
+
+    for seed, symbol in enumerate(("AAA", "BBB")):
+        synthetic_ohlcv(700, seed=seed, freq="1h").to_csv(tmp_path / f"{symbol}.csv", index_label="timestamp")
+    result = hyperopt("data", "--data", ".", "--export", "labels.csv", "--json", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    exported = pd.read_csv(tmp_path / "labels.csv")
+    assert list(exported.columns) == ["symbol", "timestamp", "label"]
+    for symbol in ("AAA", "BBB"):
+        bars = load_ohlcv(tmp_path / f"{symbol}.csv")
+        labels, valid = triple_barrier_labels(bars["close"].to_numpy(), LabelsConfig())
+        mine = exported[exported["symbol"] == symbol]
+        assert mine["label"].tolist() == labels[valid].tolist()  # no label reaches into the other file

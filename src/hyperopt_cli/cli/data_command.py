@@ -21,7 +21,8 @@ def data(
     config: Optional[Path] = CONFIG_OPTION,
     data_file: Optional[list[Path]] = DATA_OPTION,
     set_: Optional[list[str]] = SET_OPTION,
-    export: Optional[Path] = typer.Option(None, "--export", help="Write timestamp,label for every labelled bar."),
+    export: Optional[Path] = typer.Option(
+        None, "--export", help="Write timestamp,label for every labelled bar (symbol,timestamp,label for several)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
@@ -38,8 +39,6 @@ def data(
     cli = cli_state(ctx, debug=debug, quiet=quiet)
 
     cfg = resolve_config(config, checked_sets(set_), data_path=data_file)
-    if export is not None and isinstance(cfg.data.path, list):
-        raise DataError(f"--export writes the labels of one symbol; give one --data file, got {len(cfg.data.path)}")
     summary, ohlcv = data_summary(cfg)
     if export is not None:
         n = export_labels(ohlcv, cfg.labels, export)

@@ -11,7 +11,7 @@ import pandas as pd
 from hyperopt_cli.atomic import atomic_write_text
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, families_for
 from hyperopt_cli.data.load import load_data
-from hyperopt_cli.data.prepare import DataPreparer
+from hyperopt_cli.data.prepare import DataPreparer, symbol_names
 from hyperopt_cli.errors import DataError
 from hyperopt_cli.data.labels import triple_barrier_labels
 
@@ -27,16 +27,25 @@ def data_summary(cfg: OptimizationConfig) -> tuple[dict[str, Any], pd.DataFrame]
     return info, ohlcv
 
 
-def export_labels(ohlcv: pd.DataFrame, labels_cfg: LabelsConfig, path: Path) -> int:
-    """Write `timestamp,label` (label in -1/0/1) for every labelled bar, atomically; returns the row count."""
-    close = ohlcv["close"].to_numpy(dtype=np.float64)
-    labels, valid = triple_barrier_labels(close, labels_cfg)
-    index = ohlcv.index[valid]
-    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%S%z"), "label": labels[valid]})
+def export_labels(ohlcv: pd.DataFrame | list[pd.DataFrame], labels_cfg: LabelsConfig, path: Path) -> int:
+    """Write `timestamp,label` (label in -1/0/1) for every labelled bar, atomically; returns the row count.
+
+    Several symbols (a list of frames): `symbol,timestamp,label`, each symbol labelled on its own bars.
+    """
     if not path.parent.is_dir():
         raise DataError(f"--export {path}: folder {path.parent} does not exist")
+    if isinstance(ohlcv, pd.DataFrame):
+        frame = _labelled(ohlcv, labels_cfg)
+    else:
+        frame = pd.concat([_labelled(f, labels_cfg).assign(symbol=symbol)[["symbol", "timestamp", "label"]]
+                           for f, symbol in zip(ohlcv, symbol_names(ohlcv))], ignore_index=True)
     atomic_write_text(path, frame.to_csv(index=False))
-    return int(valid.sum())
+    return len(frame)
+
+
+def _labelled(ohlcv: pd.DataFrame, labels_cfg: LabelsConfig) -> pd.DataFrame:
+    labels, valid = triple_barrier_labels(ohlcv["close"].to_numpy(dtype=np.float64), labels_cfg)
+    return pd.DataFrame({"timestamp": ohlcv.index[valid].strftime("%Y-%m-%dT%H:%M:%S%z"), "label": labels[valid]})
 
 
 def feature_family_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
