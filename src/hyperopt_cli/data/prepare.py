@@ -168,6 +168,61 @@ def standardise(raw: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
     return apply_scaler(raw, *fit_scaler(raw, fit_rows))
 
 
+def segment_summary(segments: dict[str, Segment]) -> tuple[dict[str, Any], list[str]]:
+    """Per segment: samples, range, label counts and shares; and a warning per class a segment lacks."""
+    info: dict[str, Any] = {}
+    warnings = []
+    for name, seg in segments.items():
+        counts = seg.class_counts()
+        total = max(int(counts.sum()), 1)
+        info[name] = {
+            "samples": len(seg),
+            "first_timestamp": _iso(seg.timestamps[0]),
+            "last_timestamp": _iso(seg.timestamps[-1]),
+            "label_counts": {c: int(k) for c, k in zip(CLASS_NAMES, counts)},
+            "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)},
+        }
+        for c, k in zip(CLASS_NAMES, counts):
+            if k == 0:
+                extra = "; its class weight is 0" if name == "train" else ""
+                warnings.append(f"the {name} segment has no {c} samples{extra}")
+    return info, warnings
+
+
+def symbol_summary(symbol_info: list[dict[str, Any]], segments: dict[str, Segment]) -> list[dict[str, Any]]:
+    """Per symbol: its bars, range and spacing, its samples per segment and its label shares."""
+    rows = []
+    for s, base in enumerate(symbol_info):
+        samples = {name: int((seg.symbols == s).sum()) for name, seg in segments.items()}
+        counts = sum(np.bincount(seg.labels[seg.symbols == s], minlength=3) for seg in segments.values())
+        total = max(int(counts.sum()), 1)
+        rows.append({**base, "samples": samples,
+                     "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)}})
+    return rows
+
+
+def windows_ok(row_ok: np.ndarray, w: int) -> np.ndarray:
+    """Rows of one symbol that end a window of `w` complete rows."""
+    bad_before = np.concatenate([[0], np.cumsum(~row_ok)])
+    n = len(row_ok)
+    ok = np.zeros(n, dtype=bool)
+    if n >= w:
+        ok[w - 1 :] = bad_before[w:] == bad_before[: n - w + 1]
+    return ok
+
+
+def pooled_index_info(rows: list[dict[str, Any]], source: str) -> dict[str, Any]:
+    """`index_info` of several symbols together: all their bars, the widest range, summed gaps."""
+    return {
+        "bars": sum(r["bars"] for r in rows),
+        "first_timestamp": min(r["first_timestamp"] for r in rows if r["first_timestamp"]),
+        "last_timestamp": max(r["last_timestamp"] for r in rows if r["last_timestamp"]),
+        "bar_size": rows[0]["bar_size"],
+        "gaps": sum(r["gaps"] for r in rows),
+        "source": source,
+    }
+
+
 def symbol_names(frames: list[pd.DataFrame]) -> tuple[str, ...]:
     """Each frame's symbol: attrs info "symbol", else its source file's stem, else "data"; unique."""
     names = []
@@ -224,7 +279,7 @@ class DataPreparer:
         self.symbol_info = [{"symbol": sym, **index_info(f.index), "source": src}
                             for sym, f, src in zip(symbols, frames, sources)]
         self._index_info = {**index_info(frames[0].index), "source": self.source} if len(frames) == 1 \
-            else self._pooled_index_info()
+            else pooled_index_info(self.symbol_info, self.source)
         per_symbol = [compute_features(f) for f in frames]
         self.feature_names = per_symbol[0][1]
         self.raw_features = per_symbol[0][0] if len(frames) == 1 else np.concatenate([r for r, _ in per_symbol])
@@ -242,33 +297,12 @@ class DataPreparer:
                 whole = "the family is dropped" if len(flat) == len(FAMILIES[family]) else "dropped from the family"
                 self.warnings.append(f"feature family '{family}': {', '.join(flat)} constant on this data; {whole}")
                 log.warning(self.warnings[-1])
-        self._window_ok = np.concatenate([self._windows_ok(self._row_ok[self.layout.rows_of(s)], data_cfg.window)
+        self._window_ok = np.concatenate([windows_ok(self._row_ok[self.layout.rows_of(s)], data_cfg.window)
                                           for s in range(len(frames))])
         self._scaled: dict[Any, np.ndarray] = {}  # by the last training sample's time
         self._fold_scaled: dict[Any, np.ndarray] = {}  # the earlier selection folds' features, by that time
         self._cache: dict[tuple[Any, ...], PreparedData] = {}
         self._fold_cache: dict[tuple[Any, ...], list[PreparedData]] = {}
-
-    @staticmethod
-    def _windows_ok(row_ok: np.ndarray, w: int) -> np.ndarray:
-        """Rows that end a window of `w` complete rows of one symbol."""
-        bad_before = np.concatenate([[0], np.cumsum(~row_ok)])
-        n = len(row_ok)
-        ok = np.zeros(n, dtype=bool)
-        if n >= w:
-            ok[w - 1 :] = bad_before[w:] == bad_before[: n - w + 1]
-        return ok
-
-    def _pooled_index_info(self) -> dict[str, Any]:
-        rows = self.symbol_info
-        return {
-            "bars": sum(r["bars"] for r in rows),
-            "first_timestamp": min(r["first_timestamp"] for r in rows if r["first_timestamp"]),
-            "last_timestamp": max(r["last_timestamp"] for r in rows if r["last_timestamp"]),
-            "bar_size": rows[0]["bar_size"],
-            "gaps": sum(r["gaps"] for r in rows),
-            "source": self.source,
-        }
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -427,23 +461,9 @@ class DataPreparer:
         self, lc: LabelsConfig, segments: dict[str, Segment], weights: np.ndarray, purge: int, n_eligible: int,
         names: tuple[str, ...], families: tuple[str, ...],
     ) -> dict[str, Any]:
-        warnings = list(self.warnings)
-        seg_info: dict[str, Any] = {}
-        for name, seg in segments.items():
-            counts = seg.class_counts()
-            total = max(int(counts.sum()), 1)
-            seg_info[name] = {
-                "samples": len(seg),
-                "first_timestamp": _iso(seg.timestamps[0]),
-                "last_timestamp": _iso(seg.timestamps[-1]),
-                "label_counts": {c: int(k) for c, k in zip(CLASS_NAMES, counts)},
-                "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)},
-            }
-            for c, k in zip(CLASS_NAMES, counts):
-                if k == 0:
-                    extra = "; its class weight is 0" if name == "train" else ""
-                    warnings.append(f"the {name} segment has no {c} samples{extra}")
-        symbol_rows = self._symbol_rows(segments)
+        seg_info, warnings = segment_summary(segments)
+        warnings = list(self.warnings) + warnings
+        symbol_rows = symbol_summary(self.symbol_info, segments)
         for row in symbol_rows if len(symbol_rows) > 1 else []:
             empty = [name for name, n in row["samples"].items() if n == 0]
             if empty:
@@ -474,14 +494,3 @@ class DataPreparer:
             **({"scaling": self.scaling} if self.layout.n_symbols > 1 else {}),
             "warnings": warnings,
         }
-
-    def _symbol_rows(self, segments: dict[str, Segment]) -> list[dict[str, Any]]:
-        """Per symbol: its bars, range and spacing, its samples per segment and its label shares."""
-        rows = []
-        for s, base in enumerate(self.symbol_info):
-            samples = {name: int((seg.symbols == s).sum()) for name, seg in segments.items()}
-            counts = sum(np.bincount(seg.labels[seg.symbols == s], minlength=3) for seg in segments.values())
-            total = max(int(counts.sum()), 1)
-            rows.append({**base, "samples": samples,
-                         "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)}})
-        return rows
