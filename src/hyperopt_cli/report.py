@@ -51,7 +51,7 @@ from hyperopt_cli.run.records import (
 from hyperopt_cli.run.symbols import POOLED_INTERVAL_NOTE, SYMBOL_HEADER, data_label, symbol_rows
 from hyperopt_cli.search.storage import RunStorage, readonly_storage
 from hyperopt_cli.search.study_records import group_done_of
-from hyperopt_cli.search.summary import StudySummary, summarize
+from hyperopt_cli.search.summary import GuardPolicy, StudySummary, summarize
 
 __all__ = ["REPORT_DIR", "REPORT_FILE", "SECTIONS", "Report", "readonly_storage", "write_report"]
 
@@ -112,7 +112,7 @@ def _read_groups(cfg: OptimizationConfig, run_dir: Path) -> list[_Group]:
         metric, direction = group_objective(cfg, group)
         study = store.open_readonly(group)
         trials = list(study.get_trials(deepcopy=False)) if study is not None else []
-        summary = (summarize(group, trials, metric, direction, cfg.convergence_threshold, cfg.incumbent_margin_se)
+        summary = (summarize(group, trials, metric, direction, cfg.convergence_threshold, policy=GuardPolicy.of(cfg))
                    if study else None)
         record = group_done_of(study.user_attrs) if study is not None else None
         reason = str(record.get("reason") or "done") if record is not None else None

@@ -121,4 +121,5 @@ def save_block_models(model_dir: Path, cfg: OptimizationConfig, fixed: dict[str,
     manifest = build_manifest(cfg, fixed, preparer, models.train, "walk_forward_last_block", evaluation,
                               data_fingerprint)
     manifest["training"]["epochs"] = int(final.get("epochs") or cfg.epochs_per_trial)  # selection's choice
+    manifest["decision"] = models.rule.as_dict()  # how `predict` turns the members' probabilities into signals
     save_model(model_dir, [m.model.state_dict() for m in models.members], manifest)

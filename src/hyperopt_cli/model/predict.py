@@ -148,6 +148,7 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
     windows = np.lib.stride_tricks.sliding_window_view(features, window, axis=0).transpose(0, 2, 1)
     outputs = [_member_outputs(m, windows, rows - (window - 1), batch_size) for m in saved.members]
     pred, probs = combine_members([p for p, _ in outputs], [q for _, q in outputs])
+    pred = saved.rule.apply(probs, pred)  # the rule the walk-forward fitted, exactly as it applied it
     index = ohlcv.index.tz_convert("UTC") if ohlcv.index.tz is not None else ohlcv.index.tz_localize("UTC")
     frame = pd.DataFrame({
         "timestamp": index[rows],
