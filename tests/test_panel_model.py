@@ -19,7 +19,7 @@ from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.load import load_data, load_ohlcv
 from hyperopt_cli.data.panel import Scaler, fit_scaler
 from hyperopt_cli.data.prepare import DataPreparer
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.evaluation.walkforward import WalkForwardSource, fold_scaler, walk_forward_folds
 from hyperopt_cli.model.artifact import SavedModel, load_model, read_manifest
 from hyperopt_cli.model.build import scaler_section

@@ -25,9 +25,9 @@ import yaml
 
 from hyperopt_cli.data.features import DEFAULT_FAMILIES, FAMILY_NAMES
 from hyperopt_cli.data.panel import SCALINGS
-from hyperopt_cli.errors import ConfigError, NoFeaturesError
-from hyperopt_cli.quote import clipped, shown
-from hyperopt_cli.yamlfile import MAX_CONFIG_BYTES, parse_yaml
+from hyperopt_cli.core.errors import ConfigError, NoFeaturesError
+from hyperopt_cli.core.quote import clipped, shown
+from hyperopt_cli.core.yamlfile import MAX_CONFIG_BYTES, parse_yaml
 from hyperopt_cli.search import storage_kind
 
 MODES: tuple[str, ...] = ("full", "quick", "group", "fine_tune")

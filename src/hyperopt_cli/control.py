@@ -20,7 +20,7 @@ from hyperopt_cli.config import (
     read_yaml,
 )
 from hyperopt_cli.data.sources import frozen_data_path
-from hyperopt_cli.errors import HyperoptError, NothingRunningError, RunLockedError, RunStateError
+from hyperopt_cli.core.errors import HyperoptError, NothingRunningError, RunLockedError, RunStateError
 from hyperopt_cli.run.parallel import apply_parallel_choice, choose_parallel, usable_cores
 from hyperopt_cli.run.records import fixed_params, load_run_config
 from hyperopt_cli.run.shapes import check_state, read_results

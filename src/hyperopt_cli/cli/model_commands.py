@@ -16,7 +16,7 @@ from rich.table import Table
 from hyperopt_cli.cli.app import (
     DEBUG_OPTION, RUNS_DIR_OPTION, CommandFailed, app, cli_state, err, out, pick_run, run_argument,
 )
-from hyperopt_cli.errors import EXIT_OK
+from hyperopt_cli.core.errors import EXIT_OK
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_to_dict, read_yaml, with_params
-from hyperopt_cli.errors import ConfigError, RunStateError
+from hyperopt_cli.core.errors import ConfigError, RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.symbols import panel_keys
 from hyperopt_cli.search.storage_kind import mask_url

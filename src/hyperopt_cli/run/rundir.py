@@ -23,9 +23,9 @@ from typing import Any
 
 import psutil
 
-from hyperopt_cli import filelocks
-from hyperopt_cli.atomic import atomic_write_json
-from hyperopt_cli.errors import RunLockedError, RunStateError
+from hyperopt_cli.core import filelocks
+from hyperopt_cli.core.atomic import atomic_write_json
+from hyperopt_cli.core.errors import RunLockedError, RunStateError
 
 CONFIG_FILE = "config.yaml"
 STATE_FILE = "state.json"

@@ -30,7 +30,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.errors import ConfigError, RunStateError, storage_full
+from hyperopt_cli.core.errors import ConfigError, RunStateError, storage_full
 from hyperopt_cli.search import storage_kind
 from hyperopt_cli.search.storage_kind import mask_url
 

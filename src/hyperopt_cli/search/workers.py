@@ -27,7 +27,7 @@ import optuna
 import psutil
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.atomic import atomic_write_json
+from hyperopt_cli.core.atomic import atomic_write_json
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.search.liveness import (
     ALIVE,
