@@ -267,7 +267,7 @@ def test_predict_builds_exactly_the_models_columns(families_run: tuple[Path, Pat
 
 
 def test_export_config_carries_the_families(families_run: tuple[Path, Path, dict[str, Any]], tmp_path: Path) -> None:
-    from hyperopt_cli.model.export import export_config
+    from hyperopt_cli.run.export import export_config
 
     run, _, _ = families_run
     out = tmp_path / "best.yaml"
@@ -278,7 +278,7 @@ def test_export_config_carries_the_families(families_run: tuple[Path, Path, dict
 def test_export_config_turns_switches_into_families(tmp_path: Path, families_run: tuple[Path, Path, dict[str, Any]]) -> None:
     import json
 
-    from hyperopt_cli.model.export import exported_config
+    from hyperopt_cli.run.export import exported_config
     from hyperopt_cli.run import rundir
 
     run, _, _ = families_run

@@ -24,6 +24,8 @@ def tiny(*overrides: str):
 @pytest.mark.parametrize(
     ("module", "absent"),
     [("hyperopt_cli.run.records", ("torch", "optuna")), ("hyperopt_cli.control", ("torch", "optuna")),
+     ("hyperopt_cli.run.status", ("torch", "optuna")), ("hyperopt_cli.core.storage_kind", ("torch", "optuna")),
+     ("hyperopt_cli.search.study_records", ("torch", "optuna")), ("hyperopt_cli.search.liveness", ("torch", "optuna")),
      ("hyperopt_cli.run.state", ("torch",)), ("hyperopt_cli.report.page", ("torch",))],
 )
 def test_readers_import_no_training_stack(module: str, absent: tuple[str, ...]) -> None:

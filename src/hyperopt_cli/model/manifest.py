@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from hyperopt_cli.data.panel import SCALINGS
+from hyperopt_cli.core.choices import SCALINGS
 from hyperopt_cli.core.errors import RunStateError
 
 MAX_MEMBERS = 64  # ensemble members; the config's ensemble_seeds is far below this

@@ -339,7 +339,7 @@ class _Builder:
 
 def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     """Write the HTML report and its PNGs for `run_dir` (default: `<run_dir>/report/`)."""
-    from hyperopt_cli.control import run_status
+    from hyperopt_cli.run.status import run_status
 
     run_dir = Path(run_dir)
     status = run_status(run_dir)  # raises RunStateError for a missing or non-run directory

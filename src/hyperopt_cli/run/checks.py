@@ -17,7 +17,7 @@ from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.shapes import check_state
 from hyperopt_cli.run.state import rebuild_state
 from hyperopt_cli.search.storage import CONTROL, RunStorage
-from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.search.study_records import extension_open
 
 

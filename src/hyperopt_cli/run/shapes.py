@@ -103,7 +103,7 @@ def read_results(run_dir: Path, status: dict[str, Any]) -> dict[str, Any] | None
     """results.json checked; for a completed run whose file is missing or damaged, rebuilt from the studies.
 
     None for an unfinished run without results.json. `status` is the run's status answer
-    (control.run_status). The rebuilt results are returned, not saved: a reader never writes.
+    (run/status.py's run_status). The rebuilt results are returned, not saved: a reader never writes.
     """
     path = run_dir / rundir.RESULTS_FILE
     results = rundir.read_json(path)

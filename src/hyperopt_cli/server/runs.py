@@ -47,7 +47,7 @@ from hyperopt_cli.core.errors import (
 )
 from hyperopt_cli.core.quote import clipped
 from hyperopt_cli.run import rundir
-from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.models import StartRequest
 from hyperopt_cli.server.paths import resolves_inside

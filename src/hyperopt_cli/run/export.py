@@ -48,7 +48,7 @@ def _best_params(run_dir: Path) -> tuple[dict[str, Any], bool]:
     results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
     if results is not None:
         return dict(results.get("fixed_params") or results.get("best_params") or {}), True
-    from hyperopt_cli.control import results_of
+    from hyperopt_cli.run.status import results_of
 
     return dict(results_of(run_dir).get("fixed_params") or {}), False
 
