@@ -29,7 +29,7 @@ import pandas as pd
 
 from hyperopt_cli.data.panel import RowLayout, Scaler, apply_panel_scaler, fit_panel_scaler, unique_times
 from hyperopt_cli.data.prepare import DataPreparer, PreparedData, Segment, class_weights
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.evaluation.baselines import BASELINES, Baseline
 from hyperopt_cli.evaluation.decision import RuledPrediction
 from hyperopt_cli.evaluation.segments import inner_split, sub_segment

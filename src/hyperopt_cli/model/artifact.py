@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hyperopt_cli.core.atomic import atomic_write, atomic_write_json, fsync_dir
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.evaluation.decision import DecisionRule
-from hyperopt_cli.atomic import atomic_write, atomic_write_json, fsync_dir
-from hyperopt_cli.errors import RunStateError
 from hyperopt_cli.model.manifest import check_manifest, check_manifest_size
 
 if TYPE_CHECKING:

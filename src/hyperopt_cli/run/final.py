@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from hyperopt_cli.config import OptimizationConfig, families_for, with_params
-from hyperopt_cli.errors import StopRequested
-from hyperopt_cli.faults import fault_point
+from hyperopt_cli.core.errors import StopRequested
+from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import FINAL_ATTR
 from hyperopt_cli.search.group import PreparerLike, params_tag

@@ -21,7 +21,7 @@ from typing import Any
 from hyperopt_cli.config import OptimizationConfig, families_for
 from hyperopt_cli.data.load import load_data
 from hyperopt_cli.data.prepare import DataPreparer
-from hyperopt_cli.errors import HyperoptError, RunStateError, StopRequested
+from hyperopt_cli.core.errors import HyperoptError, RunStateError, StopRequested
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.checks import check_data, check_storage_is_fresh, init_or_check_run_dir
 from hyperopt_cli.run.estimate import seconds_per_epoch
@@ -61,7 +61,7 @@ class HyperparameterOptimizer:
         self.run_dir = Path(run_dir)
         tracking: list[EventSink] = []
         if cfg.use_mlflow:  # here, not in the CLI, so the Python API logs to MLflow too
-            from hyperopt_cli.tracking import MlflowSink
+            from hyperopt_cli.run.tracking import MlflowSink
 
             tracking.append(MlflowSink(cfg, self.run_dir))
         self.events = FanOut(LogSink(), *tracking, events or NullSink())

@@ -19,10 +19,10 @@ from hyperopt_cli.config import (
     read_yaml,
     with_params,
 )
-from hyperopt_cli.errors import ConfigError, RunStateError
+from hyperopt_cli.core.errors import ConfigError, RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.symbols import panel_keys
-from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.search.study_records import (
     FINE_TUNE,
     GROUP_DONE_ATTR,

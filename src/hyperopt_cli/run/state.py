@@ -30,7 +30,8 @@ from hyperopt_cli.run.records import (
     masked_config,
     progress_row,
 )
-from hyperopt_cli.search import storage_kind, workers
+from hyperopt_cli.core import storage_kind
+from hyperopt_cli.search import workers
 from hyperopt_cli.search.storage import RunStorage
 from hyperopt_cli.search.study_records import group_done_of, trial_limits
 from hyperopt_cli.search.summary import GuardPolicy, StudySummary, summarize

@@ -23,8 +23,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, families_for, with_params
 from hyperopt_cli.data.prepare import PreparedData
-from hyperopt_cli.errors import DivergedError, NoFeaturesError, StopRequested
-from hyperopt_cli.faults import fault_point
+from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequested
+from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.search.events import EventSink
 from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.selection import FoldCurve, select, selection_value
