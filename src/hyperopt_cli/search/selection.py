@@ -221,7 +221,12 @@ class Confirmation:
     def as_dict(self) -> dict[str, Any]:
         finite = lambda v: None if math.isnan(v) else v  # noqa: E731
         return {"delta": self.delta, "se": finite(self.se), "units": self.n_units, "t": finite(self.t),
-                "threshold": self.threshold, "compared": self.compared}
+                "threshold": self.threshold, "compared": self.compared, "lower_bound": finite(self.lower_bound)}
+
+    @property
+    def lower_bound(self) -> float:
+        """The gain's one-sided lower confidence bound at the corrected level (> 0 exactly when confirmed)."""
+        return self.delta - self.threshold * self.se if math.isfinite(self.se) else float("nan")
 
 
 def confirm(incumbent_units: Sequence[float] | None, challenger_units: Sequence[float] | None,
