@@ -55,9 +55,9 @@ def _window_pass(data: Any) -> float:
 
 def child_synthetic(n_bars: int) -> dict[str, Any]:
     from hyperopt_cli.config import DataConfig, LabelsConfig
-    from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.data.features import compute_features
     from hyperopt_cli.data.labels import triple_barrier_labels
+    from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
     out: dict[str, Any] = {"bars": n_bars}

@@ -65,7 +65,6 @@ def write_panel_datasets(folder: Path, bars: int, planted_symbols: int,
                          datasets: tuple[str, ...] | list[str] = PANEL_DATASETS) -> dict[str, list[str]]:
     """Each panel data set's files, one per symbol (the symbol is the file stem), in its own folder."""
     import synthetic_markets
-
     from hyperopt_cli.data.load import load_ohlcv
 
     paths: dict[str, list[str]] = {}

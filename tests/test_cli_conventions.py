@@ -13,16 +13,23 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli_helpers import env as cli_env
 from cli_helpers import (
-    assert_paused, hyperopt, into_closed_pipe, reaped, spawn, wait_for, wait_running_epoch, write_config,
+    assert_paused,
+    hyperopt,
+    into_closed_pipe,
+    reaped,
+    spawn,
+    wait_for,
+    wait_running_epoch,
+    write_config,
 )
+from cli_helpers import env as cli_env
 from hyperopt_cli.cli import app
 from hyperopt_cli.cli.run_commands import final_summary_line
+from hyperopt_cli.cli.run_selection import resolve_run
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.core.errors import NothingRunningError, RunStateError
 from hyperopt_cli.run import rundir
-from hyperopt_cli.cli.run_selection import resolve_run
 
 runner = CliRunner()
 RUN_COMMANDS = ["resume", "report", "worker", "stop", "results", "status"]

@@ -12,8 +12,7 @@ import pytest
 from cli_helpers import TINY_CONFIG
 from hyperopt_cli.config import GROUPS, apply_overrides, config_from_dict, dump_config
 from hyperopt_cli.core.errors import RunStateError
-from hyperopt_cli.run import records
-from hyperopt_cli.run import rundir
+from hyperopt_cli.run import records, rundir
 from hyperopt_cli.search.study_records import FINE_TUNE, SKILL
 
 

@@ -17,8 +17,8 @@ import pytest
 from cli_helpers import TINY_CONFIG, hyperopt
 from hyperopt_cli.config import OptimizationConfig, apply_overrides, config_from_dict
 from hyperopt_cli.core.errors import RunStateError, StopRequested
-from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.report.page import SECTIONS, write_report
+from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

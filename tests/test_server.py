@@ -21,7 +21,7 @@ from cli_helpers import hyperopt, read_state, spawn, wait_for, wait_running_epoc
 from hyperopt_cli.run import rundir
 from hyperopt_cli.server.access import bind_error, is_loopback
 from hyperopt_cli.server.app import create_app, json_safe, openapi_json
-from server_helpers import API, free_port, long_config, runs_dir, spawn_server, stop_server  # noqa: F401
+from server_helpers import API, free_port, long_config, spawn_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 OPENAPI = REPO / "docs" / "openapi.json"

@@ -7,7 +7,7 @@ scikit-learn is imported inside the functions (0.9 s): only the final evaluation
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -22,15 +22,20 @@ from typing import Any
 import numpy as np
 import yaml
 
-from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.config import (
-    LABEL_PARAMS, OptimizationConfig, TrainerConfig, config_from_dict, families_for, read_yaml, with_params,
+    LABEL_PARAMS,
+    OptimizationConfig,
+    TrainerConfig,
+    config_from_dict,
+    families_for,
+    read_yaml,
+    with_params,
 )
+from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.core.errors import RunStateError
-from hyperopt_cli.model.artifact import REFIT_DIR, read_manifest, model_dir_of
+from hyperopt_cli.model.artifact import REFIT_DIR, model_dir_of, read_manifest
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import load_run_config
-
 
 # Settings that belong to the machine (or the run's own files), not to the configuration found:
 # the export leaves them to their defaults, so the target machine picks its own (auto/0/null).

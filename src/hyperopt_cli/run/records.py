@@ -7,14 +7,15 @@ imports neither torch nor optuna, so `hyperopt status` and `hyperopt results` st
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_to_dict, read_yaml, with_params
 from hyperopt_cli.core.errors import ConfigError, RunStateError
+from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.symbols import panel_keys
-from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.search.study_records import (
     FINE_TUNE,
     GROUP_DONE_ATTR,
