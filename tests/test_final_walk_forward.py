@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cli_helpers import TINY_CONFIG
-from hyperopt_cli.config import apply_overrides, config_from_dict
+from cli_helpers import tiny
 from hyperopt_cli.core.errors import StopRequested
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
-
-
-def tiny(*overrides: str) -> Any:
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
 class BlockEvents:

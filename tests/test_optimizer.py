@@ -11,18 +11,14 @@ from typing import Any
 import optuna
 import pytest
 
-from cli_helpers import TINY_CONFIG
-from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict
+from cli_helpers import tiny
+from hyperopt_cli.config import GROUPS, OptimizationConfig
 from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.evaluation.baselines import BASELINES
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
 from hyperopt_cli.search import storage
 from hyperopt_cli.search.summary import drops_a_class
-
-
-def tiny(*overrides: str) -> OptimizationConfig:
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
 class Recorder:

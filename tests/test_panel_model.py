@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cli_helpers import TINY_CONFIG, hyperopt
-from hyperopt_cli.config import apply_overrides, config_from_dict, families_for, read_yaml, with_params
+from cli_helpers import hyperopt, tiny_raw
+from hyperopt_cli.config import config_from_dict, families_for, read_yaml, with_params
 from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.load import load_data, load_ohlcv
@@ -52,7 +52,7 @@ def panel_run(tmp_path_factory: pytest.TempPathFactory) -> PanelRun:
     folder.mkdir()
     for seed, symbol in enumerate(SYMBOLS, start=11):
         write_bars(folder / f"{symbol}.csv", seed=seed)
-    raw = apply_overrides(json.loads(json.dumps(TINY_CONFIG)), ["mode=quick", "trainer.device=cpu"])
+    raw = tiny_raw("mode=quick", "trainer.device=cpu")
     raw["data"]["path"] = [str(folder / f"{symbol}.csv") for symbol in SYMBOLS]  # as `start` freezes a folder
     run_dir = root / "runs" / "job"
     results = HyperparameterOptimizer(config_from_dict(raw), run_dir).optimize()

@@ -14,17 +14,13 @@ from typing import Any
 
 import pytest
 
-from cli_helpers import TINY_CONFIG, hyperopt
-from hyperopt_cli.config import OptimizationConfig, apply_overrides, config_from_dict
+from cli_helpers import hyperopt, tiny
 from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.report.page import SECTIONS, write_report
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-
-def tiny(*overrides: str) -> OptimizationConfig:
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
 def png_size(data: bytes) -> tuple[int, int]:
