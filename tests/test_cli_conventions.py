@@ -217,6 +217,7 @@ def json_run(tmp_path_factory: pytest.TempPathFactory) -> JsonRun:
     return folder, result
 
 
+@pytest.mark.slow  # a full run
 def test_start_json_prints_only_the_outcome_with_the_verdict(json_run: JsonRun) -> None:
     folder, result = json_run
     assert result.returncode == 0, result.stderr
@@ -229,6 +230,7 @@ def test_start_json_prints_only_the_outcome_with_the_verdict(json_run: JsonRun) 
     assert result.stderr == ""  # -q: no live display either
 
 
+@pytest.mark.slow  # a full run
 def test_report_json_and_quiet(json_run: JsonRun) -> None:
     folder, _ = json_run
     (run,) = rundir.list_runs(folder / "runs")
@@ -244,6 +246,7 @@ def test_report_json_and_quiet(json_run: JsonRun) -> None:
     assert answer["missing"] == {}
 
 
+@pytest.mark.slow  # a full run
 def test_resume_by_job_id_of_a_completed_run_is_refused(json_run: JsonRun) -> None:
     folder, _ = json_run
     (run,) = rundir.list_runs(folder / "runs")

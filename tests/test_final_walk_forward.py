@@ -46,6 +46,7 @@ def test_results_hold_walk_forward_blocks_and_a_verdict(tmp_path: Path) -> None:
     assert not list((tmp_path / "run" / "checkpoints").glob("*.pt"))
 
 
+@pytest.mark.slow  # a full run
 def test_a_stop_during_walk_forward_resumes_at_the_next_block(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "walk_forward_blocks=3")
     run = tmp_path / "run"
@@ -63,6 +64,7 @@ def test_a_stop_during_walk_forward_resumes_at_the_next_block(tmp_path: Path) ->
     assert rundir.read_json(run / rundir.STATE_FILE)["status"] == "completed"
 
 
+@pytest.mark.slow  # a full run
 def test_results_command_states_the_verdict_in_words(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

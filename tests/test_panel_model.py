@@ -140,6 +140,7 @@ def test_predict_on_an_unseen_symbol_scales_it_on_its_own_rows_and_warns(panel_r
     assert "warning: symbol CCC was not in training" in done.stderr
 
 
+@pytest.mark.slow  # a full run
 def test_two_files_give_one_output_with_a_symbol_column(panel_run: PanelRun, tmp_path: Path) -> None:
     unseen = write_bars(tmp_path / "CCC.csv", seed=99)
     out = tmp_path / "signals.csv"
@@ -167,6 +168,7 @@ def test_two_files_give_one_output_with_a_symbol_column(panel_run: PanelRun, tmp
     assert "Latest signal per symbol" in screen.stdout and "AAA" in screen.stdout and "BBB" in screen.stdout
 
 
+@pytest.mark.slow  # a full run
 def test_one_file_keeps_todays_output_without_a_symbol_column(panel_run: PanelRun, tmp_path: Path) -> None:
     piped = hyperopt("predict", panel_run.run_dir, "--data", panel_run.file("AAA"), "--out", "-", "--last", "3",
                      cwd=tmp_path)

@@ -72,6 +72,7 @@ def paused_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.slow  # a full run
 def test_report_of_a_finished_run_has_every_section_and_valid_images(finished_run: Path) -> None:
     report = write_report(finished_run)
     assert report.html == finished_run / "report" / "report.html"
@@ -121,6 +122,7 @@ def test_report_on_a_non_run_dir_is_a_run_state_error(tmp_path: Path) -> None:
         write_report(tmp_path)
 
 
+@pytest.mark.slow  # a full run
 def test_report_command(finished_run: Path, tmp_path: Path) -> None:
     result = hyperopt("report", finished_run, cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr
