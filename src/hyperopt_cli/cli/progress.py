@@ -19,9 +19,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import IO, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -317,7 +318,7 @@ class LiveDisplay:
 class PlainLog:
     """One timestamped plain line per event, flushed at once: for logs that are not a terminal."""
 
-    def __init__(self, stream: TextIO | None = None, now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+    def __init__(self, stream: IO[str] | None = None, now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
         self.stream = stream or sys.stderr
         self.now = now
 

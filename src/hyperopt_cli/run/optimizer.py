@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_cli.config import OptimizationConfig, families_for
+from hyperopt_cli.core.errors import HyperoptError, RunStateError, StopRequested
 from hyperopt_cli.data.load import load_data
 from hyperopt_cli.data.prepare import DataPreparer
-from hyperopt_cli.core.errors import HyperoptError, RunStateError, StopRequested
+from hyperopt_cli.evaluation.walkforward import check_blocks
+from hyperopt_cli.model.artifact import MODEL_DIR
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.checks import check_data, check_storage_is_fresh, init_or_check_run_dir
 from hyperopt_cli.run.estimate import seconds_per_epoch
-from hyperopt_cli.run.extend import check_extension, extend_last_group
 from hyperopt_cli.run.events import EventSink, FanOut, LogSink, NullSink
-from hyperopt_cli.evaluation.walkforward import check_blocks
-from hyperopt_cli.model.artifact import MODEL_DIR
+from hyperopt_cli.run.extend import check_extension, extend_last_group
 from hyperopt_cli.run.final import final_evaluation
 from hyperopt_cli.run.groups import GroupRunner
 from hyperopt_cli.run.local_workers import LocalWorkers
@@ -36,8 +36,8 @@ from hyperopt_cli.run.logfile import attached_log
 from hyperopt_cli.run.parallel import describe_parallel
 from hyperopt_cli.run.records import annotated_verdict, build_results, group_objective, load_run_config
 from hyperopt_cli.run.run_check import FinalChoice, choose_final
-from hyperopt_cli.run.symbols import data_label
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
+from hyperopt_cli.run.symbols import data_label
 from hyperopt_cli.search import workers
 from hyperopt_cli.search.group import TimeBudget, open_study
 

@@ -6,8 +6,9 @@ trials it holds (plus the config), so state.json and results.json can always be 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
