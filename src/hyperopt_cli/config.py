@@ -369,7 +369,7 @@ def _build(cls: type, raw: Any, prefix: str, origin: str | None) -> Any:
             raise _unknown_key(str(key), list(fields), prefix, origin)
         tp = hints[key]
         full_key = prefix + key
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value if value is not None else {}, full_key + ".", origin)
         elif key == "search_space" and cls is OptimizationConfig:
             kwargs[key] = _build_search_space(value, origin)

@@ -28,7 +28,6 @@ from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import TrainHooks, TrainResult, predict, resolve_device, train_model
 
 
-
 @dataclass
 class BlockModels:
     """The members trained for one block, with the validation segment they were judged on."""
