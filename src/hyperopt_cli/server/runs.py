@@ -158,7 +158,7 @@ class Runs:
 
     def _claimed(self) -> Path | None:
         """The run of the process the last start/resume (of any server here) spawned, while it lives."""
-        claim = rundir.read_json(self.runs_dir / SERVER_LOG_DIR / CLAIM_FILE) or {}
+        claim = rundir.peek_json(self.runs_dir / SERVER_LOG_DIR / CLAIM_FILE) or {}
         job_id, pid, created = claim.get("job_id"), claim.get("pid"), claim.get("create_time")
         if not isinstance(job_id, str) or not isinstance(pid, int) or not isinstance(created, (int, float)):
             return None
@@ -278,13 +278,13 @@ class Runs:
                 args += ["--set", text]
             child = self._spawn(job_id, args)
             state_path = run_dir / rundir.STATE_FILE
-            self._wait(child.proc, lambda: "time_estimate" in (rundir.read_json(state_path) or {}), self.start_wait_s)
+            self._wait(child.proc, lambda: "time_estimate" in (rundir.peek_json(state_path) or {}), self.start_wait_s)
             try:
                 self._raise_if_failed(child, "config")
             except (FieldError, ApiError):
                 _rmdir_if_empty(run_dir)
                 raise
-        state = rundir.read_json(state_path) or {}
+        state = rundir.peek_json(state_path) or {}
         estimate = state.get("time_estimate") or {
             "estimated_hours": None,
             "total_trials": cfg.max_trials_per_group * len(cfg.groups_to_run()),
@@ -336,7 +336,7 @@ class Runs:
                 raise ApiError(409, f"run {run_dir.name} is already completed; see GET {API}/results", run_dir.name)
             child = self._spawn(run_dir.name, ["resume", str(run_dir)])
             state_path = run_dir / rundir.STATE_FILE
-            self._wait(child.proc, lambda: (rundir.read_json(state_path) or {}).get("status") == "running",
+            self._wait(child.proc, lambda: (rundir.peek_json(state_path) or {}).get("status") == "running",
                        self.start_wait_s)
             self._raise_if_failed(child, None)
         progress = state.get("progress") or {}
