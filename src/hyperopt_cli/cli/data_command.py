@@ -11,6 +11,7 @@ from rich.table import Table
 from hyperopt_cli.cli.app import (
     CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, SET_OPTION, app, checked_sets, cli_state, out, print_json,
 )
+from hyperopt_cli.cli.targets import check_target, writing_to
 from hyperopt_cli.errors import EXIT_OK, DataError
 from hyperopt_cli.run_selection import absolute
 
@@ -37,11 +38,14 @@ def data(
     from hyperopt_cli.data.summary import data_summary, export_labels
 
     cli = cli_state(ctx, debug=debug, quiet=quiet)
+    if export is not None:
+        check_target(export, "--export")
 
     cfg = resolve_config(config, checked_sets(set_), data_path=data_file)
     summary, ohlcv = data_summary(cfg)
     if export is not None:
-        n = export_labels(ohlcv, cfg.labels, export)
+        with writing_to(export, "--export"):
+            n = export_labels(ohlcv, cfg.labels, export)
         summary["exported"] = {"path": str(absolute(export)), "rows": n}
     if as_json:
         print_json(summary)

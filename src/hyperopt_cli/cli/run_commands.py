@@ -8,6 +8,7 @@ from typing import Any, Literal, Optional
 
 import typer
 
+from hyperopt_cli.search.study_records import MAX_MORE_TRIALS
 from hyperopt_cli.cli.app import (
     CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, SET_OPTION, CliState, CommandFailed,
     app, checked_sets, cli_state, err, out, pick_run, print_json, run_argument, say,
@@ -171,7 +172,7 @@ def resume(
     run: Optional[str] = run_argument("the newest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     more_trials: Optional[int] = typer.Option(
-        None, "--more-trials", min=1, metavar="N",
+        None, "--more-trials", min=1, max=MAX_MORE_TRIALS, metavar="N",
         help="Reopen the run's last group for N more trials, also on a completed run (docs/stop-resume.md).",
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),
