@@ -511,12 +511,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping (bounded: see yamlfile); errors name the file and never quote its content."""
+    from hyperopt_cli.atomic import UnsafeFileError, read_bounded
+
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-        text = data.decode("utf-8")
+        text = read_bounded(path, MAX_CONFIG_BYTES + 1).decode("utf-8")  # a regular file only: a FIFO never hangs it
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except UnsafeFileError as exc:
+        raise ConfigError(str(exc)) from None
     except UnicodeDecodeError:
         raise ConfigError(f"cannot read config file {path}: not UTF-8 text") from None
     except OSError as exc:
