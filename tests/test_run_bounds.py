@@ -196,3 +196,37 @@ def test_a_real_server_sandboxes_the_report_and_survives_a_fifo_and_a_huge_state
             assert status == 409, (path, body)
     finally:
         stop_server(server)
+
+
+# --------------------------------------------------------------------------- low: serve's arguments, temps, report mode
+
+
+def test_serve_refuses_a_bad_port_a_taken_port_and_a_file_as_runs_dir(tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "file").write_text("x")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        for args, words in ((["--port", "70000"], "--port must be in 0..65535"),
+                            (["--runs-dir", str(tmp_path / "file")], "is not a directory"),
+                            (["--port", str(port)], "Address already in use; pick another --port")):
+            result = runner.invoke(app, ["serve", "--no-token", "--runs-dir", str(tmp_path / "runs"), *args])
+            assert words in one_error(result, 2)
+
+
+def test_resume_removes_the_temp_files_killed_writes_left(run: Path) -> None:
+    stale = [run / ".state.json.abc123.tmp", run / ".results.json.x.tmp"]
+    for path in stale:
+        path.write_text("{")
+    (run / ".model.keep.tmp").write_text("not a summary's temp")
+    HyperparameterOptimizer.from_run_dir(run).optimize(more_trials=1)
+    assert not any(path.exists() for path in stale)
+    assert (run / ".model.keep.tmp").exists()
+
+
+def test_the_report_folder_is_private(run: Path) -> None:
+    result = runner.invoke(app, ["report", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE((run / "report").stat().st_mode) == 0o700

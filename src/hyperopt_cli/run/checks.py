@@ -89,6 +89,7 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
         check_state(state, run_dir / rundir.STATE_FILE)
     repair_torn_journals(cfg, run_dir, events)
     check_studies_intact(cfg, run_dir, state)
+    remove_stale_temps(run_dir)
     if state is None or "config_hash" not in state:
         events.emit("warning", message="state.json was missing or corrupt; rebuilt from config.yaml and the studies")
         state = rebuild_state(run_dir, cfg)
@@ -124,6 +125,22 @@ def repair_torn_journals(cfg: OptimizationConfig, run_dir: Path, events: EventSi
         if dropped:
             events.emit("warning", message=f"{path.name}: dropped a torn last line ({dropped} bytes, a record cut "
                         "off mid-write, e.g. by a power cut); the records before it are kept")
+
+
+SUMMARY_FILES = (rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.BEST_PARAMS_FILE, rundir.PID_FILE,
+                 rundir.CONFIG_FILE)
+
+
+def remove_stale_temps(run_dir: Path) -> None:
+    """Delete the temp files a killed atomic write left beside the run's summaries (`.state.json.x1y2.tmp`).
+
+    Only the owner calls this, holding the run's lock, before any worker starts: no live
+    process is writing one of them then. Only regular files of that exact pattern go.
+    """
+    for name in SUMMARY_FILES:
+        for path in run_dir.glob(f".{name}.*.tmp"):
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
 
 
 def _recorded_finished(state: dict[str, Any] | None, group: str) -> int:
