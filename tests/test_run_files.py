@@ -296,13 +296,41 @@ def test_another_users_0700_run_in_a_shared_folder_is_listed_unreadable(finished
             results["list"] = runner.invoke(app, ["--runs-dir", str(shared), "status", "--json"])
             for command in ("status", "stop", "results"):
                 results[command] = runner.invoke(app, ["--runs-dir", str(shared), command, str(theirs)])
+            from fastapi.testclient import TestClient
+
+            from hyperopt_cli.server.app import create_app
+
+            with TestClient(create_app(shared, None)) as client:  # `serve` starts over such a folder
+                results["http"] = client.get("/api/hyperopt/runs")
         finally:
             os.seteuid(0)
         assert results["list"].exit_code == 0, results["list"].output
         row = json.loads(results["list"].stdout)[0]
         assert row["status"] == "unreadable" and "permission denied" in row["message"]
+        assert results["http"].status_code == 200
+        assert results["http"].json()["runs"][0]["status"] == "unreadable"
         for command in ("status", "stop", "results"):
             assert results[command].exit_code == 6, (command, results[command].output)
             assert "permission denied" in one_error_line(results[command].stderr)
     finally:
         shutil.rmtree(shared)
+
+
+# --------------------------------------------------------------------------- low: model.json
+
+
+@pytest.mark.parametrize("members", [[f"member_{i}.pt" for i in range(65)], "[" * 200_000])
+def test_a_hostile_model_json_is_one_short_line(run: Path, tmp_path: Path, members: Any) -> None:
+    manifest_path = run / "model" / "model.json"
+    if isinstance(members, list):
+        manifest = json.loads(manifest_path.read_text())
+        manifest["members"] = members
+        manifest_path.write_text(json.dumps(manifest))
+    else:
+        manifest_path.write_text(members)
+    bars = tmp_path / "bars.csv"
+    bars.write_text("timestamp,open,high,low,close,volume\n")
+    result = cli("predict", run, "--data", bars)
+    assert result.exit_code == 6, result.output
+    line = one_error_line(result.stderr)
+    assert "member_64" not in line and len(line) < 400, line

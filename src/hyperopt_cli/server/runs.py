@@ -376,6 +376,7 @@ class Runs:
 
 def _refuse_escaping_summaries(run_dir: Path) -> None:
     """RunStateError (409, or `unreadable` in the list) for a summary file that is a symlink out of the run."""
+    rundir.check_readable(run_dir)  # another user's 0700 run: one line, not a PermissionError
     for name in RUN_SUMMARIES:
         path = run_dir / name
         if path.is_symlink() and not resolves_inside(path, run_dir):
