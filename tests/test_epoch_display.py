@@ -9,7 +9,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.run.events import describe
-from hyperopt_cli.trials import trial_row
+from hyperopt_cli.cli.trials import trial_row
 
 START = dt.datetime(2026, 12, 1, 12, 0, 0)
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from hyperopt_cli.cli import app
 from hyperopt_cli.config import ConfigError, load_config
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.run.parallel import choose_parallel

@@ -20,9 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_helpers import env, hyperopt
-from hyperopt_cli.atomic import UnsafeFileError, open_append, read_bounded
+from hyperopt_cli.core.atomic import UnsafeFileError, open_append, read_bounded
 from hyperopt_cli.cli import app
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.logfile import attached_log
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer

@@ -17,7 +17,7 @@ from hyperopt_cli.cli.app import (
     DEBUG_OPTION, RUNS_DIR_OPTION, CommandFailed, app, cli_state, err, out, pick_run, run_argument,
 )
 from hyperopt_cli.cli.targets import check_target, writing_to
-from hyperopt_cli.errors import EXIT_OK
+from hyperopt_cli.core.errors import EXIT_OK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,7 +131,7 @@ def export(
     if refit and refit_out is not None:
         check_target(refit_out, "--out", folder=True)
     if config_out is not None:
-        from hyperopt_cli.model.export import export_config
+        from hyperopt_cli.run.export import export_config
 
         with writing_to(config_out, "--config"):
             params = export_config(run_dir, config_out, force=force)
@@ -139,7 +139,7 @@ def export(
                   "them once and evaluates them, without a new search; its header says how to re-tune instead.",
                   markup=False)
     if refit:
-        from hyperopt_cli.model.export import refit as refit_model
+        from hyperopt_cli.run.export import refit as refit_model
 
         with writing_to(refit_out or run_dir, "--out"):
             made = refit_model(run_dir, refit_out)

@@ -15,9 +15,9 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
-from hyperopt_cli.atomic import kind_of
+from hyperopt_cli.core.atomic import kind_of
 from hyperopt_cli.cli.app import CommandFailed
-from hyperopt_cli.errors import EXIT_USAGE, storage_full
+from hyperopt_cli.core.errors import EXIT_USAGE, storage_full
 
 
 def check_target(path: Path, option: str, folder: bool = False) -> None:

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-from hyperopt_cli.atomic import UnsafeFileError, open_append
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.atomic import UnsafeFileError, open_append
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 
 log = logging.getLogger("hyperopt_cli")

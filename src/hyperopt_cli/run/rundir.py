@@ -23,9 +23,10 @@ from typing import Any
 
 import psutil
 
-from hyperopt_cli import filelocks
-from hyperopt_cli.atomic import UnsafeFileError, atomic_write_json, open_guarded, read_bounded
-from hyperopt_cli.errors import RunLockedError, RunStateError
+from hyperopt_cli.core import filelocks
+from hyperopt_cli.core.atomic import UnsafeFileError, atomic_write_json, open_guarded, read_bounded
+from hyperopt_cli.core.clock import now_iso  # rundir.now_iso(): the run files' timestamp
+from hyperopt_cli.core.errors import RunLockedError, RunStateError
 
 CONFIG_FILE = "config.yaml"
 STATE_FILE = "state.json"
@@ -41,10 +42,6 @@ STATUSES = ("starting", "running", "paused", "completed", "failed")
 MAX_JSON_BYTES = 16 << 20  # state.json/results.json of a 10,000-trial run are ~2 MB; a read is capped here
 MAX_SMALL_BYTES = 64 << 10  # the pidfile, the lock record, .run_id
 READER_WAIT_S = 2.0  # how long `acquire` waits out a shared lock (a reader's probe), never an owner's
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def is_run_dir(path: Path) -> bool:

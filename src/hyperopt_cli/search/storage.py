@@ -30,11 +30,11 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial
 
-from hyperopt_cli.atomic import UnsafeFileError, check_regular, fsync_dir
+from hyperopt_cli.core.atomic import UnsafeFileError, check_regular, fsync_dir
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.errors import ConfigError, RunStateError, storage_full
-from hyperopt_cli.search import storage_kind
-from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.core.errors import ConfigError, RunStateError, storage_full
+from hyperopt_cli.core import storage_kind
+from hyperopt_cli.core.storage_kind import mask_url
 
 __all__ = ["CONTROL", "RunStorage", "JournalScan", "drop_torn_tail", "mask_url", "readonly_storage",
            "scan_journal", "trial_handle", "same_trial"]

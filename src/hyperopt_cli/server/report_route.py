@@ -20,13 +20,13 @@ from typing import Optional
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse
 
-from hyperopt_cli.atomic import UnsafeFileError, read_bounded
+from hyperopt_cli.core.atomic import UnsafeFileError, read_bounded
 from hyperopt_cli.server.guards import BASE_HEADERS
 from hyperopt_cli.server.models import ERRORS, JOB_ID_PATTERN
 from hyperopt_cli.server.paths import resolves_inside
 from hyperopt_cli.server.runs import API, ApiError, Runs
 
-REPORT_PATH = ("report", "report.html")  # hyperopt_cli.report's REPORT_DIR / REPORT_FILE (not imported: optuna)
+REPORT_PATH = ("report", "report.html")  # hyperopt_cli.report.page's REPORT_DIR / REPORT_FILE (not imported: optuna)
 MAX_REPORT_BYTES = 256 << 20  # a report with every figure embedded is a few MB
 REPORT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 REPORT_HEADERS = {**BASE_HEADERS, "Content-Security-Policy": REPORT_CSP}
