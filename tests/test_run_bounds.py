@@ -230,3 +230,19 @@ def test_the_report_folder_is_private(run: Path) -> None:
     result = runner.invoke(app, ["report", str(run), "--json"])
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE((run / "report").stat().st_mode) == 0o700
+
+
+def test_post_resume_reports_a_child_that_fails_at_once(run: Path, tmp_path: Path) -> None:
+    """An interrupted run's state.json still says "running": that is not the child's word that it runs."""
+    from fastapi.testclient import TestClient
+
+    from hyperopt_cli.server.app import create_app
+
+    state = rundir.read_json(run / rundir.STATE_FILE)
+    rundir.write_json(run / rundir.STATE_FILE, {**state, "status": "running", "pid": 1})  # a dead session's record
+    config = (run / rundir.CONFIG_FILE).read_text()
+    (run / rundir.CONFIG_FILE).write_text(config.replace("seed: 7", "seed: 8"))  # the child refuses it at once
+    with TestClient(create_app(run.parent, None, start_wait_s=60)) as client:
+        answer = client.post(f"{API}/resume?job_id={run.name}")
+    assert answer.status_code == 409, answer.text
+    assert "was edited since the run started" in answer.json()["detail"]

@@ -336,7 +336,8 @@ class Runs:
                 raise ApiError(409, f"run {run_dir.name} is already completed; see GET {API}/results", run_dir.name)
             child = self._spawn(run_dir.name, ["resume", str(run_dir)])
             state_path = run_dir / rundir.STATE_FILE
-            self._wait(child.proc, lambda: (rundir.peek_json(state_path) or {}).get("status") == "running",
+            # "running" written by this child (its pid), not the one an interrupted session left behind
+            self._wait(child.proc, lambda: _running_as(rundir.peek_json(state_path), child.proc.pid),
                        self.start_wait_s)
             self._raise_if_failed(child, None)
         progress = state.get("progress") or {}
@@ -381,6 +382,10 @@ def _refuse_escaping_summaries(run_dir: Path) -> None:
         path = run_dir / name
         if path.is_symlink() and not resolves_inside(path, run_dir):
             raise RunStateError(f"{path} points outside the run directory; the server does not follow it")
+
+
+def _running_as(state: dict[str, Any] | None, pid: int) -> bool:
+    return bool(state) and state.get("status") == "running" and state.get("pid") == pid  # type: ignore[union-attr]
 
 
 def _field_of(message: str, from_request_config: bool) -> str | None:
