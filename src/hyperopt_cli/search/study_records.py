@@ -78,8 +78,8 @@ def _sane_extension(record: Any) -> bool:
     if not isinstance(record, dict):
         return False
     values = [record.get(key) for key in ("n", "at_finished", "limit")]
-    return all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2 * MAX_MORE_TRIALS for v in values) \
-        and values[0] >= 1
+    counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2 * MAX_MORE_TRIALS]
+    return len(counts) == len(values) and counts[0] >= 1
 
 
 def trial_limits(attrs: Mapping[str, Any], max_trials_per_group: int) -> TrialLimits:
