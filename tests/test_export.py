@@ -89,6 +89,8 @@ def test_refit_trains_on_every_labelled_bar_into_its_own_folder(run: Any, tmp_pa
     assert manifest["training"]["last_timestamp"] >= results["walk_forward"]["blocks"][-1]["last_timestamp"]
     assert (run_dir / "model" / "member_0.pt").read_bytes() == evaluated  # never over the evaluated model
     assert len(predict_file(made, data).frame) > 0
+    # Its own decision rule, fitted on its own validation predictions (argmax where the fit did not help).
+    assert manifest["decision"]["kind"] in ("fitted", "argmax") and manifest["decision"]["n_val"] > 0
     with pytest.raises(RunStateError, match="exists"):
         refit(run_dir)
     assert not list((run_dir / "checkpoints").glob("refit_*.pt"))

@@ -33,6 +33,7 @@ from hyperopt_cli.config import (
 )
 from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.core.errors import RunStateError
+from hyperopt_cli.evaluation.decision import ARGMAX, DecisionRule, fit_rule
 from hyperopt_cli.model.artifact import REFIT_DIR, model_dir_of, read_manifest
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import load_run_config
@@ -154,6 +155,7 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     evaluation = _evaluated_scores(run_dir)
     manifest = build_manifest(cfg, fixed, preparer, every, "refit_all_bars", evaluation, state.get("data"))
     manifest["training"]["epochs"] = epochs  # what the refit trained for: the final configuration's
+    manifest["decision"] = _refit_rule(cfg.decision_rule, members, fold.val.labels).as_dict()
     save_model(out_dir, [m.model.state_dict() for m in members], manifest)
     for member in range(cfg.ensemble_seeds):
         delete_checkpoint(checkpoints / f"refit_{member}.pt")
@@ -167,6 +169,16 @@ def refit_epochs(results: dict[str, Any], cfg: OptimizationConfig) -> int:
     trains as long. Results written before `epochs` was recorded fall back to `epochs_per_trial`.
     """
     return int(results.get("epochs") or cfg.epochs_per_trial)
+
+
+def _refit_rule(decision_rule: str, members: list[Any], val_labels: np.ndarray) -> DecisionRule:
+    """The refit's own decision rule, fitted on its members' validation predictions as the walk-forward fits one."""
+    from hyperopt_cli.training.ensemble import combine_members
+
+    if decision_rule == ARGMAX:
+        return DecisionRule()
+    _, val_probs = combine_members([m.val_pred for m in members], [m.val_probs for m in members])
+    return fit_rule(val_probs, val_labels)
 
 
 def _evaluated_scores(run_dir: Path) -> dict[str, Any]:
