@@ -232,7 +232,10 @@ def worker(
     run_dir = pick_run(run, state.runs_dir)
     events = NullSink() if state.quiet else PlainLog(sys.stderr)
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=events)
-    with StopController(notify=lambda m: err.print(m, markup=False)) as ctl:
+    from hyperopt_cli.search.workers import OwnerWatch, owner_from_env
+
+    with StopController(notify=lambda m: err.print(m, markup=False)) as ctl, \
+            OwnerWatch(owner_from_env(), ctl.stop_event, on_gone=lambda m: err.print(m, markup=False)):
         try:
             optimizer.work(ctl.stop_event)
         except StopRequested:

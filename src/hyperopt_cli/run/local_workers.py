@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -29,11 +30,14 @@ class LocalWorkers:
     def spawn(self, n: int) -> None:
         log_dir = self.run_dir / workers.WORKERS_DIR
         log_dir.mkdir(exist_ok=True)
+        # Each child watches this process (workers.OwnerWatch) and stops within a second of its death,
+        # kill -9 included: a worker never goes on with a run nobody owns.
+        env = {**os.environ, workers.OWNER_ENV: workers.this_worker().key}
         for i in range(n):
             with open(log_dir / f"worker-{i + 1}.log", "ab") as out:
                 self.children.append(subprocess.Popen(
                     [sys.executable, "-m", "hyperopt_cli", "worker", str(self.run_dir)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                 ))
         if n:
             self.events.emit("note", message=f"started {n} local worker process(es): "
