@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import typer
 from rich.table import Table
@@ -15,8 +15,24 @@ from hyperopt_cli.cli.render import fmt
 from hyperopt_cli.errors import EXIT_OK
 from hyperopt_cli.trials import SORTS, STATES
 
+PARTIAL_NOTE = ("A value in parentheses is partial: a pruned trial's last report (one fold, one epoch), "
+                "not comparable with a complete trial's mean over its folds at its chosen epoch.")
 SortName = Literal[SORTS]  # type: ignore[valid-type]
 StateName = Literal[STATES]  # type: ignore[valid-type]
+
+
+def trial_value(row: dict[str, Any]) -> str:
+    """A trial's value, in parentheses when partial (pruned)."""
+    text = fmt(row["value"])
+    return f"({text})" if row.get("partial") else text
+
+
+def pruned_where(row: dict[str, Any]) -> str:
+    """Where a pruned trial stopped: `fold 2 epoch 1`, or `epoch 3` with one fold."""
+    if row.get("pruned_at") is None:
+        return "-"
+    fold = row.get("pruned_in_fold")
+    return f"fold {fold} epoch {row['pruned_at']}" if fold else f"epoch {row['pruned_at']}"
 
 
 @app.command()
@@ -54,13 +70,16 @@ def trials(
         sys.stdout.write(trials_csv(rows))
         return EXIT_OK
     table = Table(title=f"Trials of {run_dir}")
-    for col in ("group", "#", "state", "value", "epochs", "pruned at", "collapsed", "seconds", "worker", "params"):
+    for col in ("group", "#", "state", "value", "folds", "epochs", "pruned at", "collapsed", "seconds", "worker",
+                "params"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["group"], str(r["number"]), r["state"], fmt(r["value"]), str(r["epochs_run"]),
-                      fmt(r["pruned_at"]), "yes" if r["collapsed"] else "-", fmt(r["duration_s"], 1),
+        table.add_row(r["group"], str(r["number"]), r["state"], trial_value(r), str(r["folds_run"]), str(r["epochs_run"]),
+                      pruned_where(r), "yes" if r["collapsed"] else "-", fmt(r["duration_s"], 1),
                       str(r["worker"] or "-"), short_params(r["params"]))
     out.print(table)  # fits a terminal's window; in a pipe or a file no row is wrapped (app.UNWRAPPED_WIDTH)
+    if any(r["partial"] for r in rows):
+        out.print(PARTIAL_NOTE, markup=False)
     return EXIT_OK
 
 
@@ -86,15 +105,23 @@ def show(
     if as_json:
         print(json.dumps({"run": str(run_dir), **detail}, default=str))
         return EXIT_OK
-    out.print(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {fmt(detail['value'])}"
+    partial = " (partial: a pruned trial's last report)" if detail["partial"] else ""
+    chosen = (f"; the mean over {detail['folds']} folds at epoch {detail['chosen_epochs']}"
+              if detail.get("chosen_epochs") and detail["state"] == "COMPLETE" else "")
+    out.print(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {fmt(detail['value'])}{partial}{chosen}"
               f"{' (collapsed, penalised)' if detail['collapsed'] else ''}", markup=False)
     out.print(f"params: {short_params(detail['params'])}", markup=False)
-    table = Table(title="Epochs")
-    columns = ("epoch", "value", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall", "trading_score")
+    table = Table(title="Epochs (value: this fold's objective at this epoch)")
+    columns = ("fold", "epoch", "value", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall",
+               "trading_score")
     for col in columns:
         table.add_column(col)
     for e in detail["epochs"]:
         table.add_row(*(fmt(e.get(col)) for col in columns))
     out.print(table)
+    if detail["folds"] > 1:
+        out.print(f"Only fold {detail['folds']} (the configured split) keeps every metric; the earlier folds "
+                  "report their objective value alone.", markup=False)
+    out.print("train_loss is the training objective (focal or weighted cross-entropy as configured); "
+              "val_loss is plain cross-entropy on the validation part.", markup=False)
     return EXIT_OK
-
