@@ -77,7 +77,8 @@ def test_live_display_renders_groups_trial_and_warnings() -> None:
 
     assert "job-42" in text and "mode full" in text and "runs/job-42" in text
     eta = dt.datetime(2026, 5, 9, 18, 30, tzinfo=dt.timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
-    assert f"elapsed 1:02:03  remaining 1.5 h of 2.0 h (90 trials)  ETA {eta}" in text
+    # The estimate came with run_start, 1:02:03 ago: its 1.5 h have counted down to 28 min since.
+    assert f"elapsed 1:02:03  remaining 28 min of 2.0 h (90 trials)  ETA {eta}" in text
 
     # group, status, trials, pruned, failed, best, best params, elapsed
     assert cells(text, "learning_rate") == [
@@ -123,7 +124,7 @@ def test_run_end_pauses_the_running_group_and_update_estimate_replaces_it() -> N
     assert cells(text, "regularization")[1] == "paused"
     assert cells(text, "regularization")[-1] == "0:59:58"
     assert "no trial running" in text and text.splitlines()[0].endswith("runs/job-42  paused")
-    assert "remaining 15 min of 2.0 h (12 trials)" in text
+    assert "about 15 min of work left (12 trials) once resumed" in text and "ETA" not in text
     display.emit("evaluation", message="test macro-F1 0.4100")
     assert "final evaluation: test macro-F1 0.4100" in render(display)
 

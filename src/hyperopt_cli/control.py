@@ -162,7 +162,9 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state.pop("config", None)
     if state.get("status") in ("running", "starting") and owner is None:
         state["status"] = "interrupted"
-    return state
+    from hyperopt_cli.runs_overview import settle
+
+    return settle(state)  # no ETA for a run that is not running, no group `running` in a dead run
 
 
 def latest_running(runs_root: Path) -> Path | None:

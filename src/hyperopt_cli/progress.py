@@ -30,7 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hyperopt_cli.run import rundir
-from hyperopt_cli.run.estimate import MEASURED, describe_remaining
+from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration
 from hyperopt_cli.run.events import plain_line, short_params
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
@@ -108,6 +108,7 @@ class LiveDisplay:
         self._status = "starting"
         self._started = clock()
         self._estimate: dict[str, Any] = {}
+        self._estimate_at: float | None = None  # clock time the estimate arrived (the countdown's start)
         self._max_trials: int | None = None
         self._groups: dict[str, _GroupRow] = {}
         self._trial: _Trial | None = None
@@ -142,7 +143,7 @@ class LiveDisplay:
     def update_estimate(self, time_estimate: dict[str, Any]) -> None:
         """Replace the run's time estimate (state.json's "time_estimate" shape)."""
         with self._lock:
-            self._estimate = dict(time_estimate or {})
+            self._set_estimate(time_estimate)
 
     def emit(self, event: str, **data: Any) -> None:
         handler = getattr(self, f"_on_{event}", None)
@@ -158,7 +159,7 @@ class LiveDisplay:
         self._run = data
         self._status = "running"
         self._started = self.clock()
-        self._estimate = dict(data.get("time_estimate") or {})
+        self._set_estimate(data.get("time_estimate"))
         groups = list(data.get("groups") or [])
         total = self._estimate.get("total_trials")
         self._max_trials = data.get("max_trials") or (total // len(groups) if total and groups else None)
@@ -209,7 +210,7 @@ class LiveDisplay:
         self._warnings.append(plain_line("warning", data) or str(data.get("message")))
 
     def _on_estimate(self, data: dict[str, Any]) -> None:
-        self._estimate = dict(data.get("time_estimate") or {})
+        self._set_estimate(data.get("time_estimate"))
 
     def _on_evaluation(self, data: dict[str, Any]) -> None:
         self._note = plain_line("evaluation", data) or self._note
@@ -249,7 +250,7 @@ class LiveDisplay:
                 if info.get("status") == "completed" and row.status != "completed":
                     row.status, row.ended = "completed", now
             if isinstance(state.get("time_estimate"), dict):
-                self._estimate = dict(state["time_estimate"])
+                self._set_estimate(state["time_estimate"])
 
     def renderable(self) -> RenderableType:
         """The whole view as one renderable (what Live draws; tests print it)."""
@@ -268,11 +269,37 @@ class LiveDisplay:
         )
         if run.get("data") or run.get("parallel"):  # what it trains on and how many processes x threads
             text.append(f"\ndata {run.get('data', '?')}  parallel {run.get('parallel', '?')}")
-        if est:
-            text.append(f"  {describe_remaining(est)}")
-            if est.get("based_on") == MEASURED:
-                text.append(f"  ETA {_local_time(est.get('eta'))}")
+        if est and self._status in ("running", "starting"):
+            est = self._counted_down(est)  # between state.json writes too (a final evaluation longer than the search)
+            if est.get("overdue_s"):
+                text.append(f"  past the estimate by {format_duration(float(est['overdue_s']))}")
+            else:
+                text.append(f"  {describe_remaining(est)}")
+                if est.get("based_on") == MEASURED:
+                    text.append(f"  ETA {_local_time(est.get('eta'))}")
+        elif est and self._status == "paused" and est.get("based_on") == MEASURED \
+                and isinstance(est.get("remaining_hours"), (int, float)):  # no ETA: nothing runs
+            text.append(f"  about {format_duration(float(est['remaining_hours']) * 3600)} of work left "
+                        f"({est.get('remaining_trials', '?')} trials) once resumed")
         return text
+
+    def _counted_down(self, est: dict[str, Any]) -> dict[str, Any]:
+        """The estimate with `remaining` less the time since it arrived; past zero, `overdue_s`."""
+        left_h = est.get("remaining_hours")
+        if not isinstance(left_h, (int, float)) or self._estimate_at is None:
+            return est
+        since = max(0.0, self.clock() - self._estimate_at)
+        left = float(left_h) * 3600.0 - since
+        est = {**est, "remaining_hours": max(0.0, left) / 3600.0}
+        if left < 0:
+            est["overdue_s"] = -left
+        return est
+
+    def _set_estimate(self, est: dict[str, Any] | None) -> None:
+        """A new estimate starts the countdown; the same one read again from state.json does not."""
+        est = dict(est or {})
+        if est != self._estimate or self._estimate_at is None:
+            self._estimate, self._estimate_at = est, self.clock()
 
     def _table(self) -> Table:
         table = Table()

@@ -11,8 +11,7 @@ from rich.table import Table
 from hyperopt_cli.cli.app import (
     DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, print_json, run_argument, say,
 )
-from hyperopt_cli.cli.render import fmt, group_status, hours, print_results
-from hyperopt_cli.run.estimate import describe_remaining
+from hyperopt_cli.cli.render import describe_times, fmt, group_status, hours, print_results
 from hyperopt_cli.runs_overview import best_label, value_with_metric
 from hyperopt_cli.errors import EXIT_OK, HyperoptError
 from hyperopt_cli.run_selection import absolute, runs_oldest_first
@@ -87,7 +86,6 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
 
 def _print_status(state: dict[str, Any]) -> None:
     progress = state.get("progress") or {}
-    est = state.get("time_estimate") or {}
     owner = f"alive (pid {state['owner_pid']})" if state.get("owner_alive") else "not running"
     out.print(f"Run {state.get('job_id')}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}", markup=False)
     if state.get("message"):
@@ -100,9 +98,9 @@ def _print_status(state: dict[str, Any]) -> None:
         where = f"trial {trial}" if trial is not None else "between trials"
         if epoch is not None:
             where += f", epoch {epoch + 1}/{progress.get('epochs_per_trial')}"
-        out.print(f"  current: {progress['current_group']}, {where}", markup=False)
-    out.print(f"  elapsed {hours(state.get('elapsed_s'))}, {describe_remaining(est)}, ETA {est.get('eta', '-')}",
-              markup=False)
+        label = "current" if state.get("status") in ("running", "starting") else "stopped at"
+        out.print(f"  {label}: {progress['current_group']}, {where}", markup=False)
+    out.print(f"  {describe_times(state)}", markup=False)
     table = Table()
     for col in ("group", "status", "trials", "pruned", "failed", "best", "best params"):
         table.add_column(col)

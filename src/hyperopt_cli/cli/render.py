@@ -25,6 +25,38 @@ def hours(seconds: Any) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def describe_times(state: dict[str, Any]) -> str:
+    """status's time line: elapsed, and what remains only while something runs (settled by runs_overview.settle)."""
+    from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration
+
+    status, est = state.get("status"), state.get("time_estimate") or {}
+    elapsed = f"elapsed {hours(state.get('elapsed_s'))}"
+    if status == "completed":
+        return f"{elapsed}, finished" + (f" at {local_time(state['finished_at'])}" if state.get("finished_at") else "")
+    if status in ("paused", "interrupted", "failed"):
+        left = est.get("remaining_hours")
+        if status == "failed" or est.get("based_on") != MEASURED or not isinstance(left, (int, float)):
+            return f"{elapsed}, not running"
+        return (f"{elapsed}, not running; about {format_duration(float(left) * 3600)} of work left "
+                f"({est.get('remaining_trials', '?')} trials) once resumed")
+    text = f"{elapsed}, {describe_remaining(est)}"
+    if est.get("overdue_s"):
+        return f"{elapsed}, past the estimate by {format_duration(float(est['overdue_s']))} (final evaluation or slower trials)"
+    if est.get("based_on") == MEASURED and est.get("eta"):
+        text += f", ETA {local_time(est['eta'])}"
+    return text
+
+
+def local_time(iso: Any) -> str:
+    """An ISO timestamp as local `YYYY-mm-dd HH:MM` (one token pair, never cut mid-number)."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(str(iso)).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(iso)
+
+
 def group_status(row: dict[str, Any]) -> str:
     """A group's status (or why it ended), with `kept: within noise` when the incumbent guard kept its start values."""
     text = str(row.get("status") or row.get("reason") or "-")
