@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import typer
-from rich.table import Table
 
 from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, run_argument
-from hyperopt_cli.cli.render import fmt
+from hyperopt_cli.cli.render import fmt, line
+from hyperopt_cli.screen import Col, fit_table
 from hyperopt_cli.errors import EXIT_OK
 from hyperopt_cli.trials import SORTS, STATES
 
@@ -69,17 +69,18 @@ def trials(
     if as_csv:
         sys.stdout.write(trials_csv(rows))
         return EXIT_OK
-    table = Table(title=f"Trials of {run_dir}")
-    for col in ("group", "#", "state", "value", "folds", "epochs", "pruned at", "collapsed", "seconds", "worker",
-                "params"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["group"], str(r["number"]), r["state"], trial_value(r), str(r["folds_run"]), str(r["epochs_run"]),
-                      pruned_where(r), "yes" if r["collapsed"] else "-", fmt(r["duration_s"], 1),
-                      str(r["worker"] or "-"), short_params(r["params"]))
+    cols = (Col("group", drop=3), Col("#", "right"), Col("state"), Col("value", "right"), Col("folds", "right", drop=4),
+            Col("epochs", "right", drop=5), Col("pruned at", prose=True, drop=6), Col("collapsed", drop=7),
+            Col("seconds", "right", drop=2), Col("worker", drop=8), Col("params", prose=True, drop=1))
+    cells = [[r["group"], str(r["number"]), r["state"], trial_value(r), str(r["folds_run"]), str(r["epochs_run"]),
+              pruned_where(r), "yes" if r["collapsed"] else "-", fmt(r["duration_s"], 1),
+              str(r["worker"] or "-"), short_params(r["params"])] for r in rows]
+    table, dropped = fit_table(cols, cells, out.width, title=f"Trials of {run_dir}")
     out.print(table)  # fits a terminal's window; in a pipe or a file no row is wrapped (app.UNWRAPPED_WIDTH)
+    if dropped:
+        line(f"(no room for {', '.join(dropped)} at {out.width} columns: a wider terminal, --csv or --json show them)")
     if any(r["partial"] for r in rows):
-        out.print(PARTIAL_NOTE, markup=False)
+        line(PARTIAL_NOTE)
     return EXIT_OK
 
 
@@ -108,20 +109,21 @@ def show(
     partial = " (partial: a pruned trial's last report)" if detail["partial"] else ""
     chosen = (f"; the mean over {detail['folds']} folds at epoch {detail['chosen_epochs']}"
               if detail.get("chosen_epochs") and detail["state"] == "COMPLETE" else "")
-    out.print(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {fmt(detail['value'])}{partial}{chosen}"
-              f"{' (collapsed, penalised)' if detail['collapsed'] else ''}", markup=False)
-    out.print(f"params: {short_params(detail['params'])}", markup=False)
-    table = Table(title="Epochs (value: this fold's objective at this epoch)")
-    columns = ("fold", "epoch", "value", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall",
-               "trading_score")
-    for col in columns:
-        table.add_column(col)
-    for e in detail["epochs"]:
-        table.add_row(*(fmt(e.get(col)) for col in columns))
+    line(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {fmt(detail['value'])}{partial}{chosen}"
+         f"{' (collapsed, penalised)' if detail['collapsed'] else ''}")
+    line(f"params: {short_params(detail['params'])}")
+    names = ("fold", "epoch", "value", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall",
+             "trading_score")
+    drops = {"val_precision": 3, "val_recall": 2, "trading_score": 1}
+    cols = tuple(Col(n, "right", drop=drops.get(n, 0)) for n in names)
+    table, dropped = fit_table(cols, [[fmt(e.get(n)) for n in names] for e in detail["epochs"]], out.width,
+                               title="Epochs (value: this fold's objective at this epoch)")
     out.print(table)
+    if dropped:
+        line(f"(no room for {', '.join(dropped)} at {out.width} columns: --json has every metric)")
     if detail["folds"] > 1:
-        out.print(f"Only fold {detail['folds']} (the configured split) keeps every metric; the earlier folds "
-                  "report their objective value alone.", markup=False)
-    out.print("train_loss is the training objective (focal or weighted cross-entropy as configured); "
-              "val_loss is plain cross-entropy on the validation part.", markup=False)
+        line(f"Only fold {detail['folds']} (the configured split) keeps every metric; the earlier folds "
+             "report their objective value alone.")
+    line("train_loss is the training objective (focal or weighted cross-entropy as configured); "
+         "val_loss is plain cross-entropy on the validation part.")
     return EXIT_OK

@@ -39,8 +39,9 @@ class LocalWorkers:
                     [sys.executable, "-m", "hyperopt_cli", "worker", str(self.run_dir)],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                 ))
-        if n:
-            self.events.emit("note", message=f"started {n} local worker process(es): "
+        if n:  # the same count as the header's `parallel N workers`: this process is one of them
+            self.events.emit("note", message=f"started {n} local worker {'process' if n == 1 else 'processes'} "
+                             f"beside this one ({n + 1} workers in all): pid "
                              + ", ".join(str(c.pid) for c in self.children))
 
     def wait(self) -> None:
