@@ -50,7 +50,7 @@ def test_real_eurusd_file() -> None:
     assert df.index[0] == pd.Timestamp("2017-04-19 09:00", tz="UTC")
     assert df.attrs["warnings"] == []
     info = df.attrs["info"]
-    assert info["bar_size"] == "h" and info["gaps"] > 30  # weekends
+    assert info["bar_size"] == "1h" and info["gaps"] > 30  # weekends
     assert info["timestamp_column"] == "Unnamed: 0" and info["volume_column"] == "Volume"
 
 
@@ -146,7 +146,7 @@ def test_bitstamp_style_volume_columns(tmp_path: Path) -> None:
     )
     df = load_ohlcv(write(tmp_path, text))
     assert df["volume"].tolist() == [3.0, 5.0]
-    assert df.attrs["info"]["bar_size"] == "min"
+    assert df.attrs["info"]["bar_size"] == "1min"
 
 
 def test_missing_volume_is_zero_with_a_warning(tmp_path: Path) -> None:
