@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hyperopt_cli.run import rundir
-from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration
+from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 from hyperopt_cli.run.events import plain_line, short_params
 from hyperopt_cli.screen import Col, fit_path, fit_table, flow
 
@@ -334,7 +334,7 @@ class LiveDisplay:
         elif est and self._status == "paused" and est.get("based_on") == MEASURED \
                 and isinstance(est.get("remaining_hours"), (int, float)):  # no ETA: nothing runs
             times.append(f"about {format_duration(float(est['remaining_hours']) * 3600)} of work left "
-                         f"({est.get('remaining_trials', '?')} trials) once resumed")
+                         f"({trials(est.get('remaining_trials', '?'))}) once resumed")
         lines = first + flow(times, width)
         if run.get("data") or run.get("parallel"):  # what it trains on and how many processes x threads
             lines += flow([f"data {run.get('data', '?')}", f"parallel {run.get('parallel', '?')}"], width)

@@ -33,7 +33,7 @@ def hours(seconds: Any) -> str:
 
 def describe_times(state: dict[str, Any]) -> str:
     """status's time line: elapsed, and what remains only while something runs (settled by runs_overview.settle)."""
-    from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration
+    from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 
     status, est = state.get("status"), state.get("time_estimate") or {}
     elapsed = f"elapsed {hours(state.get('elapsed_s'))}"
@@ -44,7 +44,7 @@ def describe_times(state: dict[str, Any]) -> str:
         if status == "failed" or est.get("based_on") != MEASURED or not isinstance(left, (int, float)):
             return f"{elapsed}, not running"
         return (f"{elapsed}, not running; about {format_duration(float(left) * 3600)} of work left "
-                f"({est.get('remaining_trials', '?')} trials) once resumed")
+                f"({trials(est.get('remaining_trials', '?'))}) once resumed")
     text = f"{elapsed}, {describe_remaining(est)}"
     if est.get("overdue_s"):
         return f"{elapsed}, past the estimate by {format_duration(float(est['overdue_s']))} (final evaluation or slower trials)"

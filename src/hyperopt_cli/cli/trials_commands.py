@@ -84,23 +84,45 @@ def trials(
     return EXIT_OK
 
 
+SHOW_USAGE = "show needs GROUP and TRIAL: hyperopt show [RUN] GROUP TRIAL, e.g. hyperopt show learning_rate 3"
+
+
+def _show_arguments(args: list[str]) -> tuple[str | None, str, int]:
+    """(run or None for the newest, group, trial number) from `[RUN] GROUP TRIAL`; a usage error names what is missing."""
+    if len(args) not in (2, 3):
+        got = f"got {len(args)} argument{'s' if len(args) != 1 else ''}" + (f" ({' '.join(args)})" if args else "")
+        raise typer.BadParameter(f"{SHOW_USAGE}; {got}", param_hint="'[RUN] GROUP TRIAL'")
+    *run, group, trial = args
+    try:
+        number = int(trial)
+    except ValueError:
+        raise typer.BadParameter(f"TRIAL must be a trial number, got {trial!r}; {SHOW_USAGE}",
+                                 param_hint="'TRIAL'") from None
+    return (run[0] if run else None), group, number
+
+
 @app.command()
 def show(
     ctx: typer.Context,
-    run: str = typer.Argument(..., metavar="RUN", help="A run directory or a job id under --runs-dir."),
-    group: str = typer.Argument(..., help="The trial's group, e.g. learning_rate."),
-    trial: int = typer.Argument(..., help="The trial's number in its group."),
+    args: Optional[list[str]] = typer.Argument(
+        None, metavar="[RUN] GROUP TRIAL",
+        help="The run (a directory or a job id under --runs-dir; default: the newest run), the trial's group "
+             "(e.g. learning_rate) and its number in that group.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in docs/json-output.md)."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
     """Show one trial: its params and every epoch's metrics.
 
+    Without RUN, the newest run.
+
     Example: hyperopt show runs/20261127_215832 learning_rate 3
     """
     from hyperopt_cli.run.events import short_params
     from hyperopt_cli.trials import show_trial
 
+    run, group, trial = _show_arguments(args or [])
     run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     detail = show_trial(run_dir, group, trial)
     if as_json:
