@@ -114,7 +114,7 @@ def _instrument(timers: common.SelfTimers) -> None:
 def _display() -> Any:
     from rich.console import Console
 
-    from hyperopt_cli.progress import LiveDisplay
+    from hyperopt_cli.cli.progress import LiveDisplay
 
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the display
     return LiveDisplay(Console(file=sink, force_terminal=True, width=140))

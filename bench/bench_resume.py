@@ -70,7 +70,7 @@ def _paused_run_in(workdir: Path, src: str | None, storage: str) -> Path:
 
 
 def _paused_run(workdir: Path, storage_url: str | None) -> Path:
-    from hyperopt_cli.errors import StopRequested
+    from hyperopt_cli.core.errors import StopRequested
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
     raw = {**common.read_yaml("configs/default.yaml"), "mode": "quick", "max_trials_per_group": 3,

@@ -130,7 +130,7 @@ def _joint(cfg: Any, preparer: Any, strategy: str, n_trials: int) -> dict[str, A
     import optuna
 
     from hyperopt_cli.config import with_params
-    from hyperopt_cli.errors import DivergedError
+    from hyperopt_cli.core.errors import DivergedError
     from hyperopt_cli.search.group import make_sampler
     from hyperopt_cli.search.space import sample_params
     from hyperopt_cli.training.seeding import derive_seed

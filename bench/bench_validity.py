@@ -85,9 +85,12 @@ def write_datasets(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_value: float | None, seconds: float) -> dict[str, Any]:
+def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_value: float | None, seconds: float,
+             argmax: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`argmax`: each predictor with a fitted decision rule, scored under plain argmax instead (issue 30)."""
     return {
         "macro_f1": {k: m["macro_f1"] for k, m in pooled.items()},
+        "argmax_macro_f1": {k: m["macro_f1"] for k, m in (argmax or {}).items() if m},
         "trading_score": {k: m["trading_score"] for k, m in pooled.items()},
         "model_pred_shares": pooled["model"].get("pred_distribution"),
         "verdict": {k: verdict.get(k) for k in ("beats_best_baseline", "baseline", "delta_macro_f1", "interval_macro_f1", "wording")},
@@ -112,6 +115,7 @@ def run_untuned(data_path: str | list[str], seed: int, precision: str = "fp32", 
     from hyperopt_cli.config import families_for, with_params
     from hyperopt_cli.data.load import load_data
     from hyperopt_cli.data.prepare import DataPreparer
+    from hyperopt_cli.evaluation.baselines import baselines_for
     from hyperopt_cli.evaluation.lstm import lstm_fit_predict
     from hyperopt_cli.evaluation.verdict import symbol_verdicts, verdict
     from hyperopt_cli.evaluation.walkforward import WalkForwardSource, walk_forward
@@ -138,10 +142,11 @@ def run_untuned(data_path: str | list[str], seed: int, precision: str = "fp32", 
     source = WalkForwardSource.from_prepared(preparer, data)
     fit_predict = lstm_fit_predict(trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
                                    purge_bars=data.purge_bars, feature_names=data.feature_names,
-                                   ensemble_seeds=cfg.ensemble_seeds)
-    result = walk_forward(source, fit_predict, n_blocks=cfg.walk_forward_blocks, seed=cfg.seed)
+                                   ensemble_seeds=cfg.ensemble_seeds, decision_rule=cfg.decision_rule)
+    result = walk_forward(source, fit_predict, n_blocks=cfg.walk_forward_blocks, seed=cfg.seed,
+                          baselines=baselines_for(cfg.decision_rule))  # as a run's final evaluation does
     judged = verdict(result, seed=derive_seed(cfg.seed, "verdict")).as_dict()
-    summary = _summary(result.pooled, judged, None, time.perf_counter() - t0)
+    summary = _summary(result.pooled, judged, None, time.perf_counter() - t0, result.argmax_pooled)
     summary["n_test_samples"] = len(result.labels)
     per_symbol = result.by_symbol()
     if per_symbol:
@@ -170,11 +175,15 @@ def run_cli(data_path: str, seed: int, mode: str, trials: int, folder: str) -> d
     if proc.returncode != 0 or not results_path.exists():
         return {"error": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}", "seconds": seconds}
     results = json.loads(results_path.read_text())
-    summary = _summary(results["walk_forward"]["pooled"], results["verdict"], results.get("best_value"), seconds)
+    decision = results.get("decision") or {}
+    argmax = {**(decision.get("argmax_baselines") or {}), "model": decision.get("argmax_test_metrics")}
+    summary = _summary(results["walk_forward"]["pooled"], results["verdict"], results.get("best_value"), seconds,
+                       argmax)
     features = (results.get("group_results") or {}).get("features") or {}
     summary["families"] = sorted(k.removeprefix("use_") for k, v in (features.get("best_params") or {}).items() if v)
     summary.update(pbo=results.get("pbo"), epochs=results.get("epochs"),
-                   kept={g: r.get("kept") for g, r in (results.get("group_results") or {}).items()})
+                   kept={g: r.get("kept") for g, r in (results.get("group_results") or {}).items()},
+                   search_changed=results.get("search_changed"), run_check=results.get("run_check"))
     return summary
 
 
@@ -219,6 +228,8 @@ def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
         "planted_pattern_wins_over_logistic_regression":
             f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in planted)} of {len(planted)}",
     }
+    out["never_worse_than_untuned"] = never_worse(table)
+    out["no_dropped_class"] = dropped_classes(table)
     for name in ("EURUSD_H1", "NASDAQ_D1"):
         f = {mode: lstm(name, mode) for mode in MODES}
         base = best_baseline(name)
@@ -233,6 +244,66 @@ def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
             "tuned>=best_baseline": None if f["full"] is None or base is None else bool(f["full"] >= base),
         }
     return out
+
+
+def _by_seed(table: dict[str, dict[str, list[dict[str, Any]]]], name: str, mode: str) -> dict[int, float]:
+    return {r["seed"]: r["macro_f1"]["model"] for r in table.get(name, {}).get(mode, []) if "macro_f1" in r}
+
+
+def never_worse(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Issue 30: per data set, tuned minus untuned LSTM macro-F1 on the same seed (median and worst);
+    targets: >= -0.01 everywhere, and a median gain >= +0.015 kept on EURUSD and the planted pattern."""
+    out: dict[str, Any] = {}
+    for name in table:
+        untuned = _by_seed(table, name, "untuned")
+        row: dict[str, Any] = {}
+        for mode in ("quick", "full"):
+            tuned = _by_seed(table, name, mode)
+            gains = [tuned[s] - untuned[s] for s in tuned if s in untuned]
+            if gains:
+                row[mode] = {"median": _median(gains), "worst": min(gains), "ok": min(gains) >= -0.01}
+        if name in ("EURUSD_H1", "planted_pattern") and row:
+            row["keeps_gain>=0.015"] = {m: bool(row[m]["median"] >= 0.015) for m in ("quick", "full") if m in row}
+        out[name] = row
+    return out
+
+
+def dropped_classes(table: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
+    """Issue 30: final models with a class under 5% of their test predictions (every label set here has all three)."""
+    runs = [r for modes in table.values() for rs in modes.values() for r in rs if r.get("model_pred_shares")]
+    bad = [r for r in runs if min(r["model_pred_shares"]) < 0.05]
+    return f"{len(bad)} of {len(runs)}"
+
+
+def decision_markdown(result: dict[str, Any]) -> list[str]:
+    """The decision rule alone: untuned pooled macro-F1 under argmax and under the fitted rule, median over seeds."""
+    lines = ["", "## The decision rule alone (untuned; median over seeds; argmax → fitted)", ""]
+    names = ["model", "logistic_regression", "gradient_boosting", "logistic_regression_window"]
+    lines += ["| data | " + " | ".join("LSTM" if n == "model" else n for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+    for name, modes in result["results"].items():
+        runs = [r for r in modes.get("untuned", []) if r.get("argmax_macro_f1")]
+        if not runs:
+            continue
+        cells = []
+        for n in names:
+            before = _median([r["argmax_macro_f1"][n] for r in runs if n in r["argmax_macro_f1"]])
+            after = _median([r["macro_f1"][n] for r in runs if n in r["argmax_macro_f1"]])
+            cells.append("–" if before is None or after is None else f"{before:.3f} → {after:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def never_worse_markdown(result: dict[str, Any]) -> list[str]:
+    lines = ["", "## Tuned minus untuned (same seed): median / worst", "",
+             "| data | quick | full | changed the defaults (quick, full) |", "|---|---|---|---|"]
+    for name, row in result["targets"].get("never_worse_than_untuned", {}).items():
+        modes = result["results"].get(name, {})
+        changed = [f"{sum(bool(r.get('search_changed')) for r in modes.get(m, []))}/{len(modes.get(m, []))}"
+                   for m in ("quick", "full")]
+        cells = [f"{row[m]['median']:+.3f} / {row[m]['worst']:+.3f}" if m in row else "–" for m in ("quick", "full")]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {', '.join(changed)} |")
+    return lines
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -270,6 +341,7 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {sum(bool(r['verdict']['beats_best_baseline']) for r in runs)}/{len(runs)} / "
                 f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in runs)}/{len(runs)} "
                 f"| {(f'{_median(vals):.3f}' if vals else '–')} | {_median([r['seconds'] for r in runs]):.0f} |")
+    lines += never_worse_markdown(result) + decision_markdown(result)
     lines += ["", "Targets:", "", "```", json.dumps(result["targets"], indent=2), "```"]
     return "\n".join(lines) + "\n"
 

@@ -8,7 +8,7 @@ from typing import IO
 
 import pytest
 
-from hyperopt_cli.atomic import atomic_write, atomic_write_json
+from hyperopt_cli.core.atomic import atomic_write, atomic_write_json
 
 OLD = b'{"status": "running", "trials": 41}\n'
 

@@ -20,9 +20,9 @@ from cli_helpers import (
 from hyperopt_cli.cli import app
 from hyperopt_cli.cli.run_commands import final_summary_line
 from hyperopt_cli.config import GROUPS, MODES
-from hyperopt_cli.errors import NothingRunningError, RunStateError
+from hyperopt_cli.core.errors import NothingRunningError, RunStateError
 from hyperopt_cli.run import rundir
-from hyperopt_cli.run_selection import resolve_run
+from hyperopt_cli.cli.run_selection import resolve_run
 
 runner = CliRunner()
 RUN_COMMANDS = ["resume", "report", "worker", "stop", "results", "status"]

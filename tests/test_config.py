@@ -11,7 +11,7 @@ from hyperopt_cli.config import (
     load_config,
     with_params,
 )
-from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

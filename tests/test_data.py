@@ -19,7 +19,7 @@ from hyperopt_cli.data.load import load_data, load_ohlcv
 from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.data.split import MIN_SAMPLES, min_bars
 from hyperopt_cli.data.synthetic import synthetic_ohlcv as make_bars
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.data.features import WARMUP_BARS
 
 EURUSD = Path(__file__).parent / "data" / "EURUSD_H1.csv"
@@ -381,7 +381,7 @@ def test_file_errors(tmp_path: Path) -> None:
 LOAD_AS_NOBODY = """
 import os, sys
 from hyperopt_cli.data.load import load_ohlcv
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 load_ohlcv(sys.argv[1])
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 try:

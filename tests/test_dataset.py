@@ -13,7 +13,7 @@ import pytest
 from hyperopt_cli.data import prepare as dataset
 from hyperopt_cli.config import DataConfig, LabelsConfig
 from hyperopt_cli.data.prepare import CLASS_NAMES, DataPreparer, PreparedData, class_weights
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.labels import triple_barrier_labels
 

@@ -9,7 +9,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.run.events import describe
-from hyperopt_cli.trials import trial_row
+from hyperopt_cli.cli.trials import trial_row
 
 START = dt.datetime(2026, 12, 1, 12, 0, 0)
 
@@ -46,7 +46,7 @@ def test_epochs_run_never_exceeds_epochs_per_trial() -> None:
 
 
 def test_a_pruned_value_is_marked_partial_and_sorts_after_complete_ones() -> None:
-    from hyperopt_cli.trials import _ordered
+    from hyperopt_cli.cli.trials import _ordered
 
     pruned = trial_row("g", _trial(TrialState.PRUNED, {0: 1.063}, {}, 1), 2)
     complete = trial_row("g", _trial(TrialState.COMPLETE, {0: 1.08, 1: 1.0711}, {}, 1), 2)
@@ -69,7 +69,7 @@ def test_liveness_tells_a_dead_local_worker(tmp_path: object) -> None:
 
     import psutil
 
-    from hyperopt_cli.trials import liveness
+    from hyperopt_cli.cli.trials import liveness
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     created = round(psutil.Process(child.pid).create_time(), 2)

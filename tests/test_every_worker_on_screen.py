@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from hyperopt_cli.progress import LiveDisplay, PlainLog
+from hyperopt_cli.cli.progress import LiveDisplay, PlainLog
 
 
 class Clock:

@@ -11,9 +11,9 @@ from cli_helpers import hyperopt
 from model_helpers import finished_run
 from hyperopt_cli.config import read_yaml, with_params
 from hyperopt_cli.control import resolve_config
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.model.artifact import read_manifest
-from hyperopt_cli.model.export import MACHINE_TRAINER_KEYS, export_config, refit
+from hyperopt_cli.run.export import MACHINE_TRAINER_KEYS, export_config, refit
 from hyperopt_cli.model.predict import predict_file
 
 

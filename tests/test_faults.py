@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cli_helpers import env, read_state, trial_table, write_config
-from hyperopt_cli import faults
+from hyperopt_cli.core import faults
 from hyperopt_cli.run import rundir
 
 # 3 trials in one group: trial 0 random, trials 1 and 2 from TPE, so a kill after asking trial 1
@@ -58,7 +58,7 @@ def test_fault_points_are_the_documented_ones() -> None:
 
 
 def test_fault_point_kills_the_process_with_sigkill(tmp_path: Path) -> None:
-    code = "from hyperopt_cli.faults import fault_point; fault_point('after_tell'); fault_point('after_ask'); print('alive')"
+    code = "from hyperopt_cli.core.faults import fault_point; fault_point('after_tell'); fault_point('after_ask'); print('alive')"
     environment = {**os.environ, faults.FAULT_ENV: "after_ask:1"}
     died = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=60)
     assert died.returncode == -9 and "alive" not in died.stdout

@@ -28,7 +28,7 @@ from hyperopt_cli.data.features import FAMILIES, FAMILY_NAMES, compute_features,
 from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.data.summary import feature_family_rows
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
-from hyperopt_cli.errors import ConfigError, NoFeaturesError
+from hyperopt_cli.core.errors import ConfigError, NoFeaturesError
 from hyperopt_cli.run.events import NullSink
 from hyperopt_cli.search.group import GroupSearch, TimeBudget
 from hyperopt_cli.search.incumbent import current_values, incumbent_params
@@ -267,7 +267,7 @@ def test_predict_builds_exactly_the_models_columns(families_run: tuple[Path, Pat
 
 
 def test_export_config_carries_the_families(families_run: tuple[Path, Path, dict[str, Any]], tmp_path: Path) -> None:
-    from hyperopt_cli.model.export import export_config
+    from hyperopt_cli.run.export import export_config
 
     run, _, _ = families_run
     out = tmp_path / "best.yaml"
@@ -278,7 +278,7 @@ def test_export_config_carries_the_families(families_run: tuple[Path, Path, dict
 def test_export_config_turns_switches_into_families(tmp_path: Path, families_run: tuple[Path, Path, dict[str, Any]]) -> None:
     import json
 
-    from hyperopt_cli.model.export import exported_config
+    from hyperopt_cli.run.export import exported_config
     from hyperopt_cli.run import rundir
 
     run, _, _ = families_run
@@ -302,7 +302,7 @@ def test_results_hold_the_feature_importance_of_the_models_families(
 
 def test_report_shows_the_feature_importance_table(families_run: tuple[Path, Path, dict[str, Any]],
                                                    tmp_path: Path) -> None:
-    from hyperopt_cli.report import write_report
+    from hyperopt_cli.report.page import write_report
 
     run, _, _ = families_run
     html = write_report(run, tmp_path / "report").html.read_text()

@@ -11,7 +11,7 @@ import pytest
 
 from cli_helpers import TINY_CONFIG
 from hyperopt_cli.config import apply_overrides, config_from_dict
-from hyperopt_cli.errors import StopRequested
+from hyperopt_cli.core.errors import StopRequested
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from cli_helpers import TINY_CONFIG, env
 from hyperopt_cli.run import rundir
-from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.server.access import read_token_file
 from hyperopt_cli.server.app import create_app
 from hyperopt_cli.server.configs import ConfigShelf

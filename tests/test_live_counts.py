@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
-from hyperopt_cli.progress import LiveDisplay
+from hyperopt_cli.cli.progress import LiveDisplay
 from hyperopt_cli.run.estimate import describe_remaining, estimate_hours, format_duration
 from hyperopt_cli.search.summary import summarize
 

@@ -15,7 +15,7 @@ from model_helpers import finished_run
 from hyperopt_cli.config import with_params
 from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.data.prepare import DataPreparer, scaler_until
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.evaluation.walkforward import WalkForwardSource, fold_scaler, walk_forward_folds
 from hyperopt_cli.model.artifact import load_model, read_manifest, save_model
 from hyperopt_cli.run import rundir

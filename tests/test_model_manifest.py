@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import hyperopt
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.model.artifact import load_model, save_model
 from hyperopt_cli.model.predict import predict_bars
 from hyperopt_cli.training.model import LSTMClassifier

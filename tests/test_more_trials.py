@@ -12,7 +12,7 @@ import pytest
 
 from cli_helpers import hyperopt, read_state, trial_table, write_config
 from hyperopt_cli.config import GROUPS
-from hyperopt_cli.errors import RunStateError, StopRequested
+from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import NullSink
 from hyperopt_cli.run.extend import extend_last_group

@@ -15,7 +15,7 @@ from cli_helpers import TINY_CONFIG
 from hyperopt_cli.run import rundir
 from hyperopt_cli.search import storage
 from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict
-from hyperopt_cli.errors import RunStateError, StopRequested
+from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.evaluation.baselines import BASELINES
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
 from hyperopt_cli.search.summary import drops_a_class

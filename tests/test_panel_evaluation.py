@@ -109,7 +109,7 @@ def test_results_command_prints_a_row_per_symbol_and_json_carries_results_json(
 
 
 def test_the_report_has_a_row_per_symbol_and_names_the_symbols(panel_run: tuple[Path, dict[str, Any]]) -> None:
-    from hyperopt_cli.report import write_report
+    from hyperopt_cli.report.page import write_report
 
     run, results = panel_run
     page = write_report(run).html.read_text()
@@ -123,7 +123,7 @@ def test_the_report_has_a_row_per_symbol_and_names_the_symbols(panel_run: tuple[
 
 
 def test_a_single_file_run_has_no_per_symbol_content(single_run: Path) -> None:
-    from hyperopt_cli.report import write_report
+    from hyperopt_cli.report.page import write_report
 
     results = json.loads((single_run / "results.json").read_text())
     assert "symbols" not in results and "scaling" not in results

@@ -19,11 +19,11 @@ from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.load import load_data, load_ohlcv
 from hyperopt_cli.data.panel import Scaler, fit_scaler
 from hyperopt_cli.data.prepare import DataPreparer
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.evaluation.walkforward import WalkForwardSource, fold_scaler, walk_forward_folds
 from hyperopt_cli.model.artifact import SavedModel, load_model, read_manifest
 from hyperopt_cli.model.build import scaler_section
-from hyperopt_cli.model.export import export_config, refit
+from hyperopt_cli.run.export import export_config, refit
 from hyperopt_cli.model.predict import predict_bars, predict_paths, several_inputs
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.run.records import load_run_config

@@ -8,7 +8,7 @@ import pytest
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.control import resolve_config
-from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.core.errors import ConfigError
 from hyperopt_cli.run.parallel import apply_parallel_choice, choose_parallel, describe_parallel
 
 

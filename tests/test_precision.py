@@ -11,7 +11,7 @@ import torch
 
 from _tiny_data import StopAt, tiny_data, tiny_model, tiny_trainer
 from hyperopt_cli.config import config_from_dict
-from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.core.errors import ConfigError
 from hyperopt_cli.training import precision as precision_mod
 from hyperopt_cli.training.precision import native_bf16, resolve_precision
 from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, train_model

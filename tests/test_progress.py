@@ -6,7 +6,7 @@ import io
 import pytest
 from rich.console import Console
 
-from hyperopt_cli.progress import LiveDisplay, PlainLog, make_display
+from hyperopt_cli.cli.progress import LiveDisplay, PlainLog, make_display
 
 GROUPS = ["learning_rate", "regularization", "class_balance", "augmentation", "scheduler", "triple_barrier"]
 ESTIMATE = {"estimated_hours": 2.0, "remaining_hours": 1.5, "total_trials": 120, "remaining_trials": 90,
@@ -187,7 +187,7 @@ def test_the_live_table_updates_on_its_own_thread_never_on_the_emitting_one() ->
     import threading
     import time
 
-    from hyperopt_cli.progress import REFRESH_PER_SECOND
+    from hyperopt_cli.cli.progress import REFRESH_PER_SECOND
 
     console = terminal()
     display = LiveDisplay(console)

@@ -11,7 +11,7 @@ import pytest
 
 from cli_helpers import TINY_CONFIG
 from hyperopt_cli.config import GROUPS, apply_overrides, config_from_dict, dump_config
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import records
 from hyperopt_cli.run import rundir
 from hyperopt_cli.search.study_records import FINE_TUNE, SKILL
@@ -24,7 +24,9 @@ def tiny(*overrides: str):
 @pytest.mark.parametrize(
     ("module", "absent"),
     [("hyperopt_cli.run.records", ("torch", "optuna")), ("hyperopt_cli.control", ("torch", "optuna")),
-     ("hyperopt_cli.run.state", ("torch",)), ("hyperopt_cli.report", ("torch",))],
+     ("hyperopt_cli.run.status", ("torch", "optuna")), ("hyperopt_cli.core.storage_kind", ("torch", "optuna")),
+     ("hyperopt_cli.search.study_records", ("torch", "optuna")), ("hyperopt_cli.search.liveness", ("torch", "optuna")),
+     ("hyperopt_cli.run.state", ("torch",)), ("hyperopt_cli.report.page", ("torch",))],
 )
 def test_readers_import_no_training_stack(module: str, absent: tuple[str, ...]) -> None:
     code = f"import sys, {module}; print([m for m in {absent!r} if m in sys.modules])"

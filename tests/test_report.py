@@ -16,9 +16,9 @@ import pytest
 
 from cli_helpers import TINY_CONFIG, hyperopt
 from hyperopt_cli.config import OptimizationConfig, apply_overrides, config_from_dict
-from hyperopt_cli.errors import RunStateError, StopRequested
+from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
-from hyperopt_cli.report import SECTIONS, write_report
+from hyperopt_cli.report.page import SECTIONS, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -142,7 +142,7 @@ def _read_everything(run: Path, readable: set[str]) -> int:
     import optuna
     import sqlalchemy
 
-    from hyperopt_cli.report import readonly_storage
+    from hyperopt_cli.report.page import readonly_storage
 
     reads = 0
     for db in sorted(run.glob("*.db")):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from hyperopt_cli.evaluation.walkforward import MODEL, BlockResult
-from hyperopt_cli.report import write_report
-from hyperopt_cli.report_pictures import (
+from hyperopt_cli.report.page import write_report
+from hyperopt_cli.report.pictures import (
     BlockSeries,
     distribution_rows,
     equity_curves,

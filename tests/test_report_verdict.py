@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperopt_cli.evaluation.verdict import compare
-from hyperopt_cli.report import _Builder, _verdict_section
+from hyperopt_cli.report.page import _Builder, _verdict_section
 
 
 def _mostly_hold_verdict() -> dict[str, object]:

@@ -13,7 +13,7 @@ from rich.console import Console
 from cli_helpers import hyperopt
 from model_helpers import finished_run
 from terminal_helpers import assert_fits, in_terminal, screen_lines
-from hyperopt_cli.screen import Col, fit_table, flow
+from hyperopt_cli.cli.screen import Col, fit_table, flow
 
 WIDTHS = (80, 120)
 
@@ -87,7 +87,7 @@ def test_flow_breaks_only_between_pieces() -> None:
 def test_the_live_view_fits(columns: int) -> None:
     from test_progress import FakeClock, feed_run
 
-    from hyperopt_cli.progress import LiveDisplay
+    from hyperopt_cli.cli.progress import LiveDisplay
 
     console = Console(file=io.StringIO(), force_terminal=True, width=columns, color_system=None)
     display = LiveDisplay(console, clock=FakeClock(900.0))

@@ -100,7 +100,8 @@ def maximises(group: str) -> bool:
 def recorded_full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, OptimizationConfig, dict[str, Any], TrainingRecorder]]:
     run = tmp_path_factory.mktemp("wiring") / "run"
     cfg = tiny("mode=full", "max_trials_per_group=3", "n_startup_trials=3", "seed=8",
-               "incumbent_margin_se=0")  # any paired gain replaces the incumbent: more groups move
+               "incumbent_margin_se=0",  # any paired gain replaces the incumbent: more groups move
+               "confirm_share=0", "run_check=false")  # the guard of runs before confirmation (tested on its own)
     results, recorder = record_run(cfg, run)
     yield run, cfg, results, recorder
 
@@ -189,7 +190,7 @@ def test_incumbent_values_outside_the_space_are_not_enqueued() -> None:
 
 def test_collapsed_trials_are_flagged_not_penalised_and_the_lowest_loss_wins(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "max_trials_per_group=3", "n_startup_trials=3", "collapse_precision=0.99",
-               "incumbent_first=false")
+               "incumbent_first=false", "confirm_share=0")  # the whole-validation objective
     run = tmp_path / "run"
     results = HyperparameterOptimizer(cfg, run).optimize()
     study = storage.load_study(cfg, run, "learning_rate")

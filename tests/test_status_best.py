@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hyperopt_cli.runs_overview import best_label, value_with_metric, with_scores
+from hyperopt_cli.cli.runs_overview import best_label, value_with_metric, with_scores
 
 
 def test_a_finished_run_names_the_metric_of_its_best_value(tmp_path: Path) -> None:

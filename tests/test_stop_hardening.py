@@ -17,8 +17,9 @@ import psutil
 import pytest
 
 from cli_helpers import assert_paused, env, hyperopt, reaped, spawn, wait_running_epoch, write_config
-from hyperopt_cli import control, filelocks
-from hyperopt_cli.errors import RunLockedError
+from hyperopt_cli import control
+from hyperopt_cli.core import filelocks
+from hyperopt_cli.core.errors import RunLockedError
 from hyperopt_cli.run import rundir
 
 LONG = {"epochs_per_trial": 50, "data__synthetic__n_bars": 3000, "trainer__checkpoint_interval_s": 0.2}

@@ -10,7 +10,7 @@ import pytest
 
 from cli_helpers import TINY_CONFIG
 from hyperopt_cli.config import apply_overrides, config_from_dict
-from hyperopt_cli.search import storage_kind
+from hyperopt_cli.core import storage_kind
 from hyperopt_cli.search.storage import RunStorage, mask_url
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli_helpers import TINY_CONFIG, write_config
 from hyperopt_cli.config import GROUPS, apply_overrides, config_from_dict
-from hyperopt_cli.errors import ConfigError, StopRequested
+from hyperopt_cli.core.errors import ConfigError, StopRequested
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
 INSTALL_MESSAGE = "use_mlflow is true but mlflow is not installed; install it with: pip install 'hyperopt-cli[mlflow]'"
@@ -57,7 +57,7 @@ def test_mlflow_parent_and_nested_runs_survive_a_resume(tmp_path: Path, monkeypa
     pytest.importorskip("mlflow", reason="MLflow is an optional extra: pip install 'hyperopt-cli[mlflow]'")
     from mlflow.tracking import MlflowClient
 
-    from hyperopt_cli.tracking import experiment_name, tracking_uri
+    from hyperopt_cli.run.tracking import experiment_name, tracking_uri
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     raw = apply_overrides(json.loads(json.dumps(TINY_CONFIG)), [

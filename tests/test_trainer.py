@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from _tiny_data import StopAt, tiny_data, tiny_model, tiny_trainer
-from hyperopt_cli.errors import DivergedError, TrainingError
+from hyperopt_cli.core.errors import DivergedError, TrainingError
 from hyperopt_cli.training.seeding import derive_seed, numpy_rng, torch_generator
 from hyperopt_cli.training.trainer import (
     CHECKPOINT_FORMAT,

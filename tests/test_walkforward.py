@@ -8,7 +8,7 @@ import pytest
 from hyperopt_cli.config import DataConfig, LabelsConfig
 from hyperopt_cli.data.prepare import DataPreparer, Segment, standardise
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.evaluation.baselines import logistic_regression, majority_class
 from hyperopt_cli.evaluation.walkforward import (
     MODEL,

@@ -23,12 +23,11 @@ from typing import Any, Callable
 
 import yaml
 
-from hyperopt_cli.data.features import DEFAULT_FAMILIES, FAMILY_NAMES
-from hyperopt_cli.data.panel import SCALINGS
-from hyperopt_cli.errors import ConfigError, NoFeaturesError
-from hyperopt_cli.quote import clipped, shown
-from hyperopt_cli.yamlfile import MAX_CONFIG_BYTES, parse_yaml
-from hyperopt_cli.search import storage_kind
+from hyperopt_cli.core.choices import DEFAULT_FAMILIES, FAMILY_NAMES, SCALINGS
+from hyperopt_cli.core.errors import ConfigError, NoFeaturesError
+from hyperopt_cli.core.quote import clipped, shown
+from hyperopt_cli.core.yamlfile import MAX_CONFIG_BYTES, parse_yaml
+from hyperopt_cli.core import storage_kind
 
 MODES: tuple[str, ...] = ("full", "quick", "group", "fine_tune")
 METRICS: tuple[str, ...] = ("val_f1", "val_precision", "val_recall", "val_accuracy", "val_loss")
@@ -146,6 +145,7 @@ class TrainerConfig:
     num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0: auto at `start` (run/parallel.py), else torch's default
     restore_best_epoch: bool = _field(False)  # return the weights of the best validation epoch, not the last
     precision: str = _field("auto", _one_of("fp32", "bf16", "auto"))  # training arithmetic; auto: see README "Precision"
+    val_sub_blocks: int = _field(8, _between(1, 64))  # contiguous validation sub-blocks scored each epoch (the units)
 
 
 @dataclass
@@ -228,7 +228,12 @@ class OptimizationConfig:
     optimization_direction: str = _field("auto", _one_of("auto", "maximize", "minimize"))
     primary_metric: str = _field("val_loss", _one_of(*METRICS))  # plain validation cross-entropy (docs/selection.md)
     selection_folds: int = _field(3, _ge(1))  # purged expanding-window folds inside train+val; 1: one split
-    incumbent_margin_se: float = _field(1.0, _ge(0))  # a challenger replaces the incumbent only by more than this many SE
+    incumbent_margin_se: float = _field(1.0, _ge(0))  # confirm_share 0 only: SEs a challenger must gain on its own units
+    confirm_share: float = _field(0.5, _between(0.0, 0.75))  # later share of each fold's sub-blocks held back to confirm
+    confirm_top: int = _field(3, _between(1, 20))  # challengers (best first) tested on the held-back units
+    confirm_alpha: float = _field(0.05, _between(0.001, 0.5))  # chance that noise confirms any of them
+    pbo_keep_level: float | None = _field(0.5, _between(0.0, 1.0))  # a group with PBO at or above keeps its incumbent
+    run_check: bool = _field(True)  # the run keeps the defaults unless its configuration beats them on held-back units
     min_class_share: float = _field(0.05, _between(0.0, 0.33))  # label-changing trials with a rarer class are refused
     convergence_patience: int = _field(5, _ge(1))  # trials without improvement that end a group
     convergence_threshold: float = _field(0.005, _ge(0))  # improvement that counts
@@ -243,6 +248,8 @@ class OptimizationConfig:
     walk_forward_blocks: int = _field(3, _ge(1))  # test segment blocks, each trained on all bars before it
     incumbent_first: bool = _field(True)  # each group's first trial is the values it starts from
     ensemble_seeds: int = _field(3, _ge(1))  # models per walk-forward block (seeds), voting by mean probability
+    # how probabilities become signals: "fitted" per-class offsets chosen on validation (else argmax), or "argmax"
+    decision_rule: str = _field("fitted", _one_of("fitted", "argmax"))
     storage_url: str | None = _field(None)  # null (start picks "journal"); "journal"; "sqlite"; or a database URL
     workers: int = _field(0, _ge(0))  # local worker processes; 0: auto, `start` picks (run/parallel.py)
     heartbeat_interval_s: float = _field(5.0, _gt(0))  # how often a worker says it is alive

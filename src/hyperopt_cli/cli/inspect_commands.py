@@ -11,10 +11,10 @@ from hyperopt_cli.cli.app import (
     DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, print_json, run_argument, say,
 )
 from hyperopt_cli.cli.render import describe_times, fmt, group_status, hours, print_results
-from hyperopt_cli.runs_overview import best_label, value_with_metric
-from hyperopt_cli.screen import Col, fit_table
-from hyperopt_cli.errors import EXIT_OK, HyperoptError
-from hyperopt_cli.run_selection import absolute, runs_oldest_first
+from hyperopt_cli.cli.runs_overview import best_label, value_with_metric
+from hyperopt_cli.cli.screen import Col, fit_table
+from hyperopt_cli.core.errors import EXIT_OK, HyperoptError
+from hyperopt_cli.cli.run_selection import absolute, runs_oldest_first
 
 
 @app.command()
@@ -38,7 +38,7 @@ def status(
     cli = cli_state(ctx, runs_dir, debug, quiet)
 
     if run is None:
-        from hyperopt_cli.runs_overview import with_scores
+        from hyperopt_cli.cli.runs_overview import with_scores
 
         rows = [with_scores(_status_row(run_status, p), p) for p in runs_oldest_first(cli.runs_dir)]
         if as_json:
@@ -195,7 +195,7 @@ def report(
 
     Example: hyperopt report 20261127_215832
     """
-    from hyperopt_cli.report import write_report
+    from hyperopt_cli.report.page import write_report
 
     state = cli_state(ctx, runs_dir, debug, quiet)
     run_dir = pick_run(run, state.runs_dir)

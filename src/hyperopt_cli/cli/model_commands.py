@@ -16,7 +16,7 @@ from rich.table import Table
 from hyperopt_cli.cli.app import (
     DEBUG_OPTION, RUNS_DIR_OPTION, CommandFailed, app, cli_state, err, out, pick_run, run_argument,
 )
-from hyperopt_cli.errors import EXIT_OK
+from hyperopt_cli.core.errors import EXIT_OK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,14 +123,14 @@ def export(
     if config_out is None and not refit:
         raise CommandFailed("export needs --config FILE, --refit, or both", 2)
     if config_out is not None:
-        from hyperopt_cli.model.export import export_config
+        from hyperopt_cli.run.export import export_config
 
         params = export_config(run_dir, config_out, force=force)
         out.print(f"Config with {len(params)} best params: {config_out}. `hyperopt start --config {config_out}` trains "
                   "them once and evaluates them, without a new search; its header says how to re-tune instead.",
                   markup=False)
     if refit:
-        from hyperopt_cli.model.export import refit as refit_model
+        from hyperopt_cli.run.export import refit as refit_model
 
         made = refit_model(run_dir, refit_out)
         out.print(f"Refitted on every labelled bar: {made} (predict with: hyperopt predict {made} --data FILE)",

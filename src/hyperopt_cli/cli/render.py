@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from hyperopt_cli.cli.app import out
-from hyperopt_cli.screen import Col, fit_table
+from hyperopt_cli.cli.screen import Col, fit_table
 
 
 def line(text: str) -> None:
@@ -32,7 +32,7 @@ def hours(seconds: Any) -> str:
 
 
 def describe_times(state: dict[str, Any]) -> str:
-    """status's time line: elapsed, and what remains only while something runs (settled by runs_overview.settle)."""
+    """status's time line: elapsed, and what remains only while something runs (settled by run.status.settle)."""
     from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 
     status, est = state.get("status"), state.get("time_estimate") or {}

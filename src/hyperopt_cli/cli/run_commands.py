@@ -14,8 +14,8 @@ from hyperopt_cli.cli.app import (
 )
 from hyperopt_cli.cli.render import print_results
 from hyperopt_cli.config import GROUPS, MODES
-from hyperopt_cli.errors import EXIT_OK, EXIT_STOPPED
-from hyperopt_cli.run_selection import absolute
+from hyperopt_cli.core.errors import EXIT_OK, EXIT_STOPPED
+from hyperopt_cli.cli.run_selection import absolute
 
 # Closed sets as Literal types: --help and shell completion list the choices, a typo is a usage error (exit 2).
 ModeName = Literal[MODES]  # type: ignore[valid-type]
@@ -24,7 +24,7 @@ GroupName = Literal[GROUPS]  # type: ignore[valid-type]
 
 def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: bool, more_trials: int = 0) -> int:
     """Run an optimizer (built with `events=display`) under the two-stage stop handler; returns the exit code."""
-    from hyperopt_cli.errors import StopRequested
+    from hyperopt_cli.core.errors import StopRequested
     from hyperopt_cli.run.signals import StopController
 
     with StopController(on_force=lambda: _mark_forced(run_dir), notify=lambda m: err.print(m, markup=False)) as ctl:
@@ -67,7 +67,7 @@ def _display(state: CliState) -> Any:
         from hyperopt_cli.run.events import NullSink
 
         return NullSink()
-    from hyperopt_cli.progress import make_display
+    from hyperopt_cli.cli.progress import make_display
 
     return make_display(err)
 
@@ -128,7 +128,7 @@ def start(
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """
     from hyperopt_cli.config import families_for
-    from hyperopt_cli.errors import ConfigError
+    from hyperopt_cli.core.errors import ConfigError
     from hyperopt_cli.control import new_run_dir, owner_only_files, resolve_config
     from hyperopt_cli.data.load import load_data
     from hyperopt_cli.data.prepare import DataPreparer
@@ -238,8 +238,8 @@ def worker(
 
     Example: hyperopt worker /shared/runs/20261127_215832
     """
-    from hyperopt_cli.errors import StopRequested
-    from hyperopt_cli.progress import PlainLog
+    from hyperopt_cli.core.errors import StopRequested
+    from hyperopt_cli.cli.progress import PlainLog
     from hyperopt_cli.run.events import NullSink
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
     from hyperopt_cli.control import owner_only_files

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, CommandFailed, app, cli_state
-from hyperopt_cli.errors import EXIT_OK
+from hyperopt_cli.core.errors import EXIT_OK
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Trial-level views: `trials` lists a run's trials, `show` one trial's epochs (hyperopt_cli.trials reads them)."""
+"""Trial-level views: `trials` lists a run's trials, `show` one trial's epochs (hyperopt_cli.cli.trials reads them)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import typer
 
 from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, run_argument
 from hyperopt_cli.cli.render import fmt, line
-from hyperopt_cli.screen import Col, fit_table
-from hyperopt_cli.errors import EXIT_OK
-from hyperopt_cli.trials import SORTS, STATES
+from hyperopt_cli.cli.screen import Col, fit_table
+from hyperopt_cli.core.errors import EXIT_OK
+from hyperopt_cli.cli.trials import SORTS, STATES
 
 PARTIAL_NOTE = ("A value in parentheses is partial: a pruned trial's last report (one fold, one epoch), "
                 "not comparable with a complete trial's mean over its folds at its chosen epoch.")
@@ -57,7 +57,7 @@ def trials(
     Example: hyperopt trials --state complete --csv > trials.csv
     """
     from hyperopt_cli.run.events import short_params
-    from hyperopt_cli.trials import list_trials, trials_csv
+    from hyperopt_cli.cli.trials import list_trials, trials_csv
 
     if as_csv and as_json:
         raise typer.BadParameter("--csv and --json both write to stdout; use one", param_hint="'--csv'")
@@ -120,7 +120,7 @@ def show(
     Example: hyperopt show runs/20261127_215832 learning_rate 3
     """
     from hyperopt_cli.run.events import short_params
-    from hyperopt_cli.trials import show_trial
+    from hyperopt_cli.cli.trials import show_trial
 
     run, group, trial = _show_arguments(args or [])
     run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hyperopt_cli.core.choices import FAMILY_NAMES
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -55,8 +57,8 @@ def feature_names() -> tuple[str, ...]:
 
 
 # The feature families: the names a user (and the `features` search group) picks inputs by.
-# The one home of which column belongs to which family; config.py reads the names from here,
-# so this module imports pandas only inside the functions that compute (`--help` stays light).
+# The one home of which column belongs to which family; the names themselves are core/choices.py's
+# (config.py reads them there). This module imports pandas only inside the functions that compute.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "returns": tuple(f"ret_{k}" for k in RETURN_LAGS),
     "volatility": (*(f"vol_{w}" for w in VOL_WINDOWS), f"vol_ratio_{VOL_WINDOWS[0]}_{VOL_WINDOWS[-1]}"),
@@ -65,13 +67,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "oscillators": ("rsi", "macd_hist", "ma_dist"),
     "calendar": ("hour_sin", "hour_cos", "dow_sin", "dow_cos"),
 }
-FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
-# What a run sees unless `features.families` says otherwise: every family. Measured
-# (bench/results/features-2026-12-02.md, validity-default-families-2026-12-02.md): leaving the
-# oscillators out raises the untuned walk-forward on EURUSD_H1 by +0.033, but full searches on
-# NASDAQ_D1 started from that set fell from 0.382/0.375 to 0.262/0.348 (seeds 1, 2); see
-# docs/decisions.md "Feature families (issue 26)".
-DEFAULT_FAMILIES: tuple[str, ...] = FAMILY_NAMES
+assert tuple(FAMILIES) == FAMILY_NAMES, "core/choices.py names the families data/features.py defines"
 
 
 def family_of(column: str) -> str:

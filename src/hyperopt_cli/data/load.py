@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.errors import DataError
-from hyperopt_cli.quote import clipped, shown
+from hyperopt_cli.core.errors import DataError
+from hyperopt_cli.core.quote import clipped, shown
 from hyperopt_cli.data.sources import expand_data_paths, is_pattern, symbol_of
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCALINGS: tuple[str, str] = ("per_symbol", "pooled")
 NEVER = np.datetime64(np.iinfo(np.int64).max, "ns")  # the label end of a sample whose purge runs past its data
 _SCALE_CHUNK = 65_536  # rows standardised per step, bounding the float64 temporaries
 

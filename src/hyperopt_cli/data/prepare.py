@@ -34,7 +34,7 @@ import pandas as pd
 
 from hyperopt_cli.config import DataConfig, LabelsConfig
 from hyperopt_cli.data.load import index_info
-from hyperopt_cli.errors import DataError, NoFeaturesError
+from hyperopt_cli.core.errors import DataError, NoFeaturesError
 from hyperopt_cli.data.features import (
     FAMILIES,
     FAMILY_NAMES,

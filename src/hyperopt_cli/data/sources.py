@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 
 # Files a glob contributes: every extension data/load.py reads (the pattern already says which).
 # Spelled out here because load.py imports this module; a test keeps the two in step.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperopt_cli.data.features import WARMUP_BARS
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 
 SEGMENTS: tuple[str, str, str] = ("train", "val", "test")
 # Smallest sample counts per segment after purging; below these a trial means nothing.

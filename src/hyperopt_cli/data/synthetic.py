@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.core.errors import ConfigError
 
 START_PRICE = 100.0  # close before the first bar
 BASE_VOL = 0.002  # typical log-return std of one bar (0.2%, like an hourly FX or index bar)

@@ -3,6 +3,11 @@
 Every baseline is ``fit_predict(train, test, seed) -> class index per test sample``: it
 sees the labels of `train` only, and the same inputs and seed give the same predictions.
 scikit-learn is imported inside the functions (0.9 s): only the final evaluation needs it.
+
+The ones that output probabilities (the logistic regressions, gradient boosting) get the
+same decision rule as the LSTM where the run fits one (`baselines_for("fitted")`): fitted
+on the inner validation part of the block's training samples with the model fitted on the
+rest, then applied to the probabilities of the model fitted on all of them.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ from typing import Callable
 import numpy as np
 
 from hyperopt_cli.data.prepare import Segment
+from hyperopt_cli.evaluation.decision import ARGMAX, RuledPrediction, fit_rule
+from hyperopt_cli.evaluation.segments import VAL_FRACTION, inner_split, sub_segment
 from hyperopt_cli.training.seeding import derive_seed
 
-Baseline = Callable[[Segment, Segment, int], np.ndarray]
+Baseline = Callable[[Segment, Segment, int], "np.ndarray | RuledPrediction"]
+Probabilities = Callable[[Segment, Segment, int], np.ndarray]  # (train, test, seed) -> (n_test, 3)
 
 MAX_ITER_LOGISTIC = 500  # lbfgs iterations; enough to converge on standardised features
 # The flattened window has window x features inputs (672 by default): strong L2 keeps lbfgs
@@ -56,30 +64,43 @@ def _flat_window(segment: Segment) -> np.ndarray:
     return segment.windows(np.arange(len(segment))).reshape(len(segment), -1).astype(np.float64)
 
 
-def logistic_regression(train: Segment, test: Segment, seed: int) -> np.ndarray:
-    """Class-balanced logistic regression on the last bar's features."""
+def _full_probs(model: object, x: np.ndarray) -> np.ndarray:
+    """(n, 3) probabilities with a column for every class, also those the training rows lacked."""
+    out = np.zeros((len(x), 3), dtype=np.float64)
+    out[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(x)  # type: ignore[attr-defined]
+    return out
+
+
+def _constant_probs(train: Segment, test: Segment) -> np.ndarray | None:
+    """One-hot majority probabilities when `train` holds a single class (nothing to fit), else None."""
+    constant = _constant(train, test)
+    return None if constant is None else np.eye(3)[constant]
+
+
+def logistic_regression_probs(train: Segment, test: Segment, seed: int) -> np.ndarray:
+    """Class-balanced logistic regression on the last bar's features: probabilities."""
     return _logistic(_last_bar(train), train, _last_bar(test), test, c=1.0)
 
 
-def logistic_regression_window(train: Segment, test: Segment, seed: int) -> np.ndarray:
-    """Class-balanced logistic regression on the whole window, flattened (what the LSTM sees)."""
+def logistic_regression_window_probs(train: Segment, test: Segment, seed: int) -> np.ndarray:
+    """Class-balanced logistic regression on the whole window, flattened (what the LSTM sees): probabilities."""
     return _logistic(_flat_window(train), train, _flat_window(test), test, c=C_WINDOW)
 
 
 def _logistic(x_train: np.ndarray, train: Segment, x_test: np.ndarray, test: Segment, c: float) -> np.ndarray:
-    constant = _constant(train, test)
+    constant = _constant_probs(train, test)
     if constant is not None:
         return constant
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=c, max_iter=MAX_ITER_LOGISTIC, class_weight="balanced")
     model.fit(x_train, train.labels)
-    return model.predict(x_test).astype(np.int64)
+    return _full_probs(model, x_test)
 
 
-def gradient_boosting(train: Segment, test: Segment, seed: int) -> np.ndarray:
-    """Class-balanced histogram gradient boosting on the last bar's features."""
-    constant = _constant(train, test)
+def gradient_boosting_probs(train: Segment, test: Segment, seed: int) -> np.ndarray:
+    """Class-balanced histogram gradient boosting on the last bar's features: probabilities."""
+    constant = _constant_probs(train, test)
     if constant is not None:
         return constant
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -95,7 +116,43 @@ def gradient_boosting(train: Segment, test: Segment, seed: int) -> np.ndarray:
     # One OpenMP thread: on a few thousand rows, extra threads mostly spin-wait (3x slower on 2 busy cores).
     with threadpool_limits(limits=1, user_api="openmp"):
         model.fit(_last_bar(train), train.labels)
-        return model.predict(_last_bar(test)).astype(np.int64)
+        return _full_probs(model, _last_bar(test))
+
+
+def argmax_of(probabilities: Probabilities) -> Baseline:
+    """The baseline deciding by plain argmax of its probabilities (what sklearn's predict does)."""
+
+    def fit_predict(train: Segment, test: Segment, seed: int) -> np.ndarray:
+        return probabilities(train, test, seed).argmax(axis=1).astype(np.int64)
+
+    fit_predict.__doc__ = probabilities.__doc__
+    return fit_predict
+
+
+def ruled(probabilities: Probabilities, val_fraction: float = VAL_FRACTION) -> Baseline:
+    """The baseline deciding by a rule fitted on out-of-fold predictions of its inner validation part."""
+
+    def fit_predict(train: Segment, test: Segment, seed: int) -> RuledPrediction:
+        fit, val = inner_split(train, val_fraction)
+        probs = probabilities(train, test, seed)
+        argmax = probs.argmax(axis=1).astype(np.int64)
+        if len(fit) == 0 or len(val) == 0:
+            return RuledPrediction(argmax, argmax, fit_rule(np.empty((0, 3)), np.empty(0)))
+        val_probs = probabilities(sub_segment(train, "train", fit), sub_segment(train, "val", val), seed)
+        rule = fit_rule(val_probs, train.labels[val])
+        return RuledPrediction(rule.apply(probs, argmax), argmax, rule)
+
+    return fit_predict
+
+
+logistic_regression = argmax_of(logistic_regression_probs)
+logistic_regression_window = argmax_of(logistic_regression_window_probs)
+gradient_boosting = argmax_of(gradient_boosting_probs)
+PROBABILITIES: dict[str, Probabilities] = {
+    "logistic_regression": logistic_regression_probs,
+    "gradient_boosting": gradient_boosting_probs,
+    "logistic_regression_window": logistic_regression_window_probs,
+}
 
 
 BASELINES: dict[str, Baseline] = {
@@ -105,6 +162,16 @@ BASELINES: dict[str, Baseline] = {
     "gradient_boosting": gradient_boosting,
     "logistic_regression_window": logistic_regression_window,
 }
+
+
+
+def baselines_for(decision_rule: str) -> dict[str, Baseline]:
+    """The baselines, those with probabilities deciding by the run's rule ("fitted" or "argmax")."""
+    if decision_rule == ARGMAX:
+        return dict(BASELINES)
+    return {name: ruled(PROBABILITIES[name]) if name in PROBABILITIES else baseline
+            for name, baseline in BASELINES.items()}
+
 
 DISPLAY_NAMES: dict[str, str] = {
     "majority_class": "the majority class",

@@ -20,12 +20,13 @@ import numpy as np
 
 from hyperopt_cli.config import ModelConfig, TrainerConfig
 from hyperopt_cli.data.prepare import Segment
+from hyperopt_cli.evaluation.decision import ARGMAX, DecisionRule, RuledPrediction, fit_rule
+from hyperopt_cli.evaluation.segments import VAL_FRACTION
 from hyperopt_cli.evaluation.walkforward import FitPredict, as_prepared_data
 from hyperopt_cli.training.ensemble import combine_members
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import TrainHooks, TrainResult, predict, resolve_device, train_model
 
-VAL_FRACTION = 0.15  # share of a fold's training samples (the latest, purged) used for validation
 
 
 @dataclass
@@ -36,7 +37,8 @@ class BlockModels:
     block: Segment  # the scored block
     val: Segment  # the fold's validation part
     members: list[TrainResult]  # one per ensemble seed, member 0 first
-    val_pred: np.ndarray  # the ensemble's validation predictions
+    val_pred: np.ndarray  # the ensemble's validation predictions (argmax)
+    rule: DecisionRule = DecisionRule()  # how its probabilities become signals, fitted on `val`
 
 
 OnModels = Callable[[BlockModels], None]
@@ -67,8 +69,12 @@ def lstm_fit_predict(
     checkpoint_dir: Path | None = None,
     ensemble_seeds: int = 1,
     on_models: OnModels | None = None,
+    decision_rule: str = ARGMAX,
 ) -> FitPredict:
     """A fit_predict that trains `ensemble_seeds` LSTMs per fold (seeded by the block) and predicts the block.
+
+    `decision_rule` "fitted": the block's signals come from a rule fitted on the ensemble's
+    validation probabilities (evaluation/decision.py), returned with the argmax ones.
 
     With `checkpoint_dir`, each member's training checkpoints to its own file there, so a
     stop mid-block resumes that member (finished members reload from their last
@@ -78,7 +84,7 @@ def lstm_fit_predict(
         raise ValueError(f"ensemble_seeds must be >= 1, got {ensemble_seeds}")
     device = resolve_device(trainer_cfg.device)
 
-    def fit_predict(train: Segment, block: Segment) -> np.ndarray:
+    def fit_predict(train: Segment, block: Segment) -> np.ndarray | RuledPrediction:
         first_bar = int(block.end_rows[0])
         data = as_prepared_data(train, block, purge_bars, feature_names, val_fraction)
         members = []
@@ -90,10 +96,14 @@ def lstm_fit_predict(
                 hooks=hooks, checkpoint_path=checkpoint, checkpoint_tag=tag,
             ))
         outputs = [predict(m.model, block, trainer_cfg.eval_batch_size, device) for m in members]
-        pred, _ = combine_members([p for p, _ in outputs], [q for _, q in outputs])
+        pred, probs = combine_members([p for p, _ in outputs], [q for _, q in outputs])
+        val_pred, val_probs = combine_members([m.val_pred for m in members], [m.val_probs for m in members])
+        rule = fit_rule(val_probs, data.val.labels) if decision_rule != ARGMAX else DecisionRule()
         if on_models is not None:
-            val_pred, _ = combine_members([m.val_pred for m in members], [m.val_probs for m in members])
-            on_models(BlockModels(train=train, block=block, val=data.val, members=members, val_pred=val_pred))
-        return pred
+            on_models(BlockModels(train=train, block=block, val=data.val, members=members, val_pred=val_pred,
+                                  rule=rule))
+        if decision_rule == ARGMAX:
+            return pred
+        return RuledPrediction(rule.apply(probs, pred), pred, rule)
 
     return fit_predict

@@ -29,13 +29,16 @@ import pandas as pd
 
 from hyperopt_cli.data.panel import RowLayout, Scaler, apply_panel_scaler, fit_panel_scaler, unique_times
 from hyperopt_cli.data.prepare import DataPreparer, PreparedData, Segment, class_weights
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.evaluation.baselines import BASELINES, Baseline
+from hyperopt_cli.evaluation.decision import RuledPrediction
+from hyperopt_cli.evaluation.segments import inner_split, sub_segment
 from hyperopt_cli.training.metrics import classification_metrics, trading_score
 from hyperopt_cli.training.seeding import derive_seed
 
 MODEL = "model"  # key of the evaluated model's predictions next to the baselines' names
-FitPredict = Callable[[Segment, Segment], np.ndarray]  # (train, block) -> class index per block sample
+# (train, block) -> class index per block sample, or those signals under a fitted decision rule
+FitPredict = Callable[[Segment, Segment], "np.ndarray | RuledPrediction"]
 MIN_BLOCK_SAMPLES = 10  # fewer samples in a block give a meaningless macro-F1
 
 
@@ -158,23 +161,11 @@ def as_prepared_data(
     train: Segment, block: Segment, purge_bars: int, feature_names: tuple[str, ...], val_fraction: float
 ) -> PreparedData:
     """A PreparedData for training on a fold: the last `val_fraction` of `train`'s times (purged) as validation."""
-    distinct = unique_times(train.timestamps)
-    n_val = max(1, int(round(len(distinct) * val_fraction)))
-    first_val_time = distinct[len(distinct) - n_val]
-    fit = np.flatnonzero(train.label_ends < first_val_time)
-    val = np.arange(int(np.searchsorted(train.timestamps, first_val_time, side="left")), len(train))
-
-    def part(name: str, idx: np.ndarray) -> Segment:
-        return dataclasses.replace(
-            train, name=name, end_rows=train.end_rows[idx], labels=train.labels[idx],
-            forward_returns=train.forward_returns[idx], timestamps=train.timestamps[idx],
-            label_ends=train.label_ends[idx], symbols=train.symbols[idx],
-        )
-
-    fit_segment = part("train", fit)
+    fit, val = inner_split(train, val_fraction)
+    fit_segment = sub_segment(train, "train", fit)
     return PreparedData(
         train=fit_segment,
-        val=part("val", val),
+        val=sub_segment(train, "val", val),
         test=block,
         feature_names=feature_names,
         class_weights=class_weights(fit_segment.labels),
@@ -210,6 +201,9 @@ class BlockResult:
     # the equity curve and the label distribution from them. Empty in blocks stored before they were kept.
     labels: list[int] = field(default_factory=list)
     forward_returns: list[float | None] = field(default_factory=list)
+    # Predictors with a fitted decision rule: their argmax signals and the rule (evaluation/decision.py).
+    argmax_predictions: dict[str, list[int]] = field(default_factory=dict)
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -232,6 +226,7 @@ class WalkForwardResult:
     timestamps: np.ndarray | None = None  # pooled sample times (sorted): the verdict bootstraps blocks of time
     symbols: np.ndarray | None = None  # pooled symbol index of each sample
     symbol_names: tuple[str, ...] = ()
+    argmax_pooled: dict[str, dict[str, Any]] = field(default_factory=dict)  # predictor -> metrics under argmax
 
     def by_symbol(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Per symbol: each predictor's metrics on that symbol's test samples ({} for one symbol)."""
@@ -255,9 +250,19 @@ def evaluate_block(
 ) -> BlockResult:
     """Fit the model and every baseline on the fold's training samples and score the block."""
     train, block = fold_segments(source, fold)
-    predictions = {MODEL: np.asarray(fit_predict(train, block), dtype=np.int64)}
+    outputs = {MODEL: fit_predict(train, block)}
     for name, baseline in baselines.items():
-        predictions[name] = baseline(train, block, derive_seed(seed, "walk_forward", fold.block))
+        outputs[name] = baseline(train, block, derive_seed(seed, "walk_forward", fold.block))
+    predictions: dict[str, np.ndarray] = {}
+    argmax: dict[str, list[int]] = {}
+    rules: dict[str, dict[str, Any]] = {}
+    for name, out in outputs.items():
+        if isinstance(out, RuledPrediction):
+            predictions[name] = np.asarray(out.pred, dtype=np.int64)
+            argmax[name] = [int(v) for v in out.argmax]
+            rules[name] = out.rule.as_dict()
+        else:
+            predictions[name] = np.asarray(out, dtype=np.int64)
     for name, pred in predictions.items():
         if pred.shape != (len(block),):
             raise ValueError(f"{name} returned predictions of shape {pred.shape} for a block of {len(block)} samples")
@@ -272,6 +277,8 @@ def evaluate_block(
         metrics={k: score_predictions(block.labels, block.forward_returns, p) for k, p in predictions.items()},
         labels=[int(v) for v in block.labels],
         forward_returns=[float(v) if np.isfinite(v) else None for v in block.forward_returns],
+        argmax_predictions=argmax,
+        rules=rules,
     )
 
 
@@ -306,4 +313,11 @@ def walk_forward(
     pooled = {k: score_predictions(labels, returns, p) for k, p in predictions.items()}
     return WalkForwardResult(blocks, pooled, labels, returns, predictions, source.purge_bars,
                              timestamps=source.timestamps[test], symbols=source.symbols[test],
-                             symbol_names=source.symbol_names)
+                             symbol_names=source.symbol_names, argmax_pooled=_argmax_pooled(blocks, labels, returns))
+
+
+def _argmax_pooled(blocks: list[BlockResult], labels: np.ndarray, returns: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Each ruled predictor's pooled metrics had it used plain argmax (where every block recorded them)."""
+    names = [k for k in blocks[0].predictions if all(k in b.argmax_predictions for b in blocks)]
+    return {k: score_predictions(labels, returns, np.concatenate(
+        [np.asarray(b.argmax_predictions[k], dtype=np.int64) for b in blocks])) for k in names}

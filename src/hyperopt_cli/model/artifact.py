@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperopt_cli.atomic import atomic_write, atomic_write_json, fsync_dir
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.atomic import atomic_write, atomic_write_json, fsync_dir
+from hyperopt_cli.core.errors import RunStateError
+from hyperopt_cli.evaluation.decision import DecisionRule
 from hyperopt_cli.model.manifest import check_manifest, check_manifest_size
 
 if TYPE_CHECKING:
@@ -109,6 +110,11 @@ class SavedModel:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(self.manifest["features"]["names"])
+
+    @property
+    def rule(self) -> DecisionRule:
+        """How the members' mean probabilities become signals (argmax for models saved before rules)."""
+        return DecisionRule.from_dict(self.manifest.get("decision"))
 
 
 def load_model(model_dir: Path) -> SavedModel:

@@ -14,7 +14,7 @@ from hyperopt_cli import __version__
 from hyperopt_cli.config import OptimizationConfig, families_for, with_params
 from hyperopt_cli.data.prepare import CLASS_NAMES
 from hyperopt_cli.model.artifact import save_model
-from hyperopt_cli.run.rundir import now_iso
+from hyperopt_cli.core.clock import now_iso
 
 if TYPE_CHECKING:
     from hyperopt_cli.data.panel import Scaler
@@ -121,4 +121,5 @@ def save_block_models(model_dir: Path, cfg: OptimizationConfig, fixed: dict[str,
     manifest = build_manifest(cfg, fixed, preparer, models.train, "walk_forward_last_block", evaluation,
                               data_fingerprint)
     manifest["training"]["epochs"] = int(final.get("epochs") or cfg.epochs_per_trial)  # selection's choice
+    manifest["decision"] = models.rule.as_dict()  # how `predict` turns the members' probabilities into signals
     save_model(model_dir, [m.model.state_dict() for m in models.members], manifest)

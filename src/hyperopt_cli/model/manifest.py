@@ -20,8 +20,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from hyperopt_cli.data.panel import SCALINGS
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.choices import SCALINGS
+from hyperopt_cli.core.errors import RunStateError
 
 MAX_MEMBERS = 64  # ensemble members; the config's ensemble_seeds is far below this
 MAX_MEMBER_BYTES = 2 * 1024**3  # one member's state-dict file; bounds the memory a load can take

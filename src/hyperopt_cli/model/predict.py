@@ -26,7 +26,7 @@ from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.data.panel import fit_scaler
 from hyperopt_cli.data.prepare import CLASS_NAMES, apply_scaler
 from hyperopt_cli.data.sources import expand_data_paths, is_pattern, symbol_of
-from hyperopt_cli.errors import DataError
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.model.artifact import SavedModel, load_model, model_dir_of
 from hyperopt_cli.training.ensemble import combine_members
 
@@ -148,6 +148,7 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
     windows = np.lib.stride_tricks.sliding_window_view(features, window, axis=0).transpose(0, 2, 1)
     outputs = [_member_outputs(m, windows, rows - (window - 1), batch_size) for m in saved.members]
     pred, probs = combine_members([p for p, _ in outputs], [q for _, q in outputs])
+    pred = saved.rule.apply(probs, pred)  # the rule the walk-forward fitted, exactly as it applied it
     index = ohlcv.index.tz_convert("UTC") if ohlcv.index.tz is not None else ohlcv.index.tz_localize("UTC")
     frame = pd.DataFrame({
         "timestamp": index[rows],
@@ -247,7 +248,7 @@ def signals_csv(prediction: Prediction | Predictions) -> str:
 
 def write_signals(prediction: Prediction | Predictions, out: Path) -> None:
     """CSV or Parquet by the file's suffix (timestamps as ISO 8601 UTC), written atomically."""
-    from hyperopt_cli.atomic import atomic_write, atomic_write_text
+    from hyperopt_cli.core.atomic import atomic_write, atomic_write_text
 
     out = Path(out)
     if not out.parent.is_dir():

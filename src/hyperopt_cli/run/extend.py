@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import group_objective

@@ -17,11 +17,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from hyperopt_cli.config import OptimizationConfig, families_for, with_params
-from hyperopt_cli.errors import StopRequested
-from hyperopt_cli.faults import fault_point
+from hyperopt_cli.core.errors import StopRequested
+from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import FINAL_ATTR
 from hyperopt_cli.search.group import PreparerLike, params_tag
@@ -61,6 +61,8 @@ class FinalEvaluation:
     model_dir: Path | None = None
     data_fingerprint: dict[str, Any] | None = None  # state.json's "data": path, bars, sha256
     epochs: int | None = None  # what selection chose (None: epochs_per_trial)
+    # The verdict as results.json words it (with the run's PBO and search note), for the saved model.
+    annotate: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None
 
     @property
     def n_epochs(self) -> int:
@@ -77,10 +79,12 @@ class FinalEvaluation:
 def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dict[str, Any],
                      stop_event: threading.Event, store: RecordStore, checkpoint: Path,
                      events: EventSink, model_dir: Path | None = None,
-                     data_fingerprint: dict[str, Any] | None = None, epochs: int | None = None) -> dict[str, Any]:
+                     data_fingerprint: dict[str, Any] | None = None, epochs: int | None = None,
+                     annotate: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None,
+                     ) -> dict[str, Any]:
     """Walk forward with `fixed` for `epochs` (selection's choice), state the verdict, save the last block's model."""
     run = FinalEvaluation(cfg, preparer, fixed, stop_event, store, checkpoint.parent, events, model_dir,
-                          data_fingerprint, epochs)
+                          data_fingerprint, epochs, annotate)
     existing = store.user_attrs.get(FINAL_ATTR)
     if existing is not None and existing.get("params_tag") == run.tag:
         if model_dir is not None and not (model_dir / "model.json").is_file():
@@ -122,7 +126,7 @@ def _fit_predict(run: FinalEvaluation, data: Any, on_models: Any) -> Any:
         trainer_cfg, run.cfg.model, epochs=run.n_epochs, seed=derive_seed(run.cfg.seed, "final"),
         purge_bars=data.purge_bars, feature_names=data.feature_names,
         hooks=TrainHooks(should_stop=run.stop_event.is_set), checkpoint_dir=run.checkpoints,
-        ensemble_seeds=run.cfg.ensemble_seeds, on_models=on_models,
+        ensemble_seeds=run.cfg.ensemble_seeds, on_models=on_models, decision_rule=run.cfg.decision_rule,
     )
 
 
@@ -153,9 +157,12 @@ def _walk_forward(run: FinalEvaluation, last: list[BlockModels]) -> WalkForwardR
                 models, data.feature_names, cfg.seed, cfg.trainer.eval_batch_size, cfg.trainer.device)
             store.set_user_attr(f"{LAST_BLOCK_ATTR}_{run.tag}", record)
 
+    from hyperopt_cli.evaluation.baselines import baselines_for
+
     try:
         return walk_forward(source, _fit_predict(run, data, on_models), n_blocks=cfg.walk_forward_blocks,
-                            seed=cfg.seed, done=list(done), on_block=keep)
+                            seed=cfg.seed, baselines=baselines_for(cfg.decision_rule), done=list(done),
+                            on_block=keep)
     except TrainingInterrupted:
         raise StopRequested("stop requested") from None
 
@@ -215,6 +222,20 @@ def _record(run: FinalEvaluation, result: WalkForwardResult, judged: dict[str, A
         "walk_forward": walk,
         "verdict": judged,
         "feature_importance": validation.get("feature_importance"),  # last block, per family (importance.py)
+        "decision": decision_record(run.cfg.decision_rule, result),
+    }
+
+
+def decision_record(rule: str, result: WalkForwardResult) -> dict[str, Any]:
+    """results.json `decision`: the rule, each block's fitted offsets, and what argmax would have scored."""
+    from hyperopt_cli.evaluation.walkforward import MODEL
+
+    argmax = result.argmax_pooled
+    return {
+        "rule": rule,
+        "blocks": [block.rules.get(MODEL) for block in result.blocks],
+        "argmax_test_metrics": argmax.get(MODEL),
+        "argmax_baselines": {name: m for name, m in argmax.items() if name != MODEL},
     }
 
 
@@ -232,5 +253,7 @@ def _save_model(run: FinalEvaluation, final: dict[str, Any], models: BlockModels
     from hyperopt_cli.model.build import save_block_models
 
     assert run.model_dir is not None
+    if run.annotate is not None:
+        final = {**final, "verdict": run.annotate(final.get("verdict"))}
     save_block_models(run.model_dir, run.cfg, run.fixed, run.preparer, models, final, run.data_fingerprint)
     run.events.emit("evaluation", message=f"model saved to {run.model_dir}")

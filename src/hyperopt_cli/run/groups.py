@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hyperopt_cli.config import OptimizationConfig, ParamSpec
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import CENTER_ATTR, FINE_TUNE, group_objective

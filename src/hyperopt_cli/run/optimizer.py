@@ -12,6 +12,7 @@ evaluation), logfile.py (run.log); this class wires them together for one sessio
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from hyperopt_cli.config import OptimizationConfig, families_for
 from hyperopt_cli.data.load import load_data
 from hyperopt_cli.data.prepare import DataPreparer
-from hyperopt_cli.errors import HyperoptError, RunStateError, StopRequested
+from hyperopt_cli.core.errors import HyperoptError, RunStateError, StopRequested
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.checks import check_data, check_storage_is_fresh, init_or_check_run_dir
 from hyperopt_cli.run.estimate import seconds_per_epoch
@@ -33,7 +34,8 @@ from hyperopt_cli.run.groups import GroupRunner
 from hyperopt_cli.run.local_workers import LocalWorkers
 from hyperopt_cli.run.logfile import attached_log
 from hyperopt_cli.run.parallel import describe_parallel
-from hyperopt_cli.run.records import build_results, group_objective, load_run_config
+from hyperopt_cli.run.records import annotated_verdict, build_results, default_values, group_objective, load_run_config
+from hyperopt_cli.run.run_check import RunCheck, check_against_defaults
 from hyperopt_cli.run.symbols import data_label
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
 from hyperopt_cli.search import workers
@@ -59,7 +61,7 @@ class HyperparameterOptimizer:
         self.run_dir = Path(run_dir)
         tracking: list[EventSink] = []
         if cfg.use_mlflow:  # here, not in the CLI, so the Python API logs to MLflow too
-            from hyperopt_cli.tracking import MlflowSink
+            from hyperopt_cli.run.tracking import MlflowSink
 
             tracking.append(MlflowSink(cfg, self.run_dir))
         self.events = FanOut(LogSink(), *tracking, events or NullSink())
@@ -131,12 +133,20 @@ class HyperparameterOptimizer:
             fixed, ended_by_time = self._groups.run(preparer, stop_event, budget)
         self._workers.wait()
         last = groups[-1]
+        epochs = self._progress.epochs.get(last)
+        check = None if ended_by_time else check_against_defaults(cfg, self.run_dir, self._progress.summaries, fixed)
+        if check is not None:
+            self.events.emit("note", message=check.message())
+            if check.kept_defaults:  # the same parameters, each at its default
+                defaults = default_values(cfg)
+                fixed, epochs = {name: defaults[name] for name in fixed if name in defaults}, check.defaults_epochs
         study = open_study(cfg, self.run_dir, last, group_objective(cfg, last)[1])
         final = final_evaluation(cfg, preparer, fixed, stop_event, study,
                                  rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir) / "final.pt", self.events,
                                  model_dir=self.run_dir / MODEL_DIR, data_fingerprint=writer.state.get("data"),
-                                 epochs=self._progress.epochs.get(last))
-        results = self._results(final, fixed)
+                                 epochs=epochs, annotate=functools.partial(annotated_verdict, cfg,
+                                                                           self._progress.summaries, fixed))
+        results = self._results(final, fixed, check)
         message = "time budget used up" if ended_by_time else "all groups finished"
         writer.write("completed", message=message)
         self.events.emit("run_end", status="completed", message=message, results=results)
@@ -191,8 +201,10 @@ class HyperparameterOptimizer:
         if self._state.owner and self._state.write_progress("running"):
             self.events.emit("estimate", time_estimate=self._state.state.get("time_estimate"))
 
-    def _results(self, final: dict[str, Any] | None, fixed: dict[str, Any]) -> dict[str, Any]:
-        results = build_results(self.cfg, self._progress.summaries, self._progress.done, fixed, final)
+    def _results(self, final: dict[str, Any] | None, fixed: dict[str, Any],
+                 check: RunCheck | None = None) -> dict[str, Any]:
+        results = build_results(self.cfg, self._progress.summaries, self._progress.done, fixed, final,
+                                run_check=check.as_dict() if check else None)
         results["job_id"] = self.job_id
         rundir.write_json(self.run_dir / rundir.RESULTS_FILE, results)
         rundir.write_json(self.run_dir / rundir.BEST_PARAMS_FILE, results["best_params"])

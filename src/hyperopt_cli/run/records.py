@@ -10,11 +10,19 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_to_dict, read_yaml, with_params
-from hyperopt_cli.errors import ConfigError, RunStateError
+from hyperopt_cli.config import (
+    OptimizationConfig,
+    config_from_dict,
+    config_to_dict,
+    families_for,
+    family_params,
+    read_yaml,
+    with_params,
+)
+from hyperopt_cli.core.errors import ConfigError, RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.symbols import panel_keys
-from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.search.study_records import (
     FINE_TUNE,
     GROUP_DONE_ATTR,
@@ -40,6 +48,27 @@ CENTER_ATTR = "fine_tune_center"  # user attr on the fine_tune study: the params
 
 # Keys added since runs were first written, with the value that reproduces how such a run was scored.
 SCORING_BEFORE_FOLDS = {"selection_folds": 1}
+# Added with confirmation (issue 30): a run written before it keeps its one-SE guard on 4 sub-blocks.
+SCORING_BEFORE_CONFIRMATION = {"confirm_share": 0.0, "pbo_keep_level": None, "run_check": False,
+                               "decision_rule": "argmax"}
+TRAINER_BEFORE_CONFIRMATION = {"val_sub_blocks": 4}
+
+
+def with_legacy_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """A run's config.yaml with each key it lacks set to the value that reproduces how it was scored.
+
+    config.yaml holds every key explicitly from the version that wrote it on, so a key it lacks
+    was added later; such a run keeps the scoring it started with.
+    """
+    for key, value in {**SCORING_BEFORE_FOLDS, **SCORING_BEFORE_CONFIRMATION}.items():
+        raw.setdefault(key, value)
+    trainer = raw.get("trainer")
+    if trainer is None:
+        trainer = raw["trainer"] = {}
+    if isinstance(trainer, dict):
+        for key, value in TRAINER_BEFORE_CONFIRMATION.items():
+            trainer.setdefault(key, value)
+    return raw
 
 
 def load_run_config(run_dir: Path, for_display: bool = False) -> OptimizationConfig:
@@ -51,9 +80,7 @@ def load_run_config(run_dir: Path, for_display: bool = False) -> OptimizationCon
     path = Path(run_dir) / rundir.CONFIG_FILE
     if not path.is_file():
         raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
-    raw = read_yaml(path)
-    for key, value in SCORING_BEFORE_FOLDS.items():
-        raw.setdefault(key, value)
+    raw = with_legacy_defaults(read_yaml(path))
     if for_display:
         raw["use_mlflow"] = False
     try:
@@ -108,9 +135,13 @@ def progress_row(cfg: OptimizationConfig, current: tuple[str | None, int | None,
     }
 
 
+SEARCH_CHANGED_NOTHING = "the search found no setting that beats the defaults beyond noise"
+
+
 def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], done: dict[str, str],
-                  fixed: dict[str, Any], final: dict[str, Any] | None) -> dict[str, Any]:
-    """results.json's content (job_id left for the caller)."""
+                  fixed: dict[str, Any], final: dict[str, Any] | None,
+                  run_check: dict[str, Any] | None = None) -> dict[str, Any]:
+    """results.json's content (job_id left for the caller); `run_check`: the chosen configuration against the defaults."""
     groups = cfg.groups_to_run()
     finished = [g for g in groups if g in done]
     last = summaries.get(finished[-1]) if finished else None
@@ -136,11 +167,21 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "precision": final.get("precision") if final else None,  # what the final model trained in
         "walk_forward": final.get("walk_forward") if final else None,
         "epochs": final.get("epochs") if final else None,  # what the final model trained for (selection's choice)
-        "verdict": with_pbo(final.get("verdict"), pbo) if final else None,
+        "verdict": annotated_verdict(cfg, summaries, fixed, final.get("verdict")) if final else None,
         "pbo": pbo,
+        "decision": final.get("decision") if final else None,  # how probabilities became signals
+        "run_check": run_check,
+        "search_changed": search_changed(cfg, fixed),
         "feature_importance": final.get("feature_importance") if final else None,
         **panel_keys(final),  # several symbols only: per-symbol metrics and verdicts, the scaling
     }
+
+
+def annotated_verdict(cfg: OptimizationConfig, summaries: dict[str, StudySummary], fixed: dict[str, Any],
+                      verdict: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The final evaluation's verdict as results.json words it: with the run's PBO and, if so, the search note."""
+    groups = cfg.groups_to_run()
+    return with_search_note(with_pbo(verdict, run_pbo(summaries[g] for g in groups if g in summaries)), cfg, fixed)
 
 
 def run_pbo(summaries: Iterable[StudySummary]) -> float | None:
@@ -156,3 +197,35 @@ def with_pbo(verdict: dict[str, Any] | None, pbo: float | None) -> dict[str, Any
         return verdict
     wording = verdict.get("wording") or ""
     return {**verdict, "pbo": pbo, "wording": f"{wording}; probability of backtest overfitting {pbo:.2f}"}
+
+
+def default_values(cfg: OptimizationConfig) -> dict[str, Any]:
+    """Every searchable parameter at the config's own value (what a run that searched nothing uses)."""
+    trainer_cfg, labels_cfg = with_params(cfg, {})
+    return {**dataclasses.asdict(trainer_cfg), **dataclasses.asdict(labels_cfg),
+            **family_params(families_for(cfg, {}))}
+
+
+def changed_params(cfg: OptimizationConfig, fixed: dict[str, Any]) -> dict[str, Any]:
+    """The fixed params whose values differ from the config's defaults (a kept group fixes its defaults too)."""
+    defaults = default_values(cfg)
+    return {name: value for name, value in fixed.items() if name not in defaults or defaults[name] != value}
+
+
+def search_changed(cfg: OptimizationConfig, fixed: dict[str, Any]) -> bool | None:
+    """Whether the evaluated configuration differs from the defaults; None where that is not the question.
+
+    fine_tune starts from another run's best, not from the defaults.
+    """
+    if cfg.mode == FINE_TUNE:
+        return None
+    return bool(changed_params(cfg, fixed))
+
+
+def with_search_note(verdict: dict[str, Any] | None, cfg: OptimizationConfig,
+                     fixed: dict[str, Any]) -> dict[str, Any] | None:
+    """The verdict saying so in its wording when the search changed nothing (the defaults were evaluated)."""
+    if verdict is None or search_changed(cfg, fixed) is not False:
+        return verdict
+    return {**verdict, "search_note": SEARCH_CHANGED_NOTHING,
+            "wording": f"{verdict.get('wording') or ''}; {SEARCH_CHANGED_NOTHING}"}

@@ -23,9 +23,10 @@ from typing import Any
 
 import psutil
 
-from hyperopt_cli import filelocks
-from hyperopt_cli.atomic import atomic_write_json
-from hyperopt_cli.errors import RunLockedError, RunStateError
+from hyperopt_cli.core import filelocks
+from hyperopt_cli.core.atomic import atomic_write_json
+from hyperopt_cli.core.clock import now_iso  # rundir.now_iso(): the run files' timestamp
+from hyperopt_cli.core.errors import RunLockedError, RunStateError
 
 CONFIG_FILE = "config.yaml"
 STATE_FILE = "state.json"
@@ -39,10 +40,6 @@ RUN_ID_FILE = ".run_id"
 
 STATUSES = ("starting", "running", "paused", "completed", "failed")
 READER_WAIT_S = 2.0  # how long `acquire` waits out a shared lock (a reader's probe), never an owner's
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def is_run_dir(path: Path) -> bool:

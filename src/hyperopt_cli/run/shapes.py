@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 
 _NUMBER = (int, float)
@@ -103,7 +103,7 @@ def read_results(run_dir: Path, status: dict[str, Any]) -> dict[str, Any] | None
     """results.json checked; for a completed run whose file is missing or damaged, rebuilt from the studies.
 
     None for an unfinished run without results.json. `status` is the run's status answer
-    (control.run_status). The rebuilt results are returned, not saved: a reader never writes.
+    (run/status.py's run_status). The rebuilt results are returned, not saved: a reader never writes.
     """
     path = run_dir / rundir.RESULTS_FILE
     results = rundir.read_json(path)

@@ -14,7 +14,7 @@ import threading
 from types import FrameType
 from typing import Callable
 
-from hyperopt_cli.errors import EXIT_STOPPED
+from hyperopt_cli.core.errors import EXIT_STOPPED
 
 
 class StopController:

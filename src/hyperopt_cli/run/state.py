@@ -30,10 +30,11 @@ from hyperopt_cli.run.records import (
     masked_config,
     progress_row,
 )
-from hyperopt_cli.search import storage_kind, workers
+from hyperopt_cli.core import storage_kind
+from hyperopt_cli.search import workers
 from hyperopt_cli.search.storage import RunStorage
 from hyperopt_cli.search.study_records import group_done_of, trial_limits
-from hyperopt_cli.search.summary import StudySummary, summarize
+from hyperopt_cli.search.summary import GuardPolicy, StudySummary, summarize
 
 if TYPE_CHECKING:
     from hyperopt_cli.search.group import GroupSearch, TimeBudget
@@ -89,7 +90,7 @@ def read_group(cfg: OptimizationConfig, run_dir: Path, group: str,
     if study is None:
         return None
     summary = summarize(group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold,
-                        cfg.incumbent_margin_se)
+                        policy=GuardPolicy.of(cfg))
     attrs = study.user_attrs
     return summary, group_done_of(attrs), trial_limits(attrs, cfg.max_trials_per_group).max_trials
 

@@ -23,11 +23,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, families_for, with_params
 from hyperopt_cli.data.prepare import PreparedData
-from hyperopt_cli.errors import DivergedError, NoFeaturesError, StopRequested
-from hyperopt_cli.faults import fault_point
+from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequested
+from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.search.events import EventSink
 from hyperopt_cli.search.sampler import make_sampler
-from hyperopt_cli.search.selection import FoldCurve, select
+from hyperopt_cli.search.selection import FoldCurve, select, selection_value
 from hyperopt_cli.search.space import sample_params
 from hyperopt_cli.search.storage import RunStorage, trial_handle
 from hyperopt_cli.search.study_records import (
@@ -41,7 +41,7 @@ from hyperopt_cli.search.study_records import (
     objective_metric,
     trial_limits,
 )
-from hyperopt_cli.search.summary import StudySummary, group_is_done, summarize
+from hyperopt_cli.search.summary import KEPT_NOT_CONFIRMED, KEPT_PBO, GuardPolicy, StudySummary, group_is_done, summarize
 from hyperopt_cli.search.workers import (
     WORKER_ATTR,
     TrialAbandoned,
@@ -188,7 +188,7 @@ class GroupSearch:
 
     def summary(self) -> StudySummary:
         return summarize(self.group, self.trials(), self.metric, self.direction, self.cfg.convergence_threshold,
-                         self.cfg.incumbent_margin_se)
+                         policy=GuardPolicy.of(self.cfg))
 
     # ----------------------------------------------------------------- the loop
 
@@ -216,7 +216,7 @@ class GroupSearch:
                 self._run_trial(trial, reported=set(taken.intermediate_values), resumed=True)
                 continue
             summary = summarize(self.group, trials, self.metric, self.direction, self.cfg.convergence_threshold,
-                                self.cfg.incumbent_margin_se)
+                                policy=GuardPolicy.of(self.cfg))
             done, reason = group_is_done(summary, self.cfg, self.limits)
             if done and summary.n_running == 0:
                 return self._declare_done(summary, reason)
@@ -379,7 +379,8 @@ class GroupSearch:
         return self._completed(results, folds)
 
     def _completed(self, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome:
-        return completed_outcome(results, folds, self.metric, self.direction, self.cfg.collapse_precision)
+        return completed_outcome(results, folds, self.metric, self.direction, self.cfg.collapse_precision,
+                                 self.cfg.confirm_share)
 
     def _epoch_reporter(self, trial: optuna.Trial, reported: set[int], fold: int,
                         folds: list[PreparedData]) -> Callable[[EpochMetrics], None]:
@@ -390,12 +391,14 @@ class GroupSearch:
         """
 
         shared = may_share_trials(self.cfg)  # several workers: one may have taken the trial over
-        prior = prior_cross_entropy(folds[fold].train.labels, folds[fold].val.labels)
+        curve = fold_curve_priors(folds[fold], self.cfg.trainer.val_sub_blocks)
 
         def on_epoch(m: EpochMetrics) -> None:
             if shared and not still_owns(self.study, trial, self.me):
                 raise TrialAbandoned(f"trial {trial.number} is no longer this worker's")
-            value = 1.0 - m.val_loss / prior if self.metric == SKILL else float(getattr(m, self.metric))
+            # What the objective sees: with confirmation, only the fold's selection sub-blocks.
+            value = selection_value(m.as_dict(), self.metric, curve.prior_loss, curve.prior_blocks,
+                                    self.cfg.confirm_share)
             step = fold * self.cfg.epochs_per_trial + m.epoch
             replayed = step in reported  # re-announced from a checkpoint; storage has it already
             if not replayed:
@@ -440,9 +443,9 @@ def degenerate_labels(folds: list[PreparedData], min_share: float) -> str | None
 
 
 def completed_outcome(results: list[TrainResult], folds: list[PreparedData], metric: str, direction: str,
-                      collapse_precision: float) -> TrialOutcome:
+                      collapse_precision: float, confirm_share: float = 0.0) -> TrialOutcome:
     """A trained trial's objective: its folds' mean curve at the best epoch (search/selection.py), and its record."""
-    chosen = select([fold_curve(r, d) for r, d in zip(results, folds)], metric, direction)
+    chosen = select([fold_curve(r, d) for r, d in zip(results, folds)], metric, direction, confirm_share)
     final = results[-1].history[chosen.epochs - 1]  # the configured split, at the chosen epoch
     collapsed = final.val_precision < collapse_precision
     attrs: dict[str, Any] = {}
@@ -450,30 +453,48 @@ def completed_outcome(results: list[TrainResult], folds: list[PreparedData], met
         attrs["resumed_from"] = {"epoch": results[-1].resumed_from_epoch, "batch": results[-1].resumed_from_batch}
     attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in results[-1].history],
                  raw_value=chosen.value, collapsed=collapsed, selection=chosen.as_dict(), units=chosen.units,
-                 skill_units=chosen.skill_units, train_seconds=sum(m.seconds for r in results for m in r.history))
+                 skill_units=chosen.skill_units, confirm_units=chosen.confirm_units,
+                 confirm_skill_units=chosen.confirm_skill_units, train_seconds=sum(m.seconds for r in results for m in r.history))
     warning = (f"mode collapse: val precision {final.val_precision:.3f} < {collapse_precision} "
                f"after epoch {chosen.epochs} (flagged, not penalised)") if collapsed else None
     return TrialOutcome(TrialState.COMPLETE, chosen.value, attrs, warning, collapsed)
 
 
-def fold_curve(result: TrainResult, data: PreparedData) -> FoldCurve:
-    """A fold's history with the climatology (training label shares) of its validation part and sub-blocks."""
+def fold_curve_priors(data: PreparedData, n_blocks: int, history: list[dict[str, Any]] | None = None) -> FoldCurve:
+    """A fold's climatology (training label shares) on its validation part and its `n_blocks` sub-blocks."""
     train, val = data.train.labels, data.val.labels
     return FoldCurve(
-        history=[m.as_dict() for m in result.history],
+        history=history or [],
         prior_loss=prior_cross_entropy(train, val),
-        prior_blocks=[prior_cross_entropy(train, val[idx]) for idx in sub_blocks(len(val))],
+        prior_blocks=[prior_cross_entropy(train, val[idx]) for idx in sub_blocks(len(val), n_blocks)],
     )
+
+
+def fold_curve(result: TrainResult, data: PreparedData) -> FoldCurve:
+    """A fold's history with the climatology of its validation part and of the sub-blocks its epochs scored."""
+    history = [m.as_dict() for m in result.history]
+    blocks = (history[0].get("val_blocks") or {}).get("val_loss", []) if history else []
+    return fold_curve_priors(data, len(blocks) or 1, history)
 
 
 def kept_message(summary: StudySummary) -> str:
     """The log line of a group that kept its incumbent."""
     c = summary.challenger or {}
+    head = f"{summary.group}: kept the incumbent (trial {summary.best_trial})"
     if c.get("drops_a_class"):
-        return (f"{summary.group}: kept the incumbent (trial {summary.best_trial}): the best {summary.metric} "
-                f"(trial {c.get('trial')}) drops a class (one class > 90% or one < 5% of its validation predictions)")
+        return (f"{head}: the best {summary.metric} (trial {c.get('trial')}) drops a class "
+                f"(one class > 90% or one < 5% of its validation predictions)")
+    if summary.kept == KEPT_PBO:
+        return (f"{head}: the group's ranking is no better than chance (PBO {c.get('pbo', 0.0):.2f} >= "
+                f"{c.get('pbo_level', 0.0):.2f}); its best trial {c.get('trial')} is not used")
+    if summary.kept == KEPT_NOT_CONFIRMED:
+        if not c.get("units"):
+            return f"{head}: not confirmed; no held-back units to test trial {c.get('trial')} on"
+        return (f"{head}: not confirmed; {c.get('tested', 1)} challenger(s) tested on {c.get('units')} held-back "
+                f"units, the best-ranked (trial {c.get('trial')}) gains {c.get('delta', 0.0):+.4f} {summary.metric}, "
+                f"t {c.get('t') or 0.0:.2f} where {c.get('threshold', 0.0):.2f} is needed "
+                f"(best of {c.get('compared', 1)} compared)")
     se = c.get("se")
     noise = f"{se:.4f} SE" if isinstance(se, float) else "no noise estimate"
-    return (f"{summary.group}: kept the incumbent (trial {summary.best_trial}): within noise; best challenger "
-            f"trial {c.get('trial')} gains {c.get('delta', 0.0):+.4f} {summary.metric}, {noise} over "
-            f"{c.get('units', 0)} paired units")
+    return (f"{head}: within noise; best challenger trial {c.get('trial')} gains {c.get('delta', 0.0):+.4f} "
+            f"{summary.metric}, {noise} over {c.get('units', 0)} paired units")

@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.evaluation.pbo import pbo
-from hyperopt_cli.search.selection import guard
+from hyperopt_cli.search.selection import between_trial_se, confirm, guard
 from hyperopt_cli.search.study_records import INCUMBENT_ATTR, SURPLUS_ATTR, TrialLimits
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -57,6 +57,12 @@ class Decision:
         return int(selection["epochs"]) if isinstance(selection, dict) and selection.get("epochs") else None
 
 
+def folds_of(trial: FrozenTrial) -> int:
+    """How many selection folds scored the trial (its units come fold by fold)."""
+    selection = trial.user_attrs.get("selection")
+    return int(selection.get("folds") or 1) if isinstance(selection, dict) else 1
+
+
 DROPPED_CLASS_SHARE = 0.05  # a class predicted for fewer validation bars than this is one the model has dropped
 
 
@@ -70,34 +76,122 @@ def drops_a_class(trial: FrozenTrial) -> bool:
     return bool(metrics.get("collapsed")) or (len(shares) == 3 and min(shares) < DROPPED_CLASS_SHARE)
 
 
-def decide(trials: Sequence[FrozenTrial], direction: str, margin_se: float | None) -> Decision:
-    """The incumbent guard: the best trial replaces the incumbent only by more than `margin_se` SEs.
+@dataclass(frozen=True)
+class GuardPolicy:
+    """How a group decides whether its best trial replaces the incumbent (docs/selection.md, rule 3).
 
-    The gain is paired over the trials' units (fold sub-blocks, search/selection.py).
+    `confirm_share` 0 is the guard of runs started before confirmation: the best trial's
+    paired gain on its own units must exceed `margin_se` SEs. Otherwise the `top` best
+    challengers are tested on the held-back confirmation units at `alpha` (Bonferroni), and
+    a group whose PBO is at or above `pbo_level` keeps its incumbent whatever they show.
+    """
+
+    margin_se: float = 1.0
+    confirm_share: float = 0.0
+    top: int = 3
+    alpha: float = 0.05
+    pbo_level: float | None = None
+
+    @classmethod
+    def of(cls, cfg: OptimizationConfig) -> GuardPolicy:
+        return cls(cfg.incumbent_margin_se, cfg.confirm_share, cfg.confirm_top, cfg.confirm_alpha, cfg.pbo_keep_level)
+
+    @property
+    def confirms(self) -> bool:
+        return self.confirm_share > 0
+
+
+KEPT_NOISE = "within noise"
+KEPT_DROPS_CLASS = "challenger drops a class"
+KEPT_NOT_CONFIRMED = "not confirmed"
+KEPT_PBO = "ranking no better than chance"
+
+
+def _ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
+    """Complete trials, best objective first (the earlier trial first on a tie)."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    sign = -1.0 if direction == "maximize" else 1.0
+    return sorted(complete, key=lambda t: (sign * float(t.value), t.number))  # type: ignore[arg-type]
+
+
+def decide(trials: Sequence[FrozenTrial], direction: str, margin_se: float | None,
+           policy: GuardPolicy | None = None) -> Decision:
+    """The incumbent guard: the best trial replaces the incumbent only when the evidence says so.
+
+    `policy` (or a bare `margin_se`, the pre-confirmation guard) says how; both None: no guard.
     A challenger that drops a class (drops_a_class) never replaces an incumbent that does not:
     cross-entropy can prefer a model that predicts the label shares (class weights off), whose
     argmax then never or always picks a class (measured: NASDAQ 100% BUY, macro-F1 0.21
-    against 0.39; planted pattern 1% HOLD, 0.42-0.44 against 0.53). `margin_se` None: no guard.
+    against 0.39; planted pattern 1% HOLD, 0.42-0.44 against 0.53).
     """
+    if policy is None and margin_se is not None:
+        policy = GuardPolicy(margin_se=margin_se)
     best = best_trial(trials, direction)
     incumbent = incumbent_trial(trials)
-    if margin_se is None or best is None or incumbent is None:
+    if policy is None or best is None or incumbent is None:
         return Decision(best)
+    if policy.confirms:
+        return _decide_confirmed(trials, incumbent, direction, policy)
     if drops_a_class(best) and not drops_a_class(incumbent):
         eligible = best_trial([t for t in trials if not drops_a_class(t)], direction)
         if eligible is None or eligible.number == incumbent.number:
-            return Decision(incumbent, kept="challenger drops a class",
+            return Decision(incumbent, kept=KEPT_DROPS_CLASS,
                             challenger={"trial": best.number, "value": best.value, "drops_a_class": True})
         best = eligible
     if best.number == incumbent.number:
         return Decision(best)
     gain = float(best.value) - float(incumbent.value)  # type: ignore[arg-type]
     judged = guard(incumbent.user_attrs.get("units"), best.user_attrs.get("units"),
-                   gain if direction == "maximize" else -gain, direction, margin_se)
+                   gain if direction == "maximize" else -gain, direction, policy.margin_se)
     challenger = {"trial": best.number, "value": best.value, **judged.as_dict()}
     if judged.replace:
         return Decision(best, challenger=challenger)
-    return Decision(incumbent, kept="within noise", challenger=challenger)
+    return Decision(incumbent, kept=KEPT_NOISE, challenger=challenger)
+
+
+def _decide_confirmed(trials: Sequence[FrozenTrial], incumbent: FrozenTrial, direction: str,
+                      policy: GuardPolicy) -> Decision:
+    """Screen on the selection units, confirm on the held-back ones (docs/selection.md, rule 3).
+
+    The `top` challengers that rank above the incumbent are tested, best first, on the
+    confirmation units at alpha / (trials compared), with a standard error no smaller than
+    the group's own trial-to-trial spread; the first confirmed one is the group's pick. Nothing replaces the incumbent when the group's own PBO says its ranking is no
+    better than chance.
+    """
+    ranked = _ranked(trials, direction)
+    above = ranked[: next(i for i, t in enumerate(ranked) if t.number == incumbent.number)]
+    if not above:
+        return Decision(incumbent)
+    best = above[0]
+    if not drops_a_class(incumbent):
+        above = [t for t in above if not drops_a_class(t)]
+        if not above:
+            return Decision(incumbent, kept=KEPT_DROPS_CLASS,
+                            challenger={"trial": best.number, "value": best.value, "drops_a_class": True})
+    group_pbo = pbo_of(unit_rows(trials))
+    if policy.pbo_level is not None and group_pbo is not None and group_pbo >= policy.pbo_level:
+        return Decision(incumbent, kept=KEPT_PBO, challenger={"trial": best.number, "value": best.value,
+                                                              "pbo": group_pbo, "pbo_level": policy.pbo_level})
+    tested = above[: policy.top]
+    # Corrected for every trial the pick was chosen among: its model's luck on the units that ranked
+    # it partly carries over to the held-back ones, so the top few are not the only ones compared.
+    compared = len(ranked) - 1
+    folds = folds_of(incumbent)
+    floor = between_trial_se([t.user_attrs.get("confirm_units") or [] for t in ranked], folds)
+    first: dict[str, Any] | None = None
+    for trial in tested:
+        judged = confirm(incumbent.user_attrs.get("confirm_units"), trial.user_attrs.get("confirm_units"),
+                         direction, policy.alpha, compared, folds, floor)
+        if judged is None:
+            continue
+        record = {"trial": trial.number, "value": trial.value, **judged.as_dict(), "alpha": policy.alpha,
+                  "tested": len(tested)}
+        if judged.confirmed:
+            return Decision(trial, challenger=record)
+        first = first or record
+    return Decision(incumbent, kept=KEPT_NOT_CONFIRMED,
+                    challenger=first or {"trial": best.number, "value": best.value, "units": 0,
+                                         "tested": len(tested)})
 
 
 def unit_rows(trials: Sequence[FrozenTrial]) -> list[list[float]]:
@@ -193,8 +287,8 @@ class StudySummary:
 
 
 def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction: str, threshold: float,
-              margin_se: float | None = None) -> StudySummary:
-    """`margin_se`: the incumbent guard's margin (None: the best trial is shown as best, unguarded)."""
+              margin_se: float | None = None, policy: GuardPolicy | None = None) -> StudySummary:
+    """`policy` (or `margin_se`, the pre-confirmation guard): how the incumbent is guarded (neither: unguarded)."""
     # A surplus trial (two workers took the last slot at once) was closed unrun and counts for nothing.
     trials = [t for t in trials if not t.user_attrs.get(SURPLUS_ATTR)]
     summary = StudySummary(group=group, metric=metric, direction=direction)
@@ -218,7 +312,7 @@ def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction:
     summary.duration_s = sum(summary.trial_seconds)
     summary.wall_s = wall_seconds(trials)
     summary.history.sort()
-    decision = decide(trials, direction, margin_se)
+    decision = decide(trials, direction, margin_se, policy)
     best = decision.trial
     if best is not None:
         summary.best_value = float(best.value)  # type: ignore[arg-type]

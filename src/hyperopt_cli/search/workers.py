@@ -27,7 +27,7 @@ import optuna
 import psutil
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.atomic import atomic_write_json
+from hyperopt_cli.core.atomic import atomic_write_json
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.search.liveness import (
     ALIVE,
@@ -39,7 +39,7 @@ from hyperopt_cli.search.liveness import (
     this_worker,
     worker_state,
 )
-from hyperopt_cli.search import storage_kind
+from hyperopt_cli.core import storage_kind
 from hyperopt_cli.search.storage import control_study, trial_handle
 
 __all__ = ["HEARTBEAT_PREFIX", "WorkerId", "is_alive", "local_process_alive", "this_worker"]

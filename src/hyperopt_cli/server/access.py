@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hyperopt_cli.errors import EXIT_USAGE, ConfigError, HyperoptError
+from hyperopt_cli.core.errors import EXIT_USAGE, ConfigError, HyperoptError
 
 TOKEN_ENV = "HYPEROPT_TOKEN"
 MIN_TOKEN_CHARS = 16  # a user's token; shorter ones are guessable over a loopback socket in minutes

@@ -44,7 +44,7 @@ from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from hyperopt_cli import __version__, control
-from hyperopt_cli.errors import ConfigError, DataError, HyperoptError, StorageFullError
+from hyperopt_cli.core.errors import ConfigError, DataError, HyperoptError, StorageFullError
 from hyperopt_cli.server.access import Access, is_loopback, resolve_access
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.guards import BASE_HEADERS, install_guards, page_csp

@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hyperopt_cli.quote import QUOTE_CHARS, clipped, shown
+from hyperopt_cli.core.quote import QUOTE_CHARS, clipped, shown
 from hyperopt_cli.server.access import SESSION_MAX_AGE_S, Sessions, same_secret
 
 MAX_BODY_BYTES = 64 * 1024  # the largest request is a start of a few hundred bytes

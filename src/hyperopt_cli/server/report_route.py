@@ -18,7 +18,7 @@ from hyperopt_cli.server.models import ERRORS, JOB_ID_PATTERN
 from hyperopt_cli.server.paths import resolves_inside
 from hyperopt_cli.server.runs import API, ApiError, Runs
 
-REPORT_PATH = ("report", "report.html")  # hyperopt_cli.report's REPORT_DIR / REPORT_FILE (not imported: optuna)
+REPORT_PATH = ("report", "report.html")  # hyperopt_cli.report.page's REPORT_DIR / REPORT_FILE (not imported: optuna)
 
 
 def add_report_route(app: FastAPI, runs: Runs) -> None:

@@ -30,8 +30,8 @@ from typing import Any, Iterator
 import psutil
 
 from hyperopt_cli import control
-from hyperopt_cli.errorfile import ERROR_FILE_ENV, read_error_file
-from hyperopt_cli.errors import (
+from hyperopt_cli.core.errorfile import ERROR_FILE_ENV, read_error_file
+from hyperopt_cli.core.errors import (
     EXIT_CONFIG,
     EXIT_DATA,
     EXIT_LOCKED,
@@ -45,9 +45,9 @@ from hyperopt_cli.errors import (
     NothingRunningError,
     RunStateError,
 )
-from hyperopt_cli.quote import clipped
+from hyperopt_cli.core.quote import clipped
 from hyperopt_cli.run import rundir
-from hyperopt_cli.search.storage_kind import mask_url
+from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.models import StartRequest
 from hyperopt_cli.server.paths import resolves_inside

@@ -13,6 +13,7 @@ import numpy as np
 N_CLASSES = 3
 COLLAPSE_LIMIT = 0.9  # share of predictions in one class above which a model counts as collapsed
 # Contiguous sub-blocks of a validation segment: the paired units of the incumbent guard and of PBO.
+# Runs started before confirmation existed used 4; a run's count is trainer.val_sub_blocks (default 8).
 SUB_BLOCKS = 4
 
 
@@ -101,11 +102,11 @@ def sub_blocks(n: int, k: int = SUB_BLOCKS) -> list[np.ndarray]:
 
 
 def block_metrics(y_true: np.ndarray, y_pred: np.ndarray, sample_loss: np.ndarray,
-                  forward_returns: np.ndarray) -> dict[str, list[float]]:
+                  forward_returns: np.ndarray, k: int = SUB_BLOCKS) -> dict[str, list[float]]:
     """The epoch metrics of each validation sub-block, keyed like EpochMetrics' fields."""
     out: dict[str, list[float]] = {k: [] for k in ("val_loss", "val_f1", "val_precision", "val_recall",
                                                    "val_accuracy", "trading_score")}
-    for idx in sub_blocks(len(y_true)):
+    for idx in sub_blocks(len(y_true), k):
         m = classification_metrics(y_true[idx], y_pred[idx])
         out["val_loss"].append(float(np.mean(sample_loss[idx])))
         out["val_f1"].append(m["macro_f1"])

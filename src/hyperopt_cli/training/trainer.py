@@ -43,10 +43,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
-from hyperopt_cli.atomic import atomic_write
+from hyperopt_cli.core.atomic import atomic_write
 from hyperopt_cli.config import ModelConfig, TrainerConfig
 from hyperopt_cli.data.prepare import CLASS_NAMES, PreparedData, Segment
-from hyperopt_cli.errors import DivergedError, TrainingError
+from hyperopt_cli.core.errors import DivergedError, TrainingError
 from hyperopt_cli.training.losses import LossFn, build_loss
 from hyperopt_cli.training.metrics import COLLAPSE_LIMIT, block_metrics, classification_metrics, trading_score
 from hyperopt_cli.training.model import N_CLASSES, LSTMClassifier
@@ -350,7 +350,8 @@ def _train(
         val_logits = _logits(model, data.val, cfg.eval_batch_size, device, should_stop)
         if val_logits is None:  # stopped during evaluation; a resume re-evaluates this epoch
             raise stop(pos)
-        metrics = _epoch_metrics(epoch, pos.loss_sum / n_batches, val_logits, data.val, time.monotonic() - started)
+        metrics = _epoch_metrics(epoch, pos.loss_sum / n_batches, val_logits, data.val, time.monotonic() - started,
+                                 cfg.val_sub_blocks)
         history.append(metrics)
         if best is not None:
             best.update(metrics, model)
@@ -511,7 +512,8 @@ def _logits(
     return torch.cat(chunks) if chunks else torch.empty(0, N_CLASSES)
 
 
-def _epoch_metrics(epoch: int, train_loss: float, val_logits: torch.Tensor, val: Segment, seconds: float) -> EpochMetrics:
+def _epoch_metrics(epoch: int, train_loss: float, val_logits: torch.Tensor, val: Segment, seconds: float,
+                   sub_block_count: int) -> EpochMetrics:
     pred = val_logits.argmax(dim=1).numpy()
     m = classification_metrics(val.labels, pred)
     sample_loss = F.cross_entropy(val_logits, torch.from_numpy(val.labels), reduction="none")
@@ -528,7 +530,7 @@ def _epoch_metrics(epoch: int, train_loss: float, val_logits: torch.Tensor, val:
         collapsed=max(m["pred_distribution"]) > COLLAPSE_LIMIT,
         trading_score=trading_score(pred, val.forward_returns),
         seconds=seconds,
-        val_blocks=block_metrics(val.labels, pred, sample_loss.numpy(), val.forward_returns),
+        val_blocks=block_metrics(val.labels, pred, sample_loss.numpy(), val.forward_returns, sub_block_count),
     )
 
 

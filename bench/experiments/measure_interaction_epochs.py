@@ -4,7 +4,7 @@ The untuned walk-forward (bench_validity.run_untuned: the default config's final
 the interaction market (bench/synthetic_markets.py, seed 7) at 30 epochs, once with returns+candle
 and once with every family but the oscillators. Writes JSON to the path given.
 
-    python bench/measure_interaction_epochs.py bench/results/interaction-epochs30-DATE.json
+    python bench/experiments/measure_interaction_epochs.py bench/results/interaction-epochs30-DATE.json
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: its shared modules
 
 import bench_validity
 import synthetic_markets

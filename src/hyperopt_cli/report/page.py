@@ -8,7 +8,7 @@ opens offline and can be mailed) next to the PNGs themselves. Sections:
   With several symbols, each symbol's scores and own verdict follow the pooled one;
 - overview: status, data, per-group counts, how to open the studies in optuna-dashboard;
 - optimisation history and parameter importances (fANOVA, seeded) per group;
-- Optuna's parallel-coordinate and slice plots per group (report_pictures.py);
+- Optuna's parallel-coordinate and slice plots per group (report/pictures.py);
 - the learning curves (per-epoch metrics) of each group's best trial;
 - the equity curve of the test signals, LSTM vs each baseline, over the walk-forward blocks;
 - predicted vs true class shares per segment;
@@ -37,9 +37,9 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.atomic import atomic_write_bytes, atomic_write_text
+from hyperopt_cli.core.atomic import atomic_write_bytes, atomic_write_text
 from hyperopt_cli.config import OptimizationConfig, read_yaml, with_params
-from hyperopt_cli.errors import HyperoptError
+from hyperopt_cli.core.errors import HyperoptError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
@@ -51,7 +51,7 @@ from hyperopt_cli.run.records import (
 from hyperopt_cli.run.symbols import POOLED_INTERVAL_NOTE, SYMBOL_HEADER, data_label, symbol_rows
 from hyperopt_cli.search.storage import RunStorage, readonly_storage
 from hyperopt_cli.search.study_records import group_done_of
-from hyperopt_cli.search.summary import StudySummary, summarize
+from hyperopt_cli.search.summary import GuardPolicy, StudySummary, summarize
 
 __all__ = ["REPORT_DIR", "REPORT_FILE", "SECTIONS", "Report", "readonly_storage", "write_report"]
 
@@ -112,7 +112,7 @@ def _read_groups(cfg: OptimizationConfig, run_dir: Path) -> list[_Group]:
         metric, direction = group_objective(cfg, group)
         study = store.open_readonly(group)
         trials = list(study.get_trials(deepcopy=False)) if study is not None else []
-        summary = (summarize(group, trials, metric, direction, cfg.convergence_threshold, cfg.incumbent_margin_se)
+        summary = (summarize(group, trials, metric, direction, cfg.convergence_threshold, policy=GuardPolicy.of(cfg))
                    if study else None)
         record = group_done_of(study.user_attrs) if study is not None else None
         reason = str(record.get("reason") or "done") if record is not None else None
@@ -339,7 +339,7 @@ class _Builder:
 
 def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     """Write the HTML report and its PNGs for `run_dir` (default: `<run_dir>/report/`)."""
-    from hyperopt_cli.control import run_status
+    from hyperopt_cli.run.status import run_status
 
     run_dir = Path(run_dir)
     status = run_status(run_dir)  # raises RunStateError for a missing or non-run directory
@@ -445,7 +445,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
                  f"per group): <code>optuna-dashboard {_e(dashboard)}</code></p>")
     raw = read_yaml(run_dir / rundir.CONFIG_FILE)  # use_mlflow as written (load_run_config(for_display) ignores it)
     if raw.get("use_mlflow"):
-        from hyperopt_cli.tracking import default_tracking_uri
+        from hyperopt_cli.run.tracking import default_tracking_uri
 
         uri = raw.get("mlflow_tracking_uri") or default_tracking_uri(run_dir)
         text += (f"<p>MLflow runs (the web UI needs <code>pip install mlflow</code>): "
@@ -486,7 +486,7 @@ def _symbols_part(results: dict[str, Any] | None) -> str:
 
 
 def _optuna_section(b: _Builder, groups: list[_Group], kind: str) -> str:
-    from hyperopt_cli.report_pictures import optuna_png
+    from hyperopt_cli.report.pictures import optuna_png
 
     what = {"parallel": "parallel coordinates", "slice": "slice plot"}[kind]
     parts = [f"<p>Optuna's own {what} (<code>optuna.visualization.matplotlib</code>) of each group's complete "
@@ -503,14 +503,14 @@ def _optuna_section(b: _Builder, groups: list[_Group], kind: str) -> str:
 
 
 def _blocks(walk: dict[str, Any] | None) -> list[Any]:
-    from hyperopt_cli.report_pictures import BlockSeries
+    from hyperopt_cli.report.pictures import BlockSeries
 
     return [BlockSeries.from_json(raw) for raw in (walk or {}).get("blocks") or []]
 
 
 def _equity_section(b: _Builder, walk: dict[str, Any] | None) -> str:
     from hyperopt_cli.evaluation.baselines import DISPLAY_NAMES
-    from hyperopt_cli.report_pictures import equity_png
+    from hyperopt_cli.report.pictures import equity_png
 
     blocks = _blocks(walk)
     if not blocks:
@@ -525,7 +525,7 @@ def _equity_section(b: _Builder, walk: dict[str, Any] | None) -> str:
 
 
 def _predictions_section(b: _Builder, walk: dict[str, Any] | None, confusion: dict[str, Any] | None) -> str:
-    from hyperopt_cli.report_pictures import distribution_png, distribution_rows
+    from hyperopt_cli.report.pictures import distribution_png, distribution_rows
 
     rows = distribution_rows(_blocks(walk), confusion)
     if not rows:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.errors import ConfigError
+from hyperopt_cli.core.errors import ConfigError
 from hyperopt_cli.model.artifact import MANIFEST_FILE, MODEL_DIR
 
 log = logging.getLogger("hyperopt_cli")

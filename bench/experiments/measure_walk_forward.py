@@ -1,9 +1,12 @@
 """Walk-forward (K=3) of the default-config LSTM against every baseline, with the verdict.
 
 Not part of run_all.py: a one-off measurement of the evaluation library on the real files.
-    PYTHONPATH=src python bench/measure_walk_forward.py EPOCHS   # ~1-2 min on 2 busy cores
+    PYTHONPATH=src python bench/experiments/measure_walk_forward.py EPOCHS   # ~1-2 min on 2 busy cores
 """
-import json, sys, time, warnings
+import sys
+import time
+import warnings
+
 warnings.filterwarnings("ignore")
 from hyperopt_cli.config import DataConfig, LabelsConfig, ModelConfig, TrainerConfig
 from hyperopt_cli.data.load import load_ohlcv
@@ -11,6 +14,7 @@ from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.evaluation.lstm import lstm_fit_predict
 from hyperopt_cli.evaluation.verdict import verdict
 from hyperopt_cli.evaluation.walkforward import WalkForwardSource, walk_forward
+
 epochs = int(sys.argv[1])
 for name in ("EURUSD_H1", "NASDAQ_D1"):
     p = DataPreparer(load_ohlcv(f"tests/data/{name}.csv"), DataConfig()); d = p.prepare(LabelsConfig())

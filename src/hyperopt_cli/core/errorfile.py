@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hyperopt_cli.atomic import atomic_write_json
+from hyperopt_cli.core.atomic import atomic_write_json
 
 ERROR_FILE_ENV = "HYPEROPT_ERROR_FILE"
 

@@ -3,16 +3,20 @@
 For each block, N seeds are trained; the pooled macro-F1 of every single seed and of the
 ensemble (mean of the softmax probabilities) is reported. A one-off measurement behind the
 `evaluation.ensemble_seeds` default (docs/decisions.md).
-    PYTHONPATH=src python bench/measure_ensemble.py [EPOCHS] [N_SEEDS]
+    PYTHONPATH=src python bench/experiments/measure_ensemble.py [EPOCHS] [N_SEEDS]
 """
-import sys, time, warnings
+import sys
+import time
+import warnings
+
 warnings.filterwarnings("ignore")
 import numpy as np
+
 from hyperopt_cli.config import DataConfig, LabelsConfig, ModelConfig, TrainerConfig
 from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.data.prepare import DataPreparer
-from hyperopt_cli.evaluation.walkforward import WalkForwardSource, as_prepared_data, walk_forward, score_predictions
 from hyperopt_cli.evaluation.verdict import verdict
+from hyperopt_cli.evaluation.walkforward import WalkForwardSource, as_prepared_data, score_predictions, walk_forward
 from hyperopt_cli.training.trainer import predict, train_model
 
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 4

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hyperopt_cli.errors import NothingRunningError, RunStateError
+from hyperopt_cli.core.errors import NothingRunningError, RunStateError
 from hyperopt_cli.run import rundir
 
 

@@ -33,7 +33,7 @@ from rich.text import Text
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 from hyperopt_cli.run.events import plain_line, short_params
-from hyperopt_cli.screen import Col, fit_path, fit_table, flow
+from hyperopt_cli.cli.screen import Col, fit_path, fit_table, flow
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
 MAX_WARNINGS = 3  # warnings kept on screen, most recent last

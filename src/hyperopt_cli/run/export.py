@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from hyperopt_cli.atomic import atomic_write_text
+from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.config import (
     LABEL_PARAMS, OptimizationConfig, TrainerConfig, config_from_dict, families_for, read_yaml, with_params,
 )
-from hyperopt_cli.errors import RunStateError
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.model.artifact import REFIT_DIR, read_manifest, model_dir_of
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import load_run_config
@@ -48,7 +48,7 @@ def _best_params(run_dir: Path) -> tuple[dict[str, Any], bool]:
     results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
     if results is not None:
         return dict(results.get("fixed_params") or results.get("best_params") or {}), True
-    from hyperopt_cli.control import results_of
+    from hyperopt_cli.run.status import results_of
 
     return dict(results_of(run_dir).get("fixed_params") or {}), False
 

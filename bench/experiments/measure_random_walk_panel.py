@@ -5,7 +5,7 @@ independent, so a pooled LSTM clearly above its baselines here would mean a leak
 symbols. Prints the pooled macro-F1 of every predictor, the verdict, and each symbol's LSTM and best
 baseline (the untuned default config, seed 0).
 
-    python bench/measure_random_walk_panel.py
+    python bench/experiments/measure_random_walk_panel.py
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: its shared modules
 
 import bench_validity
 import common

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from hyperopt_cli.errors import ConfigError
-from hyperopt_cli.quote import clipped
+from hyperopt_cli.core.errors import ConfigError
+from hyperopt_cli.core.quote import clipped
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few KiB; anything over 1 MiB is not one
 MAX_YAML_VALUES = 10_000  # scalars + collections once aliases are expanded; the default config has ~150

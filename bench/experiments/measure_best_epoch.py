@@ -1,14 +1,18 @@
 """Test macro-F1 of the last epoch vs the best validation epoch (restore_best_epoch), default config.
 
 Not part of run_all.py: a one-off measurement behind the restore_best_epoch default.
-    PYTHONPATH=src python bench/measure_best_epoch.py EPOCHS SEEDS   # e.g. 12 8: ~4 min on 2 busy cores
+    PYTHONPATH=src python bench/experiments/measure_best_epoch.py EPOCHS SEEDS   # e.g. 12 8: ~4 min on 2 busy cores
 
 Measured 2026-11-30 (tests/data files, default config, 8 seeds, mean test macro-F1):
     4 epochs:  EURUSD last 0.409  best 0.411 | NASDAQ last 0.386  best 0.382
     12 epochs: EURUSD last 0.354  best 0.383 | NASDAQ last 0.338  best 0.330
 """
-import json, sys, time
+import json
+import sys
+import time
+
 import numpy as np
+
 from hyperopt_cli.config import DataConfig, LabelsConfig, ModelConfig, TrainerConfig
 from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.data.prepare import DataPreparer

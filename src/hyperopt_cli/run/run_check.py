@@ -1,0 +1,81 @@
+"""The run-level check: does the configuration the groups chose beat the defaults on held-back units?
+
+Each group confirms its own change, but a full run makes up to seven such decisions on the
+same confirmation units, so one may pass by chance, and changes confirmed one at a time can
+still add up to nothing. Before the final walk-forward the run's chosen configuration (the
+last group's pick, which trained with every earlier group's values) is compared with the
+defaults (the first group's incumbent) on the confirmation units' CE skill, which is
+comparable across label settings. Not better beyond noise: the run keeps the defaults,
+records both and says so. The test segment plays no part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.run.records import changed_params, group_objective
+from hyperopt_cli.search.group import open_study
+from hyperopt_cli.search.selection import confirm
+from hyperopt_cli.search.summary import StudySummary, folds_of, incumbent_trial
+
+
+@dataclass(frozen=True)
+class RunCheck:
+    """The chosen configuration against the defaults; `kept_defaults`: the run evaluates the defaults."""
+
+    kept_defaults: bool
+    chosen: dict[str, Any]  # {"group", "trial"}: the trial that trained the chosen configuration
+    defaults: dict[str, Any]  # {"group", "trial"}: the first group's incumbent
+    comparison: dict[str, Any]  # delta, se, units, t, threshold, compared (CE skill, > 0: the chosen is better)
+    defaults_epochs: int | None  # the epoch count the defaults trial's folds chose
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kept_defaults": self.kept_defaults, "chosen": self.chosen, "defaults": self.defaults,
+                **self.comparison}
+
+    def message(self) -> str:
+        c = self.comparison
+        gain = f"skill gain {c['delta']:+.4f} (t {c['t']:.2f}, needed {c['threshold']:.2f}, {c['units']} held-back units)"
+        if self.kept_defaults:
+            return f"run check: the chosen configuration does not beat the defaults beyond noise ({gain}); keeping the defaults"
+        return f"run check: the chosen configuration beats the defaults ({gain})"
+
+
+def _trial(trials: list[FrozenTrial], number: int | None) -> FrozenTrial | None:
+    return next((t for t in trials if t.number == number), None)
+
+
+def check_against_defaults(cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary],
+                           fixed: dict[str, Any]) -> RunCheck | None:
+    """None when there is nothing to check: the check is off, the run changed nothing, or units are missing."""
+    groups = [g for g in cfg.groups_to_run() if g in summaries]
+    if not cfg.run_check or cfg.confirm_share <= 0 or not changed_params(cfg, fixed) or len(groups) < 2:
+        return None
+    first, last = groups[0], groups[-1]
+    defaults = incumbent_trial(open_study(cfg, run_dir, first, group_objective(cfg, first)[1]).get_trials(deepcopy=False))
+    chosen = _trial(open_study(cfg, run_dir, last, group_objective(cfg, last)[1]).get_trials(deepcopy=False),
+                    summaries[last].best_trial)
+    if defaults is None or chosen is None or defaults.user_attrs.get("fixed_params"):
+        return None
+    return judge(defaults, chosen, cfg.confirm_alpha, first, last)
+
+
+def judge(defaults: FrozenTrial, chosen: FrozenTrial, alpha: float, first: str, last: str) -> RunCheck | None:
+    """The chosen trial against the defaults trial on their held-back CE-skill units (None without them)."""
+    judged = confirm(defaults.user_attrs.get("confirm_skill_units"), chosen.user_attrs.get("confirm_skill_units"),
+                     "maximize", alpha, 1, folds_of(defaults))
+    if judged is None:
+        return None
+    selection = defaults.user_attrs.get("selection") or {}
+    return RunCheck(
+        kept_defaults=not judged.confirmed,
+        chosen={"group": last, "trial": chosen.number},
+        defaults={"group": first, "trial": defaults.number},
+        comparison=judged.as_dict(),
+        defaults_epochs=int(selection["epochs"]) if selection.get("epochs") else None,
+    )
