@@ -9,6 +9,7 @@ from rich.table import Table
 
 from hyperopt_cli.cli.app import out
 from hyperopt_cli.cli.screen import Col, fit_table
+from hyperopt_cli.report.words import pbo_meaning, small_sample_note
 
 
 def line(text: str) -> None:
@@ -61,18 +62,6 @@ def local_time(iso: Any) -> str:
         return dt.datetime.fromisoformat(str(iso)).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return str(iso)
-
-
-def pbo_meaning(pbo: float) -> str:
-    """The probability of backtest overfitting in words, over its whole range (0.61 and 0.79 occur)."""
-    if pbo < 0.2:
-        return "below 0.2: the search's pick holds up out of sample"
-    if pbo < 0.4:
-        return "0.2-0.4: the pick is likely, not surely, above the median out of sample"
-    if pbo <= 0.6:
-        return "about 0.5: the pick does no better than chance out of sample"
-    return ("above 0.6: worse than chance, the pick is more often below the median out of sample; "
-            "the search overfits its validation folds")
 
 
 def group_status(row: dict[str, Any]) -> str:
@@ -133,6 +122,9 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
     verdict = res.get("verdict")
     if verdict and verdict_line:
         line(f"Verdict: {verdict.get('wording')}")
+    small = small_sample_note((verdict or {}).get("n_samples"))
+    if verdict and small:
+        line(f"Note: {small}")
     _print_symbols(res)
 
 
