@@ -139,8 +139,12 @@ class Variant:
             progress = state.get("progress") or {}
             children = psutil.Process(proc.pid).children(recursive=True)
             registered = list((self.run / "workers").glob("*.json")) if (self.run / "workers").is_dir() else []
-            if state.get("status") == "running" and progress.get("current_epoch") is not None \
-                    and len(registered) >= len(children):
+            want = max(0, int(resolved_parallel(self.run).get("workers") or 1) - 1) if (self.run / "config.yaml").is_file() \
+                else None
+            # This session's state (a kill -9 leaves the last one "running"), its workers started and registered.
+            if state.get("status") == "running" and state.get("pid") == proc.pid \
+                    and progress.get("current_epoch") is not None and want is not None \
+                    and len(children) >= want and len(registered) >= want:
                 return [psutil.Process(proc.pid), *children]
             time.sleep(0.05)
         raise TimeoutError(f"{self.name}: the run never trained")
