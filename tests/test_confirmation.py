@@ -224,14 +224,37 @@ def test_a_run_whose_search_changed_nothing_says_so_in_its_verdict(tmp_path: Pat
     from hyperopt_cli.run.records import SEARCH_CHANGED_NOTHING
 
     # PBO is always at or above 0: no challenger may replace the incumbent, whatever it scores.
-    cfg = _tiny("mode=quick", "max_trials_per_group=4", "n_startup_trials=4", "pbo_keep_level=0")
+    cfg = _tiny("mode=quick", "max_trials_per_group=4", "n_startup_trials=4", "pbo_keep_level=0",
+                "epochs_per_trial=3", "seed=4")
     results = HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
     group = results["group_results"]["learning_rate"]
     assert group["kept"] in (None, KEPT_PBO)  # None: the incumbent ranked first anyway
     assert group["best_trial"] == 0 and results["search_changed"] is False
     assert results["best_params"] == {"learning_rate": cfg.trainer.learning_rate, "batch_size": cfg.trainer.batch_size}
     assert results["verdict"]["search_note"] == SEARCH_CHANGED_NOTHING
-    assert results["verdict"]["wording"].endswith(SEARCH_CHANGED_NOTHING)
+    epoch_check = results["epoch_check"]
+    if epoch_check is None:  # the incumbent's own curve chose the configured epochs
+        assert results["epochs"] == cfg.epochs_per_trial
+    else:  # fewer epochs only where the held-back units confirm them
+        assert epoch_check["chosen"] < cfg.epochs_per_trial
+        assert results["epochs"] == (epoch_check["chosen"] if epoch_check["epochs"] else cfg.epochs_per_trial)
+
+
+def test_fewer_epochs_than_configured_only_where_held_back_units_confirm_them() -> None:
+    from hyperopt_cli.run.run_check import check_epochs
+
+    cfg = OptimizationConfig()  # 4 epochs configured
+    t = noise_group(2)[0]
+    last = np.asarray(t.user_attrs["confirm_skill_units"])
+    t.user_attrs["last_confirm_skill_units"] = list(last)
+    t.user_attrs["confirm_skill_units"] = list(last + np.random.default_rng(0).normal(0, 0.001, len(last)))
+    check = check_epochs(t, cfg)  # epoch 2 chosen, no better than the last on held-back units
+    assert check is not None and check.epochs is None and check.chosen == 2 and check.comparison["compared"] == 3
+    t.user_attrs["confirm_skill_units"] = list(last + 0.03)
+    check = check_epochs(t, cfg)
+    assert check is not None and check.epochs == 2 and "confirmed, training 2 epochs" in check.message()
+    t.user_attrs["selection"] = {"epochs": 4, "folds": 3}
+    assert check_epochs(t, cfg) is None  # the configured count chosen: nothing to check
 
 
 @pytest.mark.slow
@@ -250,17 +273,9 @@ def test_the_run_check_decides_what_the_final_evaluation_trains(tmp_path: Path) 
     assert check["kept_defaults"] == (not (check["delta"] > 0 and check["t"] > check["threshold"]))
     if check["kept_defaults"]:
         assert results["search_changed"] is False and set(results["best_params"]) == set(check_fixed(results))
-        assert results["epochs"] == check_epochs(tmp_path / "run", cfg)
+        assert results["epochs"] in (cfg.epochs_per_trial, (results["epoch_check"] or {}).get("epochs"))
     else:
         assert results["best_params"] and results["search_changed"] is True
-
-
-def check_epochs(run: Path, cfg: OptimizationConfig) -> int:
-    """The epoch count the defaults trial (the first group's incumbent) chose."""
-    from hyperopt_cli.search import storage
-
-    first = storage.load_study(cfg, run, cfg.groups_to_run()[0]).trials[0]
-    return int(first.user_attrs["selection"]["epochs"])
 
 
 def check_fixed(results: dict) -> list[str]:

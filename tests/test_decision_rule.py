@@ -173,3 +173,15 @@ def test_results_show_what_argmax_would_have_scored(finished: Any) -> None:
     )["macro_f1"]
     assert decision["argmax_test_metrics"]["macro_f1"] == pytest.approx(f1)
     assert isinstance(pd.Timestamp(results["walk_forward"]["blocks"][0]["first_timestamp"]), pd.Timestamp)
+
+
+def test_hyperopt_results_names_the_rule_and_what_argmax_would_have_scored(finished: Any) -> None:
+    from typer.testing import CliRunner
+
+    from hyperopt_cli.cli import app
+
+    run_dir, _, results = finished
+    shown = CliRunner().invoke(app, ["results", str(run_dir)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    argmax = results["decision"]["argmax_test_metrics"]["macro_f1"]
+    assert "Decision rule: fitted (offsets used in" in shown.stdout and f"{argmax:.4f}" in shown.stdout

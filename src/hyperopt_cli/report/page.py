@@ -451,10 +451,12 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
     text = _table(["", ""], facts) + _table(
         ["group", "state", "objective", "trials c/p/f/r", "best", "best trial", "ended by", "PBO"], rows
     )
-    text += ("<p>Trials are ranked by their objective averaged over purged folds at the best epoch; a group keeps "
-             "the values it started from (<em>kept: within noise</em>) unless a challenger's paired gain exceeds "
-             "one standard error. PBO is the probability of backtest overfitting (CSCV over the trials' fold "
-             f"sub-blocks): {PBO_SCALE}. See docs/selection.md.</p>")
+    text += ("<p>Trials are ranked by their objective averaged over purged folds at the best epoch, on the earlier "
+             "half of each fold's validation part. A group keeps the values it started from unless a challenger's "
+             "gain holds on the later, held-back half, corrected for the number of trials compared "
+             "(<em>kept: not confirmed</em>), and whatever they show when its own PBO is 0.5 or more "
+             "(<em>kept: ranking no better than chance</em>). PBO is the probability of backtest overfitting "
+             f"(CSCV over the trials' fold sub-blocks): {PBO_SCALE}. See docs/selection.md.</p>")
     dashboard = RunStorage(cfg, run_dir).dashboard_url(next((g.name for g in groups if g.study is not None),
                                                             groups[0].name))
     if dashboard is not None:

@@ -32,7 +32,7 @@ class RunCheck:
     chosen: dict[str, Any]  # {"group", "trial"}: the trial that trained the chosen configuration
     defaults: dict[str, Any]  # {"group", "trial"}: the first group's incumbent
     comparison: dict[str, Any]  # delta, se, units, t, threshold, compared (CE skill, > 0: the chosen is better)
-    defaults_epochs: int | None  # the epoch count the defaults trial's folds chose
+    defaults_epochs: int | None = None  # the epoch count the defaults trial's folds chose
 
     def as_dict(self) -> dict[str, Any]:
         return {"kept_defaults": self.kept_defaults, "chosen": self.chosen, "defaults": self.defaults,
@@ -79,3 +79,57 @@ def judge(defaults: FrozenTrial, chosen: FrozenTrial, alpha: float, first: str, 
         comparison=judged.as_dict(),
         defaults_epochs=int(selection["epochs"]) if selection.get("epochs") else None,
     )
+
+
+@dataclass(frozen=True)
+class EpochCheck:
+    """Whether the final configuration's chosen epoch count beats training the configured epochs."""
+
+    epochs: int | None  # what the final model trains for (None: epochs_per_trial)
+    chosen: int  # the count its selection curve chose
+    comparison: dict[str, Any]  # chosen count against the last epoch, on the held-back CE skill
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "chosen": self.chosen, **self.comparison}
+
+    def message(self) -> str:
+        c = self.comparison
+        gain = (f"{self.chosen} epochs against the last: skill gain {c['delta']:+.4f} (t {c['t']:.2f}, "
+                f"needed {c['threshold']:.2f}, {c['units']} held-back units)")
+        if self.epochs is None:
+            return f"epoch check: {gain}; not confirmed, training the configured epochs"
+        return f"epoch check: {gain}; confirmed, training {self.epochs} epochs"
+
+
+def check_epochs(trial: FrozenTrial | None, cfg: OptimizationConfig) -> EpochCheck | None:
+    """Fewer epochs than configured only where the held-back units confirm them (docs/selection.md).
+
+    The chosen count is the best of `epochs_per_trial` points of the selection curve, so it is
+    corrected for the other counts it was picked among; the two are the same model at two
+    epochs, so the noise is the trial's own (no trial-to-trial floor). None: nothing to check
+    (confirmation off, the last epoch chosen, or the units missing); the chosen count stands.
+    """
+    if trial is None or cfg.confirm_share <= 0:
+        return None
+    selection = trial.user_attrs.get("selection") or {}
+    chosen = int(selection.get("epochs") or 0)
+    if not chosen or chosen >= cfg.epochs_per_trial:
+        return None
+    judged = confirm(trial.user_attrs.get("last_confirm_skill_units"), trial.user_attrs.get("confirm_skill_units"),
+                     "maximize", cfg.confirm_alpha, cfg.epochs_per_trial - 1, folds_of(trial))
+    if judged is None:
+        return None
+    return EpochCheck(chosen if judged.confirmed else None, chosen, judged.as_dict())
+
+
+def final_trial(cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary],
+                check: RunCheck | None) -> FrozenTrial | None:
+    """The trial that trained the configuration the run evaluates: the defaults trial if the check kept them."""
+    groups = [g for g in cfg.groups_to_run() if g in summaries]
+    if not groups:
+        return None
+    if check is not None and check.kept_defaults:
+        group, number = check.defaults["group"], check.defaults["trial"]
+    else:
+        group, number = groups[-1], summaries[groups[-1]].best_trial
+    return _trial(open_study(cfg, run_dir, group, group_objective(cfg, group)[1]).get_trials(deepcopy=False), number)

@@ -454,7 +454,8 @@ def completed_outcome(results: list[TrainResult], folds: list[PreparedData], met
     attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in results[-1].history],
                  raw_value=chosen.value, collapsed=collapsed, selection=chosen.as_dict(), units=chosen.units,
                  skill_units=chosen.skill_units, confirm_units=chosen.confirm_units,
-                 confirm_skill_units=chosen.confirm_skill_units, train_seconds=sum(m.seconds for r in results for m in r.history))
+                 confirm_skill_units=chosen.confirm_skill_units,
+                 last_confirm_skill_units=chosen.last_confirm_skill_units, train_seconds=sum(m.seconds for r in results for m in r.history))
     warning = (f"mode collapse: val precision {final.val_precision:.3f} < {collapse_precision} "
                f"after epoch {chosen.epochs} (flagged, not penalised)") if collapsed else None
     return TrialOutcome(TrialState.COMPLETE, chosen.value, attrs, warning, collapsed)

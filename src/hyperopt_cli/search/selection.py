@@ -90,6 +90,7 @@ class Selection:
     skill_units: list[float] = field(default_factory=list)  # CE skill per fold sub-block (PBO's score)
     confirm_units: list[float] = field(default_factory=list)  # the metric on the held-back sub-blocks
     confirm_skill_units: list[float] = field(default_factory=list)  # CE skill on the held-back sub-blocks
+    last_confirm_skill_units: list[float] = field(default_factory=list)  # the same after the last epoch
 
     def as_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "value": self.value, "fold_values": self.fold_values, "curve": self.curve,
@@ -127,6 +128,7 @@ def select(curves: Sequence[FoldCurve], metric: str, direction: str, confirm_sha
             best = e
     units, confirm_units = _split_units(curves, best, metric, confirm_share)
     skill_units, confirm_skill_units = _split_units(curves, best, SKILL, confirm_share)
+    _, last_confirm_skill_units = _split_units(curves, n_epochs - 1, SKILL, confirm_share)
     return Selection(
         epochs=best + 1,
         value=curve[best],
@@ -136,6 +138,7 @@ def select(curves: Sequence[FoldCurve], metric: str, direction: str, confirm_sha
         skill_units=skill_units,
         confirm_units=confirm_units,
         confirm_skill_units=confirm_skill_units,
+        last_confirm_skill_units=last_confirm_skill_units,
     )
 
 
@@ -218,7 +221,12 @@ class Confirmation:
     def as_dict(self) -> dict[str, Any]:
         finite = lambda v: None if math.isnan(v) else v  # noqa: E731
         return {"delta": self.delta, "se": finite(self.se), "units": self.n_units, "t": finite(self.t),
-                "threshold": self.threshold, "compared": self.compared}
+                "threshold": self.threshold, "compared": self.compared, "lower_bound": finite(self.lower_bound)}
+
+    @property
+    def lower_bound(self) -> float:
+        """The gain's one-sided lower confidence bound at the corrected level (> 0 exactly when confirmed)."""
+        return self.delta - self.threshold * self.se if math.isfinite(self.se) else float("nan")
 
 
 def confirm(incumbent_units: Sequence[float] | None, challenger_units: Sequence[float] | None,
