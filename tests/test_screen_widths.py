@@ -89,15 +89,19 @@ def test_the_live_view_fits(columns: int) -> None:
 
     from hyperopt_cli.cli.progress import LiveDisplay
 
-    console = Console(file=io.StringIO(), force_terminal=True, width=columns, color_system=None)
+    # soft_wrap as the CLI's stderr console has it (cli/app.py): rich wraps nothing the view does not wrap itself
+    console = Console(file=io.StringIO(), force_terminal=True, width=columns, color_system=None, soft_wrap=True)
     display = LiveDisplay(console, clock=FakeClock(900.0))
     feed_run(display, display.clock)  # type: ignore[arg-type]
+    display.emit("warning", group="augmentation", trial=0,
+                 message="mode collapse at epoch 1: 95% of validation predictions are SELL, val precision 0.315")
     display._run.update(run_dir="/home/someone/projects/hyperopt-cli/runs/20261127_215832",
                         data="synthetic (6,000 bars)", parallel="2 workers x 1 thread, journal files")
     console.print(display.renderable())
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert_fits(text, columns)
     assert "0.3900 #4" in text and "ETA " in text and "epoch 2/4" in text
+    assert "0.315" in text and "SELL," in text  # a long warning wraps between words, whole
     # The best params are on screen: in the table at 120, under it at 80; each token whole.
     assert "dropout=0.2" in text and "weight_decay=0.0001" in text
 

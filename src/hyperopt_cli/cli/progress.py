@@ -312,8 +312,9 @@ class LiveDisplay:
             if "best params" in dropped:
                 parts += [Text(line) for line in self._best_params_lines(width)]
             parts.append(self._trial_line(width))
-            parts += [Text(line, style="cyan") for line in self._others]
-            parts += [Text(w, style="yellow") for w in self._warnings]
+            # Wrapped here, between words: the console may soft-wrap (a terminal would cut or split mid-number).
+            parts += [Text(line, style="cyan") for other in self._others for line in flow(other.split(), width, " ")]
+            parts += [Text(line, style="yellow") for w in self._warnings for line in flow(w.split(), width, " ")]
             return Group(*parts)
 
     def _header(self, width: int = 120) -> Text:
