@@ -114,7 +114,7 @@ def _print_status(state: dict[str, Any]) -> None:
     _line(f"  {describe_times(state)}")
     from hyperopt_cli.run.events import short_params
 
-    cols = (Col("group"), Col("status", prose=True), Col("trials", "right"), Col("pruned", "right", drop=2),
+    cols = (Col("group"), Col("status", prose=True, least=30), Col("trials", "right"), Col("pruned", "right", drop=2),
             Col("failed", "right", drop=3), Col("best", "right"), Col("best params", prose=True, drop=4))
     cells = []
     for name, row in (state.get("groups") or {}).items():
