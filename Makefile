@@ -11,7 +11,7 @@ TORCH_INDEX_ARG := $(if $(strip $(TORCH_INDEX)),--index-url $(TORCH_INDEX),)
 SYSTEM_DEPS ?= 1
 SYSTEM_DEPS_STEP := $(if $(filter 0 no false,$(SYSTEM_DEPS)),,system-deps)
 
-.PHONY: install install-dev system-deps run test test-fast bench clean
+.PHONY: install install-dev system-deps run lint test test-fast bench clean
 
 # What `make run` needs: torch (from TORCH_INDEX) and the package, with pip's progress shown.
 $(VENV)/.installed-run: pyproject.toml
@@ -36,7 +36,13 @@ run: install
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: install-dev $(SYSTEM_DEPS_STEP)
+# The linter, the type checker and the layer contracts (pyproject.toml), before any test runs.
+lint: install-dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: install-dev $(SYSTEM_DEPS_STEP) lint
 	$(PY) -m pytest -q
 
 test-fast: install-dev
@@ -46,4 +52,4 @@ bench: install-dev
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -55,9 +55,9 @@ def _window_pass(data: Any) -> float:
 
 def child_synthetic(n_bars: int) -> dict[str, Any]:
     from hyperopt_cli.config import DataConfig, LabelsConfig
-    from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.data.features import compute_features
     from hyperopt_cli.data.labels import triple_barrier_labels
+    from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
     out: dict[str, Any] = {"bars": n_bars}
@@ -289,6 +289,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, nargs="+", default=None,
                         help="bar counts (default 100000 1000000); panel mode: bars per symbol (default 50000)")
+    parser.add_argument("--quick", action="store_true", help="CI-sized: 20,000 bars (default bar counts only)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/data.json"))
     parser.add_argument("--symbols", type=int, nargs="+", default=None,
                         help="panel mode: symbol counts, each x --bars bars (e.g. --symbols 1 5 20 --bars 50000)")
@@ -315,7 +316,7 @@ def main() -> None:
     if args.symbols:
         run_panel(args.symbols, args.bars[0] if args.bars else 50_000, args.scaling, args.profile)
         return
-    args.bars = args.bars or [100_000, 1_000_000]
+    args.bars = args.bars or ([20_000] if args.quick else [100_000, 1_000_000])
 
     report: dict[str, Any] = {
         "python": platform.python_version(),

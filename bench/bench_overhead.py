@@ -46,14 +46,10 @@ def _instrument(timers: common.SelfTimers) -> None:
     import optuna
     import rich.live
 
-    from hyperopt_cli.run import events
-
-    from hyperopt_cli.run import final, optimizer, rundir, state
-
-    from hyperopt_cli.search import group as search
-
-    from hyperopt_cli.training import trainer
     from hyperopt_cli.data.prepare import DataPreparer
+    from hyperopt_cli.run import events, final, optimizer, rundir, state
+    from hyperopt_cli.search import group as search
+    from hyperopt_cli.training import trainer
 
     if getattr(search.train_model, "__bench_hooked__", False):
         return
@@ -189,7 +185,7 @@ def _profile_summary(profiler: cProfile.Profile, top: int = 15) -> dict[str, Any
     """Top functions outside the training math, by cumulative and by own time."""
     stats = pstats.Stats(profiler, stream=io.StringIO())
     rows = []
-    for (filename, line, func), (cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         where = filename.split("site-packages/")[-1].split("src/")[-1]
         rows.append({"function": f"{where}:{line}({func})", "calls": nc, "own_s": tt, "cum_s": ct})
 

@@ -41,7 +41,6 @@ def sizes(quick: bool) -> dict[str, int]:
 def prepared(size: dict[str, int]) -> tuple[dict[str, Any], Any, Any]:
     """(data by variant, trainer config, model config), all from configs/default.yaml."""
     import bench_data
-
     from hyperopt_cli.config import with_params
     from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.data.synthetic import synthetic_ohlcv

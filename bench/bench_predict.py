@@ -59,10 +59,12 @@ def measure(n_bars: int, folder: Path, model_dir: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bars", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--bars", type=int, nargs="+", default=None, help="bar counts (default 100000 1000000)")
+    parser.add_argument("--quick", action="store_true", help="CI-sized: 20,000 bars (default bar counts only)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    args.bars = args.bars or ([20_000] if args.quick else [100_000, 1_000_000])
     import torch
 
     if args.threads:

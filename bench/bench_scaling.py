@@ -53,9 +53,9 @@ def child_baseline() -> dict[str, Any]:
     import numpy  # noqa: F401
 
     from hyperopt_cli.config import DataConfig, LabelsConfig  # noqa: F401
-    from hyperopt_cli.data.prepare import DataPreparer  # noqa: F401
     from hyperopt_cli.data.features import compute_features  # noqa: F401
     from hyperopt_cli.data.labels import triple_barrier_labels  # noqa: F401
+    from hyperopt_cli.data.prepare import DataPreparer  # noqa: F401
     from hyperopt_cli.data.synthetic import synthetic_ohlcv  # noqa: F401
 
     return {"peak_rss_mib": _peak_mib()}
@@ -68,8 +68,8 @@ def child_epoch(n_bars: int, n_batches: int, n_eval: int, full_epoch: bool) -> d
 
     from hyperopt_cli.config import DataConfig, LabelsConfig, ModelConfig, TrainerConfig
     from hyperopt_cli.data.prepare import DataPreparer
-    from hyperopt_cli.training.model import LSTMClassifier
     from hyperopt_cli.data.synthetic import synthetic_ohlcv
+    from hyperopt_cli.training.model import LSTMClassifier
     from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, predict, train_model
 
     base_rss = _peak_mib()

@@ -22,7 +22,6 @@ single split, trained with the same seed, so the old objective comes from the sa
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import sys
 import tempfile
 import time

@@ -69,9 +69,9 @@ def measure(threads: int, n_train: int, n_val: int, repeats: int) -> dict[str, A
     """Interleaved repeats of matmul bursts and the three loops, all at `threads` torch threads."""
     import dataclasses
 
-    import bench_trainer
     import torch
 
+    import bench_trainer
     from hyperopt_cli.config import ModelConfig, TrainerConfig
     from hyperopt_cli.training.trainer import resolve_device
 

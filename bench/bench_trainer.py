@@ -16,8 +16,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -86,13 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/out/trainer.json"))
     parser.add_argument("--n-train", type=int, default=6400)
     parser.add_argument("--n-val", type=int, default=640)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per variant (default 5; --quick 1)")
+    parser.add_argument("--quick", action="store_true", help="CI-sized: 1 repeat")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: torch's default")
     parser.add_argument("--no-bf16", action="store_true", help="skip the trainer.precision=bf16 variants")
     args = parser.parse_args(argv)
+    args.repeats = args.repeats or (1 if args.quick else 5)
     if args.threads:
         torch.set_num_threads(args.threads)
 

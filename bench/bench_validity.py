@@ -24,11 +24,11 @@ on the real files (medians over seeds); interaction: wins with the interval abov
 
     python bench/bench_validity.py [--quick] [--out FILE.json]
 
-Several symbols in one run (issue 24): `--panel` runs bench/validity_panel.py instead: the
-pooled verdict of a panel (EURUSD_H1 + two synthetic hourly markets on its calendar; 8
-planted-pattern markets) against each symbol run alone, with the interval widths compared.
+Several symbols in one run (issue 24) are bench/validity_panel.py's: the pooled verdict of a
+panel (EURUSD_H1 + two synthetic hourly markets on its calendar; 8 planted-pattern markets)
+against each symbol run alone, with the interval widths compared.
 
-    python bench/bench_validity.py --panel [--quick] [--seeds 0 1 2] [--datasets ...] [--jobs N]
+    python bench/validity_panel.py [--quick] [--seeds 0 1 2] [--datasets ...] [--jobs N]
 """
 
 from __future__ import annotations
@@ -347,11 +347,6 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    if "--panel" in sys.argv[1:]:
-        import validity_panel
-
-        validity_panel.main()
-        return
     common.dated_main(run, markdown, __doc__, "validity", "one seed, 2 trials per group (a smoke run)")
 
 

@@ -1,37 +1,89 @@
-"""Run the whole bench suite; write every figure to one JSON file and a short Markdown table.
+"""Run the bench suite, or any registered benchmark; write every figure to one JSON file and a short Markdown table.
 
     python bench/run_all.py [--quick] [--out FILE.json] [--only NAME ...] [--eurusd PATH]
+    python bench/run_all.py --list          # every registered benchmark: name, in the suite?, script, what it measures
 
 Full variant (default): about 25 minutes on 2 cores; writes bench/results/<date>.json and
 .md. --quick: a few minutes, CI-sized; writes bench/out/quick.json and .md (not committed).
-Each bench runs in its own process (thread settings and instrumentation never leak
-between them), in this order: throughput, overhead, scaling, parallel, search_quality.
-See bench/README.md for what every figure means.
+Without --only it runs the suite (throughput, overhead, scaling, parallel, search_quality: the
+figures of the Markdown table); `--only NAME` runs any registered benchmark, each with
+`--quick` and `--out` like the suite's. Each bench runs in its own process (thread settings and
+instrumentation never leak between them). See bench/README.md for what every figure means.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import common
 
-BENCHES = ("throughput", "overhead", "scaling", "parallel", "search_quality")
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark: a script under bench/ run as `python bench/SCRIPT [--quick] --out FILE.json`."""
+
+    script: str
+    suite: bool = False  # run by default; its figures make the Markdown table
+    eurusd: bool = False  # takes --eurusd PATH
+
+
+# Every benchmark of bench/, in the order the suite runs them. A new benchmark is one line here
+# (tests/test_bench_registry.py fails on a bench/bench_*.py that is missing); its script takes
+# --quick (the CI-sized variant) and --out FILE.json (where its JSON goes), as every script here does.
+REGISTRY: dict[str, Bench] = {
+    "throughput": Bench("bench_throughput.py", suite=True),
+    "overhead": Bench("bench_overhead.py", suite=True),
+    "scaling": Bench("bench_scaling.py", suite=True),
+    "parallel": Bench("bench_parallel.py", suite=True),
+    "search_quality": Bench("bench_search_quality.py", suite=True, eurusd=True),
+    "contention": Bench("bench_contention.py"),
+    "data": Bench("bench_data.py"),
+    "features": Bench("bench_features.py"),
+    "panel_speed": Bench("bench_panel_speed.py"),
+    "precision_f1": Bench("bench_precision_f1.py"),
+    "predict": Bench("bench_predict.py"),
+    "resume": Bench("bench_resume.py"),
+    "selection": Bench("bench_selection.py"),
+    "selection_cost": Bench("bench_selection_cost.py"),
+    "soak": Bench("bench_soak.py"),
+    "stop": Bench("bench_stop.py"),
+    "trainer": Bench("bench_trainer.py"),
+    "validity": Bench("bench_validity.py"),
+    "validity_panel": Bench("validity_panel.py"),
+}
+SUITE = tuple(name for name, bench in REGISTRY.items() if bench.suite)
+BENCHES = SUITE  # the suite's names, as before the registry
+
+
+def what_it_measures(bench: Bench) -> str:
+    """The first line of the script's docstring (read, not imported)."""
+    source = (common.BENCH_DIR / bench.script).read_text(encoding="utf-8")
+    return (ast.get_docstring(ast.parse(source)) or "").split("\n", 1)[0]
+
+
+def list_benches() -> str:
+    width = max(map(len, REGISTRY))
+    return "\n".join(f"{name:<{width}}  {'suite' if bench.suite else '     '}  {bench.script:<26}  "
+                     f"{what_it_measures(bench)}" for name, bench in REGISTRY.items())
 
 
 def _run_bench(name: str, quick: bool, eurusd: str, tmp: Path) -> dict[str, Any]:
     out = tmp / f"{name}.json"
-    cmd = [sys.executable, str(common.BENCH_DIR / f"bench_{name}.py"), "--out", str(out)]
+    bench = REGISTRY[name]
+    cmd = [sys.executable, str(common.BENCH_DIR / bench.script), "--out", str(out)]
     if quick:
         cmd.append("--quick")
-    if name == "search_quality":
+    if bench.eurusd:
         cmd += ["--eurusd", eurusd]
     start = time.perf_counter()
     load_before = common.machine_info()["load_avg"]
@@ -180,6 +232,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             cells = " | ".join(f"{row['trials_per_hour'][c]:.0f}" for c in pa["settings"]["configs"])
             lines.append(f"| {model} | {cells} | {row['best']} |")
         lines.append("")
+    others = {k: v for k, v in b.items() if k not in SUITE and "error" not in v}
+    if others:
+        lines += ["## Other benchmarks run", "", "| bench | seconds | figures |", "|---|---|---|"]
+        lines += [f"| {k} | {v.get('bench_s', 0):.0f} | in the JSON file, `benches.{k}` |" for k, v in others.items()]
+        lines.append("")
     errors = {k: v["error"] for k, v in b.items() if "error" in v}
     if errors:
         lines += ["Failed benches: " + ", ".join(f"{k} ({v})" for k, v in errors.items()), ""]
@@ -192,7 +249,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON output (default: bench/results/<date>.json, or bench/out/quick.json with --quick); "
                              "the Markdown table goes next to it with .md")
-    parser.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES))
+    parser.add_argument("--only", nargs="+", choices=list(REGISTRY), default=list(SUITE), metavar="NAME",
+                        help="run these registered benchmarks (see --list; default: the suite)")
+    parser.add_argument("--list", action="store_true", help="list every registered benchmark and exit")
     parser.add_argument("--eurusd", default=str(common.DEFAULT_EURUSD), help="EURUSD_H1.csv for search quality")
     parser.add_argument("--date", default=dt.date.today().isoformat(), help="date in the file name and report")
     parser.add_argument("--render", type=Path, default=None, metavar="FILE.json",
@@ -200,6 +259,9 @@ def main() -> int:
     parser.add_argument("--merge", action="store_true",
                         help="keep the other benches of an existing --out file and replace only those run now")
     args = parser.parse_args()
+    if args.list:
+        print(list_benches())
+        return 0
     if args.render is not None:
         args.render.with_suffix(".md").write_text(render_markdown(json.loads(args.render.read_text())) + "\n")
         return 0
@@ -207,14 +269,15 @@ def main() -> int:
     report: dict[str, Any] = {
         "date": args.date,
         "variant": "quick" if args.quick else "full",
-        "command": "python bench/run_all.py" + (" --quick" if args.quick else ""),
+        "command": "python bench/run_all.py" + (" --quick" if args.quick else "")
+                   + ("" if args.only == list(SUITE) else " --only " + " ".join(args.only)),
         "machine": common.machine_info(),
         "benches": {},
     }
     previous = json.loads(out.read_text()) if args.merge and out.exists() else None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
-        for name in BENCHES:
+        for name in REGISTRY:
             if name in args.only:
                 report["benches"][name] = _run_bench(name, args.quick, args.eurusd, Path(tmp))
                 report["benches"][name]["run_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,6 +1,6 @@
 """Validity on several symbols (issue 24): is the pooled verdict tighter than single-symbol verdicts?
 
-`python bench/bench_validity.py --panel` runs this (bench_validity.run_untuned does the work).
+Run as `python bench/validity_panel.py` (bench_validity.run_untuned does the work).
 
 Data sets (hourly bars; a panel needs one bar spacing: DataPreparer refuses mixed spacings,
 so NASDAQ_D1, a daily file, cannot join EURUSD_H1 in one panel):
@@ -22,8 +22,8 @@ width of the single-symbol runs' intervals; planted_panel's pooled verdict beats
 baseline with the interval above 0 in 3 of 3 seeds, where one symbol alone does not (the
 count of single-symbol wins per seed is reported beside it).
 
-    python bench/bench_validity.py --panel            # 3 seeds, both data sets: ~1.5-3 h on 2 cores (estimate)
-    python bench/bench_validity.py --panel --quick    # smoke: 1 seed, planted_panel of 3 x 2,000 bars,
+    python bench/validity_panel.py            # 3 seeds, both data sets: ~1.5-3 h on 2 cores (estimate)
+    python bench/validity_panel.py --quick    # smoke: 1 seed, planted_panel of 3 x 2,000 bars,
                                                       # 1 epoch, 1 ensemble seed, 1 job (~2-3 min)
 """
 
@@ -65,7 +65,6 @@ def write_panel_datasets(folder: Path, bars: int, planted_symbols: int,
                          datasets: tuple[str, ...] | list[str] = PANEL_DATASETS) -> dict[str, list[str]]:
     """Each panel data set's files, one per symbol (the symbol is the file stem), in its own folder."""
     import synthetic_markets
-
     from hyperopt_cli.data.load import load_ohlcv
 
     paths: dict[str, list[str]] = {}
@@ -220,7 +219,6 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--panel", action="store_true", help="(this mode)")
     parser.add_argument("--quick", action="store_true", help="smoke: 1 seed, planted_panel of 3 x 2,000 bars, 1 epoch")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="run seeds (default 0 1 2)")
     parser.add_argument("--datasets", nargs="+", choices=PANEL_DATASETS, default=None)
@@ -247,3 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     out.write_text(json.dumps(common.rnd(result), indent=2, default=str) + "\n")
     out.with_suffix(".md").write_text(markdown(result))
     print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

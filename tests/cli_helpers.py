@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from hyperopt_cli.config import OptimizationConfig
 
 TINY_CONFIG: dict[str, Any] = {
     "epochs_per_trial": 1,
@@ -29,8 +34,22 @@ TINY_CONFIG: dict[str, Any] = {
 }
 
 
+def tiny_raw(*overrides: str) -> dict[str, Any]:
+    """A fresh copy of TINY_CONFIG (the caller may change it) with `--set KEY=VALUE` overrides applied."""
+    from hyperopt_cli.config import apply_overrides
+
+    return apply_overrides(copy.deepcopy(TINY_CONFIG), list(overrides))
+
+
+def tiny(*overrides: str) -> OptimizationConfig:
+    """The tiny config, validated: what `start --config tiny.yaml --set ...` would run."""
+    from hyperopt_cli.config import config_from_dict
+
+    return config_from_dict(tiny_raw(*overrides))
+
+
 def write_config(folder: Path, **overrides: Any) -> Path:
-    cfg = json.loads(json.dumps(TINY_CONFIG))
+    cfg = copy.deepcopy(TINY_CONFIG)
     for key, value in overrides.items():
         node = cfg
         parts = key.split("__")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -12,3 +15,13 @@ from hyperopt_cli.data.synthetic import synthetic_ohlcv as make_synthetic_ohlcv
 def synthetic_ohlcv() -> pd.DataFrame:
     """3,000 hourly synthetic bars (seed 7); copy it before changing it."""
     return make_synthetic_ohlcv(3000, seed=7)
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Iterator[Path]:
+    """A runs folder in tmp_path; every run a server or CLI started there is stopped afterwards."""
+    from server_helpers import stop_all_runs
+
+    runs = tmp_path / "runs"
+    yield runs
+    stop_all_runs(runs)

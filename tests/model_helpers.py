@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from cli_helpers import TINY_CONFIG
-from hyperopt_cli.config import apply_overrides, config_from_dict
+from cli_helpers import tiny
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
@@ -26,9 +24,8 @@ def finished_run(root: Path, *overrides: str) -> tuple[Path, Path, dict[str, Any
     """(run_dir, data file, results) of a quick tiny run on a CSV file, on CPU."""
     root.mkdir(parents=True, exist_ok=True)
     data = write_bars(root / "bars.csv")
-    raw = apply_overrides(json.loads(json.dumps(TINY_CONFIG)),
-                          ["mode=quick", f"data.path={data}", "trainer.device=cpu", *overrides])
+    cfg = tiny("mode=quick", f"data.path={data}", "trainer.device=cpu", *overrides)
     run = root / "runs" / "job"
-    results = HyperparameterOptimizer(config_from_dict(raw), run).optimize()
+    results = HyperparameterOptimizer(cfg, run).optimize()
     return run, data, results
 

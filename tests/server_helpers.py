@@ -9,9 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
-
-import pytest
+from typing import Any
 
 from cli_helpers import env, write_config
 from hyperopt_cli import control
@@ -80,8 +78,3 @@ def stop_all_runs(runs_dir: Path) -> None:
                 control.stop_run(run, timeout_s=30)
 
 
-@pytest.fixture
-def runs_dir(tmp_path: Path) -> Iterator[Path]:
-    runs = tmp_path / "runs"
-    yield runs
-    stop_all_runs(runs)

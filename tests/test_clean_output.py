@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from cli_helpers import env
-from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.cli.progress import PlainLog
+from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.run.events import LogSink
 from hyperopt_cli.run.local_workers import LocalWorkers
 from hyperopt_cli.run.logfile import attached_log

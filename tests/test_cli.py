@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from cli_helpers import env as cli_env
 from cli_helpers import hyperopt, write_config
-from hyperopt_cli.run import rundir
 from hyperopt_cli.cli import app
+from hyperopt_cli.run import rundir
 
 runner = CliRunner()
 COMMANDS = ["start", "stop", "resume", "status", "results", "data", "report", "serve", "worker"]
@@ -110,8 +110,9 @@ def test_stop_does_not_signal_a_stale_pidfile_process(tmp_path: Path) -> None:
     (run / rundir.CONFIG_FILE).write_text("seed: 1\n")
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
-        import psutil
         import socket
+
+        import psutil
 
         rundir.write_json(run / rundir.PID_FILE, {
             "pid": sleeper.pid, "create_time": psutil.Process(sleeper.pid).create_time(),

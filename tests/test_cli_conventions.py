@@ -13,16 +13,23 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli_helpers import env as cli_env
 from cli_helpers import (
-    assert_paused, hyperopt, into_closed_pipe, reaped, spawn, wait_for, wait_running_epoch, write_config,
+    assert_paused,
+    hyperopt,
+    into_closed_pipe,
+    reaped,
+    spawn,
+    wait_for,
+    wait_running_epoch,
+    write_config,
 )
+from cli_helpers import env as cli_env
 from hyperopt_cli.cli import app
 from hyperopt_cli.cli.run_commands import final_summary_line
+from hyperopt_cli.cli.run_selection import resolve_run
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.core.errors import NothingRunningError, RunStateError
 from hyperopt_cli.run import rundir
-from hyperopt_cli.cli.run_selection import resolve_run
 
 runner = CliRunner()
 RUN_COMMANDS = ["resume", "report", "worker", "stop", "results", "status"]
@@ -210,6 +217,7 @@ def json_run(tmp_path_factory: pytest.TempPathFactory) -> JsonRun:
     return folder, result
 
 
+@pytest.mark.slow  # a full run
 def test_start_json_prints_only_the_outcome_with_the_verdict(json_run: JsonRun) -> None:
     folder, result = json_run
     assert result.returncode == 0, result.stderr
@@ -222,6 +230,7 @@ def test_start_json_prints_only_the_outcome_with_the_verdict(json_run: JsonRun) 
     assert result.stderr == ""  # -q: no live display either
 
 
+@pytest.mark.slow  # a full run
 def test_report_json_and_quiet(json_run: JsonRun) -> None:
     folder, _ = json_run
     (run,) = rundir.list_runs(folder / "runs")
@@ -237,6 +246,7 @@ def test_report_json_and_quiet(json_run: JsonRun) -> None:
     assert answer["missing"] == {}
 
 
+@pytest.mark.slow  # a full run
 def test_resume_by_job_id_of_a_completed_run_is_refused(json_run: JsonRun) -> None:
     folder, _ = json_run
     (run,) = rundir.list_runs(folder / "runs")

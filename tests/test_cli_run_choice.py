@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hyperopt_cli.cli import app
-from hyperopt_cli.run import rundir
 from hyperopt_cli.cli.run_selection import job_ids, resolve_run, runs_oldest_first
+from hyperopt_cli.run import rundir
 
 runner = CliRunner()
 

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 
 from hyperopt_cli.config import DataConfig, LabelsConfig, OptimizationConfig, SyntheticConfig
+from hyperopt_cli.core.errors import DataError
+from hyperopt_cli.data.features import WARMUP_BARS
 from hyperopt_cli.data.load import load_data, load_ohlcv
 from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.data.split import MIN_SAMPLES, min_bars
 from hyperopt_cli.data.synthetic import synthetic_ohlcv as make_bars
-from hyperopt_cli.core.errors import DataError
-from hyperopt_cli.data.features import WARMUP_BARS
 
 EURUSD = Path(__file__).parent / "data" / "EURUSD_H1.csv"
 HEADER = "timestamp,open,high,low,close,volume\n"

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperopt_cli.data import prepare as dataset
 from hyperopt_cli.config import DataConfig, LabelsConfig
-from hyperopt_cli.data.prepare import CLASS_NAMES, DataPreparer, PreparedData, class_weights
 from hyperopt_cli.core.errors import DataError
+from hyperopt_cli.data import prepare as dataset
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.labels import triple_barrier_labels
+from hyperopt_cli.data.prepare import CLASS_NAMES, DataPreparer, PreparedData, class_weights
 
 LABELS = LabelsConfig()
 

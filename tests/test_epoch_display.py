@@ -8,8 +8,8 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.run.events import describe
 from hyperopt_cli.cli.trials import trial_row
+from hyperopt_cli.run.events import describe
 
 START = dt.datetime(2026, 12, 1, 12, 0, 0)
 
@@ -96,9 +96,9 @@ def test_duration_is_training_time_not_wall_time(attrs: dict[str, object], expec
 
 
 def test_the_collapse_warning_counts_epochs_from_1() -> None:
-    from hyperopt_cli.training.trainer import _collapse_warning
-    from hyperopt_cli.training.trainer import EpochMetrics
     import dataclasses
+
+    from hyperopt_cli.training.trainer import EpochMetrics, _collapse_warning
 
     fields = {f.name: 0.0 for f in dataclasses.fields(EpochMetrics)}
     fields.update(epoch=0, pred_distribution=[0.0, 0.95, 0.05])

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from cli_helpers import hyperopt
-from model_helpers import finished_run
 from hyperopt_cli.config import read_yaml, with_params
 from hyperopt_cli.control import resolve_config
 from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.model.artifact import read_manifest
-from hyperopt_cli.run.export import MACHINE_TRAINER_KEYS, export_config, refit
 from hyperopt_cli.model.predict import predict_file
+from hyperopt_cli.run.export import MACHINE_TRAINER_KEYS, export_config, refit
+from model_helpers import finished_run
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,34 @@ def test_refit_trains_on_every_labelled_bar_into_its_own_folder(run: Any, tmp_pa
     with pytest.raises(RunStateError, match="exists"):
         refit(run_dir)
     assert not list((run_dir / "checkpoints").glob("refit_*.pt"))
+
+
+def test_refit_trains_the_final_configurations_epochs_and_records_them(run: Any, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """results.json `epochs` (what the walk-forward models trained for), not epochs_per_trial."""
+    import shutil
+
+    from hyperopt_cli.run import rundir
+    from hyperopt_cli.training import trainer
+
+    run_dir = shutil.copytree(run[0], tmp_path / "job")
+    results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    per_trial = read_yaml(run_dir / rundir.CONFIG_FILE)["epochs_per_trial"]
+    chosen = per_trial + 2  # a count only the results can give
+    rundir.write_json(run_dir / rundir.RESULTS_FILE, {**results, "epochs": chosen})
+    trained = []
+    real = trainer.train_model
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        trained.append(kwargs["epochs"])
+        fit = real(*args, **kwargs)
+        trained.append(len(fit.history))
+        return fit
+
+    monkeypatch.setattr(trainer, "train_model", counting)
+    made = refit(run_dir, tmp_path / "refit")
+    assert trained and set(trained) == {chosen}  # asked for, and ran, the chosen epochs (every member)
+    assert read_manifest(made)["training"]["epochs"] == chosen
 
 
 def test_export_without_a_run_uses_the_newest_and_says_so(run: Any, tmp_path: Path) -> None:

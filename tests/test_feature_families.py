@@ -24,11 +24,11 @@ from hyperopt_cli.config import (
     load_config,
     with_params,
 )
+from hyperopt_cli.core.errors import ConfigError, NoFeaturesError
 from hyperopt_cli.data.features import FAMILIES, FAMILY_NAMES, compute_features, family_columns, feature_names
 from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.data.summary import feature_family_rows
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
-from hyperopt_cli.core.errors import ConfigError, NoFeaturesError
 from hyperopt_cli.run.events import NullSink
 from hyperopt_cli.search.group import GroupSearch, TimeBudget
 from hyperopt_cli.search.incumbent import current_values, incumbent_params
@@ -278,8 +278,8 @@ def test_export_config_carries_the_families(families_run: tuple[Path, Path, dict
 def test_export_config_turns_switches_into_families(tmp_path: Path, families_run: tuple[Path, Path, dict[str, Any]]) -> None:
     import json
 
-    from hyperopt_cli.run.export import exported_config
     from hyperopt_cli.run import rundir
+    from hyperopt_cli.run.export import exported_config
 
     run, _, _ = families_run
     copy = tmp_path / "run"

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cli_helpers import TINY_CONFIG
-from hyperopt_cli.config import apply_overrides, config_from_dict
+from cli_helpers import tiny
 from hyperopt_cli.core.errors import StopRequested
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
-
-
-def tiny(*overrides: str) -> Any:
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
 class BlockEvents:
@@ -52,6 +46,7 @@ def test_results_hold_walk_forward_blocks_and_a_verdict(tmp_path: Path) -> None:
     assert not list((tmp_path / "run" / "checkpoints").glob("*.pt"))
 
 
+@pytest.mark.slow  # a full run
 def test_a_stop_during_walk_forward_resumes_at_the_next_block(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "walk_forward_blocks=3")
     run = tmp_path / "run"
@@ -69,6 +64,7 @@ def test_a_stop_during_walk_forward_resumes_at_the_next_block(tmp_path: Path) ->
     assert rundir.read_json(run / rundir.STATE_FILE)["status"] == "completed"
 
 
+@pytest.mark.slow  # a full run
 def test_results_command_states_the_verdict_in_words(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

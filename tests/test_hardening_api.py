@@ -10,8 +10,9 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
 import pytest
@@ -19,13 +20,13 @@ import yaml
 from fastapi.testclient import TestClient
 
 from cli_helpers import TINY_CONFIG, env
-from hyperopt_cli.run import rundir
 from hyperopt_cli.core.storage_kind import mask_url
+from hyperopt_cli.run import rundir
 from hyperopt_cli.server.access import read_token_file
 from hyperopt_cli.server.app import create_app
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.guards import MAX_BODY_BYTES, SESSION_COOKIE
-from server_helpers import API, free_port, runs_dir, spawn_server, stop_server  # noqa: F401
+from server_helpers import API, free_port, spawn_server, stop_server
 from test_hardening_input import billion_laughs
 
 SECRET = "root:$6$SECRETHASH:19000:0:99999:7:::"

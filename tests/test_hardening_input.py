@@ -18,9 +18,16 @@ import pytest
 
 from cli_helpers import env, hyperopt, load_run_study, write_config
 from hyperopt_cli.config import load_config
-from hyperopt_cli.data.load import SNIFF_BYTES, load_ohlcv
-from hyperopt_cli.core.errors import EXIT_CONFIG, EXIT_RUN_STATE, EXIT_STORAGE_FULL, ConfigError, DataError, storage_full
+from hyperopt_cli.core.errors import (
+    EXIT_CONFIG,
+    EXIT_RUN_STATE,
+    EXIT_STORAGE_FULL,
+    ConfigError,
+    DataError,
+    storage_full,
+)
 from hyperopt_cli.core.quote import QUOTE_CHARS
+from hyperopt_cli.data.load import SNIFF_BYTES, load_ohlcv
 from hyperopt_cli.run import rundir
 
 HEADER = "timestamp,open,high,low,close,volume\n"

@@ -52,3 +52,10 @@ def test_make_test_installs_system_packages_unless_system_deps_is_0(tmp_path: Pa
         lines = dry_run("test", tmp_path, f"SYSTEM_DEPS={off}")
         assert not any("system-deps.sh" in line for line in lines)
         assert lines[-1].endswith("-m pytest -q")  # the same whole suite
+
+
+def test_make_test_lints_types_and_layers_before_the_suite(tmp_path: Path) -> None:
+    lines = dry_run("test", tmp_path, "SYSTEM_DEPS=0")
+    steps = [next(i for i, line in enumerate(lines) if tool in line)
+             for tool in ("ruff check src tests bench", "/bin/mypy", "/bin/lint-imports", "-m pytest -q")]
+    assert steps == sorted(steps), lines  # ruff, mypy, lint-imports, then pytest

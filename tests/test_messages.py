@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_helpers import hyperopt, write_config
-from model_helpers import finished_run
 from hyperopt_cli.cli import app
 from hyperopt_cli.run.estimate import describe_remaining
 from hyperopt_cli.run.events import plain_line
+from model_helpers import finished_run
 
 runner = CliRunner()
 

@@ -11,17 +11,17 @@ import pytest
 import torch
 
 from _tiny_data import tiny_data, tiny_model, tiny_trainer
-from model_helpers import finished_run
 from hyperopt_cli.config import with_params
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.data.prepare import DataPreparer, scaler_until
-from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.evaluation.walkforward import WalkForwardSource, fold_scaler, walk_forward_folds
 from hyperopt_cli.model.artifact import load_model, read_manifest, save_model
 from hyperopt_cli.run import rundir
-from hyperopt_cli.run.records import load_run_config
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
+from hyperopt_cli.run.records import load_run_config
 from hyperopt_cli.training.trainer import train_model
+from model_helpers import finished_run
 
 
 @pytest.fixture(scope="module")

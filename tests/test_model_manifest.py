@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from cli_helpers import hyperopt
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
-from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.model.artifact import load_model, save_model
 from hyperopt_cli.model.predict import predict_bars
 from hyperopt_cli.training.model import LSTMClassifier

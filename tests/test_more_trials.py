@@ -37,6 +37,7 @@ def walked_forward(events: Recorder) -> bool:
     return any("walking forward" in d.get("message", "") for d in events.named("evaluation"))
 
 
+@pytest.mark.slow  # a full run
 def test_a_completed_quick_run_gets_exactly_n_more_trials(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = tiny("mode=quick")
@@ -63,6 +64,7 @@ def test_a_completed_quick_run_gets_exactly_n_more_trials(tmp_path: Path) -> Non
     assert rebuild_state(run)["status"] == "completed"
 
 
+@pytest.mark.slow  # a full run
 def test_a_converged_group_runs_exactly_n_more_not_its_whole_budget(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = tiny("mode=quick", "max_trials_per_group=10", "convergence_patience=2", "convergence_threshold=1.0")
@@ -119,6 +121,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, dict[
     return run, cfg, {g: trials_of(run, cfg, g) for g in GROUPS}
 
 
+@pytest.mark.slow  # a full run
 def test_a_full_run_reopens_only_its_last_group(full_run) -> None:
     run, cfg, before = full_run
     last = GROUPS[-1]

@@ -11,18 +11,14 @@ from typing import Any
 import optuna
 import pytest
 
-from cli_helpers import TINY_CONFIG
-from hyperopt_cli.run import rundir
-from hyperopt_cli.search import storage
-from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict
+from cli_helpers import tiny
+from hyperopt_cli.config import GROUPS, OptimizationConfig
 from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.evaluation.baselines import BASELINES
+from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
+from hyperopt_cli.search import storage
 from hyperopt_cli.search.summary import drops_a_class
-
-
-def tiny(*overrides: str) -> OptimizationConfig:
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
 class Recorder:
@@ -61,6 +57,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Optimizati
     return run, cfg, results, events
 
 
+@pytest.mark.slow  # a full run
 def test_full_mode_writes_the_run_directory(full_run) -> None:
     run, cfg, results, _ = full_run
     assert sorted(p.name for p in run.glob("*.db")) == sorted(f"ml_hyperopt_{g}.db" for g in GROUPS)
@@ -79,6 +76,7 @@ def test_full_mode_writes_the_run_directory(full_run) -> None:
         assert n["finished"] == 2 and n["running"] == 0
 
 
+@pytest.mark.slow  # a full run
 def test_fixed_params_grow_group_by_group_in_order(full_run) -> None:
     """Each group's trials record the earlier groups' best values, recomputed here from their studies."""
     run, cfg, results, _ = full_run
@@ -107,6 +105,7 @@ def test_fixed_params_grow_group_by_group_in_order(full_run) -> None:
     assert list(results["fixed_params"]) == [p for g in GROUPS for p in cfg.search_space[g]]
 
 
+@pytest.mark.slow  # a full run
 def test_triple_barrier_group_is_scored_by_skill_over_the_label_prior(full_run) -> None:
     run, cfg, results, _ = full_run
     assert results["group_results"]["triple_barrier"]["metric"] == "val_skill"
@@ -117,6 +116,7 @@ def test_triple_barrier_group_is_scored_by_skill_over_the_label_prior(full_run) 
             assert t.value < 1.0 and t.value == pytest.approx(t.user_attrs["selection"]["value"])
 
 
+@pytest.mark.slow  # a full run
 def test_results_carry_the_runs_pbo_and_the_chosen_epochs(full_run) -> None:
     run, cfg, results, _ = full_run
     assert results["pbo"] is not None and 0.0 <= results["pbo"] <= 1.0
@@ -130,6 +130,7 @@ def test_results_carry_the_runs_pbo_and_the_chosen_epochs(full_run) -> None:
     assert manifest["training"]["epochs"] == results["epochs"]
 
 
+@pytest.mark.slow  # a full run
 def test_rebuild_state_from_dbs_matches_live_results(full_run) -> None:
     run, cfg, results, _ = full_run
     rebuilt = rebuild_state(run)
@@ -139,6 +140,7 @@ def test_rebuild_state_from_dbs_matches_live_results(full_run) -> None:
     assert rebuilt["results"]["test_metrics"] == results["test_metrics"]
 
 
+@pytest.mark.slow  # a full run
 def test_completed_run_refuses_resume(full_run) -> None:
     run, cfg, _, _ = full_run
     with pytest.raises(RunStateError, match="already completed"):
@@ -216,6 +218,7 @@ def test_single_group_modes(tmp_path: Path, mode: str) -> None:
     assert set(results["best_params"]) == set(cfg.search_space[group])
 
 
+@pytest.mark.slow  # a full run
 def test_fine_tune_narrows_ranges_around_an_earlier_run(full_run, tmp_path: Path) -> None:
     source, _, source_results, _ = full_run
     cfg = tiny("mode=fine_tune", f"fine_tune_from={source}", "fine_tune_shrink=0.1")
@@ -272,6 +275,7 @@ def test_run_started_by_an_older_version_without_newer_keys_resumes(tmp_path: Pa
     assert results["group_results"]["learning_rate"]["n_trials"]["finished"] == 3
 
 
+@pytest.mark.slow  # a full run
 def test_trials_are_scored_over_selection_folds_and_the_final_model_trains_the_chosen_epochs(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "selection_folds=2", "epochs_per_trial=3", "n_warmup_steps=10",
                "data.synthetic.n_bars=2500")
@@ -311,6 +315,7 @@ def test_a_label_setting_with_a_vanishing_class_is_refused_untrained(tmp_path: P
     assert any("trial refused: degenerate labels" in d["message"] for d in events.named("warning"))
 
 
+@pytest.mark.slow  # a full run
 def test_results_command_prints_the_pbo_the_epochs_and_which_inputs_the_model_uses(full_run) -> None:
     from typer.testing import CliRunner
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from hyperopt_cli.config import DataConfig, LabelsConfig
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.data.panel import NEVER
 from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
-from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.evaluation.verdict import compare, paired_bootstrap
 from hyperopt_cli.evaluation.walkforward import WalkForwardSource, fold_segments, walk_forward_folds
 

@@ -5,28 +5,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cli_helpers import TINY_CONFIG, hyperopt
-from model_helpers import write_bars
-from hyperopt_cli.config import apply_overrides, config_from_dict, families_for, read_yaml, with_params
+from cli_helpers import hyperopt, tiny_raw
+from hyperopt_cli.config import config_from_dict, families_for, read_yaml, with_params
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.load import load_data, load_ohlcv
 from hyperopt_cli.data.panel import Scaler, fit_scaler
 from hyperopt_cli.data.prepare import DataPreparer
-from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.evaluation.walkforward import WalkForwardSource, fold_scaler, walk_forward_folds
 from hyperopt_cli.model.artifact import SavedModel, load_model, read_manifest
 from hyperopt_cli.model.build import scaler_section
-from hyperopt_cli.run.export import export_config, refit
 from hyperopt_cli.model.predict import predict_bars, predict_paths, several_inputs
+from hyperopt_cli.run.export import export_config, refit
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.run.records import load_run_config
+from model_helpers import write_bars
 
 SYMBOLS = ("AAA", "BBB")
 CLASSES = ["SELL", "HOLD", "BUY"]
@@ -51,7 +52,7 @@ def panel_run(tmp_path_factory: pytest.TempPathFactory) -> PanelRun:
     folder.mkdir()
     for seed, symbol in enumerate(SYMBOLS, start=11):
         write_bars(folder / f"{symbol}.csv", seed=seed)
-    raw = apply_overrides(json.loads(json.dumps(TINY_CONFIG)), ["mode=quick", "trainer.device=cpu"])
+    raw = tiny_raw("mode=quick", "trainer.device=cpu")
     raw["data"]["path"] = [str(folder / f"{symbol}.csv") for symbol in SYMBOLS]  # as `start` freezes a folder
     run_dir = root / "runs" / "job"
     results = HyperparameterOptimizer(config_from_dict(raw), run_dir).optimize()
@@ -139,6 +140,7 @@ def test_predict_on_an_unseen_symbol_scales_it_on_its_own_rows_and_warns(panel_r
     assert "warning: symbol CCC was not in training" in done.stderr
 
 
+@pytest.mark.slow  # a full run
 def test_two_files_give_one_output_with_a_symbol_column(panel_run: PanelRun, tmp_path: Path) -> None:
     unseen = write_bars(tmp_path / "CCC.csv", seed=99)
     out = tmp_path / "signals.csv"
@@ -166,6 +168,7 @@ def test_two_files_give_one_output_with_a_symbol_column(panel_run: PanelRun, tmp
     assert "Latest signal per symbol" in screen.stdout and "AAA" in screen.stdout and "BBB" in screen.stdout
 
 
+@pytest.mark.slow  # a full run
 def test_one_file_keeps_todays_output_without_a_symbol_column(panel_run: PanelRun, tmp_path: Path) -> None:
     piped = hyperopt("predict", panel_run.run_dir, "--data", panel_run.file("AAA"), "--out", "-", "--last", "3",
                      cwd=tmp_path)

@@ -97,16 +97,11 @@ def test_a_checkpoint_of_one_precision_never_resumes_another(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("precision", ["bf16", "auto"])
 def test_each_trial_and_the_final_model_record_their_precision(tmp_path: Path, precision: str) -> None:
-    import json
-
-    from cli_helpers import TINY_CONFIG
-    from hyperopt_cli.config import apply_overrides
+    from cli_helpers import tiny
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
     from hyperopt_cli.search import storage
 
-    raw = apply_overrides(json.loads(json.dumps(TINY_CONFIG)), ["mode=quick", f"trainer.precision={precision}",
-                                                                 "walk_forward_blocks=1"])
-    cfg = config_from_dict(raw)
+    cfg = tiny("mode=quick", f"trainer.precision={precision}", "walk_forward_blocks=1")
     results = HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
     expected = resolve_precision(precision, "cpu")
     trials = storage.load_study(cfg, tmp_path / "run", "learning_rate").get_trials()

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from cli_helpers import env, hyperopt, into_closed_pipe
-from model_helpers import finished_run
 from hyperopt_cli.data.features import WARMUP_BARS
 from hyperopt_cli.model.predict import compact_duration, predict_file
+from model_helpers import finished_run
 
 CLASSES = ["SELL", "HOLD", "BUY"]
 

@@ -37,6 +37,7 @@ def test_owner_only_files_sets_the_umask_a_run_writes_with(tmp_path: Path) -> No
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o700
 
 
+@pytest.mark.slow  # a full run
 def test_hyperopt_start_under_umask_022_writes_owner_only_files(tmp_path: Path) -> None:
     config = write_config(tmp_path, max_trials_per_group=2)
     run_dir = tmp_path / "runs" / "private"

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import TINY_CONFIG
-from hyperopt_cli.config import GROUPS, apply_overrides, config_from_dict, dump_config
+from cli_helpers import tiny
+from hyperopt_cli.config import GROUPS, dump_config
 from hyperopt_cli.core.errors import RunStateError
-from hyperopt_cli.run import records
-from hyperopt_cli.run import rundir
+from hyperopt_cli.run import records, rundir
 from hyperopt_cli.search.study_records import FINE_TUNE, SKILL
-
-
-def tiny(*overrides: str):
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
 @pytest.mark.parametrize(

@@ -14,17 +14,13 @@ from typing import Any
 
 import pytest
 
-from cli_helpers import TINY_CONFIG, hyperopt
-from hyperopt_cli.config import OptimizationConfig, apply_overrides, config_from_dict
+from cli_helpers import hyperopt, tiny
 from hyperopt_cli.core.errors import RunStateError, StopRequested
-from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.report.page import SECTIONS, write_report
+from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-
-def tiny(*overrides: str) -> OptimizationConfig:
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -76,6 +72,7 @@ def paused_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.slow  # a full run
 def test_report_of_a_finished_run_has_every_section_and_valid_images(finished_run: Path) -> None:
     report = write_report(finished_run)
     assert report.html == finished_run / "report" / "report.html"
@@ -125,6 +122,7 @@ def test_report_on_a_non_run_dir_is_a_run_state_error(tmp_path: Path) -> None:
         write_report(tmp_path)
 
 
+@pytest.mark.slow  # a full run
 def test_report_command(finished_run: Path, tmp_path: Path) -> None:
     result = hyperopt("report", finished_run, cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr

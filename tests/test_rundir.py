@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hyperopt_cli.run import rundir
 from hyperopt_cli.core.atomic import atomic_write_json
 from hyperopt_cli.core.errors import RunLockedError
+from hyperopt_cli.run import rundir
 
 
 def test_job_ids_unique_within_one_second(tmp_path: Path) -> None:

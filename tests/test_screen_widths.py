@@ -11,9 +11,9 @@ import pytest
 from rich.console import Console
 
 from cli_helpers import hyperopt
+from hyperopt_cli.cli.screen import Col, fit_table, flow
 from model_helpers import finished_run
 from terminal_helpers import assert_fits, in_terminal, screen_lines
-from hyperopt_cli.cli.screen import Col, fit_table, flow
 
 WIDTHS = (80, 120)
 
@@ -85,9 +85,8 @@ def test_flow_breaks_only_between_pieces() -> None:
 
 @pytest.mark.parametrize("columns", WIDTHS)
 def test_the_live_view_fits(columns: int) -> None:
-    from test_progress import FakeClock, feed_run
-
     from hyperopt_cli.cli.progress import LiveDisplay
+    from test_progress import FakeClock, feed_run
 
     # soft_wrap as the CLI's stderr console has it (cli/app.py): rich wraps nothing the view does not wrap itself
     console = Console(file=io.StringIO(), force_terminal=True, width=columns, color_system=None, soft_wrap=True)

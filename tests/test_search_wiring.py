@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from cli_helpers import TINY_CONFIG
-from hyperopt_cli.config import GROUPS, OptimizationConfig, apply_overrides, config_from_dict, family_params
+from cli_helpers import tiny
+from hyperopt_cli.config import GROUPS, OptimizationConfig, family_params
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.search import group as group_search
 from hyperopt_cli.search import storage
@@ -26,9 +27,6 @@ from hyperopt_cli.search.incumbent import INCUMBENT_ATTR, incumbent_params
 
 SEAM = "train_model"  # hyperopt_cli.search.group.train_model
 
-
-def tiny(*overrides: str) -> OptimizationConfig:
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
 @dataclasses.dataclass

@@ -21,11 +21,13 @@ from cli_helpers import hyperopt, read_state, spawn, wait_for, wait_running_epoc
 from hyperopt_cli.run import rundir
 from hyperopt_cli.server.access import bind_error, is_loopback
 from hyperopt_cli.server.app import create_app, json_safe, openapi_json
-from server_helpers import API, free_port, long_config, runs_dir, spawn_server, stop_server  # noqa: F401
+from server_helpers import API, free_port, long_config, spawn_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 OPENAPI = REPO / "docs" / "openapi.json"
 SEED_SPEC = REPO.parent / "shared" / "spec" / "seed-hyperopt-module.md"
+# its client script, verbatim, so a clone anywhere runs the test (the spec sits beside the checkout only here)
+SEED_CLIENT = Path(__file__).resolve().parent / "data" / "seed_client.py"
 
 
 def fake_run(runs: Path, job_id: str, status: str, **state: Any) -> Path:
@@ -367,18 +369,20 @@ def test_runs_outlive_the_server_and_shell_runs_are_stopped_over_http(tmp_path: 
         stop_server(server)
 
 
-def seed_client_code() -> str:
+def spec_client_code(spec: Path) -> str:
     """The client of the original module's documentation (section "Пример использования → API")."""
-    text = SEED_SPEC.read_text(encoding="utf-8")
+    text = spec.read_text(encoding="utf-8")
     return text[text.index("### API"):].split("```python\n", 1)[1].split("```", 1)[0]
 
 
+@pytest.mark.skipif(not SEED_SPEC.is_file(), reason=f"no spec at {SEED_SPEC} to compare tests/data's copy with")
+def test_the_shipped_seed_client_is_the_specs() -> None:
+    assert SEED_CLIENT.read_text(encoding="utf-8") == spec_client_code(SEED_SPEC)
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not SEED_SPEC.is_file(), reason=(
-    f"the original module's spec (with its client script) is not at {SEED_SPEC}: "
-    "put seed-hyperopt-module.md in shared/spec/ beside the repository to run this test"))
 def test_the_seed_client_runs_unchanged_but_for_the_port(tmp_path: Path, runs_dir: Path) -> None:
-    code = seed_client_code()
+    code = SEED_CLIENT.read_text(encoding="utf-8")
     assert code.count("http://localhost:8000/") == 5
     port = free_port()
     server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", long_config(tmp_path), "--no-token")

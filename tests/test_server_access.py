@@ -20,7 +20,7 @@ from cli_helpers import env, hyperopt
 from hyperopt_cli.server.access import MIN_TOKEN_CHARS, SESSION_MAX_AGE_S, Sessions, read_token_file
 from hyperopt_cli.server.app import create_app
 from hyperopt_cli.server.guards import SESSION_COOKIE
-from server_helpers import API, free_port, runs_dir, read_until_serving, spawn_server, stop_server  # noqa: F401
+from server_helpers import API, free_port, read_until_serving, spawn_server, stop_server
 
 TOKEN = "a-token-of-24-characters"
 

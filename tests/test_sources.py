@@ -11,10 +11,10 @@ import pytest
 from cli_helpers import hyperopt
 from hyperopt_cli.config import config_from_dict, config_hash, dump_config
 from hyperopt_cli.control import resolve_config
+from hyperopt_cli.core.errors import EXIT_DATA, ConfigError, DataError, RunStateError
 from hyperopt_cli.data import load as load_module
 from hyperopt_cli.data.load import load_data
 from hyperopt_cli.data.sources import GLOB_EXTENSIONS, expand_data_paths, frozen_data_path, symbol_of
-from hyperopt_cli.core.errors import EXIT_DATA, ConfigError, DataError, RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.checks import check_data
 from hyperopt_cli.run.records import load_run_config

@@ -12,10 +12,10 @@ import pytest
 from rich.console import Console
 
 from cli_helpers import hyperopt
-from model_helpers import finished_run
-from hyperopt_cli.cli.render import describe_times
 from hyperopt_cli.cli.progress import LiveDisplay
+from hyperopt_cli.cli.render import describe_times
 from hyperopt_cli.run.status import settle
+from model_helpers import finished_run
 
 ESTIMATE = {"estimated_hours": 65 / 3600, "remaining_hours": 20 / 3600, "total_trials": 4, "remaining_trials": 1,
             "eta": "2026-05-09T18:30:00+00:00", "based_on": "measured trials"}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import env, read_state, spawn, wait_for, write_config
+from cli_helpers import read_state, spawn, wait_for, write_config
 
 BUSY = "import os, sys\nwhile os.getppid() == int(sys.argv[1]):\n    pass\n"
 PROMISE_S = 2.0

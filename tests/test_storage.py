@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import TINY_CONFIG
-from hyperopt_cli.config import apply_overrides, config_from_dict
+from cli_helpers import tiny_raw
+from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.core import storage_kind
 from hyperopt_cli.search.storage import RunStorage, mask_url
 
 
 def store(tmp_path: Path, *overrides: str) -> RunStorage:
-    return RunStorage(config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides))), tmp_path)
+    return RunStorage(config_from_dict(tiny_raw(*overrides)), tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.core.errors import ConfigError
+from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.data.synthetic import MEAN_REGIME_BARS, REGIMES, _regimes, garch_variance, synthetic_ohlcv
 
 

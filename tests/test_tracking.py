@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli_helpers import TINY_CONFIG, write_config
-from hyperopt_cli.config import GROUPS, apply_overrides, config_from_dict
+from cli_helpers import tiny_raw, write_config
+from hyperopt_cli.config import GROUPS, config_from_dict
 from hyperopt_cli.core.errors import ConfigError, StopRequested
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
@@ -21,7 +20,7 @@ INSTALL_MESSAGE = "use_mlflow is true but mlflow is not installed; install it wi
 
 def test_use_mlflow_without_mlflow_fails_at_config_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mlflow", None)  # importlib.util.find_spec("mlflow") -> None
-    raw = apply_overrides(json.loads(json.dumps(TINY_CONFIG)), ["use_mlflow=true"])
+    raw = tiny_raw("use_mlflow=true")
     with pytest.raises(ConfigError) as info:
         config_from_dict(raw)
     assert str(info.value) == INSTALL_MESSAGE
@@ -60,9 +59,9 @@ def test_mlflow_parent_and_nested_runs_survive_a_resume(tmp_path: Path, monkeypa
     from hyperopt_cli.run.tracking import experiment_name, tracking_uri
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    raw = apply_overrides(json.loads(json.dumps(TINY_CONFIG)), [
+    raw = tiny_raw(
         "use_mlflow=true", "epochs_per_trial=2", "n_warmup_steps=2",
-    ])
+    )
     cfg = config_from_dict(raw)
     run = tmp_path / "run"
     stop = threading.Event()

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from model_helpers import finished_run
 from hyperopt_cli.cli import app
+from model_helpers import finished_run
 
 runner = CliRunner()
 FOLDS, EPOCHS = 3, 2

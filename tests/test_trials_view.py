@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_helpers import hyperopt, into_closed_pipe
-from model_helpers import finished_run
 from hyperopt_cli.cli import app
 from hyperopt_cli.run.events import short_params
+from model_helpers import finished_run
 
 runner = CliRunner()
 TRIAL_KEYS = {"group", "number", "state", "value", "partial", "params", "epochs_run", "folds_run", "pruned_at",

@@ -18,7 +18,6 @@ from hyperopt_cli.evaluation.verdict import (
     verdict,
 )
 from hyperopt_cli.evaluation.walkforward import MODEL, WalkForwardResult, WalkForwardSource, walk_forward
-from hyperopt_cli.training.metrics import classification_metrics
 from hyperopt_cli.training.metrics import classification_metrics, trading_score
 
 DATA = DataConfig(window=8)
@@ -111,7 +110,7 @@ def test_a_planted_signal_gets_an_interval_above_zero() -> None:
     assert v.baseline in BASELINES
     assert v.beats_best_baseline and v.interval_macro_f1[0] > 0
     assert v.delta_macro_f1 > 0.2
-    assert v.wording().startswith(f"the LSTM beats ")
+    assert v.wording().startswith("the LSTM beats ")
     assert v.block_length >= result.purge_bars
     raw = v.as_dict()
     assert raw["beats_best_baseline"] is True and raw["wording"] == v.wording()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from hyperopt_cli.config import DataConfig, LabelsConfig
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.data.prepare import DataPreparer, Segment, standardise
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
-from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.evaluation.baselines import logistic_regression, majority_class
 from hyperopt_cli.evaluation.walkforward import (
     MODEL,
@@ -95,7 +95,7 @@ def test_pooled_and_per_block_metrics(source: WalkForwardSource) -> None:
     assert set(result.pooled) == {MODEL, *FAST_BASELINES}
     # the model is the logistic regression here, so both score identically
     assert result.pooled[MODEL] == result.pooled["logistic_regression"]
-    for name, metrics in result.pooled.items():
+    for metrics in result.pooled.values():
         assert metrics["n_samples"] == len(result.labels) == sum(b.stop - b.start for b in result.blocks)
         assert set(metrics) >= {"macro_f1", "per_class_f1", "pred_distribution", "trading_score"}
     assert result.pooled["majority_class"]["trading_score"] == 0.0  # a constant signal

@@ -11,14 +11,15 @@ import contextlib
 import re
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from cli_helpers import read_state
 from hyperopt_cli.run import rundir
-from server_helpers import free_port, long_config, read_until_serving, runs_dir, spawn_server, stop_server  # noqa: F401
+from server_helpers import free_port, long_config, read_until_serving, spawn_server, stop_server
 from system_packages import missing_system_package
 
 pytestmark = pytest.mark.slow

@@ -175,6 +175,7 @@ runner._enqueue_incumbent(types.SimpleNamespace(study=study), {"batch_size": 64}
 """
 
 
+@pytest.mark.slow  # a full run
 def test_local_workers_opening_a_group_at_once_enqueue_its_incumbent_once(tmp_path: Path) -> None:
     """Four real processes open the same fresh group at the same instant: one incumbent trial, not four."""
     go_at = time.time() + 6.0

@@ -10,15 +10,16 @@ import signal
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import optuna
 import pytest
 
 from cli_helpers import hyperopt, load_run_study, read_state, spawn, wait_for, write_config
-from hyperopt_cli.run import rundir
 from hyperopt_cli.config import GROUPS
+from hyperopt_cli.run import rundir
 from hyperopt_cli.search.storage import mask_url
 from system_packages import missing_system_package
 

@@ -17,17 +17,18 @@ import math
 import types
 import typing
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
+from hyperopt_cli.core import storage_kind
 from hyperopt_cli.core.choices import DEFAULT_FAMILIES, FAMILY_NAMES, SCALINGS
 from hyperopt_cli.core.errors import ConfigError, NoFeaturesError
 from hyperopt_cli.core.quote import clipped, shown
 from hyperopt_cli.core.yamlfile import MAX_CONFIG_BYTES, parse_yaml
-from hyperopt_cli.core import storage_kind
 
 MODES: tuple[str, ...] = ("full", "quick", "group", "fine_tune")
 METRICS: tuple[str, ...] = ("val_f1", "val_precision", "val_recall", "val_accuracy", "val_loss")

@@ -8,23 +8,25 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from hyperopt_cli.run import rundir
 from hyperopt_cli.config import (
     OptimizationConfig,
     apply_overrides,
     config_from_dict,
     read_yaml,
 )
-from hyperopt_cli.data.sources import frozen_data_path
+from hyperopt_cli.core import storage_kind
 from hyperopt_cli.core.errors import HyperoptError, NothingRunningError, RunLockedError, RunStateError
+from hyperopt_cli.data.sources import frozen_data_path
+from hyperopt_cli.run import rundir
 from hyperopt_cli.run.parallel import apply_parallel_choice, choose_parallel, usable_cores
 from hyperopt_cli.run.records import load_run_config
-from hyperopt_cli.run.status import results_of as results_of, run_status as run_status  # `status`, `results`
-from hyperopt_cli.core import storage_kind
+from hyperopt_cli.run.status import results_of as results_of  # `status`, `results`
+from hyperopt_cli.run.status import run_status as run_status
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 OWNER_ONLY = 0o077  # umask of a run's processes: its files hold every trial's params and the data's path
@@ -98,7 +100,8 @@ def _freeze_precision(raw: dict[str, Any]) -> dict[str, Any]:
     """
     from hyperopt_cli.training.precision import frozen_precision  # torch: only start and serve get here
 
-    trainer = raw.get("trainer") if isinstance(raw.get("trainer"), dict) else {}
+    given = raw.get("trainer")
+    trainer: dict[str, Any] = given if isinstance(given, dict) else {}
     name, device = trainer.get("precision", "auto"), trainer.get("device", "auto")
     if name != "auto" or not isinstance(device, str):
         return raw

@@ -7,6 +7,7 @@ happen inside the commands that need them, so `hyperopt --help` and `hyperopt st
 
 from __future__ import annotations
 
+# The order the families are imported in is the order `--help` lists their commands (no import sorting here).
 from hyperopt_cli.cli import (  # noqa: F401 - importing a family registers its commands
     run_commands, inspect_commands, data_command, serve_command, model_commands, trials_commands,
 )

@@ -21,10 +21,10 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from hyperopt_cli import __version__
+from hyperopt_cli.cli.run_selection import job_ids, resolve_run, shown
 from hyperopt_cli.core.errorfile import claim_error_file, write_error_file
 from hyperopt_cli.core.errors import EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, storage_full
 from hyperopt_cli.core.quote import clipped
-from hyperopt_cli.cli.run_selection import job_ids, resolve_run, shown
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for a tool that `| head` cut short
 MAX_ERROR_CHARS = 2000  # an `Error:` line is one line; a message this long is cut, never multi-megabyte
@@ -50,7 +50,7 @@ class CliState:
 class HyperoptGroup(TyperGroup):
     """The `hyperopt` command group; every command runs through its `invoke`, where errors become exit codes."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer >= 0.2x vendors click
         error_file = claim_error_file()
         try:
             code = super().invoke(ctx)  # a command returns its exit code

@@ -9,10 +9,19 @@ import typer
 from rich.table import Table
 
 from hyperopt_cli.cli.app import (
-    CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, SET_OPTION, app, checked_sets, cli_state, out, print_json,
+    CONFIG_OPTION,
+    DATA_OPTION,
+    DEBUG_OPTION,
+    QUIET_OPTION,
+    SET_OPTION,
+    app,
+    checked_sets,
+    cli_state,
+    out,
+    print_json,
 )
-from hyperopt_cli.core.errors import EXIT_OK, DataError
 from hyperopt_cli.cli.run_selection import absolute
+from hyperopt_cli.core.errors import EXIT_OK
 
 
 @app.command()

@@ -8,13 +8,22 @@ from typing import Any, Optional
 import typer
 
 from hyperopt_cli.cli.app import (
-    DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, print_json, run_argument, say,
+    DEBUG_OPTION,
+    QUIET_OPTION,
+    RUNS_DIR_OPTION,
+    app,
+    cli_state,
+    out,
+    pick_run,
+    print_json,
+    run_argument,
+    say,
 )
 from hyperopt_cli.cli.render import describe_times, fmt, group_status, hours, print_results
+from hyperopt_cli.cli.run_selection import absolute, runs_oldest_first
 from hyperopt_cli.cli.runs_overview import best_label, value_with_metric
 from hyperopt_cli.cli.screen import Col, fit_table
 from hyperopt_cli.core.errors import EXIT_OK, HyperoptError
-from hyperopt_cli.cli.run_selection import absolute, runs_oldest_first
 
 
 @app.command()

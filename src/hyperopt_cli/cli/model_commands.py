@@ -14,7 +14,15 @@ import typer
 from rich.table import Table
 
 from hyperopt_cli.cli.app import (
-    DEBUG_OPTION, RUNS_DIR_OPTION, CommandFailed, app, cli_state, err, out, pick_run, run_argument,
+    DEBUG_OPTION,
+    RUNS_DIR_OPTION,
+    CommandFailed,
+    app,
+    cli_state,
+    err,
+    out,
+    pick_run,
+    run_argument,
 )
 from hyperopt_cli.core.errors import EXIT_OK
 
@@ -56,7 +64,7 @@ def predict(
 
     Example: hyperopt predict runs/20261127_215832 --data prices/ --out signals.csv
     """
-    from hyperopt_cli.model.predict import prediction_json, predict_paths, signals_csv, write_signals
+    from hyperopt_cli.model.predict import predict_paths, prediction_json, signals_csv, write_signals
 
     to_stdout = out_file is not None and str(out_file) == "-"
     if to_stdout and as_json:

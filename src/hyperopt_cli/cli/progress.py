@@ -19,9 +19,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import IO, Any
 
 from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
@@ -30,10 +31,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from hyperopt_cli.cli.screen import Col, fit_path, fit_table, flow
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 from hyperopt_cli.run.events import plain_line, short_params
-from hyperopt_cli.cli.screen import Col, fit_path, fit_table, flow
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
 MAX_WARNINGS = 3  # warnings kept on screen, most recent last
@@ -414,7 +415,7 @@ class LiveDisplay:
 class PlainLog:
     """One timestamped plain line per event, flushed at once: for logs that are not a terminal."""
 
-    def __init__(self, stream: TextIO | None = None, now: Callable[[], dt.datetime] = dt.datetime.now,
+    def __init__(self, stream: IO[str] | None = None, now: Callable[[], dt.datetime] = dt.datetime.now,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stderr
         self.now = now

@@ -9,13 +9,28 @@ from typing import Any, Literal, Optional
 import typer
 
 from hyperopt_cli.cli.app import (
-    CONFIG_OPTION, DATA_OPTION, DEBUG_OPTION, QUIET_OPTION, RUNS_DIR_OPTION, SET_OPTION, CliState, CommandFailed,
-    app, checked_sets, cli_state, err, out, pick_run, print_json, run_argument, say,
+    CONFIG_OPTION,
+    DATA_OPTION,
+    DEBUG_OPTION,
+    QUIET_OPTION,
+    RUNS_DIR_OPTION,
+    SET_OPTION,
+    CliState,
+    CommandFailed,
+    app,
+    checked_sets,
+    cli_state,
+    err,
+    out,
+    pick_run,
+    print_json,
+    run_argument,
+    say,
 )
 from hyperopt_cli.cli.render import print_results
+from hyperopt_cli.cli.run_selection import absolute
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.core.errors import EXIT_OK, EXIT_STOPPED
-from hyperopt_cli.cli.run_selection import absolute
 
 # Closed sets as Literal types: --help and shell completion list the choices, a typo is a usage error (exit 2).
 ModeName = Literal[MODES]  # type: ignore[valid-type]
@@ -128,8 +143,8 @@ def start(
     Example: hyperopt start --mode quick --data prices.csv --set epochs_per_trial=2
     """
     from hyperopt_cli.config import families_for
-    from hyperopt_cli.core.errors import ConfigError
     from hyperopt_cli.control import new_run_dir, owner_only_files, resolve_config
+    from hyperopt_cli.core.errors import ConfigError
     from hyperopt_cli.data.load import load_data
     from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer, check_storage_is_fresh
@@ -238,11 +253,11 @@ def worker(
 
     Example: hyperopt worker /shared/runs/20261127_215832
     """
-    from hyperopt_cli.core.errors import StopRequested
     from hyperopt_cli.cli.progress import PlainLog
+    from hyperopt_cli.control import owner_only_files
+    from hyperopt_cli.core.errors import StopRequested
     from hyperopt_cli.run.events import NullSink
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
-    from hyperopt_cli.control import owner_only_files
     from hyperopt_cli.run.signals import StopController
 
     owner_only_files()

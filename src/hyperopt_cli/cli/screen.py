@@ -11,8 +11,9 @@ longest word. So every line fits, and no number is ever split.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from rich.cells import cell_len
 from rich.table import Table

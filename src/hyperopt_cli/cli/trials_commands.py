@@ -12,8 +12,8 @@ import typer
 from hyperopt_cli.cli.app import DEBUG_OPTION, RUNS_DIR_OPTION, app, cli_state, out, pick_run, run_argument
 from hyperopt_cli.cli.render import fmt, line
 from hyperopt_cli.cli.screen import Col, fit_table
-from hyperopt_cli.core.errors import EXIT_OK
 from hyperopt_cli.cli.trials import SORTS, STATES
+from hyperopt_cli.core.errors import EXIT_OK
 
 PARTIAL_NOTE = ("A value in parentheses is partial: a pruned trial's last report (one fold, one epoch), "
                 "not comparable with a complete trial's mean over its folds at its chosen epoch.")
@@ -56,8 +56,8 @@ def trials(
 
     Example: hyperopt trials --state complete --csv > trials.csv
     """
-    from hyperopt_cli.run.events import short_params
     from hyperopt_cli.cli.trials import list_trials, trials_csv
+    from hyperopt_cli.run.events import short_params
 
     if as_csv and as_json:
         raise typer.BadParameter("--csv and --json both write to stdout; use one", param_hint="'--csv'")
@@ -119,8 +119,8 @@ def show(
 
     Example: hyperopt show runs/20261127_215832 learning_rate 3
     """
-    from hyperopt_cli.run.events import short_params
     from hyperopt_cli.cli.trials import show_trial
+    from hyperopt_cli.run.events import short_params
 
     run, group, trial = _show_arguments(args or [])
     run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)

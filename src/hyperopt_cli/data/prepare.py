@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hyperopt_cli.config import DataConfig, LabelsConfig
-from hyperopt_cli.data.load import index_info
 from hyperopt_cli.core.errors import DataError, NoFeaturesError
 from hyperopt_cli.data.features import (
     FAMILIES,
@@ -45,8 +45,9 @@ from hyperopt_cli.data.features import (
     first_valid_row,
 )
 from hyperopt_cli.data.folds import selection_splits_by_time
+from hyperopt_cli.data.labels import triple_barrier_labels
+from hyperopt_cli.data.load import index_info
 from hyperopt_cli.data.panel import (
-    NEVER,
     RowLayout,
     Scaler,
     apply_panel_scaler,
@@ -55,7 +56,6 @@ from hyperopt_cli.data.panel import (
     fit_scaler,
     time_order,
 )
-from hyperopt_cli.data.labels import triple_barrier_labels
 from hyperopt_cli.data.split import SEGMENTS, enough_samples, segment_sizes, split_by_time, too_few_bars_error
 
 CLASS_NAMES: tuple[str, str, str] = ("SELL", "HOLD", "BUY")
@@ -193,8 +193,10 @@ def symbol_summary(symbol_info: list[dict[str, Any]], segments: dict[str, Segmen
     """Per symbol: its bars, range and spacing, its samples per segment and its label shares."""
     rows = []
     for s, base in enumerate(symbol_info):
-        samples = {name: int((seg.symbols == s).sum()) for name, seg in segments.items()}
-        counts = sum(np.bincount(seg.labels[seg.symbols == s], minlength=3) for seg in segments.values())
+        samples = {name: int(np.count_nonzero(seg.symbols == s)) for name, seg in segments.items()}
+        counts = np.zeros(3, dtype=np.int64)
+        for seg in segments.values():
+            counts += np.bincount(seg.labels[seg.symbols == s], minlength=3)
         total = max(int(counts.sum()), 1)
         rows.append({**base, "samples": samples,
                      "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)}})

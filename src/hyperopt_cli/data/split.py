@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperopt_cli.data.features import WARMUP_BARS
 from hyperopt_cli.core.errors import DataError
+from hyperopt_cli.data.features import WARMUP_BARS
 
 SEGMENTS: tuple[str, str, str] = ("train", "val", "test")
 # Smallest sample counts per segment after purging; below these a trial means nothing.

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, families_for
-from hyperopt_cli.data.load import load_data
-from hyperopt_cli.data.prepare import DataPreparer, symbol_names
+from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.data.labels import triple_barrier_labels
+from hyperopt_cli.data.load import load_data
+from hyperopt_cli.data.prepare import DataPreparer, symbol_names
 
 
 def data_summary(cfg: OptimizationConfig) -> tuple[dict[str, Any], pd.DataFrame]:

@@ -52,8 +52,8 @@ def garch_variance(z: np.ndarray, alpha: float = GARCH_ALPHA, beta: float = GARC
     n = len(z)
     omega = 1.0 - alpha - beta
     n_blocks = -(-n // _BLOCK)
-    a = np.ones(n_blocks * _BLOCK)
-    b = np.full(n_blocks * _BLOCK, omega)
+    a: np.ndarray = np.ones(n_blocks * _BLOCK)
+    b: np.ndarray = np.full(n_blocks * _BLOCK, omega)
     a[1:n] = alpha * z[:-1] ** 2 + beta
     a[0], b[0] = 1.0, 1.0  # s_0 = 1 * 0 + 1
     a = a.reshape(n_blocks, _BLOCK)

@@ -12,7 +12,7 @@ rest, then applied to the probabilities of the model fitted on all of them.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

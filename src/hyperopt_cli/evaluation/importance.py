@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperopt_cli.data.features import FAMILY_NAMES, family_of
-from hyperopt_cli.evaluation.importance_table import IMPORTANCE_HEADER, importance_rows  # noqa: F401 - re-exported
 from hyperopt_cli.data.prepare import Segment
+from hyperopt_cli.evaluation.importance_table import IMPORTANCE_HEADER, importance_rows  # noqa: F401 - re-exported
 from hyperopt_cli.training.ensemble import combine_members
 from hyperopt_cli.training.metrics import classification_metrics
 from hyperopt_cli.training.seeding import numpy_rng

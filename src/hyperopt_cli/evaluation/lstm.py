@@ -12,9 +12,9 @@ knowing where they go.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -26,7 +26,6 @@ from hyperopt_cli.evaluation.walkforward import FitPredict, as_prepared_data
 from hyperopt_cli.training.ensemble import combine_members
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import TrainHooks, TrainResult, predict, resolve_device, train_model
-
 
 
 @dataclass

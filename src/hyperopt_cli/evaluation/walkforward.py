@@ -21,15 +21,16 @@ them; `on_block` is called after each newly scored block so the caller can store
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.data.panel import RowLayout, Scaler, apply_panel_scaler, fit_panel_scaler, unique_times
 from hyperopt_cli.data.prepare import DataPreparer, PreparedData, Segment, class_weights
-from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.evaluation.baselines import BASELINES, Baseline
 from hyperopt_cli.evaluation.decision import RuledPrediction
 from hyperopt_cli.evaluation.segments import inner_split, sub_segment

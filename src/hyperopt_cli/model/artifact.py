@@ -8,6 +8,7 @@ data, never code to run.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -72,7 +73,7 @@ def save_model(model_dir: Path, state_dicts: list[dict[str, Any]], manifest: dic
         for member, state in enumerate(state_dicts):
             files.append(member_file(member))
             cpu_state = {k: v.detach().cpu() for k, v in state.items()}
-            atomic_write(staging / files[-1], lambda handle, s=cpu_state: torch.save(s, handle))
+            atomic_write(staging / files[-1], functools.partial(torch.save, cpu_state))
         atomic_write_json(staging / MANIFEST_FILE, {**manifest, "format": MANIFEST_FORMAT, "members": files})
         aside = None
         if model_dir.exists():
@@ -131,7 +132,7 @@ def load_model(model_dir: Path) -> SavedModel:
     manifest = read_manifest(model_dir)
     paths = check_manifest(model_dir, manifest)
     arch = manifest["architecture"]
-    members = []
+    members: list[nn.Module] = []
     for path in paths:
         model = LSTMClassifier(int(arch["n_features"]), int(arch["hidden_size"]), int(arch["num_layers"]),
                                float(arch["dropout"]))

@@ -12,9 +12,9 @@ import pandas as pd
 
 from hyperopt_cli import __version__
 from hyperopt_cli.config import OptimizationConfig, families_for, with_params
+from hyperopt_cli.core.clock import now_iso
 from hyperopt_cli.data.prepare import CLASS_NAMES
 from hyperopt_cli.model.artifact import save_model
-from hyperopt_cli.core.clock import now_iso
 
 if TYPE_CHECKING:
     from hyperopt_cli.data.panel import Scaler

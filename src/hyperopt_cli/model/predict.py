@@ -13,6 +13,7 @@ memory stays one batch deep whatever the file's size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.load import load_ohlcv
 from hyperopt_cli.data.panel import fit_scaler
 from hyperopt_cli.data.prepare import CLASS_NAMES, apply_scaler
 from hyperopt_cli.data.sources import expand_data_paths, is_pattern, symbol_of
-from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.model.artifact import SavedModel, load_model, model_dir_of
 from hyperopt_cli.training.ensemble import combine_members
 
@@ -212,7 +213,7 @@ def predict_file(run_or_model_dir: Path, data_path: Path, *, last: int | None = 
     return predict_bars(saved, ohlcv, last=last, batch_size=batch_size)
 
 
-def several_inputs(data: list[str | Path]) -> bool:
+def several_inputs(data: Sequence[str | Path]) -> bool:
     """True unless `data` is one plain file: several entries, a folder or a glob give a `symbol` column."""
     if len(data) != 1:
         return True
@@ -220,7 +221,7 @@ def several_inputs(data: list[str | Path]) -> bool:
     return path.is_dir() or (is_pattern(str(data[0])) and not path.exists())  # `a[1].csv` may be a file
 
 
-def predict_paths(run_or_model_dir: Path, data: list[str | Path], *, last: int | None = None,
+def predict_paths(run_or_model_dir: Path, data: Sequence[str | Path], *, last: int | None = None,
                   timestamp_column: str | None = None, timezone: str | None = None,
                   batch_size: int = BATCH_SIZE) -> Prediction | Predictions:
     """`predict_file` for one plain file; for several (files, folders, globs) one Predictions, a symbol per file.

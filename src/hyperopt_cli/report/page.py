@@ -37,9 +37,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.core.atomic import atomic_write_bytes, atomic_write_text
 from hyperopt_cli.config import OptimizationConfig, read_yaml, with_params
+from hyperopt_cli.core.atomic import atomic_write_bytes, atomic_write_text
 from hyperopt_cli.core.errors import HyperoptError
+from hyperopt_cli.report.words import PBO_SCALE, small_sample_note
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
@@ -52,7 +53,6 @@ from hyperopt_cli.run.symbols import POOLED_INTERVAL_NOTE, SYMBOL_HEADER, data_l
 from hyperopt_cli.search.storage import RunStorage, readonly_storage
 from hyperopt_cli.search.study_records import group_done_of
 from hyperopt_cli.search.summary import GuardPolicy, StudySummary, summarize
-from hyperopt_cli.report.words import PBO_SCALE, small_sample_note
 
 __all__ = ["REPORT_DIR", "REPORT_FILE", "SECTIONS", "Report", "readonly_storage", "write_report"]
 
@@ -427,7 +427,7 @@ def _where(progress: dict[str, Any]) -> str:
 def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Group], run_dir: Path) -> str:
     progress = status.get("progress") or {}
     data = data_label(cfg.data.path, limit=None) or f"synthetic ({cfg.data.synthetic.n_bars} bars)"
-    facts = [
+    facts: list[list[Any]] = [
         ["status", status.get("status")],
         ["mode", cfg.mode],
         ["data", data],
@@ -437,7 +437,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
         ["current", _where(progress)],
         ["epochs per trial / max trials per group", f"{cfg.epochs_per_trial} / {cfg.max_trials_per_group}"],
     ]
-    rows = []
+    rows: list[list[Any]] = []
     for g in groups:
         s = g.summary
         state = "completed" if g.reason else ("not started" if s is None else "in progress")

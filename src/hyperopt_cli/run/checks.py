@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_hash, dump_config, mapping_hash, read_yaml
-from hyperopt_cli.data.sources import expand_data_paths, is_pattern
+from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.core.errors import RunStateError
+from hyperopt_cli.core.storage_kind import mask_url
+from hyperopt_cli.data.sources import expand_data_paths, is_pattern
 from hyperopt_cli.model.artifact import MANIFEST_FILE, MODEL_DIR
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
@@ -18,7 +19,6 @@ from hyperopt_cli.run.records import with_legacy_defaults
 from hyperopt_cli.run.shapes import check_state
 from hyperopt_cli.run.state import rebuild_state
 from hyperopt_cli.search.storage import CONTROL, RunStorage
-from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.search.study_records import extension_open
 
 
@@ -76,8 +76,8 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
     if not config_file.exists():
         check_storage_is_fresh(cfg, run_dir)
         atomic_write_text(config_file, dump_config(cfg))
-        state = {"created_at": rundir.now_iso(), "sessions": 1, "elapsed_s": 0.0}
-        return RunDirCheck("started", state, mapping_hash(read_yaml(config_file)))
+        started = {"created_at": rundir.now_iso(), "sessions": 1, "elapsed_s": 0.0}
+        return RunDirCheck("started", started, mapping_hash(read_yaml(config_file)))
     # The hash is of config.yaml as written at start, so a newer version that adds
     # config keys (with defaults) still resumes runs started by an older one.
     on_disk = read_yaml(config_file)
@@ -134,9 +134,9 @@ def data_fingerprint(path: str | list[str] | None, n_bars: int) -> dict[str, Any
         path = files[0] if len(files) == 1 else files
     if not isinstance(path, list):
         return {"path": path, "bars": n_bars, "sha256": file_sha256(Path(path)) if path else None}
-    files = {entry: file_sha256(Path(entry)) for entry in path}
-    combined = hashlib.sha256("".join(f"{entry}\0{sha}\n" for entry, sha in files.items()).encode()).hexdigest()
-    return {"path": list(path), "bars": n_bars, "sha256": combined, "files": files}
+    shas = {entry: file_sha256(Path(entry)) for entry in path}
+    combined = hashlib.sha256("".join(f"{entry}\0{sha}\n" for entry, sha in shas.items()).encode()).hexdigest()
+    return {"path": list(path), "bars": n_bars, "sha256": combined, "files": shas}
 
 
 def _changed_file(known: dict[str, Any], fingerprint: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ at once; the final evaluation runs in the owner alone.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from hyperopt_cli.config import OptimizationConfig
 

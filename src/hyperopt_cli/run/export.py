@@ -22,15 +22,20 @@ from typing import Any
 import numpy as np
 import yaml
 
-from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.config import (
-    LABEL_PARAMS, OptimizationConfig, TrainerConfig, config_from_dict, families_for, read_yaml, with_params,
+    LABEL_PARAMS,
+    OptimizationConfig,
+    TrainerConfig,
+    config_from_dict,
+    families_for,
+    read_yaml,
+    with_params,
 )
+from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.core.errors import RunStateError
-from hyperopt_cli.model.artifact import REFIT_DIR, read_manifest, model_dir_of
+from hyperopt_cli.model.artifact import REFIT_DIR, model_dir_of, read_manifest
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import load_run_config
-
 
 # Settings that belong to the machine (or the run's own files), not to the configuration found:
 # the export leaves them to their defaults, so the target machine picks its own (auto/0/null).
@@ -138,19 +143,30 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     features = source.scaled_until(source.timestamps[-1])
     every = source.segment("train", np.arange(len(source.end_rows)), features)
     fold = as_prepared_data(every, every, data.purge_bars, data.feature_names, VAL_FRACTION)
+    epochs = refit_epochs(results, cfg)
     checkpoints = rundir.checkpoints_of(run_dir, cfg.checkpoint_dir)
     members = []
     for member in range(cfg.ensemble_seeds):
         checkpoint = checkpoints / f"refit_{member}.pt"
-        members.append(train_model(fold, trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial,
+        members.append(train_model(fold, trainer_cfg, cfg.model, epochs=epochs,
                                    seed=derive_seed(cfg.seed, "refit", member), checkpoint_path=checkpoint,
                                    checkpoint_tag=f"refit_{member}"))
     evaluation = _evaluated_scores(run_dir)
     manifest = build_manifest(cfg, fixed, preparer, every, "refit_all_bars", evaluation, state.get("data"))
+    manifest["training"]["epochs"] = epochs  # what the refit trained for: the final configuration's
     save_model(out_dir, [m.model.state_dict() for m in members], manifest)
     for member in range(cfg.ensemble_seeds):
         delete_checkpoint(checkpoints / f"refit_{member}.pt")
     return out_dir
+
+
+def refit_epochs(results: dict[str, Any], cfg: OptimizationConfig) -> int:
+    """The epochs the final configuration trained for (results.json `epochs`: selection's choice).
+
+    The walk-forward models and the saved one trained that long; a refit of the same configuration
+    trains as long. Results written before `epochs` was recorded fall back to `epochs_per_trial`.
+    """
+    return int(results.get("epochs") or cfg.epochs_per_trial)
 
 
 def _evaluated_scores(run_dir: Path) -> dict[str, Any]:

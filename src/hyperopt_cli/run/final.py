@@ -15,9 +15,10 @@ rebuilt, by retraining the last block with the same seeds, if model/ went missin
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hyperopt_cli.config import OptimizationConfig, families_for, with_params
 from hyperopt_cli.core.errors import StopRequested

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hyperopt_cli.config import OptimizationConfig, ParamSpec
 from hyperopt_cli.core.errors import RunStateError

@@ -19,31 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_cli.config import OptimizationConfig, families_for
+from hyperopt_cli.core.errors import HyperoptError, RunStateError, StopRequested
 from hyperopt_cli.data.load import load_data
 from hyperopt_cli.data.prepare import DataPreparer
-from hyperopt_cli.core.errors import HyperoptError, RunStateError, StopRequested
+from hyperopt_cli.evaluation.walkforward import check_blocks
+from hyperopt_cli.model.artifact import MODEL_DIR
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.checks import check_data, check_storage_is_fresh, init_or_check_run_dir
 from hyperopt_cli.run.estimate import seconds_per_epoch
-from hyperopt_cli.run.extend import check_extension, extend_last_group
 from hyperopt_cli.run.events import EventSink, FanOut, LogSink, NullSink
-from hyperopt_cli.evaluation.walkforward import check_blocks
-from hyperopt_cli.model.artifact import MODEL_DIR
+from hyperopt_cli.run.extend import check_extension, extend_last_group
 from hyperopt_cli.run.final import final_evaluation
 from hyperopt_cli.run.groups import GroupRunner
 from hyperopt_cli.run.local_workers import LocalWorkers
 from hyperopt_cli.run.logfile import attached_log
 from hyperopt_cli.run.parallel import describe_parallel
-from hyperopt_cli.run.records import (
-    annotated_verdict,
-    build_results,
-    default_values,
-    group_objective,
-    load_run_config,
-)
-from hyperopt_cli.run.run_check import EpochCheck, RunCheck, check_against_defaults, check_epochs, final_trial
-from hyperopt_cli.run.symbols import data_label
+from hyperopt_cli.run.records import annotated_verdict, build_results, group_objective, load_run_config
+from hyperopt_cli.run.run_check import FinalChoice, choose_final
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
+from hyperopt_cli.run.symbols import data_label
 from hyperopt_cli.search import workers
 from hyperopt_cli.search.group import TimeBudget, open_study
 
@@ -139,26 +133,19 @@ class HyperparameterOptimizer:
             fixed, ended_by_time = self._groups.run(preparer, stop_event, budget)
         self._workers.wait()
         last = groups[-1]
-        epochs = self._progress.epochs.get(last)
-        check = None if ended_by_time else check_against_defaults(cfg, self.run_dir, self._progress.summaries, fixed)
-        if check is not None:
-            self.events.emit("note", message=check.message())
-            if check.kept_defaults:  # the same parameters, each at its default, for the defaults trial's epochs
-                defaults = default_values(cfg)
-                fixed = {name: defaults[name] for name in fixed if name in defaults}
-                epochs = check.defaults_epochs
-        epoch_check = None if ended_by_time else check_epochs(
-            final_trial(cfg, self.run_dir, self._progress.summaries, check), cfg)
-        if epoch_check is not None:  # fewer epochs than configured only where held-back units confirm them
-            epochs = epoch_check.epochs
-            self.events.emit("note", message=epoch_check.message())
+        choice = FinalChoice(fixed, self._progress.epochs.get(last))
+        if not ended_by_time:  # the checks against not tuning (run/run_check.py)
+            choice = choose_final(cfg, self.run_dir, self._progress.summaries, choice)
+            for message in choice.messages():
+                self.events.emit("note", message=message)
+        fixed = choice.fixed
         study = open_study(cfg, self.run_dir, last, group_objective(cfg, last)[1])
         final = final_evaluation(cfg, preparer, fixed, stop_event, study,
                                  rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir) / "final.pt", self.events,
                                  model_dir=self.run_dir / MODEL_DIR, data_fingerprint=writer.state.get("data"),
-                                 epochs=epochs, annotate=functools.partial(annotated_verdict, cfg,
-                                                                           self._progress.summaries, fixed))
-        results = self._results(final, fixed, check, epoch_check)
+                                 epochs=choice.epochs, annotate=functools.partial(annotated_verdict, cfg,
+                                                                                  self._progress.summaries, fixed))
+        results = self._results(final, choice)
         message = "time budget used up" if ended_by_time else "all groups finished"
         writer.write("completed", message=message)
         self.events.emit("run_end", status="completed", message=message, results=results)
@@ -213,11 +200,10 @@ class HyperparameterOptimizer:
         if self._state.owner and self._state.write_progress("running"):
             self.events.emit("estimate", time_estimate=self._state.state.get("time_estimate"))
 
-    def _results(self, final: dict[str, Any] | None, fixed: dict[str, Any],
-                 check: RunCheck | None = None, epoch_check: EpochCheck | None = None) -> dict[str, Any]:
-        results = build_results(self.cfg, self._progress.summaries, self._progress.done, fixed, final,
-                                run_check=check.as_dict() if check else None)
-        results["epoch_check"] = epoch_check.as_dict() if epoch_check else None
+    def _results(self, final: dict[str, Any] | None, choice: FinalChoice) -> dict[str, Any]:
+        results = build_results(self.cfg, self._progress.summaries, self._progress.done, choice.fixed, final,
+                                run_check=choice.run_check.as_dict() if choice.run_check else None)
+        results["epoch_check"] = choice.epoch_check.as_dict() if choice.epoch_check else None
         results["job_id"] = self.job_id
         rundir.write_json(self.run_dir / rundir.RESULTS_FILE, results)
         rundir.write_json(self.run_dir / rundir.BEST_PARAMS_FILE, results["best_params"])

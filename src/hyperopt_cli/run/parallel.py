@@ -21,8 +21,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from hyperopt_cli.core.errors import ConfigError
 from hyperopt_cli.core import storage_kind
+from hyperopt_cli.core.errors import ConfigError
 
 AUTO = 0  # `workers: 0` / `trainer.num_threads: 0`: let `start` choose
 

@@ -7,8 +7,9 @@ imports neither torch nor optuna, so `hyperopt status` and `hyperopt results` st
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from hyperopt_cli.config import (
     OptimizationConfig,
@@ -20,9 +21,9 @@ from hyperopt_cli.config import (
     with_params,
 )
 from hyperopt_cli.core.errors import ConfigError, RunStateError
+from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.symbols import panel_keys
-from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.search.study_records import (
     FINE_TUNE,
     GROUP_DONE_ATTR,

@@ -11,14 +11,14 @@ records both and says so. The test segment plays no part.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from optuna.trial import FrozenTrial
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.run.records import changed_params, group_objective
+from hyperopt_cli.run.records import changed_params, default_values, group_objective
 from hyperopt_cli.search.group import open_study
 from hyperopt_cli.search.selection import confirm
 from hyperopt_cli.search.summary import StudySummary, folds_of, incumbent_trial
@@ -133,3 +133,29 @@ def final_trial(cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, Stu
     else:
         group, number = groups[-1], summaries[groups[-1]].best_trial
     return _trial(open_study(cfg, run_dir, group, group_objective(cfg, group)[1]).get_trials(deepcopy=False), number)
+
+
+@dataclass(frozen=True)
+class FinalChoice:
+    """What the final walk-forward evaluates: the fixed params and the epoch count, and the checks behind them."""
+
+    fixed: dict[str, Any]
+    epochs: int | None  # None: epochs_per_trial
+    run_check: RunCheck | None = None
+    epoch_check: EpochCheck | None = None
+
+    def messages(self) -> list[str]:
+        return [check.message() for check in (self.run_check, self.epoch_check) if check is not None]
+
+
+def choose_final(cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary],
+                 chosen: FinalChoice) -> FinalChoice:
+    """The groups' choice, unless it does not beat the defaults; fewer epochs only where confirmed."""
+    run_check = check_against_defaults(cfg, run_dir, summaries, chosen.fixed)
+    if run_check is not None and run_check.kept_defaults:  # the same parameters, each at its default
+        defaults = default_values(cfg)
+        chosen = FinalChoice({name: defaults[name] for name in chosen.fixed if name in defaults},
+                             run_check.defaults_epochs)
+    epoch_check = check_epochs(final_trial(cfg, run_dir, summaries, run_check), cfg)
+    epochs = epoch_check.epochs if epoch_check is not None else chosen.epochs
+    return replace(chosen, epochs=epochs, run_check=run_check, epoch_check=epoch_check)

@@ -11,11 +11,13 @@ import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from hyperopt_cli.config import OptimizationConfig, mapping_hash, read_yaml
+from hyperopt_cli.core import storage_kind
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, estimate_hours, final_evaluation_trainings
 from hyperopt_cli.run.records import (
@@ -30,7 +32,6 @@ from hyperopt_cli.run.records import (
     masked_config,
     progress_row,
 )
-from hyperopt_cli.core import storage_kind
 from hyperopt_cli.search import workers
 from hyperopt_cli.search.storage import RunStorage
 from hyperopt_cli.search.study_records import group_done_of, trial_limits

@@ -14,17 +14,18 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, families_for, with_params
-from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequested
 from hyperopt_cli.core.faults import fault_point
+from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.search.events import EventSink
 from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.selection import FoldCurve, select, selection_value
@@ -41,7 +42,14 @@ from hyperopt_cli.search.study_records import (
     objective_metric,
     trial_limits,
 )
-from hyperopt_cli.search.summary import KEPT_NOT_CONFIRMED, KEPT_PBO, GuardPolicy, StudySummary, group_is_done, summarize
+from hyperopt_cli.search.summary import (
+    KEPT_NOT_CONFIRMED,
+    KEPT_PBO,
+    GuardPolicy,
+    StudySummary,
+    group_is_done,
+    summarize,
+)
 from hyperopt_cli.search.workers import (
     WORKER_ATTR,
     TrialAbandoned,

@@ -22,8 +22,9 @@ search, the summaries and the benchmarks share one definition (docs/selection.md
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

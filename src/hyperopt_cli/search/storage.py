@@ -30,8 +30,8 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial
 
 from hyperopt_cli.config import OptimizationConfig
-from hyperopt_cli.core.errors import ConfigError, RunStateError, storage_full
 from hyperopt_cli.core import storage_kind
+from hyperopt_cli.core.errors import ConfigError, RunStateError, storage_full
 from hyperopt_cli.core.storage_kind import mask_url
 
 __all__ = ["CONTROL", "RunStorage", "mask_url", "readonly_storage", "trial_handle", "same_trial"]

@@ -6,8 +6,9 @@ can read studies' records without importing the training stack.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from hyperopt_cli.config import GROUPS, LABEL_PARAMS, OptimizationConfig
 

@@ -6,8 +6,9 @@ trials it holds (plus the config), so state.json and results.json can always be 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -155,8 +156,9 @@ def _decide_confirmed(trials: Sequence[FrozenTrial], incumbent: FrozenTrial, dir
 
     The `top` challengers that rank above the incumbent are tested, best first, on the
     confirmation units at alpha / (trials compared), with a standard error no smaller than
-    the group's own trial-to-trial spread; the first confirmed one is the group's pick. Nothing replaces the incumbent when the group's own PBO says its ranking is no
-    better than chance.
+    the group's own trial-to-trial spread; the first confirmed one is the group's pick.
+    Nothing replaces the incumbent when the group's own PBO says its ranking is no better
+    than chance.
     """
     ranked = _ranked(trials, direction)
     above = ranked[: next(i for i, t in enumerate(ranked) if t.number == incumbent.number)]

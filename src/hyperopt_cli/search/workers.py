@@ -20,15 +20,17 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import optuna
 import psutil
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.core.atomic import atomic_write_json
 from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.core import storage_kind
+from hyperopt_cli.core.atomic import atomic_write_json
 from hyperopt_cli.search.liveness import (
     ALIVE,
     HEARTBEAT_PREFIX,
@@ -39,7 +41,6 @@ from hyperopt_cli.search.liveness import (
     this_worker,
     worker_state,
 )
-from hyperopt_cli.core import storage_kind
 from hyperopt_cli.search.storage import control_study, trial_handle
 
 __all__ = ["HEARTBEAT_PREFIX", "WorkerId", "is_alive", "local_process_alive", "this_worker"]
@@ -326,7 +327,7 @@ def local_workers(run_dir: Path) -> list[psutil.Process]:
     """Live, verified local worker processes of a run (lock held, pid and start time match)."""
     import json
 
-    found = []
+    found: list[psutil.Process] = []
     folder = run_dir / WORKERS_DIR
     if not folder.is_dir():
         return found

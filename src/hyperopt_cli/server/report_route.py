@@ -9,7 +9,7 @@ run directory (a symlink) is treated as absent; a report that is not UTF-8 text 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse
@@ -44,7 +44,7 @@ def add_report_route(app: FastAPI, runs: Runs) -> None:
             raise ApiError(409, f"cannot read the report of run {run_dir.name}: {exc.strerror or exc}",
                            run_dir.name) from None
 
-    responses = {**{k: ERRORS[k] for k in (400, 401, 404)},
+    responses: dict[int | str, dict[str, Any]] = {**{k: ERRORS[k] for k in (400, 401, 404)},
                  409: {**ERRORS[409], "description": "The report file is not UTF-8 text, or cannot be read"}}
     app.add_api_route(f"{API}/report", report, methods=["GET"], response_class=HTMLResponse, responses=responses)
     # HEAD: the same answer without the body (the page asks whether a report exists); one operation in the schema.

@@ -23,9 +23,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
 
@@ -46,8 +47,8 @@ from hyperopt_cli.core.errors import (
     RunStateError,
 )
 from hyperopt_cli.core.quote import clipped
-from hyperopt_cli.run import rundir
 from hyperopt_cli.core.storage_kind import mask_url
+from hyperopt_cli.run import rundir
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.models import StartRequest
 from hyperopt_cli.server.paths import resolves_inside

@@ -5,7 +5,7 @@ Numpy only, so the saved-model predict path and the walk-forward share one rule.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,5 +20,5 @@ def combine_members(preds: Sequence[np.ndarray], probs: Sequence[np.ndarray]) ->
         raise ValueError(f"need as many member predictions as probabilities, got {len(preds)} and {len(probs)}")
     if len(preds) == 1:
         return np.asarray(preds[0], dtype=np.int64), np.asarray(probs[0], dtype=np.float32)
-    mean = np.mean(np.stack([np.asarray(p, dtype=np.float32) for p in probs]), axis=0, dtype=np.float32)
+    mean = np.asarray(np.mean(np.stack([np.asarray(p, dtype=np.float32) for p in probs]), axis=0, dtype=np.float32))
     return mean.argmax(axis=1).astype(np.int64), mean

@@ -14,7 +14,7 @@ which is what ``F.cross_entropy`` does for probability targets.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -20,7 +20,8 @@ they are. The state dict is torch's, so checkpoints are unchanged.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -50,7 +51,7 @@ def _prefill_dynamo_disable_cache() -> None:
 class AdamW(torch.optim.AdamW):
     """torch.optim.AdamW whose step skips the graph-break markers (see the module doc)."""
 
-    def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], float] | None = None) -> Any:
         if self.defaults["differentiable"] or "torch._dynamo" in sys.modules:
             return super().step(closure)
         with torch.no_grad():

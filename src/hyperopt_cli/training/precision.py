@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -26,7 +26,7 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "auto")
 AUTO_PICKS_BF16 = True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def native_bf16(device_type: str) -> bool:
     """Whether `device_type` ("cpu" or "cuda") computes bf16 in hardware (CPU: AVX-512 BF16 / AMX via oneDNN)."""
     if device_type == "cuda":
@@ -60,7 +60,7 @@ def frozen_precision(name: str, device_setting: str) -> str:
     return resolve_precision(name, device_type)
 
 
-def autocast(precision: str, device: torch.device) -> ContextManager[object]:
+def autocast(precision: str, device: torch.device) -> AbstractContextManager[object]:
     """The context the forward pass runs in: bf16 autocast, or nothing for fp32."""
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -33,9 +33,10 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,10 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
-from hyperopt_cli.core.atomic import atomic_write
 from hyperopt_cli.config import ModelConfig, TrainerConfig
-from hyperopt_cli.data.prepare import CLASS_NAMES, PreparedData, Segment
+from hyperopt_cli.core.atomic import atomic_write
 from hyperopt_cli.core.errors import DivergedError, TrainingError
+from hyperopt_cli.data.prepare import CLASS_NAMES, PreparedData, Segment
 from hyperopt_cli.training.losses import LossFn, build_loss
 from hyperopt_cli.training.metrics import COLLAPSE_LIMIT, block_metrics, classification_metrics, trading_score
 from hyperopt_cli.training.model import N_CLASSES, LSTMClassifier
