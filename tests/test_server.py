@@ -165,8 +165,8 @@ def test_serve_on_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = hyperopt("serve", "--port", str(port), cwd=tmp_path, timeout=60)
-    assert result.returncode == 1
-    assert result.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert result.returncode == 2  # usage: pick another --port (issue 34)
+    assert result.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port"
 
 
 def test_foreign_host_and_cross_origin_posts_are_refused(runs_dir: Path) -> None:

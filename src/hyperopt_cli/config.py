@@ -66,7 +66,7 @@ def _one_of(*choices: str) -> Check:
 class SyntheticConfig:
     """The built-in synthetic OHLCV generator, used when `data.path` is null."""
 
-    n_bars: int = _field(20_000, _ge(100))  # hourly bars to generate
+    n_bars: int = _field(20_000, _between(100, 100_000_000))  # hourly bars to generate
     seed: int | None = _field(None)  # null: use the top-level `seed`
     start: str = _field("2020-01-01")  # timestamp of the first bar (UTC)
     freq: str = _field("1h")  # pandas frequency of the bars
@@ -117,8 +117,8 @@ class FeaturesConfig:
 class ModelConfig:
     """The LSTM classifier's shape (dropout is a trainer knob because it is searched)."""
 
-    hidden_size: int = _field(64, _ge(1))
-    num_layers: int = _field(2, _ge(1))
+    hidden_size: int = _field(64, _between(1, 4096))
+    num_layers: int = _field(2, _between(1, 64))
 
 
 @dataclass
@@ -143,7 +143,7 @@ class TrainerConfig:
     eval_batch_size: int = _field(1024, _ge(1))
     checkpoint_interval_s: float = _field(60.0, _gt(0))  # at most this much work lost on kill -9
     device: str = _field("auto", _one_of("auto", "cpu", "cuda"))  # auto: CUDA when available
-    num_threads: int = _field(0, _ge(0))  # torch intra-op threads; 0: auto at `start` (run/parallel.py), else torch's default
+    num_threads: int = _field(0, _between(0, 1024))  # torch intra-op threads; 0: auto at `start` (run/parallel.py), else torch's default
     restore_best_epoch: bool = _field(False)  # return the weights of the best validation epoch, not the last
     precision: str = _field("auto", _one_of("fp32", "bf16", "auto"))  # training arithmetic; auto: see README "Precision"
     val_sub_blocks: int = _field(8, _between(1, 64))  # contiguous validation sub-blocks scored each epoch (the units)
@@ -219,8 +219,8 @@ class OptimizationConfig:
     """Everything a run needs; frozen into the run directory as config.yaml at start."""
 
     study_name: str = _field("ml_hyperopt")  # prefix of every study: <study_name>_<group>
-    epochs_per_trial: int = _field(4, _ge(1))
-    max_trials_per_group: int = _field(15, _ge(1))  # finished (complete/pruned/failed) trials per group
+    epochs_per_trial: int = _field(4, _between(1, 100_000))
+    max_trials_per_group: int = _field(15, _between(1, 1_000_000))  # finished (complete/pruned/failed) trials per group
     max_total_time_hours: float = _field(72.0, _gt(0))  # cumulative across restarts
     n_startup_trials: int = _field(3, _ge(0))  # random trials before TPE
     n_warmup_steps: int = _field(2, _ge(0))  # epochs before the pruner may prune
@@ -228,7 +228,7 @@ class OptimizationConfig:
     # auto: minimize val_loss, maximize every other metric
     optimization_direction: str = _field("auto", _one_of("auto", "maximize", "minimize"))
     primary_metric: str = _field("val_loss", _one_of(*METRICS))  # plain validation cross-entropy (docs/selection.md)
-    selection_folds: int = _field(3, _ge(1))  # purged expanding-window folds inside train+val; 1: one split
+    selection_folds: int = _field(3, _between(1, 50))  # purged expanding-window folds inside train+val; 1: one split
     incumbent_margin_se: float = _field(1.0, _ge(0))  # confirm_share 0 only: SEs a challenger must gain on its own units
     confirm_share: float = _field(0.5, _between(0.0, 0.75))  # later share of each fold's sub-blocks held back to confirm
     confirm_top: int = _field(3, _between(1, 20))  # challengers (best first) tested on the held-back units
@@ -246,13 +246,13 @@ class OptimizationConfig:
     target_group: str | None = _field(None)  # the group of mode "group"
     fine_tune_from: str | None = _field(None)  # run dir whose best params centre fine_tune
     fine_tune_shrink: float = _field(0.25, _between(0.01, 1.0))  # fraction of each range kept
-    walk_forward_blocks: int = _field(3, _ge(1))  # test segment blocks, each trained on all bars before it
+    walk_forward_blocks: int = _field(3, _between(1, 1000))  # test segment blocks, each trained on all bars before it
     incumbent_first: bool = _field(True)  # each group's first trial is the values it starts from
-    ensemble_seeds: int = _field(3, _ge(1))  # models per walk-forward block (seeds), voting by mean probability
+    ensemble_seeds: int = _field(3, _between(1, 100))  # models per walk-forward block (seeds), voting by mean probability
     # how probabilities become signals: "fitted" per-class offsets chosen on validation (else argmax), or "argmax"
     decision_rule: str = _field("fitted", _one_of("fitted", "argmax"))
     storage_url: str | None = _field(None)  # null (start picks "journal"); "journal"; "sqlite"; or a database URL
-    workers: int = _field(0, _ge(0))  # local worker processes; 0: auto, `start` picks (run/parallel.py)
+    workers: int = _field(0, _between(0, 1024))  # local worker processes; 0: auto, `start` picks (run/parallel.py)
     heartbeat_interval_s: float = _field(5.0, _gt(0))  # how often a worker says it is alive
     worker_timeout_s: float = _field(60.0, _gt(0))  # a worker silent this long is dead; its trial is taken over
     checkpoint_dir: str | None = _field(None)  # null: <run_dir>/checkpoints; shared by every worker
@@ -369,7 +369,7 @@ def _build(cls: type, raw: Any, prefix: str, origin: str | None) -> Any:
             raise _unknown_key(str(key), list(fields), prefix, origin)
         tp = hints[key]
         full_key = prefix + key
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value if value is not None else {}, full_key + ".", origin)
         elif key == "search_space" and cls is OptimizationConfig:
             kwargs[key] = _build_search_space(value, origin)
@@ -519,12 +519,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping (bounded: see yamlfile); errors name the file and never quote its content."""
+    from hyperopt_cli.core.atomic import UnsafeFileError, read_bounded
+
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-        text = data.decode("utf-8")
+        text = read_bounded(path, MAX_CONFIG_BYTES + 1).decode("utf-8")  # a regular file only: a FIFO never hangs it
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except UnsafeFileError as exc:
+        raise ConfigError(str(exc)) from None
     except UnicodeDecodeError:
         raise ConfigError(f"cannot read config file {path}: not UTF-8 text") from None
     except OSError as exc:

@@ -173,6 +173,7 @@ def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> St
     """
     from hyperopt_cli.search import workers
 
+    rundir.check_readable(run_dir)
     processes = [p for p in [rundir.live_owner(run_dir)] if p is not None] + workers.local_workers(run_dir)
     _signal(run_dir, processes)
     flagged, flag_error = _flag_stop(run_dir, local=bool(processes))
@@ -181,7 +182,7 @@ def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> St
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         if all(_exited(p) for p in processes):
-            state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
+            state = rundir.peek_json(run_dir / rundir.STATE_FILE) or {}
             return StopOutcome(run_dir, [p.pid for p in processes], True, time.monotonic() - start,
                                state.get("status"), flagged, flag_error)
         time.sleep(poll_s)

@@ -21,6 +21,7 @@ from hyperopt_cli.cli.app import (
     print_json,
 )
 from hyperopt_cli.cli.run_selection import absolute
+from hyperopt_cli.cli.targets import check_target, writing_to
 from hyperopt_cli.core.errors import EXIT_OK
 
 
@@ -46,11 +47,14 @@ def data(
     from hyperopt_cli.data.summary import data_summary, export_labels
 
     cli = cli_state(ctx, debug=debug, quiet=quiet)
+    if export is not None:
+        check_target(export, "--export")
 
     cfg = resolve_config(config, checked_sets(set_), data_path=data_file)
     summary, ohlcv = data_summary(cfg)
     if export is not None:
-        n = export_labels(ohlcv, cfg.labels, export)
+        with writing_to(export, "--export"):
+            n = export_labels(ohlcv, cfg.labels, export)
         summary["exported"] = {"path": str(absolute(export)), "rows": n}
     if as_json:
         print_json(summary)

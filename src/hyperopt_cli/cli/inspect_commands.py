@@ -23,6 +23,7 @@ from hyperopt_cli.cli.render import describe_times, fmt, group_status, hours, pr
 from hyperopt_cli.cli.run_selection import absolute, runs_oldest_first
 from hyperopt_cli.cli.runs_overview import best_label, value_with_metric
 from hyperopt_cli.cli.screen import Col, fit_table
+from hyperopt_cli.cli.targets import check_target, writing_to
 from hyperopt_cli.core.errors import EXIT_OK, HyperoptError
 
 
@@ -208,7 +209,10 @@ def report(
 
     state = cli_state(ctx, runs_dir, debug, quiet)
     run_dir = pick_run(run, state.runs_dir)
-    made = write_report(run_dir, absolute(out_dir) if out_dir is not None else None)
+    if out_dir is not None:
+        check_target(out_dir, "--out", folder=True)
+    with writing_to(out_dir or run_dir, "--out"):
+        made = write_report(run_dir, absolute(out_dir) if out_dir is not None else None)
     if as_json:
         print_json({"run": str(run_dir), "run_dir": str(run_dir), "html": str(made.html), "figures": [str(f) for f in made.figures],
                      "missing": made.missing})

@@ -24,6 +24,7 @@ from hyperopt_cli.cli.app import (
     pick_run,
     run_argument,
 )
+from hyperopt_cli.cli.targets import check_target, writing_to
 from hyperopt_cli.core.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ def predict(
     to_stdout = out_file is not None and str(out_file) == "-"
     if to_stdout and as_json:
         raise typer.BadParameter("--out - and --json both write to stdout; use one", param_hint="'--out'")
+    if out_file is not None and not to_stdout:
+        check_target(out_file, "--out")
     run_dir = pick_run(run, cli_state(ctx, runs_dir, debug).runs_dir)
     prediction = predict_paths(run_dir, data_files, last=last, timestamp_column=timestamp_column, timezone=timezone)
     if to_stdout:
@@ -77,7 +80,8 @@ def predict(
             err.print(f"warning: {warning}", markup=False)
         return EXIT_OK
     if out_file is not None:
-        write_signals(prediction, out_file)
+        with writing_to(out_file, "--out"):
+            write_signals(prediction, out_file)
     if as_json:
         print(json.dumps({"run": str(run_dir), **prediction_json(prediction)}))
         return EXIT_OK
@@ -131,16 +135,22 @@ def export(
     if config_out is None and not refit:
         raise CommandFailed("export needs --config FILE, --refit, or both", 2)
     if config_out is not None:
+        check_target(config_out, "--config")
+    if refit and refit_out is not None:
+        check_target(refit_out, "--out", folder=True)
+    if config_out is not None:
         from hyperopt_cli.run.export import export_config
 
-        params = export_config(run_dir, config_out, force=force)
+        with writing_to(config_out, "--config"):
+            params = export_config(run_dir, config_out, force=force)
         out.print(f"Config with {len(params)} best params: {config_out}. `hyperopt start --config {config_out}` trains "
                   "them once and evaluates them, without a new search; its header says how to re-tune instead.",
                   markup=False)
     if refit:
         from hyperopt_cli.run.export import refit as refit_model
 
-        made = refit_model(run_dir, refit_out)
+        with writing_to(refit_out or run_dir, "--out"):
+            made = refit_model(run_dir, refit_out)
         out.print(f"Refitted on every labelled bar: {made} (predict with: hyperopt predict {made} --data FILE)",
                   markup=False)
     return EXIT_OK

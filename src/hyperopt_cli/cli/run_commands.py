@@ -31,6 +31,7 @@ from hyperopt_cli.cli.render import print_results
 from hyperopt_cli.cli.run_selection import absolute
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.core.errors import EXIT_OK, EXIT_STOPPED
+from hyperopt_cli.search.study_records import MAX_MORE_TRIALS
 
 # Closed sets as Literal types: --help and shell completion list the choices, a typo is a usage error (exit 2).
 ModeName = Literal[MODES]  # type: ignore[valid-type]
@@ -202,7 +203,7 @@ def resume(
     run: Optional[str] = run_argument("the newest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     more_trials: Optional[int] = typer.Option(
-        None, "--more-trials", min=1, metavar="N",
+        None, "--more-trials", min=1, max=MAX_MORE_TRIALS, metavar="N",
         help="Reopen the run's last group for N more trials, also on a completed run (docs/stop-resume.md).",
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),

@@ -25,7 +25,7 @@ def best_label(row: dict[str, Any]) -> str:
 
 def with_scores(status: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """A run_status row plus `best_value` (in `best_metric`), `test_macro_f1`, `verdict` (wording), `beats_best_baseline`."""
-    results = rundir.read_json(Path(run_dir) / rundir.RESULTS_FILE)
+    results = rundir.peek_json(Path(run_dir) / rundir.RESULTS_FILE)
     results = results if isinstance(results, dict) else {}
     verdict = results.get("verdict") or {}
     test = results.get("test_metrics") or {}

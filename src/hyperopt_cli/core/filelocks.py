@@ -63,7 +63,7 @@ def exclusive_holder(path: Path) -> int | None:
 def probe_locked(path: Path) -> bool:
     """Fallback where /proc/locks is missing: a non-blocking shared flock, released at once."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not hang it
     except OSError:
         return False
     try:

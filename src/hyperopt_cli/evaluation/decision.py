@@ -69,7 +69,7 @@ class DecisionRule:
         if (not isinstance(offsets, list) or len(offsets) != 3
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in offsets)):
             return cls()
-        kind = raw.get("kind") if raw.get("kind") in RULES else ARGMAX
+        kind = str(raw["kind"]) if raw.get("kind") in RULES else ARGMAX
         number = lambda v: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None  # noqa: E731
         n_val = raw.get("n_val")
         return cls(kind, (float(offsets[0]), float(offsets[1]), float(offsets[2])), number(raw.get("fitted_f1")),

@@ -31,5 +31,6 @@ def sub_segment(segment: Segment, name: str, idx: np.ndarray) -> Segment:
     return dataclasses.replace(
         segment, name=name, end_rows=segment.end_rows[idx], labels=segment.labels[idx],
         forward_returns=segment.forward_returns[idx], timestamps=segment.timestamps[idx],
-        label_ends=segment.label_ends[idx], symbols=segment.symbols[idx],
+        label_ends=None if segment.label_ends is None else segment.label_ends[idx],
+        symbols=None if segment.symbols is None else segment.symbols[idx],
     )

@@ -309,11 +309,11 @@ def verdict(result: WalkForwardResult, *, seed: int, n_resamples: int = N_RESAMP
 
 def symbol_verdicts(result: WalkForwardResult, *, seed: int, n_resamples: int = N_RESAMPLES) -> dict[str, Verdict]:
     """Each symbol's own verdict on its own test samples (the best baseline chosen per symbol); {} for one symbol."""
-    if len(result.symbol_names) < 2:
+    if len(result.symbol_names) < 2 or result.symbols is None:
         return {}
     out = {}
     for s, name in enumerate(result.symbol_names):
-        mine = result.symbols == s
+        mine = np.asarray(result.symbols == s)
         if mine.sum() < 2:
             continue
         baselines = {k: p[mine] for k, p in result.predictions.items() if k != MODEL}

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperopt_cli.core.atomic import atomic_write, atomic_write_json, fsync_dir
+from hyperopt_cli.core.atomic import UnsafeFileError, atomic_write, atomic_write_json, fsync_dir, read_bounded
 from hyperopt_cli.core.errors import RunStateError
+from hyperopt_cli.core.quote import clipped
 from hyperopt_cli.evaluation.decision import DecisionRule
-from hyperopt_cli.model.manifest import check_manifest, check_manifest_size
+from hyperopt_cli.model.manifest import MAX_MANIFEST_BYTES, check_manifest, check_manifest_size
 
 if TYPE_CHECKING:
     from torch import nn
@@ -53,9 +54,13 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
         )
     check_manifest_size(path)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(read_bounded(path, MAX_MANIFEST_BYTES).decode("utf-8"))
+    except UnsafeFileError as exc:
+        raise RunStateError(str(exc)) from None
+    except RecursionError:
+        raise RunStateError(f"{path} is unreadable: JSON nested too deeply to be a model manifest") from None
     except (OSError, ValueError) as exc:
-        raise RunStateError(f"{path} is unreadable: {exc}") from None
+        raise RunStateError(f"{path} is unreadable: {clipped(str(exc), 200)}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise RunStateError(f"{path} has an unknown format (expected format {MANIFEST_FORMAT})")
     return manifest

@@ -22,6 +22,7 @@ from typing import Any
 
 from hyperopt_cli.core.choices import SCALINGS
 from hyperopt_cli.core.errors import RunStateError
+from hyperopt_cli.core.quote import clipped
 
 MAX_MEMBERS = 64  # ensemble members; the config's ensemble_seeds is far below this
 MAX_MEMBER_BYTES = 2 * 1024**3  # one member's state-dict file; bounds the memory a load can take
@@ -156,7 +157,8 @@ def check_manifest(model_dir: Path, manifest: dict[str, Any]) -> list[Path]:
     check_scaler(model_dir, manifest, n_features)
     members = manifest.get("members")
     if not isinstance(members, list) or not 1 <= len(members) <= MAX_MEMBERS:
-        raise _fail(model_dir, f"members must list 1 to {MAX_MEMBERS} files, got {members!r}")
+        got = f"a list of {len(members)}" if isinstance(members, list) else clipped(repr(members), 80)
+        raise _fail(model_dir, f"members must list 1 to {MAX_MEMBERS} files, got {got}")
     needed = lstm_parameters(n_features, hidden, layers, 3) * BYTES_PER_PARAMETER
     paths = []
     for name in members:

@@ -363,7 +363,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     status = run_status(run_dir)  # raises RunStateError for a missing or non-run directory
     cfg = load_run_config(run_dir, for_display=True)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / REPORT_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private, like the run's other files
     b = _Builder(run_dir, out_dir)
     groups = _read_groups(cfg, run_dir)
     results = rundir.read_json(run_dir / rundir.RESULTS_FILE)

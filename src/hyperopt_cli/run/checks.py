@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_hash, dump_config, mapping_hash, read_yaml
+from hyperopt_cli.core import storage_kind
 from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.core.storage_kind import mask_url
@@ -18,7 +19,7 @@ from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import with_legacy_defaults
 from hyperopt_cli.run.shapes import check_state
 from hyperopt_cli.run.state import rebuild_state
-from hyperopt_cli.search.storage import CONTROL, RunStorage
+from hyperopt_cli.search.storage import CONTROL, RunStorage, drop_torn_tail
 from hyperopt_cli.search.study_records import extension_open
 
 
@@ -87,6 +88,9 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
     state = rundir.read_json(run_dir / rundir.STATE_FILE)
     if state is not None:
         check_state(state, run_dir / rundir.STATE_FILE)
+    repair_torn_journals(cfg, run_dir, events)
+    check_studies_intact(cfg, run_dir, state)
+    remove_stale_temps(run_dir)
     if state is None or "config_hash" not in state:
         events.emit("warning", message="state.json was missing or corrupt; rebuilt from config.yaml and the studies")
         state = rebuild_state(run_dir, cfg)
@@ -116,6 +120,96 @@ def completed_refusal(cfg: OptimizationConfig, run_dir: Path, state: dict[str, A
         return RunStateError(f"{run_dir} is already completed; see: hyperopt results {run_dir} "
                              f"(more trials: hyperopt resume {run_dir} --more-trials N)")
     return None
+
+
+def repair_torn_journals(cfg: OptimizationConfig, run_dir: Path, events: EventSink) -> None:
+    """Drop a torn last line (a power cut mid-append) from each journal file before this owner appends to it.
+
+    Any other damage is refused by `scan_journal` (RunStateError, exit 6).
+    """
+    store = RunStorage(cfg, run_dir)
+    if store.kind != storage_kind.JOURNAL_FILES:
+        return
+    for group in (*cfg.groups_to_run(), CONTROL):
+        path = store.study_file(group)
+        if path is None or not path.is_file():
+            continue
+        dropped = drop_torn_tail(path)
+        if dropped:
+            events.emit("warning", message=f"{path.name}: dropped a torn last line ({dropped} bytes, a record cut "
+                        "off mid-write, e.g. by a power cut); the records before it are kept")
+
+
+SUMMARY_FILES = (rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.BEST_PARAMS_FILE, rundir.PID_FILE,
+                 rundir.CONFIG_FILE)
+
+
+def remove_stale_temps(run_dir: Path) -> None:
+    """Delete the temp files a killed atomic write left beside the run's summaries (`.state.json.x1y2.tmp`).
+
+    Only the owner calls this, holding the run's lock, before any worker starts: no live
+    process is writing one of them then. Only regular files of that exact pattern go.
+    """
+    for name in SUMMARY_FILES:
+        for path in run_dir.glob(f".{name}.*.tmp"):
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+
+
+def _recorded_finished(state: dict[str, Any] | None, group: str) -> int:
+    """The finished trials state.json recorded for `group` (0 when it recorded none or is unreadable)."""
+    row = ((state or {}).get("groups") or {}).get(group)
+    counts = row.get("n_trials") if isinstance(row, dict) else None
+    value = counts.get("finished") if isinstance(counts, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def check_studies_intact(cfg: OptimizationConfig, run_dir: Path, state: dict[str, Any] | None) -> None:
+    """Refuse a run whose study file of a begun group is missing, emptied or holds fewer trials than recorded.
+
+    Without this a deleted or emptied study file silently restarts its group: every finished
+    trial and extension of it is thrown away and the run reports a fresh verdict. Begun means
+    state.json recorded finished trials of it, or a later group has a study file (groups run in
+    order). The studies are the source of truth, so nothing is rebuilt: the file must be restored.
+    """
+    store = RunStorage(cfg, run_dir)
+    if not store.file_per_group:
+        return
+    groups = cfg.groups_to_run()
+    present = [g for g in groups if _has_content(store.study_file(g))]
+    last_present = max((groups.index(g) for g in present), default=-1)
+    for index, group in enumerate(groups):
+        path = store.study_file(group)
+        assert path is not None
+        recorded = _recorded_finished(state, group)
+        if group in present:
+            if recorded:
+                _check_count(cfg, store, group, path, recorded)
+            continue
+        if recorded or index < last_present:
+            what = "is empty" if path.exists() else "is missing"
+            why = (f"state.json recorded {recorded} finished trial(s) of group {group}" if recorded
+                   else f"a later group ({groups[last_present]}) has begun, so {group} ran before it")
+            raise RunStateError(f"study file {path} {what}, but {why}; restore the file from a backup (or the "
+                                "copy you made) and resume; resuming without it would start the group over")
+
+
+def _has_content(path: Path | None) -> bool:
+    try:
+        return path is not None and path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _check_count(cfg: OptimizationConfig, store: RunStorage, group: str, path: Path, recorded: int) -> None:
+    from optuna.trial import TrialState
+
+    study = store.open_readonly(group)
+    finished = 0 if study is None else sum(
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in study.get_trials(deepcopy=False))
+    if finished < recorded:
+        raise RunStateError(f"study file {path} holds {finished} finished trial(s) of group {group}, but state.json "
+                            f"recorded {recorded}; restore the file from a backup (or the copy you made) and resume")
 
 
 def last_group_reopened(cfg: OptimizationConfig, run_dir: Path) -> bool:

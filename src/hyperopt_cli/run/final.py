@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hyperopt_cli.config import OptimizationConfig, families_for, with_params
 from hyperopt_cli.core.errors import StopRequested
 from hyperopt_cli.core.faults import fault_point
+from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import FINAL_ATTR
-from hyperopt_cli.search.group import PreparerLike, params_tag
+from hyperopt_cli.search.group import params_tag
 from hyperopt_cli.training.metrics import confusion_matrix
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, delete_checkpoint
@@ -53,7 +54,7 @@ class FinalEvaluation:
     """What the final evaluation works with; `model_dir` None: no model is saved (e.g. in tests)."""
 
     cfg: OptimizationConfig
-    preparer: PreparerLike
+    preparer: DataPreparer
     fixed: dict[str, Any]
     stop_event: threading.Event
     store: RecordStore
@@ -77,7 +78,7 @@ class FinalEvaluation:
         return params_tag({**self.fixed, "__epochs": self.n_epochs})
 
 
-def final_evaluation(cfg: OptimizationConfig, preparer: PreparerLike, fixed: dict[str, Any],
+def final_evaluation(cfg: OptimizationConfig, preparer: DataPreparer, fixed: dict[str, Any],
                      stop_event: threading.Event, store: RecordStore, checkpoint: Path,
                      events: EventSink, model_dir: Path | None = None,
                      data_fingerprint: dict[str, Any] | None = None, epochs: int | None = None,

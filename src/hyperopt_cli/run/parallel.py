@@ -25,6 +25,7 @@ from hyperopt_cli.core import storage_kind
 from hyperopt_cli.core.errors import ConfigError
 
 AUTO = 0  # `workers: 0` / `trainer.num_threads: 0`: let `start` choose
+MAX_WORKERS_PER_CORE = 4  # more worker processes than this per usable core only thrash (and fork bombs)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ def choose_parallel(raw: dict[str, Any], cores: int, exact: bool = False) -> Par
             raise ConfigError(f"--exact runs one worker (bit-identical resume), but the config sets workers={workers}")
         return ParallelChoice(1, threads or cores, chosen_storage,
                               f"exact: 1 worker x {threads or cores} thread(s), bit-identical resume")
+    if workers > MAX_WORKERS_PER_CORE * cores:
+        raise ConfigError(f"workers={workers} is more than {MAX_WORKERS_PER_CORE} per usable core "
+                          f"({cores} here, so at most {MAX_WORKERS_PER_CORE * cores}); each worker is a process "
+                          "with its own copy of the data")
     if workers != AUTO:
         threads = threads or max(1, cores // workers)  # the processes' threads add up to the cores
         return ParallelChoice(workers, threads, chosen_storage, f"{workers} worker(s) x {threads} thread(s) (workers set)")

@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 
 from hyperopt_cli.core import filelocks
-from hyperopt_cli.core.atomic import atomic_write_json
+from hyperopt_cli.core.atomic import UnsafeFileError, atomic_write_json, open_guarded, read_bounded
 from hyperopt_cli.core.clock import now_iso  # rundir.now_iso(): the run files' timestamp
 from hyperopt_cli.core.errors import RunLockedError, RunStateError
 
@@ -39,11 +39,34 @@ CHECKPOINT_DIR = "checkpoints"
 RUN_ID_FILE = ".run_id"
 
 STATUSES = ("starting", "running", "paused", "completed", "failed")
+MAX_JSON_BYTES = 16 << 20  # state.json/results.json of a 10,000-trial run are ~2 MB; a read is capped here
+MAX_SMALL_BYTES = 64 << 10  # the pidfile, the lock record, .run_id
 READER_WAIT_S = 2.0  # how long `acquire` waits out a shared lock (a reader's probe), never an owner's
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file()
+    try:
+        return (path / CONFIG_FILE).is_file()
+    except OSError:  # a folder this user may not enter (another user's 0700 run in a shared runs folder)
+        return False
+
+
+def is_unreadable(path: Path) -> bool:
+    """A folder this user may not look into: listed (as `unreadable`), never read."""
+    try:
+        (path / CONFIG_FILE).stat()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return not os.access(path, os.R_OK | os.X_OK)
+
+
+def check_readable(run_dir: Path) -> None:
+    """RunStateError (exit 6) for a run folder this user may not read: one line, not a PermissionError."""
+    if is_unreadable(run_dir):
+        raise RunStateError(f"cannot read run directory {run_dir}: permission denied (it belongs to another "
+                            "user; run the command as that user)")
 
 
 def create_run_dir(runs_root: Path, when: dt.datetime | None = None) -> Path:
@@ -64,13 +87,31 @@ def create_run_dir(runs_root: Path, when: dt.datetime | None = None) -> Path:
     raise RunStateError(f"cannot create a run directory under {runs_root}: too many runs named {stamp}_*")
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from `path`, or None when the file is missing or not a valid JSON object."""
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any] | None:
+    """A JSON object from `path`, or None when the file is missing or not a valid JSON object.
+
+    Nested too deeply to parse counts as not valid. RunStateError (exit 6, one line naming the
+    file) when it is a symlink, a FIFO, a device or anything but a regular file, is larger than
+    `max_bytes`, or cannot be read for lack of permission: none of these is a file the run wrote,
+    and guessing past them would hang (a FIFO), exhaust memory (a huge file) or follow a link out.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_bounded(path, max_bytes).decode("utf-8"))
+    except UnsafeFileError as exc:
+        raise RunStateError(str(exc)) from None
+    except PermissionError:
+        raise RunStateError(f"cannot read {path}: permission denied (the run belongs to another user?)") from None
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def peek_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any] | None:
+    """read_json for a caller that only peeks (sorting, waiting for a key): None also where read_json refuses."""
+    try:
+        return read_json(path, max_bytes)
+    except RunStateError:
+        return None
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:
@@ -86,7 +127,7 @@ def run_id(run_dir: Path) -> str:
     """
     path = run_dir / RUN_ID_FILE
     try:
-        return path.read_text(encoding="utf-8").strip()
+        return _read_small(path)
     except FileNotFoundError:
         pass
     tmp = run_dir / f".run_id.{os.getpid()}.tmp"
@@ -97,7 +138,14 @@ def run_id(run_dir: Path) -> str:
         pass
     finally:
         tmp.unlink(missing_ok=True)
-    return path.read_text(encoding="utf-8").strip()
+    return _read_small(path)
+
+
+def _read_small(path: Path) -> str:
+    try:
+        return read_bounded(path, MAX_SMALL_BYTES).decode("utf-8", errors="replace").strip()
+    except UnsafeFileError as exc:
+        raise RunStateError(str(exc)) from None
 
 
 def checkpoints_of(run_dir: Path, shared_dir: str | None) -> Path:
@@ -126,7 +174,7 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_lock_file(self.run_dir / LOCK_FILE)
         if not _lock_exclusive(fd, self.run_dir / LOCK_FILE):
             os.close(fd)
             owner = read_owner(self.run_dir)
@@ -156,6 +204,19 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def open_lock_file(path: Path) -> int:
+    """The run's lock file opened read-write (created if absent); RunStateError for a symlink, FIFO or device.
+
+    A `.lock` symlinked elsewhere would otherwise have its target truncated by the owner's record.
+    """
+    try:
+        return open_guarded(path, os.O_RDWR | os.O_CREAT)
+    except UnsafeFileError as exc:
+        raise RunStateError(str(exc)) from None
+    except OSError as exc:
+        raise RunStateError(f"cannot open the run's lock file {path}: {exc.strerror or exc}") from None
 
 
 def _lock_exclusive(fd: int, path: Path) -> bool:
@@ -188,7 +249,8 @@ def _owner_from(data: dict[str, Any] | None) -> OwnerInfo | None:
 
 def read_owner(run_dir: Path) -> OwnerInfo | None:
     """The owner record: from the locked file (what the lock vouches for), else from the pidfile."""
-    return _owner_from(read_json(run_dir / LOCK_FILE)) or _owner_from(read_json(run_dir / PID_FILE))
+    return (_owner_from(read_json(run_dir / LOCK_FILE, MAX_SMALL_BYTES))
+            or _owner_from(read_json(run_dir / PID_FILE, MAX_SMALL_BYTES)))
 
 
 def live_owner(run_dir: Path) -> psutil.Process | None:
@@ -219,7 +281,18 @@ def list_runs(runs_root: Path) -> list[Path]:
     """Run directories under `runs_root`, oldest first by creation time (never by name: see created_key)."""
     if not runs_root.is_dir():
         return []
-    return sorted((p for p in runs_root.iterdir() if p.is_dir() and is_run_dir(p)), key=created_key)
+    try:
+        entries = list(runs_root.iterdir())
+    except PermissionError:
+        raise RunStateError(f"cannot list the runs folder {runs_root}: permission denied") from None
+    return sorted((p for p in entries if _is_dir(p) and (is_run_dir(p) or is_unreadable(p))), key=created_key)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def created_key(run_dir: Path) -> tuple[float, float, str]:
@@ -232,7 +305,9 @@ def created_key(run_dir: Path) -> tuple[float, float, str]:
         frozen = (run_dir / CONFIG_FILE).stat().st_mtime
     except OSError:
         frozen = 0.0
-    state = read_json(run_dir / STATE_FILE) or {}
+    if is_unreadable(run_dir):
+        return (frozen, frozen, run_dir.name)
+    state = peek_json(run_dir / STATE_FILE) or {}
     created = state.get("created_at")
     try:
         when = dt.datetime.fromisoformat(created) if isinstance(created, str) else None

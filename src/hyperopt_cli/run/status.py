@@ -24,6 +24,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     """
     if not run_dir.is_dir():
         raise RunStateError(f"run directory not found: {run_dir}")
+    rundir.check_readable(run_dir)
     if not rundir.is_run_dir(run_dir):
         raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
     owner = rundir.live_owner(run_dir)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, families_for, with_params
@@ -99,7 +100,7 @@ def open_study(cfg: OptimizationConfig, run_dir: Path, group: str, direction: st
     return optuna.create_study(
         study_name=f"{cfg.study_name}_{group}",
         storage=RunStorage(cfg, run_dir).storage(group),
-        direction=direction,
+        direction=StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE,
         load_if_exists=True,
         sampler=make_sampler(cfg, group, 0),
         pruner=make_pruner(cfg),

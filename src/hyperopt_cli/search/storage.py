@@ -16,6 +16,7 @@ every question about a run's storage; `load_study` and `control_study` are its s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -31,15 +32,19 @@ from optuna.trial import FrozenTrial
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.core import storage_kind
+from hyperopt_cli.core.atomic import UnsafeFileError, check_regular, fsync_dir
 from hyperopt_cli.core.errors import ConfigError, RunStateError, storage_full
 from hyperopt_cli.core.storage_kind import mask_url
 
-__all__ = ["CONTROL", "RunStorage", "mask_url", "readonly_storage", "trial_handle", "same_trial"]
+__all__ = ["CONTROL", "RunStorage", "JournalScan", "drop_torn_tail", "mask_url", "readonly_storage",
+           "scan_journal", "trial_handle", "same_trial"]
 
 CONTROL = "control"
 SQLITE_TIMEOUT_S = 60  # a reader (dashboard, report) must never make the run fail with "database is locked"
 _SUFFIX = {storage_kind.SQLITE_FILES: ".db", storage_kind.JOURNAL_FILES: ".journal"}
 
+MAX_JOURNAL_BYTES = 512 << 20  # 10,000 trials of 100 epochs write ~100 MB; beyond this it is not a journal of a run
+_OP_CODES = range(0, 11)  # optuna's JournalOperation: CREATE_STUDY (0) .. DISCARD_TRIALS (10)
 _CORRUPT = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)  # SQLite's words for a damaged file
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _cache: dict[str, BaseStorage] = {}
@@ -96,6 +101,8 @@ class RunStorage:
     def storage(self, group: str) -> BaseStorage:
         """The (cached, one per process) storage object holding `group`'s study."""
         path = self.study_file(group)
+        if path is not None:
+            check_study_file(path)  # before resolve() would follow a symlink out of the run
         if self.kind == storage_kind.SQLITE_FILES:
             key = f"sqlite:///{path.resolve()}"  # type: ignore[union-attr]
         elif path is not None:
@@ -131,6 +138,8 @@ class RunStorage:
                 return optuna.load_study(study_name=self.study_name(group), storage=readonly_storage(db))
             except KeyError:  # the file exists but the owner has not created the study in it yet
                 return None
+            except RunStateError:  # a damaged or unsafe study file: already one line naming it
+                raise
             except Exception as exc:  # tables or schema version not written yet (or a real problem: raised on retry)
                 if attempt == 2:
                     where = self.study_file(group) or self.masked_url
@@ -154,6 +163,93 @@ class RunStorage:
                                    load_if_exists=True)
 
 
+# ---------------------------------------------------------------------- study files
+
+
+@dataclass(frozen=True)
+class JournalScan:
+    """What `scan_journal` found: the good records, and a torn last line (what a power cut leaves) if any."""
+
+    records: int
+    good_bytes: int  # the file's bytes up to the end of the last good record
+    torn_bytes: int  # bytes after it: a last line that is not a whole record (0: none)
+
+
+def _damaged(path: Path, line: int, records: int, why: str) -> RunStateError:
+    how = (f"to keep the {records} records before it, cut the file there (head -n {line - 1} FILE > kept; "
+           "mv kept FILE) and resume" if records else "restore it from a backup, or start a new run")
+    return RunStateError(f"study file {path} is damaged at line {line} ({why}); {how}; see docs/storage.md")
+
+
+def scan_journal(path: Path) -> JournalScan:
+    """Check every line of an Optuna journal file: a JSON record with a known op code.
+
+    A last line that is not a whole record is torn (a power cut mid-append): reported, not
+    raised, so the owner can drop it (`drop_torn_tail`) and readers ignore it (Optuna does).
+    Any other damage is RunStateError naming the file and line and how to keep what precedes it.
+    """
+    check_study_file(path)
+    records = good = 0
+    try:
+        size = path.stat().st_size
+        if size > MAX_JOURNAL_BYTES:
+            raise RunStateError(f"study file {path} is larger than {MAX_JOURNAL_BYTES:,} bytes, more than a run "
+                                "writes; restore it from a backup")
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                why = _record_problem(line)
+                if why is not None:
+                    if not line.endswith(b"\n") and records > 0:  # the last line, cut off mid-append
+                        return JournalScan(records, good, len(line))
+                    raise _damaged(path, number, records, why)
+                records += 1
+                good += len(line)
+    except FileNotFoundError:  # Optuna creates it on open
+        return JournalScan(0, 0, 0)
+    except OSError as exc:
+        raise RunStateError(f"cannot read study file {path}: {exc.strerror or exc}") from None
+    return JournalScan(records, good, 0)
+
+
+def _record_problem(line: bytes) -> str | None:
+    """Why `line` is not one whole journal record, or None."""
+    if not line.endswith(b"\n"):
+        return "the line is cut off (no line end)"
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return "not a JSON record"
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    op = record.get("op_code")
+    if not isinstance(op, int) or isinstance(op, bool) or op not in _OP_CODES:
+        return "no known op_code"
+    return None
+
+
+def drop_torn_tail(path: Path) -> int:
+    """Cut a torn last line off the journal at `path` (the owner does this before writing); the bytes dropped."""
+    scan = scan_journal(path)
+    if not scan.torn_bytes:
+        return 0
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.ftruncate(fd, scan.good_bytes)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
+    return scan.torn_bytes
+
+
+def check_study_file(path: Path) -> None:
+    """RunStateError unless a study file is absent or a regular file reached without a symlink."""
+    try:
+        check_regular(path, "study file")
+    except UnsafeFileError as exc:
+        raise RunStateError(str(exc)) from None
+
+
 def _first_line(exc: BaseException) -> str:
     """An exception's message on one line, without a URL's password (sqlalchemy appends SQL and links)."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -163,7 +259,14 @@ def _first_line(exc: BaseException) -> str:
 def _open(key: str) -> BaseStorage:
     if key.startswith("journal:"):
         path = key[len("journal:"):]
-        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+        scan_journal(Path(path))  # damage is one RunStateError line, never Optuna's JSONDecodeError or assert
+        try:
+            return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+        except Exception as exc:  # records that parse but do not replay (a trial of no study, a bad state)
+            raise RunStateError(f"study file {path} holds records Optuna cannot replay ({_first_line(exc)}); "
+                                "restore it from a backup (docs/storage.md)") from None
+    if key.startswith("sqlite:///"):
+        check_study_file(Path(_sqlite_path(key)))
     kwargs: dict[str, Any] = {}
     if key.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
@@ -199,6 +302,7 @@ def readonly_storage(db: Path) -> RDBStorage:
     Read-only means this reader can never create tables in a file the owner is still
     setting up; the long timeout means a busy machine makes it wait, not fail.
     """
+    check_study_file(db)
     url = f"sqlite:///file:{urllib.parse.quote(str(db.resolve()))}?mode=ro&uri=true"
     return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
 

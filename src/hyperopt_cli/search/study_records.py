@@ -19,6 +19,7 @@ GROUP_DONE_ATTR = "group_done"  # study user attr: the decision that ended a gro
 SURPLUS_ATTR = "surplus"  # trial user attr: closed unrun because two workers took the last slot
 INCUMBENT_ATTR = "incumbent"  # user attr: on a study, the params enqueued as trial 0; on that trial, True
 EXTRA_TRIALS_ATTR = "extra_trials"  # study user attr: the extensions `resume --more-trials N` asked for, in order
+MAX_MORE_TRIALS = 1_000_000  # `--more-trials N` at most (max_trials_per_group's bound): beyond, nothing could run them
 
 
 def objective_metric(cfg: OptimizationConfig, space_names: Sequence[str]) -> str:
@@ -63,9 +64,22 @@ class TrialLimits:
 
 
 def extensions(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The study's extensions, each {"n", "at_finished", "limit"} (run/extend.py writes them)."""
+    """The study's extensions, each {"n", "at_finished", "limit"} (run/extend.py writes them).
+
+    A record whose counts are not sane integers (an unbounded `--more-trials 10**14` that an
+    older version recorded, or a hand-edited study) is skipped, so it cannot make every
+    later resume fail: the run continues as if that extension had not been asked for.
+    """
     raw = attrs.get(EXTRA_TRIALS_ATTR)
-    return [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+    return [e for e in raw if _sane_extension(e)] if isinstance(raw, list) else []
+
+
+def _sane_extension(record: Any) -> bool:
+    if not isinstance(record, dict):
+        return False
+    values = [record.get(key) for key in ("n", "at_finished", "limit")]
+    counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2 * MAX_MORE_TRIALS]
+    return len(counts) == len(values) and counts[0] >= 1
 
 
 def trial_limits(attrs: Mapping[str, Any], max_trials_per_group: int) -> TrialLimits:

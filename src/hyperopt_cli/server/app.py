@@ -32,6 +32,7 @@ Regenerate the committed schema after changing the API:
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import socket
@@ -44,7 +45,7 @@ from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from hyperopt_cli import __version__, control
-from hyperopt_cli.core.errors import ConfigError, DataError, HyperoptError, StorageFullError
+from hyperopt_cli.core.errors import EXIT_USAGE, ConfigError, DataError, HyperoptError, StorageFullError
 from hyperopt_cli.server.access import Access, is_loopback, resolve_access
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.guards import BASE_HEADERS, install_guards, page_csp
@@ -214,6 +215,10 @@ def serve(host: str, port: int, runs_dir: Path, config: Path | None, token: str 
     """
     import uvicorn
 
+    if not 0 <= port <= 65535:
+        raise ServeUsageError(f"--port must be in 0..65535 (0: any free port), got {port}")
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ServeUsageError(f"--runs-dir {runs_dir} is not a directory")
     access = resolve_access(host, token, token_file, no_token)
     if config is not None:
         control.resolve_config(config, [])  # a bad base config fails now, not at the first start
@@ -232,6 +237,12 @@ def serve(host: str, port: int, runs_dir: Path, config: Path | None, token: str 
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
+class ServeUsageError(HyperoptError):
+    """`serve` was given a port it cannot listen on (out of range, taken) or a --runs-dir that is not a folder."""
+
+    exit_code = EXIT_USAGE
+
+
 def served_url(host: str, port: int, access: Access) -> str:
     """The page's URL as `serve` prints it: with the token when `serve` made it up (the user's stays unsaid)."""
     shown = f"[{host.strip('[]')}]" if ":" in host else host
@@ -247,7 +258,8 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()
-        raise HyperoptError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise ServeUsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                              + ("; pick another --port" if exc.errno == errno.EADDRINUSE else "")) from None
     sock.listen(2048)
     return sock
 

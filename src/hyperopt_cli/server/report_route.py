@@ -4,7 +4,13 @@ The report is one self-contained file (figures embedded, no scripts), so serving
 reading `<run_dir>/report/report.html`. The server never writes one: a run without a report
 answers 404 naming the command that makes it. HEAD answers the same without the body, which
 is how the web page learns whether to show its link. A report path that resolves outside the
-run directory (a symlink) is treated as absent; a report that is not UTF-8 text is 409.
+run directory (a symlink) is treated as absent; a report that is not UTF-8 text, not a regular
+file or larger than MAX_REPORT_BYTES is 409.
+
+The file is the run folder's, so anyone who can write there can put a script in it. It is
+served under REPORT_CSP: `sandbox` gives it an opaque origin (no session cookie, no same-origin
+fetch of the API) and `default-src 'none'` runs no script and loads nothing but its embedded
+images and inline styles.
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ from typing import Any, Optional
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse
 
+from hyperopt_cli.core.atomic import UnsafeFileError, read_bounded
+from hyperopt_cli.server.guards import BASE_HEADERS
 from hyperopt_cli.server.models import ERRORS, JOB_ID_PATTERN
 from hyperopt_cli.server.paths import resolves_inside
 from hyperopt_cli.server.runs import API, ApiError, Runs
 
 REPORT_PATH = ("report", "report.html")  # hyperopt_cli.report.page's REPORT_DIR / REPORT_FILE (not imported: optuna)
+MAX_REPORT_BYTES = 256 << 20  # a report with every figure embedded is a few MB
+REPORT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+REPORT_HEADERS = {**BASE_HEADERS, "Content-Security-Policy": REPORT_CSP}
 
 
 def add_report_route(app: FastAPI, runs: Runs) -> None:
@@ -36,7 +47,9 @@ def add_report_route(app: FastAPI, runs: Runs) -> None:
             raise ApiError(404, f"run {run_dir.name} has no report yet; write it with: hyperopt report {run_dir.name}",
                            run_dir.name)
         try:
-            return HTMLResponse(path.read_bytes().decode("utf-8"))
+            return HTMLResponse(read_bounded(path, MAX_REPORT_BYTES).decode("utf-8"), headers=REPORT_HEADERS)
+        except UnsafeFileError as exc:
+            raise ApiError(409, f"the report of run {run_dir.name} cannot be served: {exc}", run_dir.name) from None
         except UnicodeDecodeError:
             raise ApiError(409, f"the report of run {run_dir.name} is not UTF-8 text; write it again with: "
                                 f"hyperopt report {run_dir.name}", run_dir.name) from None

@@ -159,7 +159,7 @@ class Runs:
 
     def _claimed(self) -> Path | None:
         """The run of the process the last start/resume (of any server here) spawned, while it lives."""
-        claim = rundir.read_json(self.runs_dir / SERVER_LOG_DIR / CLAIM_FILE) or {}
+        claim = rundir.peek_json(self.runs_dir / SERVER_LOG_DIR / CLAIM_FILE) or {}
         job_id, pid, created = claim.get("job_id"), claim.get("pid"), claim.get("create_time")
         if not isinstance(job_id, str) or not isinstance(pid, int) or not isinstance(created, (int, float)):
             return None
@@ -279,13 +279,13 @@ class Runs:
                 args += ["--set", text]
             child = self._spawn(job_id, args)
             state_path = run_dir / rundir.STATE_FILE
-            self._wait(child.proc, lambda: "time_estimate" in (rundir.read_json(state_path) or {}), self.start_wait_s)
+            self._wait(child.proc, lambda: "time_estimate" in (rundir.peek_json(state_path) or {}), self.start_wait_s)
             try:
                 self._raise_if_failed(child, "config")
             except (FieldError, ApiError):
                 _rmdir_if_empty(run_dir)
                 raise
-        state = rundir.read_json(state_path) or {}
+        state = rundir.peek_json(state_path) or {}
         estimate = state.get("time_estimate") or {
             "estimated_hours": None,
             "total_trials": cfg.max_trials_per_group * len(cfg.groups_to_run()),
@@ -337,7 +337,8 @@ class Runs:
                 raise ApiError(409, f"run {run_dir.name} is already completed; see GET {API}/results", run_dir.name)
             child = self._spawn(run_dir.name, ["resume", str(run_dir)])
             state_path = run_dir / rundir.STATE_FILE
-            self._wait(child.proc, lambda: (rundir.read_json(state_path) or {}).get("status") == "running",
+            # "running" written by this child (its pid), not the one an interrupted session left behind
+            self._wait(child.proc, lambda: _running_as(rundir.peek_json(state_path), child.proc.pid),
                        self.start_wait_s)
             self._raise_if_failed(child, None)
         progress = state.get("progress") or {}
@@ -377,10 +378,15 @@ class Runs:
 
 def _refuse_escaping_summaries(run_dir: Path) -> None:
     """RunStateError (409, or `unreadable` in the list) for a summary file that is a symlink out of the run."""
+    rundir.check_readable(run_dir)  # another user's 0700 run: one line, not a PermissionError
     for name in RUN_SUMMARIES:
         path = run_dir / name
         if path.is_symlink() and not resolves_inside(path, run_dir):
             raise RunStateError(f"{path} points outside the run directory; the server does not follow it")
+
+
+def _running_as(state: dict[str, Any] | None, pid: int) -> bool:
+    return bool(state) and state.get("status") == "running" and state.get("pid") == pid  # type: ignore[union-attr]
 
 
 def _field_of(message: str, from_request_config: bool) -> str | None:
