@@ -23,9 +23,10 @@ def _imports(path: Path) -> set[str]:
 
 def test_cli_modules_import_each_other_without_cycles() -> None:
     graph = {p.stem: _imports(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
-    helpers = {"progress", "run_selection", "runs_overview", "trials"}  # library-side views the commands share
+    helpers = {"progress", "run_selection", "runs_overview", "trials", "screen"}  # library-side views the commands share
     assert graph["app"] <= helpers, "cli/app.py is the bottom layer: it imports no command module"
-    assert all(graph[h] == set() for h in helpers), "the cli helpers import nothing of cli/"
+    assert all(graph[h] <= {"screen"} for h in helpers), "the cli helpers import nothing of cli/ but screen"
+    assert graph["screen"] == set()
 
     def visit(node: str, path: tuple[str, ...]) -> None:
         assert node not in path, f"import cycle: {' -> '.join(path + (node,))}"

@@ -50,7 +50,7 @@ def test_real_eurusd_file() -> None:
     assert df.index[0] == pd.Timestamp("2017-04-19 09:00", tz="UTC")
     assert df.attrs["warnings"] == []
     info = df.attrs["info"]
-    assert info["bar_size"] == "h" and info["gaps"] > 30  # weekends
+    assert info["bar_size"] == "1h" and info["gaps"] > 30  # weekends
     assert info["timestamp_column"] == "Unnamed: 0" and info["volume_column"] == "Volume"
 
 
@@ -146,7 +146,7 @@ def test_bitstamp_style_volume_columns(tmp_path: Path) -> None:
     )
     df = load_ohlcv(write(tmp_path, text))
     assert df["volume"].tolist() == [3.0, 5.0]
-    assert df.attrs["info"]["bar_size"] == "min"
+    assert df.attrs["info"]["bar_size"] == "1min"
 
 
 def test_missing_volume_is_zero_with_a_warning(tmp_path: Path) -> None:
@@ -448,8 +448,26 @@ def test_too_few_bars_message() -> None:
     assert str(info.value) == (
         "x.csv: too few bars: 300 bars give train 99, val 10, test 24 samples after a "
         f"{WARMUP_BARS}-bar feature warm-up, window 32, horizon 12 and a 14-bar purge per boundary; "
-        f"need at least train 50, val 20, test 20, i.e. about {need} bars (or a smaller window/horizon)"
+        f"need at least train 50, val 20, test 20, i.e. at least {need} bars (or a smaller window/horizon)"
     )
+
+
+def test_the_minimum_in_the_message_is_one_every_longer_file_meets() -> None:
+    # 349 bars failed (val 19) under a message that asked for "about 348": the split's rounding is not monotone.
+    need = min_bars(window=32, horizon=12)
+    for n in range(need, need + 60):
+        prepare_bars(n, window=32, horizon=12)  # raises if not enough
+    with pytest.raises(DataError, match="too few bars"):
+        prepare_bars(need - 1, window=32, horizon=12)
+
+
+@pytest.mark.parametrize("n_bars", [50, 120, 305])
+def test_a_short_file_is_told_the_same_minimum_however_short(n_bars: int) -> None:
+    # 50 rows were told "about 305 bars" (a 50-bar warm-up: the file's length), 305 rows "about 348".
+    with pytest.raises(DataError) as info:
+        prepare_bars(n_bars, window=32, horizon=12)
+    assert f"after a {WARMUP_BARS}-bar feature warm-up" in str(info.value)
+    assert f"at least {min_bars(32, 12)} bars" in str(info.value)
 
 
 def test_load_data_synthetic_and_file(tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def test_class_weights_come_from_train(data: PreparedData) -> None:
 def test_info(preparer: DataPreparer, data: PreparedData) -> None:
     info = data.info
     assert info["bars"] == 3000 and info["n_features"] == data.n_features == len(data.feature_names)
-    assert info["first_timestamp"] == "2020-01-01T00:00:00+00:00" and info["bar_size"] == "h"
+    assert info["first_timestamp"] == "2020-01-01T00:00:00+00:00" and info["bar_size"] == "1h"
     assert info["gaps"] == 0 and info["purge_bars"] == 15 and info["embargo_bars"] == 3
     assert info["warnings"] == [] and info["labels"]["horizon"] == 12
     for name, seg in zip(("train", "val", "test"), segments(data)):

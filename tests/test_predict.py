@@ -140,6 +140,27 @@ def test_a_file_with_another_bar_spacing_warns(run: Any, tmp_path: Path) -> None
     assert not any("in-sample" in w for w in warnings)  # 2030: after the training range
 
 
+def test_daily_bars_of_the_training_period_are_not_called_in_sample(run: Any, tmp_path: Path) -> None:
+    # An hourly model on daily bars (another symbol's) that overlap its training dates: same period, other bars.
+    run_dir, data, _ = run
+    frame = pd.read_csv(data)
+    # Predictions start after the warm-up and a window (~127 daily bars): from about 2019-12, into the training dates.
+    frame["timestamp"] = pd.date_range("2019-08-01", periods=len(frame), freq="1D", tz="UTC").map(lambda t: t.isoformat())
+    daily = tmp_path / "other_daily.csv"
+    frame.to_csv(daily, index=False)
+    warnings = predict_file(run_dir, daily).warnings
+    assert not any("in-sample" in w for w in warnings), warnings
+    assert any("fall in the training period" in w and "they are 1d bars, the model's were 1h" in w for w in warnings)
+
+
+def test_the_data_summary_writes_bar_sizes_as_predict_does() -> None:
+    from hyperopt_cli.data.load import index_info
+
+    for freq, text in [("1h", "1h"), ("1D", "1d"), ("15min", "15min")]:
+        assert index_info(pd.date_range("2020-01-01", periods=5, freq=freq, tz="UTC"))["bar_size"] == text
+        assert compact_duration(pd.Timedelta(freq).total_seconds()) == text
+
+
 @pytest.mark.parametrize("case, code, message", [
     ("missing_column", 4, "Error: "),
     ("unreadable", 4, "Error: "),

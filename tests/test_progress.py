@@ -22,7 +22,7 @@ class FakeClock:
 
 
 def terminal() -> Console:
-    return Console(file=io.StringIO(), force_terminal=True, width=100, color_system=None)
+    return Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
 
 
 def render(display: LiveDisplay) -> str:
@@ -77,14 +77,15 @@ def test_live_display_renders_groups_trial_and_warnings() -> None:
 
     assert "job-42" in text and "mode full" in text and "runs/job-42" in text
     eta = dt.datetime(2026, 5, 9, 18, 30, tzinfo=dt.timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
-    assert f"elapsed 1:02:03  remaining 1.5 h of 2.0 h (90 trials)  ETA {eta}" in text
+    # The estimate came with run_start, 1:02:03 ago: its 1.5 h have counted down to 28 min since.
+    assert f"elapsed 1:02:03  remaining 28 min of 2.0 h (90 trials)  ETA {eta}" in text
 
     # group, status, trials, pruned, failed, best, best params, elapsed
     assert cells(text, "learning_rate") == [
-        "learning_rate", "completed", "4/20", "1", "1", "0.4321", "learning_rate=0.00123 batch_size=64", "0:02:05"
+        "learning_rate", "completed", "4/20", "1", "1", "0.4321 #1", "learning_rate=0.00123 batch_size=64", "0:02:05"
     ]
     assert cells(text, "regularization") == [
-        "regularization", "running", "3/20", "0", "0", "0.3900", "dropout=0.2 weight_decay=0.0001", "0:59:58"
+        "regularization", "running", "3/20", "0", "0", "0.3900 #4", "dropout=0.2 weight_decay=0.0001", "0:59:58"
     ]
     for group in GROUPS[2:]:
         assert cells(text, group) == [group, "pending", "0/20", "0", "0", "-", "-", "-"]
@@ -107,7 +108,7 @@ def test_best_value_follows_direction_and_warnings_keep_the_last_three() -> None
     for n in range(5):
         display.emit("warning", message=f"note {n}")
     text = render(display)
-    assert cells(text, "scheduler")[2:7] == ["3/?", "0", "0", "0.5000", "scheduler_T_0=11"]
+    assert cells(text, "scheduler")[2:7] == ["3/?", "0", "0", "0.5000 #1", "scheduler_T_0=11"]
     assert "no trial running" in text
     assert [line for line in text.splitlines() if "WARNING" in line] == ["WARNING note 2", "WARNING note 3", "WARNING note 4"]
 
@@ -123,7 +124,7 @@ def test_run_end_pauses_the_running_group_and_update_estimate_replaces_it() -> N
     assert cells(text, "regularization")[1] == "paused"
     assert cells(text, "regularization")[-1] == "0:59:58"
     assert "no trial running" in text and text.splitlines()[0].endswith("runs/job-42  paused")
-    assert "remaining 15 min of 2.0 h (12 trials)" in text
+    assert "about 15 min of work left (12 trials) once resumed" in text and "ETA" not in text
     display.emit("evaluation", message="test macro-F1 0.4100")
     assert "final evaluation: test macro-F1 0.4100" in render(display)
 

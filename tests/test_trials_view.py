@@ -17,8 +17,8 @@ from hyperopt_cli.run.events import short_params
 from model_helpers import finished_run
 
 runner = CliRunner()
-TRIAL_KEYS = {"group", "number", "state", "value", "params", "epochs_run", "pruned_at", "collapsed", "duration_s",
-              "worker"}
+TRIAL_KEYS = {"group", "number", "state", "value", "partial", "params", "epochs_run", "folds_run", "pruned_at",
+              "pruned_in_fold", "collapsed", "duration_s", "worker"}
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +46,15 @@ def test_show_gives_every_epochs_metrics(run: Any) -> None:
     shown = runner.invoke(app, ["show", str(run_dir), "learning_rate", "0", "--json"])
     assert shown.exit_code == 0, shown.output
     detail = json.loads(shown.stdout)
-    assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {"raw_value", "metric", "epochs", "run"}
+    assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {"raw_value", "metric", "epochs", "run", "folds",
+                                                          "chosen_epochs"}
     assert detail["metric"] == "val_loss" and len(detail["epochs"]) == 1
     epoch = detail["epochs"][0]
     assert {"epoch", "value", "train_loss", "val_loss", "val_f1", "trading_score"} <= set(epoch)
     # The objective: the mean of the selection sub-blocks (the earlier half; the rest confirm, docs/selection.md).
     blocks = epoch["val_blocks"]["val_loss"]
     assert epoch["value"] == pytest.approx(sum(blocks[: len(blocks) // 2]) / (len(blocks) // 2))
-    assert epoch["epoch"] == 1  # counted from 1, as the log ("epoch 1/1") and the report's curves say it
+    assert epoch["fold"] == 1 and epoch["epoch"] == 1  # counted from 1, as the log ("epoch 1/1") and the report's curves say it
 
 
 def test_trials_without_a_run_uses_the_newest_and_says_so(run: Any) -> None:
@@ -95,8 +96,8 @@ def test_csv_has_a_column_per_param_and_excludes_json(run: Any) -> None:
     table = list(csv.DictReader(io.StringIO(shown.stdout)))
     every = _rows(run_dir)
     assert [int(r["number"]) for r in table] == [r["number"] for r in every]
-    assert list(table[0])[:9] == ["group", "number", "state", "value", "epochs_run", "pruned_at", "collapsed",
-                                  "duration_s", "worker"]
+    assert list(table[0])[:12] == ["group", "number", "state", "value", "partial", "epochs_run", "folds_run",
+                                   "pruned_at", "pruned_in_fold", "collapsed", "duration_s", "worker"]
     assert {"learning_rate", "batch_size"} <= set(table[0])
     assert [float(r["learning_rate"]) for r in table] == [r["params"]["learning_rate"] for r in every]
     both = runner.invoke(app, ["trials", str(run_dir), "--csv", "--json"])

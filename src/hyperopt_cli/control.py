@@ -116,6 +116,11 @@ def new_run_dir(runs_root: Path, run_dir: Path | None) -> Path:
         if not run_dir.is_dir():
             raise RunStateError(f"--run-dir {run_dir} exists and is not a directory")
         if rundir.is_run_dir(run_dir):
+            status = (rundir.read_json(run_dir / rundir.STATE_FILE) or {}).get("status")
+            if status == "completed":  # `resume` would refuse it: say what can be done with a finished run
+                raise RunStateError(f"{run_dir} already holds a completed run; pick a new --run-dir, see its "
+                                    f"results with: hyperopt results {run_dir}, or give it more trials with: "
+                                    f"hyperopt resume {run_dir} --more-trials N")
             raise RunStateError(f"{run_dir} already holds a run; continue it with: hyperopt resume {run_dir}")
         if any(run_dir.iterdir()):
             raise RunStateError(f"--run-dir {run_dir} is not empty; pick a new or empty directory")

@@ -121,6 +121,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 UNWRAPPED_WIDTH = 100_000  # stdout in a pipe or a file: a table row stays one line, however wide
 if not out.is_terminal:
     out.width = UNWRAPPED_WIDTH
+else:  # on a terminal rich wraps at spaces (titles and prose too); soft wrap left it to the terminal, mid-number
+    out.soft_wrap = False
 if not err.is_terminal:  # wide enough for the tables, no wrapping mid-date
     err.width = max(err.width, 140)
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
 from hyperopt_cli.cli.app import (
     DEBUG_OPTION,
@@ -20,12 +19,12 @@ from hyperopt_cli.cli.app import (
     run_argument,
     say,
 )
-from hyperopt_cli.cli.render import fmt, group_status, hours, print_results
+from hyperopt_cli.cli.render import describe_times, fmt, group_status, hours, print_results
 from hyperopt_cli.cli.run_selection import absolute, runs_oldest_first
 from hyperopt_cli.cli.runs_overview import best_label, value_with_metric
+from hyperopt_cli.cli.screen import Col, fit_table
 from hyperopt_cli.cli.targets import check_target, writing_to
 from hyperopt_cli.core.errors import EXIT_OK, HyperoptError
-from hyperopt_cli.run.estimate import describe_remaining
 
 
 @app.command()
@@ -78,65 +77,79 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
     if not rows:
         out.print(f"No runs under {runs_dir}.", markup=False)
         return
-    table = Table(title=f"Runs in {runs_dir}")
-    for col in ("job id", "status", "mode", "group", "groups done", "elapsed", "owner", "best", "test F1", "verdict"):
-        table.add_column(col)
+    cols = (Col("job id"), Col("status"), Col("mode", drop=3), Col("group", drop=5), Col("groups done", "right", drop=4),
+            Col("elapsed", "right", drop=2), Col("owner", drop=6), Col("best", "right", drop=1),
+            Col("test F1", "right", drop=1), Col("verdict", prose=True, drop=7, least=48))
+    cells = []
     for row in rows:
         progress = row.get("progress") or {}
         groups = row.get("groups") or {}
-        table.add_row(
+        cells.append([
             str(row.get("job_id")), str(row.get("status")), str(row.get("mode", "-")),
             str(progress.get("current_group") or "-"),
             f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
             hours(row.get("elapsed_s")),
             f"pid {row['owner_pid']}" if row.get("owner_alive") else "-",
             best_label(row), fmt(row.get("test_macro_f1")), str(row.get("verdict") or "-"),
-        )
+        ])
+    table, dropped = fit_table(cols, cells, out.width, title=f"Runs in {runs_dir}")
     out.print(table)
+    if "verdict" in dropped:  # one line a run, wrapped at spaces, under the table
+        for row in rows:
+            if row.get("verdict"):
+                out.print(f"{row.get('job_id')}: {row['verdict']}", markup=False)
+
+
+def _line(text: str) -> None:
+    """A line of `status` wrapped at spaces to the terminal (never mid-number); one line in a pipe."""
+    out.print(text, markup=False, soft_wrap=False)
 
 
 def _print_status(state: dict[str, Any]) -> None:
     progress = state.get("progress") or {}
-    est = state.get("time_estimate") or {}
     owner = f"alive (pid {state['owner_pid']})" if state.get("owner_alive") else "not running"
-    out.print(f"Run {state.get('job_id')}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}", markup=False)
+    _line(f"Run {state.get('job_id')}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}")
     if state.get("message"):
-        out.print(f"  {state['message']}", markup=False)
+        _line(f"  {state['message']}")
     if state.get("note"):
-        out.print(f"  note: {state['note']}", markup=False)
+        _line(f"  note: {state['note']}")
     trial = progress.get("current_trial")
     epoch = progress.get("current_epoch")
     if progress.get("current_group"):
         where = f"trial {trial}" if trial is not None else "between trials"
         if epoch is not None:
             where += f", epoch {epoch + 1}/{progress.get('epochs_per_trial')}"
-        out.print(f"  current: {progress['current_group']}, {where}", markup=False)
-    out.print(f"  elapsed {hours(state.get('elapsed_s'))}, {describe_remaining(est)}, ETA {est.get('eta', '-')}",
-              markup=False)
-    table = Table()
-    for col in ("group", "status", "trials", "pruned", "failed", "best", "best params"):
-        table.add_column(col)
+        label = "current" if state.get("status") in ("running", "starting") else "stopped at"
+        _line(f"  {label}: {progress['current_group']}, {where}")
+    _line(f"  {describe_times(state)}")
     from hyperopt_cli.run.events import short_params
 
+    cols = (Col("group"), Col("status", prose=True, least=30), Col("trials", "right"), Col("pruned", "right", drop=2),
+            Col("failed", "right", drop=3), Col("best", "right"), Col("best params", prose=True, drop=4))
+    cells = []
     for name, row in (state.get("groups") or {}).items():
         n = row.get("n_trials") or {}
-        table.add_row(
+        cells.append([
             name, group_status(row), f"{n.get('finished', 0)}/{row.get('max_trials', '-')}",
             str(n.get("pruned", 0)), str(n.get("failed", 0)), value_with_metric(row.get("best_value"), row.get("metric")),
             short_params(row.get("best_params")),
-        )
+        ])
+    table, dropped = fit_table(cols, cells, out.width)
     out.print(table)
+    if "best params" in dropped:
+        for name, row in (state.get("groups") or {}).items():
+            if row.get("best_params"):
+                out.print(f"  {name}: {short_params(row['best_params'])}", markup=False)
     if state.get("workers"):
-        workers_table = Table(title=f"Workers (storage: {state.get('storage')})")
-        for col in ("host", "pid", "role", "group", "trial", "last heartbeat", "state"):
-            workers_table.add_column(col)
-        for info in state["workers"].values():
-            workers_table.add_row(
-                str(info.get("host")), str(info.get("pid")), str(info.get("role", "-")), str(info.get("group") or "-"),
-                str(info.get("trial") if info.get("trial") is not None else "-"),
-                f"{info.get('heartbeat_age_s', '?')} s ago",
-                str(info.get("state") or ("alive" if info.get("alive") else "DEAD")),
-            )
+        cols = (Col("host", drop=2), Col("pid"), Col("role"), Col("group"), Col("trial", "right"),
+                Col("last heartbeat", "right", drop=1), Col("state"))
+        cells = [[
+            str(info.get("host")), str(info.get("pid")), str(info.get("role", "-")), str(info.get("group") or "-"),
+            str(info.get("trial") if info.get("trial") is not None else "-"),
+            f"{info.get('heartbeat_age_s', '?')} s ago",
+            str(info.get("state") or ("alive" if info.get("alive") else "DEAD")),
+        ] for info in state["workers"].values()]
+        workers_table, _ = fit_table(cols, cells, out.width, title=f"Workers (storage: {state.get('storage')})")
         out.print(workers_table)
 
 

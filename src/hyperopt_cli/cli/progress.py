@@ -24,14 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from hyperopt_cli.cli.screen import Col, fit_path, fit_table, flow
 from hyperopt_cli.run import rundir
-from hyperopt_cli.run.estimate import MEASURED, describe_remaining
+from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 from hyperopt_cli.run.events import plain_line, short_params
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
@@ -63,6 +65,49 @@ def _value(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _best(row: _GroupRow) -> str:
+    """The best value and the trial that has it (any worker's): `1.0711 #4`."""
+    if row.best_value is None:
+        return "-"
+    return _value(row.best_value) + (f" #{row.best_trial}" if row.best_trial is not None else "")
+
+
+BAR_WIDTH = 20
+# The live table's columns; `drop`: which goes first when the screen is narrow (best params: shown under it).
+TABLE_COLUMNS = (
+    Col("group"), Col("status"), Col("trials", "right"), Col("pruned", "right", drop=3),
+    Col("failed", "right", drop=4), Col("best", "right"), Col("best params", prose=True, drop=5),
+    Col("elapsed", "right", drop=2),
+)
+
+
+def other_workers(state: dict[str, Any], own_pid: Any) -> list[str]:
+    """One line per other live worker of the run (state.json's heartbeats): where it is now."""
+    lines = []
+    for info in (state.get("workers") or {}).values():
+        if not isinstance(info, dict) or not info.get("alive") or info.get("pid") == own_pid:
+            continue
+        where = f"[{info['group']}] trial {info['trial']}" if info.get("group") and info.get("trial") is not None \
+            else "between trials"
+        lines.append(f"worker pid {info.get('pid')} ({info.get('role') or 'worker'}): {where}")
+    return lines
+
+
+def finished_elsewhere(state: dict[str, Any], seen: set[tuple[str, int]]) -> list[tuple[str, int, float]]:
+    """Complete trials in state.json's groups (every worker's) not in `seen`; adds them to it."""
+    new = []
+    for group, info in (state.get("groups") or {}).items():
+        for item in (info.get("history") or []) if isinstance(info, dict) else []:
+            try:
+                number, value = int(item[0]), float(item[1])
+            except (TypeError, ValueError, IndexError):
+                continue
+            if (group, number) not in seen:
+                seen.add((group, number))
+                new.append((group, number, value))
+    return new
+
+
 @dataclass
 class _GroupRow:
     """One group as the events describe it."""
@@ -75,6 +120,7 @@ class _GroupRow:
     failed: int = 0
     best_value: float | None = None
     best_params: dict[str, Any] | None = None
+    best_trial: int | None = None  # the storage's word (state.json): any worker's trial
     started: float | None = None  # clock time of group_start
     ended: float | None = None  # clock time of group_end / pause
     wall_s: float = 0.0  # from state.json: first trial start to last trial end, over every worker
@@ -109,12 +155,14 @@ class LiveDisplay:
         self._status = "starting"
         self._started = clock()
         self._estimate: dict[str, Any] = {}
+        self._estimate_at: float | None = None  # clock time the estimate arrived (the countdown's start)
         self._max_trials: int | None = None
         self._groups: dict[str, _GroupRow] = {}
         self._trial: _Trial | None = None
         self._warnings: deque[str] = deque(maxlen=MAX_WARNINGS)
         self._note = "no trial running"  # shown when no trial is: the final evaluation's progress
         self._state_read: float | None = None  # clock time state.json was last read
+        self._others: list[str] = []  # the other live workers' trials, from state.json's heartbeats
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -143,7 +191,7 @@ class LiveDisplay:
     def update_estimate(self, time_estimate: dict[str, Any]) -> None:
         """Replace the run's time estimate (state.json's "time_estimate" shape)."""
         with self._lock:
-            self._estimate = dict(time_estimate or {})
+            self._set_estimate(time_estimate)
 
     def emit(self, event: str, **data: Any) -> None:
         handler = getattr(self, f"_on_{event}", None)
@@ -159,7 +207,7 @@ class LiveDisplay:
         self._run = data
         self._status = "running"
         self._started = self.clock()
-        self._estimate = dict(data.get("time_estimate") or {})
+        self._set_estimate(data.get("time_estimate"))
         groups = list(data.get("groups") or [])
         total = self._estimate.get("total_trials")
         self._max_trials = data.get("max_trials") or (total // len(groups) if total and groups else None)
@@ -193,6 +241,7 @@ class LiveDisplay:
             row.complete += 1
             if value is not None and (row.best_value is None or _better(value, row.best_value, row.direction)):
                 row.best_value = value
+                row.best_trial = data.get("trial")
                 if self._trial is not None and self._trial.number == data.get("trial"):
                     row.best_params = self._trial.params
         elif state == "PRUNED":
@@ -210,7 +259,7 @@ class LiveDisplay:
         self._warnings.append(plain_line("warning", data) or str(data.get("message")))
 
     def _on_estimate(self, data: dict[str, Any]) -> None:
-        self._estimate = dict(data.get("time_estimate") or {})
+        self._set_estimate(data.get("time_estimate"))
 
     def _on_evaluation(self, data: dict[str, Any]) -> None:
         self._note = plain_line("evaluation", data) or self._note
@@ -245,50 +294,93 @@ class LiveDisplay:
                     row.complete, row.pruned, row.failed = (int(n.get(k) or 0) for k in ("complete", "pruned", "failed"))
                 if info.get("best_value") is not None:
                     row.best_value, row.best_params = info["best_value"], info.get("best_params")
+                    row.best_trial = info.get("best_trial")
                 row.wall_s = float(info.get("wall_s") or 0.0)
                 row.max_trials = info.get("max_trials") or row.max_trials
                 if info.get("status") == "completed" and row.status != "completed":
                     row.status, row.ended = "completed", now
             if isinstance(state.get("time_estimate"), dict):
-                self._estimate = dict(state["time_estimate"])
+                self._set_estimate(state["time_estimate"])
+            self._others = other_workers(state, self._run.get("pid"))
 
     def renderable(self) -> RenderableType:
-        """The whole view as one renderable (what Live draws; tests print it)."""
+        """The whole view as one renderable (what Live draws; tests print it), fitted to the console's width."""
         self.sync_from_state()
+        width = max(40, self.console.width)
         with self._lock:
-            parts: list[RenderableType] = [self._header(), self._table(), self._trial_line()]
-            parts += [Text(w, style="yellow") for w in self._warnings]
+            table, dropped = self._table(width)
+            parts: list[RenderableType] = [self._header(width), table]
+            if "best params" in dropped:
+                parts += [Text(line) for line in self._best_params_lines(width)]
+            parts.append(self._trial_line(width))
+            # Wrapped here, between words: the console may soft-wrap (a terminal would cut or split mid-number).
+            parts += [Text(line, style="cyan") for other in self._others for line in flow(other.split(), width, " ")]
+            parts += [Text(line, style="yellow") for w in self._warnings for line in flow(w.split(), width, " ")]
             return Group(*parts)
 
-    def _header(self) -> Text:
+    def _header(self, width: int = 120) -> Text:
+        """Three lines, each broken only between its pieces: run, times, what it runs on."""
         run, est = self._run, self._estimate
-        text = Text.assemble(
-            ("hyperopt ", "bold"), (str(run.get("job_id", "?")), "bold cyan"),
-            f"  mode {run.get('mode', '?')}  {run.get('run_dir', '')}  {self._status}",
-            f"\nelapsed {_hms(self.clock() - self._started)}",
-        )
+        job = str(run.get("job_id", "?"))
+        first = flow([f"hyperopt {job}", f"mode {run.get('mode', '?')}",
+                      fit_path(str(run.get("run_dir", "")), width), self._status], width)
+        times = [f"elapsed {_hms(self.clock() - self._started)}"]
+        if est and self._status in ("running", "starting"):
+            est = self._counted_down(est)  # between state.json writes too (a final evaluation longer than the search)
+            if est.get("overdue_s"):
+                times.append(f"past the estimate by {format_duration(float(est['overdue_s']))}")
+            else:
+                times.append(describe_remaining(est))
+                if est.get("based_on") == MEASURED:
+                    times.append(f"ETA {_local_time(est.get('eta'))}")
+        elif est and self._status == "paused" and est.get("based_on") == MEASURED \
+                and isinstance(est.get("remaining_hours"), (int, float)):  # no ETA: nothing runs
+            times.append(f"about {format_duration(float(est['remaining_hours']) * 3600)} of work left "
+                         f"({trials(est.get('remaining_trials', '?'))}) once resumed")
+        lines = first + flow(times, width)
         if run.get("data") or run.get("parallel"):  # what it trains on and how many processes x threads
-            text.append(f"\ndata {run.get('data', '?')}  parallel {run.get('parallel', '?')}")
-        if est:
-            text.append(f"  {describe_remaining(est)}")
-            if est.get("based_on") == MEASURED:
-                text.append(f"  ETA {_local_time(est.get('eta'))}")
+            lines += flow([f"data {run.get('data', '?')}", f"parallel {run.get('parallel', '?')}"], width)
+        text = Text("\n".join(lines))
+        text.stylize("bold", 0, len("hyperopt"))
+        text.stylize("bold cyan", len("hyperopt "), len("hyperopt ") + len(job))
         return text
 
-    def _table(self) -> Table:
-        table = Table()
-        for name in ("group", "status", "trials", "pruned", "failed", "best"):
-            table.add_column(name, justify="left" if name in ("group", "status") else "right", no_wrap=True)
-        table.add_column("best params", overflow="fold")
-        table.add_column("elapsed", justify="right", no_wrap=True)
+    def _counted_down(self, est: dict[str, Any]) -> dict[str, Any]:
+        """The estimate with `remaining` less the time since it arrived; past zero, `overdue_s`."""
+        left_h = est.get("remaining_hours")
+        if not isinstance(left_h, (int, float)) or self._estimate_at is None:
+            return est
+        since = max(0.0, self.clock() - self._estimate_at)
+        left = float(left_h) * 3600.0 - since
+        est = {**est, "remaining_hours": max(0.0, left) / 3600.0}
+        if left < 0:
+            est["overdue_s"] = -left
+        return est
+
+    def _set_estimate(self, est: dict[str, Any] | None) -> None:
+        """A new estimate starts the countdown; the same one read again from state.json does not."""
+        est = dict(est or {})
+        if est != self._estimate or self._estimate_at is None:
+            self._estimate, self._estimate_at = est, self.clock()
+
+    def _table(self, width: int = 120) -> tuple[Table, list[str]]:
+        """The groups table fitted to `width`: best params go first (shown under it), then failed, pruned, elapsed."""
         now = self.clock()
-        for name, row in self._groups.items():
-            table.add_row(
-                name, Text(row.status, style=STATUS_STYLE.get(row.status, "")),
-                f"{row.finished}/{row.max_trials or self._max_trials or '?'}", str(row.pruned), str(row.failed),
-                _value(row.best_value), short_params(row.best_params), self._elapsed(row, now),
-            )
-        return table
+        rows = [
+            [name, Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+             f"{row.finished}/{row.max_trials or self._max_trials or '?'}", str(row.pruned), str(row.failed),
+             _best(row), short_params(row.best_params), self._elapsed(row, now)]
+            for name, row in self._groups.items()
+        ]
+        return fit_table(TABLE_COLUMNS, rows, width)
+
+    def _best_params_lines(self, width: int) -> list[str]:
+        """The best params of the group in flight (else the last with any), when the table had no room for them."""
+        named = [(name, row) for name, row in self._groups.items() if row.best_params]
+        if not named:
+            return []
+        name, row = next(((n, r) for n, r in named if r.status == "running"), named[-1])
+        return flow([f"best params of {name}:", *short_params(row.best_params).split()], width, sep=" ")
 
     @staticmethod
     def _elapsed(row: _GroupRow, now: float) -> str:
@@ -301,33 +393,69 @@ class LiveDisplay:
         seconds = max(own or 0.0, row.wall_s)
         return "-" if own is None and not row.wall_s else _hms(seconds)
 
-    def _trial_line(self) -> RenderableType:
+    def _trial_line(self, width: int = 120) -> RenderableType:
+        """The trial in flight: name, progress bar, epoch and value; its params beside them, or under them if narrow."""
         trial = self._trial
         if trial is None:
             return Text(self._note, style="dim")
-        line = Table.grid(padding=(0, 1))
         epochs = trial.epochs or 0
-        line.add_row(
-            Text(f"[{trial.group}] trial {trial.number}", style="bold"), short_params(trial.params),
-            ProgressBar(total=max(epochs, 1), completed=trial.epoch, width=20),
-            f"epoch {trial.epoch}/{epochs or '?'}", f"value {_value(trial.value)}",
-        )
-        return line
+        title = f"[{trial.group}] trial {trial.number}"
+        tail = [f"epoch {trial.epoch}/{epochs or '?'}", f"value {_value(trial.value)}"]
+        params = short_params(trial.params)
+        line = Table.grid(padding=(0, 1))
+        bar = ProgressBar(total=max(epochs, 1), completed=trial.epoch, width=BAR_WIDTH)
+        beside = cell_len(title) + cell_len(params) + BAR_WIDTH + sum(cell_len(t) for t in tail) + 4
+        if beside <= width:
+            line.add_row(Text(title, style="bold"), params, bar, *tail)
+            return line
+        line.add_row(Text(title, style="bold"), bar, *tail)
+        return Group(line, *(Text("  " + text) for text in flow(params.split(), width - 2, sep=" ")))
 
 
 class PlainLog:
     """One timestamped plain line per event, flushed at once: for logs that are not a terminal."""
 
-    def __init__(self, stream: IO[str] | None = None, now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+    def __init__(self, stream: IO[str] | None = None, now: Callable[[], dt.datetime] = dt.datetime.now,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stderr
         self.now = now
+        self.clock = clock
+        self._run_dir: Path | None = None  # with several workers: whose state.json lists every worker's trials
+        self._seen: set[tuple[str, int]] | None = None  # trials already told (own or another worker's)
+        self._state_read: float | None = None
 
     def emit(self, event: str, **data: Any) -> None:
+        if event == "run_start" and data.get("parallel") and not str(data["parallel"]).startswith("1 worker "):
+            self._run_dir = Path(str(data.get("run_dir"))) if data.get("run_dir") else None
+        if event == "trial_end" and self._seen is not None and data.get("group") is not None:
+            self._seen.add((str(data["group"]), int(data.get("trial", -1))))
         line = plain_line(event, data)
-        if line is None:
-            return
+        if line is not None:
+            self._write(line)
+        self._other_workers_trials()
+
+    def _write(self, line: str) -> None:
         self.stream.write(f"{self.now():%Y-%m-%d %H:%M:%S} {line}\n")
         self.stream.flush()
+
+    def _other_workers_trials(self) -> None:
+        """Trials other workers finished, read from the owner's state.json at most once a second."""
+        if self._run_dir is None:
+            return
+        now = self.clock()
+        if self._state_read is not None and now - self._state_read < STATE_READ_S:
+            return
+        self._state_read = now
+        state = rundir.read_json(self._run_dir / rundir.STATE_FILE)
+        if not state:
+            return
+        first = self._seen is None
+        self._seen = self._seen if self._seen is not None else set()
+        new = finished_elsewhere(state, self._seen)
+        if first:
+            return  # what was finished before this session is history
+        for group, number, value in new:
+            self._write(f"[{group}] trial {number} finished by another worker: value {value:.4f}")
 
     def start(self) -> None:
         pass

@@ -8,6 +8,13 @@ from typing import Any
 from rich.table import Table
 
 from hyperopt_cli.cli.app import out
+from hyperopt_cli.cli.screen import Col, fit_table
+from hyperopt_cli.report.words import pbo_meaning, small_sample_note
+
+
+def line(text: str) -> None:
+    """A prose line wrapped at spaces to the terminal (never mid-number); one line in a pipe."""
+    out.print(text, markup=False, soft_wrap=False)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -25,6 +32,38 @@ def hours(seconds: Any) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def describe_times(state: dict[str, Any]) -> str:
+    """status's time line: elapsed, and what remains only while something runs (settled by run.status.settle)."""
+    from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
+
+    status, est = state.get("status"), state.get("time_estimate") or {}
+    elapsed = f"elapsed {hours(state.get('elapsed_s'))}"
+    if status == "completed":
+        return f"{elapsed}, finished" + (f" at {local_time(state['finished_at'])}" if state.get("finished_at") else "")
+    if status in ("paused", "interrupted", "failed"):
+        left = est.get("remaining_hours")
+        if status == "failed" or est.get("based_on") != MEASURED or not isinstance(left, (int, float)):
+            return f"{elapsed}, not running"
+        return (f"{elapsed}, not running; about {format_duration(float(left) * 3600)} of work left "
+                f"({trials(est.get('remaining_trials', '?'))}) once resumed")
+    text = f"{elapsed}, {describe_remaining(est)}"
+    if est.get("overdue_s"):
+        return f"{elapsed}, past the estimate by {format_duration(float(est['overdue_s']))} (final evaluation or slower trials)"
+    if est.get("based_on") == MEASURED and est.get("eta"):
+        text += f", ETA {local_time(est['eta'])}"
+    return text
+
+
+def local_time(iso: Any) -> str:
+    """An ISO timestamp as local `YYYY-mm-dd HH:MM` (one token pair, never cut mid-number)."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(str(iso)).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(iso)
+
+
 def group_status(row: dict[str, Any]) -> str:
     """A group's status (or why it ended), with `kept: within noise` when the incumbent guard kept its start values."""
     text = str(row.get("status") or row.get("reason") or "-")
@@ -35,39 +74,41 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
     from hyperopt_cli.run.events import short_params
 
     if not res.get("complete", True):
-        out.print(f"Run {run_dir} is not finished ({res.get('status')}); showing finished groups.", markup=False)
-    table = Table(title="Groups")
-    for col in ("group", "metric", "best", "trials c/p/f", "reason", "best params"):
-        table.add_column(col)
+        line(f"Run {run_dir} is not finished ({res.get('status')}); showing finished groups.")
+    cells = []
     for name, row in (res.get("group_results") or {}).items():
         n = row.get("n_trials") or {}
-        table.add_row(
+        cells.append([
             name, str(row.get("metric", "-")), fmt(row.get("best_value")),
             f"{n.get('complete', 0)}/{n.get('pruned', 0)}/{n.get('failed', 0)}",
             group_status({"reason": row.get("reason"), "kept": row.get("kept")}),
             short_params(row.get("best_params")),
-        )
+        ])
+    cols = (Col("group"), Col("metric", drop=2), Col("best", "right"), Col("trials c/p/f", "right", drop=1),
+            Col("reason", prose=True), Col("best params", prose=True, drop=3))
+    table, dropped = fit_table(cols, cells, out.width, title="Groups")
     out.print(table)
-    out.print(f"Best params: {short_params(res.get('best_params'))}"
-              + (f"; the final model trained {res['epochs']} epochs" if res.get("epochs") else ""), markup=False)
+    if "best params" in dropped:
+        for name, row in (res.get("group_results") or {}).items():
+            if row.get("best_params"):
+                line(f"  {name}: {short_params(row['best_params'])}")
+    line(f"Best params: {short_params(res.get('best_params'))}"
+              + (f"; the final model trained {res['epochs']} epochs" if res.get("epochs") else ""))
     if isinstance(res.get("pbo"), (int, float)):
-        out.print(f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res['pbo']:.2f}"
-                  " (near 0: the search's pick holds up out of sample; near 0.5: no better than chance)", markup=False)
+        line(f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res['pbo']:.2f} "
+             f"({pbo_meaning(res['pbo'])})")
     _print_checks(res)
     test = res.get("test_metrics")
     if test:
         blocks = len((res.get("walk_forward") or {}).get("blocks") or [])
         title = (f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
                  if blocks else "Test segment (never seen by the search)")
-        scores = Table(title=title)
-        for col in ("model", "macro F1", "precision", "recall", "accuracy", "trading score"):
-            scores.add_column(col)
         rows = [("tuned LSTM", test)] + list((res.get("baselines") or {}).items())
-        for name, m in rows:
-            scores.add_row(
-                name, fmt(m.get("macro_f1")), fmt(m.get("macro_precision")), fmt(m.get("macro_recall")),
-                fmt(m.get("accuracy")), fmt(m.get("trading_score")),
-            )
+        cells = [[name, fmt(m.get("macro_f1")), fmt(m.get("macro_precision")), fmt(m.get("macro_recall")),
+                  fmt(m.get("accuracy")), fmt(m.get("trading_score"))] for name, m in rows]
+        cols = (Col("model"), Col("macro F1", "right"), Col("precision", "right", drop=2),
+                Col("recall", "right", drop=1), Col("accuracy", "right", drop=3), Col("trading score", "right"))
+        scores, _ = fit_table(cols, cells, out.width, title=title)
         out.print(scores)
     from hyperopt_cli.evaluation.importance_table import IMPORTANCE_HEADER, importance_rows
 
@@ -81,7 +122,10 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
         out.print(families)
     verdict = res.get("verdict")
     if verdict and verdict_line:
-        out.print(f"Verdict: {verdict.get('wording')}", markup=False)
+        line(f"Verdict: {verdict.get('wording')}")
+    small = small_sample_note((verdict or {}).get("n_samples"))
+    if verdict and small:
+        line(f"Note: {small}")
     _print_symbols(res)
 
 

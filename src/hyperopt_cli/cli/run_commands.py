@@ -145,6 +145,7 @@ def start(
     """
     from hyperopt_cli.config import families_for
     from hyperopt_cli.control import new_run_dir, owner_only_files, resolve_config
+    from hyperopt_cli.core.errors import ConfigError
     from hyperopt_cli.data.load import load_data
     from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer, check_storage_is_fresh
@@ -154,8 +155,14 @@ def start(
     runs_dir = state.runs_dir
     _check_target(mode, target, list(set_ or []))
 
-    cfg = resolve_config(config, checked_sets(set_), mode=mode, target=target, data_path=data, n_workers=n_workers,
-                         exact=exact)
+    try:
+        cfg = resolve_config(config, checked_sets(set_), mode=mode, target=target, data_path=data,
+                             n_workers=n_workers, exact=exact)
+    except ConfigError as exc:
+        if mode == "group" and target is None and "needs target_group" in str(exc):  # the flag is what is missing
+            raise typer.BadParameter(f"--mode group needs --target GROUP (one of {', '.join(GROUPS)}), "
+                                     "or target_group in the config", param_hint="'--target'") from None
+        raise
     preparer = DataPreparer(load_data(cfg), cfg.data)
     preparer.prepare(cfg.labels, families_for(cfg, {}))  # validates the data (and its families) before anything is written
     check_storage_is_fresh(cfg, run_dir or runs_dir)
@@ -179,6 +186,15 @@ def _check_target(mode: str | None, target: str | None, overrides: list[str]) ->
         raise typer.BadParameter(
             f"only --mode group takes --target (--target alone implies it), got {given}", param_hint="'--target'"
         )
+
+
+def _refuse_completed(cfg: Any, run_dir: Path, extending: bool) -> None:
+    from hyperopt_cli.run import rundir
+    from hyperopt_cli.run.checks import completed_refusal
+
+    refusal = completed_refusal(cfg, run_dir, rundir.read_json(run_dir / rundir.STATE_FILE) or {}, extending)
+    if refusal is not None:
+        raise refusal
 
 
 @app.command()
@@ -214,7 +230,9 @@ def resume(
     run_dir = pick_run(run, state.runs_dir)
     display = _display(state)
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=display)
-    say(state, f"Resuming: {run_dir}" + (f" with {more_trials} more trial(s)" if more_trials else ""), as_json)
+    _refuse_completed(optimizer.cfg, run_dir, extending=bool(more_trials))  # before `Resuming:`, not after it
+    say(state, f"Resuming: {run_dir}" + (f" with {more_trials} more trial{'s' if more_trials != 1 else ''}"
+                                         if more_trials else ""), as_json)
     return _run(optimizer, display, run_dir, state, as_json, more_trials=more_trials or 0)
 
 
@@ -248,7 +266,10 @@ def worker(
     run_dir = pick_run(run, state.runs_dir)
     events = NullSink() if state.quiet else PlainLog(sys.stderr)
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=events)
-    with StopController(notify=lambda m: err.print(m, markup=False)) as ctl:
+    from hyperopt_cli.search.workers import OwnerWatch, owner_from_env
+
+    with StopController(notify=lambda m: err.print(m, markup=False)) as ctl, \
+            OwnerWatch(owner_from_env(), ctl.stop_event, on_gone=lambda m: err.print(m, markup=False)):
         try:
             optimizer.work(ctl.stop_event)
         except StopRequested:

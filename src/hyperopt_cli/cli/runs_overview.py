@@ -41,3 +41,4 @@ def with_scores(status: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "verdict": verdict.get("wording"),
         "beats_best_baseline": verdict.get("beats_best_baseline"),
     }
+

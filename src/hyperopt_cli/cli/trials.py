@@ -3,13 +3,19 @@
 Studies are opened read-only (`RunStorage.open_readonly`), so these work on a live run.
 Rows are plain dicts with a fixed schema (README: "trials --json"):
 
-    trials: {"group", "number", "state", "value", "params", "epochs_run", "pruned_at",
-             "collapsed", "duration_s", "worker"}
-    show:   {"group", "number", "state", "value", "raw_value", "params", "collapsed",
-             "duration_s", "worker", "metric", "epochs": [{"epoch", "value", ...metrics}]}
+    trials: {"group", "number", "state", "value", "partial", "params", "epochs_run", "folds_run",
+             "pruned_at", "pruned_in_fold", "collapsed", "duration_s", "worker"}
+    show:   {"group", "number", "state", "value", "partial", "raw_value", "params", "collapsed",
+             "duration_s", "worker", "metric", "chosen_epochs", "folds",
+             "epochs": [{"fold", "epoch", "value", ...metrics}]}
 
-Epochs are shown counted from 1 (`pruned_at` 2 = pruned after its second epoch, `epoch` 1 =
-the first), as the log and the report say them; the studies store Optuna steps from 0.
+A trial trains once per selection fold; the studies store one Optuna step per (fold, epoch),
+step = fold * epochs_per_trial + epoch. These views undo that: `epochs_run` counts epochs
+within a fold (at most epochs_per_trial), `folds_run` the folds reached, and each row of
+`show` names its fold and epoch. Epochs and folds are counted from 1, as the log and the
+report say them. A pruned trial's value is the last fold-epoch it reported (`partial`:
+true), not comparable with a complete trial's mean over folds at its chosen epoch. A trial
+left RUNNING in storage by a process that is gone reads as PAUSED: resume continues it.
 `duration_s` is training time (the epochs' own seconds), so a pause does not count.
 """
 
@@ -28,15 +34,17 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 SORTS = ("number", "value", "duration")  # `trials --sort`
-STATES = ("complete", "pruned", "fail", "running")  # `trials --state`: Optuna's trial states, lower case
-CSV_COLUMNS = ("group", "number", "state", "value", "epochs_run", "pruned_at", "collapsed", "duration_s", "worker")
+# `trials --state`: Optuna's trial states, lower case, and "paused": RUNNING in storage, no live process on it
+STATES = ("complete", "pruned", "fail", "running", "paused")
+CSV_COLUMNS = ("group", "number", "state", "value", "partial", "epochs_run", "folds_run", "pruned_at",
+               "pruned_in_fold", "collapsed", "duration_s", "worker")
 WORKER_ATTR = "worker"  # search.workers.WORKER_ATTR; repeated so this module need not import the worker code
 
 
 def _studies(run_dir: Path, group: str | None) -> list[tuple[str, Any]]:
     from hyperopt_cli.search.storage import RunStorage
 
-    cfg = load_run_config(Path(run_dir), for_display=True)
+    cfg = _config(run_dir)
     groups = list(cfg.groups_to_run())
     if group is not None and group not in groups:
         raise RunStateError(f"{run_dir} has no group {group!r}; its groups: {', '.join(groups)}")
@@ -66,34 +74,86 @@ def _duration(trial: FrozenTrial) -> float | None:
     return round((trial.datetime_complete - trial.datetime_start).total_seconds(), 3)
 
 
+def _config(run_dir: Path) -> Any:
+    return load_run_config(Path(run_dir), for_display=True)
+
+
 def display_epoch(step: int) -> int:
     """A stored epoch index (Optuna step, history `epoch`, from 0) as people count it (from 1)."""
     return int(step) + 1
 
 
-def _pruned_at(trial: FrozenTrial, steps: list[int]) -> int | None:
-    """The epoch (from 1) a pruned trial stopped after: recorded by the search (within its fold), else its last step."""
-    epoch = trial.user_attrs.get("pruned_at_epoch")
-    if isinstance(epoch, int):
-        return epoch
-    return display_epoch(steps[-1]) if steps else None
+def fold_and_epoch(step: int, epochs_per_trial: int | None) -> tuple[int, int]:
+    """An Optuna step as (fold, epoch), both counted from 1; without epochs_per_trial, one fold."""
+    if not epochs_per_trial:
+        return 1, display_epoch(step)
+    return int(step) // epochs_per_trial + 1, int(step) % epochs_per_trial + 1
 
 
-def trial_row(group: str, trial: FrozenTrial) -> dict[str, Any]:
+def _reached(trial: FrozenTrial, steps: list[int], epochs_per_trial: int | None) -> tuple[int, int]:
+    """(folds reached, epochs run in the last of them): at most epochs_per_trial, however many folds."""
+    if not steps:
+        return (1 if trial.user_attrs.get("history") else 0), len(trial.user_attrs.get("history") or [])
+    at = [fold_and_epoch(step, epochs_per_trial) for step in steps]
+    last_fold = max(fold for fold, _ in at)
+    return last_fold, max(epoch for fold, epoch in at if fold == last_fold)
+
+
+def _pruned_at(trial: FrozenTrial, steps: list[int], epochs_per_trial: int | None) -> tuple[int | None, int | None]:
+    """(epoch, fold) a pruned trial stopped after, from 1: as recorded by the search, else from its last step."""
+    epoch, fold = trial.user_attrs.get("pruned_at_epoch"), trial.user_attrs.get("pruned_in_fold")
+    if not steps:
+        return (epoch if isinstance(epoch, int) else None, fold if isinstance(fold, int) else None)
+    step_fold, step_epoch = fold_and_epoch(steps[-1], epochs_per_trial)
+    return (epoch if isinstance(epoch, int) else step_epoch, fold if isinstance(fold, int) else step_fold)
+
+
+def trial_row(group: str, trial: FrozenTrial, epochs_per_trial: int | None = None,
+              alive: Any = None) -> dict[str, Any]:
+    """One trial as `trials` shows it; `alive(worker key) -> bool` tells a RUNNING trial from a PAUSED one."""
     steps = sorted(trial.intermediate_values)
     state = trial.state.name
+    if state == "RUNNING" and alive is not None and not alive(trial.user_attrs.get(WORKER_ATTR)):
+        state = "PAUSED"
+    folds, epochs = _reached(trial, steps, epochs_per_trial)
+    pruned_at, pruned_in_fold = _pruned_at(trial, steps, epochs_per_trial) if state == "PRUNED" else (None, None)
+    value = trial.value
+    if state == "PRUNED" and value is None and steps:  # Optuna keeps the last report as a pruned trial's value
+        value = trial.intermediate_values[steps[-1]]
+    partial = state == "PRUNED" and value is not None
     return {
         "group": group,
         "number": trial.number,
         "state": state,
-        "value": trial.value,
+        "value": value,
+        "partial": partial,
         "params": dict(trial.params),
-        "epochs_run": len(trial.user_attrs.get("history") or steps),
-        "pruned_at": _pruned_at(trial, steps) if state == "PRUNED" else None,
+        "epochs_run": epochs,
+        "folds_run": folds,
+        "pruned_at": pruned_at,
+        "pruned_in_fold": pruned_in_fold,
         "collapsed": bool(trial.user_attrs.get("collapsed", False)),
         "duration_s": _duration(trial),
         "worker": trial.user_attrs.get(WORKER_ATTR),
     }
+
+
+def liveness(run_dir: Path) -> Any:
+    """`alive(worker key)`: a local worker by its process, another host's while the run's owner lives."""
+    import socket
+
+    from hyperopt_cli.run import rundir
+    from hyperopt_cli.search.liveness import WorkerId, local_process_alive
+
+    owner_alive = rundir.live_owner(Path(run_dir)) is not None
+
+    def alive(key: Any) -> bool:
+        worker = WorkerId.parse(str(key)) if key else None
+        if worker is None or worker.host != socket.gethostname():
+            return owner_alive
+        return local_process_alive(worker)
+
+    return alive
 
 
 def list_trials(run_dir: Path, group: str | None = None, *, states: Sequence[str] = (), sort: str = "number",
@@ -108,8 +168,10 @@ def list_trials(run_dir: Path, group: str | None = None, *, states: Sequence[str
         raise ValueError(f"sort must be one of {SORTS}, got {sort!r}")
     wanted = {s.lower() for s in states}
     rows: list[dict[str, Any]] = []
+    epochs_per_trial = _config(run_dir).epochs_per_trial
+    alive = liveness(run_dir)
     for name, study in _studies(run_dir, group):
-        mine = [trial_row(name, t) for t in study.get_trials(deepcopy=False)]
+        mine = [trial_row(name, t, epochs_per_trial, alive) for t in study.get_trials(deepcopy=False)]
         mine = [r for r in mine if not wanted or r["state"].lower() in wanted]
         mine = _ordered(mine, sort, maximize=study.direction.name == "MAXIMIZE")
         rows.extend(mine if top is None else mine[:top])
@@ -121,8 +183,11 @@ def _ordered(rows: list[dict[str, Any]], sort: str, maximize: bool) -> list[dict
     if sort == "number":
         return by_number
     key, descending = ("value", maximize) if sort == "value" else ("duration_s", True)
-    known = [r for r in by_number if r[key] is not None]
-    return sorted(known, key=lambda r: r[key], reverse=descending) + [r for r in by_number if r[key] is None]
+    # By value, a partial value (a pruned trial's one fold-epoch) is not comparable: after the complete ones.
+    comparable = (lambda r: r[key] is not None and not r["partial"]) if key == "value" else (lambda r: r[key] is not None)
+    known = [r for r in by_number if comparable(r)]
+    rest = [r for r in by_number if not comparable(r)]
+    return sorted(known, key=lambda r: r[key], reverse=descending) + rest
 
 
 def trials_csv(rows: list[dict[str, Any]]) -> str:
@@ -138,7 +203,12 @@ def trials_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def show_trial(run_dir: Path, group: str, number: int) -> dict[str, Any]:
-    """One trial: its params and every epoch's metrics (a pruned trial has only its reported objective)."""
+    """One trial: its params and every (fold, epoch) it reported; per-epoch metrics exist for the last fold only.
+
+    The search keeps the full metrics (train/val loss, F1, ...) of the configured split, the
+    last fold; the earlier folds reported their objective value only. So each row names its
+    fold, and metrics sit beside the value of the same fold and epoch, never another fold's.
+    """
     studies = _studies(run_dir, group)
     if not studies:
         raise RunStateError(f"group {group!r} of {run_dir} has not started")
@@ -147,15 +217,24 @@ def show_trial(run_dir: Path, group: str, number: int) -> dict[str, Any]:
         have = f"0..{max(trials)}" if trials else "none yet"
         raise RunStateError(f"group {group!r} of {run_dir} has no trial {number} (trials: {have})")
     trial = trials[number]
-    cfg = load_run_config(Path(run_dir), for_display=True)
+    cfg = _config(run_dir)
+    per_fold = cfg.epochs_per_trial
+    n_folds = int((trial.user_attrs.get("selection") or {}).get("folds") or cfg.selection_folds)
     history = {int(m["epoch"]): m for m in trial.user_attrs.get("history") or []}
-    epochs = sorted(set(history) | set(trial.intermediate_values))
-    row = trial_row(group, trial)
+    row = trial_row(group, trial, per_fold, liveness(run_dir))
     row.pop("epochs_run")
+    epochs = []
+    for step in sorted(trial.intermediate_values):
+        fold, epoch = fold_and_epoch(step, per_fold)
+        metrics = history.get(epoch - 1, {}) if fold == n_folds else {}
+        epochs.append({**metrics, "fold": fold, "epoch": epoch, "value": trial.intermediate_values[step]})
+    if not trial.intermediate_values:  # trained before steps were reported: the history alone
+        epochs = [{**m, "fold": n_folds, "epoch": display_epoch(e), "value": None} for e, m in sorted(history.items())]
     return {
         **row,
         "raw_value": trial.user_attrs.get("raw_value"),
         "metric": group_objective(cfg, group)[0],
-        "epochs": [{**history.get(e, {}), "epoch": display_epoch(e), "value": trial.intermediate_values.get(e)}
-                   for e in epochs],
+        "folds": n_folds,
+        "chosen_epochs": (trial.user_attrs.get("selection") or {}).get("epochs"),
+        "epochs": epochs,
     }

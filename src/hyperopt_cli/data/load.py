@@ -553,11 +553,19 @@ def _check_prices(v: dict[str, np.ndarray], names: dict[str, str], source: str, 
         raise DataError(f"{source}: column {shown(names['volume'])} has a negative volume {_num(v['volume'][i])} at {rows.at(i)}")
 
 
+def spacing_text(seconds: float) -> str:
+    """A bar spacing as people write it, the same everywhere: 1d, 1h, 15min, 30s (the largest unit that divides it).
+
+    pandas' freqstr wrote `h` for an hour and `24h` for a day, while predict wrote `1d`.
+    """
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size and float(seconds) % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def _freq_text(ns: float) -> str:
-    try:
-        return str(pd.tseries.frequencies.to_offset(pd.Timedelta(int(ns), unit="ns")).freqstr)
-    except ValueError:
-        return str(pd.Timedelta(int(ns), unit="ns"))
+    return spacing_text(float(ns) / 1e9)
 
 
 def index_info(index: pd.DatetimeIndex) -> dict[str, Any]:
@@ -570,11 +578,11 @@ def index_info(index: pd.DatetimeIndex) -> dict[str, Any]:
         "gaps": 0,
     }
     if len(index) > 1:
-        step = np.diff(index.asi8)
+        step = np.diff(index.as_unit("ns").asi8)  # nanoseconds whatever the index's unit
         median = float(np.median(step))
         info["bar_size"] = _freq_text(median)
         info["gaps"] = int((step > median).sum())
-        info["largest_gap"] = str(pd.Timedelta(int(step.max()), unit="ns"))
+        info["largest_gap"] = _freq_text(float(step.max()))
     return info
 
 

@@ -1,8 +1,8 @@
 """The chronological train/validation/test split with its purge gaps, and how many bars it needs.
 
 The one home of the split arithmetic: `DataPreparer` splits with `split_samples`, and the
-"too few bars" message computes its "about N bars" by running the same split on the
-samples N contiguous bars would give.
+"too few bars" message computes its "at least N bars" by running the same split on the
+samples N contiguous bars would give (the N from which every longer file is enough too).
 """
 
 from __future__ import annotations
@@ -80,12 +80,17 @@ def min_bars(
     lo, hi = 1, 1
     while not enough(hi):
         hi *= 2
-    while lo < hi:  # smallest hi that is enough (rounding makes it monotone in practice)
+    while lo < hi:  # the smallest count that is enough
         mid = (lo + hi) // 2
         if enough(mid):
             hi = mid
         else:
             lo = mid + 1
+    # The rounding of the fractions is not monotone: 348 bars can be enough and 349 not (val 19).
+    # The minimum people can rely on is the count from which every larger one is enough too.
+    for n in range(2 * hi, hi, -1):
+        if not enough(n):
+            return n + 1
     return hi
 
 
@@ -93,11 +98,13 @@ def too_few_bars_error(
     source: str, n_bars: int, sizes: tuple[int, int, int], window: int, horizon: int, embargo_bars: int,
     fractions: tuple[float, float, float], warmup: int = WARMUP_BARS,
 ) -> DataError:  # fmt: skip
+    if warmup >= n_bars:  # no bar had every feature defined: the warm-up is the features' own, not the file's length
+        warmup = max(warmup, WARMUP_BARS)
     need = min_bars(window, horizon, embargo_bars, fractions, warmup)
     got = ", ".join(f"{name} {n}" for name, n in zip(SEGMENTS, sizes))
     want = ", ".join(f"{name} {n}" for name, n in MIN_SAMPLES.items())
     return DataError(
         f"{source}: too few bars: {n_bars} bars give {got} samples after a {warmup}-bar feature warm-up, "
         f"window {window}, horizon {horizon} and a {horizon + embargo_bars}-bar purge per boundary; "
-        f"need at least {want}, i.e. about {need} bars (or a smaller window/horizon)"
+        f"need at least {want}, i.e. at least {need} bars (or a smaller window/horizon)"
     )

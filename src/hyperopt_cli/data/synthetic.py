@@ -128,7 +128,14 @@ def synthetic_ohlcv(n_bars: int, seed: int, start: str = "2020-01-01", freq: str
     df.attrs["info"] = {
         "source": f"synthetic (seed {seed})",
         "rows": n_bars,
-        "bar_size": freq,
+        "bar_size": _spacing(index),
         "gaps": 0,
     }
     return df
+
+
+def _spacing(index: pd.DatetimeIndex) -> str | None:
+    """The bars' spacing written as everywhere else (data.load.spacing_text: 1h, 1d, 15min)."""
+    from hyperopt_cli.data.load import spacing_text
+
+    return spacing_text(float((index[1] - index[0]).total_seconds())) if len(index) > 1 else None

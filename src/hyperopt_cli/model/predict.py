@@ -156,7 +156,7 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
         "signal": np.asarray(CLASS_NAMES, dtype=object)[pred],
         "p_sell": probs[:, 0], "p_hold": probs[:, 1], "p_buy": probs[:, 2],
     })
-    warnings = _warnings(saved.manifest, index, rows, lacking)
+    warnings = _warnings(saved.manifest, index, rows, lacking, symbol, tuple(saved.symbols))
     if scaling_warning:
         warnings.insert(0, scaling_warning)
     return Prediction(frame, len(raw), lacking, skipped, warnings, symbol)
@@ -164,13 +164,13 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
 
 def compact_duration(seconds: float) -> str:
     """A bar spacing as people write it: 1d, 1h, 15min, 30s (the largest unit that divides it), else 90.5s."""
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if seconds >= size and float(seconds) % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    from hyperopt_cli.data.load import spacing_text
+
+    return spacing_text(seconds)
 
 
-def _warnings(manifest: dict[str, Any], index: pd.DatetimeIndex, rows: np.ndarray, lacking: int) -> list[str]:
+def _warnings(manifest: dict[str, Any], index: pd.DatetimeIndex, rows: np.ndarray, lacking: int,
+              symbol: str | None = None, symbols: tuple[str, ...] = ()) -> list[str]:
     training = manifest.get("training") or {}
     out = []
     if lacking:
@@ -178,16 +178,23 @@ def _warnings(manifest: dict[str, Any], index: pd.DatetimeIndex, rows: np.ndarra
                    f"{manifest['features'].get('warmup_bars')} + window {manifest['features']['window']} - 1): "
                    "no signal for them")
     expected = training.get("bar_seconds")
+    other_bars = ""  # why bars of the training period are still not the ones it trained on
     if expected and len(index) > 1:
         got = float(np.median(np.diff(index.asi8))) / 1e9
         if abs(got - expected) > SPACING_TOLERANCE * expected:
             out.append(f"this file's bars are {compact_duration(got)} apart, the model was trained on bars "
                        f"{compact_duration(expected)} apart; its signals may mean little")
+            other_bars = f"they are {compact_duration(got)} bars, the model's were {compact_duration(expected)}"
+    if not other_bars and symbol is not None and symbols and symbol not in symbols:
+        other_bars = f"symbol {symbol} was not in training ({', '.join(symbols)})"
     first, last = training.get("first_timestamp"), training.get("last_timestamp")
     if first and last and len(rows):
         stamps = index[rows]
         inside = int(((stamps >= pd.Timestamp(first)) & (stamps <= pd.Timestamp(last))).sum())
-        if inside:
+        if inside and other_bars:  # the same period, not the same bars: not in-sample, not a later period either
+            out.append(f"{inside} of the predicted bars fall in the training period {first} .. {last}, but "
+                       f"{other_bars}: not the bars it trained on, though not a later period either")
+        elif inside:
             out.append(f"{inside} of the predicted bars lie inside the training range {first} .. {last}: "
                        "in-sample predictions, better than the model will do on new bars")
     return out

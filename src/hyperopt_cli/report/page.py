@@ -40,6 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hyperopt_cli.config import OptimizationConfig, read_yaml, with_params
 from hyperopt_cli.core.atomic import atomic_write_bytes, atomic_write_text
 from hyperopt_cli.core.errors import HyperoptError
+from hyperopt_cli.report.words import PBO_SCALE, small_sample_note
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
@@ -161,7 +162,14 @@ def _history_png(g: _Group) -> bytes:
         best_x.append(x)
         best_y.append(best)
     if best_x:
-        ax.step(best_x, best_y, where="post", color="#ff7f0e", label="best so far")
+        ax.step(best_x, best_y, where="post", color="#ff7f0e", alpha=0.6, linestyle="--",
+                label="best raw value so far (before the noise guard)")
+    chosen = g.summary.best_trial if g.summary is not None else None
+    chosen_value = next((float(t.value) for t in g.trials if t.number == chosen and t.value is not None), None)
+    if chosen is not None and chosen_value is not None:  # the table's best: the incumbent guard's choice
+        kept = g.summary.kept if g.summary is not None else None
+        ax.scatter([chosen], [chosen_value], marker="*", s=220, color="#2ca02c", zorder=4,
+                   label=f"chosen: trial {chosen}" + (f" (kept: {kept})" if kept else ""))
     failed = sum(t.state == TrialState.FAIL for t in g.trials)
     ax.set_title(f"{g.name}: {g.metric} ({g.direction})" + (f", {failed} failed" if failed else ""))
     ax.set_xlabel("trial")
@@ -208,9 +216,15 @@ def _importance_png(name: str, values: dict[str, float]) -> bytes:
 def _curves_png(name: str, trial: FrozenTrial, history: list[dict[str, Any]]) -> bytes:
     fig, (left, right) = _figure(9.0, 3.4, ncols=2)
     epochs = [int(h["epoch"]) + 1 for h in history]
+    params = {**(trial.user_attrs.get("fixed_params") or {}), **trial.params}
+    objective = "focal loss" if params.get("use_focal_loss") else "cross-entropy"
+    if params.get("label_smoothing"):
+        objective += ", label smoothing"
+    labels = {"train_loss": f"train_loss (training objective: {objective})",
+              "val_loss": "val_loss (validation cross-entropy)"}
     for key, color in (("train_loss", "#1f77b4"), ("val_loss", "#ff7f0e")):
-        left.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", color=color, label=key)
-    left.set_title("loss")
+        left.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", color=color, label=labels[key])
+    left.set_title("loss: two different objectives, compare their shapes, not their levels", fontsize=9)
     for key in ("val_f1", "val_precision", "val_recall", "val_accuracy", "trading_score"):
         right.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", label=key)
     right.set_title("validation metrics")
@@ -287,11 +301,15 @@ def _params(params: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={_fmt(v, 4)}" for k, v in params.items())
 
 
+class _Bold(str):
+    """A table cell shown in bold (the best of its column), its text escaped like any other."""
+
+
 def _table(headers: list[str], rows: list[list[Any]], bold_row: int | None = None) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
-        cells = "".join(f"<td>{_e(c)}</td>" for c in row)
+        cells = "".join(f"<td><b>{_e(c)}</b></td>" if isinstance(c, _Bold) else f"<td>{_e(c)}</td>" for c in row)
         body.append(f"<tr{' class=best' if i == bold_row else ''}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -438,8 +456,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
              "gain holds on the later, held-back half, corrected for the number of trials compared "
              "(<em>kept: not confirmed</em>), and whatever they show when its own PBO is 0.5 or more "
              "(<em>kept: ranking no better than chance</em>). PBO is the probability of backtest overfitting "
-             "(CSCV over the trials' fold sub-blocks): near 0 the search's pick holds up on data it was not picked "
-             "on, near 0.5 it is no better than chance. See docs/selection.md.</p>")
+             f"(CSCV over the trials' fold sub-blocks): {PBO_SCALE}. See docs/selection.md.</p>")
     dashboard = RunStorage(cfg, run_dir).dashboard_url(next((g.name for g in groups if g.study is not None),
                                                             groups[0].name))
     if dashboard is not None:
@@ -473,6 +490,9 @@ def _verdict_section(b: _Builder, verdict: dict[str, Any] | None, block_unit: st
         detail += (f' <strong class="collapsed">The final model is collapsed: {_e(_fmt(share, 0))}% of its test '
                    f"predictions are {_e(verdict.get('top_class', '-'))}</strong>, so its F1 reflects the class mix "
                    "more than any skill.")
+    small = small_sample_note(verdict.get("n_samples"))
+    if small:
+        detail += f' <strong class="collapsed">Note: {_e(small)}.</strong>'
     return (f'<p class="verdict{" wins" if wins else ""}"><strong>{_e(verdict["wording"])}</strong></p>'
             f"<p>{detail}</p>")
 
@@ -519,10 +539,11 @@ def _equity_section(b: _Builder, walk: dict[str, Any] | None) -> str:
         return b.not_yet("equity", f"{NOT_YET}: the walk-forward test runs after the last group")
     if any(len(x.forward_returns) != len(next(iter(x.predictions.values()))) for x in blocks):
         return b.not_yet("equity", "not recorded: this run's walk-forward blocks predate stored forward returns")
-    return ("<p>Position SELL −1 / HOLD 0 / BUY +1 on each test sample; the market-neutral return of a sample is "
-            "(position − the block's mean position) × (forward return − the block's mean return), the summand of "
-            "the trading score, so always-BUY earns exactly 0 and the trend earns nothing. Forward returns span "
-            "the label horizon and overlap, so this is a picture of where the skill lies, not a P&amp;L.</p>"
+    return ("<p>Position SELL −1 / HOLD 0 / BUY +1 on each test sample; each sample adds (position − the mean "
+            "position) × (forward return − the mean return) / (n × std of the returns), means and std over every "
+            "block's samples: the summands of the pooled trading score, so each curve ends exactly at the trading "
+            "score in the table below, always-BUY earns exactly 0 and the trend earns nothing. Forward returns "
+            "span the label horizon and overlap, so this is a picture of where the skill lies, not a P&amp;L.</p>"
             + b.figure("equity.png", equity_png(blocks, DISPLAY_NAMES), "equity curve of the test signals"))
 
 
@@ -631,6 +652,7 @@ def _baselines_section(b: _Builder, results: dict[str, Any] | None, final: dict[
         for name, m in rows
     ]
     best = max(range(len(rows)), key=lambda i: rows[i][1].get("macro_f1") or -1.0)
+    table_rows[best][1] = _Bold(table_rows[best][1])  # that cell alone: not the row's trading score
     test_range = source.get("test_range")
     where = f" ({str(test_range[0])[:16]} .. {str(test_range[1])[:16]} UTC)" if test_range else ""
     val = source.get("validation_metrics") or {}
@@ -638,7 +660,7 @@ def _baselines_section(b: _Builder, results: dict[str, Any] | None, final: dict[
             f"predicted by models trained on every bar before it); best macro F1 in bold. The tuned model's "
             f"validation macro F1 (last block) was {_e(_fmt(val.get('val_f1')))}.</p>"
             + _table(["model", "macro F1", "precision", "recall", "accuracy", "trading score",
-                      "predicted SELL / HOLD / BUY"], table_rows, bold_row=best))
+                      "predicted SELL / HOLD / BUY"], table_rows))
 
 
 def _feature_importance_section(b: _Builder, importance: dict[str, Any] | None) -> str:

@@ -117,10 +117,22 @@ def market_neutral_returns(pred: np.ndarray, forward_returns: np.ndarray) -> np.
 
 
 def equity_curves(blocks: Sequence[BlockSeries]) -> dict[str, np.ndarray]:
-    """Predictor -> cumulative market-neutral return over the blocks in order (demeaned per block)."""
+    """Predictor -> its running trading score over the pooled test samples in time order.
+
+    Each sample adds (s_t - mean s)(r_t - mean r) / (n std r), the means and std over all the
+    blocks' samples, which is how the pooled test score is computed (training.metrics.
+    trading_score): so each curve ends exactly at the trading score the table shows, with its
+    sign and in its order. Demeaning per block, as before, could end a curve above zero for a
+    predictor whose pooled score was negative.
+    """
+    r = np.concatenate([np.asarray(b.forward_returns, dtype=np.float64) for b in blocks])
+    finite = np.isfinite(r)
+    scale = float(np.std(r[finite])) * int(finite.sum()) if finite.any() else 0.0
+
     def curve(name: str) -> np.ndarray:
-        return np.cumsum(np.concatenate([market_neutral_returns(b.predictions[name], b.forward_returns)
-                                         for b in blocks]))
+        pred = np.concatenate([np.asarray(b.predictions[name]) for b in blocks])
+        summands = market_neutral_returns(pred, r)
+        return np.cumsum(summands / scale) if scale > 0 else np.zeros(len(summands))
 
     return {name: curve(name) for name in blocks[0].predictions}
 
@@ -144,7 +156,7 @@ def equity_png(blocks: Sequence[BlockSeries], display_names: dict[str, str]) -> 
         edge += len(b.labels) or len(b.forward_returns)
     ax.axhline(0.0, color="#444444", linewidth=0.8)
     ax.set_xlabel("test sample (time order)")
-    ax.set_ylabel("cumulative market-neutral log return")
+    ax.set_ylabel("running trading score (ends at the table's)")
     ax.set_title("Equity curve of the test signals (each block's model trained only on bars before it)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")

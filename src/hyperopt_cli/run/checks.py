@@ -101,13 +101,25 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
             f"{config_file} was edited since the run started ({'; '.join(changes) or 'hash differs'}); "
             "restore it or start a new run"
         )
+    refusal = completed_refusal(cfg, run_dir, state, extending)
+    if refusal is not None:
+        raise refusal
+    state["sessions"] = int(state.get("sessions", 0)) + 1
+    return RunDirCheck("resumed", state, frozen)
+
+
+def completed_refusal(cfg: OptimizationConfig, run_dir: Path, state: dict[str, Any],
+                      extending: bool) -> RunStateError | None:
+    """Why a plain resume of this run is refused (it is completed, its model saved), or None.
+
+    `resume` asks before it says `Resuming:`, so a refused resume prints only its error.
+    """
     if (state.get("status") == "completed" and (run_dir / MODEL_DIR / MANIFEST_FILE).is_file() and not extending
             and not last_group_reopened(cfg, run_dir)):
         # a finished run without its model (saved by an older version, or deleted) resumes to rebuild it
-        raise RunStateError(f"{run_dir} is already completed; see: hyperopt results {run_dir} "
-                            f"(more trials: hyperopt resume {run_dir} --more-trials N)")
-    state["sessions"] = int(state.get("sessions", 0)) + 1
-    return RunDirCheck("resumed", state, frozen)
+        return RunStateError(f"{run_dir} is already completed; see: hyperopt results {run_dir} "
+                             f"(more trials: hyperopt resume {run_dir} --more-trials N)")
+    return None
 
 
 def repair_torn_journals(cfg: OptimizationConfig, run_dir: Path, events: EventSink) -> None:

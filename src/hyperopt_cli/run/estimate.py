@@ -64,6 +64,11 @@ def estimate_hours(
     return (remaining_trials * per_trial / max(1, parallel) + serial_trainings * per_trial) / 3600.0
 
 
+def trials(n: object) -> str:
+    """`1 trial`, `3 trials`, `? trials`: a count with its noun, singular for one."""
+    return f"{n} trial" if n == 1 else f"{n} trials"
+
+
 def format_duration(seconds: float | None) -> str:
     """In the unit that fits: `45 s`, `12 min`, `2.8 h`."""
     if seconds is None:
@@ -80,11 +85,11 @@ def describe_remaining(estimate: dict[str, Any] | None) -> str:
     """state.json's time_estimate in words: `remaining 12 min of 30 min (5 trials)`, or that it is not measured yet."""
     est = estimate or {}
     if est.get("based_on") != MEASURED or not isinstance(est.get("remaining_hours"), (int, float)):
-        return f"remaining: measured once the first trials finish ({est.get('remaining_trials', '?')} trials to go)"
+        return f"remaining: measured once the first trials finish ({trials(est.get('remaining_trials', '?'))} to go)"
     total = est.get("estimated_hours")
     of = f" of {format_duration(float(total) * 3600)}" if isinstance(total, (int, float)) else ""
     return (f"remaining {format_duration(float(est['remaining_hours']) * 3600)}{of} "
-            f"({est.get('remaining_trials', '?')} trials)")
+            f"({trials(est.get('remaining_trials', '?'))})")
 
 
 def final_evaluation_trainings(cfg: OptimizationConfig) -> int:

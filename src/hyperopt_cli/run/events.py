@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hyperopt_cli.run.estimate import describe_remaining
+from hyperopt_cli.run.estimate import describe_remaining, trials
 
 log = logging.getLogger("hyperopt_cli")
 
@@ -57,11 +57,11 @@ def describe(event: str, data: dict[str, Any]) -> str | None:
         est = data.get("time_estimate") or {}
         return (
             f"run {data.get('job_id')} {data.get('action', 'started')} in {data.get('run_dir')}: mode {data.get('mode')}, "
-            f"groups {', '.join(data.get('groups', []))}; {est.get('total_trials', 0)} trials, {describe_remaining(est)}"
+            f"groups {', '.join(data.get('groups', []))}; {trials(est.get('total_trials', 0))}, {describe_remaining(est)}"
             + (f"; data {data['data']}; parallel {data.get('parallel')}" if data.get("data") else "")
         )
     if event == "group_start":
-        return f"[{group}] started ({data.get('finished', 0)} trials already finished)"
+        return f"[{group}] started ({trials(data.get('finished', 0))} already finished)"
     if event == "trial_start":
         how = "resumed" if data.get("resumed") else "started"
         return f"[{group}] trial {trial} {how}: {short_params(data.get('params'))}"

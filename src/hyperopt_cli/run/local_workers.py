@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -29,14 +30,18 @@ class LocalWorkers:
     def spawn(self, n: int) -> None:
         log_dir = self.run_dir / workers.WORKERS_DIR
         log_dir.mkdir(exist_ok=True)
+        # Each child watches this process (workers.OwnerWatch) and stops within a second of its death,
+        # kill -9 included: a worker never goes on with a run nobody owns.
+        env = {**os.environ, workers.OWNER_ENV: workers.this_worker().key}
         for i in range(n):
             with open(log_dir / f"worker-{i + 1}.log", "ab") as out:
                 self.children.append(subprocess.Popen(
                     [sys.executable, "-m", "hyperopt_cli", "worker", str(self.run_dir)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                 ))
-        if n:
-            self.events.emit("note", message=f"started {n} local worker process(es): "
+        if n:  # the same count as the header's `parallel N workers`: this process is one of them
+            self.events.emit("note", message=f"started {n} local worker {'process' if n == 1 else 'processes'} "
+                             f"beside this one ({n + 1} workers in all): pid "
                              + ", ".join(str(c.pid) for c in self.children))
 
     def wait(self) -> None:

@@ -5,6 +5,7 @@ JSON only, no torch, no optuna: `hyperopt status`, the report, export and the se
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,60 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state.pop("config", None)
     if state.get("status") in ("running", "starting") and owner is None:
         state["status"] = "interrupted"
+    return settle(state)  # no ETA for a run that is not running, no group `running` in a dead run
+
+
+NOT_RUNNING = ("completed", "failed", "paused", "interrupted")
+
+
+def remaining_now(estimate: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    """A running run's estimate as of now: the remaining time counts down to its ETA, also between writes.
+
+    state.json's estimate is written at each epoch and trial; through a final evaluation
+    longer than the search nothing rewrites it, and a `remaining` read from the file froze.
+    The ETA is absolute, so remaining = ETA - now; past it, `overdue_s` says by how much.
+    """
+    est = dict(estimate or {})
+    try:
+        eta = dt.datetime.fromisoformat(str(est.get("eta")))
+    except ValueError:
+        return est
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if eta.tzinfo is None:
+        eta = eta.replace(tzinfo=dt.timezone.utc)
+    left = (eta - now).total_seconds()
+    if isinstance(est.get("remaining_hours"), (int, float)):
+        elapsed_h = float(est.get("estimated_hours") or 0.0) - float(est["remaining_hours"])
+        est["remaining_hours"] = round(max(0.0, left) / 3600.0, 4)
+        est["estimated_hours"] = round(elapsed_h + est["remaining_hours"], 4)
+    if left < 0:
+        est["overdue_s"] = round(-left, 1)
+    return est
+
+
+def settle(state: dict[str, Any]) -> dict[str, Any]:
+    """A run_status whose times and states say what is true now, whatever the last writer left behind.
+
+    - completed: nothing remains (`remaining_hours` 0), no ETA;
+    - failed, paused or interrupted (owner gone): no ETA, since nothing runs; `remaining_hours`
+      stays, as the work a resume has left; a group the file still calls `running` reads as the
+      run does (`paused` or `interrupted`);
+    - running: the remaining time counts down to the ETA (`remaining_now`).
+    """
+    status = state.get("status")
+    est = state.get("time_estimate")
+    if isinstance(est, dict):
+        if status in NOT_RUNNING:
+            est = {**est, "eta": None}
+            if status == "completed":
+                est.update(remaining_hours=0.0, remaining_trials=0)
+        elif status == "running":
+            est = remaining_now(est)
+        state["time_estimate"] = est
+    if status in ("paused", "interrupted", "failed"):
+        for row in (state.get("groups") or {}).values():
+            if isinstance(row, dict) and row.get("status") == "running":
+                row["status"] = "interrupted" if status != "paused" else "paused"
     return state
 
 

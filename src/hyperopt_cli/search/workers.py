@@ -48,6 +48,8 @@ __all__ = ["HEARTBEAT_PREFIX", "WorkerId", "is_alive", "local_process_alive", "t
 log = logging.getLogger("hyperopt_cli")
 
 WORKER_ATTR = "worker"
+OWNER_ENV = "HYPEROPT_OWNER"  # set by the owner on the workers it starts: its host:pid:start-time key
+OWNER_POLL_S = 0.5  # how often a started worker checks that its owner still lives
 STOP_ATTR = "stop_requested"
 WORKERS_DIR = "workers"
 
@@ -128,6 +130,85 @@ class Heartbeat:
             self.beat()  # the last word: where it stopped, and that it left (status shows "exited", not DEAD)
         except Exception:
             pass
+
+
+# --------------------------------------------------------------------------- dying with the owner
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def owner_from_env() -> WorkerId | None:
+    """The owner that started this worker (`HYPEROPT_OWNER`), or None for a worker started by hand."""
+    raw = os.environ.get(OWNER_ENV)
+    return WorkerId.parse(raw) if raw else None
+
+
+def ask_kernel_for_sigterm_on_parent_death() -> bool:
+    """Linux only: have the kernel send SIGTERM to this process when its parent dies (prctl PR_SET_PDEATHSIG).
+
+    SIGTERM is the graceful stop: the worker checkpoints its trial and exits. False where the
+    call is unavailable (another OS, a libc without prctl); the owner watch covers that case.
+    """
+    if not os.uname().sysname == "Linux":
+        return False
+    try:
+        import ctypes
+        import signal as _signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_PDEATHSIG, int(_signal.SIGTERM), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class OwnerWatch:
+    """A daemon thread in a worker the owner started: sets `stop_event` within `OWNER_POLL_S` of the owner's death.
+
+    The portable half of "a worker dies with its run" (the Linux half is PR_SET_PDEATHSIG):
+    the owner's pid and start time identify it exactly, so a pid reused by another process
+    does not keep the worker alive. A worker started by hand (`hyperopt worker`, no
+    `HYPEROPT_OWNER`) has no owner to watch and runs until the run's stop flag or its groups end.
+    """
+
+    def __init__(self, owner: WorkerId | None, stop_event: threading.Event,
+                 on_gone: Callable[[str], None] | None = None, poll_s: float = OWNER_POLL_S) -> None:
+        self.owner = owner
+        self.stop_event = stop_event
+        self.on_gone = on_gone
+        self.poll_s = poll_s
+        self.gone = False
+        self._quit = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="hyperopt-owner-watch", daemon=True)
+
+    def owner_alive(self) -> bool:
+        return self.owner is None or local_process_alive(self.owner)
+
+    def _loop(self) -> None:
+        while not self._quit.is_set():
+            if not self.owner_alive():
+                self.gone = True
+                assert self.owner is not None
+                message = (f"the run's owner (pid {self.owner.pid}) is gone; "
+                           "this worker checkpoints its trial and stops (resume the run to go on)")
+                log.warning(message)
+                if self.on_gone is not None:
+                    self.on_gone(message)
+                self.stop_event.set()
+                return
+            self._quit.wait(self.poll_s)
+
+    def __enter__(self) -> OwnerWatch:
+        if self.owner is not None:
+            if self.owner.pid == os.getppid():
+                ask_kernel_for_sigterm_on_parent_death()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._quit.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
 
 
 # --------------------------------------------------------------------------- claiming trials
