@@ -185,3 +185,13 @@ def test_hyperopt_results_names_the_rule_and_what_argmax_would_have_scored(finis
     assert shown.exit_code == 0, shown.output
     argmax = results["decision"]["argmax_test_metrics"]["macro_f1"]
     assert "Decision rule: fitted (offsets used in" in shown.stdout and f"{argmax:.4f}" in shown.stdout
+
+
+def test_the_report_names_the_rule_beside_the_verdict(finished: Any, tmp_path: Path) -> None:
+    from hyperopt_cli.report.page import write_report
+
+    run_dir, _, _ = finished
+    report = write_report(run_dir, tmp_path / "report")
+    html = report.html.read_text()
+    assert "Decision rule: fitted (per-class offsets fitted on each block" in html
+    assert html.index("Decision rule:") > html.index('class="verdict')

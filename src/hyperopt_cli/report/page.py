@@ -377,7 +377,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     panel = panel if (panel or {}).get("symbols") else None
     parts = [
         _verdict_section(b, (results or {}).get("verdict") or (final or {}).get("verdict"),
-                         "times" if panel else "samples") + _symbols_part(panel),
+                         "times" if panel else "samples") + _checks_part(results) + _symbols_part(panel),
         _overview(cfg, status, groups, run_dir),
         _history_section(b, groups),
         _importance_section(b, groups, cfg.seed),
@@ -470,6 +470,33 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
         text += (f"<p>MLflow runs (the web UI needs <code>pip install mlflow</code>): "
                  f"<code>mlflow ui --backend-store-uri {_e(uri)}</code></p>")
     return text
+
+
+def _checks_part(results: dict[str, Any] | None) -> str:
+    """The run against the defaults, the epoch count and the decision rule (docs/selection.md); '' before results."""
+    res = results or {}
+    lines = []
+    check = res.get("run_check")
+    if isinstance(check, dict):
+        said = "kept the defaults" if check.get("kept_defaults") else "beats the defaults"
+        lines.append(f"Run check: the chosen configuration {said} on the held-back validation sub-blocks "
+                     f"(skill gain {_fmt(check.get('delta'))}, t {_fmt(check.get('t'))}, "
+                     f"needed {_fmt(check.get('threshold'))}).")
+    epochs = res.get("epoch_check")
+    if isinstance(epochs, dict):
+        said = f"confirmed: {epochs['epochs']} epochs" if epochs.get("epochs") else "not confirmed: the configured epochs"
+        lines.append(f"Epoch check: {epochs.get('chosen')} epochs against the last, {said}.")
+    decision = res.get("decision")
+    if isinstance(decision, dict) and decision.get("rule"):
+        rules = [r for r in decision.get("blocks") or [] if isinstance(r, dict)]
+        fitted = sum(1 for r in rules if any(r.get("offsets") or []))
+        argmax = (decision.get("argmax_test_metrics") or {}).get("macro_f1")
+        text = f"Decision rule: {decision['rule']}"
+        if decision["rule"] != "argmax":
+            text += (f" (per-class offsets fitted on each block's own validation predictions, used in {fitted} of "
+                     f"{len(rules)} blocks; plain argmax would have scored macro-F1 {_fmt(argmax)})")
+        lines.append(text + ".")
+    return "".join(f"<p>{_e(line)}</p>" for line in lines)
 
 
 def _verdict_section(b: _Builder, verdict: dict[str, Any] | None, block_unit: str = "samples") -> str:
