@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperopt_cli.evaluation.decision import ARGMAX, FITTED, DecisionRule, fit_rule
+from hyperopt_cli.evaluation.decision import ARGMAX, FITTED, MIN_GAIN, DecisionRule, fit_rule
 from hyperopt_cli.training.metrics import classification_metrics
 
 CLASSES = ["SELL", "HOLD", "BUY"]
@@ -35,7 +35,7 @@ def test_a_model_that_drops_a_class_under_argmax_keeps_it_under_the_fitted_rule(
     assert rule.kind == FITTED and not rule.is_argmax and rule.offsets[1] == 0.0
     shares = np.bincount(rule.apply(probs), minlength=3) / len(labels)
     assert shares.min() >= 0.05
-    assert rule.fitted_f1 > rule.argmax_f1  # checked on halves it was not fitted on
+    assert rule.fitted_f1 >= rule.argmax_f1 + MIN_GAIN  # checked on halves it was not fitted on
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -45,7 +45,7 @@ def test_the_rule_never_makes_macro_f1_worse_on_the_units_it_is_checked_on(seed:
     probs = rng.dirichlet([2.0, 2.0, 2.0], size=400)  # no signal at all
     rule = fit_rule(probs, labels)
     if rule.kind == FITTED:
-        assert rule.fitted_f1 > rule.argmax_f1
+        assert rule.fitted_f1 >= rule.argmax_f1 + MIN_GAIN
     else:
         assert rule.is_argmax and np.array_equal(rule.apply(probs), probs.argmax(axis=1))
 
@@ -55,7 +55,7 @@ def test_on_pure_noise_the_rule_mostly_falls_back_to_argmax() -> None:
     for seed in range(20):
         rng = np.random.default_rng(100 + seed)
         fallbacks += fit_rule(rng.dirichlet([2.0] * 3, size=400), rng.choice(3, size=400)).kind == ARGMAX
-    assert fallbacks >= 10
+    assert fallbacks >= 18
 
 
 def test_too_few_predictions_or_one_class_give_argmax() -> None:
