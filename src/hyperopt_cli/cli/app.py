@@ -23,7 +23,15 @@ from typer.core import TyperGroup
 from hyperopt_cli import __version__
 from hyperopt_cli.cli.run_selection import job_ids, resolve_run, shown
 from hyperopt_cli.core.errorfile import claim_error_file, write_error_file
-from hyperopt_cli.core.errors import EXIT_OK, EXIT_STOPPED, EXIT_UNEXPECTED, HyperoptError, storage_full
+from hyperopt_cli.core.errors import (
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_UNEXPECTED,
+    RESUME_AFTER_FULL,
+    RETRY_AFTER_FULL,
+    HyperoptError,
+    storage_full,
+)
 from hyperopt_cli.core.quote import clipped
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for a tool that `| head` cut short
@@ -65,7 +73,7 @@ class HyperoptGroup(TyperGroup):
             raise typer.Exit(EXIT_STOPPED) from None
         except Exception as exc:  # noqa: BLE001 - the one place errors become `Error:` lines and exit codes
             debug = isinstance(ctx.obj, CliState) and ctx.obj.debug
-            _exit_on_error(exc, debug, error_file)
+            _exit_on_error(exc, debug, error_file, ctx.invoked_subcommand)
         if isinstance(code, int) and code != EXIT_OK:
             raise typer.Exit(code)
         return code
@@ -79,9 +87,12 @@ def _exit_on_broken_pipe() -> NoReturn:
     raise typer.Exit(EXIT_BROKEN_PIPE)
 
 
-def _exit_on_error(exc: Exception, debug: bool, error_file: Path | None) -> NoReturn:
+RUN_COMMANDS = ("start", "resume", "worker")  # the commands a full disk stops in the middle of a run
+
+
+def _exit_on_error(exc: Exception, debug: bool, error_file: Path | None, command: str | None = None) -> NoReturn:
     """Expected errors: one `Error:` line and their exit code; anything else is a bug, said so in one line."""
-    expected = storage_full(exc) or exc
+    expected = storage_full(exc, RESUME_AFTER_FULL if command in RUN_COMMANDS else RETRY_AFTER_FULL) or exc
     if isinstance(expected, HyperoptError):
         message, code = clipped(str(expected), MAX_ERROR_CHARS), expected.exit_code
     else:

@@ -87,8 +87,15 @@ _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _FULL_TEXT = "database or disk is full"  # SQLite's SQLITE_FULL, wrapped by sqlalchemy and optuna
 
 
-def storage_full(exc: BaseException) -> StorageFullError | None:
-    """The StorageFullError `exc` (or an exception it was raised from) amounts to, or None."""
+RESUME_AFTER_FULL = "then resume the run"  # what a run's own commands say after "free some space"
+RETRY_AFTER_FULL = "then run the command again"  # what every other command says (predict, status, ...)
+
+
+def storage_full(exc: BaseException, then: str = RESUME_AFTER_FULL) -> StorageFullError | None:
+    """The StorageFullError `exc` (or an exception it was raised from) amounts to, or None.
+
+    `then`: what to do once space is freed; a command that runs no search says to run it again.
+    """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -96,9 +103,9 @@ def storage_full(exc: BaseException) -> StorageFullError | None:
         if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
             what = f"cannot write {current.filename}" if current.filename else "a write failed"
             return StorageFullError(f"{what}: {current.strerror}; free some space (or raise the "
-                                    "quota or file size limit), then resume the run")
+                                    f"quota or file size limit), {then}")
         if _FULL_TEXT in str(current):
             return StorageFullError(f"a study database could not be written: {_FULL_TEXT}; "
-                                    "free some space, then resume the run")
+                                    f"free some space, {then}")
         current = current.__cause__ or current.__context__
     return None
