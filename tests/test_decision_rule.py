@@ -195,3 +195,11 @@ def test_the_report_names_the_rule_beside_the_verdict(finished: Any, tmp_path: P
     html = report.html.read_text()
     assert "Decision rule: fitted (per-class offsets fitted on each block" in html
     assert html.index("Decision rule:") > html.index('class="verdict')
+
+
+def test_a_model_whose_argmax_uses_every_class_keeps_argmax() -> None:
+    # HOLD is under-predicted (offsets would gain on these very predictions), but not dropped.
+    probs, labels = shares_model(600, 0, signal=1.2)
+    shares = np.bincount(probs.argmax(axis=1), minlength=3) / len(labels)
+    assert shares.min() >= 0.05 and shares.max() <= 0.9
+    assert fit_rule(probs, labels).kind == ARGMAX
