@@ -323,7 +323,10 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=BARS)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: bench/results/stop-DATE.json)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds, 1 owner kill, no resume probe")
     args = parser.parse_args()
+    if args.quick:
+        args.stops, args.owner_kills, args.resume_probes = 2, 1, 0
     load_before = common.load_avg()
     work = Path(tempfile.mkdtemp(prefix="bench_stop_"))
     print(f"runs and logs in {work}", flush=True)

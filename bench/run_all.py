@@ -49,6 +49,7 @@ REGISTRY: dict[str, Bench] = {
     "contention": Bench("bench_contention.py"),
     "data": Bench("bench_data.py"),
     "features": Bench("bench_features.py"),
+    "guard_noise": Bench("bench_guard_noise.py"),
     "panel_speed": Bench("bench_panel_speed.py"),
     "precision_f1": Bench("bench_precision_f1.py"),
     "predict": Bench("bench_predict.py"),
