@@ -172,6 +172,7 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "pbo": pbo,
         "decision": final.get("decision") if final else None,  # how probabilities became signals
         "run_check": run_check,
+        "epoch_check": None,  # the optimizer fills it in (run/run_check.py)
         "search_changed": search_changed(cfg, fixed),
         "feature_importance": final.get("feature_importance") if final else None,
         **panel_keys(final),  # several symbols only: per-symbol metrics and verdicts, the scaling
