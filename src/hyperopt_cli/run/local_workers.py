@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 from hyperopt_cli.config import OptimizationConfig
+from hyperopt_cli.core.atomic import UnsafeFileError, open_append
+from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.search import workers
 
@@ -29,12 +31,19 @@ class LocalWorkers:
 
     def spawn(self, n: int) -> None:
         log_dir = self.run_dir / workers.WORKERS_DIR
+        if log_dir.is_symlink():  # the run's own files are never followed through a link (docs/storage.md)
+            raise RunStateError(f"{log_dir} is a symbolic link; a run's files are never followed through one "
+                                "(replace it with a folder)")
         log_dir.mkdir(exist_ok=True)
         # Each child watches this process (workers.OwnerWatch) and stops within a second of its death,
         # kill -9 included: a worker never goes on with a run nobody owns.
         env = {**os.environ, workers.OWNER_ENV: workers.this_worker().key}
         for i in range(n):
-            with open(log_dir / f"worker-{i + 1}.log", "ab") as out:
+            try:
+                fd = open_append(log_dir / f"worker-{i + 1}.log", 0o600)
+            except UnsafeFileError as exc:
+                raise RunStateError(str(exc)) from None
+            with os.fdopen(fd, "ab") as out:
                 self.children.append(subprocess.Popen(
                     [sys.executable, "-m", "hyperopt_cli", "worker", str(self.run_dir)],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
