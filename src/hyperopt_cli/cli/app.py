@@ -17,11 +17,11 @@ from typing import Any, NoReturn
 
 import click
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from hyperopt_cli import __version__
 from hyperopt_cli.cli.run_selection import job_ids, resolve_run, shown
+from hyperopt_cli.cli.screen import EscapingConsole
 from hyperopt_cli.core.errorfile import claim_error_file, write_error_file
 from hyperopt_cli.core.errors import (
     EXIT_OK,
@@ -32,7 +32,7 @@ from hyperopt_cli.core.errors import (
     HyperoptError,
     storage_full,
 )
-from hyperopt_cli.core.quote import clipped
+from hyperopt_cli.core.quote import clipped, printable
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for a tool that `| head` cut short
 MAX_ERROR_CHARS = 2000  # an `Error:` line is one line; a message this long is cut, never multi-megabyte
@@ -100,6 +100,7 @@ def _exit_on_error(exc: Exception, debug: bool, error_file: Path | None, command
         code = EXIT_UNEXPECTED
     if debug:
         traceback.print_exception(exc)
+    message = printable(message)  # one line, and no escape sequence of a file name reaches the terminal
     print(f"Error: {message}", file=sys.stderr, flush=True)
     write_error_file(error_file, message, code)
     raise typer.Exit(code)
@@ -119,7 +120,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-class _Stdout(Console):
+class _Stdout(EscapingConsole):
     """stdout's console: a reader that went away ends the command like any other (rich would exit 1 itself)."""
 
     def on_broken_pipe(self) -> None:
@@ -128,7 +129,7 @@ class _Stdout(Console):
 
 
 out = _Stdout(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = EscapingConsole(stderr=True, highlight=False, soft_wrap=True)
 UNWRAPPED_WIDTH = 100_000  # stdout in a pipe or a file: a table row stays one line, however wide
 if not out.is_terminal:
     out.width = UNWRAPPED_WIDTH

@@ -23,6 +23,7 @@ from hyperopt_cli.cli.app import (
 from hyperopt_cli.cli.run_selection import absolute
 from hyperopt_cli.cli.targets import check_target, writing_to
 from hyperopt_cli.core.errors import EXIT_OK
+from hyperopt_cli.core.quote import printable
 
 
 @app.command()
@@ -65,7 +66,7 @@ def data(
 
 def _print_data_summary(s: dict[str, Any]) -> None:
     out.print(
-        f"{s.get('source')}: {s.get('bars')} bars, {s.get('first_timestamp')} .. {s.get('last_timestamp')} "
+        f"{printable(str(s.get('source')))}: {s.get('bars')} bars, {s.get('first_timestamp')} .. {s.get('last_timestamp')} "
         f"(bar size {s.get('bar_size')}, {s.get('gaps', 0)} gaps)",
         markup=False,
     )
@@ -110,7 +111,7 @@ def _symbol_table(symbols: list[dict[str, Any]], scaling: str | None) -> Table:
         for name in ("train", "val", "test"):
             totals[name] += int(samples.get(name) or 0)
         table.add_row(
-            str(row.get("symbol")), str(row.get("bars")), str(row.get("first_timestamp")), str(row.get("last_timestamp")),
+            printable(str(row.get("symbol"))), str(row.get("bars")), str(row.get("first_timestamp")), str(row.get("last_timestamp")),
             str(row.get("bar_size")), str(row.get("gaps", 0)),
             "/".join(str(samples.get(n, 0)) for n in ("train", "val", "test")),
             *(f"{shares.get(c, 0.0):.1%}" for c in ("SELL", "HOLD", "BUY")),

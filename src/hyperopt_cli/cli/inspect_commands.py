@@ -25,6 +25,7 @@ from hyperopt_cli.cli.runs_overview import best_label, value_with_metric
 from hyperopt_cli.cli.screen import Col, fit_table
 from hyperopt_cli.cli.targets import check_target, writing_to
 from hyperopt_cli.core.errors import EXIT_OK, HyperoptError
+from hyperopt_cli.core.quote import printable
 
 
 @app.command()
@@ -85,7 +86,7 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
         progress = row.get("progress") or {}
         groups = row.get("groups") or {}
         cells.append([
-            str(row.get("job_id")), str(row.get("status")), str(row.get("mode", "-")),
+            printable(str(row.get("job_id"))), str(row.get("status")), str(row.get("mode", "-")),
             str(progress.get("current_group") or "-"),
             f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
             hours(row.get("elapsed_s")),
@@ -97,7 +98,7 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
     if "verdict" in dropped:  # one line a run, wrapped at spaces, under the table
         for row in rows:
             if row.get("verdict"):
-                out.print(f"{row.get('job_id')}: {row['verdict']}", markup=False)
+                out.print(f"{printable(str(row.get('job_id')))}: {row['verdict']}", markup=False)
 
 
 def _line(text: str) -> None:
@@ -108,7 +109,7 @@ def _line(text: str) -> None:
 def _print_status(state: dict[str, Any]) -> None:
     progress = state.get("progress") or {}
     owner = f"alive (pid {state['owner_pid']})" if state.get("owner_alive") else "not running"
-    _line(f"Run {state.get('job_id')}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}")
+    _line(f"Run {printable(str(state.get('job_id')))}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}")
     if state.get("message"):
         _line(f"  {state['message']}")
     if state.get("note"):

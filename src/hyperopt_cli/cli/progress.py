@@ -31,7 +31,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from hyperopt_cli.cli.screen import Col, fit_path, fit_table, flow
+from hyperopt_cli.cli.screen import Col, EscapingConsole, fit_path, fit_table, flow
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 from hyperopt_cli.run.events import plain_line, short_params
@@ -147,7 +147,7 @@ class LiveDisplay:
     """A rich ``Live`` view of a run: header, group table, current trial, last warnings."""
 
     def __init__(self, console: Console | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or EscapingConsole(stderr=True)
         self.clock = clock
         self._lock = threading.Lock()  # emit() runs in the search thread, renderable() in Live's
         self._live: Live | None = None
@@ -472,7 +472,7 @@ class PlainLog:
 
 def make_display(console: Console | None = None) -> LiveDisplay | PlainLog:
     """A live display when the console (stderr by default) is a terminal, plain log lines otherwise."""
-    console = console or Console(stderr=True)
+    console = console or EscapingConsole(stderr=True)
     if console.is_terminal:
         return LiveDisplay(console)
     return PlainLog(console.file)

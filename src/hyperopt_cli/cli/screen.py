@@ -11,13 +11,17 @@ longest word. So every line fits, and no number is ever split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len
+from rich.console import Console
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
+
+from hyperopt_cli.core.quote import printable
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,19 @@ def fit_path(path: str, width: int) -> str:
     if cell_len(path) <= width or width < 8:
         return path
     return "…" + path[-(width - 1):]
+
+
+class EscapingConsole(Console):
+    """A console that never writes a control character it did not put there itself.
+
+    Text reaches the terminal with its control characters escaped (core/quote.py `printable`):
+    rich's own cursor moves and colours are control segments or styles and pass untouched; a
+    newline inside a value has already become a line break by then, so names print through
+    `printable` where they are composed.
+    """
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            segment if segment.control else Segment(printable(segment.text, keep="\n\t"), segment.style)
+            for segment in buffer
+        )

@@ -30,3 +30,17 @@ def clipped(text: str, limit: int = QUOTE_CHARS) -> str:
     """`text` (already formatted) cut to `limit` characters, on one line."""
     text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def printable(text: str, keep: str = "") -> str:
+    """`text` with every control character but those in `keep` written as its escape (ESC as \\x1b).
+
+    A file or run name can hold ESC sequences or newlines; printed raw they recolour, move or
+    clear the user's terminal, or forge a line of output.
+    """
+    return "".join(ch if ch in keep or not _is_control(ch) else ascii(ch)[1:-1] for ch in text)
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code < 0xA0
