@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,8 +130,33 @@ def test_per_symbol_scaling_centres_each_symbol_on_its_training_rows() -> None:
 def test_mixed_bar_spacings_are_refused() -> None:
     hourly = named(synthetic_ohlcv(800, seed=1, freq="1h"), "H")
     daily = named(synthetic_ohlcv(800, seed=2, freq="1D"), "D")
-    with pytest.raises(DataError, match="mixed bar spacings: H .*D "):
+    with pytest.raises(DataError, match=r"mixed bar spacings, one run needs one bar size .*: 1h: H; 1d: D$"):
         DataPreparer([hourly, daily], DataConfig())
+
+
+def test_mixed_spacings_of_many_symbols_name_a_few_after_the_reason() -> None:
+    frames = [named(synthetic_ohlcv(200, seed=i, freq="1h" if i < 8 else "1D"), f"S{i}") for i in range(10)]
+    with pytest.raises(DataError) as raised:
+        DataPreparer(frames, DataConfig())
+    message = str(raised.value)
+    assert message.startswith("mixed bar spacings, one run needs one bar size")
+    assert message.endswith("1h: S0, S1, S2 and 5 more; 1d: S8, S9") and len(message) < 200
+
+
+def test_a_one_bar_file_among_many_is_refused_before_the_rest_load(tmp_path: Path) -> None:
+    from hyperopt_cli.config import OptimizationConfig
+    from hyperopt_cli.data.load import load_data
+
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    for i in range(3):
+        synthetic_ohlcv(300, seed=i).to_csv(folder / f"A{i}.csv", index_label="timestamp")
+    (folder / "B.csv").write_text("timestamp,open,high,low,close,volume\n2020-01-01,1,1,1,1,1\n")
+    (folder / "C.csv").write_text("not a price file at all")  # never read: B is refused first
+    cfg = OptimizationConfig()
+    cfg.data.path = str(folder)
+    with pytest.raises(DataError, match="symbol B has fewer than 2 bars"):
+        load_data(cfg)
 
 
 def test_a_symbol_with_one_bar_is_refused_by_name() -> None:

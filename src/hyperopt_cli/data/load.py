@@ -652,5 +652,12 @@ def load_data(cfg: OptimizationConfig) -> pd.DataFrame | list[pd.DataFrame]:
         return synthetic_ohlcv(s.n_bars, s.seed if s.seed is not None else cfg.seed, start=s.start, freq=s.freq)
     if isinstance(d.path, str) and not Path(d.path).expanduser().is_dir() and not is_pattern(d.path):
         return load_ohlcv(d.path, d.timestamp_column, d.timezone)  # today's single file, its errors included
-    frames = [load_ohlcv(path, d.timestamp_column, d.timezone) for path in expand_data_paths(d.path)]
+    paths = expand_data_paths(d.path)
+    frames = []
+    for path in paths:
+        frame = load_ohlcv(path, d.timestamp_column, d.timezone)
+        if len(paths) > 1 and len(frame) < 2:  # refused now, not after loading thousands more files
+            raise DataError(f"symbol {Path(path).stem} has fewer than 2 bars: its bar spacing is unknown; "
+                            "drop the file")
+        frames.append(frame)
     return frames[0] if len(frames) == 1 else frames

@@ -238,6 +238,9 @@ def symbol_names(frames: list[pd.DataFrame]) -> tuple[str, ...]:
     return tuple(names)
 
 
+NAMED_SYMBOLS = 3  # symbols a message names per bar size before "and N more"
+
+
 def check_one_bar_size(frames: list[pd.DataFrame], symbols: tuple[str, ...]) -> None:
     """DataError when the symbols' median bar spacings differ: a horizon in bars would mean different times."""
     sizes = {symbol: index_info(frame.index)["bar_size"] for symbol, frame in zip(symbols, frames)}
@@ -245,9 +248,14 @@ def check_one_bar_size(frames: list[pd.DataFrame], symbols: tuple[str, ...]) -> 
     if unknown:
         raise DataError(f"symbol {unknown[0]} has fewer than 2 bars: its bar spacing is unknown; drop the file")
     if len(set(sizes.values())) > 1:
-        shown = ", ".join(f"{s} {size}" for s, size in sizes.items())
-        raise DataError(f"mixed bar spacings: {shown}; one run needs one bar size "
-                        "(resample the files to one spacing, or run them separately)")
+        by_size: dict[str, list[str]] = {}
+        for symbol, size in sizes.items():
+            by_size.setdefault(str(size), []).append(symbol)
+        shown = "; ".join(f"{size}: {', '.join(names[:NAMED_SYMBOLS])}"
+                          + (f" and {len(names) - NAMED_SYMBOLS} more" if len(names) > NAMED_SYMBOLS else "")
+                          for size, names in by_size.items())
+        raise DataError(f"mixed bar spacings, one run needs one bar size (resample the files to one spacing, "
+                        f"or run them separately): {shown}")
 
 
 def _utc_naive(index: pd.DatetimeIndex) -> np.ndarray:
