@@ -1,12 +1,15 @@
 """Soak: kill -9 a run at random moments, resume it each time, and compare with a straight run.
 
-    python bench/bench_soak.py [--kills 6] [--min-s 1] [--max-s 4] [--seed 0] [--issue-size] [--out FILE.json]
+    python bench/bench_soak.py [--kills 6] [--more-kills 0] [--more-trials 2] [--min-s 1] [--max-s 4] [--seed 0]
+                               [--issue-size] [--out FILE.json]
 
 1. Runs the config straight through once (`hyperopt start`).
 2. Starts the same config again and, `--kills` times, waits until the process works on the
    run, then a random 1-4 s more (uniform between --min-s and --max-s), sends SIGKILL and starts `hyperopt resume`; the last resume runs to
    the end. Kills land anywhere: during startup, between ask and training, mid-epoch,
    between tell and the state write, in the final evaluation.
+   With --more-kills K, both runs then get `resume --more-trials N`; the soaked one is killed
+   K times during that extension and resumed with a plain `resume`.
 3. Reports trials lost (trials left RUNNING or FAIL, and trial numbers the straight run
    never used) and whether every trial (params, value, intermediate values) and results.json
    (best params, test metrics, walk-forward, verdict) are identical to the straight run's.
@@ -61,17 +64,20 @@ def hyperopt(*args: str | Path) -> list[str]:
 
 
 def trial_table(run: Path) -> list[tuple[Any, ...]]:
-    """(study, number, state, params, value, intermediate values) of every trial of a run."""
-    import optuna
+    """(group, number, state, params, value, intermediate values) of every trial of a run, whatever its storage."""
+    from hyperopt_cli.run.records import load_run_config
+    from hyperopt_cli.search import storage
 
+    cfg = load_run_config(run, for_display=True)
     rows = []
-    for db in sorted(run.glob("*.db")):
-        storage = f"sqlite:///{db}"
-        for summary in optuna.get_all_study_summaries(storage):
-            study = optuna.load_study(study_name=summary.study_name, storage=storage)
-            for t in study.get_trials(deepcopy=False):
-                rows.append((summary.study_name, t.number, t.state.name, sorted(t.params.items()), t.value,
-                             sorted(t.intermediate_values.items())))
+    for group in cfg.groups_to_run():
+        try:
+            study = storage.load_study(cfg, run, group)
+        except KeyError:  # a group the run never began
+            continue
+        for t in study.get_trials(deepcopy=False):
+            rows.append((group, t.number, t.state.name, sorted(t.params.items()), t.value,
+                         sorted(t.intermediate_values.items())))
     return rows
 
 
@@ -102,11 +108,11 @@ def owns_run(run: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> 
         time.sleep(0.05)
 
 
-def soak(run: Path, cfg: Path, kills: int, rng: random.Random, lo: float, hi: float,
+def soak(run: Path, first: list[str], kills: int, rng: random.Random, lo: float, hi: float,
          log: Any) -> tuple[list[dict[str, Any]], int]:
-    """Kill -9 and resume `kills` times; returns where each kill landed and the last exit code."""
+    """Run `first`, then kill -9 and resume `kills` times; returns where each kill landed and the last exit code."""
     landed: list[dict[str, Any]] = []
-    proc = subprocess.Popen(hyperopt("start", "--config", cfg, "--run-dir", run), stdout=log, stderr=log)
+    proc = subprocess.Popen(first, stdout=log, stderr=log)
     while len(landed) < kills:
         owns_run(run, proc)  # the interval counts from when this process works on the run, not from its start
         wait = rng.uniform(lo, hi)
@@ -146,7 +152,8 @@ def compare(straight: Path, soaked: Path) -> dict[str, Any]:
     }
 
 
-def run(kills: int, seed: int, min_s: float, max_s: float, issue_size: bool, eurusd: Path) -> dict[str, Any]:
+def run(kills: int, seed: int, min_s: float, max_s: float, issue_size: bool, eurusd: Path,
+        more_kills: int = 0, more_trials: int = 2) -> dict[str, Any]:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         folder = Path(tmp)
@@ -158,7 +165,15 @@ def run(kills: int, seed: int, min_s: float, max_s: float, issue_size: bool, eur
                            stderr=log, check=True)
             straight_s = time.perf_counter() - started
             started = time.perf_counter()
-            landed, code = soak(folder / "soak", cfg, kills, rng, min_s, max_s, log)
+            soaked = folder / "soak"
+            landed, code = soak(soaked, hyperopt("start", "--config", cfg, "--run-dir", soaked), kills, rng,
+                                min_s, max_s, log)
+            if code == 0 and more_kills:  # then `--more-trials` on both, the soaked one killed during it
+                subprocess.run(hyperopt("resume", folder / "straight", "--more-trials", more_trials), stdout=log,
+                               stderr=log, check=True)
+                more, code = soak(soaked, hyperopt("resume", soaked, "--more-trials", more_trials), more_kills,
+                                  rng, min_s, max_s, log)
+                landed += [{**kill, "during": "--more-trials"} for kill in more]
             soak_s = time.perf_counter() - started
         if code != 0:
             tail = (folder / "log.txt").read_text()[-2000:]
@@ -166,7 +181,8 @@ def run(kills: int, seed: int, min_s: float, max_s: float, issue_size: bool, eur
         sessions = json.loads((folder / "soak" / "state.json").read_text()).get("sessions")
         return {
             "config": "issue-size (EURUSD_H1, 4 trials x 3 epochs, seed 11)" if issue_size else "tiny synthetic",
-            "kills_requested": kills, "kills": len(landed), "interval_s": [min_s, max_s], "seed": seed,
+            "kills_requested": kills + more_kills, "kills": len(landed), "more_trials": more_trials if more_kills else 0,
+            "kills_during_more_trials": sum(1 for kill in landed if kill.get("during")), "interval_s": [min_s, max_s], "seed": seed,
             "sessions": sessions, "straight_s": round(straight_s, 1), "soak_s": round(soak_s, 1),
             **compare(folder / "straight", folder / "soak"), "landed": landed,
         }
@@ -182,6 +198,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"| {result['kills']} | {result['sessions']} | {result['trials_straight']} / {result['trials_soak']} | "
         f"{result['trials_lost']} | {'yes' if result['identical'] else 'NO'} | {result['leftover_checkpoints']} | "
         f"{result['straight_s']} | {result['soak_s']} |",
+        "", f"Kills during `--more-trials {result.get('more_trials', 0)}`: {result.get('kills_during_more_trials', 0)}",
     ]
     if result.get("first_difference"):
         lines += ["", f"First difference: {result['first_difference']}"]
@@ -203,13 +220,17 @@ def main() -> None:
     parser.add_argument("--max-s", type=float, default=4.0)
     parser.add_argument("--issue-size", action="store_true", help="issue 14's soak config on EURUSD_H1")
     parser.add_argument("--eurusd", type=Path, default=common.DEFAULT_EURUSD)
+    parser.add_argument("--more-kills", type=int, default=0,
+                        help="then `resume --more-trials N` on both runs, the soaked one killed this many times")
+    parser.add_argument("--more-trials", type=int, default=2, help="N of that extension (default 2)")
     parser.add_argument("--quick", action="store_true", help="CI-sized: 2 kills")
     stamp = dt.date.today().isoformat()
     parser.add_argument("--out", type=Path, default=common.BENCH_DIR / "results" / f"soak-{stamp}.json")
     args = parser.parse_args()
     kills = 2 if args.quick else args.kills
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    result = run(kills, args.seed, args.min_s, args.max_s, args.issue_size, args.eurusd)
+    result = run(kills, args.seed, args.min_s, args.max_s, args.issue_size, args.eurusd, args.more_kills,
+                 args.more_trials)
     result = {"command": "python bench/bench_soak.py " + " ".join(sys.argv[1:]), "machine": common.machine_info(),
               **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
