@@ -184,7 +184,7 @@ def test_hyperopt_results_names_the_rule_and_what_argmax_would_have_scored(finis
     shown = CliRunner().invoke(app, ["results", str(run_dir)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
     argmax = results["decision"]["argmax_test_metrics"]["macro_f1"]
-    assert "Decision rule: fitted (offsets used in" in shown.stdout and f"{argmax:.4f}" in shown.stdout
+    assert "Decision rule: fitted (per-class offsets fitted" in shown.stdout and f"{argmax:.4f}" in shown.stdout
 
 
 def test_the_report_names_the_rule_beside_the_verdict(finished: Any, tmp_path: Path) -> None:

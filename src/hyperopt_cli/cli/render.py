@@ -9,7 +9,7 @@ from rich.table import Table
 
 from hyperopt_cli.cli.app import out
 from hyperopt_cli.cli.screen import Col, fit_table
-from hyperopt_cli.report.words import pbo_meaning, small_sample_note
+from hyperopt_cli.report.words import check_lines, pbo_meaning, small_sample_note
 
 
 def line(text: str) -> None:
@@ -131,24 +131,7 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
 
 def _print_checks(res: dict[str, Any]) -> None:
     """The run against the defaults, the epoch count and the decision rule, one line each (docs/selection.md)."""
-    check = res.get("run_check")
-    if isinstance(check, dict):
-        said = "kept the defaults" if check.get("kept_defaults") else "beats the defaults"
-        out.print(f"Run check: the chosen configuration {said} (held-back skill gain {fmt(check.get('delta'))}, "
-                  f"t {fmt(check.get('t'))}, needed {fmt(check.get('threshold'))})", markup=False)
-    epochs = res.get("epoch_check")
-    if isinstance(epochs, dict):
-        said = f"confirmed, {epochs['epochs']} epochs" if epochs.get("epochs") else "not confirmed, the configured epochs"
-        out.print(f"Epoch check: {epochs.get('chosen')} epochs against the last: {said}", markup=False)
-    decision = res.get("decision")
-    if isinstance(decision, dict) and decision.get("rule"):
-        rules = [b for b in decision.get("blocks") or [] if isinstance(b, dict)]
-        fitted = sum(1 for b in rules if any(b.get("offsets") or []))
-        argmax = (decision.get("argmax_test_metrics") or {}).get("macro_f1")
-        line = f"Decision rule: {decision['rule']}"
-        if decision["rule"] != "argmax":
-            line += f" (offsets used in {fitted} of {len(rules)} blocks, argmax elsewhere"
-            line += f"; plain argmax would have scored macro-F1 {fmt(argmax)})" if argmax is not None else ")"
+    for line in check_lines(res):
         out.print(line, markup=False)
 
 

@@ -40,7 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hyperopt_cli.config import OptimizationConfig, read_yaml, with_params
 from hyperopt_cli.core.atomic import atomic_write_bytes, atomic_write_text
 from hyperopt_cli.core.errors import HyperoptError
-from hyperopt_cli.report.words import PBO_SCALE, small_sample_note
+from hyperopt_cli.report.words import PBO_SCALE, check_lines, small_sample_note
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
@@ -474,29 +474,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
 
 def _checks_part(results: dict[str, Any] | None) -> str:
     """The run against the defaults, the epoch count and the decision rule (docs/selection.md); '' before results."""
-    res = results or {}
-    lines = []
-    check = res.get("run_check")
-    if isinstance(check, dict):
-        said = "kept the defaults" if check.get("kept_defaults") else "beats the defaults"
-        lines.append(f"Run check: the chosen configuration {said} on the held-back validation sub-blocks "
-                     f"(skill gain {_fmt(check.get('delta'))}, t {_fmt(check.get('t'))}, "
-                     f"needed {_fmt(check.get('threshold'))}).")
-    epochs = res.get("epoch_check")
-    if isinstance(epochs, dict):
-        said = f"confirmed: {epochs['epochs']} epochs" if epochs.get("epochs") else "not confirmed: the configured epochs"
-        lines.append(f"Epoch check: {epochs.get('chosen')} epochs against the last, {said}.")
-    decision = res.get("decision")
-    if isinstance(decision, dict) and decision.get("rule"):
-        rules = [r for r in decision.get("blocks") or [] if isinstance(r, dict)]
-        fitted = sum(1 for r in rules if any(r.get("offsets") or []))
-        argmax = (decision.get("argmax_test_metrics") or {}).get("macro_f1")
-        text = f"Decision rule: {decision['rule']}"
-        if decision["rule"] != "argmax":
-            text += (f" (per-class offsets fitted on each block's own validation predictions, used in {fitted} of "
-                     f"{len(rules)} blocks; plain argmax would have scored macro-F1 {_fmt(argmax)})")
-        lines.append(text + ".")
-    return "".join(f"<p>{_e(line)}</p>" for line in lines)
+    return "".join(f"<p>{_e(line)}</p>" for line in check_lines(results))
 
 
 def _verdict_section(b: _Builder, verdict: dict[str, Any] | None, block_unit: str = "samples") -> str:

@@ -28,3 +28,35 @@ def small_sample_note(n_samples: object) -> str | None:
         return None
     return (f"only {n_samples} test samples: the interval rests on a handful of bootstrap blocks, so this verdict, "
             "\"significantly\" included, is fragile; more test bars make it firmer")
+
+
+def _number(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-" if value is None else str(value)
+
+
+def check_lines(results: dict[str, object] | None) -> list[str]:
+    """The run against the defaults, the epoch count and the decision rule, a sentence each (docs/selection.md)."""
+    res = results or {}
+    lines = []
+    check = res.get("run_check")
+    if isinstance(check, dict):
+        said = "kept the defaults" if check.get("kept_defaults") else "beats the defaults"
+        lines.append(f"Run check: the chosen configuration {said} on the held-back validation sub-blocks "
+                     f"(skill gain {_number(check.get('delta'))}, t {_number(check.get('t'))}, "
+                     f"needed {_number(check.get('threshold'))}).")
+    epochs = res.get("epoch_check")
+    if isinstance(epochs, dict):
+        said = f"confirmed: {epochs['epochs']} epochs" if epochs.get("epochs") else "not confirmed: the configured epochs"
+        lines.append(f"Epoch check: {epochs.get('chosen')} epochs against the last, {said}.")
+    decision = res.get("decision")
+    if isinstance(decision, dict) and decision.get("rule"):
+        rules = [r for r in decision.get("blocks") or [] if isinstance(r, dict)]
+        fitted = sum(1 for r in rules if any(r.get("offsets") or []))
+        argmax = (decision.get("argmax_test_metrics") or {}).get("macro_f1")
+        text = f"Decision rule: {decision['rule']}"
+        if decision["rule"] != "argmax":
+            text += (f" (per-class offsets fitted on each block's own validation predictions where argmax drops a "
+                     f"class: used in {fitted} of {len(rules)} blocks; plain argmax would have scored macro-F1 "
+                     f"{_number(argmax)})")
+        lines.append(text + ".")
+    return lines
