@@ -139,7 +139,10 @@ def soak(run: Path, first: list[str], kills: int, rng: random.Random, lo: float,
 
 def compare(straight: Path, soaked: Path) -> dict[str, Any]:
     a, b = trial_table(straight), trial_table(soaked)
-    unfinished = sum(1 for row in b if row[2] in ("RUNNING", "FAIL"))
+    states_a = {(row[0], row[1]): row[2] for row in a}
+    # Left RUNNING, or FAIL where the straight run's trial was not (a features trial with no input FAILs in both).
+    unfinished = sum(1 for row in b if row[2] == "RUNNING"
+                     or (row[2] == "FAIL" and states_a.get((row[0], row[1])) != "FAIL"))
     keys_a = {(row[0], row[1]) for row in a}
     extra = sum(1 for row in b if (row[0], row[1]) not in keys_a)
     first_diff = next((f"{x[0]} trial {x[1]}: {x[3]} -> {y[3]}" for x, y in zip(a, b) if x != y), None)
