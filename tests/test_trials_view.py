@@ -18,7 +18,7 @@ from model_helpers import finished_run
 
 runner = CliRunner()
 TRIAL_KEYS = {"group", "number", "state", "value", "partial", "params", "epochs_run", "folds_run", "pruned_at",
-              "pruned_in_fold", "collapsed", "duration_s", "worker"}
+              "pruned_in_fold", "pruned_by", "collapsed", "duration_s", "worker"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_show_gives_every_epochs_metrics(run: Any) -> None:
     assert shown.exit_code == 0, shown.output
     detail = json.loads(shown.stdout)
     assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {"raw_value", "metric", "epochs", "run", "folds",
-                                                          "chosen_epochs"}
+                                                          "chosen_epochs", "race"}
     assert detail["metric"] == "val_loss" and len(detail["epochs"]) == 1
     epoch = detail["epochs"][0]
     assert {"epoch", "value", "train_loss", "val_loss", "val_f1", "trading_score"} <= set(epoch)
@@ -96,8 +96,8 @@ def test_csv_has_a_column_per_param_and_excludes_json(run: Any) -> None:
     table = list(csv.DictReader(io.StringIO(shown.stdout)))
     every = _rows(run_dir)
     assert [int(r["number"]) for r in table] == [r["number"] for r in every]
-    assert list(table[0])[:12] == ["group", "number", "state", "value", "partial", "epochs_run", "folds_run",
-                                   "pruned_at", "pruned_in_fold", "collapsed", "duration_s", "worker"]
+    assert list(table[0])[:13] == ["group", "number", "state", "value", "partial", "epochs_run", "folds_run",
+                                   "pruned_at", "pruned_in_fold", "pruned_by", "collapsed", "duration_s", "worker"]
     assert {"learning_rate", "batch_size"} <= set(table[0])
     assert [float(r["learning_rate"]) for r in table] == [r["params"]["learning_rate"] for r in every]
     both = runner.invoke(app, ["trials", str(run_dir), "--csv", "--json"])

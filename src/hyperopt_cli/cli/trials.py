@@ -4,7 +4,7 @@ Studies are opened read-only (`RunStorage.open_readonly`), so these work on a li
 Rows are plain dicts with a fixed schema (README: "trials --json"):
 
     trials: {"group", "number", "state", "value", "partial", "params", "epochs_run", "folds_run",
-             "pruned_at", "pruned_in_fold", "collapsed", "duration_s", "worker"}
+             "pruned_at", "pruned_in_fold", "pruned_by", "collapsed", "duration_s", "worker"}
     show:   {"group", "number", "state", "value", "partial", "raw_value", "params", "collapsed",
              "duration_s", "worker", "metric", "chosen_epochs", "folds",
              "epochs": [{"fold", "epoch", "value", ...metrics}]}
@@ -37,7 +37,7 @@ SORTS = ("number", "value", "duration")  # `trials --sort`
 # `trials --state`: Optuna's trial states, lower case, and "paused": RUNNING in storage, no live process on it
 STATES = ("complete", "pruned", "fail", "running", "paused")
 CSV_COLUMNS = ("group", "number", "state", "value", "partial", "epochs_run", "folds_run", "pruned_at",
-               "pruned_in_fold", "collapsed", "duration_s", "worker")
+               "pruned_in_fold", "pruned_by", "collapsed", "duration_s", "worker")
 WORKER_ATTR = "worker"  # search.workers.WORKER_ATTR; repeated so this module need not import the worker code
 
 
@@ -108,6 +108,11 @@ def _pruned_at(trial: FrozenTrial, steps: list[int], epochs_per_trial: int | Non
     return (epoch if isinstance(epoch, int) else step_epoch, fold if isinstance(fold, int) else step_fold)
 
 
+def _pruned_by(trial: FrozenTrial) -> str:
+    """"race" (behind the incumbent after a fold, search/racing.py) or "pruner" (below the percentile at an epoch)."""
+    return "race" if trial.user_attrs.get("pruned_by") == "race" else "pruner"
+
+
 def trial_row(group: str, trial: FrozenTrial, epochs_per_trial: int | None = None,
               alive: Any = None) -> dict[str, Any]:
     """One trial as `trials` shows it; `alive(worker key) -> bool` tells a RUNNING trial from a PAUSED one."""
@@ -132,6 +137,7 @@ def trial_row(group: str, trial: FrozenTrial, epochs_per_trial: int | None = Non
         "folds_run": folds,
         "pruned_at": pruned_at,
         "pruned_in_fold": pruned_in_fold,
+        "pruned_by": _pruned_by(trial) if state == "PRUNED" else None,
         "collapsed": bool(trial.user_attrs.get("collapsed", False)),
         "duration_s": _duration(trial),
         "worker": trial.user_attrs.get(WORKER_ATTR),
@@ -236,5 +242,6 @@ def show_trial(run_dir: Path, group: str, number: int) -> dict[str, Any]:
         "metric": group_objective(cfg, group)[0],
         "folds": n_folds,
         "chosen_epochs": (trial.user_attrs.get("selection") or {}).get("epochs"),
+        "race": trial.user_attrs.get("raced_out"),
         "epochs": epochs,
     }

@@ -32,6 +32,8 @@ def pruned_where(row: dict[str, Any]) -> str:
     if row.get("pruned_at") is None:
         return "-"
     fold = row.get("pruned_in_fold")
+    if row.get("pruned_by") == "race":
+        return f"raced, fold {fold}"
     return f"fold {fold} epoch {row['pruned_at']}" if fold else f"epoch {row['pruned_at']}"
 
 

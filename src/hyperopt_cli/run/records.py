@@ -52,6 +52,7 @@ SCORING_BEFORE_FOLDS = {"selection_folds": 1}
 # Added with confirmation (issue 30): a run written before it keeps its one-SE guard on 4 sub-blocks.
 SCORING_BEFORE_CONFIRMATION = {"confirm_share": 0.0, "pbo_keep_level": None, "run_check": False,
                                "decision_rule": "argmax"}
+SEARCH_BEFORE_RACING = {"race_margin_se": None}
 TRAINER_BEFORE_CONFIRMATION = {"val_sub_blocks": 4}
 
 
@@ -61,7 +62,7 @@ def with_legacy_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     config.yaml holds every key explicitly from the version that wrote it on, so a key it lacks
     was added later; such a run keeps the scoring it started with.
     """
-    for key, value in {**SCORING_BEFORE_FOLDS, **SCORING_BEFORE_CONFIRMATION}.items():
+    for key, value in {**SCORING_BEFORE_FOLDS, **SCORING_BEFORE_CONFIRMATION, **SEARCH_BEFORE_RACING}.items():
         raw.setdefault(key, value)
     trainer = raw.get("trainer")
     if trainer is None:

@@ -28,12 +28,14 @@ from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequest
 from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.search.events import EventSink
+from hyperopt_cli.search.racing import RACE_ATTR, FoldUnits, fold_units, race
 from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.selection import FoldCurve, select, selection_value
 from hyperopt_cli.search.space import sample_params
 from hyperopt_cli.search.storage import RunStorage, trial_handle
 from hyperopt_cli.search.study_records import (
     GROUP_DONE_ATTR,
+    INCUMBENT_ATTR,
     SKILL,
     SURPLUS_ATTR,
     TrialLimits,
@@ -189,6 +191,7 @@ class GroupSearch:
         self.current_epoch: int | None = None
         self.me: WorkerId = this_worker()
         self.limits = TrialLimits(cfg.max_trials_per_group)  # read from the study each round (extensions)
+        self._incumbent_units: FoldUnits | None = None  # read once the incumbent is complete: it never changes
 
     # ----------------------------------------------------------------- reading storage
 
@@ -374,18 +377,52 @@ class GroupSearch:
                     seed=self._fold_seed(trial.number, fold, len(folds)), hooks=hooks,
                     checkpoint_path=self._checkpoint_path(trial.number, fold, len(folds)), checkpoint_tag=tag,
                 ))
+                raced = self._race(trial, results, folds) if fold < len(folds) - 1 else None
+                if raced is not None:
+                    return raced
         except TrainingInterrupted:
             # The checkpoint is written; the trial stays RUNNING for the next process to finish.
             raise StopRequested("stop requested") from None
         except optuna.TrialPruned:
             # Counted from 1, as people say them (the Optuna step is fold * epochs_per_trial + epoch).
             return TrialOutcome(TrialState.PRUNED, attrs={"train_seconds": time.monotonic() - started,
+                                                          "pruned_by": "pruner",
                                                           "pruned_in_fold": len(results) + 1,
                                                           "pruned_at_epoch": (self.current_epoch or 0) + 1})
         except DivergedError as exc:
             return TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}",
                                 attrs={"fail_reason": str(exc), "train_seconds": time.monotonic() - started})
         return self._completed(results, folds)
+
+    def _race(self, trial: optuna.Trial, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome | None:
+        """After a fold but the last: the outcome of a challenger raced out by the incumbent, or None to go on.
+
+        Decided only from the incumbent's finished record and this trial's own folds, so a
+        resumed trial (its folds replayed from their checkpoints) decides the same.
+        """
+        if self.cfg.race_margin_se is None or trial.user_attrs.get(INCUMBENT_ATTR):
+            return None
+        incumbent = self._incumbent_fold_units()
+        if incumbent is None:
+            return None
+        mine = trial_fold_units(results, folds, self.metric, self.cfg.confirm_share)
+        decision = race(mine, incumbent, self.direction, self.cfg.race_margin_se)
+        fault_point("after_race")
+        if decision.go_on:
+            return None
+        last = results[-1].history
+        return TrialOutcome(TrialState.PRUNED, attrs={
+            "train_seconds": sum(m.seconds for r in results for m in r.history),
+            "pruned_in_fold": len(results), "pruned_at_epoch": len(last), "pruned_by": "race",
+            RACE_ATTR: decision.as_dict(), "fold_units": mine})
+
+    def _incumbent_fold_units(self) -> FoldUnits | None:
+        """The group's first trial's fold units once it is COMPLETE (None before, or without an incumbent)."""
+        if self._incumbent_units is None:
+            first = next((t for t in self.trials() if t.user_attrs.get(INCUMBENT_ATTR)), None)
+            units = first.user_attrs.get("fold_units") if first is not None and first.state == TrialState.COMPLETE else None
+            self._incumbent_units = units if isinstance(units, list) else None
+        return self._incumbent_units
 
     def _completed(self, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome:
         return completed_outcome(results, folds, self.metric, self.direction, self.cfg.collapse_precision,
@@ -460,6 +497,7 @@ def completed_outcome(results: list[TrainResult], folds: list[PreparedData], met
     attrs: dict[str, Any] = {}
     if results[-1].resumed_from_epoch is not None:
         attrs["resumed_from"] = {"epoch": results[-1].resumed_from_epoch, "batch": results[-1].resumed_from_batch}
+    attrs["fold_units"] = trial_fold_units(results, folds, metric, confirm_share)
     attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in results[-1].history],
                  raw_value=chosen.value, collapsed=collapsed, selection=chosen.as_dict(), units=chosen.units,
                  skill_units=chosen.skill_units, confirm_units=chosen.confirm_units,
@@ -468,6 +506,12 @@ def completed_outcome(results: list[TrainResult], folds: list[PreparedData], met
     warning = (f"mode collapse: val precision {final.val_precision:.3f} < {collapse_precision} "
                f"after epoch {chosen.epochs} (flagged, not penalised)") if collapsed else None
     return TrialOutcome(TrialState.COMPLETE, chosen.value, attrs, warning, collapsed)
+
+
+def trial_fold_units(results: list[TrainResult], folds: list[PreparedData], metric: str,
+                     confirm_share: float) -> FoldUnits:
+    """What racing compares: per trained fold, per epoch, the objective on each selection sub-block."""
+    return [fold_units(fold_curve(r, d), metric, confirm_share) for r, d in zip(results, folds)]
 
 
 def fold_curve_priors(data: PreparedData, n_blocks: int, history: list[dict[str, Any]] | None = None) -> FoldCurve:
