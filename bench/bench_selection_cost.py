@@ -1,10 +1,15 @@
 """What scoring a trial over K purged folds costs: trials/hour and one group's wall time, K=1 vs K=3.
 
 Runs `hyperopt start --mode quick` (the learning_rate group, default config: 15 trials of 4
-epochs, pruning on) on EURUSD_H1 (5,000 bars) with `selection_folds` 1 and 3, one after the
-other in the same session (the ratio is what counts on a shared machine), one worker, one
-torch thread. Reports each run's search-phase wall time (from the trials' own training
-seconds and the run's start/end), trials/hour, pruned trials and the epochs actually trained.
+epochs, pruning on) on EURUSD_H1 and NASDAQ_D1 (5,000 bars each) in four arms, one after the
+other in the same session (the ratios are what count on a shared machine), one worker, one
+torch thread:
+- one split (`selection_folds: 1`), the baseline of every ratio;
+- three folds, every trial trains every fold (`race_margin_se: null`, the behaviour before racing);
+- three folds raced against the incumbent at the default margin (1 SE) and at 0 (search/racing.py).
+Reports each run's search time (the trials' own training seconds), the group's wall time (first
+trial's start to last trial's end), trials/hour, pruned and raced-out trials, the epochs
+actually trained, the group's decision and the final model's test macro-F1.
 
     python bench/bench_selection_cost.py [--quick] [--out FILE.json]
 """
@@ -23,18 +28,24 @@ from typing import Any
 import common
 
 FOLDS = (1, 3)
+# (name, selection_folds, race_margin_se): the first is every ratio's baseline
+ARMS: tuple[tuple[str, int, float | None], ...] = (
+    ("1 split", 1, None), ("3 folds", 3, None), ("3 folds raced", 3, 1.0), ("3 folds raced, margin 0", 3, 0.0))
+DATA = ("tests/data/EURUSD_H1.csv", "tests/data/NASDAQ_D1.csv")
 
 
 def settings(quick: bool) -> dict[str, Any]:
-    return {"trials": 6 if quick else 15, "folds": list(FOLDS), "data": "tests/data/EURUSD_H1.csv"}
+    return {"trials": 6 if quick else 15, "arms": [list(a) for a in ARMS], "data": list(DATA[:1] if quick else DATA)}
 
 
-def one_run(folds: int, trials: int, data: str, folder: Path) -> dict[str, Any]:
+def one_run(folds: int, trials: int, data: str, folder: Path, race: float | None = None,
+            name: str = "") -> dict[str, Any]:
     from optuna.trial import TrialState
 
-    run_dir = folder / f"folds{folds}"
+    run_dir = folder / f"{Path(data).stem}-folds{folds}-race{race}"
     cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--mode", "quick", "--data", str(common.REPO / data),
            "--run-dir", str(run_dir), "--set", f"selection_folds={folds}", "--set", f"max_trials_per_group={trials}",
+           "--set", f"race_margin_se={'null' if race is None else race}",
            "--set", "workers=1", "--set", "trainer.num_threads=1", "--set", "trainer.device=cpu",
            "--set", "walk_forward_blocks=1", "--set", "ensemble_seeds=1"]
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
@@ -48,11 +59,21 @@ def one_run(folds: int, trials: int, data: str, folder: Path) -> dict[str, Any]:
 
     trials_ = load_run_study(run_dir, "ml_hyperopt_learning_rate").get_trials(deepcopy=False)
     search_s = sum(float(t.user_attrs.get("train_seconds", 0.0)) for t in trials_)
+    starts = [t.datetime_start for t in trials_ if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials_ if t.datetime_complete is not None]
     results = json.loads((run_dir / "results.json").read_text())
+    group = (results.get("group_results") or {}).get("learning_rate") or {}
     return {
+        "arm": name,
+        "data": Path(data).stem,
         "folds": folds,
+        "race_margin_se": race,
         "trials": len(trials_),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials_),
+        "raced_out": sum(t.user_attrs.get("pruned_by") == "race" for t in trials_),
+        "group_wall_s": (max(ends) - min(starts)).total_seconds() if starts and ends else None,
+        "kept": group.get("kept"),
+        "best_params": results.get("best_params"),
         "epochs_trained": sum(len(t.intermediate_values) for t in trials_),
         "search_seconds": search_s,
         "trials_per_hour": 3600.0 * len(trials_) / search_s if search_s else None,
@@ -62,34 +83,45 @@ def one_run(folds: int, trials: int, data: str, folder: Path) -> dict[str, Any]:
     }
 
 
+def _ratio(row: dict[str, Any], base: dict[str, Any], key: str) -> float | None:
+    a, b = row.get(key), base.get(key)
+    return a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     s = settings(quick)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_selection_cost_") as folder:
-        for folds in FOLDS:
-            rows.append(one_run(folds, s["trials"], s["data"], Path(folder)))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    base, new = rows
-    ratio = None
-    if "trials_per_hour" in base and "trials_per_hour" in new and base["trials_per_hour"]:
-        ratio = new["trials_per_hour"] / base["trials_per_hour"]
-    return {"settings": s, "runs": rows, "trials_per_hour_ratio_3_vs_1": ratio,
-            "group_wall_ratio_3_vs_1": (new.get("search_seconds") or 0) / (base.get("search_seconds") or 1),
-            "load_avg": common.load_avg(), "commit": common.git_commit()}
+        for data in s["data"]:
+            base: dict[str, Any] = {}
+            for name, folds, race in ARMS:
+                row = one_run(folds, s["trials"], data, Path(folder), race, name)
+                base = base or row
+                row["search_ratio"] = _ratio(row, base, "search_seconds")
+                row["wall_ratio"] = _ratio(row, base, "group_wall_s")
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    return {"settings": s, "runs": rows, "load_avg": common.load_avg(), "commit": common.git_commit()}
+
+
+def _fmt(value: Any, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["## Selection cost: the learning_rate group, selection_folds 1 vs 3", "",
-             "| folds | trials | pruned | epochs trained | search s | trials/hour | chosen epochs |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["## Selection cost: the learning_rate group, one split vs three folds, raced or not", "",
+             "| data | arm | trials | pruned | raced out | epochs trained | search s | × one split | group wall s "
+             "| × one split | trials/hour | kept | test macro-F1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
         if "error" in r:
             lines.append(f"| ? | error: {r['error']} |")
             continue
-        lines.append(f"| {r['folds']} | {r['trials']} | {r['pruned']} | {r['epochs_trained']} | "
-                     f"{r['search_seconds']:.0f} | {r['trials_per_hour']:.0f} | {r['chosen_epochs']} |")
-    lines += ["", f"trials/hour ratio (3 folds / 1): {result['trials_per_hour_ratio_3_vs_1']}; "
-              f"group wall time ratio: {result['group_wall_ratio_3_vs_1']:.2f}; load {result['load_avg']}"]
+        lines.append(f"| {r['data']} | {r['arm']} | {r['trials']} | {r['pruned']} | {r['raced_out']} | "
+                     f"{r['epochs_trained']} | {r['search_seconds']:.0f} | {_fmt(r['search_ratio'])} | "
+                     f"{_fmt(r['group_wall_s'], '.0f')} | {_fmt(r['wall_ratio'])} | {_fmt(r['trials_per_hour'], '.0f')} | "
+                     f"{r['kept'] or 'changed'} | {_fmt(r['test_macro_f1'], '.3f')} |")
+    lines += ["", f"load {result['load_avg']}; commit {result['commit']}"]
     return "\n".join(lines) + "\n"
 
 
