@@ -10,7 +10,7 @@ import pytest
 
 from cli_helpers import hyperopt, load_run_study, write_config
 from hyperopt_cli.run.records import with_legacy_defaults
-from hyperopt_cli.search.racing import fold_units, race
+from hyperopt_cli.search.racing import fold_units, folds_value, race, rank_among
 from hyperopt_cli.search.selection import FoldCurve
 from test_faults import outcome, run_cli
 
@@ -72,8 +72,26 @@ def test_fold_units_are_the_selection_sub_blocks_of_each_epoch() -> None:
     assert skill[0] == pytest.approx([1 - 1.0 / 1.1, 1 - 2.0 / 1.1])
 
 
+def test_successive_halving_keeps_the_best_third_of_the_trials_so_far() -> None:
+    # val_loss: lower is better; with the challenger, 3 values -> ceil(3/3) = 1 goes on
+    assert rank_among(0.9, [1.0, 1.1], "minimize", eta=3) == (True, 1, 3, 1)
+    assert rank_among(1.05, [1.0, 1.1], "minimize", eta=3) == (False, 2, 3, 1)
+    # 6 values -> the best 2 go on; a tie goes to the earlier trial
+    assert rank_among(1.0, [0.9, 1.0, 1.2, 1.3, 1.4], "minimize", eta=3) == (False, 3, 6, 2)
+    assert rank_among(0.95, [0.9, 1.0, 1.2, 1.3, 1.4], "minimize", eta=3) == (True, 2, 6, 2)
+    assert rank_among(1.2, [1.0, 1.1], "maximize", eta=3)[0] and not rank_among(0.9, [1.0, 1.1], "maximize", eta=3)[0]
+    assert rank_among(None, [1.0], "minimize", eta=3)[0]
+
+
+def test_folds_value_is_the_objective_over_the_folds_so_far() -> None:
+    two_folds = folds([[1.0, 1.2], [0.8, 0.8]], [[1.0, 1.0], [0.6, 0.6]])  # epoch 2 is best: (0.8 + 0.6) / 2
+    assert folds_value(two_folds, "minimize") == pytest.approx(0.7)
+    assert folds_value(two_folds[:1], "minimize") == pytest.approx(0.8)
+
+
 def test_a_run_written_before_racing_resumes_without_it() -> None:
     assert with_legacy_defaults({"trainer": {}})["race_margin_se"] is None
+    assert with_legacy_defaults({"trainer": {}})["race_eta"] is None
     assert with_legacy_defaults({"race_margin_se": 2.0, "trainer": {}})["race_margin_se"] == 2.0
 
 
@@ -102,7 +120,12 @@ def test_a_raced_out_trial_stops_after_the_fold_that_decided_it(raced_run: Path)
         assert t.state.name == "PRUNED" and len(mine) == record["after_fold"] < 3
         assert len(t.intermediate_values) == record["after_fold"] * 2  # only the folds it trained
         again = race(mine, incumbent.user_attrs["fold_units"], "minimize", 0.0)
-        assert not again.go_on and again.delta == pytest.approx(record["delta"])
+        assert again.delta == pytest.approx(record["delta"])
+        if again.go_on:  # within the incumbent's bar: the trials before it outranked it
+            earlier = [folds_value(e.user_attrs["fold_units"][: len(mine)], "minimize") for e in trials
+                       if e.number < t.number and len(e.user_attrs.get("fold_units") or []) >= len(mine)]
+            go_on, rank, among, keep = rank_among(folds_value(mine, "minimize"), earlier, "minimize", 3)
+            assert not go_on and (rank, among, keep) == (record["rank"], record["among"], record["keep"])
 
 
 def test_trials_and_show_say_which_trials_racing_stopped(raced_run: Path) -> None:
@@ -118,12 +141,20 @@ def test_trials_and_show_say_which_trials_racing_stopped(raced_run: Path) -> Non
 
 
 def test_without_racing_every_trial_trains_every_fold(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, **{**SETUP, "max_trials_per_group": 3}, race_margin_se=None)
+    cfg = write_config(tmp_path, **{**SETUP, "max_trials_per_group": 3}, race_margin_se=None, race_eta=None)
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", tmp_path / "run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     trials = _trials(tmp_path / "run")
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     assert all(len(t.intermediate_values) == 3 * 2 for t in trials)
+
+
+def test_ranking_alone_races_when_the_incumbent_bar_is_off(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, **SETUP, race_margin_se=None, race_eta=2)
+    done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", tmp_path / "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    raced = [t.user_attrs["raced_out"] for t in _trials(tmp_path / "run") if t.user_attrs.get("pruned_by") == "race"]
+    assert raced and all(r["margin_se"] is None and r["rank"] > r["keep"] for r in raced)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ Ask-and-tell (rather than ``study.optimize``) is what makes stop/resume exact:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequest
 from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.search.events import EventSink
-from hyperopt_cli.search.racing import RACE_ATTR, FoldUnits, fold_units, race
+from hyperopt_cli.search.racing import RACE_ATTR, FoldUnits, fold_units, folds_value, race, rank_among
 from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.selection import FoldCurve, select, selection_value
 from hyperopt_cli.search.space import sample_params
@@ -400,13 +401,18 @@ class GroupSearch:
         Decided only from the incumbent's finished record and this trial's own folds, so a
         resumed trial (its folds replayed from their checkpoints) decides the same.
         """
-        if self.cfg.race_margin_se is None or trial.user_attrs.get(INCUMBENT_ATTR):
+        margin, eta = self.cfg.race_margin_se, self.cfg.race_eta
+        if (margin is None and not eta) or trial.user_attrs.get(INCUMBENT_ATTR):
             return None
         incumbent = self._incumbent_fold_units()
         if incumbent is None:
             return None
         mine = trial_fold_units(results, folds, self.metric, self.cfg.confirm_share)
-        decision = race(mine, incumbent, self.direction, self.cfg.race_margin_se)
+        decision = race(mine, incumbent, self.direction, margin)
+        if decision.go_on and eta:
+            go_on, rank, among, keep = rank_among(folds_value(mine, self.direction),
+                                                  self._earlier_values(trial.number, len(mine)), self.direction, eta)
+            decision = dataclasses.replace(decision, go_on=go_on, rank=rank, among=among, keep=keep)
         fault_point("after_race")
         if decision.go_on:
             return None
@@ -415,6 +421,17 @@ class GroupSearch:
             "train_seconds": sum(m.seconds for r in results for m in r.history),
             "pruned_in_fold": len(results), "pruned_at_epoch": len(last), "pruned_by": "race",
             RACE_ATTR: decision.as_dict(), "fold_units": mine})
+
+    def _earlier_values(self, number: int, n_folds: int) -> list[float]:
+        """The objective over their first `n_folds` folds of the lower-numbered trials that trained that many."""
+        values = []
+        for t in self.trials():
+            units = t.user_attrs.get("fold_units")
+            if t.number < number and isinstance(units, list) and len(units) >= n_folds:
+                value = folds_value(units[:n_folds], self.direction)
+                if value is not None:
+                    values.append(value)
+        return values
 
     def _incumbent_fold_units(self) -> FoldUnits | None:
         """The group's first trial's fold units once it is COMPLETE (None before, or without an incumbent)."""
