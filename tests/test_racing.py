@@ -102,7 +102,7 @@ def _trials(run: Path) -> list[Any]:
 @pytest.fixture(scope="module")
 def raced_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("raced")
-    cfg = write_config(folder, **SETUP, race_margin_se=0.0)
+    cfg = write_config(folder, **SETUP, race_margin_se=0.0, race_eta=3)
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", folder / "run", cwd=folder)
     assert done.returncode == 0, done.stderr
     return folder / "run"
@@ -160,7 +160,7 @@ def test_ranking_alone_races_when_the_incumbent_bar_is_off(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_a_kill_between_a_race_and_its_record_resumes_bit_identical(raced_run: Path, tmp_path: Path) -> None:
     """kill -9 right after a race decided (not yet stored): the resumed run decides the same, everything equal."""
-    cfg = write_config(tmp_path, **SETUP, race_margin_se=0.0)
+    cfg = write_config(tmp_path, **SETUP, race_margin_se=0.0, race_eta=3)
     run = tmp_path / "run"
     killed = run_cli("start", "--config", cfg, "--mode", "quick", "--run-dir", run, cwd=tmp_path, fault="after_race:2")
     assert killed.returncode == -9, killed.stderr

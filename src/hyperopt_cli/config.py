@@ -236,7 +236,7 @@ class OptimizationConfig:
     pbo_keep_level: float | None = _field(0.5, _between(0.0, 1.0))  # a group with PBO at or above keeps its incumbent
     # a challenger goes on to its next selection fold while within this many SEs of the incumbent; null: no racing
     race_margin_se: float | None = _field(1.0, _between(0.0, 100.0))
-    race_eta: int | None = _field(3, _between(2, 100))  # ... and ranks in the best 1/eta of trials on those folds
+    race_eta: int | None = _field(None, _between(2, 100))  # 3: ... and ranks in the best 1/3 of trials on those folds
     run_check: bool = _field(True)  # the run keeps the defaults unless its configuration beats them on held-back units
     min_class_share: float = _field(0.05, _between(0.0, 0.33))  # label-changing trials with a rarer class are refused
     convergence_patience: int = _field(5, _ge(1))  # trials without improvement that end a group
