@@ -38,7 +38,7 @@ def status(
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
-    """Show a run's status, progress per group, elapsed time and ETA, and whether its owner is alive.
+    """Show a run's status, progress per group, elapsed time, ETA, trials per hour and whether its owner is alive.
 
     Reads state.json only (never locks the live studies), so it is instant and safe while
     the run is going. Without RUN, lists every run under --runs-dir.
