@@ -11,6 +11,15 @@ Reports each run's search time (the trials' own training seconds), the group's w
 trial's start to last trial's end), trials/hour, pruned and raced-out trials, the epochs
 actually trained, the group's decision and the final model's test macro-F1.
 
+Two trials/hour figures. `trials_per_hour` (kept as before, so older results compare) is
+finished trials per hour of the trials' own `train_seconds`: the pace of training alone.
+`tool_trials_per_hour` is the tool's figure, read from `hyperopt status RUN --json` of the
+finished run as a user reads it (run/rate.py: finished trials per hour of the run's search
+time, the elapsed time while a group was current). The tool's is the lower: its hour also
+holds each trial's overhead outside training (sampling, opening the study, checkpoints,
+state.json writes, pruned trials' set-up); `tool_vs_train` is their ratio, 1 minus the share
+of search time that overhead takes. Both leave out the final evaluation.
+
     python bench/bench_selection_cost.py [--quick] [--out FILE.json]
 """
 
@@ -63,6 +72,8 @@ def one_run(folds: int, trials: int, data: str, folder: Path, race: float | None
     ends = [t.datetime_complete for t in trials_ if t.datetime_complete is not None]
     results = json.loads((run_dir / "results.json").read_text())
     group = (results.get("group_results") or {}).get("learning_rate") or {}
+    train_rate = 3600.0 * len(trials_) / search_s if search_s else None
+    tool_rate = tool_trials_per_hour(run_dir, env)
     return {
         "arm": name,
         "data": Path(data).stem,
@@ -76,7 +87,9 @@ def one_run(folds: int, trials: int, data: str, folder: Path, race: float | None
         "best_params": results.get("best_params"),
         "epochs_trained": sum(len(t.intermediate_values) for t in trials_),
         "search_seconds": search_s,
-        "trials_per_hour": 3600.0 * len(trials_) / search_s if search_s else None,
+        "trials_per_hour": train_rate,
+        "tool_trials_per_hour": tool_rate,
+        "tool_vs_train": tool_rate / train_rate if tool_rate and train_rate else None,
         "run_seconds": wall,
         "chosen_epochs": results.get("epochs"),
         "test_macro_f1": (results.get("test_metrics") or {}).get("macro_f1"),
@@ -86,6 +99,16 @@ def one_run(folds: int, trials: int, data: str, folder: Path, race: float | None
 def _ratio(row: dict[str, Any], base: dict[str, Any], key: str) -> float | None:
     a, b = row.get(key), base.get(key)
     return a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+
+def tool_trials_per_hour(run_dir: Path, env: dict[str, str]) -> float | None:
+    """The run's trials per hour as the tool says it: `hyperopt status RUN --json`'s `trials_per_hour`."""
+    proc = subprocess.run([sys.executable, "-m", "hyperopt_cli", "status", str(run_dir), "--json"],
+                          capture_output=True, text=True, env=env, cwd=common.REPO)
+    if proc.returncode != 0:
+        return None
+    value = json.loads(proc.stdout).get("trials_per_hour")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -111,8 +134,8 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
 def markdown(result: dict[str, Any]) -> str:
     lines = ["## Selection cost: the learning_rate group, one split vs three folds, raced or not", "",
              "| data | arm | trials | pruned | raced out | epochs trained | search s | × one split | group wall s "
-             "| × one split | trials/hour | kept | test macro-F1 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| × one split | trials/hour (train s) | trials/hour (status) | kept | test macro-F1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
         if "error" in r:
             lines.append(f"| ? | error: {r['error']} |")
@@ -120,9 +143,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {r['data']} | {r['arm']} | {r['trials']} | {r['pruned']} | {r['raced_out']} | "
                      f"{r['epochs_trained']} | {r['search_seconds']:.0f} | {_fmt(r['search_ratio'])} | "
                      f"{_fmt(r['group_wall_s'], '.0f')} | {_fmt(r['wall_ratio'])} | {_fmt(r['trials_per_hour'], '.0f')} | "
-                     f"{r['kept'] or 'changed'} | {_fmt(r['test_macro_f1'], '.3f')} |")
+                     f"{_rate(r.get('tool_trials_per_hour'))} | {r['kept'] or 'changed'} | "
+                     f"{_fmt(r['test_macro_f1'], '.3f')} |")
     lines += ["", f"load {result['load_avg']}; commit {result['commit']}"]
     return "\n".join(lines) + "\n"
+
+
+def _rate(value: Any) -> str:
+    return f"{value:.0f}" if isinstance(value, (int, float)) else "-"
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from hyperopt_cli.run.records import build_results
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "json-output.md"
 PANEL_ONLY = {"symbols", "scaling"}  # several symbols only (run/records.py panel_keys)
-ADDED_BY_RESULTS = {"status", "complete"}  # `results` adds them to results.json's content (run/status.py)
+ADDED_BY_RESULTS = {"status", "complete", "trials_per_hour"}  # `results` adds them to results.json (run/status.py)
 
 
 def documented_keys() -> set[str]:

@@ -26,6 +26,7 @@ from hyperopt_cli.cli.screen import Col, fit_table
 from hyperopt_cli.cli.targets import check_target, writing_to
 from hyperopt_cli.core.errors import EXIT_OK, HyperoptError
 from hyperopt_cli.core.quote import printable
+from hyperopt_cli.run.rate import describe_rates
 
 
 @app.command()
@@ -37,7 +38,7 @@ def status(
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
-    """Show a run's status, progress per group, elapsed time and ETA, and whether its owner is alive.
+    """Show a run's status, progress per group, elapsed time, ETA, trials per hour and whether its owner is alive.
 
     Reads state.json only (never locks the live studies), so it is instant and safe while
     the run is going. Without RUN, lists every run under --runs-dir.
@@ -123,6 +124,9 @@ def _print_status(state: dict[str, Any]) -> None:
         label = "current" if state.get("status") in ("running", "starting") else "stopped at"
         _line(f"  {label}: {progress['current_group']}, {where}")
     _line(f"  {describe_times(state)}")
+    group = progress.get("current_group")
+    group_rate = ((state.get("groups") or {}).get(group) or {}).get("trials_per_hour") if group else None
+    _line(f"  {describe_rates(state.get('trials_per_hour'), group, group_rate)}")
     from hyperopt_cli.run.events import short_params
 
     cols = (Col("group"), Col("status", prose=True, least=30), Col("trials", "right"), Col("pruned", "right", drop=2),

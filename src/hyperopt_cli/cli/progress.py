@@ -8,8 +8,8 @@ from Live's refresh thread at a bounded rate (never on the thread that emits);
 
 With several workers the events only tell what this process did, so the live view also
 reads the owner's state.json (written from the studies at every epoch and trial) at most
-once a second: trial counts, bests, each group's elapsed time and the estimate come from
-the storage, not from this process's own trials.
+once a second: trial counts, bests, each group's elapsed time, the estimate and the trials
+per hour come from the storage, not from this process's own trials.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from hyperopt_cli.cli.screen import Col, EscapingConsole, fit_path, fit_table, f
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 from hyperopt_cli.run.events import plain_line, short_params
+from hyperopt_cli.run.rate import Rates, describe_rates, state_rates
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
 MAX_WARNINGS = 3  # warnings kept on screen, most recent last
@@ -163,6 +164,8 @@ class LiveDisplay:
         self._note = "no trial running"  # shown when no trial is: the final evaluation's progress
         self._state_read: float | None = None  # clock time state.json was last read
         self._others: list[str] = []  # the other live workers' trials, from state.json's heartbeats
+        self._rates = Rates()  # trials per hour, from state.json (run/rate.py): the run's time over its sessions
+        self._rated_group: str | None = None  # the group state.json says is current
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -302,6 +305,9 @@ class LiveDisplay:
             if isinstance(state.get("time_estimate"), dict):
                 self._set_estimate(state["time_estimate"])
             self._others = other_workers(state, self._run.get("pid"))
+            self._rates = state_rates(state)
+            current = state["progress"].get("current_group") if isinstance(state.get("progress"), dict) else None
+            self._rated_group = current if isinstance(current, str) else None
 
     def renderable(self) -> RenderableType:
         """The whole view as one renderable (what Live draws; tests print it), fitted to the console's width."""
@@ -337,6 +343,8 @@ class LiveDisplay:
                 and isinstance(est.get("remaining_hours"), (int, float)):  # no ETA: nothing runs
             times.append(f"about {format_duration(float(est['remaining_hours']) * 3600)} of work left "
                          f"({trials(est.get('remaining_trials', '?'))}) once resumed")
+        group = self._rated_group
+        times.append(describe_rates(self._rates.run, group, self._rates.groups.get(group) if group else None))
         lines = first + flow(times, width)
         if run.get("data") or run.get("parallel"):  # what it trains on and how many processes x threads
             lines += flow([f"data {run.get('data', '?')}", f"parallel {run.get('parallel', '?')}"], width)

@@ -28,6 +28,7 @@ STATE_TYPES: dict[str, tuple[type, ...]] = {
     "config": (dict,),
     "sessions": (int,),
     "elapsed_s": (*_NUMBER, _NONE),
+    "group_spans": (dict, _NONE),
     "message": (str, _NONE),
     "progress": (dict, _NONE),
     "groups": (dict, _NONE),

@@ -20,6 +20,7 @@ from hyperopt_cli.config import OptimizationConfig, mapping_hash, read_yaml
 from hyperopt_cli.core import storage_kind
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, estimate_hours, final_evaluation_trainings
+from hyperopt_cli.run.rate import mark_spans
 from hyperopt_cli.run.records import (
     FINAL_ATTR,
     build_results,
@@ -169,6 +170,8 @@ class StateWriter:
                 log.warning("could not read worker heartbeats: %s", exc)
         if self.budget is not None:
             state["elapsed_s"] = round(self.budget.elapsed(), 3)
+            current = progress.current.group if progress.current is not None else None
+            state["group_spans"] = mark_spans(state.get("group_spans"), current, state["elapsed_s"])  # run/rate.py
         if message is not None:
             state["message"] = message
         if status in ("completed", "failed"):

@@ -12,6 +12,7 @@ from typing import Any
 
 from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
+from hyperopt_cli.run.rate import state_rates
 from hyperopt_cli.run.records import fixed_params
 from hyperopt_cli.run.shapes import check_state, read_results
 
@@ -55,7 +56,16 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     state.pop("config", None)
     if state.get("status") in ("running", "starting") and owner is None:
         state["status"] = "interrupted"
-    return settle(state)  # no ETA for a run that is not running, no group `running` in a dead run
+    return with_rates(settle(state))  # no ETA for a run that is not running, no group `running` in a dead run
+
+
+def with_rates(state: dict[str, Any]) -> dict[str, Any]:
+    """The run's `trials_per_hour`, and each group row's, computed from its counts and spans (run/rate.py)."""
+    rates = state_rates(state)
+    state["trials_per_hour"] = rates.run
+    for name, row in (state.get("groups") or {}).items():
+        row["trials_per_hour"] = rates.groups.get(name)
+    return state
 
 
 NOT_RUNNING = ("completed", "failed", "paused", "interrupted")
@@ -117,13 +127,15 @@ def results_of(run_dir: Path) -> dict[str, Any]:
     status = run_status(run_dir)
     results = read_results(run_dir, status)
     if results is not None:
-        return {**results, "status": status.get("status"), "complete": True}
+        return {**results, "status": status.get("status"), "complete": True,
+                "trials_per_hour": status.get("trials_per_hour")}
     groups = status.get("groups") or {}
     fixed = fixed_params(row.get("best_params") for row in groups.values() if row.get("status") == "completed")
     return {
         "job_id": status.get("job_id"),
         "status": status.get("status"),
         "complete": False,
+        "trials_per_hour": status.get("trials_per_hour"),
         "mode": status.get("mode"),
         "best_params": fixed,
         "best_value": None,
