@@ -82,14 +82,20 @@ def load_run_config(run_dir: Path, for_display: bool = False) -> OptimizationCon
     path = Path(run_dir) / rundir.CONFIG_FILE
     if not path.is_file():
         raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
-    raw = with_legacy_defaults(read_yaml(path))
+    raw = read_yaml(path)
     if for_display:
         raw["use_mlflow"] = False
     try:
-        cfg = config_from_dict(raw, origin=str(path))
+        return frozen_config(raw, origin=str(path))
     except ConfigError as exc:
         what = "read the run's config" if for_display else "resume"
         raise RunStateError(f"cannot {what}: {exc}") from None
+
+
+def frozen_config(raw: dict[str, Any], origin: str | None = None) -> OptimizationConfig:
+    """The config a run's config.yaml mapping stands for: its legacy defaults filled in, later groups left out."""
+    raw = with_legacy_defaults(raw)
+    cfg = config_from_dict(raw, origin=origin)
     for group in groups_added_since(raw):
         del cfg.search_space[group]
     return cfg
