@@ -5,7 +5,10 @@ test data files, with pruning off so every trial is a complete 3-fold mean; the 
 trials' objective (validation cross-entropy) says how much the group's choice moves the score.
 Run: python bench/experiments/measure_model_order.py OUT_DIR [TRIALS] [SEEDS]
 """
-import json, statistics, subprocess, sys
+import json
+import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 out = Path(sys.argv[1]); trials = int(sys.argv[2]) if len(sys.argv) > 2 else 10
