@@ -123,7 +123,7 @@ def one_run(cfg: Any, workdir: Path, profile: bool = False) -> dict[str, Any]:
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
     t0 = time.perf_counter()
-    preparer = DataPreparer(load_data(cfg), cfg.data)
+    preparer = DataPreparer.for_run(load_data(cfg), cfg)
     preparer.prepare(cfg.labels)
     data_load_s = time.perf_counter() - t0
 

@@ -121,7 +121,7 @@ def run(quick: bool = False, src: list[str] | None = None) -> dict[str, Any]:
                   for i, (s, label) in enumerate(cases)}
         cfg = common.make_cfg(common.read_yaml("configs/default.yaml"))
         t0 = time.perf_counter()
-        DataPreparer(load_data(cfg), cfg.data).prepare(cfg.labels)
+        DataPreparer.for_run(load_data(cfg), cfg).prepare(cfg.labels)
         prep_s = time.perf_counter() - t0
         times: dict[str, list[float]] = {f"{s or 'this tree'}, {label}": [] for s, label in cases}
         for _ in range(repeats):  # interleaved, so every case sees the same load

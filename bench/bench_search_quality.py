@@ -175,7 +175,7 @@ def job(spec: dict[str, Any]) -> dict[str, Any]:
     logging.getLogger("hyperopt_cli").propagate = False
     torch.set_num_threads(1)
     cfg = common.make_cfg(raw_config(spec["dataset"], spec["eurusd"], spec["seed"], spec["settings"], spec["pruning"]))
-    preparer = DataPreparer(load_data(cfg), cfg.data)
+    preparer = DataPreparer.for_run(load_data(cfg), cfg)
     preparer.prepare(cfg.labels)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_sq_") as tmp:

@@ -96,7 +96,7 @@ def evaluate(data_path: str, params: dict[str, Any], seed: int, test_seeds: int)
     raw["trainer"].update(num_threads=1, device="cpu", precision="fp32")
     cfg = common.make_cfg(raw)
     trainer_cfg, labels_cfg = with_params(cfg, params)
-    preparer = DataPreparer(load_ohlcv(data_path), cfg.data)
+    preparer = DataPreparer.for_run(load_ohlcv(data_path), cfg)
     folds = preparer.prepare_folds(labels_cfg, cfg.selection_folds)
     results = []
     for k, data in enumerate(folds):

@@ -137,7 +137,7 @@ def run_untuned(data_path: str | list[str], seed: int, precision: str = "fp32", 
             raw[key] = value
     cfg = common.make_cfg(raw)
     trainer_cfg, labels_cfg = with_params(cfg, {})
-    preparer = DataPreparer(load_data(cfg), cfg.data)  # one file: load_ohlcv(path) as before; a list: one frame per symbol
+    preparer = DataPreparer.for_run(load_data(cfg), cfg)  # one file: load_ohlcv(path) as before; a list: one frame per symbol
     data = preparer.prepare(labels_cfg, families_for(cfg, {}))
     source = WalkForwardSource.from_prepared(preparer, data)
     fit_predict = lstm_fit_predict(trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),

@@ -30,7 +30,10 @@ TINY_CONFIG: dict[str, Any] = {
     "data": {"window": 8, "synthetic": {"n_bars": 1500}},
     "model": {"hidden_size": 4, "num_layers": 1},
     "trainer": {"batch_size": 64, "eval_batch_size": 512, "num_threads": 1},
-    "search_space": {"learning_rate": {"batch_size": {"choices": [32, 64]}}},
+    # tiny architectures and windows, with the configured ones among them (the model group's incumbent)
+    "search_space": {"learning_rate": {"batch_size": {"choices": [32, 64]}},
+                     "model": {"hidden_size": {"choices": [4, 8]}, "num_layers": {"low": 1, "high": 2},
+                               "window": {"choices": [8, 16]}}},
 }
 
 

@@ -150,6 +150,6 @@ def test_groups_are_the_default_search_space_in_order() -> None:
     from hyperopt_cli.config import LABEL_PARAMS, LabelsConfig, default_search_space
 
     assert GROUPS == tuple(default_search_space()) == tuple(OptimizationConfig().search_space)
-    assert GROUPS[0] == "features" and GROUPS[1] == "learning_rate" and GROUPS[-1] == "triple_barrier"
+    assert GROUPS[:3] == ("features", "model", "learning_rate") and GROUPS[-1] == "triple_barrier"
     assert set(LABEL_PARAMS) == set(default_search_space()["triple_barrier"])
     assert set(LABEL_PARAMS) <= set(LabelsConfig.__dataclass_fields__)

@@ -26,7 +26,8 @@ def _resolved(cfg: Any) -> dict[str, Any]:
     import dataclasses
 
     trainer, labels = with_params(cfg, {})
-    return {"trainer": _found(dataclasses.asdict(trainer)), "labels": dataclasses.asdict(labels)}
+    model = {"hidden_size": cfg.model.hidden_size, "num_layers": cfg.model.num_layers, "window": cfg.data.window}
+    return {"trainer": _found(dataclasses.asdict(trainer)), "labels": dataclasses.asdict(labels), "model": model}
 
 
 def _found(trainer: dict[str, Any]) -> dict[str, Any]:

@@ -188,13 +188,13 @@ class _Preparer:
         self.inner = DataPreparer(synthetic_ohlcv(1500, seed=3), DataConfig(window=8))
         self.asked: list[Any] = []
 
-    def prepare(self, labels_cfg: Any, families: Any = None) -> Any:
+    def prepare(self, labels_cfg: Any, families: Any = None, window: Any = None) -> Any:
         self.asked.append(families)
-        return self.inner.prepare(labels_cfg, families)
+        return self.inner.prepare(labels_cfg, families, window)
 
-    def prepare_folds(self, labels_cfg: Any, n_folds: int, families: Any = None) -> Any:
+    def prepare_folds(self, labels_cfg: Any, n_folds: int, families: Any = None, window: Any = None) -> Any:
         self.asked.append(families)
-        return self.inner.prepare_folds(labels_cfg, n_folds, families)
+        return self.inner.prepare_folds(labels_cfg, n_folds, families, window)
 
 
 def _features_search(run_dir: Path, preparer: _Preparer, monkeypatch: pytest.MonkeyPatch) -> tuple[GroupSearch, list]:

@@ -64,10 +64,10 @@ def test_resumed_trial_gets_the_straight_proposal(number: int, stored: int) -> N
 
 
 class _Preparer:
-    def prepare(self, labels_cfg: Any, families: Any = None) -> Any:
+    def prepare(self, labels_cfg: Any, families: Any = None, window: Any = None) -> Any:
         return tiny_data()
 
-    def prepare_folds(self, labels_cfg: Any, n_folds: int, families: Any = None) -> Any:
+    def prepare_folds(self, labels_cfg: Any, n_folds: int, families: Any = None, window: Any = None) -> Any:
         return [tiny_data()]
 
 

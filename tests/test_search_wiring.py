@@ -48,12 +48,20 @@ class TrainingRecorder:
         if event == "trial_start":
             self._current = (data["group"], data["trial"])
 
-    def train(self, data: Any, trainer_cfg: Any, *args: Any, **kwargs: Any) -> Any:
+    def train(self, data: Any, trainer_cfg: Any, model_cfg: Any, *args: Any, **kwargs: Any) -> Any:
         assert self._current is not None, "training started before any trial_start event"
         # The labels the data was prepared with, as `hyperopt data` shows them (PreparedData.info).
-        settings = {**dataclasses.asdict(trainer_cfg), **data.info["labels"], **family_params(data.families)}
+        settings = {**dataclasses.asdict(trainer_cfg), **data.info["labels"], **family_params(data.families),
+                    "hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers,
+                    "window": data.train.window}
         self.calls.append(TrainCall(*self._current, settings))
-        return self._real(data, trainer_cfg, *args, **kwargs)
+        return self._real(data, trainer_cfg, model_cfg, *args, **kwargs)
+
+
+def configured(cfg: OptimizationConfig) -> dict[str, Any]:
+    """Every searched parameter at the config's value, read from the config's sections."""
+    return {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels), **family_params(cfg.features.families),
+            "hidden_size": cfg.model.hidden_size, "num_layers": cfg.model.num_layers, "window": cfg.data.window}
 
 
 def record_run(cfg: OptimizationConfig, run: Path) -> tuple[dict[str, Any], TrainingRecorder]:
@@ -106,7 +114,7 @@ def recorded_full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
 
 def test_every_trial_trains_with_its_own_values_and_the_earlier_groups_best(recorded_full_run) -> None:
     run, cfg, results, recorder = recorded_full_run
-    defaults = {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels), **family_params(cfg.features.families)}
+    defaults = configured(cfg)
     frozen: dict[str, Any] = {}  # best values of the groups before the current one, from their studies
     moved_from_default = 0
     for group in GROUPS:
@@ -150,7 +158,7 @@ def test_each_groups_best_is_its_guarded_best_trial(recorded_full_run) -> None:
 def test_each_groups_first_trial_is_its_incumbent(recorded_full_run) -> None:
     """Trial 0 of every group trains the values the group starts from: defaults over the earlier groups' best."""
     run, cfg, _, recorder = recorded_full_run
-    current = {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels), **family_params(cfg.features.families)}
+    current = configured(cfg)
     enqueued = 0
     for group in GROUPS:
         study = storage.load_study(cfg, run, group)

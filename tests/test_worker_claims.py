@@ -59,10 +59,10 @@ def test_claim_takes_a_dead_workers_trial(tmp_path: Path) -> None:
 
 
 class _Preparer:
-    def prepare(self, labels_cfg: Any, families: Any = None) -> Any:
+    def prepare(self, labels_cfg: Any, families: Any = None, window: Any = None) -> Any:
         return tiny_data()
 
-    def prepare_folds(self, labels_cfg: Any, n_folds: int, families: Any = None) -> Any:
+    def prepare_folds(self, labels_cfg: Any, n_folds: int, families: Any = None, window: Any = None) -> Any:
         return [tiny_data()]
 
 

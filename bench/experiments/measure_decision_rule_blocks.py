@@ -36,7 +36,7 @@ def main(path: str) -> None:
     raw["data"]["path"] = path
     cfg = common.make_cfg(raw)
     _, labels_cfg = with_params(cfg, {})
-    preparer = DataPreparer(load_data(cfg), cfg.data)
+    preparer = DataPreparer.for_run(load_data(cfg), cfg)
     source = WalkForwardSource.from_prepared(preparer, preparer.prepare(labels_cfg, families_for(cfg, {})))
     baselines = {k: v for k, v in baselines_for("fitted").items() if k in NAMES}
     result = walk_forward(source, lambda train, block: np.ones(len(block), dtype=np.int64),

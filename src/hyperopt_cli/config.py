@@ -115,7 +115,10 @@ class FeaturesConfig:
 
 @dataclass
 class ModelConfig:
-    """The LSTM classifier's shape (dropout is a trainer knob because it is searched)."""
+    """The LSTM classifier's shape (dropout is a trainer knob: the regularization group searches it).
+
+    The `model` search group searches both fields and `data.window`.
+    """
 
     hidden_size: int = _field(64, _between(1, 4096))
     num_layers: int = _field(2, _between(1, 64))
@@ -175,6 +178,12 @@ def default_search_space() -> dict[str, dict[str, ParamSpec]]:
     return {
         # First: every later group tunes on the inputs chosen here (docs/decisions.md, issue 26).
         "features": {f"use_{family}": _spec("bool") for family in FAMILY_NAMES},
+        # The architecture, before the learning rate and regularization tuned for it (docs/decisions.md, issue 31).
+        "model": {
+            "hidden_size": _spec("categorical", choices=[16, 32, 64, 128]),  # model.hidden_size
+            "num_layers": _spec("int", 1, 3),  # model.num_layers; trainer.dropout acts between layers
+            "window": _spec("categorical", choices=[16, 32, 64]),  # data.window
+        },
         "learning_rate": {
             "learning_rate": _spec("float", 1e-4, 1e-2, log=True),
             "batch_size": _spec("categorical", choices=[32, 64, 128, 256]),
@@ -208,10 +217,13 @@ def default_search_space() -> dict[str, dict[str, ParamSpec]]:
 
 
 GROUPS: tuple[str, ...] = tuple(default_search_space())
-# Parameters of the triple_barrier group live in `labels`, all others in `trainer`.
+# Parameters of the triple_barrier group live in `labels`, of the model group in `model` and `data.window`,
+# the others in `trainer`.
 LABEL_PARAMS: tuple[str, ...] = tuple(default_search_space()["triple_barrier"])
 # Parameters of the features group: use_<family>, one boolean per feature family.
 FEATURE_PARAMS: tuple[str, ...] = tuple(default_search_space()["features"])
+# Parameters of the model group: `hidden_size`/`num_layers` (ModelConfig) and `window` (DataConfig).
+MODEL_PARAMS: tuple[str, ...] = tuple(default_search_space()["model"])
 
 
 @dataclass
@@ -266,10 +278,17 @@ class OptimizationConfig:
     trainer: TrainerConfig = _field(TrainerConfig())
     search_space: dict[str, dict[str, ParamSpec]] = field(default_factory=default_search_space)
 
+    def groups(self) -> tuple[str, ...]:
+        """The parameter groups of this config's search space, in GROUPS order.
+
+        Every group, except in a run frozen before a group existed (run/records.py `load_run_config`).
+        """
+        return tuple(g for g in GROUPS if g in self.search_space)
+
     def groups_to_run(self) -> tuple[str, ...]:
         """The groups this mode runs, in order; fine_tune runs one joint study."""
         if self.mode == "full":
-            return GROUPS
+            return self.groups()
         if self.mode == "quick":
             return ("learning_rate",)
         if self.mode == "group":
@@ -424,6 +443,22 @@ def _validate_spec(key: str, spec: ParamSpec, origin: str | None) -> None:
         raise ConfigError(f"{key} of type categorical needs a non-empty choices list{where}")
 
 
+# The section that holds each model-group parameter (its rule is that field's).
+MODEL_SECTIONS: dict[str, type] = {"hidden_size": ModelConfig, "num_layers": ModelConfig, "window": DataConfig}
+
+
+def _validate_model_spec(name: str, spec: ParamSpec, origin: str | None) -> None:
+    """A model-group range proposes whole numbers its config field accepts (a window >= 2, a layer count >= 1)."""
+    key, where = f"search_space.model.{name}", _origin_name(origin)
+    if spec.type not in ("int", "categorical"):
+        raise ConfigError(f"{key} must be of type int or categorical (it takes whole numbers), got {spec.type!r}{where}")
+    check = next(f for f in dataclasses.fields(MODEL_SECTIONS[name]) if f.name == name).metadata["check"]
+    values = list(spec.choices or []) if spec.type == "categorical" else [int(spec.low or 0), int(spec.high or 0)]
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or not check[0](value):
+            raise ConfigError(f"{key}: every value must be a whole number {check[1]}, got {shown(value)}{where}")
+
+
 def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
     where = _origin_name(origin)
     d = cfg.data
@@ -453,6 +488,8 @@ def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
     for group, params in cfg.search_space.items():
         for name, spec in params.items():
             _validate_spec(f"search_space.{group}.{name}", spec, origin)
+    for name, spec in cfg.search_space.get("model", {}).items():
+        _validate_model_spec(name, spec, origin)
     if cfg.use_mlflow and (cfg.workers > 1 or storage_kind.is_shared_database(cfg.storage_url)):
         # Two workers could each create a group's parent run: the lookup-then-create is not atomic.
         raise ConfigError(
@@ -573,7 +610,7 @@ def with_params(cfg: OptimizationConfig, params: dict[str, Any]) -> tuple[Traine
     trainer_fields = {f.name for f in dataclasses.fields(TrainerConfig)}
     trainer_updates = {k: v for k, v in params.items() if k in trainer_fields}
     label_updates = {k: v for k, v in params.items() if k in LABEL_PARAMS}
-    unknown = set(params) - trainer_fields - set(LABEL_PARAMS) - set(FEATURE_PARAMS)
+    unknown = set(params) - trainer_fields - set(LABEL_PARAMS) - set(FEATURE_PARAMS) - set(MODEL_PARAMS)
     if unknown:
         raise ConfigError(f"unknown trial parameters: {', '.join(sorted(unknown))}")
     return (
@@ -596,3 +633,31 @@ def families_for(cfg: OptimizationConfig, params: dict[str, Any]) -> tuple[str, 
 def family_params(families: tuple[str, ...] | list[str]) -> dict[str, bool]:
     """`families` as the features group's parameters: use_<family> -> bool for every family."""
     return {f"use_{f}": f in families for f in FAMILY_NAMES}
+
+
+def model_for(cfg: OptimizationConfig, params: dict[str, Any]) -> tuple[ModelConfig, int]:
+    """The architecture and the window of one trial: its model-group params over `model` and `data.window`."""
+    shape = {k: int(params[k]) for k in ("hidden_size", "num_layers") if k in params}
+    return dataclasses.replace(cfg.model, **shape), int(params.get("window", cfg.data.window))
+
+
+def sample_window(cfg: OptimizationConfig) -> int:
+    """The window that decides which bars are samples: the longest any trial of the run can use.
+
+    A longer window needs more history, so it drops a run's first bars as samples and moves
+    every split; defined by the longest, the samples (and so every fold's validation units)
+    are the same for every window a trial tries (docs/decisions.md, issue 31).
+    """
+    spec = cfg.search_space.get("model", {}).get("window")
+    longest: list[Any] = [] if spec is None else list(spec.choices or []) if spec.type == "categorical" \
+        else [spec.high or 0]
+    return int(max([cfg.data.window, *longest]))
+
+
+def param_values(cfg: OptimizationConfig, params: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter's value in a trial with `params`: trainer, labels, feature switches, architecture, window."""
+    trainer_cfg, labels_cfg = with_params(cfg, params)
+    model_cfg, window = model_for(cfg, params)
+    return {**dataclasses.asdict(trainer_cfg), **dataclasses.asdict(labels_cfg),
+            **family_params(families_for(cfg, params)),
+            "hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers, "window": window}

@@ -163,7 +163,7 @@ def start(
             raise typer.BadParameter(f"--mode group needs --target GROUP (one of {', '.join(GROUPS)}), "
                                      "or target_group in the config", param_hint="'--target'") from None
         raise
-    preparer = DataPreparer(load_data(cfg), cfg.data)
+    preparer = DataPreparer.for_run(load_data(cfg), cfg)
     preparer.prepare(cfg.labels, families_for(cfg, {}))  # validates the data (and its families) before anything is written
     check_storage_is_fresh(cfg, run_dir or runs_dir)
     path = absolute(new_run_dir(runs_dir, run_dir))

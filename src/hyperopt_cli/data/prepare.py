@@ -13,6 +13,11 @@ purged, so for every train sample t and the first validation sample v, t + horiz
 (and likewise validation -> test). Features are standardised with the mean/std of the
 rows up to the last training bar only.
 
+Windows: the samples are the bars that end a complete window of the *sample window*, the
+longest window any trial of the run may use (config.py `sample_window`), so a trial's own
+window (`prepare(..., window=)`, at most that long) changes what each sample sees, never which
+samples there are: every window is trained and scored on the same samples.
+
 Feature families (data/features.py FAMILIES) pick the columns a setting sees. The samples do
 not depend on them: a sample needs every feature defined, so all family sets train and are
 scored on the same samples. A column that is constant on the data (the hour on daily bars)
@@ -33,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hyperopt_cli.config import DataConfig, LabelsConfig
+from hyperopt_cli.config import DataConfig, LabelsConfig, OptimizationConfig, sample_window
 from hyperopt_cli.core.errors import DataError, NoFeaturesError
 from hyperopt_cli.data.features import (
     FAMILIES,
@@ -203,6 +208,12 @@ def symbol_summary(symbol_info: list[dict[str, Any]], segments: dict[str, Segmen
     return rows
 
 
+def with_window(data: PreparedData, window: int) -> PreparedData:
+    """`data` with every segment's samples seen through `window` bars (the same samples, rows and labels)."""
+    segments = {name: dataclasses.replace(getattr(data, name), window=window) for name in SEGMENTS}
+    return dataclasses.replace(data, **segments, info={**data.info, "window": window})
+
+
 def windows_ok(row_ok: np.ndarray, w: int) -> np.ndarray:
     """Rows of one symbol that end a window of `w` complete rows."""
     bad_before = np.concatenate([[0], np.cumsum(~row_ok)])
@@ -272,7 +283,8 @@ class DataPreparer:
     """
 
     def __init__(self, ohlcv: pd.DataFrame | Sequence[pd.DataFrame], data_cfg: DataConfig,
-                 max_cached: int = MAX_CACHED) -> None:
+                 max_cached: int = MAX_CACHED, sample_window: int | None = None) -> None:
+        """`sample_window`: the window whose complete bars are the samples (None or shorter: `data_cfg.window`)."""
         frames = [ohlcv] if isinstance(ohlcv, pd.DataFrame) else list(ohlcv)
         if not frames:
             raise DataError("no data: give at least one file")
@@ -280,6 +292,7 @@ class DataPreparer:
             raise DataError("the OHLCV frame needs a DatetimeIndex (use load_ohlcv or synthetic_ohlcv)")
         self.data_cfg = data_cfg
         self.max_cached = max_cached
+        self.sample_window = max(data_cfg.window, sample_window or 0)
         symbols = symbol_names(frames)
         if len(frames) > 1:
             check_one_bar_size(frames, symbols)
@@ -307,12 +320,17 @@ class DataPreparer:
                 whole = "the family is dropped" if len(flat) == len(FAMILIES[family]) else "dropped from the family"
                 self.warnings.append(f"feature family '{family}': {', '.join(flat)} constant on this data; {whole}")
                 log.warning(self.warnings[-1])
-        self._window_ok = np.concatenate([windows_ok(self._row_ok[self.layout.rows_of(s)], data_cfg.window)
+        self._window_ok = np.concatenate([windows_ok(self._row_ok[self.layout.rows_of(s)], self.sample_window)
                                           for s in range(len(frames))])
         self._scaled: dict[Any, np.ndarray] = {}  # by the last training sample's time
         self._fold_scaled: dict[Any, np.ndarray] = {}  # the earlier selection folds' features, by that time
         self._cache: dict[tuple[Any, ...], PreparedData] = {}
         self._fold_cache: dict[tuple[Any, ...], list[PreparedData]] = {}
+
+    @classmethod
+    def for_run(cls, ohlcv: pd.DataFrame | Sequence[pd.DataFrame], cfg: OptimizationConfig) -> DataPreparer:
+        """The preparer of a run: its samples are those every window the run can try has history for."""
+        return cls(ohlcv, cfg.data, sample_window=sample_window(cfg))
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -355,29 +373,38 @@ class DataPreparer:
             return self.raw_features
         return np.ascontiguousarray(self.raw_features[:, [self.feature_names.index(n) for n in names]])
 
-    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | list[str] | None = None) -> PreparedData:
-        """The segments for this label setting and feature families (None: all); cached by both."""
-        key = (_label_key(labels_cfg), _families_key(families))
+    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | list[str] | None = None,
+                window: int | None = None) -> PreparedData:
+        """The segments for this label setting, feature families (None: all) and window (None: `data.window`).
+
+        Cached by all three; every window gives the same samples (see the module docstring).
+        """
+        window = self._window(window)
+        key = (_label_key(labels_cfg), _families_key(families), window)
         if key in self._cache:
             self._cache[key] = self._cache.pop(key)  # most recently used goes last
             return self._cache[key]
-        data = self._build(labels_cfg, key[1])
+        if window == self.data_cfg.window:
+            data = self._build(labels_cfg, key[1])
+        else:
+            data = with_window(self.prepare(labels_cfg, families), window)
         self._cache[key] = data
         while len(self._cache) > self.max_cached:
             self._cache.pop(next(iter(self._cache)))
         return data
 
     def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int,
-                      families: tuple[str, ...] | list[str] | None = None) -> list[PreparedData]:
+                      families: tuple[str, ...] | list[str] | None = None,
+                      window: int | None = None) -> list[PreparedData]:
         """The selection folds of this label setting (data/folds.py), oldest first; the last is `prepare`'s.
 
         Each fold's features are standardised on its own training rows only; its `test` is the
         configured test segment, which no fold trains or validates on.
         """
-        base = self.prepare(labels_cfg, families)
+        base = self.prepare(labels_cfg, families, window)
         if n_folds <= 1:
             return [base]
-        key = (_label_key(labels_cfg), _families_key(families), n_folds)
+        key = (_label_key(labels_cfg), _families_key(families), base.train.window, n_folds)
         if key not in self._fold_cache:
             times = np.concatenate([base.train.timestamps, base.val.timestamps])
             ends = np.concatenate([base.train.label_ends, base.val.label_ends])
@@ -386,6 +413,15 @@ class DataPreparer:
             while len(self._fold_cache) > self.max_cached:
                 self._fold_cache.pop(next(iter(self._fold_cache)))
         return self._fold_cache[key]
+
+    def _window(self, window: int | None) -> int:
+        """`window` (None: `data.window`); DataError when longer than the sample window (its samples lack the history)."""
+        if window is None:
+            return self.data_cfg.window
+        if not 1 <= window <= self.sample_window:
+            raise DataError(f"window {window} is outside 1..{self.sample_window}: the samples are the bars with "
+                            f"{self.sample_window} bars of history (build the preparer with DataPreparer.for_run)")
+        return window
 
     def _fold(self, base: PreparedData, fit: np.ndarray, val: np.ndarray) -> PreparedData:
         if len(val) == len(base.val) and len(fit) == len(base.train) and int(val[0]) == len(base.train):
@@ -429,7 +465,8 @@ class DataPreparer:
         sizes = segment_sizes(parts)
         if not enough_samples(sizes):
             raise too_few_bars_error(
-                self.source, self.n_bars, sizes, d.window, lc.horizon, d.embargo_bars, fractions, self.warmup_bars
+                self.source, self.n_bars, sizes, self.sample_window, lc.horizon, d.embargo_bars, fractions,
+                self.warmup_bars, searched_window=self.sample_window > d.window,
             )
         fit_until = self.timestamps[parts["train"][-1]]  # the samples are in time order
         if fit_until not in self._scaled:

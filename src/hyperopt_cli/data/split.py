@@ -96,8 +96,9 @@ def min_bars(
 
 def too_few_bars_error(
     source: str, n_bars: int, sizes: tuple[int, int, int], window: int, horizon: int, embargo_bars: int,
-    fractions: tuple[float, float, float], warmup: int = WARMUP_BARS,
+    fractions: tuple[float, float, float], warmup: int = WARMUP_BARS, searched_window: bool = False,
 ) -> DataError:  # fmt: skip
+    """`searched_window`: `window` is the longest the model group may try, not data.window (the message says so)."""
     if warmup >= n_bars:  # no bar had every feature defined: the warm-up is the features' own, not the file's length
         warmup = max(warmup, WARMUP_BARS)
     need = min_bars(window, horizon, embargo_bars, fractions, warmup)
@@ -105,6 +106,7 @@ def too_few_bars_error(
     want = ", ".join(f"{name} {n}" for name, n in MIN_SAMPLES.items())
     return DataError(
         f"{source}: too few bars: {n_bars} bars give {got} samples after a {warmup}-bar feature warm-up, "
-        f"window {window}, horizon {horizon} and a {horizon + embargo_bars}-bar purge per boundary; "
+        f"window {window}{' (the longest search_space.model.window)' if searched_window else ''}, horizon {horizon} "
+        f"and a {horizon + embargo_bars}-bar purge per boundary; "
         f"need at least {want}, i.e. at least {need} bars (or a smaller window/horizon)"
     )

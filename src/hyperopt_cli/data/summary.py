@@ -19,7 +19,7 @@ from hyperopt_cli.data.prepare import DataPreparer, symbol_names
 def data_summary(cfg: OptimizationConfig) -> tuple[dict[str, Any], pd.DataFrame]:
     """The summary of the config's data (bars, range, features, labels per segment, purge) and the bars."""
     ohlcv = load_data(cfg)
-    info = dict(DataPreparer(ohlcv, cfg.data).prepare(cfg.labels, families_for(cfg, {})).info)
+    info = dict(DataPreparer.for_run(ohlcv, cfg).prepare(cfg.labels, families_for(cfg, {})).info)
     info.setdefault("source", cfg.data.path or "synthetic")
     if cfg.data.path is None:
         info["source"] = f"synthetic ({cfg.data.synthetic.n_bars} bars, seed "\

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hyperopt_cli import __version__
-from hyperopt_cli.config import OptimizationConfig, families_for, with_params
+from hyperopt_cli.config import OptimizationConfig, families_for, model_for, with_params
 from hyperopt_cli.core.clock import now_iso
 from hyperopt_cli.data.prepare import CLASS_NAMES
 from hyperopt_cli.model.artifact import save_model
@@ -74,7 +74,8 @@ def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: Dat
                    data_fingerprint: dict[str, Any] | None) -> dict[str, Any]:
     """model.json's content (without `format`/`members`, which save_model adds)."""
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
-    data = preparer.prepare(labels_cfg, families_for(cfg, fixed))  # cached: the columns, bars, range, bar size
+    model_cfg, window = model_for(cfg, fixed)
+    data = preparer.prepare(labels_cfg, families_for(cfg, fixed), window)  # cached: the columns, bars, range, bar size
     names, info = data.feature_names, data.info
     # the walk-forward block's own scaler: fitted on every symbol's complete rows up to its last training sample
     scaler = preparer.scaler_until(train.timestamps.max(), names)
@@ -83,7 +84,7 @@ def build_manifest(cfg: OptimizationConfig, fixed: dict[str, Any], preparer: Dat
         "kind": kind,
         "created_at": now_iso(),
         "architecture": {"class": "LSTMClassifier", "n_features": len(names),
-                         "hidden_size": cfg.model.hidden_size, "num_layers": cfg.model.num_layers,
+                         "hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers,
                          "dropout": trainer_cfg.dropout, "n_classes": len(CLASS_NAMES), "dtype": "float32",
                          "training_precision": _training_precision(trainer_cfg.precision, trainer_cfg.device)},
         "ensemble": {"size": cfg.ensemble_seeds, "rule": "mean of the members' softmax probabilities"},

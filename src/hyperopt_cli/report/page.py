@@ -625,7 +625,7 @@ def _labels_section(b: _Builder, cfg: OptimizationConfig, fixed: dict[str, Any])
 
     try:
         _, labels_cfg = with_params(cfg, fixed)
-        data = DataPreparer(load_data(cfg), cfg.data).prepare(labels_cfg)
+        data = DataPreparer.for_run(load_data(cfg), cfg).prepare(labels_cfg)
     except HyperoptError as exc:
         return b.not_yet("labels", f"the data could not be loaded for this section: {exc}")
     counts = {name: [int(c) for c in getattr(data, name).class_counts()] for name in SEGMENTS}

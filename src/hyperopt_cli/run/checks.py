@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperopt_cli.config import OptimizationConfig, config_from_dict, config_hash, dump_config, mapping_hash, read_yaml
+from hyperopt_cli.config import OptimizationConfig, config_hash, dump_config, mapping_hash, read_yaml
 from hyperopt_cli.core import storage_kind
 from hyperopt_cli.core.atomic import atomic_write_text
 from hyperopt_cli.core.errors import RunStateError
@@ -16,7 +16,7 @@ from hyperopt_cli.data.sources import expand_data_paths, is_pattern
 from hyperopt_cli.model.artifact import MANIFEST_FILE, MODEL_DIR
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
-from hyperopt_cli.run.records import with_legacy_defaults
+from hyperopt_cli.run.records import frozen_config
 from hyperopt_cli.run.shapes import check_state
 from hyperopt_cli.run.state import rebuild_state
 from hyperopt_cli.search.storage import CONTROL, RunStorage, drop_torn_tail
@@ -83,7 +83,7 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
     # config keys (with defaults) still resumes runs started by an older one.
     on_disk = read_yaml(config_file)
     frozen = mapping_hash(on_disk)
-    if config_hash(config_from_dict(with_legacy_defaults(on_disk))) != config_hash(cfg):
+    if config_hash(frozen_config(on_disk)) != config_hash(cfg):
         raise RunStateError(f"{config_file} differs from the config this optimizer was given")
     state = rundir.read_json(run_dir / rundir.STATE_FILE)
     if state is not None:

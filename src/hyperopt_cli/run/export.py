@@ -28,6 +28,7 @@ from hyperopt_cli.config import (
     TrainerConfig,
     config_from_dict,
     families_for,
+    model_for,
     read_yaml,
     with_params,
 )
@@ -70,6 +71,9 @@ def exported_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], bool
     trainer_fields = {f.name for f in dataclasses.fields(TrainerConfig)}
     raw["trainer"] = {**(raw.get("trainer") or {}), **{k: v for k, v in params.items() if k in trainer_fields}}
     raw["labels"] = {**(raw.get("labels") or {}), **{k: v for k, v in params.items() if k in LABEL_PARAMS}}
+    model_cfg, window = model_for(config_from_dict(raw, origin=str(config_file)), params)  # the model group's
+    raw["model"] = {**(raw.get("model") or {}), "hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers}
+    raw["data"] = {**(raw.get("data") or {}), "window": window}
     defaults, trainer_defaults = OptimizationConfig(), TrainerConfig()
     raw.update({key: getattr(defaults, key) for key in MACHINE_KEYS})
     raw["trainer"].update({key: getattr(trainer_defaults, key) for key in MACHINE_TRAINER_KEYS})
@@ -136,8 +140,9 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     cfg = load_run_config(run_dir, for_display=True)
     fixed = dict(results.get("fixed_params") or {})
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
-    preparer = DataPreparer(load_data(cfg), cfg.data)
-    data = preparer.prepare(labels_cfg, families_for(cfg, fixed))
+    model_cfg, window = model_for(cfg, fixed)
+    preparer = DataPreparer.for_run(load_data(cfg), cfg)
+    data = preparer.prepare(labels_cfg, families_for(cfg, fixed), window)
     state = dict(rundir.read_json(run_dir / rundir.STATE_FILE) or {})
     check_data(cfg, state, int(data.info.get("bars", 0)))  # the bars the run was tuned on, unchanged
     source = WalkForwardSource.from_prepared(preparer, data)
@@ -149,7 +154,7 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     members = []
     for member in range(cfg.ensemble_seeds):
         checkpoint = checkpoints / f"refit_{member}.pt"
-        members.append(train_model(fold, trainer_cfg, cfg.model, epochs=epochs,
+        members.append(train_model(fold, trainer_cfg, model_cfg, epochs=epochs,
                                    seed=derive_seed(cfg.seed, "refit", member), checkpoint_path=checkpoint,
                                    checkpoint_tag=f"refit_{member}"))
     evaluation = _evaluated_scores(run_dir)

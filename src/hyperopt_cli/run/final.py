@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hyperopt_cli.config import OptimizationConfig, families_for, with_params
+from hyperopt_cli.config import OptimizationConfig, families_for, model_for, with_params
 from hyperopt_cli.core.errors import StopRequested
 from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.data.prepare import DataPreparer
@@ -115,7 +115,7 @@ def _source(run: FinalEvaluation) -> tuple[Any, WalkForwardSource]:
     from hyperopt_cli.evaluation.walkforward import WalkForwardSource
 
     _, labels_cfg = with_params(run.cfg, run.fixed)
-    data = run.preparer.prepare(labels_cfg, families_for(run.cfg, run.fixed))
+    data = run.preparer.prepare(labels_cfg, families_for(run.cfg, run.fixed), model_for(run.cfg, run.fixed)[1])
     return data, WalkForwardSource.from_prepared(run.preparer, data)
 
 
@@ -125,7 +125,7 @@ def _fit_predict(run: FinalEvaluation, data: Any, on_models: Any) -> Any:
     trainer_cfg, _ = with_params(run.cfg, run.fixed)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     return lstm_fit_predict(
-        trainer_cfg, run.cfg.model, epochs=run.n_epochs, seed=derive_seed(run.cfg.seed, "final"),
+        trainer_cfg, model_for(run.cfg, run.fixed)[0], epochs=run.n_epochs, seed=derive_seed(run.cfg.seed, "final"),
         purge_bars=data.purge_bars, feature_names=data.feature_names,
         hooks=TrainHooks(should_stop=run.stop_event.is_set), checkpoint_dir=run.checkpoints,
         ensemble_seeds=run.cfg.ensemble_seeds, on_models=on_models, decision_rule=run.cfg.decision_rule,

@@ -107,7 +107,7 @@ class HyperparameterOptimizer:
         writer.state = check.state
         if more_trials:
             check_extension(cfg, self.run_dir, writer.state, more_trials)  # before state.json can be written
-        preparer = self._preparer or DataPreparer(load_data(cfg), cfg.data)
+        preparer = self._preparer or DataPreparer.for_run(load_data(cfg), cfg)
         base = preparer.prepare(cfg.labels, families_for(cfg, {}))  # refuses families with no varying column now
         check_data(cfg, writer.state, int(base.info.get("bars", 0)))
         check_blocks(len(base.test), cfg.walk_forward_blocks)  # refuse now, not after hours of trials
@@ -171,7 +171,7 @@ class HyperparameterOptimizer:
         with attached_log(self.run_dir), workers.WorkerRegistration(self.run_dir):
             state = rundir.read_json(self.run_dir / rundir.STATE_FILE) or {}
             self._state.state = {"data": state.get("data")}
-            preparer = DataPreparer(load_data(cfg), cfg.data)
+            preparer = DataPreparer.for_run(load_data(cfg), cfg)
             check_data(cfg, self._state.state, int(preparer.prepare(cfg.labels).info.get("bars", 0)))
             budget = TimeBudget(cfg.max_total_time_hours, float(state.get("elapsed_s", 0.0)))
             load_finished_groups(cfg, self.run_dir, self._progress)

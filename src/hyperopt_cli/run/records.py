@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyperopt_cli.config import (
+    GROUPS,
     OptimizationConfig,
     config_from_dict,
     config_to_dict,
-    families_for,
-    family_params,
+    model_for,
+    param_values,
     read_yaml,
     with_params,
 )
@@ -82,14 +83,33 @@ def load_run_config(run_dir: Path, for_display: bool = False) -> OptimizationCon
     path = Path(run_dir) / rundir.CONFIG_FILE
     if not path.is_file():
         raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
-    raw = with_legacy_defaults(read_yaml(path))
+    raw = read_yaml(path)
     if for_display:
         raw["use_mlflow"] = False
     try:
-        return config_from_dict(raw, origin=str(path))
+        return frozen_config(raw, origin=str(path))
     except ConfigError as exc:
         what = "read the run's config" if for_display else "resume"
         raise RunStateError(f"cannot {what}: {exc}") from None
+
+
+def frozen_config(raw: dict[str, Any], origin: str | None = None) -> OptimizationConfig:
+    """The config a run's config.yaml mapping stands for: its legacy defaults filled in, later groups left out."""
+    raw = with_legacy_defaults(raw)
+    cfg = config_from_dict(raw, origin=origin)
+    for group in groups_added_since(raw):
+        del cfg.search_space[group]
+    return cfg
+
+
+def groups_added_since(raw: dict[str, Any]) -> list[str]:
+    """The groups a run's frozen search_space lacks: added after it started, so the run never searches them.
+
+    config.yaml holds the whole search space from the version that wrote it on; loading fills a
+    missing group in with its default ranges, which would make a resumed full run start it.
+    """
+    frozen = raw.get("search_space")
+    return [g for g in GROUPS if g not in frozen] if isinstance(frozen, dict) else []
 
 
 def done_reason(record: dict[str, Any]) -> str:
@@ -156,7 +176,8 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "best_value": last.best_value if last else None,
         "best_value_metric": last.metric if last else None,
         "fixed_params": dict(fixed),
-        "resolved_params": {"trainer": dataclasses.asdict(trainer_cfg), "labels": dataclasses.asdict(labels_cfg)},
+        "resolved_params": {"trainer": dataclasses.asdict(trainer_cfg), "labels": dataclasses.asdict(labels_cfg),
+                            "model": resolved_model(cfg, fixed)},
         "group_results": {
             g: {**summaries[g].as_dict(), "completed": g in done, "converged": done.get(g) == "converged", "reason": done.get(g)}
             for g in groups
@@ -178,6 +199,12 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         "feature_importance": final.get("feature_importance") if final else None,
         **panel_keys(final),  # several symbols only: per-symbol metrics and verdicts, the scaling
     }
+
+
+def resolved_model(cfg: OptimizationConfig, fixed: dict[str, Any]) -> dict[str, int]:
+    """results.json's resolved architecture and window: what the final walk-forward trained and model.json holds."""
+    model_cfg, window = model_for(cfg, fixed)
+    return {"hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers, "window": window}
 
 
 def annotated_verdict(cfg: OptimizationConfig, summaries: dict[str, StudySummary], fixed: dict[str, Any],
@@ -204,9 +231,7 @@ def with_pbo(verdict: dict[str, Any] | None, pbo: float | None) -> dict[str, Any
 
 def default_values(cfg: OptimizationConfig) -> dict[str, Any]:
     """Every searchable parameter at the config's own value (what a run that searched nothing uses)."""
-    trainer_cfg, labels_cfg = with_params(cfg, {})
-    return {**dataclasses.asdict(trainer_cfg), **dataclasses.asdict(labels_cfg),
-            **family_params(families_for(cfg, {}))}
+    return param_values(cfg, {})
 
 
 def changed_params(cfg: OptimizationConfig, fixed: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,16 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperopt_cli.config import LabelsConfig, OptimizationConfig, ParamSpec, TrainerConfig, families_for, with_params
+from hyperopt_cli.config import (
+    LabelsConfig,
+    ModelConfig,
+    OptimizationConfig,
+    ParamSpec,
+    TrainerConfig,
+    families_for,
+    model_for,
+    with_params,
+)
 from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequested
 from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.data.prepare import PreparedData
@@ -84,10 +93,11 @@ log = logging.getLogger("hyperopt_cli")
 
 
 class PreparerLike(Protocol):
-    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | None = None) -> PreparedData: ...
+    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | None = None,
+                window: int | None = None) -> PreparedData: ...
 
-    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int,
-                      families: tuple[str, ...] | None = None) -> list[PreparedData]: ...
+    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int, families: tuple[str, ...] | None = None,
+                      window: int | None = None) -> list[PreparedData]: ...
 
 
 def make_pruner(cfg: OptimizationConfig) -> optuna.pruners.PercentilePruner:
@@ -316,11 +326,12 @@ class GroupSearch:
         params = sample_params(trial, self.space)
         fault_point("after_params")
         trainer_cfg, labels_cfg = with_params(self.cfg, {**self.fixed_params, **params})
+        model_cfg, window = model_for(self.cfg, {**self.fixed_params, **params})
         no_input: TrialOutcome | None = None
         folds: list[PreparedData] = []
         try:  # a features-group trial without an input column (every family off, or constant) FAILs untrained
             folds = self.preparer.prepare_folds(labels_cfg, self.cfg.selection_folds,
-                                                families_for(self.cfg, {**self.fixed_params, **params}))
+                                                families_for(self.cfg, {**self.fixed_params, **params}), window)
         except NoFeaturesError as exc:
             no_input = TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}", attrs={"fail_reason": str(exc)})
         ckpt = self._checkpoint_path(trial.number)
@@ -332,7 +343,7 @@ class GroupSearch:
         self.on_progress()
         try:
             outcome = no_input or self._degenerate_labels(folds) or self._train(
-                trial, folds, trainer_cfg, params_tag(params), reported)
+                trial, folds, trainer_cfg, model_cfg, params_tag(params), reported)
         except TrialAbandoned:  # its new owner continues it (from the checkpoint) and tells it
             self.events.emit("warning", group=self.group, trial=trial.number,
                              message="another worker took this trial over (presumed this one dead); leaving it")
@@ -358,8 +369,8 @@ class GroupSearch:
         return TrialOutcome(TrialState.FAIL, warning=f"trial refused: {reason}",
                             attrs={"fail_reason": reason, "degenerate_labels": True})
 
-    def _train(self, trial: optuna.Trial, folds: list[PreparedData], trainer_cfg: TrainerConfig, tag: str,
-               reported: set[int]) -> TrialOutcome:
+    def _train(self, trial: optuna.Trial, folds: list[PreparedData], trainer_cfg: TrainerConfig,
+               model_cfg: ModelConfig, tag: str, reported: set[int]) -> TrialOutcome:
         """Train the trial's configuration on each selection fold in turn; a stop leaves the trial RUNNING.
 
         A finished fold's checkpoint stays until the trial is told, so a resumed trial replays
@@ -374,7 +385,7 @@ class GroupSearch:
                                    on_warning=lambda message: self.events.emit(
                                        "warning", group=self.group, trial=trial.number, message=message))
                 results.append(train_model(
-                    data, trainer_cfg, self.cfg.model, epochs=self.cfg.epochs_per_trial,
+                    data, trainer_cfg, model_cfg, epochs=self.cfg.epochs_per_trial,
                     seed=self._fold_seed(trial.number, fold, len(folds)), hooks=hooks,
                     checkpoint_path=self._checkpoint_path(trial.number, fold, len(folds)), checkpoint_tag=tag,
                 ))

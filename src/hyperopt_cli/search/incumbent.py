@@ -10,13 +10,12 @@ proposal, even one scoring below the incumbent (bench/bench_validity.py measures
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
 import optuna
 
-from hyperopt_cli.config import OptimizationConfig, ParamSpec, families_for, family_params, with_params
+from hyperopt_cli.config import OptimizationConfig, ParamSpec, param_values
 from hyperopt_cli.search.study_records import INCUMBENT_ATTR
 
 __all__ = ["INCUMBENT_ATTR", "contains", "current_values", "enqueue_incumbent", "incumbent_params"]
@@ -24,10 +23,8 @@ __all__ = ["INCUMBENT_ATTR", "contains", "current_values", "enqueue_incumbent", 
 
 
 def current_values(cfg: OptimizationConfig, fixed: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """What the run uses for `names` without searching them: `fixed` over the config's trainer and labels."""
-    trainer_cfg, labels_cfg = with_params(cfg, fixed)
-    merged = {**dataclasses.asdict(trainer_cfg), **dataclasses.asdict(labels_cfg)}
-    merged.update(family_params(families_for(cfg, fixed)))  # the features group's use_<family> switches
+    """What the run uses for `names` without searching them: `fixed` over the config's values."""
+    merged = param_values(cfg, fixed)
     return {name: merged[name] for name in names if name in merged}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import optuna
 
-from hyperopt_cli.config import GROUPS, OptimizationConfig, ParamSpec
+from hyperopt_cli.config import OptimizationConfig, ParamSpec
 from hyperopt_cli.search.study_records import FINE_TUNE
 
 __all__ = ["FINE_TUNE", "narrow", "sample_params", "study_space", "suggest"]
@@ -34,7 +34,7 @@ def study_space(cfg: OptimizationConfig, study_group: str, center: dict[str, Any
     if study_group != FINE_TUNE:
         return dict(cfg.search_space[study_group])
     space: dict[str, ParamSpec] = {}
-    for group in GROUPS:
+    for group in cfg.groups():
         for name, spec in cfg.search_space[group].items():
             space[name] = narrow(spec, (center or {}).get(name), cfg.fine_tune_shrink)
     return space

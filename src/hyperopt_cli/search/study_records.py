@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hyperopt_cli.config import GROUPS, LABEL_PARAMS, OptimizationConfig
+from hyperopt_cli.config import LABEL_PARAMS, OptimizationConfig
 
 FINE_TUNE = "fine_tune"  # the one joint study of fine_tune mode
 TRADING_SCORE = "trading_score"
@@ -42,7 +42,7 @@ def direction_for(cfg: OptimizationConfig, metric: str) -> str:
 
 def group_objective(cfg: OptimizationConfig, group: str) -> tuple[str, str]:
     """(metric, direction) a group's study optimises; fine_tune spans every group's params."""
-    groups = GROUPS if group == FINE_TUNE else (group,)
+    groups = cfg.groups() if group == FINE_TUNE else (group,)
     names = [name for g in groups for name in cfg.search_space[g]]
     metric = objective_metric(cfg, names)
     return metric, direction_for(cfg, metric)
