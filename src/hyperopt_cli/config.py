@@ -249,6 +249,9 @@ class OptimizationConfig:
     # a challenger goes on to its next selection fold while within this many SEs of the incumbent; null: no racing
     race_margin_se: float | None = _field(1.0, _between(0.0, 100.0))
     race_eta: int | None = _field(None, _between(2, 100))  # 3: ... and ranks in the best 1/3 of trials on those folds
+    # epochs as the budget: trials train rungs min, min*eta, ... up to epochs_per_trial; null: every trial trains it all
+    rung_eta: int | None = _field(None, _between(2, 100))
+    rung_min_epochs: int = _field(4, _between(1, 100_000))  # the first rung's epochs (rung_eta set)
     run_check: bool = _field(True)  # the run keeps the defaults unless its configuration beats them on held-back units
     min_class_share: float = _field(0.05, _between(0.0, 0.33))  # label-changing trials with a rarer class are refused
     convergence_patience: int = _field(5, _ge(1))  # trials without improvement that end a group

@@ -109,8 +109,10 @@ def _pruned_at(trial: FrozenTrial, steps: list[int], epochs_per_trial: int | Non
 
 
 def _pruned_by(trial: FrozenTrial) -> str:
-    """"race" (behind the incumbent after a fold, search/racing.py) or "pruner" (below the percentile at an epoch)."""
-    return "race" if trial.user_attrs.get("pruned_by") == "race" else "pruner"
+    """"race" (behind the incumbent after a fold, search/racing.py), "rung" (not promoted at a rung of the
+    epoch ladder, search/ladder.py) or "pruner" (below the percentile at an epoch)."""
+    by = trial.user_attrs.get("pruned_by")
+    return by if by in ("race", "rung") else "pruner"
 
 
 def trial_row(group: str, trial: FrozenTrial, epochs_per_trial: int | None = None,
@@ -243,5 +245,6 @@ def show_trial(run_dir: Path, group: str, number: int) -> dict[str, Any]:
         "folds": n_folds,
         "chosen_epochs": (trial.user_attrs.get("selection") or {}).get("epochs"),
         "race": trial.user_attrs.get("raced_out"),
+        "rung": trial.user_attrs.get("rung_stop"),
         "epochs": epochs,
     }

@@ -34,6 +34,8 @@ def pruned_where(row: dict[str, Any]) -> str:
     fold = row.get("pruned_in_fold")
     if row.get("pruned_by") == "race":
         return f"raced, fold {fold}"
+    if row.get("pruned_by") == "rung":
+        return f"rung, {row['pruned_at']} epochs"
     return f"fold {fold} epoch {row['pruned_at']}" if fold else f"epoch {row['pruned_at']}"
 
 

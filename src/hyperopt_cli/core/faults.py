@@ -10,6 +10,7 @@ Points (where they sit):
 - ``after_params``: the trial's parameters are stored, training has not started;
 - ``after_epoch``: an epoch was checkpointed and reported to the study;
 - ``after_race``: a challenger's fold was raced against the incumbent, its decision not yet stored;
+- ``after_rung``: a trial's rung of the epoch ladder was decided, its decision not yet stored;
 - ``after_tell``: the trial is finished in storage, its checkpoint not yet deleted;
 - ``during_final``: the final evaluation has stored a walk-forward block.
 """
@@ -20,7 +21,7 @@ import os
 import signal
 
 FAULT_ENV = "HYPEROPT_FAULT"
-POINTS = ("after_ask", "after_params", "after_epoch", "after_race", "after_tell", "during_final")
+POINTS = ("after_ask", "after_params", "after_epoch", "after_race", "after_rung", "after_tell", "during_final")
 
 
 def _parse(raw: str | None) -> tuple[str | None, int]:

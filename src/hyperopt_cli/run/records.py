@@ -53,7 +53,7 @@ SCORING_BEFORE_FOLDS = {"selection_folds": 1}
 # Added with confirmation (issue 30): a run written before it keeps its one-SE guard on 4 sub-blocks.
 SCORING_BEFORE_CONFIRMATION = {"confirm_share": 0.0, "pbo_keep_level": None, "run_check": False,
                                "decision_rule": "argmax"}
-SEARCH_BEFORE_RACING = {"race_margin_se": None, "race_eta": None}
+SEARCH_BEFORE_RACING = {"race_margin_se": None, "race_eta": None, "rung_eta": None}
 TRAINER_BEFORE_CONFIRMATION = {"val_sub_blocks": 4}
 
 

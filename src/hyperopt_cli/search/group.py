@@ -38,6 +38,7 @@ from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequest
 from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.data.prepare import PreparedData
 from hyperopt_cli.search.events import EventSink
+from hyperopt_cli.search.ladder import BUDGET_ATTR, RUNG_ATTR, epoch_rungs, rung_decision
 from hyperopt_cli.search.racing import RACE_ATTR, FoldUnits, fold_units, folds_value, race, rank_among
 from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.selection import FoldCurve, select, selection_value
@@ -203,6 +204,7 @@ class GroupSearch:
         self.me: WorkerId = this_worker()
         self.limits = TrialLimits(cfg.max_trials_per_group)  # read from the study each round (extensions)
         self._incumbent_units: FoldUnits | None = None  # read once the incumbent is complete: it never changes
+        self.rungs = epoch_rungs(cfg.epochs_per_trial, cfg.rung_min_epochs, cfg.rung_eta)
 
     # ----------------------------------------------------------------- reading storage
 
@@ -371,27 +373,39 @@ class GroupSearch:
 
     def _train(self, trial: optuna.Trial, folds: list[PreparedData], trainer_cfg: TrainerConfig,
                model_cfg: ModelConfig, tag: str, reported: set[int]) -> TrialOutcome:
-        """Train the trial's configuration on each selection fold in turn; a stop leaves the trial RUNNING.
+        """Train the trial's configuration on each selection fold, rung by rung; a stop leaves the trial RUNNING.
 
-        A finished fold's checkpoint stays until the trial is told, so a resumed trial replays
-        it from there instead of training it again.
+        Each rung trains every fold to the rung's epochs, continuing the fold's checkpoint
+        (search/ladder.py); without a ladder the one rung is `epochs_per_trial`. A fold's
+        checkpoint stays until the trial is told, so a resumed trial replays it from there
+        instead of training it again.
         """
         started = time.monotonic()
         results: list[TrainResult] = []
+        rungs = self.rungs
+        resumed: TrainResult | None = None  # the last fold's first training in this process: where it resumed
         try:
-            for fold, data in enumerate(folds):
-                hooks = TrainHooks(on_epoch=self._epoch_reporter(trial, reported, fold, folds),
-                                   should_stop=self.stop_event.is_set,
-                                   on_warning=lambda message: self.events.emit(
-                                       "warning", group=self.group, trial=trial.number, message=message))
-                results.append(train_model(
-                    data, trainer_cfg, model_cfg, epochs=self.cfg.epochs_per_trial,
-                    seed=self._fold_seed(trial.number, fold, len(folds)), hooks=hooks,
-                    checkpoint_path=self._checkpoint_path(trial.number, fold, len(folds)), checkpoint_tag=tag,
-                ))
-                raced = self._race(trial, results, folds) if fold < len(folds) - 1 else None
-                if raced is not None:
-                    return raced
+            for rung, epochs in enumerate(rungs):
+                results = []
+                for fold, data in enumerate(folds):
+                    hooks = TrainHooks(on_epoch=self._epoch_reporter(trial, reported, fold, folds, prune=rung == 0),
+                                       should_stop=self.stop_event.is_set,
+                                       on_warning=lambda message: self.events.emit(
+                                           "warning", group=self.group, trial=trial.number, message=message))
+                    results.append(at_epochs(train_model(
+                        data, trainer_cfg, model_cfg, epochs=epochs,
+                        seed=self._fold_seed(trial.number, fold, len(folds)), hooks=hooks,
+                        checkpoint_path=self._checkpoint_path(trial.number, fold, len(folds)), checkpoint_tag=tag,
+                    ), epochs))
+                    if rung == 0 and fold == len(folds) - 1:
+                        resumed = results[-1]
+                    raced = self._race(trial, results, folds) if rung == 0 and fold < len(folds) - 1 else None
+                    if raced is not None:
+                        return raced
+                if rung < len(rungs) - 1:
+                    stopped = self._climb(trial, results, folds, rung)
+                    if stopped is not None:
+                        return stopped
         except TrainingInterrupted:
             # The checkpoint is written; the trial stays RUNNING for the next process to finish.
             raise StopRequested("stop requested") from None
@@ -404,7 +418,33 @@ class GroupSearch:
         except DivergedError as exc:
             return TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}",
                                 attrs={"fail_reason": str(exc), "train_seconds": time.monotonic() - started})
-        return self._completed(results, folds)
+        if resumed is not None and len(rungs) > 1:  # a climb continues a checkpoint: that is not a resume
+            results[-1] = dataclasses.replace(results[-1], resumed_from_epoch=resumed.resumed_from_epoch,
+                                              resumed_from_batch=resumed.resumed_from_batch)
+        outcome = self._completed(results, folds)
+        if len(rungs) > 1:
+            outcome.attrs.update({BUDGET_ATTR: rungs[-1], "rung": len(rungs) - 1})
+        return outcome
+
+    def _climb(self, trial: optuna.Trial, results: list[TrainResult], folds: list[PreparedData],
+               rung: int) -> TrialOutcome | None:
+        """At a rung below the top: the outcome of a trial not promoted, or None to train the next rung.
+
+        The incumbent always climbs. Decided from this trial's folds and the lower-numbered
+        trials' recorded fold units, so a resumed trial decides the same.
+        """
+        epochs = self.rungs[rung]
+        mine = trial_fold_units(results, folds, self.metric, self.cfg.confirm_share)
+        earlier = [t.user_attrs.get("fold_units") for t in self.trials() if t.number < trial.number]
+        decision = rung_decision(mine, [u for u in earlier if isinstance(u, list)], rung, epochs, self.direction,
+                                 self.cfg.rung_eta or 1)
+        fault_point("after_rung")
+        if decision.promoted or trial.user_attrs.get(INCUMBENT_ATTR):
+            return None
+        return TrialOutcome(TrialState.PRUNED, attrs={
+            "train_seconds": sum(m.seconds for r in results for m in r.history),
+            "pruned_in_fold": len(results), "pruned_at_epoch": epochs, "pruned_by": "rung",
+            RUNG_ATTR: decision.as_dict(), "fold_units": mine, BUDGET_ATTR: epochs, "rung": rung})
 
     def _race(self, trial: optuna.Trial, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome | None:
         """After a fold but the last: the outcome of a challenger raced out by the incumbent, or None to go on.
@@ -457,11 +497,12 @@ class GroupSearch:
                                  self.cfg.confirm_share)
 
     def _epoch_reporter(self, trial: optuna.Trial, reported: set[int], fold: int,
-                        folds: list[PreparedData]) -> Callable[[EpochMetrics], None]:
+                        folds: list[PreparedData], prune: bool = True) -> Callable[[EpochMetrics], None]:
         """The trainer's on_epoch hook: report to the study (once per fold and epoch), emit, and prune.
 
         Step = fold * epochs_per_trial + epoch, so the pruner compares trials on the same fold
-        and epoch, and a hopeless configuration stops in its first fold.
+        and epoch, and a hopeless configuration stops in its first fold. With a ladder the
+        pruner acts in the first rung only (`prune`): above it the rung rule has judged the trial.
         """
 
         shared = may_share_trials(self.cfg)  # several workers: one may have taken the trial over
@@ -485,7 +526,7 @@ class GroupSearch:
                 epochs=self.cfg.epochs_per_trial, value=value, metrics=m.as_dict(), replayed=replayed,
             )
             self.on_progress()
-            if trial.should_prune():
+            if prune and m.epoch < self.rungs[0] and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at fold {fold + 1}, epoch {m.epoch + 1}")
 
         return on_epoch
@@ -503,6 +544,13 @@ class GroupSearch:
         self.current_trial, self.current_epoch = None, None
         self.events.emit("trial_end", group=self.group, trial=number, state=state, value=value, collapsed=collapsed)
         self.on_progress()
+
+
+def at_epochs(result: TrainResult, epochs: int) -> TrainResult:
+    """`result` as of its first `epochs` epochs: a resumed fold whose checkpoint is past the rung being replayed."""
+    if len(result.history) <= epochs:
+        return result
+    return dataclasses.replace(result, history=result.history[:epochs])
 
 
 def degenerate_labels(folds: list[PreparedData], min_share: float) -> str | None:
