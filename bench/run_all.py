@@ -50,6 +50,7 @@ REGISTRY: dict[str, Bench] = {
     "data": Bench("bench_data.py"),
     "features": Bench("bench_features.py"),
     "guard_noise": Bench("bench_guard_noise.py"),
+    "ladder": Bench("bench_ladder.py"),
     "panel_speed": Bench("bench_panel_speed.py"),
     "precision_f1": Bench("bench_precision_f1.py"),
     "predict": Bench("bench_predict.py"),

@@ -139,3 +139,26 @@ def test_a_kill_in_the_middle_of_a_promotion_resumes_bit_identical(laddered_run:
     resumed = run_cli("resume", run, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(run) == outcome(laddered_run)
+
+
+@pytest.mark.slow
+def test_workers_share_the_rungs_in_a_full_run(tmp_path: Path) -> None:
+    """Full mode, two workers on one journal study per group: every group's trials climb the same ladder."""
+    cfg = write_config(tmp_path, **{**SETUP, "max_trials_per_group": 4, "heartbeat_interval_s": 0.5,
+                                    "worker_timeout_s": 5.0})
+    run = tmp_path / "run"
+    done = hyperopt("start", "--config", cfg, "--mode", "full", "--run-dir", run, "--workers", "2", cwd=tmp_path,
+                    timeout=900)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((run / "results.json").read_text())
+    workers, groups = set(), list(results["group_results"])
+    for group in groups:
+        trials = [t for t in load_run_study(run, f"ml_hyperopt_{group}").get_trials(deepcopy=False)
+                  if not t.user_attrs.get("surplus")]
+        workers.update(t.user_attrs.get("worker") for t in trials)
+        for t in trials:
+            if t.state.name == "COMPLETE":
+                assert t.user_attrs["budget_epochs"] == 6, (group, t.number)
+            if t.user_attrs.get("pruned_by") == "rung":
+                assert t.user_attrs["rung_stop"]["rank"] > t.user_attrs["rung_stop"]["keep"], (group, t.number)
+    assert len(workers) >= 2 and len(groups) >= 6
