@@ -124,6 +124,9 @@ def test_trials_and_show_say_the_rung_a_trial_stopped_at(laddered_run: Path) -> 
                                 cwd=laddered_run.parent).stdout)
     assert shown["rung"]["epochs"] == 2 and shown["rung"]["rank"] > shown["rung"]["keep"]
     assert "rung, 2 epochs" in hyperopt("trials", laddered_run, cwd=laddered_run.parent).stdout
+    made = hyperopt("report", laddered_run, "--out", laddered_run.parent / "report", cwd=laddered_run.parent)
+    assert made.returncode == 0, made.stderr
+    assert "2 -&gt; 6 (rungs" in (laddered_run.parent / "report" / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow

@@ -50,6 +50,7 @@ from hyperopt_cli.run.records import (
     load_run_config,
 )
 from hyperopt_cli.run.symbols import POOLED_INTERVAL_NOTE, SYMBOL_HEADER, data_label, symbol_rows
+from hyperopt_cli.search.ladder import epoch_rungs
 from hyperopt_cli.search.storage import RunStorage, readonly_storage
 from hyperopt_cli.search.study_records import group_done_of
 from hyperopt_cli.search.summary import GuardPolicy, StudySummary, summarize
@@ -424,6 +425,12 @@ def _where(progress: dict[str, Any]) -> str:
     return f"{progress['current_group']}, " + (f"trial {trial}" if trial is not None else "between trials")
 
 
+def _budget(cfg: OptimizationConfig) -> str:
+    """A trial's epochs: one number, or the ladder's rungs (search/ladder.py)."""
+    rungs = epoch_rungs(cfg.epochs_per_trial, cfg.rung_min_epochs, cfg.rung_eta)
+    return str(rungs[0]) if len(rungs) == 1 else f"{' -> '.join(map(str, rungs))} (rungs, the best 1/{cfg.rung_eta} climb)"
+
+
 def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Group], run_dir: Path) -> str:
     progress = status.get("progress") or {}
     data = data_label(cfg.data.path, limit=None) or f"synthetic ({cfg.data.synthetic.n_bars} bars)"
@@ -435,7 +442,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
         ["last update", status.get("updated_at", status.get("rebuilt_at", "-"))],
         ["elapsed (h)", _fmt((status.get("elapsed_s") or 0) / 3600.0, 2)],
         ["current", _where(progress)],
-        ["epochs per trial / max trials per group", f"{cfg.epochs_per_trial} / {cfg.max_trials_per_group}"],
+        ["epochs per trial / max trials per group", f"{_budget(cfg)} / {cfg.max_trials_per_group}"],
     ]
     rows: list[list[Any]] = []
     for g in groups:
