@@ -1,7 +1,8 @@
 """Epochs as the budget: does the epoch ladder (4 -> 12 -> 36) find what 4 fixed epochs cannot, and at what cost?
 
-Runs `hyperopt start --mode quick` (the learning_rate group) in two arms per data set and seed,
-one after the other in the same session (the ratio is what counts on a shared machine):
+Runs `hyperopt start --mode quick` (the learning_rate group; BENCH_LADDER_MODE=full: every group) in
+two arms per data set and seed, one after the other in the same session unless BENCH_LADDER_ARMS
+picks one (the ratio is what counts on a shared machine):
 - fixed: today's default, every trial trains `epochs_per_trial` 4 epochs on each fold;
 - ladder: `epochs_per_trial` 36 with `rung_eta` 3 from `rung_min_epochs` 4 (search/ladder.py):
   every trial trains 4 epochs per fold, the best third of those before it climb to 12, the best
@@ -17,6 +18,7 @@ walk-forward macro-F1 and its edge over the best baseline with the interval (the
 
     python bench/bench_ladder.py [--quick] [--out FILE.json]
     BENCH_LADDER_DATASETS=interaction BENCH_LADDER_SEEDS=0,1,2 python bench/bench_ladder.py
+    BENCH_LADDER_MODE=full BENCH_LADDER_TRIALS=4 BENCH_LADDER_DATASETS=interaction python bench/bench_ladder.py
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ ARMS: dict[str, list[str]] = {
 def settings(quick: bool) -> dict[str, Any]:
     names = os.environ.get("BENCH_LADDER_DATASETS", "interaction" if quick else ",".join(DATASETS)).split(",")
     seeds = [int(v) for v in os.environ.get("BENCH_LADDER_SEEDS", "0").split(",")]
-    return {"trials": 3 if quick else 6, "datasets": names, "seeds": seeds, "arms": ARMS}
+    mode = os.environ.get("BENCH_LADDER_MODE", "quick")
+    trials = int(os.environ.get("BENCH_LADDER_TRIALS", "3" if quick else "6" if mode == "quick" else "4"))
+    arms = os.environ.get("BENCH_LADDER_ARMS", ",".join(ARMS)).split(",")
+    return {"trials": trials, "datasets": names, "seeds": seeds, "arms": {a: ARMS[a] for a in arms}, "mode": mode}
 
 
 def data_path(name: str, folder: Path) -> Path:
@@ -56,13 +61,13 @@ def data_path(name: str, folder: Path) -> Path:
     return common.REPO / "tests" / "data" / f"{name}.csv"
 
 
-def one_run(data: Path, seed: int, arm: str, trials: int, folder: Path) -> dict[str, Any]:
+def one_run(data: Path, seed: int, arm: str, trials: int, folder: Path, mode: str = "quick") -> dict[str, Any]:
     from optuna.trial import TrialState
 
-    run_dir = folder / f"{data.stem}-{seed}-{arm.replace(' ', '_')}"
+    run_dir = folder / f"{data.stem}-{seed}-{mode}-{arm.replace(' ', '_')}"
     sets = ["workers=1", "trainer.num_threads=1", "trainer.device=cpu", "ensemble_seeds=1", f"seed={seed}",
             f"max_trials_per_group={trials}", *ARMS[arm]]
-    cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--mode", "quick", "--data", str(data),
+    cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--mode", mode, "--data", str(data),
            "--run-dir", str(run_dir), *[a for s in sets for a in ("--set", s)]]
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
@@ -73,10 +78,11 @@ def one_run(data: Path, seed: int, arm: str, trials: int, folder: Path) -> dict[
     sys.path.insert(0, str(common.REPO / "tests"))
     from cli_helpers import load_run_study
 
-    trials_ = load_run_study(run_dir, "ml_hyperopt_learning_rate").get_trials(deepcopy=False)
+    results = json.loads((run_dir / "results.json").read_text())
+    trials_ = [t for group in results.get("group_results") or {"learning_rate": None}
+               for t in load_run_study(run_dir, f"ml_hyperopt_{group}").get_trials(deepcopy=False)]
     starts = [t.datetime_start for t in trials_ if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials_ if t.datetime_complete is not None]
-    results = json.loads((run_dir / "results.json").read_text())
     verdict = results.get("verdict") or {}
     budgets = [t.user_attrs.get("budget_epochs") for t in trials_ if t.state != TrialState.FAIL]
     return {
@@ -90,6 +96,8 @@ def one_run(data: Path, seed: int, arm: str, trials: int, folder: Path) -> dict[
         "chosen_epochs": results.get("epochs"),
         "search_changed": results.get("search_changed"),
         "best_params": results.get("best_params"),
+        "families": sorted(k.removeprefix("use_") for k, v in (results.get("best_params") or {}).items()
+                           if k.startswith("use_") and v),
         "test_macro_f1": ((results.get("walk_forward") or {}).get("pooled") or {}).get("model", {}).get("macro_f1"),
         "baseline": verdict.get("baseline"),
         "delta_macro_f1": verdict.get("delta_macro_f1"),
@@ -105,8 +113,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         folder = Path(tmp)
         for name in s["datasets"]:
             for seed in s["seeds"]:
-                for arm in ARMS:
-                    row = one_run(data_path(name, folder), seed, arm, s["trials"], folder)
+                for arm in s["arms"]:
+                    row = one_run(data_path(name, folder), seed, arm, s["trials"], folder, s["mode"])
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
     return {"settings": s, "runs": rows, "load_avg": common.load_avg(), "commit": common.git_commit()}
@@ -117,7 +125,9 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["## Epoch ladder: the learning_rate group, 4 fixed epochs vs rungs 4-12-36", "",
+    mode = result["settings"].get("mode", "quick")
+    lines = [f"## Epoch ladder: --mode {mode}, {result['settings']['trials']} trials per group, "
+             "4 fixed epochs vs rungs 4-12-36", "",
              "| data | seed | arm | trials (complete) | trials per budget | stopped by rung/race/pruner | epochs trained "
              "| group wall s | chosen epochs | changed | test macro-F1 | vs best baseline [interval] |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -134,6 +144,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['chosen_epochs']} | {'yes' if r['search_changed'] else 'no'} | {_fmt(r['test_macro_f1'])} | "
             f"{_fmt(r['delta_macro_f1'], '+.3f')} vs {r['baseline']} [{_fmt(interval[0], '+.3f')}, "
             f"{_fmt(interval[1], '+.3f')}] |")
+    lines += ["", "Chosen parameters (the architecture, window and families where the run searched them):", ""]
+    lines += [f"- {r['data']} seed {r['seed']} {r['arm']}: {r.get('best_params')}" for r in result["runs"] if "error" not in r]
     lines += ["", f"load {result['load_avg']}; commit {result['commit']}"]
     return "\n".join(lines) + "\n"
 
