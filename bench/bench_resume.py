@@ -86,8 +86,8 @@ def _paused_run(workdir: Path, storage_url: str | None) -> Path:
     stop = threading.Event()
 
     class StopAfterFirstEpoch:
-        def emit(self, event: str, **data: Any) -> None:
-            if event == "epoch":
+        def emit(self, event: Any, **data: Any) -> None:  # an older tree (--src) emits ("epoch", **data)
+            if getattr(event, "kind", event) == "epoch":
                 stop.set()
 
     try:

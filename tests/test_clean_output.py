@@ -6,7 +6,6 @@ import io
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from cli_helpers import env
 from hyperopt_cli.cli.progress import PlainLog
@@ -14,14 +13,15 @@ from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.run.events import LogSink
 from hyperopt_cli.run.local_workers import LocalWorkers
 from hyperopt_cli.run.logfile import attached_log
+from hyperopt_cli.search.events import Event, Note, RunWarning
 
 
 class Recorder:
     def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[Event] = []
 
-    def emit(self, event: str, **data: Any) -> None:
-        self.events.append((event, data))
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
 
 
 def test_reopening_a_study_prints_nothing(tmp_path: Path) -> None:
@@ -38,8 +38,8 @@ def test_reopening_a_study_prints_nothing(tmp_path: Path) -> None:
 def test_run_log_names_the_level_once(tmp_path: Path) -> None:
     with attached_log(tmp_path):
         sink = LogSink()
-        sink.emit("warning", group="regularization", trial=3, message="mode collapse at epoch 2")
-        sink.emit("note", message="started 2 local worker process(es): 11, 12")
+        sink.emit(RunWarning(group="regularization", trial=3, message="mode collapse at epoch 2"))
+        sink.emit(Note(message="started 2 local worker process(es): 11, 12"))
     lines = (tmp_path / "run.log").read_text().splitlines()
     assert lines[0].endswith(" WARNING [regularization] trial 3: mode collapse at epoch 2")
     assert lines[0].count("WARNING") == 1
@@ -49,8 +49,8 @@ def test_run_log_names_the_level_once(tmp_path: Path) -> None:
 def test_the_plain_log_still_marks_warnings_and_not_notes() -> None:
     stream = io.StringIO()
     log = PlainLog(stream)
-    log.emit("warning", message="time budget used up")
-    log.emit("note", message="started 1 local worker process(es): 5")
+    log.emit(RunWarning(message="time budget used up"))
+    log.emit(Note(message="started 1 local worker process(es): 5"))
     first, second = stream.getvalue().splitlines()
     assert first.endswith(" WARNING time budget used up") and second.endswith(" started 1 local worker process(es): 5")
     assert "WARNING" not in second
@@ -61,5 +61,5 @@ def test_starting_local_workers_is_a_note_not_a_warning(tmp_path: Path) -> None:
     workers = LocalWorkers(config_from_dict({}), tmp_path, events)
     workers.spawn(1)  # `hyperopt worker` on a folder that is no run: it exits at once
     workers.wait()
-    assert [name for name, _ in events.events] == ["note"]
-    assert events.events[0][1]["message"].startswith("started 1 local worker")
+    assert [type(event) for event in events.events] == [Note]
+    assert events.events[0].message.startswith("started 1 local worker")

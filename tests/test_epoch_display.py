@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperopt_cli.cli.trials import trial_row
 from hyperopt_cli.run.events import describe
+from hyperopt_cli.search.events import EpochEnd
 
 START = dt.datetime(2026, 12, 1, 12, 0, 0)
 
@@ -81,7 +82,7 @@ def test_liveness_tells_a_dead_local_worker(tmp_path: object) -> None:
 
 
 def test_the_log_counts_the_same_way() -> None:
-    line = describe("epoch", {"group": "g", "trial": 3, "epoch": 1, "epochs": 2, "value": 0.2, "metrics": {}})
+    line = describe(EpochEnd(group="g", trial=3, epoch=1, epochs=2, value=0.2, metrics={}))
     assert "epoch 2/2" in line
 
 

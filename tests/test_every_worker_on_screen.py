@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from hyperopt_cli.cli.progress import LiveDisplay, PlainLog
+from hyperopt_cli.search.events import Event, Note, RunStart, TrialEnd, TrialStart
 
 
 class Clock:
@@ -32,12 +33,12 @@ def test_the_plain_log_tells_the_trials_other_workers_finished(tmp_path: Path) -
     run, clock, stream = tmp_path / "run", Clock(), io.StringIO()
     write_state(run, [[0, 1.09]])
     log = PlainLog(stream, clock=clock)
-    log.emit("run_start", job_id="j", run_dir=str(run), mode="quick", groups=["learning_rate"],
-             parallel="2 workers x 1 thread, journal files", time_estimate={})
-    log.emit("trial_end", group="learning_rate", trial=1, state="COMPLETE", value=1.08, collapsed=False)
+    log.emit(RunStart(job_id="j", run_dir=str(run), mode="quick", groups=("learning_rate",),
+                      parallel="2 workers x 1 thread, journal files", time_estimate={}))
+    log.emit(TrialEnd(group="learning_rate", trial=1, state="COMPLETE", value=1.08, collapsed=False))
     write_state(run, [[0, 1.09], [1, 1.08], [2, 1.0711]])  # trial 2 ran in the other worker
     clock.t += 2
-    log.emit("trial_start", group="learning_rate", trial=3, params={}, resumed=False)
+    log.emit(TrialStart(group="learning_rate", trial=3, params={}, resumed=False))
     text = stream.getvalue()
     assert "[learning_rate] trial 2 finished by another worker: value 1.0711" in text
     assert "trial 0 finished by another" not in text and "trial 1 finished by another" not in text
@@ -50,8 +51,8 @@ def test_the_live_view_shows_the_other_workers_and_the_best_trial_of_any(tmp_pat
         "h:2:1.0": {"pid": 2, "alive": True, "role": "worker", "group": "learning_rate", "trial": 4},
         "h:3:1.0": {"pid": 3, "alive": False, "role": "worker", "group": "learning_rate", "trial": 1}})
     display = LiveDisplay(Console(file=io.StringIO(), width=120), clock=clock)
-    display.emit("run_start", job_id="j", run_dir=str(run), mode="quick", groups=["learning_rate"], pid=1,
-                 parallel="2 workers x 1 thread, journal files", time_estimate={})
+    display.emit(RunStart(job_id="j", run_dir=str(run), mode="quick", groups=("learning_rate",), pid=1,
+                          parallel="2 workers x 1 thread, journal files", time_estimate={}))
     console = Console(file=io.StringIO(), width=120, color_system=None)
     console.print(display.renderable())
     text = console.file.getvalue()  # type: ignore[attr-defined]
@@ -68,8 +69,8 @@ def test_the_started_note_counts_as_the_header_does(tmp_path: Path, monkeypatch:
     envs: list[dict[str, str]] = []
 
     class Sink:
-        def emit(self, event: str, **data: object) -> None:
-            notes.append(str(data.get("message")))
+        def emit(self, event: Event) -> None:
+            notes.append(event.message if isinstance(event, Note) else repr(event))
 
     class FakePopen:
         pid = 4242

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,6 +11,7 @@ from cli_helpers import tiny
 from hyperopt_cli.core.errors import StopRequested
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
+from hyperopt_cli.search.events import EvaluationNote, Event
 
 
 class BlockEvents:
@@ -21,10 +21,9 @@ class BlockEvents:
         self.blocks: list[str] = []
         self.stop = stop
 
-    def emit(self, event: str, **data: Any) -> None:
-        message = str(data.get("message", ""))
-        if event == "evaluation" and message.startswith("walk-forward block"):
-            self.blocks.append(message)
+    def emit(self, event: Event) -> None:
+        if isinstance(event, EvaluationNote) and event.message.startswith("walk-forward block"):
+            self.blocks.append(event.message)
             if self.stop is not None:
                 self.stop.set()
 

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from hyperopt_cli.cli.progress import LiveDisplay
 from hyperopt_cli.run.estimate import describe_remaining, estimate_hours, format_duration
+from hyperopt_cli.search.events import GroupEnd, GroupStart, RunStart, TrialEnd, TrialStart
 from hyperopt_cli.search.summary import summarize
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, 0)
@@ -45,13 +46,13 @@ def _state(run_dir: Path, groups: dict[str, dict[str, object]], estimate: dict[s
 def test_counts_and_elapsed_come_from_the_storage_not_from_this_process(tmp_path: Path) -> None:
     clock = Clock()
     display = LiveDisplay(Console(file=io.StringIO()), clock=clock)
-    display.emit("run_start", job_id="j", run_dir=str(tmp_path), mode="quick", groups=["learning_rate", "regularization"],
-                 time_estimate=UNMEASURED, max_trials=6)
-    display.emit("group_start", group="learning_rate", finished=0)  # finished by workers before this owner saw it
-    display.emit("group_end", group="learning_rate", reason="budget", best_value=0.41, best_params={"lr": 0.01})
-    display.emit("group_start", group="regularization", finished=0)
-    display.emit("trial_start", group="regularization", trial=0, params={})
-    display.emit("trial_end", group="regularization", trial=0, state="COMPLETE", value=0.3)  # this process: 1 trial
+    display.emit(RunStart(job_id="j", run_dir=str(tmp_path), mode="quick", groups=("learning_rate", "regularization"),
+                          time_estimate=UNMEASURED, max_trials=6))
+    display.emit(GroupStart(group="learning_rate", finished=0))  # finished by workers before this owner saw it
+    display.emit(GroupEnd(group="learning_rate", reason="budget", best_value=0.41, best_params={"lr": 0.01}))
+    display.emit(GroupStart(group="regularization", finished=0))
+    display.emit(TrialStart(group="regularization", trial=0, params={}))
+    display.emit(TrialEnd(group="regularization", trial=0, state="COMPLETE", value=0.3))  # this process: 1 trial
     _state(tmp_path, {
         "learning_rate": {"status": "completed", "max_trials": 6, "wall_s": 78.0, "best_value": 0.41,
                           "n_trials": {"complete": 3, "pruned": 3, "failed": 0}},
@@ -65,8 +66,8 @@ def test_counts_and_elapsed_come_from_the_storage_not_from_this_process(tmp_path
 
 def test_an_unmeasured_estimate_is_not_shown_as_a_number(tmp_path: Path) -> None:
     display = LiveDisplay(Console(file=io.StringIO()), clock=Clock())
-    display.emit("run_start", job_id="j", run_dir=str(tmp_path), mode="quick", groups=["learning_rate"],
-                 time_estimate=UNMEASURED)
+    display.emit(RunStart(job_id="j", run_dir=str(tmp_path), mode="quick", groups=("learning_rate",),
+                          time_estimate=UNMEASURED))
     text = _render(display)
     assert "remaining: measured once the first trials finish (6 trials to go)" in text
     assert "2.8" not in text and "ETA" not in text

@@ -12,6 +12,7 @@ from cli_helpers import hyperopt, write_config
 from hyperopt_cli.cli import app
 from hyperopt_cli.run.estimate import describe_remaining
 from hyperopt_cli.run.events import plain_line
+from hyperopt_cli.search.events import GroupStart, RunStart
 from model_helpers import finished_run
 
 runner = CliRunner()
@@ -64,7 +65,7 @@ def test_resume_of_a_completed_run_prints_only_its_error(run: Any, tmp_path: Pat
 
 def test_one_trial_is_one_trial() -> None:
     assert "(1 trial to go)" in describe_remaining({"remaining_trials": 1})
-    line = plain_line("run_start", {"job_id": "j", "run_dir": "r", "mode": "quick", "groups": ["learning_rate"],
-                                    "time_estimate": {"total_trials": 1, "remaining_trials": 1}})
+    line = plain_line(RunStart(job_id="j", run_dir="r", mode="quick", groups=("learning_rate",),
+                               time_estimate={"total_trials": 1, "remaining_trials": 1}))
     assert line is not None and "1 trial," in line and "1 trials" not in line
-    assert "1 trial already finished" in (plain_line("group_start", {"group": "g", "finished": 1}) or "")
+    assert "1 trial already finished" in (plain_line(GroupStart(group="g", finished=1)) or "")

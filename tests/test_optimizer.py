@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 import pytest
@@ -18,29 +18,32 @@ from hyperopt_cli.evaluation.baselines import BASELINES
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
 from hyperopt_cli.search import storage
+from hyperopt_cli.search.events import EpochEnd, Event, RunWarning, TrialEnd, TrialStart
 from hyperopt_cli.search.summary import drops_a_class
+
+E = TypeVar("E")
 
 
 class Recorder:
     def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[Event] = []
 
-    def emit(self, event: str, **data: Any) -> None:
-        self.events.append((event, data))
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
 
-    def named(self, event: str) -> list[dict[str, Any]]:
-        return [d for e, d in self.events if e == event]
+    def named(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
 
 
 class StopOn(Recorder):
     """Sets the stop event at the first `event` (as Ctrl-C would at that moment)."""
 
-    def __init__(self, event: str, stop: threading.Event) -> None:
+    def __init__(self, kind: type[Event], stop: threading.Event) -> None:
         super().__init__()
-        self.event, self.stop = event, stop
+        self.kind, self.stop = kind, stop
 
-    def emit(self, event: str, **data: Any) -> None:
-        if event == self.event:
+    def emit(self, event: Event) -> None:
+        if isinstance(event, self.kind):
             self.stop.set()
 
 
@@ -160,7 +163,7 @@ def test_time_budget_is_summed_across_restarts(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "max_trials_per_group=10", "max_total_time_hours=0.01")  # 36 s in all
     stop = threading.Event()
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer(cfg, run, events=StopOn("trial_end", stop)).optimize(stop)
+        HyperparameterOptimizer(cfg, run, events=StopOn(TrialEnd, stop)).optimize(stop)
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "paused" and 0 < state["elapsed_s"] < 36
     assert state["groups"]["learning_rate"]["n_trials"]["finished"] == 1
@@ -171,8 +174,8 @@ def test_time_budget_is_summed_across_restarts(tmp_path: Path) -> None:
     results = HyperparameterOptimizer.from_run_dir(run, events=events).optimize()
     session_s = time.monotonic() - started
     assert results["group_results"]["learning_rate"]["n_trials"]["finished"] == 1  # no trial once it is spent
-    assert events.named("trial_start") == []
-    assert [d["message"] for d in events.named("warning")] == ["time budget of 0.01 h used up during learning_rate"]
+    assert events.named(TrialStart) == []
+    assert [e.message for e in events.named(RunWarning)] == ["time budget of 0.01 h used up during learning_rate"]
     after = json.loads((run / "state.json").read_text())
     assert after["status"] == "completed"
     assert 36.0 < after["elapsed_s"] <= 36.0 + session_s + 0.01  # this session added to the earlier ones
@@ -203,7 +206,7 @@ def test_collapse_is_flagged_and_never_changes_the_objective(tmp_path: Path) -> 
         assert t.user_attrs["collapsed"] is True
         assert t.value == pytest.approx(t.user_attrs["raw_value"])
     assert sorted(results["group_results"]["learning_rate"]["collapsed_trials"]) == [t.number for t in trials]
-    assert any("mode collapse" in d["message"] for d in events.named("warning"))
+    assert any("mode collapse" in e.message for e in events.named(RunWarning))
 
 
 @pytest.mark.parametrize("mode", ["quick", "group"])
@@ -244,7 +247,7 @@ def test_stop_event_pauses_with_a_running_trial_kept(tmp_path: Path) -> None:
     run = tmp_path / "run"
     stop = threading.Event()
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer(cfg, run, events=StopOn("epoch", stop)).optimize(stop)
+        HyperparameterOptimizer(cfg, run, events=StopOn(EpochEnd, stop)).optimize(stop)
     states = [t.state.name for t in study(run, cfg, "learning_rate").trials]
     assert states == ["RUNNING"]
     assert (run / "checkpoints" / "learning_rate_trial00000.pt").exists()
@@ -262,7 +265,7 @@ def test_run_started_by_an_older_version_without_newer_keys_resumes(tmp_path: Pa
     cfg = tiny("mode=quick", "max_trials_per_group=3")
     stop = threading.Event()
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer(cfg, run, events=StopOn("trial_end", stop)).optimize(stop)
+        HyperparameterOptimizer(cfg, run, events=StopOn(TrialEnd, stop)).optimize(stop)
     # What an older version wrote: config.yaml without the keys added since, hashed as written.
     old = yaml.safe_load((run / "config.yaml").read_text())
     for key in ("workers", "heartbeat_interval_s", "worker_timeout_s", "checkpoint_dir"):
@@ -312,7 +315,7 @@ def test_a_label_setting_with_a_vanishing_class_is_refused_untrained(tmp_path: P
         assert t.user_attrs["degenerate_labels"] is True and "min_class_share" in t.user_attrs["fail_reason"]
         assert "history" not in t.user_attrs  # refused before any training
     assert results["best_params"] == {}  # the config's labels stay
-    assert any("trial refused: degenerate labels" in d["message"] for d in events.named("warning"))
+    assert any("trial refused: degenerate labels" in e.message for e in events.named(RunWarning))
 
 
 @pytest.mark.slow  # a full run

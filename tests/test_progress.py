@@ -7,6 +7,19 @@ import pytest
 from rich.console import Console
 
 from hyperopt_cli.cli.progress import LiveDisplay, PlainLog, make_display
+from hyperopt_cli.search.events import (
+    EpochEnd,
+    EstimateUpdate,
+    EvaluationNote,
+    GroupEnd,
+    GroupStart,
+    Note,
+    RunEnd,
+    RunStart,
+    RunWarning,
+    TrialEnd,
+    TrialStart,
+)
 
 GROUPS = ["learning_rate", "regularization", "class_balance", "augmentation", "scheduler", "triple_barrier"]
 ESTIMATE = {"estimated_hours": 2.0, "remaining_hours": 1.5, "total_trials": 120, "remaining_trials": 90,
@@ -48,24 +61,24 @@ def cells(text: str, group: str) -> list[str]:
 def feed_run(display: LiveDisplay, clock: FakeClock) -> None:
     """A resumed run: learning_rate finished, regularization mid-trial with a collapse warning."""
     clock.t = 1000.0  # the display was made earlier; elapsed counts from run_start
-    display.emit("run_start", job_id="job-42", run_dir="runs/job-42", mode="full", groups=GROUPS,
-                 time_estimate=ESTIMATE, action="started", pid=123)
-    display.emit("group_start", group="learning_rate", finished=0)
+    display.emit(RunStart(job_id="job-42", run_dir="runs/job-42", mode="full", groups=tuple(GROUPS),
+                          time_estimate=ESTIMATE, action="started", pid=123))
+    display.emit(GroupStart(group="learning_rate", finished=0))
     for number, state, value in [(0, "COMPLETE", 0.40), (1, "COMPLETE", 0.4321), (2, "PRUNED", None), (3, "FAIL", None)]:
-        display.emit("trial_start", group="learning_rate", trial=number, params={"learning_rate": 0.001}, resumed=False)
-        display.emit("trial_end", group="learning_rate", trial=number, state=state, value=value, collapsed=False)
+        display.emit(TrialStart(group="learning_rate", trial=number, params={"learning_rate": 0.001}, resumed=False))
+        display.emit(TrialEnd(group="learning_rate", trial=number, state=state, value=value, collapsed=False))
     clock.t += 125
-    display.emit("group_end", group="learning_rate", reason="budget", best_value=0.4321,
-                 best_params={"learning_rate": 0.00123, "batch_size": 64})
-    display.emit("group_start", group="regularization", finished=2)
-    display.emit("trial_start", group="regularization", trial=4, params={"dropout": 0.2, "weight_decay": 1e-4}, resumed=False)
-    display.emit("trial_end", group="regularization", trial=4, state="COMPLETE", value=0.39, collapsed=False)
-    display.emit("trial_start", group="regularization", trial=5, params={"dropout": 0.35, "weight_decay": 0.01}, resumed=True)
+    display.emit(GroupEnd(group="learning_rate", reason="budget", best_value=0.4321,
+                          best_params={"learning_rate": 0.00123, "batch_size": 64}))
+    display.emit(GroupStart(group="regularization", finished=2))
+    display.emit(TrialStart(group="regularization", trial=4, params={"dropout": 0.2, "weight_decay": 1e-4}, resumed=False))
+    display.emit(TrialEnd(group="regularization", trial=4, state="COMPLETE", value=0.39, collapsed=False))
+    display.emit(TrialStart(group="regularization", trial=5, params={"dropout": 0.35, "weight_decay": 0.01}, resumed=True))
     for epoch, value in [(0, 0.31), (1, 0.3777)]:
-        display.emit("epoch", group="regularization", trial=5, epoch=epoch, epochs=4, value=value,
-                     metrics={"val_f1": value, "val_loss": 1.02})
-    display.emit("warning", group="regularization", trial=5, message="mode collapse: 93% of predictions are HOLD")
-    display.emit("no_such_event", group="regularization", whatever=1)
+        display.emit(EpochEnd(group="regularization", trial=5, epoch=epoch, epochs=4, value=value,
+                              metrics={"val_f1": value, "val_loss": 1.02}))
+    display.emit(RunWarning(group="regularization", trial=5, message="mode collapse: 93% of predictions are HOLD"))
+    display.emit(Note(message="started 1 local worker process beside this one"))  # not the view's to show
     clock.t = 1000 + 3723
 
 
@@ -100,13 +113,13 @@ def test_live_display_renders_groups_trial_and_warnings() -> None:
 
 def test_best_value_follows_direction_and_warnings_keep_the_last_three() -> None:
     display = LiveDisplay(terminal(), clock=FakeClock())
-    display.emit("run_start", job_id="j", run_dir="r", mode="group", groups=["scheduler"], time_estimate={}, action="started")
-    display.emit("group_start", group="scheduler", finished=0, direction="minimize")
+    display.emit(RunStart(job_id="j", run_dir="r", mode="group", groups=("scheduler",), time_estimate={}, action="started"))
+    display.emit(GroupStart(group="scheduler", finished=0, direction="minimize"))
     for number, value in enumerate([0.9, 0.5, 0.7]):
-        display.emit("trial_start", group="scheduler", trial=number, params={"scheduler_T_0": 10 + number}, resumed=False)
-        display.emit("trial_end", group="scheduler", trial=number, state="COMPLETE", value=value, collapsed=False)
+        display.emit(TrialStart(group="scheduler", trial=number, params={"scheduler_T_0": 10 + number}, resumed=False))
+        display.emit(TrialEnd(group="scheduler", trial=number, state="COMPLETE", value=value, collapsed=False))
     for n in range(5):
-        display.emit("warning", message=f"note {n}")
+        display.emit(RunWarning(message=f"note {n}"))
     text = render(display)
     assert cells(text, "scheduler")[2:7] == ["3/?", "0", "0", "0.5000 #1", "scheduler_T_0=11"]
     assert "no trial running" in text
@@ -117,7 +130,7 @@ def test_run_end_pauses_the_running_group_and_update_estimate_replaces_it() -> N
     clock = FakeClock(900.0)
     display = LiveDisplay(terminal(), clock=clock)
     feed_run(display, clock)
-    display.emit("run_end", status="paused", message="resume with: hyperopt resume runs/job-42")
+    display.emit(RunEnd(status="paused", message="resume with: hyperopt resume runs/job-42"))
     clock.t += 600  # a paused group's elapsed time stops
     display.update_estimate({**ESTIMATE, "remaining_hours": 0.25, "remaining_trials": 12})
     text = render(display)
@@ -125,16 +138,16 @@ def test_run_end_pauses_the_running_group_and_update_estimate_replaces_it() -> N
     assert cells(text, "regularization")[-1] == "0:59:58"
     assert "no trial running" in text and text.splitlines()[0].endswith("runs/job-42  paused")
     assert "about 15 min of work left (12 trials) once resumed" in text and "ETA" not in text
-    display.emit("evaluation", message="test macro-F1 0.4100")
+    display.emit(EvaluationNote(message="test macro-F1 0.4100"))
     assert "final evaluation: test macro-F1 0.4100" in render(display)
 
 
 def test_live_start_stop_draws_the_final_frame() -> None:
     console = terminal()
     with LiveDisplay(console, clock=FakeClock()) as display:
-        display.emit("run_start", job_id="j", run_dir="r", mode="quick", groups=["learning_rate"],
-                     time_estimate=ESTIMATE, action="started")
-        display.emit("group_start", group="learning_rate", finished=0)
+        display.emit(RunStart(job_id="j", run_dir="r", mode="quick", groups=("learning_rate",),
+                              time_estimate=ESTIMATE, action="started"))
+        display.emit(GroupStart(group="learning_rate", finished=0))
     assert "learning_rate" in console.file.getvalue()  # type: ignore[attr-defined]
 
 
@@ -149,12 +162,12 @@ class FlushCounter(io.StringIO):
 def test_plain_log_writes_one_timestamped_line_per_event() -> None:
     stream = FlushCounter()
     log = PlainLog(stream, now=lambda: dt.datetime(2026, 5, 9, 12, 34, 56))
-    log.emit("run_start", job_id="job-42", run_dir="runs/job-42", mode="full", groups=GROUPS,
-             time_estimate=ESTIMATE, action="resumed", pid=1)
-    log.emit("trial_start", group="learning_rate", trial=3, params={"learning_rate": 0.00123}, resumed=False)
-    log.emit("no_such_event", group="learning_rate")
-    log.emit("epoch", group="learning_rate", trial=3, epoch=1, epochs=4, value=0.5, metrics={"val_f1": 0.5, "val_loss": 1.0})
-    log.emit("trial_end", group="learning_rate", trial=3, state="PRUNED", value=None, collapsed=False)
+    log.emit(RunStart(job_id="job-42", run_dir="runs/job-42", mode="full", groups=tuple(GROUPS),
+                      time_estimate=ESTIMATE, action="resumed", pid=1))
+    log.emit(TrialStart(group="learning_rate", trial=3, params={"learning_rate": 0.00123}, resumed=False))
+    log.emit(EstimateUpdate(time_estimate=ESTIMATE))  # no line of its own
+    log.emit(EpochEnd(group="learning_rate", trial=3, epoch=1, epochs=4, value=0.5, metrics={"val_f1": 0.5, "val_loss": 1.0}))
+    log.emit(TrialEnd(group="learning_rate", trial=3, state="PRUNED", value=None, collapsed=False))
     lines = stream.getvalue().splitlines()
     assert lines == [
         "2026-05-09 12:34:56 run job-42 resumed in runs/job-42: mode full, groups " + ", ".join(GROUPS)
@@ -179,7 +192,7 @@ def test_estimate_events_from_the_run_refresh_the_header() -> None:
     clock = FakeClock(900.0)
     display = LiveDisplay(terminal(), clock=clock)
     feed_run(display, clock)
-    display.emit("estimate", time_estimate={**ESTIMATE, "remaining_hours": 0.5, "remaining_trials": 30})
+    display.emit(EstimateUpdate(time_estimate={**ESTIMATE, "remaining_hours": 0.5, "remaining_trials": 30}))
     assert "remaining 30 min of 2.0 h (30 trials)" in render(display)
 
 
@@ -200,14 +213,14 @@ def test_the_live_table_updates_on_its_own_thread_never_on_the_emitting_one() ->
 
     display.renderable = recording_renderable  # type: ignore[method-assign]
     with display:
-        display.emit("run_start", job_id="j", run_dir="r", mode="quick", groups=["learning_rate"],
-                     time_estimate=ESTIMATE, action="started", data="synthetic (6,000 bars)",
-                     parallel="2 workers x 1 thread, journal files")
+        display.emit(RunStart(job_id="j", run_dir="r", mode="quick", groups=("learning_rate",),
+                              time_estimate=ESTIMATE, action="started", data="synthetic (6,000 bars)",
+                              parallel="2 workers x 1 thread, journal files"))
         me = threading.current_thread().name
         before = drawn_on.count(me)
         started = time.monotonic()
         for epoch in range(200):  # a burst of events costs no rendering on this thread
-            display.emit("epoch", group="learning_rate", trial=7, epoch=epoch, epochs=200, value=0.5)
+            display.emit(EpochEnd(group="learning_rate", trial=7, epoch=epoch, epochs=200, value=0.5))
         assert time.monotonic() - started < 1.0
         assert drawn_on.count(me) == before  # no render on the emitting thread
         deadline = time.monotonic() + 10 / REFRESH_PER_SECOND

@@ -17,6 +17,7 @@ from hyperopt_cli.run import rundir
 from hyperopt_cli.run.rate import NO_RATE, format_rate, mark_spans, span_seconds, state_rates, trials_per_hour
 from hyperopt_cli.run.state import GroupsProgress, StateWriter
 from hyperopt_cli.run.status import run_status
+from hyperopt_cli.search.events import RunStart
 from hyperopt_cli.search.group import TimeBudget
 from hyperopt_cli.search.summary import StudySummary
 from terminal_helpers import assert_fits
@@ -145,9 +146,9 @@ def test_the_live_view_shows_it_and_fits(stopped_overnight: Path, columns: int) 
 
     console = Console(file=io.StringIO(), force_terminal=True, width=columns, color_system=None, soft_wrap=True)
     display = LiveDisplay(console, clock=Clock())
-    display.emit("run_start", job_id="job-42", run_dir=str(stopped_overnight), mode="quick", groups=["learning_rate"],
-                 time_estimate={}, action="resumed", pid=123, data="synthetic (6,000 bars)",
-                 parallel="1 worker x 1 thread")
+    display.emit(RunStart(job_id="job-42", run_dir=str(stopped_overnight), mode="quick", groups=("learning_rate",),
+                          time_estimate={}, action="resumed", pid=123, data="synthetic (6,000 bars)",
+                          parallel="1 worker x 1 thread"))
     console.print(display.renderable())
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert_fits(text, columns)
@@ -159,7 +160,7 @@ def test_the_live_view_says_dash_before_there_is_a_rate() -> None:
 
     console = Console(file=io.StringIO(), force_terminal=True, width=80, color_system=None)
     display = LiveDisplay(console, clock=Clock())
-    display.emit("run_start", job_id="j", run_dir="no/such/run", mode="quick", groups=["learning_rate"],
-                 time_estimate={}, action="started")
+    display.emit(RunStart(job_id="j", run_dir="no/such/run", mode="quick", groups=("learning_rate",),
+                          time_estimate={}, action="started"))
     console.print(display.renderable())
     assert f"trials/h: run {NO_RATE}" in console.file.getvalue()  # type: ignore[attr-defined]

@@ -10,7 +10,6 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +17,7 @@ from cli_helpers import hyperopt, tiny
 from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.report.page import SECTIONS, write_report
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
+from hyperopt_cli.search.events import EpochEnd, Event
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -50,8 +50,8 @@ class StopInSecondGroup:
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
 
-    def emit(self, event: str, **data: Any) -> None:
-        if event == "epoch" and data.get("group") == "regularization" and data.get("trial") == 1:
+    def emit(self, event: Event) -> None:
+        if isinstance(event, EpochEnd) and event.group == "regularization" and event.trial == 1:
             self.stop.set()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ from rich.console import Console
 
 from cli_helpers import hyperopt
 from hyperopt_cli.cli.screen import Col, fit_table, flow
+from hyperopt_cli.search.events import RunWarning
 from model_helpers import finished_run
 from terminal_helpers import assert_fits, in_terminal, screen_lines
 
@@ -92,10 +94,11 @@ def test_the_live_view_fits(columns: int) -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=columns, color_system=None, soft_wrap=True)
     display = LiveDisplay(console, clock=FakeClock(900.0))
     feed_run(display, display.clock)  # type: ignore[arg-type]
-    display.emit("warning", group="augmentation", trial=0,
-                 message="mode collapse at epoch 1: 95% of validation predictions are SELL, val precision 0.315")
-    display._run.update(run_dir="/home/someone/projects/hyperopt-cli/runs/20261127_215832",
-                        data="synthetic (6,000 bars)", parallel="2 workers x 1 thread, journal files")
+    display.emit(RunWarning(group="augmentation", trial=0,
+                            message="mode collapse at epoch 1: 95% of validation predictions are SELL, val precision 0.315"))
+    assert display._run is not None
+    display._run = dataclasses.replace(display._run, run_dir="/home/someone/projects/hyperopt-cli/runs/20261127_215832",
+                                       data="synthetic (6,000 bars)", parallel="2 workers x 1 thread, journal files")
     console.print(display.renderable())
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert_fits(text, columns)

@@ -23,6 +23,7 @@ from hyperopt_cli.config import GROUPS, OptimizationConfig, family_params
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.search import group as group_search
 from hyperopt_cli.search import storage
+from hyperopt_cli.search.events import Event, TrialStart
 from hyperopt_cli.search.incumbent import INCUMBENT_ATTR, incumbent_params
 
 SEAM = "train_model"  # hyperopt_cli.search.group.train_model
@@ -44,9 +45,9 @@ class TrainingRecorder:
         self._current: tuple[str, int] | None = None
         self._real = getattr(group_search, SEAM)
 
-    def emit(self, event: str, **data: Any) -> None:
-        if event == "trial_start":
-            self._current = (data["group"], data["trial"])
+    def emit(self, event: Event) -> None:
+        if isinstance(event, TrialStart):
+            self._current = (event.group, event.trial)
 
     def train(self, data: Any, trainer_cfg: Any, model_cfg: Any, *args: Any, **kwargs: Any) -> Any:
         assert self._current is not None, "training started before any trial_start event"

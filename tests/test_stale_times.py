@@ -15,6 +15,7 @@ from cli_helpers import hyperopt
 from hyperopt_cli.cli.progress import LiveDisplay
 from hyperopt_cli.cli.render import describe_times
 from hyperopt_cli.run.status import settle
+from hyperopt_cli.search.events import RunStart
 from model_helpers import finished_run
 
 ESTIMATE = {"estimated_hours": 65 / 3600, "remaining_hours": 20 / 3600, "total_trials": 4, "remaining_trials": 1,
@@ -81,8 +82,8 @@ class Clock:
 def test_the_live_remaining_counts_down_through_a_long_final_evaluation() -> None:
     clock = Clock()
     display = LiveDisplay(Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None), clock=clock)
-    display.emit("run_start", job_id="j", run_dir="r", mode="quick", groups=["learning_rate"],
-                 time_estimate={**ESTIMATE, "remaining_hours": 600 / 3600, "estimated_hours": 0.5}, action="started")
+    display.emit(RunStart(job_id="j", run_dir="r", mode="quick", groups=("learning_rate",),
+                          time_estimate={**ESTIMATE, "remaining_hours": 600 / 3600, "estimated_hours": 0.5}, action="started"))
 
     def header() -> str:
         console = Console(file=io.StringIO(), width=120, color_system=None)

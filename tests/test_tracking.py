@@ -14,6 +14,7 @@ from cli_helpers import tiny_raw, write_config
 from hyperopt_cli.config import GROUPS, config_from_dict
 from hyperopt_cli.core.errors import ConfigError, StopRequested
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
+from hyperopt_cli.search.events import EpochEnd, Event
 
 INSTALL_MESSAGE = "use_mlflow is true but mlflow is not installed; install it with: pip install 'hyperopt-cli[mlflow]'"
 
@@ -44,8 +45,8 @@ class StopAtFirstEpochOf:
     def __init__(self, stop: threading.Event, group: str, trial: int) -> None:
         self.stop, self.group, self.trial, self.fired = stop, group, trial, False
 
-    def emit(self, event: str, **data: Any) -> None:
-        if event == "epoch" and not self.fired and (data["group"], data["trial"]) == (self.group, self.trial):
+    def emit(self, event: Event) -> None:
+        if isinstance(event, EpochEnd) and not self.fired and (event.group, event.trial) == (self.group, self.trial):
             self.fired = True
             self.stop.set()
 

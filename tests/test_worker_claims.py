@@ -19,6 +19,7 @@ from _tiny_data import tiny_data
 from cli_helpers import TINY_CONFIG
 from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.run import rundir
+from hyperopt_cli.search.events import EpochEnd, Event, RunWarning
 from hyperopt_cli.search.group import GroupSearch, TimeBudget
 from hyperopt_cli.search.liveness import WorkerId, this_worker
 from hyperopt_cli.search.storage import trial_handle
@@ -73,12 +74,12 @@ class _TakeOverAfterFirstEpoch:
         self.search: GroupSearch | None = None
         self.warnings: list[str] = []
 
-    def emit(self, event: str, **data: Any) -> None:
-        if event == "epoch" and data["epoch"] == 0 and self.search is not None:
-            frozen = self.search.study.get_trials(deepcopy=False)[data["trial"]]
+    def emit(self, event: Event) -> None:
+        if isinstance(event, EpochEnd) and event.epoch == 0 and self.search is not None:
+            frozen = self.search.study.get_trials(deepcopy=False)[event.trial]
             trial_handle(self.search.study, frozen).set_user_attr(WORKER_ATTR, live_other_worker().key)
-        if event == "warning":
-            self.warnings.append(data["message"])
+        if isinstance(event, RunWarning):
+            self.warnings.append(event.message)
 
 
 def test_a_worker_that_lost_its_trial_abandons_it_at_the_next_epoch(tmp_path: Path) -> None:

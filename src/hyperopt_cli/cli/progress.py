@@ -36,6 +36,22 @@ from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 from hyperopt_cli.run.events import plain_line, short_params
 from hyperopt_cli.run.rate import Rates, describe_rates, state_rates
+from hyperopt_cli.search.events import (
+    EpochEnd,
+    EstimateUpdate,
+    EvaluationNote,
+    Event,
+    GroupEnd,
+    GroupKept,
+    GroupStart,
+    Note,
+    RunEnd,
+    RunStart,
+    RunWarning,
+    TrialEnd,
+    TrialStart,
+    unhandled,
+)
 
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "paused": "magenta", "completed": "green"}
 MAX_WARNINGS = 3  # warnings kept on screen, most recent last
@@ -152,7 +168,7 @@ class LiveDisplay:
         self.clock = clock
         self._lock = threading.Lock()  # emit() runs in the search thread, renderable() in Live's
         self._live: Live | None = None
-        self._run: dict[str, Any] = {}
+        self._run: RunStart | None = None
         self._status = "starting"
         self._started = clock()
         self._estimate: dict[str, Any] = {}
@@ -196,56 +212,77 @@ class LiveDisplay:
         with self._lock:
             self._set_estimate(time_estimate)
 
-    def emit(self, event: str, **data: Any) -> None:
-        handler = getattr(self, f"_on_{event}", None)
-        if handler is None:
-            return  # unknown events are not ours to judge
+    def emit(self, event: Event) -> None:
         with self._lock:
-            handler(data)
+            match event:
+                case RunStart():
+                    self._on_run_start(event)
+                case GroupStart():
+                    self._on_group_start(event)
+                case TrialStart():
+                    self._on_trial_start(event)
+                case EpochEnd():
+                    self._on_epoch(event)
+                case TrialEnd():
+                    self._on_trial_end(event)
+                case GroupEnd():
+                    self._on_group_end(event)
+                case RunWarning():
+                    self._on_warning(event)
+                case EstimateUpdate():
+                    self._set_estimate(event.time_estimate)
+                case EvaluationNote():
+                    self._note = plain_line(event) or self._note
+                case RunEnd():
+                    self._on_run_end(event)
+                case GroupKept() | Note():
+                    pass  # run.log and the plain log tell them; the view has no place for them
+                case _:
+                    unhandled(event)
 
     def _row(self, group: str) -> _GroupRow:
-        return self._groups.setdefault(group, _GroupRow(direction=self._run.get("direction", "maximize")))
+        return self._groups.setdefault(group, _GroupRow())
 
-    def _on_run_start(self, data: dict[str, Any]) -> None:
-        self._run = data
+    def _on_run_start(self, event: RunStart) -> None:
+        self._run = event
         self._status = "running"
         self._started = self.clock()
-        self._set_estimate(data.get("time_estimate"))
-        groups = list(data.get("groups") or [])
+        self._set_estimate(event.time_estimate)
+        groups = list(event.groups)
         total = self._estimate.get("total_trials")
-        self._max_trials = data.get("max_trials") or (total // len(groups) if total and groups else None)
+        self._max_trials = event.max_trials or (total // len(groups) if total and groups else None)
         for group in groups:
             self._row(group)
 
-    def _on_group_start(self, data: dict[str, Any]) -> None:
-        row = self._row(data["group"])
+    def _on_group_start(self, event: GroupStart) -> None:
+        row = self._row(event.group)
         row.status, row.started, row.ended = "running", self.clock(), None
-        row.done_before = int(data.get("finished") or 0)
-        row.direction = data.get("direction", row.direction)
-        if "complete" in data:  # a resumed group: the study's own counts and best so far
-            row.complete, row.pruned, row.failed = (int(data.get(k) or 0) for k in ("complete", "pruned", "failed"))
+        row.done_before = event.finished
+        row.direction = event.direction or row.direction
+        if event.complete is not None:  # a resumed group: the study's own counts and best so far
+            row.complete, row.pruned, row.failed = event.complete, event.pruned or 0, event.failed or 0
             row.done_before = 0
-            row.best_value, row.best_params = data.get("best_value"), data.get("best_params")
+            row.best_value, row.best_params = event.best_value, event.best_params
 
-    def _on_trial_start(self, data: dict[str, Any]) -> None:
-        self._row(data["group"]).status = "running"
-        self._trial = _Trial(data["group"], data["trial"], dict(data.get("params") or {}))
+    def _on_trial_start(self, event: TrialStart) -> None:
+        self._row(event.group).status = "running"
+        self._trial = _Trial(event.group, event.trial, dict(event.params))
 
-    def _on_epoch(self, data: dict[str, Any]) -> None:
+    def _on_epoch(self, event: EpochEnd) -> None:
         trial = self._trial
-        if trial is None or (trial.group, trial.number) != (data.get("group"), data.get("trial")):
-            trial = self._trial = _Trial(data["group"], data["trial"])
-        trial.epoch, trial.epochs, trial.value = int(data["epoch"]) + 1, data.get("epochs"), data.get("value")
+        if trial is None or (trial.group, trial.number) != (event.group, event.trial):
+            trial = self._trial = _Trial(event.group, event.trial)
+        trial.epoch, trial.epochs, trial.value = event.epoch + 1, event.epochs, event.value
 
-    def _on_trial_end(self, data: dict[str, Any]) -> None:
-        row = self._row(data["group"])
-        state, value = data.get("state"), data.get("value")
+    def _on_trial_end(self, event: TrialEnd) -> None:
+        row = self._row(event.group)
+        state, value = event.state, event.value
         if state == "COMPLETE":
             row.complete += 1
             if value is not None and (row.best_value is None or _better(value, row.best_value, row.direction)):
                 row.best_value = value
-                row.best_trial = data.get("trial")
-                if self._trial is not None and self._trial.number == data.get("trial"):
+                row.best_trial = event.trial
+                if self._trial is not None and self._trial.number == event.trial:
                     row.best_params = self._trial.params
         elif state == "PRUNED":
             row.pruned += 1
@@ -253,22 +290,16 @@ class LiveDisplay:
             row.failed += 1
         self._trial = None
 
-    def _on_group_end(self, data: dict[str, Any]) -> None:
-        row = self._row(data["group"])
+    def _on_group_end(self, event: GroupEnd) -> None:
+        row = self._row(event.group)
         row.status, row.ended = "completed", self.clock()
-        row.best_value, row.best_params = data.get("best_value"), data.get("best_params")  # the study's word is final
+        row.best_value, row.best_params = event.best_value, event.best_params  # the study's word is final
 
-    def _on_warning(self, data: dict[str, Any]) -> None:
-        self._warnings.append(plain_line("warning", data) or str(data.get("message")))
+    def _on_warning(self, event: RunWarning) -> None:
+        self._warnings.append(plain_line(event) or event.message)
 
-    def _on_estimate(self, data: dict[str, Any]) -> None:
-        self._set_estimate(data.get("time_estimate"))
-
-    def _on_evaluation(self, data: dict[str, Any]) -> None:
-        self._note = plain_line("evaluation", data) or self._note
-
-    def _on_run_end(self, data: dict[str, Any]) -> None:
-        self._status = str(data.get("status", "finished"))
+    def _on_run_end(self, event: RunEnd) -> None:
+        self._status = event.status
         for row in self._groups.values():
             if row.status == "running":
                 row.status, row.ended = "paused", self.clock()
@@ -282,7 +313,7 @@ class LiveDisplay:
         if not force and self._state_read is not None and now - self._state_read < STATE_READ_S:
             return
         self._state_read = now
-        run_dir = self._run.get("run_dir")
+        run_dir = self._run.run_dir if self._run is not None else None
         state = rundir.read_json(Path(run_dir) / rundir.STATE_FILE) if run_dir else None
         if not state or not isinstance(state.get("groups"), dict):
             return
@@ -304,7 +335,7 @@ class LiveDisplay:
                     row.status, row.ended = "completed", now
             if isinstance(state.get("time_estimate"), dict):
                 self._set_estimate(state["time_estimate"])
-            self._others = other_workers(state, self._run.get("pid"))
+            self._others = other_workers(state, self._run.pid if self._run is not None else None)
             self._rates = state_rates(state)
             current = state["progress"].get("current_group") if isinstance(state.get("progress"), dict) else None
             self._rated_group = current if isinstance(current, str) else None
@@ -327,9 +358,9 @@ class LiveDisplay:
     def _header(self, width: int = 120) -> Text:
         """Three lines, each broken only between its pieces: run, times, what it runs on."""
         run, est = self._run, self._estimate
-        job = str(run.get("job_id", "?"))
-        first = flow([f"hyperopt {job}", f"mode {run.get('mode', '?')}",
-                      fit_path(str(run.get("run_dir", "")), width), self._status], width)
+        job = run.job_id if run is not None else "?"
+        first = flow([f"hyperopt {job}", f"mode {run.mode if run is not None else '?'}",
+                      fit_path(run.run_dir if run is not None else "", width), self._status], width)
         times = [f"elapsed {_hms(self.clock() - self._started)}"]
         if est and self._status in ("running", "starting"):
             est = self._counted_down(est)  # between state.json writes too (a final evaluation longer than the search)
@@ -346,8 +377,9 @@ class LiveDisplay:
         group = self._rated_group
         times.append(describe_rates(self._rates.run, group, self._rates.groups.get(group) if group else None))
         lines = first + flow(times, width)
-        if run.get("data") or run.get("parallel"):  # what it trains on and how many processes x threads
-            lines += flow([f"data {run.get('data', '?')}", f"parallel {run.get('parallel', '?')}"], width)
+        if run is not None and (run.data or run.parallel):  # what it trains on and how many processes x threads
+            lines += flow([f"data {'?' if run.data is None else run.data}",
+                           f"parallel {'?' if run.parallel is None else run.parallel}"], width)
         text = Text("\n".join(lines))
         text.stylize("bold", 0, len("hyperopt"))
         text.stylize("bold cyan", len("hyperopt "), len("hyperopt ") + len(job))
@@ -432,12 +464,12 @@ class PlainLog:
         self._seen: set[tuple[str, int]] | None = None  # trials already told (own or another worker's)
         self._state_read: float | None = None
 
-    def emit(self, event: str, **data: Any) -> None:
-        if event == "run_start" and data.get("parallel") and not str(data["parallel"]).startswith("1 worker "):
-            self._run_dir = Path(str(data.get("run_dir"))) if data.get("run_dir") else None
-        if event == "trial_end" and self._seen is not None and data.get("group") is not None:
-            self._seen.add((str(data["group"]), int(data.get("trial", -1))))
-        line = plain_line(event, data)
+    def emit(self, event: Event) -> None:
+        if isinstance(event, RunStart) and event.parallel and not event.parallel.startswith("1 worker "):
+            self._run_dir = Path(event.run_dir) if event.run_dir else None
+        if isinstance(event, TrialEnd) and self._seen is not None:
+            self._seen.add((event.group, event.trial))
+        line = plain_line(event)
         if line is not None:
             self._write(line)
         self._other_workers_trials()

@@ -19,6 +19,7 @@ from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import frozen_config
 from hyperopt_cli.run.shapes import check_state
 from hyperopt_cli.run.state import rebuild_state
+from hyperopt_cli.search.events import RunWarning
 from hyperopt_cli.search.storage import CONTROL, RunStorage, drop_torn_tail
 from hyperopt_cli.search.study_records import extension_open
 
@@ -92,7 +93,7 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
     check_studies_intact(cfg, run_dir, state)
     remove_stale_temps(run_dir)
     if state is None or "config_hash" not in state:
-        events.emit("warning", message="state.json was missing or corrupt; rebuilt from config.yaml and the studies")
+        events.emit(RunWarning(message="state.json was missing or corrupt; rebuilt from config.yaml and the studies"))
         state = rebuild_state(run_dir, cfg)
     elif state["config_hash"] != frozen:
         shown = {**on_disk, "storage_url": mask_url(on_disk.get("storage_url"))}
@@ -136,8 +137,8 @@ def repair_torn_journals(cfg: OptimizationConfig, run_dir: Path, events: EventSi
             continue
         dropped = drop_torn_tail(path)
         if dropped:
-            events.emit("warning", message=f"{path.name}: dropped a torn last line ({dropped} bytes, a record cut "
-                        "off mid-write, e.g. by a power cut); the records before it are kept")
+            events.emit(RunWarning(message=f"{path.name}: dropped a torn last line ({dropped} bytes, a record cut "
+                                   "off mid-write, e.g. by a power cut); the records before it are kept"))
 
 
 SUMMARY_FILES = (rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.BEST_PARAMS_FILE, rundir.PID_FILE,

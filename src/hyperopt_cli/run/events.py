@@ -1,8 +1,9 @@
 """Progress events: the search emits them, displays and the run log consume them.
 
-The search never imports rich; it only calls ``sink.emit(name, **data)``. Event names:
-run_start, group_start, trial_start, epoch, trial_end, group_end, warning, note (news that
-is not a warning, e.g. workers started), evaluation, run_end.
+The search never imports rich; it only calls ``sink.emit(event)`` with one of the dataclasses
+of ``search/events.py`` (the union ``Event`` is the list of events). Here: the sinks every
+run has (``LogSink`` for run.log, ``FanOut``, ``NullSink``) and ``describe()``, the one plain
+line per event that run.log, the plain log and the live view share.
 """
 
 from __future__ import annotations
@@ -11,15 +12,29 @@ import logging
 from typing import Any
 
 from hyperopt_cli.run.estimate import describe_remaining, trials
+from hyperopt_cli.search.events import (  # the events live below run/, so search/ can emit
+    EpochEnd,
+    EstimateUpdate,
+    EvaluationNote,
+    Event,
+    EventSink,
+    GroupEnd,
+    GroupKept,
+    GroupStart,
+    Note,
+    RunEnd,
+    RunStart,
+    RunWarning,
+    TrialEnd,
+    TrialStart,
+    unhandled,
+)
 
 log = logging.getLogger("hyperopt_cli")
 
 
-from hyperopt_cli.search.events import EventSink  # noqa: E402,F401 - the protocol lives below run/
-
-
 class NullSink:
-    def emit(self, event: str, **data: Any) -> None:
+    def emit(self, event: Event) -> None:
         pass
 
 
@@ -29,9 +44,9 @@ class FanOut:
     def __init__(self, *sinks: EventSink) -> None:
         self.sinks = sinks
 
-    def emit(self, event: str, **data: Any) -> None:
+    def emit(self, event: Event) -> None:
         for sink in self.sinks:
-            sink.emit(event, **data)
+            sink.emit(event)
 
 
 def short_params(params: dict[str, Any] | None, digits: int = 3) -> str:
@@ -50,66 +65,69 @@ def short_params(params: dict[str, Any] | None, digits: int = 3) -> str:
     return " ".join(parts)
 
 
-def describe(event: str, data: dict[str, Any]) -> str | None:
+def describe(event: Event) -> str | None:
     """One plain log line for an event (None: not worth a line)."""
-    group, trial = data.get("group"), data.get("trial")
-    if event == "run_start":
-        est = data.get("time_estimate") or {}
-        return (
-            f"run {data.get('job_id')} {data.get('action', 'started')} in {data.get('run_dir')}: mode {data.get('mode')}, "
-            f"groups {', '.join(data.get('groups', []))}; {trials(est.get('total_trials', 0))}, {describe_remaining(est)}"
-            + (f"; data {data['data']}; parallel {data.get('parallel')}" if data.get("data") else "")
-        )
-    if event == "group_start":
-        return f"[{group}] started ({trials(data.get('finished', 0))} already finished)"
-    if event == "trial_start":
-        how = "resumed" if data.get("resumed") else "started"
-        return f"[{group}] trial {trial} {how}: {short_params(data.get('params'))}"
-    if event == "epoch":
-        m = data.get("metrics", {})
-        fold = f" fold {data['fold'] + 1}/{data['folds']}" if (data.get("folds") or 1) > 1 else ""
-        if data.get("replayed"):
-            return f"[{group}] trial {trial}{fold} epoch {data['epoch'] + 1}/{data['epochs']}: done before the restart"
-        return (
-            f"[{group}] trial {trial}{fold} epoch {data['epoch'] + 1}/{data['epochs']}: value {data['value']:.4f} "
-            f"(val_f1 {m.get('val_f1', float('nan')):.4f}, val_loss {m.get('val_loss', float('nan')):.4f})"
-        )
-    if event == "trial_end":
-        value = data.get("value")
-        shown = f" value {value:.4f}" if isinstance(value, float) else ""
-        flag = " [collapsed]" if data.get("collapsed") else ""
-        return f"[{group}] trial {trial} {data.get('state')}{shown}{flag}"
-    if event == "group_end":
-        kept = f", kept: {data['kept']}" if data.get("kept") else ""
-        epochs = f", {data['epochs']} epochs" if data.get("epochs") else ""
-        return (
-            f"[{group}] finished ({data.get('reason')}{kept}): best {data.get('best_value')} "
-            f"with {short_params(data.get('best_params'))}{epochs}"
-        )
-    if event == "group_kept":
-        return f"[{group}] {data.get('message')}"
-    if event == "warning":  # no "WARNING" here: run.log's formatter prints the level, plain_line adds it
-        where = f"[{group}] trial {trial}: " if group is not None else ""
-        return f"{where}{data.get('message')}"
-    if event == "note":
-        return str(data.get("message"))
-    if event == "evaluation":
-        return f"final evaluation: {data.get('message')}"
-    if event == "run_end":
-        return f"run {data.get('status')}: {data.get('message', '')}".rstrip(": ")
-    return None
+    match event:
+        case RunStart():
+            est = event.time_estimate or {}
+            return (
+                f"run {event.job_id} {event.action} in {event.run_dir}: mode {event.mode}, "
+                f"groups {', '.join(event.groups)}; {trials(est.get('total_trials', 0))}, {describe_remaining(est)}"
+                + (f"; data {event.data}; parallel {event.parallel}" if event.data else "")
+            )
+        case GroupStart():
+            return f"[{event.group}] started ({trials(event.finished)} already finished)"
+        case TrialStart():
+            how = "resumed" if event.resumed else "started"
+            return f"[{event.group}] trial {event.trial} {how}: {short_params(event.params)}"
+        case EpochEnd():
+            m = event.metrics
+            fold = f" fold {event.fold + 1}/{event.folds}" if event.folds > 1 else ""
+            where = f"[{event.group}] trial {event.trial}{fold} epoch {event.epoch + 1}/{event.epochs}"
+            if event.replayed:
+                return f"{where}: done before the restart"
+            return (
+                f"{where}: value {event.value:.4f} "
+                f"(val_f1 {m.get('val_f1', float('nan')):.4f}, val_loss {m.get('val_loss', float('nan')):.4f})"
+            )
+        case TrialEnd():
+            shown = f" value {event.value:.4f}" if isinstance(event.value, float) else ""
+            flag = " [collapsed]" if event.collapsed else ""
+            return f"[{event.group}] trial {event.trial} {event.state}{shown}{flag}"
+        case GroupEnd():
+            kept = f", kept: {event.kept}" if event.kept else ""
+            epochs = f", {event.epochs} epochs" if event.epochs else ""
+            return (
+                f"[{event.group}] finished ({event.reason}{kept}): best {event.best_value} "
+                f"with {short_params(event.best_params)}{epochs}"
+            )
+        case GroupKept():
+            return f"[{event.group}] {event.message}"
+        case RunWarning():  # no "WARNING" here: run.log's formatter prints the level, plain_line adds it
+            where = f"[{event.group}] trial {event.trial}: " if event.group is not None else ""
+            return f"{where}{event.message}"
+        case Note():
+            return event.message
+        case EvaluationNote():
+            return f"final evaluation: {event.message}"
+        case EstimateUpdate():
+            return None  # the live view's header shows it; a line per trial would only repeat it
+        case RunEnd():
+            return f"run {event.status}: {event.message}".rstrip(": ")
+        case _:
+            unhandled(event)
 
 
-def plain_line(event: str, data: dict[str, Any]) -> str | None:
+def plain_line(event: Event) -> str | None:
     """describe() for a reader without log levels (plain log, live view): warnings say so."""
-    line = describe(event, data)
-    return f"WARNING {line}" if line is not None and event == "warning" else line
+    line = describe(event)
+    return f"WARNING {line}" if line is not None and isinstance(event, RunWarning) else line
 
 
 class LogSink:
     """Writes every event as a plain line to the `hyperopt_cli` logger (run.log)."""
 
-    def emit(self, event: str, **data: Any) -> None:
-        line = describe(event, data)
+    def emit(self, event: Event) -> None:
+        line = describe(event)
         if line is not None:
-            log.log(logging.WARNING if event == "warning" else logging.INFO, line)
+            log.log(logging.WARNING if isinstance(event, RunWarning) else logging.INFO, line)

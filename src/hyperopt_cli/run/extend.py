@@ -17,6 +17,7 @@ from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import group_objective
+from hyperopt_cli.search.events import Note
 from hyperopt_cli.search.group import TimeBudget, open_study
 from hyperopt_cli.search.study_records import (
     EXTRA_TRIALS_ATTR,
@@ -55,6 +56,6 @@ def extend_last_group(cfg: OptimizationConfig, run_dir: Path, more_trials: int, 
     limit = (finished if done else trial_limits(attrs, cfg.max_trials_per_group).max_trials) + more_trials
     record = {"n": more_trials, "at_finished": finished, "limit": limit, "asked_at": rundir.now_iso()}
     study.set_user_attr(EXTRA_TRIALS_ATTR, [*extensions(attrs), record])
-    events.emit("note", message=f"{group}: {more_trials} more trial(s) asked for; the group runs until "
-                f"{limit} trials have finished ({finished} now)")
+    events.emit(Note(message=f"{group}: {more_trials} more trial(s) asked for; the group runs until "
+                     f"{limit} trials have finished ({finished} now)"))
     return record

@@ -26,6 +26,7 @@ from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.data.prepare import DataPreparer
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import FINAL_ATTR
+from hyperopt_cli.search.events import EvaluationNote
 from hyperopt_cli.search.group import params_tag
 from hyperopt_cli.training.metrics import confusion_matrix
 from hyperopt_cli.training.seeding import derive_seed
@@ -90,17 +91,17 @@ def final_evaluation(cfg: OptimizationConfig, preparer: DataPreparer, fixed: dic
     existing = store.user_attrs.get(FINAL_ATTR)
     if existing is not None and existing.get("params_tag") == run.tag:
         if model_dir is not None and not (model_dir / "model.json").is_file():
-            events.emit("evaluation", message=f"{model_dir} is missing: retraining the last walk-forward block")
+            events.emit(EvaluationNote(message=f"{model_dir} is missing: retraining the last walk-forward block"))
             _save_model(run, existing, _retrain_last_block(run))
         return dict(existing)
-    events.emit("evaluation", message=f"walking forward over {cfg.walk_forward_blocks} test blocks "
-                f"with the best params ({len(fixed)} fixed), {run.n_epochs} epochs")
+    events.emit(EvaluationNote(message=f"walking forward over {cfg.walk_forward_blocks} test blocks "
+                               f"with the best params ({len(fixed)} fixed), {run.n_epochs} epochs"))
     last: list[BlockModels] = []
     result = _walk_forward(run, last)
     from hyperopt_cli.evaluation.verdict import verdict
 
     judged = verdict(result, seed=derive_seed(cfg.seed, "verdict"))
-    events.emit("evaluation", message=judged.wording())
+    events.emit(EvaluationNote(message=judged.wording()))
     final = _record(run, result, judged.as_dict())
     final.update(_per_symbol(run, result))
     store.set_user_attr(FINAL_ATTR, final)
@@ -146,8 +147,8 @@ def _walk_forward(run: FinalEvaluation, last: list[BlockModels]) -> WalkForwardR
         done.append(block)
         store.set_user_attr(key, [b.as_dict() for b in done])
         fault_point("during_final")
-        run.events.emit("evaluation", message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
-                        f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}")
+        run.events.emit(EvaluationNote(message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
+                                       f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}"))
 
     def on_models(models: BlockModels) -> None:
         if int(models.block.end_rows[0]) == last_first_row:
@@ -258,4 +259,4 @@ def _save_model(run: FinalEvaluation, final: dict[str, Any], models: BlockModels
     if run.annotate is not None:
         final = {**final, "verdict": run.annotate(final.get("verdict"))}
     save_block_models(run.model_dir, run.cfg, run.fixed, run.preparer, models, final, run.data_fingerprint)
-    run.events.emit("evaluation", message=f"model saved to {run.model_dir}")
+    run.events.emit(EvaluationNote(message=f"model saved to {run.model_dir}"))

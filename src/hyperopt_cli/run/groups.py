@@ -13,6 +13,7 @@ from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import CENTER_ATTR, FINE_TUNE, group_objective
 from hyperopt_cli.run.state import GroupsProgress
+from hyperopt_cli.search.events import GroupEnd, GroupStart, RunWarning
 from hyperopt_cli.search.group import GroupSearch, PreparerLike, TimeBudget, open_study
 from hyperopt_cli.search.incumbent import current_values, enqueue_incumbent, incumbent_params
 from hyperopt_cli.search.space import study_space
@@ -42,8 +43,8 @@ class GroupRunner:
                 best = progress.best.get(group)
                 fixed.update(best or {})
                 self.emit_group_start(progress.summaries[group])
-                self.events.emit("group_end", group=group, reason=progress.done[group],
-                                 best_value=progress.summaries[group].best_value, best_params=best)
+                self.events.emit(GroupEnd(group=group, reason=progress.done[group],
+                                          best_value=progress.summaries[group].best_value, best_params=best))
                 continue
             space = self.space(group)
             search = GroupSearch(cfg, self.run_dir, group, space, fixed, preparer, self.events,
@@ -58,16 +59,16 @@ class GroupRunner:
             progress.summaries[group] = result.summary
             progress.current = None
             if not result.done:
-                self.events.emit("warning", message=f"time budget of {cfg.max_total_time_hours} h used up during {group}")
+                self.events.emit(RunWarning(message=f"time budget of {cfg.max_total_time_hours} h used up during {group}"))
                 return fixed, True
             progress.done[group] = result.reason or "budget"
             progress.best[group] = result.best_params
             progress.epochs[group] = result.epochs
             fixed.update(result.best_params or {})
             if result.best_params is None:
-                self.events.emit("warning", group=group, message="no trial completed; later groups keep the defaults")
-            self.events.emit("group_end", group=group, reason=result.reason, best_value=result.summary.best_value,
-                             best_params=result.best_params, kept=result.kept, epochs=result.epochs)
+                self.events.emit(RunWarning(group=group, message="no trial completed; later groups keep the defaults"))
+            self.events.emit(GroupEnd(group=group, reason=result.reason, best_value=result.summary.best_value,
+                                      best_params=result.best_params, kept=result.kept, epochs=result.epochs))
             self.on_progress()
         return fixed, False
 
@@ -82,11 +83,11 @@ class GroupRunner:
             enqueue_incumbent(search.study, params)
 
     def emit_group_start(self, summary: StudySummary) -> None:
-        self.events.emit(
-            "group_start", group=summary.group, finished=summary.n_finished, direction=summary.direction,
+        self.events.emit(GroupStart(
+            group=summary.group, finished=summary.n_finished, direction=summary.direction,
             complete=summary.n_complete, pruned=summary.n_pruned, failed=summary.n_failed,
             best_value=summary.best_value, best_params=summary.best_params,
-        )
+        ))
 
     def space(self, group: str) -> dict[str, ParamSpec]:
         if group != FINE_TUNE:

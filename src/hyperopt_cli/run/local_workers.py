@@ -14,6 +14,7 @@ from hyperopt_cli.core.atomic import UnsafeFileError, open_append
 from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.search import workers
+from hyperopt_cli.search.events import Note
 
 log = logging.getLogger("hyperopt_cli")
 
@@ -49,9 +50,9 @@ class LocalWorkers:
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                 ))
         if n:  # the same count as the header's `parallel N workers`: this process is one of them
-            self.events.emit("note", message=f"started {n} local worker {'process' if n == 1 else 'processes'} "
-                             f"beside this one ({n + 1} workers in all): pid "
-                             + ", ".join(str(c.pid) for c in self.children))
+            self.events.emit(Note(message=f"started {n} local worker {'process' if n == 1 else 'processes'} "
+                                  f"beside this one ({n + 1} workers in all): pid "
+                                  + ", ".join(str(c.pid) for c in self.children)))
 
     def wait(self) -> None:
         for child in self.children:

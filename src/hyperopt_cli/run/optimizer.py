@@ -39,6 +39,7 @@ from hyperopt_cli.run.run_check import FinalChoice, choose_final
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
 from hyperopt_cli.run.symbols import data_label
 from hyperopt_cli.search import workers
+from hyperopt_cli.search.events import EstimateUpdate, Note, RunEnd, RunStart
 from hyperopt_cli.search.group import TimeBudget, open_study
 
 __all__ = ["HyperparameterOptimizer", "check_storage_is_fresh", "load_run_config", "rebuild_state"]
@@ -90,7 +91,7 @@ class HyperparameterOptimizer:
             except StopRequested:
                 self._workers.stop()
                 self._state.write("paused", message="stopped by request; resume with: hyperopt resume " + str(self.run_dir))
-                self.events.emit("run_end", status="paused", message=f"resume with: hyperopt resume {self.run_dir}")
+                self.events.emit(RunEnd(status="paused", message=f"resume with: hyperopt resume {self.run_dir}"))
                 raise
             except HyperoptError as exc:
                 self._workers.stop()
@@ -120,12 +121,12 @@ class HyperparameterOptimizer:
             extend_last_group(cfg, self.run_dir, more_trials, self.events)
         load_finished_groups(cfg, self.run_dir, self._progress)
         writer.write("running")
-        self.events.emit(
-            "run_start", job_id=self.job_id, run_dir=str(self.run_dir), mode=cfg.mode, groups=list(groups),
+        self.events.emit(RunStart(
+            job_id=self.job_id, run_dir=str(self.run_dir), mode=cfg.mode, groups=tuple(groups),
             time_estimate=writer.state["time_estimate"], action=check.action, pid=os.getpid(),
             max_trials=cfg.max_trials_per_group, data=data_name(cfg),
             parallel=describe_parallel(cfg.workers, cfg.trainer.num_threads, cfg.storage_url),
-        )
+        ))
         if workers.uses_shared_coordination(cfg):
             workers.clear_stop(cfg, self.run_dir)
             self._workers.spawn(cfg.workers - 1)
@@ -137,7 +138,7 @@ class HyperparameterOptimizer:
         if not ended_by_time:  # the checks against not tuning (run/run_check.py)
             choice = choose_final(cfg, self.run_dir, self._progress.summaries, choice)
             for message in choice.messages():
-                self.events.emit("note", message=message)
+                self.events.emit(Note(message=message))
         fixed = choice.fixed
         study = open_study(cfg, self.run_dir, last, group_objective(cfg, last)[1])
         final = final_evaluation(cfg, preparer, fixed, stop_event, study,
@@ -148,7 +149,7 @@ class HyperparameterOptimizer:
         results = self._results(final, choice)
         message = "time budget used up" if ended_by_time else "all groups finished"
         writer.write("completed", message=message)
-        self.events.emit("run_end", status="completed", message=message, results=results)
+        self.events.emit(RunEnd(status="completed", message=message, results=results))
         return results
 
     def work(self, stop_event: threading.Event | None = None) -> None:
@@ -175,10 +176,10 @@ class HyperparameterOptimizer:
             check_data(cfg, self._state.state, int(preparer.prepare(cfg.labels).info.get("bars", 0)))
             budget = TimeBudget(cfg.max_total_time_hours, float(state.get("elapsed_s", 0.0)))
             load_finished_groups(cfg, self.run_dir, self._progress)
-            self.events.emit("note", message=f"worker pid {os.getpid()} joined {self.run_dir}")
+            self.events.emit(Note(message=f"worker pid {os.getpid()} joined {self.run_dir}"))
             with self._coordination(stop_event, role="worker"):
                 self._groups.run(preparer, stop_event, budget)
-            self.events.emit("run_end", status="worker done", message="every group is finished")
+            self.events.emit(RunEnd(status="worker done", message="every group is finished"))
 
     def _coordination(self, stop_event: threading.Event, role: str) -> Any:
         """With several workers: this process's heartbeat, which also turns the run's stop flag into `stop_event`."""
@@ -198,7 +199,7 @@ class HyperparameterOptimizer:
 
     def _on_progress(self) -> None:
         if self._state.owner and self._state.write_progress("running"):
-            self.events.emit("estimate", time_estimate=self._state.state.get("time_estimate"))
+            self.events.emit(EstimateUpdate(time_estimate=self._state.state.get("time_estimate")))
 
     def _results(self, final: dict[str, Any] | None, choice: FinalChoice) -> dict[str, Any]:
         results = build_results(self.cfg, self._progress.summaries, self._progress.done, choice.fixed, final,

@@ -23,15 +23,33 @@ after `MAX_FAILURES` failures in a row tracking is switched off for the session.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.core.errors import ConfigError
 from hyperopt_cli.model.artifact import MANIFEST_FILE, MODEL_DIR
+from hyperopt_cli.search.events import (
+    EpochEnd,
+    EstimateUpdate,
+    EvaluationNote,
+    Event,
+    GroupEnd,
+    GroupKept,
+    GroupStart,
+    Note,
+    RunEnd,
+    RunStart,
+    RunWarning,
+    TrialEnd,
+    TrialStart,
+    unhandled,
+)
 
 log = logging.getLogger("hyperopt_cli")
 
@@ -100,25 +118,48 @@ class MlflowSink:
 
     # ------------------------------------------------------------------ EventSink
 
-    def emit(self, event: str, **data: Any) -> None:
-        handler = getattr(self, f"_on_{event}", None)
+    def emit(self, event: Event) -> None:
+        handler = self._handler(event)
         if handler is None or not self.enabled:
             return
         try:
-            handler(**data)
+            handler()
             self._failures = 0
         except ConfigError:
             raise
         except Exception as exc:  # tracking must never end a search once it has started
             self._failures += 1
-            log.warning("MLflow tracking failed on %s (%s: %s); the search goes on", event, type(exc).__name__, exc)
+            log.warning("MLflow tracking failed on %s (%s: %s); the search goes on", event.kind, type(exc).__name__,
+                        exc)
             if self._failures >= MAX_FAILURES:
                 self.enabled = False
                 log.warning("MLflow tracking switched off after %d failures in a row", self._failures)
 
+    def _handler(self, event: Event) -> Callable[[], None] | None:
+        """What tracking does with `event`; None: nothing (MLflow keeps runs, params and metrics, not messages)."""
+        match event:
+            case RunStart():
+                return self._on_run_start
+            case GroupStart():
+                return functools.partial(self._on_group_start, event)
+            case TrialStart():
+                return functools.partial(self._on_trial_start, event)
+            case EpochEnd():
+                return functools.partial(self._on_epoch, event)
+            case TrialEnd():
+                return functools.partial(self._on_trial_end, event)
+            case GroupEnd():
+                return functools.partial(self._on_group_end, event)
+            case RunEnd():
+                return functools.partial(self._on_run_end, event)
+            case GroupKept() | RunWarning() | Note() | EvaluationNote() | EstimateUpdate():
+                return None
+            case _:
+                unhandled(event)
+
     # ------------------------------------------------------------------ events
 
-    def _on_run_start(self, **data: Any) -> None:
+    def _on_run_start(self) -> None:
         try:
             self._connect()
         except Exception as exc:  # unreachable server, bad URI: say so at start, not as a warning per trial
@@ -126,7 +167,8 @@ class MlflowSink:
             raise ConfigError(f"cannot use MLflow tracking at {self.uri}: {first}; fix mlflow_tracking_uri "
                               "or set use_mlflow: false") from None
 
-    def _on_group_start(self, group: str, **data: Any) -> None:
+    def _on_group_start(self, event: GroupStart) -> None:
+        group = event.group
         tags = {KIND: "group", GROUP: group}
         run_id, created = self._get_or_create(("group", group), tags, run_name=group)
         if created:
@@ -136,12 +178,13 @@ class MlflowSink:
         elif self._client.get_run(run_id).info.status != "FINISHED":  # paused or crashed before: going on
             self._reopen(run_id)
 
-    def _on_trial_start(self, group: str, trial: int, params: dict[str, Any], **data: Any) -> None:
+    def _on_trial_start(self, event: TrialStart) -> None:
+        group, trial = event.group, event.trial
         parent = self._runs.get(("group", group))
         tags = {KIND: "trial", GROUP: group, TRIAL: str(trial), **({PARENT_TAG: parent} if parent else {})}
         run_id, created = self._get_or_create(("trial", group, str(trial)), tags, run_name=f"{group} #{trial}")
         if created:
-            self._log(run_id, params=params)
+            self._log(run_id, params=event.params)
             self._logged_steps[run_id] = set()
             self._open.append(run_id)
         else:  # a trial resumed after a stop or crash: its earlier epochs are in MLflow already
@@ -149,41 +192,42 @@ class MlflowSink:
             self._logged_steps[run_id] = {int(m.step) for m in history}
             self._reopen(run_id)
 
-    def _on_epoch(self, group: str, trial: int, epoch: int, value: float, metrics: dict[str, Any],
-                  **data: Any) -> None:
-        run_id = self._runs.get(("trial", group, str(trial)))
+    def _on_epoch(self, event: EpochEnd) -> None:
+        epoch = event.epoch
+        run_id = self._runs.get(("trial", event.group, str(event.trial)))
         if run_id is None:
             return
         steps = self._logged_steps.setdefault(run_id, set())
         if epoch in steps:  # replayed from a checkpoint after a resume
             return
-        self._log(run_id, metrics={"objective": value, **_scalars(metrics)}, step=epoch)
+        self._log(run_id, metrics={"objective": event.value, **_scalars(event.metrics)}, step=epoch)
         steps.add(epoch)
 
-    def _on_trial_end(self, group: str, trial: int, state: str, value: float | None, collapsed: bool = False,
-                      **data: Any) -> None:
-        run_id = self._runs.get(("trial", group, str(trial)))
+    def _on_trial_end(self, event: TrialEnd) -> None:
+        run_id = self._runs.get(("trial", event.group, str(event.trial)))
         if run_id is None:
             return
+        value = event.value
         metrics = {"value": value} if isinstance(value, (int, float)) and math.isfinite(value) else {}
-        self._log(run_id, metrics=metrics, tags={"state": state, "collapsed": str(bool(collapsed)).lower()})
-        self._close(run_id, END_STATUS.get(state, "FINISHED"))
+        self._log(run_id, metrics=metrics, tags={"state": event.state, "collapsed": str(bool(event.collapsed)).lower()})
+        self._close(run_id, END_STATUS.get(event.state, "FINISHED"))
 
-    def _on_group_end(self, group: str, reason: str | None = None, best_value: float | None = None,
-                      best_params: dict[str, Any] | None = None, **data: Any) -> None:
+    def _on_group_end(self, event: GroupEnd) -> None:
+        best_value, best_params = event.best_value, event.best_params
         self._fixed.update(best_params or {})
-        run_id = self._runs.get(("group", group))
+        run_id = self._runs.get(("group", event.group))
         if run_id is None:
             return
         run = self._client.get_run(run_id)
         if run.info.status != "FINISHED":  # a group already closed before a resume is left as it is
             metrics = {"best_value": best_value} if isinstance(best_value, (int, float)) else {}
             params = {f"best.{k}": v for k, v in (best_params or {}).items()}
-            self._log(run_id, params=params, metrics=metrics, tags={"reason": str(reason)})
+            self._log(run_id, params=params, metrics=metrics, tags={"reason": str(event.reason)})
         self._close(run_id, "FINISHED")
 
-    def _on_run_end(self, status: str, results: dict[str, Any] | None = None, **data: Any) -> None:
-        if status != "completed" or results is None:
+    def _on_run_end(self, event: RunEnd) -> None:
+        results = event.results
+        if event.status != "completed" or results is None:
             for run_id in list(self._open):  # paused: resume sets them RUNNING again
                 self._close(run_id, "KILLED")
             return

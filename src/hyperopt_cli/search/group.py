@@ -37,7 +37,7 @@ from hyperopt_cli.config import (
 from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequested
 from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.data.prepare import PreparedData
-from hyperopt_cli.search.events import EventSink
+from hyperopt_cli.search.events import EpochEnd, EventSink, GroupKept, RunWarning, TrialEnd, TrialStart
 from hyperopt_cli.search.ladder import BUDGET_ATTR, RUNG_ATTR, epoch_rungs, rung_decision
 from hyperopt_cli.search.racing import RACE_ATTR, FoldUnits, fold_units, folds_value, race, rank_among
 from hyperopt_cli.search.sampler import make_sampler
@@ -307,8 +307,8 @@ class GroupSearch:
         if group_done_record(self.study) is None:
             self.study.set_user_attr(GROUP_DONE_ATTR, record)
             if summary.kept:
-                self.events.emit("group_kept", group=self.group, trial=summary.best_trial,
-                                 challenger=summary.challenger, message=kept_message(summary))
+                self.events.emit(GroupKept(group=self.group, trial=summary.best_trial,
+                                           challenger=summary.challenger, message=kept_message(summary)))
         return self._result_from(group_done_record(self.study) or record)
 
     def _result_from(self, record: dict[str, Any]) -> GroupResult:
@@ -341,14 +341,14 @@ class GroupSearch:
         if self.fixed_params:
             trial.set_user_attr("fixed_params", self.fixed_params)
         self.current_trial, self.current_epoch = trial.number, None
-        self.events.emit("trial_start", group=self.group, trial=trial.number, params=params, resumed=resumed)
+        self.events.emit(TrialStart(group=self.group, trial=trial.number, params=params, resumed=resumed))
         self.on_progress()
         try:
             outcome = no_input or self._degenerate_labels(folds) or self._train(
                 trial, folds, trainer_cfg, model_cfg, params_tag(params), reported)
         except TrialAbandoned:  # its new owner continues it (from the checkpoint) and tells it
-            self.events.emit("warning", group=self.group, trial=trial.number,
-                             message="another worker took this trial over (presumed this one dead); leaving it")
+            self.events.emit(RunWarning(group=self.group, trial=trial.number,
+                                        message="another worker took this trial over (presumed this one dead); leaving it"))
             self.current_trial, self.current_epoch = None, None
             self.on_progress()
             return
@@ -356,7 +356,7 @@ class GroupSearch:
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
         if outcome.warning:
-            self.events.emit("warning", group=self.group, trial=trial.number, message=outcome.warning)
+            self.events.emit(RunWarning(group=self.group, trial=trial.number, message=outcome.warning))
         self._tell(trial, outcome.value, outcome.state)
         fault_point("after_tell")
         for fold in range(len(folds)):
@@ -391,7 +391,7 @@ class GroupSearch:
                     hooks = TrainHooks(on_epoch=self._epoch_reporter(trial, reported, fold, folds, prune=rung == 0),
                                        should_stop=self.stop_event.is_set,
                                        on_warning=lambda message: self.events.emit(
-                                           "warning", group=self.group, trial=trial.number, message=message))
+                                           RunWarning(group=self.group, trial=trial.number, message=message)))
                     results.append(at_epochs(train_model(
                         data, trainer_cfg, model_cfg, epochs=epochs,
                         seed=self._fold_seed(trial.number, fold, len(folds)), hooks=hooks,
@@ -521,10 +521,10 @@ class GroupSearch:
                 reported.add(step)
                 fault_point("after_epoch")
             self.current_epoch = m.epoch
-            self.events.emit(
-                "epoch", group=self.group, trial=trial.number, epoch=m.epoch, fold=fold, folds=len(folds),
+            self.events.emit(EpochEnd(
+                group=self.group, trial=trial.number, epoch=m.epoch, fold=fold, folds=len(folds),
                 epochs=self.cfg.epochs_per_trial, value=value, metrics=m.as_dict(), replayed=replayed,
-            )
+            ))
             self.on_progress()
             if prune and m.epoch < self.rungs[0] and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at fold {fold + 1}, epoch {m.epoch + 1}")
@@ -536,13 +536,13 @@ class GroupSearch:
         try:
             self.study.tell(trial, value, state=state)
         except optuna.exceptions.UpdateFinishedTrialError:
-            self.events.emit("warning", group=self.group, trial=trial.number,
-                             message="another worker finished this trial first; keeping its result")
+            self.events.emit(RunWarning(group=self.group, trial=trial.number,
+                                        message="another worker finished this trial first; keeping its result"))
 
     def _finish(self, number: int, state: str, value: float | None, ckpt: Path, collapsed: bool = False) -> None:
         delete_checkpoint(ckpt)
         self.current_trial, self.current_epoch = None, None
-        self.events.emit("trial_end", group=self.group, trial=number, state=state, value=value, collapsed=collapsed)
+        self.events.emit(TrialEnd(group=self.group, trial=number, state=state, value=value, collapsed=collapsed))
         self.on_progress()
 
 
