@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from cli_helpers import hyperopt, tiny_raw
-from hyperopt_cli.config import config_from_dict, families_for, read_yaml, with_params
+from hyperopt_cli.config import config_from_dict, families_for, model_for, read_yaml, with_params
 from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.data.features import compute_features
 from hyperopt_cli.data.load import load_data, load_ohlcv
@@ -64,8 +64,8 @@ def _source(run_dir: Path, results: dict[str, Any]) -> tuple[Any, WalkForwardSou
     cfg = load_run_config(run_dir, for_display=True)
     fixed = dict(results.get("fixed_params") or {})
     _, labels_cfg = with_params(cfg, fixed)
-    preparer = DataPreparer(load_data(cfg), cfg.data)
-    data = preparer.prepare(labels_cfg, families_for(cfg, fixed))
+    preparer = DataPreparer.for_run(load_data(cfg), cfg)  # samples fixed by the longest window the run may try
+    data = preparer.prepare(labels_cfg, families_for(cfg, fixed), model_for(cfg, fixed)[1])
     return cfg, WalkForwardSource.from_prepared(preparer, data)
 
 
