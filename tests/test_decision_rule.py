@@ -137,10 +137,8 @@ def test_the_walk_forward_records_argmax_beside_the_rule() -> None:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    from model_helpers import finished_run
-
-    return finished_run(tmp_path_factory.mktemp("decision"))
+def finished(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> tuple[Path, Path, dict[str, Any]]:
+    return quick_csv_run  # shared: this module only reads the run
 
 
 def test_predict_applies_the_stored_rule_as_the_walk_forward_did(finished: Any, tmp_path: Path) -> None:

@@ -15,14 +15,13 @@ import pytest
 from cli_helpers import env, hyperopt, into_closed_pipe
 from hyperopt_cli.data.features import WARMUP_BARS
 from hyperopt_cli.model.predict import compact_duration, predict_file
-from model_helpers import finished_run
 
 CLASSES = ["SELL", "HOLD", "BUY"]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    return finished_run(tmp_path_factory.mktemp("predict"))
+def run(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> tuple[Path, Path, dict[str, Any]]:
+    return quick_csv_run  # shared: this module only reads the run
 
 
 def _last_block(results: dict[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp, list[int]]:
