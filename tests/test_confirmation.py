@@ -219,6 +219,7 @@ def _tiny(*overrides: str) -> OptimizationConfig:
     return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~9 s)
 def test_a_run_whose_search_changed_nothing_says_so_in_its_verdict(tmp_path: Path) -> None:
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
     from hyperopt_cli.run.records import SEARCH_CHANGED_NOTHING

@@ -116,6 +116,7 @@ def test_the_lstms_rule_is_fitted_on_its_inner_validation_part_only() -> None:
     assert first.rule.n_val > 0 and first.rule.n_val < len(train)
 
 
+@pytest.mark.slow  # a walk-forward evaluation with baselines (~7 s)
 def test_the_walk_forward_records_argmax_beside_the_rule() -> None:
     from hyperopt_cli.config import DataConfig, LabelsConfig
     from hyperopt_cli.data.prepare import DataPreparer
