@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cli_helpers import hyperopt, read_state, trial_table, write_config
+from cli_helpers import hyperopt, read_state, tiny, trial_table, write_config
 from hyperopt_cli.config import GROUPS
 from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.run import rundir
@@ -19,7 +19,7 @@ from hyperopt_cli.run.extend import extend_last_group
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
 from hyperopt_cli.search import storage
 from test_faults import run_cli
-from test_optimizer import Recorder, StopOn, tiny
+from test_optimizer import Recorder, StopOn
 
 
 def trials_of(run: Path, cfg: Any, group: str) -> list[tuple[Any, ...]]:
