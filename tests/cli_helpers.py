@@ -52,7 +52,8 @@ def tiny(*overrides: str) -> OptimizationConfig:
 
 
 def write_config(folder: Path, **overrides: Any) -> Path:
-    cfg = copy.deepcopy(TINY_CONFIG)
+    """tiny.yaml in `folder`: TINY_CONFIG with `section__key=value` overrides (any YAML value)."""
+    cfg = tiny_raw()
     for key, value in overrides.items():
         node = cfg
         parts = key.split("__")

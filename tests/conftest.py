@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -25,3 +26,15 @@ def runs_dir(tmp_path: Path) -> Iterator[Path]:
     runs = tmp_path / "runs"
     yield runs
     stop_all_runs(runs)
+
+
+@pytest.fixture(scope="session")
+def quick_csv_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
+    """(run_dir, data file, results) of one finished quick tiny run on a CSV file (model_helpers.finished_run).
+
+    One search with its final evaluation (~10 s) shared by every module that only reads such a run
+    (predict, export, the decision rule, stale times): a test that changes the run copies it first.
+    """
+    from model_helpers import finished_run
+
+    return finished_run(tmp_path_factory.mktemp("quick_csv_run"))

@@ -14,6 +14,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from cli_helpers import tiny
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.search.selection import FoldCurve, confirm, select, t_quantile
 from hyperopt_cli.search.study_records import INCUMBENT_ATTR
@@ -210,21 +211,13 @@ def test_the_run_check_keeps_the_defaults_unless_the_chosen_configuration_is_bet
     assert math.isfinite(check.comparison["t"]) and check.as_dict()["kept_defaults"] is False
 
 
-def _tiny(*overrides: str) -> OptimizationConfig:
-    import json
-
-    from cli_helpers import TINY_CONFIG
-    from hyperopt_cli.config import apply_overrides, config_from_dict
-
-    return config_from_dict(apply_overrides(json.loads(json.dumps(TINY_CONFIG)), list(overrides)))
-
-
+@pytest.mark.slow  # a whole search with its final evaluation (~9 s)
 def test_a_run_whose_search_changed_nothing_says_so_in_its_verdict(tmp_path: Path) -> None:
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
     from hyperopt_cli.run.records import SEARCH_CHANGED_NOTHING
 
     # PBO is always at or above 0: no challenger may replace the incumbent, whatever it scores.
-    cfg = _tiny("mode=quick", "max_trials_per_group=4", "n_startup_trials=4", "pbo_keep_level=0",
+    cfg = tiny("mode=quick", "max_trials_per_group=4", "n_startup_trials=4", "pbo_keep_level=0",
                 "epochs_per_trial=3", "seed=4")
     results = HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
     group = results["group_results"]["learning_rate"]
@@ -262,7 +255,7 @@ def test_the_run_check_decides_what_the_final_evaluation_trains(tmp_path: Path) 
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
     # A lax confirmation lets groups move, so the run check has a chosen configuration to judge.
-    cfg = _tiny("mode=full", "max_trials_per_group=3", "n_startup_trials=3", "seed=2", "confirm_alpha=0.5",
+    cfg = tiny("mode=full", "max_trials_per_group=3", "n_startup_trials=3", "seed=2", "confirm_alpha=0.5",
                 "pbo_keep_level=null", "selection_folds=2")
     results = HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
     moved = {g: r["best_params"] for g, r in results["group_results"].items() if r["best_trial"] != 0}

@@ -116,6 +116,7 @@ def test_the_lstms_rule_is_fitted_on_its_inner_validation_part_only() -> None:
     assert first.rule.n_val > 0 and first.rule.n_val < len(train)
 
 
+@pytest.mark.slow  # a walk-forward evaluation with baselines (~7 s)
 def test_the_walk_forward_records_argmax_beside_the_rule() -> None:
     from hyperopt_cli.config import DataConfig, LabelsConfig
     from hyperopt_cli.data.prepare import DataPreparer
@@ -137,10 +138,8 @@ def test_the_walk_forward_records_argmax_beside_the_rule() -> None:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    from model_helpers import finished_run
-
-    return finished_run(tmp_path_factory.mktemp("decision"))
+def finished(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> tuple[Path, Path, dict[str, Any]]:
+    return quick_csv_run  # shared: this module only reads the run
 
 
 def test_predict_applies_the_stored_rule_as_the_walk_forward_did(finished: Any, tmp_path: Path) -> None:

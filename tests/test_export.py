@@ -14,12 +14,11 @@ from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.model.artifact import read_manifest
 from hyperopt_cli.model.predict import predict_file
 from hyperopt_cli.run.export import MACHINE_TRAINER_KEYS, export_config, refit
-from model_helpers import finished_run
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    return finished_run(tmp_path_factory.mktemp("export"))
+def run(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> tuple[Path, Path, dict[str, Any]]:
+    return quick_csv_run  # shared: this module only reads the run
 
 
 def _resolved(cfg: Any) -> dict[str, Any]:

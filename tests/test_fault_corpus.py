@@ -35,12 +35,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from cli_helpers import env
+from cli_helpers import env, tiny
 from hyperopt_cli.cli import app
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.server.app import create_app
-from test_optimizer import tiny
 
 runner = CliRunner()
 JOB = "20990101_000000"

@@ -28,6 +28,7 @@ class BlockEvents:
                 self.stop.set()
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~5 s)
 def test_results_hold_walk_forward_blocks_and_a_verdict(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "walk_forward_blocks=3")
     events = BlockEvents()

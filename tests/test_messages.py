@@ -13,14 +13,13 @@ from hyperopt_cli.cli import app
 from hyperopt_cli.run.estimate import describe_remaining
 from hyperopt_cli.run.events import plain_line
 from hyperopt_cli.search.events import GroupStart, RunStart
-from model_helpers import finished_run
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    return finished_run(tmp_path_factory.mktemp("messages"), "max_trials_per_group=1")
+def run(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> tuple[Path, Path, dict[str, Any]]:
+    return quick_csv_run  # shared: start and resume into it are refused, so it stays as it was
 
 
 @pytest.mark.parametrize("args, missing", [([], "got 0 arguments"), (["learning_rate"], "got 1 argument")])

@@ -51,6 +51,7 @@ def test_save_load_round_trip_gives_bit_identical_logits(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # replaced whole; no temp folders left
 
 
+@pytest.mark.slow  # a whole search with its final evaluation of 2 ensemble members (~8 s)
 def test_the_manifest_says_everything_predict_needs(run: Any) -> None:
     run_dir, data_file, results = run
     manifest = read_manifest(run_dir / "model")
@@ -81,6 +82,7 @@ def test_the_manifest_says_everything_predict_needs(run: Any) -> None:
     assert manifest["training"]["last_timestamp"].startswith(str(last_train_stamp)[:19])
 
 
+@pytest.mark.slow  # a whole search with its final evaluation of 2 ensemble members (~8 s)
 def test_resume_rebuilds_a_missing_model_bit_for_bit(run: Any) -> None:
     run_dir, _, results = run
     before = [torch.load(p, weights_only=True) for p in sorted((run_dir / "model").glob("member_*.pt"))]

@@ -153,6 +153,7 @@ def model_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
 CHOSEN = {"hidden_size": 8, "num_layers": 2, "window": 16}
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~12 s)
 def test_the_final_model_has_the_chosen_architecture_and_window(model_run: tuple[Path, Path, dict[str, Any]]) -> None:
     from hyperopt_cli.model.artifact import load_model, read_manifest
 
@@ -165,6 +166,7 @@ def test_the_final_model_has_the_chosen_architecture_and_window(model_run: tuple
     assert (lstm.hidden_size, lstm.num_layers) == (8, 2)
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~12 s)
 def test_predict_with_the_chosen_window_reproduces_the_scored_predictions(
         model_run: tuple[Path, Path, dict[str, Any]]) -> None:
     from hyperopt_cli.model.predict import predict_file
@@ -177,6 +179,7 @@ def test_predict_with_the_chosen_window_reproduces_the_scored_predictions(
     assert got == block["predictions"]["model"]
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~12 s)
 def test_export_writes_the_chosen_architecture_and_window(model_run: tuple[Path, Path, dict[str, Any]],
                                                           tmp_path: Path) -> None:
     from hyperopt_cli.run.export import export_config
@@ -187,6 +190,7 @@ def test_export_writes_the_chosen_architecture_and_window(model_run: tuple[Path,
     assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.data.window) == (8, 2, 16)
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~12 s)
 def test_refit_trains_the_chosen_architecture_on_the_chosen_window(model_run: tuple[Path, Path, dict[str, Any]],
                                                                    tmp_path: Path) -> None:
     from hyperopt_cli.model.artifact import load_model, read_manifest

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cli_helpers import hyperopt, read_state, trial_table, write_config
+from cli_helpers import hyperopt, read_state, tiny, trial_table, write_config
 from hyperopt_cli.config import GROUPS
 from hyperopt_cli.core.errors import RunStateError, StopRequested
 from hyperopt_cli.run import rundir
@@ -19,7 +19,7 @@ from hyperopt_cli.run.extend import extend_last_group
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
 from hyperopt_cli.search import storage
 from test_faults import run_cli
-from test_optimizer import Recorder, StopOn, tiny
+from test_optimizer import Recorder, StopOn
 
 
 def trials_of(run: Path, cfg: Any, group: str) -> list[tuple[Any, ...]]:
@@ -74,6 +74,7 @@ def test_a_converged_group_runs_exactly_n_more_not_its_whole_budget(tmp_path: Pa
     assert finished(run, cfg, "learning_rate") == 5  # convergence did not end it before, the budget did not run on
 
 
+@pytest.mark.slow  # a whole search with its final evaluation and more trials (~9 s)
 def test_a_paused_run_gets_n_added_to_its_budget(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = tiny("mode=quick")
@@ -86,6 +87,7 @@ def test_a_paused_run_gets_n_added_to_its_budget(tmp_path: Path) -> None:
     assert results["group_results"]["learning_rate"]["completed"] is True
 
 
+@pytest.mark.slow  # a whole search with its final evaluation and more trials (~9 s)
 def test_a_stop_during_the_extra_trials_resumes_with_a_plain_resume(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = tiny("mode=quick")
@@ -100,6 +102,7 @@ def test_a_stop_during_the_extra_trials_resumes_with_a_plain_resume(tmp_path: Pa
     assert read_state(run)["status"] == "completed"
 
 
+@pytest.mark.slow  # a whole search with its final evaluation and more trials (~9 s)
 def test_an_extension_with_its_time_budget_used_up_is_refused_untouched(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = tiny("mode=quick", "max_total_time_hours=0.01")

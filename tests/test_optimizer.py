@@ -150,6 +150,7 @@ def test_completed_run_refuses_resume(full_run) -> None:
         HyperparameterOptimizer.from_run_dir(run).optimize()
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 def test_convergence_ends_a_group_early(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "max_trials_per_group=10", "convergence_patience=2", "convergence_threshold=1.0")
     results = HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
@@ -158,6 +159,7 @@ def test_convergence_ends_a_group_early(tmp_path: Path) -> None:
     assert group["n_trials"]["finished"] == 3  # the first sets the best, two more cannot beat it by 1.0
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 def test_time_budget_is_summed_across_restarts(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = tiny("mode=quick", "max_trials_per_group=10", "max_total_time_hours=0.01")  # 36 s in all
@@ -181,6 +183,7 @@ def test_time_budget_is_summed_across_restarts(tmp_path: Path) -> None:
     assert 36.0 < after["elapsed_s"] <= 36.0 + session_s + 0.01  # this session added to the earlier ones
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 def test_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
     cfg = tiny(
         "mode=quick", "max_trials_per_group=3", "n_startup_trials=3", "trainer.grad_clip=0",
@@ -195,6 +198,7 @@ def test_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
     assert results["test_metrics"] is not None
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 def test_collapse_is_flagged_and_never_changes_the_objective(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "collapse_precision=0.99")
     run = tmp_path / "run"
@@ -209,6 +213,7 @@ def test_collapse_is_flagged_and_never_changes_the_objective(tmp_path: Path) -> 
     assert any("mode collapse" in e.message for e in events.named(RunWarning))
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 @pytest.mark.parametrize("mode", ["quick", "group"])
 def test_single_group_modes(tmp_path: Path, mode: str) -> None:
     overrides = [f"mode={mode}"] + (["target_group=scheduler"] if mode == "group" else [])
@@ -256,6 +261,7 @@ def test_stop_event_pauses_with_a_running_trial_kept(tmp_path: Path) -> None:
     assert not (run / rundir.PID_FILE).exists()
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 def test_run_started_by_an_older_version_without_newer_keys_resumes(tmp_path: Path) -> None:
     import yaml
 
@@ -300,6 +306,7 @@ def test_trials_are_scored_over_selection_folds_and_the_final_model_trains_the_c
     assert not list((run / "checkpoints").glob("*.pt"))
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 def test_a_label_setting_with_a_vanishing_class_is_refused_untrained(tmp_path: Path) -> None:
     # A threshold of 30 vol units: nearly every label is HOLD, so every trial's labels are degenerate.
     cfg = tiny("mode=group", "target_group=triple_barrier", "max_trials_per_group=2", "incumbent_first=false",

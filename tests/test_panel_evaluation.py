@@ -122,6 +122,7 @@ def test_the_report_has_a_row_per_symbol_and_names_the_symbols(panel_run: tuple[
     assert "[&#x27;" not in page  # no Python list shown for the data path
 
 
+@pytest.mark.slow  # a whole `hyperopt start` run (~9 s)
 def test_a_single_file_run_has_no_per_symbol_content(single_run: Path) -> None:
     from hyperopt_cli.report.page import write_report
 

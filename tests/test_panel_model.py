@@ -79,6 +79,7 @@ def _model_features(saved: SavedModel, path: Path) -> np.ndarray:
     return raw[:, [names.index(n) for n in saved.feature_names]]
 
 
+@pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 def test_the_manifest_lists_both_symbols_with_the_last_blocks_per_symbol_scalers(panel_run: PanelRun) -> None:
     manifest = read_manifest(panel_run.run_dir / "model")
     assert manifest["symbols"] == list(SYMBOLS)
@@ -98,6 +99,7 @@ def test_the_manifest_lists_both_symbols_with_the_last_blocks_per_symbol_scalers
     assert manifest["data"]["path"] == [str(panel_run.file(s)) for s in SYMBOLS]
 
 
+@pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 def test_predict_on_a_seen_symbol_scales_it_with_its_own_saved_statistics(panel_run: PanelRun) -> None:
     saved = load_model(panel_run.run_dir / "model")
     bbb = load_ohlcv(panel_run.file("BBB"), None, "UTC")
@@ -110,6 +112,7 @@ def test_predict_on_a_seen_symbol_scales_it_with_its_own_saved_statistics(panel_
     assert not np.allclose(prediction.frame["p_buy"], other["p_buy"])  # the scaler matters: not a vacuous check
 
 
+@pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 def test_predict_on_the_runs_own_files_reproduces_the_last_blocks_predictions_per_symbol(panel_run: PanelRun) -> None:
     _, source = _source(panel_run.run_dir, panel_run.results)
     block = panel_run.results["walk_forward"]["blocks"][-1]
@@ -125,6 +128,7 @@ def test_predict_on_the_runs_own_files_reproduces_the_last_blocks_predictions_pe
         assert [CLASSES.index(x) for x in rows["signal"]] == stored[mine].tolist()
 
 
+@pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 def test_predict_on_an_unseen_symbol_scales_it_on_its_own_rows_and_warns(panel_run: PanelRun, tmp_path: Path) -> None:
     unseen = write_bars(tmp_path / "CCC.csv", seed=99)
     saved = load_model(panel_run.run_dir / "model")
@@ -230,6 +234,7 @@ BAD: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
+@pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 @pytest.mark.parametrize("case", list(BAD))
 def test_a_broken_panel_manifest_is_one_error_line_and_exit_6(panel_run: PanelRun, tmp_path: Path,
                                                               case: str) -> None:
@@ -247,12 +252,14 @@ def test_a_broken_panel_manifest_is_one_error_line_and_exit_6(panel_run: PanelRu
         assert lines[0].startswith(f"Error: {folder / 'model.json'}: scaler.by_symbol must hold"), done.stderr
 
 
+@pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 def test_export_config_keeps_every_symbols_file(panel_run: PanelRun, tmp_path: Path) -> None:
     best = tmp_path / "best.yaml"
     export_config(panel_run.run_dir, best)
     assert read_yaml(best)["data"]["path"] == [str(panel_run.file(s)) for s in SYMBOLS]
 
 
+@pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 def test_refit_writes_the_panel_manifest(panel_run: PanelRun, tmp_path: Path) -> None:
     made = refit(panel_run.run_dir, tmp_path / "refit")
     manifest = read_manifest(made)

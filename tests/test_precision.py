@@ -95,6 +95,7 @@ def test_a_checkpoint_of_one_precision_never_resumes_another(tmp_path: Path) -> 
     assert any("other data or settings" in w for w in warnings)
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~5 s each)
 @pytest.mark.parametrize("precision", ["bf16", "auto"])
 def test_each_trial_and_the_final_model_record_their_precision(tmp_path: Path, precision: str) -> None:
     from cli_helpers import tiny

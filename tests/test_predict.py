@@ -15,14 +15,14 @@ import pytest
 from cli_helpers import env, hyperopt, into_closed_pipe
 from hyperopt_cli.data.features import WARMUP_BARS
 from hyperopt_cli.model.predict import compact_duration, predict_file
-from model_helpers import finished_run
 
 CLASSES = ["SELL", "HOLD", "BUY"]
+SLOW = pytest.mark.slow  # for the cases that cost one more `hyperopt predict` process each (~3 s)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    return finished_run(tmp_path_factory.mktemp("predict"))
+def run(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> tuple[Path, Path, dict[str, Any]]:
+    return quick_csv_run  # shared: this module only reads the run
 
 
 def _last_block(results: dict[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp, list[int]]:
@@ -73,6 +73,7 @@ def test_the_scaler_is_never_refitted(run: Any, monkeypatch: pytest.MonkeyPatch)
     assert _block_signals(predict_file(run_dir, data).frame, first, last) == stored
 
 
+@pytest.mark.slow  # several `hyperopt predict` processes (~7-9 s)
 def test_last_n_and_csv_parquet_json_outputs(run: Any, tmp_path: Path) -> None:
     run_dir, data, _ = run
     full = predict_file(run_dir, data).frame
@@ -105,6 +106,7 @@ def test_predict_without_a_run_uses_the_newest_and_says_so(run: Any, tmp_path: P
     assert json.loads(shown.stdout)["run"] == str(run_dir)
 
 
+@pytest.mark.slow  # several `hyperopt predict` processes (~7-9 s)
 def test_out_dash_writes_the_csv_to_stdout(run: Any, tmp_path: Path) -> None:
     run_dir, data, _ = run
     assert hyperopt("predict", run_dir, "--data", data, "--out", "file.csv", "--last", "5", cwd=tmp_path).returncode == 0
@@ -115,7 +117,7 @@ def test_out_dash_writes_the_csv_to_stdout(run: Any, tmp_path: Path) -> None:
     assert both.returncode == 2 and "--out - and --json both write to stdout" in both.stderr
 
 
-@pytest.mark.parametrize("args", [["--json"], [], ["--out", "-"]])
+@pytest.mark.parametrize("args", [["--json"], pytest.param([], marks=SLOW), pytest.param(["--out", "-"], marks=SLOW)])
 def test_a_reader_that_goes_away_ends_predict_quietly(run: Any, tmp_path: Path, args: list[str]) -> None:
     run_dir, data, _ = run
     code, stderr = into_closed_pipe("predict", run_dir, "--data", data, *args, cwd=tmp_path)
@@ -163,9 +165,9 @@ def test_the_data_summary_writes_bar_sizes_as_predict_does() -> None:
 
 @pytest.mark.parametrize("case, code, message", [
     ("missing_column", 4, "Error: "),
-    ("unreadable", 4, "Error: "),
-    ("no_model", 6, "Error: no saved model in "),
-    ("bad_out", 4, "Error: --out "),
+    pytest.param("unreadable", 4, "Error: ", marks=SLOW),
+    pytest.param("no_model", 6, "Error: no saved model in ", marks=SLOW),
+    pytest.param("bad_out", 4, "Error: --out ", marks=SLOW),
 ])
 def test_bad_input_gives_one_error_line(run: Any, tmp_path: Path, case: str, code: int, message: str) -> None:
     run_dir, data, _ = run

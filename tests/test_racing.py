@@ -140,6 +140,7 @@ def test_trials_and_show_say_which_trials_racing_stopped(raced_run: Path) -> Non
     assert "raced, fold" in table
 
 
+@pytest.mark.slow  # a whole `hyperopt start` run (~9 s); raced_run keeps racing's real process in the fast suite
 def test_without_racing_every_trial_trains_every_fold(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, **{**SETUP, "max_trials_per_group": 3}, race_margin_se=None, race_eta=None)
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", tmp_path / "run", cwd=tmp_path)
@@ -149,6 +150,7 @@ def test_without_racing_every_trial_trains_every_fold(tmp_path: Path) -> None:
     assert all(len(t.intermediate_values) == 3 * 2 for t in trials)
 
 
+@pytest.mark.slow  # a whole `hyperopt start` run (~9 s); raced_run keeps racing's real process in the fast suite
 def test_ranking_alone_races_when_the_incumbent_bar_is_off(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, **SETUP, race_margin_se=None, race_eta=2)
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", tmp_path / "run", cwd=tmp_path)

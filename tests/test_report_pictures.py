@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_helpers import tiny
 from hyperopt_cli.evaluation.walkforward import MODEL, BlockResult
 from hyperopt_cli.report.page import write_report
 from hyperopt_cli.report.pictures import (
@@ -19,7 +20,7 @@ from hyperopt_cli.report.pictures import (
 )
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.training.metrics import trading_score
-from test_report import check_pngs, embedded_pngs, tiny
+from test_report import check_pngs, embedded_pngs
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli_helpers import tiny
 from hyperopt_cli.cli import app
 from hyperopt_cli.config import ConfigError, load_config
 from hyperopt_cli.core.errors import RunStateError
@@ -28,7 +29,6 @@ from hyperopt_cli.search import storage
 from hyperopt_cli.search.study_records import EXTRA_TRIALS_ATTR
 from hyperopt_cli.server.report_route import REPORT_CSP
 from server_helpers import API, free_port, spawn_server, stop_server
-from test_optimizer import tiny
 
 runner = CliRunner()
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli_helpers import hyperopt
+from cli_helpers import hyperopt, tiny
 from hyperopt_cli.cli import app
 from hyperopt_cli.core.atomic import UnsafeFileError, open_append, read_bounded
 from hyperopt_cli.core.errors import RunStateError
@@ -28,7 +28,6 @@ from hyperopt_cli.run import rundir
 from hyperopt_cli.run.logfile import attached_log
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 from hyperopt_cli.search.storage import drop_torn_tail, scan_journal
-from test_optimizer import tiny
 
 runner = CliRunner()
 LR = "ml_hyperopt_learning_rate.journal"

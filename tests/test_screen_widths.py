@@ -35,6 +35,7 @@ def numbers(text: str) -> set[str]:
 @pytest.mark.parametrize("columns", WIDTHS)
 @pytest.mark.parametrize("command", [["status", "RUN"], ["status", "--runs-dir", "RUNS"], ["trials", "RUN"],
                                      ["results", "RUN"], ["show", "RUN", "learning_rate", "0"]])
+@pytest.mark.slow  # a search of 3 trials x 2 folds x 2 epochs with its final evaluation (~10 s)
 def test_every_screen_fits_and_keeps_its_numbers_whole(run: Any, tmp_path: Path, columns: int,
                                                         command: list[str]) -> None:
     run_dir, _, _ = run
@@ -48,6 +49,7 @@ def test_every_screen_fits_and_keeps_its_numbers_whole(run: Any, tmp_path: Path,
     assert numbers(shown) <= numbers(piped.stdout), numbers(shown) - numbers(piped.stdout)
 
 
+@pytest.mark.slow  # a search of 3 trials x 2 folds x 2 epochs with its final evaluation (~10 s)
 @pytest.mark.parametrize("columns", WIDTHS)
 def test_status_keeps_the_best_value_and_a_readable_verdict(run: Any, tmp_path: Path, columns: int) -> None:
     run_dir, _, results = run

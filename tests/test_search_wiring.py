@@ -113,6 +113,7 @@ def recorded_full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     yield run, cfg, results, recorder
 
 
+@pytest.mark.slow  # a full run of every group (~20 s)
 def test_every_trial_trains_with_its_own_values_and_the_earlier_groups_best(recorded_full_run) -> None:
     run, cfg, results, recorder = recorded_full_run
     defaults = configured(cfg)
@@ -138,6 +139,7 @@ def test_every_trial_trains_with_its_own_values_and_the_earlier_groups_best(reco
     assert json.loads((run / "best_params.json").read_text()) == frozen
 
 
+@pytest.mark.slow  # a full run of every group (~20 s)
 def test_each_groups_best_is_its_guarded_best_trial(recorded_full_run) -> None:
     run, cfg, results, _ = recorded_full_run
     decisive = 0  # groups whose pool holds distinct values, so a wrong direction would pick another
@@ -156,6 +158,7 @@ def test_each_groups_best_is_its_guarded_best_trial(recorded_full_run) -> None:
     assert decisive >= 2, "too few groups with distinct values to tell the direction apart"
 
 
+@pytest.mark.slow  # a full run of every group (~20 s)
 def test_each_groups_first_trial_is_its_incumbent(recorded_full_run) -> None:
     """Trial 0 of every group trains the values the group starts from: defaults over the earlier groups' best."""
     run, cfg, _, recorder = recorded_full_run
@@ -178,6 +181,7 @@ def test_each_groups_first_trial_is_its_incumbent(recorded_full_run) -> None:
     assert enqueued == len(GROUPS), "every default lies inside its range: each group starts with its incumbent"
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~6 s)
 def test_without_incumbent_first_the_first_trial_is_sampled(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "max_trials_per_group=1", "incumbent_first=false")
     record_run(cfg, tmp_path / "run")
@@ -195,6 +199,7 @@ def test_incumbent_values_outside_the_space_are_not_enqueued() -> None:
     assert incumbent_params(space, {"learning_rate": 1e-3}) is None  # a parameter without a value
 
 
+@pytest.mark.slow  # a whole search with its final evaluation (~6 s)
 def test_collapsed_trials_are_flagged_not_penalised_and_the_lowest_loss_wins(tmp_path: Path) -> None:
     cfg = tiny("mode=quick", "max_trials_per_group=3", "n_startup_trials=3", "collapse_precision=0.99",
                "incumbent_first=false", "confirm_share=0")  # the whole-validation objective

@@ -16,15 +16,14 @@ from hyperopt_cli.cli.progress import LiveDisplay
 from hyperopt_cli.cli.render import describe_times
 from hyperopt_cli.run.status import settle
 from hyperopt_cli.search.events import RunStart
-from model_helpers import finished_run
 
 ESTIMATE = {"estimated_hours": 65 / 3600, "remaining_hours": 20 / 3600, "total_trials": 4, "remaining_trials": 1,
             "eta": "2026-05-09T18:30:00+00:00", "based_on": "measured trials"}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    return finished_run(tmp_path_factory.mktemp("stale"), "max_trials_per_group=2")
+def run(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> tuple[Path, Path, dict[str, Any]]:
+    return quick_csv_run  # shared: this module only reads the run
 
 
 def state_of(status: str, group_status: str = "running") -> dict[str, Any]:

@@ -141,9 +141,9 @@ def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir
 def test_a_finished_run_shows_history_charts_the_verdict_and_its_report(
     tmp_path: Path, runs_dir: Path  # noqa: F811
 ) -> None:
+    from cli_helpers import tiny
     from hyperopt_cli.report.page import write_report
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
-    from test_report import tiny
 
     run = runs_dir / "20260101_000000"
     HyperparameterOptimizer(tiny("mode=quick", "max_trials_per_group=4"), run).optimize(threading.Event())
