@@ -18,6 +18,7 @@ from hyperopt_cli.run.events import NullSink
 from hyperopt_cli.run.extend import extend_last_group
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
 from hyperopt_cli.search import storage
+from hyperopt_cli.search.events import EvaluationNote
 from test_faults import run_cli
 from test_optimizer import Recorder, StopOn
 
@@ -34,7 +35,7 @@ def finished(run: Path, cfg: Any, group: str) -> int:
 
 
 def walked_forward(events: Recorder) -> bool:
-    return any("walking forward" in d.get("message", "") for d in events.named("evaluation"))
+    return any("walking forward" in e.message for e in events.named(EvaluationNote))
 
 
 @pytest.mark.slow  # a full run

@@ -47,7 +47,7 @@ def test_show_gives_every_epochs_metrics(run: Any) -> None:
     assert shown.exit_code == 0, shown.output
     detail = json.loads(shown.stdout)
     assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {"raw_value", "metric", "epochs", "run", "folds",
-                                                          "chosen_epochs", "race"}
+                                                          "chosen_epochs", "race", "rung"}
     assert detail["metric"] == "val_loss" and len(detail["epochs"]) == 1
     epoch = detail["epochs"][0]
     assert {"epoch", "value", "train_loss", "val_loss", "val_f1", "trading_score"} <= set(epoch)
