@@ -18,7 +18,7 @@ from hyperopt_cli.run.events import NullSink
 from hyperopt_cli.run.extend import extend_last_group
 from hyperopt_cli.run.optimizer import HyperparameterOptimizer, rebuild_state
 from hyperopt_cli.search import storage
-from hyperopt_cli.search.events import EvaluationNote
+from hyperopt_cli.search.events import EpochEnd, EvaluationNote, TrialEnd
 from test_faults import run_cli
 from test_optimizer import Recorder, StopOn
 
@@ -81,7 +81,7 @@ def test_a_paused_run_gets_n_added_to_its_budget(tmp_path: Path) -> None:
     cfg = tiny("mode=quick")
     stop = threading.Event()
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer(cfg, run, events=StopOn("trial_end", stop)).optimize(stop)
+        HyperparameterOptimizer(cfg, run, events=StopOn(TrialEnd, stop)).optimize(stop)
     assert finished(run, cfg, "learning_rate") == 1
     results = HyperparameterOptimizer.from_run_dir(run).optimize(more_trials=1)
     assert finished(run, cfg, "learning_rate") == 3  # 2 + 1
@@ -95,7 +95,7 @@ def test_a_stop_during_the_extra_trials_resumes_with_a_plain_resume(tmp_path: Pa
     HyperparameterOptimizer(cfg, run).optimize()
     stop = threading.Event()
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer.from_run_dir(run, events=StopOn("epoch", stop)).optimize(stop, more_trials=2)
+        HyperparameterOptimizer.from_run_dir(run, events=StopOn(EpochEnd, stop)).optimize(stop, more_trials=2)
     assert read_state(run)["status"] == "paused"
     assert rebuild_state(run)["status"] == "paused"  # the studies say so too: the last group is open again
     HyperparameterOptimizer.from_run_dir(run).optimize()

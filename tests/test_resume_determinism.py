@@ -100,7 +100,8 @@ def test_killed_trial_continues_from_its_checkpoint(tmp_path: Path) -> None:
 def test_a_trial_killed_in_a_later_fold_resumes_bit_identically(tmp_path: Path) -> None:
     """Selection folds: the finished fold replays from its checkpoint, the killed one continues."""
     cfg = write_config(tmp_path, **{**SETUP, "selection_folds": 2, "epochs_per_trial": 3, "n_warmup_steps": 10,
-                                    "data__synthetic__n_bars": 5000, "max_trials_per_group": 2})
+                                    "data__synthetic__n_bars": 5000, "max_trials_per_group": 2,
+                                    "race_margin_se": None})  # no race: trial 1 must reach its second fold
     straight, bumpy = tmp_path / "straight", tmp_path / "bumpy"
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", straight, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
