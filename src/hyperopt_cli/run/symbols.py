@@ -2,8 +2,8 @@
 
 One home for what results.json's `symbols` holds and for the rows of the per-symbol table
 that `hyperopt results`, the report and the web page show under the pooled verdict. A
-single-file run has no per-symbol content: `symbol_results` gives {} and `panel_keys` adds
-nothing, so its results.json keeps exactly the keys it always had.
+single-file run has no per-symbol content: `symbol_results` gives {} and results.json leaves
+`symbols` and `scaling` out (run/results.py), so it keeps exactly the keys it always had.
 
 Torch- and optuna-free (the verdict is imported only where a result is judged), so
 `hyperopt results` and `status` stay fast.
@@ -65,13 +65,6 @@ def symbol_results(result: WalkForwardResult, *, seed: int) -> dict[str, dict[st
             "verdict": judged.as_dict() if judged is not None else None,
         }
     return out
-
-
-def panel_keys(final: dict[str, Any] | None) -> dict[str, Any]:
-    """results.json's per-symbol keys (`symbols`, `scaling`) from the final evaluation; {} for one symbol."""
-    if not final or not final.get("symbols"):
-        return {}
-    return {"symbols": final["symbols"], "scaling": final.get("scaling")}
 
 
 def verdict_word(verdict: dict[str, Any] | None) -> str:
