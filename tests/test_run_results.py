@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,3 +101,55 @@ def test_the_panel_is_where_the_symbols_are() -> None:
     assert panel_of(single, None) is None
     assert panel_of(single, final) is final
     assert panel_of(full_results(), final).scaling == "per_symbol"  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from model_helpers import finished_run
+
+    return finished_run(tmp_path_factory.mktemp("records"))[0]
+
+
+SAID_BY_THE_RECORD = "said by the record, not by the file"
+
+
+@pytest.fixture
+def reworded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every RunResults read from JSON carries SAID_BY_THE_RECORD as its verdict; the files stay as written."""
+    real = RunResults.from_json.__func__  # type: ignore[attr-defined]
+
+    def from_json(cls: type[RunResults], raw: Mapping[str, Any]) -> RunResults:
+        record = real(cls, raw)
+        return dataclasses.replace(record, verdict={**(record.verdict or {}), "wording": SAID_BY_THE_RECORD})
+
+    monkeypatch.setattr(RunResults, "from_json", classmethod(from_json))
+
+
+def test_the_report_reads_results_json_through_the_record(finished: Path, reworded: None, tmp_path: Path) -> None:
+    from hyperopt_cli.report.page import write_report
+
+    assert SAID_BY_THE_RECORD not in (finished / "results.json").read_text()
+    html = write_report(finished, tmp_path / "report").html.read_text()
+    assert SAID_BY_THE_RECORD in html
+
+
+def test_results_and_its_json_read_results_json_through_the_record(finished: Path, reworded: None) -> None:
+    from typer.testing import CliRunner
+
+    from hyperopt_cli.cli import app
+
+    shown = CliRunner().invoke(app, ["results", str(finished)])
+    assert shown.exit_code == 0, shown.output
+    assert SAID_BY_THE_RECORD in " ".join(shown.output.split())
+    answer = CliRunner().invoke(app, ["results", str(finished), "--json"])
+    assert json.loads(answer.output)["verdict"]["wording"] == SAID_BY_THE_RECORD  # the server's answer too
+
+
+def test_the_results_answer_is_the_file_plus_the_status_keys(finished: Path) -> None:
+    from hyperopt_cli.control import results_of
+
+    raw = json.loads((finished / "results.json").read_text())
+    answer = results_of(finished)
+    assert list(answer)[: len(raw)] == list(raw)
+    assert {k: answer[k] for k in raw} == raw
+    assert list(answer)[len(raw):] == ["status", "complete", "trials_per_hour"]

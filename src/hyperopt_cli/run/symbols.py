@@ -11,6 +11,7 @@ Torch- and optuna-free (the verdict is imported only where a result is judged), 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hyperopt_cli.data.sources import symbol_of
@@ -84,10 +85,10 @@ def _signed(value: Any) -> str:
     return f"{value:+.3f}".replace("-", "\u2212") if isinstance(value, (int, float)) else "-"
 
 
-def symbol_rows(results: dict[str, Any] | None) -> list[list[str]]:
-    """The per-symbol table's rows (SYMBOL_HEADER's columns), as text; [] for a single-file run."""
+def symbol_rows(symbols: Mapping[str, Any] | None) -> list[list[str]]:
+    """The per-symbol table's rows (SYMBOL_HEADER's columns) from results.json `symbols`, as text; [] for one symbol."""
     rows = []
-    for name, entry in ((results or {}).get("symbols") or {}).items():
+    for name, entry in (symbols or {}).items():
         entry = entry if isinstance(entry, dict) else {}
         test = entry.get("test_metrics") or {}
         verdict = entry.get("verdict") or {}
