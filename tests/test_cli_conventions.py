@@ -30,6 +30,7 @@ from hyperopt_cli.cli.run_selection import resolve_run
 from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.core.errors import NothingRunningError, RunStateError
 from hyperopt_cli.run import rundir
+from hyperopt_cli.run.results import RunResults
 
 runner = CliRunner()
 RUN_COMMANDS = ["resume", "report", "worker", "stop", "results", "status"]
@@ -257,9 +258,9 @@ def test_resume_by_job_id_of_a_completed_run_is_refused(json_run: JsonRun) -> No
 
 def test_final_summary_line_states_the_verdict_in_words(tmp_path: Path) -> None:
     wording = "no evidence the LSTM beats logistic regression: Δ −0.03 [−0.07, +0.01]"
-    assert final_summary_line({"verdict": {"wording": wording}}, tmp_path) == (
+    assert final_summary_line(RunResults(verdict={"wording": wording}), tmp_path) == (
         f"Run completed: {tmp_path}. Verdict: {wording}")
-    assert "Verdict: none" in final_summary_line({}, tmp_path)
+    assert "Verdict: none" in final_summary_line(RunResults(), tmp_path)
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from cli_helpers import tiny
 from hyperopt_cli.run.records import build_results
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "json-output.md"
-PANEL_ONLY = {"symbols", "scaling"}  # several symbols only (run/records.py panel_keys)
+PANEL_ONLY = {"symbols", "scaling"}  # several symbols only (run/results.py results_layout)
 ADDED_BY_RESULTS = {"status", "complete", "trials_per_hour"}  # `results` adds them to results.json (run/status.py)
 
 
@@ -31,7 +31,7 @@ def documented_keys() -> set[str]:
 
 
 def test_the_results_keys_are_the_documented_ones() -> None:
-    produced = set(build_results(tiny(), {}, {}, {}, None))
+    produced = set(build_results(tiny(), {}, {}, {}, None).to_json())
     documented = documented_keys()
     assert len(documented) > 15, documented  # the parse found the block
     assert produced | ADDED_BY_RESULTS == documented - PANEL_ONLY

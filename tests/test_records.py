@@ -17,7 +17,8 @@ from hyperopt_cli.search.study_records import FINE_TUNE, SKILL
 
 @pytest.mark.parametrize(
     ("module", "absent"),
-    [("hyperopt_cli.run.records", ("torch", "optuna")), ("hyperopt_cli.control", ("torch", "optuna")),
+    [("hyperopt_cli.run.records", ("torch", "optuna")), ("hyperopt_cli.run.results", ("torch", "optuna")),
+     ("hyperopt_cli.control", ("torch", "optuna")),
      ("hyperopt_cli.run.status", ("torch", "optuna")), ("hyperopt_cli.core.storage_kind", ("torch", "optuna")),
      ("hyperopt_cli.search.study_records", ("torch", "optuna")), ("hyperopt_cli.search.liveness", ("torch", "optuna")),
      ("hyperopt_cli.run.state", ("torch",)), ("hyperopt_cli.report.page", ("torch",))],

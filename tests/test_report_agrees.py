@@ -44,20 +44,22 @@ def test_results_print_the_small_sample_note(capsys: pytest.CaptureFixture[str])
     from pathlib import Path
 
     from hyperopt_cli.cli.render import print_results
+    from hyperopt_cli.run.results import RunResults
 
-    print_results({"group_results": {}, "verdict": {"wording": "the LSTM is significantly worse than boosting",
-                                                    "n_samples": 33}}, Path("r"))
+    print_results(RunResults(verdict={"wording": "the LSTM is significantly worse than boosting", "n_samples": 33}),
+                  Path("r"))
     shown = capsys.readouterr().out
     assert "significantly worse" in shown and "only 33 test samples" in shown
 
 
 def test_only_the_best_macro_f1_cell_is_bold() -> None:
     from hyperopt_cli.report.page import _baselines_section, _Builder
+    from hyperopt_cli.run.results import RunResults
 
     metrics = {"macro_f1": 0.30, "trading_score": -0.02, "macro_precision": 0.3, "macro_recall": 0.3,
                "accuracy": 0.4, "pred_distribution": [0.3, 0.4, 0.3]}
     best = {**metrics, "macro_f1": 0.35, "trading_score": 0.01}
-    html = _baselines_section(_Builder.__new__(_Builder), {"test_metrics": metrics,
-                                                          "baselines": {"gradient_boosting": best}}, None)
+    html = _baselines_section(_Builder.__new__(_Builder),
+                              RunResults(test_metrics=metrics, baselines={"gradient_boosting": best}), None)
     assert "class=best" not in html
     assert re.findall(r"<b>([^<]*)</b>", html) == ["0.3500"]

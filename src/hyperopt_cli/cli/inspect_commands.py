@@ -176,6 +176,7 @@ def results(
     Example: hyperopt results 20261127_215832 --json
     """
     from hyperopt_cli.control import results_of
+    from hyperopt_cli.run.results import RunResults
 
     cli = cli_state(ctx, runs_dir, debug, quiet)
 
@@ -184,7 +185,7 @@ def results(
     if as_json:
         print_json({"run": str(target), **res})
     elif not cli.quiet:
-        print_results(res, target)
+        print_results(RunResults.from_json(res), target, unfinished=None if res["complete"] else res["status"])
     return EXIT_OK
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from hyperopt_cli.cli.app import out
 from hyperopt_cli.cli.screen import Col, fit_table
 from hyperopt_cli.report.words import check_lines, pbo_meaning, small_sample_note
+
+if TYPE_CHECKING:
+    from hyperopt_cli.run.results import RunResults
 
 
 def line(text: str) -> None:
@@ -70,40 +73,41 @@ def group_status(row: dict[str, Any]) -> str:
     return f"{text}; kept: {row['kept']}" if row.get("kept") else text
 
 
-def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True) -> None:
+def print_results(res: RunResults, run_dir: Path, verdict_line: bool = True, unfinished: str | None = None) -> None:
+    """`unfinished`: the status of a run that has not finished (its groups so far are shown)."""
     from hyperopt_cli.run.events import short_params
 
-    if not res.get("complete", True):
-        line(f"Run {run_dir} is not finished ({res.get('status')}); showing finished groups.")
+    if unfinished is not None:
+        line(f"Run {run_dir} is not finished ({unfinished}); showing finished groups.")
     cells = []
-    for name, row in (res.get("group_results") or {}).items():
-        n = row.get("n_trials") or {}
+    for name, row in res.group_results.items():
+        n = row.n_trials or {}
         cells.append([
-            name, str(row.get("metric", "-")), fmt(row.get("best_value")),
+            name, "-" if row.metric is None else str(row.metric), fmt(row.best_value),
             f"{n.get('complete', 0)}/{n.get('pruned', 0)}/{n.get('failed', 0)}",
-            group_status({"reason": row.get("reason"), "kept": row.get("kept")}),
-            short_params(row.get("best_params")),
+            group_status({"reason": row.reason, "kept": row.kept}),
+            short_params(row.best_params),
         ])
     cols = (Col("group"), Col("metric", drop=2), Col("best", "right"), Col("trials c/p/f", "right", drop=1),
             Col("reason", prose=True), Col("best params", prose=True, drop=3))
     table, dropped = fit_table(cols, cells, out.width, title="Groups")
     out.print(table)
     if "best params" in dropped:
-        for name, row in (res.get("group_results") or {}).items():
-            if row.get("best_params"):
-                line(f"  {name}: {short_params(row['best_params'])}")
-    line(f"Best params: {short_params(res.get('best_params'))}"
-              + (f"; the final model trained {res['epochs']} epochs" if res.get("epochs") else ""))
-    if isinstance(res.get("pbo"), (int, float)):
-        line(f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res['pbo']:.2f} "
-             f"({pbo_meaning(res['pbo'])})")
+        for name, row in res.group_results.items():
+            if row.best_params:
+                line(f"  {name}: {short_params(row.best_params)}")
+    line(f"Best params: {short_params(res.best_params)}"
+              + (f"; the final model trained {res.epochs} epochs" if res.epochs else ""))
+    if isinstance(res.pbo, (int, float)):
+        line(f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res.pbo:.2f} "
+             f"({pbo_meaning(res.pbo)})")
     _print_checks(res)
-    test = res.get("test_metrics")
+    test = res.test_metrics
     if test:
-        blocks = len((res.get("walk_forward") or {}).get("blocks") or [])
+        blocks = len((res.walk_forward or {}).get("blocks") or [])
         title = (f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
                  if blocks else "Test segment (never seen by the search)")
-        rows = [("tuned LSTM", test)] + list((res.get("baselines") or {}).items())
+        rows = [("tuned LSTM", test)] + list((res.baselines or {}).items())
         cells = [[name, fmt(m.get("macro_f1")), fmt(m.get("macro_precision")), fmt(m.get("macro_recall")),
                   fmt(m.get("accuracy")), fmt(m.get("trading_score"))] for name, m in rows]
         cols = (Col("model"), Col("macro F1", "right"), Col("precision", "right", drop=2),
@@ -112,15 +116,15 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
         out.print(scores)
     from hyperopt_cli.evaluation.importance_table import IMPORTANCE_HEADER, importance_rows
 
-    importance = importance_rows(res.get("feature_importance"))
+    importance = importance_rows(res.feature_importance)
     if importance:
         families = Table(title="Which inputs the model uses (permutation importance on the last walk-forward block)")
         for col in IMPORTANCE_HEADER:
             families.add_column(col)
-        for row in importance:
-            families.add_row(*row)
+        for family in importance:
+            families.add_row(*family)
         out.print(families)
-    verdict = res.get("verdict")
+    verdict = res.verdict
     if verdict and verdict_line:
         line(f"Verdict: {verdict.get('wording')}")
     small = small_sample_note((verdict or {}).get("n_samples"))
@@ -129,20 +133,20 @@ def print_results(res: dict[str, Any], run_dir: Path, verdict_line: bool = True)
     _print_symbols(res)
 
 
-def _print_checks(res: dict[str, Any]) -> None:
+def _print_checks(res: RunResults) -> None:
     """The run against the defaults, the epoch count and the decision rule, one line each (docs/selection.md)."""
     for line in check_lines(res):
         out.print(line, markup=False)
 
 
-def _print_symbols(res: dict[str, Any]) -> None:
+def _print_symbols(res: RunResults) -> None:
     """Several symbols: each symbol's scores and own verdict, under the pooled verdict."""
     from hyperopt_cli.run.symbols import POOLED_INTERVAL_NOTE, SYMBOL_HEADER, symbol_rows
 
-    rows = symbol_rows(res)
+    rows = symbol_rows(res.symbols)
     if not rows:
         return
-    scaling = f", scaling {res['scaling']}" if res.get("scaling") else ""
+    scaling = f", scaling {res.scaling}" if res.scaling else ""
     table = Table(title=f"Per symbol ({len(rows)} symbols{scaling}): each symbol's own verdict; the run's verdict is the pooled one")
     for col in SYMBOL_HEADER:
         table.add_column(col)

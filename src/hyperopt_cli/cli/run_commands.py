@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import typer
 
@@ -33,6 +33,9 @@ from hyperopt_cli.config import GROUPS, MODES
 from hyperopt_cli.core.errors import EXIT_OK, EXIT_STOPPED
 from hyperopt_cli.search.study_records import MAX_MORE_TRIALS
 
+if TYPE_CHECKING:
+    from hyperopt_cli.run.results import RunResults
+
 # Closed sets as Literal types: --help and shell completion list the choices, a typo is a usage error (exit 2).
 ModeName = Literal[MODES]  # type: ignore[valid-type]
 GroupName = Literal[GROUPS]  # type: ignore[valid-type]
@@ -41,6 +44,7 @@ GroupName = Literal[GROUPS]  # type: ignore[valid-type]
 def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: bool, more_trials: int = 0) -> int:
     """Run an optimizer (built with `events=display`) under the two-stage stop handler; returns the exit code."""
     from hyperopt_cli.core.errors import StopRequested
+    from hyperopt_cli.run.results import RunResults
     from hyperopt_cli.run.signals import StopController
 
     with StopController(on_force=lambda: _mark_forced(run_dir), notify=lambda m: err.print(m, markup=False)) as ctl:
@@ -58,21 +62,21 @@ def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: 
         finally:
             _stop_display(display)
     if as_json:
-        print_json(run_outcome(run_dir, "completed", EXIT_OK, results))
+        print_json(run_outcome(run_dir, "completed", EXIT_OK, RunResults.from_json(results)))
     elif not state.quiet:
-        _print_results_summary(results, run_dir)
+        _print_results_summary(RunResults.from_json(results), run_dir)
     return EXIT_OK
 
 
-def run_outcome(run_dir: Path, status: str, exit_code: int, results: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_outcome(run_dir: Path, status: str, exit_code: int, results: RunResults | None = None) -> dict[str, Any]:
     """What `start --json` / `resume --json` print at the end."""
     outcome: dict[str, Any] = {"run": str(run_dir), "run_dir": str(run_dir), "job_id": run_dir.name, "status": status,
                                "exit_code": exit_code}
     if status == "paused":
         outcome["resume_with"] = f"hyperopt resume {run_dir}"
     if results is not None:
-        verdict = results.get("verdict") or {}
-        outcome.update(best_params=results.get("best_params"), verdict=verdict.get("wording"),
+        verdict = results.verdict or {}
+        outcome.update(best_params=results.best_params, verdict=verdict.get("wording"),
                        beats_best_baseline=verdict.get("beats_best_baseline"))
     return outcome
 
@@ -326,15 +330,15 @@ def stop(
     return EXIT_OK
 
 
-def _print_results_summary(res: dict[str, Any], run_dir: Path) -> None:
+def _print_results_summary(res: RunResults, run_dir: Path) -> None:
     print_results(res, run_dir, verdict_line=False)
     out.print(f"Charts and the per-trial table: hyperopt report {run_dir}", markup=False)
     out.print(final_summary_line(res, run_dir), markup=False)  # the last line states the verdict
 
 
-def final_summary_line(res: dict[str, Any], run_dir: Path) -> str:
+def final_summary_line(res: RunResults, run_dir: Path) -> str:
     """The last line `start`/`resume` print: where the run is and, in words, whether the LSTM won."""
-    wording = (res.get("verdict") or {}).get("wording")
+    wording = (res.verdict or {}).get("wording")
     verdict = wording if wording else "none (this run has no walk-forward evaluation)"
     return f"Run completed: {run_dir}. Verdict: {verdict}"
 

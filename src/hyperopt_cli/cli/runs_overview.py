@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_cli.run import rundir
+from hyperopt_cli.run.results import RunResults
 
 
 def value_with_metric(value: Any, metric: Any) -> str:
@@ -25,11 +26,11 @@ def best_label(row: dict[str, Any]) -> str:
 
 def with_scores(status: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """A run_status row plus `best_value` (in `best_metric`), `test_macro_f1`, `verdict` (wording), `beats_best_baseline`."""
-    results = rundir.peek_json(Path(run_dir) / rundir.RESULTS_FILE)
-    results = results if isinstance(results, dict) else {}
-    verdict = results.get("verdict") or {}
-    test = results.get("test_metrics") or {}
-    best, metric = results.get("best_value"), results.get("best_value_metric")
+    raw = rundir.peek_json(Path(run_dir) / rundir.RESULTS_FILE)
+    results = RunResults.from_json(raw) if isinstance(raw, dict) else RunResults()
+    verdict = results.verdict or {}
+    test = results.test_metrics or {}
+    best, metric = results.best_value, results.best_value_metric
     if best is None:  # unfinished: the best of the groups finished so far, as state.json has them
         rows = [g for g in (status.get("groups") or {}).values() if g.get("best_value") is not None]
         best, metric = (rows[-1].get("best_value"), rows[-1].get("metric")) if rows else (None, None)

@@ -49,6 +49,7 @@ from hyperopt_cli.run.records import (
     group_objective,
     load_run_config,
 )
+from hyperopt_cli.run.results import FinalResult, RunResults, panel_of
 from hyperopt_cli.run.symbols import POOLED_INTERVAL_NOTE, SYMBOL_HEADER, data_label, symbol_rows
 from hyperopt_cli.search.ladder import epoch_rungs
 from hyperopt_cli.search.storage import RunStorage, readonly_storage
@@ -367,18 +368,21 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private, like the run's other files
     b = _Builder(run_dir, out_dir)
     groups = _read_groups(cfg, run_dir)
-    results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    raw = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    results = RunResults.from_json(raw) if raw is not None else None
     last = groups[-1].study
-    final = last.user_attrs.get(FINAL_ATTR) if last is not None else None
+    stored = last.user_attrs.get(FINAL_ATTR) if last is not None else None
+    final = FinalResult.from_json(stored) if stored is not None else None
     fixed = _fixed_params(groups, results)
     complete = final is not None
 
-    walk = (results or {}).get("walk_forward") or (final or {}).get("walk_forward")
-    panel = results if (results or {}).get("symbols") else final  # where the per-symbol results are
-    panel = panel if (panel or {}).get("symbols") else None
+    # results.json first; the study's final record where results.json lacks it (not written yet, or older)
+    walk = (results.walk_forward if results else None) or (final.walk_forward if final else None)
+    verdict = (results.verdict if results else None) or (final.verdict if final else None)
+    importance = (results.feature_importance if results else None) or (final.feature_importance if final else None)
+    panel = panel_of(results, final)
     parts = [
-        _verdict_section(b, (results or {}).get("verdict") or (final or {}).get("verdict"),
-                         "times" if panel else "samples") + _checks_part(results) + _symbols_part(panel),
+        _verdict_section(b, verdict, "times" if panel else "samples") + _checks_part(results) + _symbols_part(panel),
         _overview(cfg, status, groups, run_dir),
         _history_section(b, groups),
         _importance_section(b, groups, cfg.seed),
@@ -386,11 +390,11 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
         _optuna_section(b, groups, "slice"),
         _curves_section(b, groups),
         _equity_section(b, walk),
-        _predictions_section(b, walk, (final or {}).get("confusion_matrices")),
+        _predictions_section(b, walk, final.confusion_matrices if final else None),
         _confusion_section(b, final),
         _labels_section(b, cfg, fixed),
         _baselines_section(b, results, final),
-        _feature_importance_section(b, (results or {}).get("feature_importance") or (final or {}).get("feature_importance")),
+        _feature_importance_section(b, importance),
         _fixed_section(groups, fixed, complete),
     ]
     nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
@@ -411,10 +415,10 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     return Report(html=html_path, figures=b.figures, missing=b.missing)
 
 
-def _fixed_params(groups: list[_Group], results: dict[str, Any] | None) -> dict[str, Any]:
+def _fixed_params(groups: list[_Group], results: RunResults | None) -> dict[str, Any]:
     """The params frozen so far: results.json's at the end, else the best of every finished group."""
-    if results and results.get("fixed_params") is not None:
-        return dict(results["fixed_params"])
+    if results and results.fixed_params is not None:
+        return dict(results.fixed_params)
     return fixed_params(g.best_params for g in groups)
 
 
@@ -479,7 +483,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
     return text
 
 
-def _checks_part(results: dict[str, Any] | None) -> str:
+def _checks_part(results: RunResults | None) -> str:
     """The run against the defaults, the epoch count and the decision rule (docs/selection.md); '' before results."""
     return "".join(f"<p>{_e(line)}</p>" for line in check_lines(results))
 
@@ -509,12 +513,12 @@ def _verdict_section(b: _Builder, verdict: dict[str, Any] | None, block_unit: st
             f"<p>{detail}</p>")
 
 
-def _symbols_part(results: dict[str, Any] | None) -> str:
+def _symbols_part(panel: RunResults | FinalResult | None) -> str:
     """Several symbols: each symbol's scores and own verdict under the pooled one; '' for a single file."""
-    rows = symbol_rows(results)
+    rows = symbol_rows(panel.symbols if panel else None)
     if not rows:
         return ""
-    scaling = (results or {}).get("scaling")
+    scaling = panel.scaling if panel else None
     return (f"<h3>Per symbol ({len(rows)} symbols{', scaling ' + _e(scaling) if scaling else ''})</h3>"
             f"<p>{_e(POOLED_INTERVAL_NOTE)}</p>" + _table(list(SYMBOL_HEADER), rows))
 
@@ -614,10 +618,10 @@ def _curves_section(b: _Builder, groups: list[_Group]) -> str:
     return "\n".join(parts)
 
 
-def _confusion_section(b: _Builder, final: dict[str, Any] | None) -> str:
+def _confusion_section(b: _Builder, final: FinalResult | None) -> str:
     if final is None:
         return b.not_yet("confusion", f"{NOT_YET}: the final model is trained and scored after the last group")
-    matrices = final.get("confusion_matrices")
+    matrices = final.confusion_matrices
     if not matrices:
         return b.not_yet("confusion", "not recorded: this run's final evaluation predates confusion matrices")
     return ("<p>The final configuration (best params) on the last walk-forward block's validation part and on "
@@ -651,12 +655,12 @@ def _labels_section(b: _Builder, cfg: OptimizationConfig, fixed: dict[str, Any])
         "labels.png", _labels_png(counts), "label distribution per segment")
 
 
-def _baselines_section(b: _Builder, results: dict[str, Any] | None, final: dict[str, Any] | None) -> str:
-    source = results if results and results.get("test_metrics") else final
-    if not source or not source.get("test_metrics"):
+def _baselines_section(b: _Builder, results: RunResults | None, final: FinalResult | None) -> str:
+    source: RunResults | FinalResult | None = results if results and results.test_metrics else final
+    if not source or not source.test_metrics:
         return b.not_yet("baselines", f"{NOT_YET}: the test segment is scored once, after the last group")
-    rows: list[tuple[str, dict[str, Any]]] = [("tuned LSTM", source["test_metrics"])]
-    rows += list((source.get("baselines") or {}).items())
+    rows: list[tuple[str, dict[str, Any]]] = [("tuned LSTM", source.test_metrics)]
+    rows += list((source.baselines or {}).items())
     table_rows = [
         [name, _fmt(m.get("macro_f1")), _fmt(m.get("macro_precision")), _fmt(m.get("macro_recall")),
          _fmt(m.get("accuracy")), _fmt(m.get("trading_score")),
@@ -665,9 +669,9 @@ def _baselines_section(b: _Builder, results: dict[str, Any] | None, final: dict[
     ]
     best = max(range(len(rows)), key=lambda i: rows[i][1].get("macro_f1") or -1.0)
     table_rows[best][1] = _Bold(table_rows[best][1])  # that cell alone: not the row's trading score
-    test_range = source.get("test_range")
+    test_range = source.test_range
     where = f" ({str(test_range[0])[:16]} .. {str(test_range[1])[:16]} UTC)" if test_range else ""
-    val = source.get("validation_metrics") or {}
+    val = source.validation_metrics or {}
     return (f"<p>Test segment{_e(where)}, never seen by the search, pooled over the walk-forward blocks (each "
             f"predicted by models trained on every bar before it); best macro F1 in bold. The tuned model's "
             f"validation macro F1 (last block) was {_e(_fmt(val.get('val_f1')))}.</p>"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hyperopt_cli.run.results import RunResults
+
 SMALL_SAMPLE = 100  # test samples below which a verdict is fragile: the interval rests on a few blocks
 
 
@@ -34,21 +36,21 @@ def _number(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "-" if value is None else str(value)
 
 
-def check_lines(results: dict[str, object] | None) -> list[str]:
+def check_lines(results: RunResults | None) -> list[str]:
     """The run against the defaults, the epoch count and the decision rule, a sentence each (docs/selection.md)."""
-    res = results or {}
+    res = results or RunResults()
     lines = []
-    check = res.get("run_check")
+    check = res.run_check
     if isinstance(check, dict):
         said = "kept the defaults" if check.get("kept_defaults") else "beats the defaults"
         lines.append(f"Run check: the chosen configuration {said} on the held-back validation sub-blocks "
                      f"(skill gain {_number(check.get('delta'))}, t {_number(check.get('t'))}, "
                      f"needed {_number(check.get('threshold'))}).")
-    epochs = res.get("epoch_check")
+    epochs = res.epoch_check
     if isinstance(epochs, dict):
         said = f"confirmed: {epochs['epochs']} epochs" if epochs.get("epochs") else "not confirmed: the configured epochs"
         lines.append(f"Epoch check: {epochs.get('chosen')} epochs against the last, {said}.")
-    decision = res.get("decision")
+    decision = res.decision
     if isinstance(decision, dict) and decision.get("rule"):
         rules = [r for r in decision.get("blocks") or [] if isinstance(r, dict)]
         fitted = sum(1 for r in rules if any(r.get("offsets") or []))

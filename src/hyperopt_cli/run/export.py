@@ -38,6 +38,7 @@ from hyperopt_cli.evaluation.decision import ARGMAX, DecisionRule, fit_rule
 from hyperopt_cli.model.artifact import REFIT_DIR, model_dir_of, read_manifest
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import load_run_config
+from hyperopt_cli.run.results import RunResults
 
 # Settings that belong to the machine (or the run's own files), not to the configuration found:
 # the export leaves them to their defaults, so the target machine picks its own (auto/0/null).
@@ -52,9 +53,10 @@ RETUNE = "--set mode=full --set max_trials_per_group={trials}"
 
 def _best_params(run_dir: Path) -> tuple[dict[str, Any], bool]:
     """The run's best (fixed) params and whether the run is complete."""
-    results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
-    if results is not None:
-        return dict(results.get("fixed_params") or results.get("best_params") or {}), True
+    raw = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    if raw is not None:
+        results = RunResults.from_json(raw)
+        return dict(results.fixed_params or results.best_params or {}), True
     from hyperopt_cli.run.status import results_of
 
     return dict(results_of(run_dir).get("fixed_params") or {}), False
@@ -134,11 +136,12 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     out_dir = Path(out_dir) if out_dir is not None else run_dir / REFIT_DIR
     if out_dir.exists():
         raise RunStateError(f"{out_dir} exists; remove it or pass --out to refit into another folder")
-    results = rundir.read_json(run_dir / rundir.RESULTS_FILE)
-    if results is None:
+    raw = rundir.read_json(run_dir / rundir.RESULTS_FILE)
+    if raw is None:
         raise RunStateError(f"{run_dir} has not finished; refit the final configuration once it has")
     cfg = load_run_config(run_dir, for_display=True)
-    fixed = dict(results.get("fixed_params") or {})
+    results = RunResults.from_json(raw)
+    fixed = dict(results.fixed_params or {})
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
     model_cfg, window = model_for(cfg, fixed)
     preparer = DataPreparer.for_run(load_data(cfg), cfg)
@@ -167,13 +170,13 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     return out_dir
 
 
-def refit_epochs(results: dict[str, Any], cfg: OptimizationConfig) -> int:
+def refit_epochs(results: RunResults, cfg: OptimizationConfig) -> int:
     """The epochs the final configuration trained for (results.json `epochs`: selection's choice).
 
     The walk-forward models and the saved one trained that long; a refit of the same configuration
     trains as long. Results written before `epochs` was recorded fall back to `epochs_per_trial`.
     """
-    return int(results.get("epochs") or cfg.epochs_per_trial)
+    return int(results.epochs or cfg.epochs_per_trial)
 
 
 def _refit_rule(decision_rule: str, members: list[Any], val_labels: np.ndarray) -> DecisionRule:

@@ -12,6 +12,7 @@ from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import CENTER_ATTR, FINE_TUNE, group_objective
+from hyperopt_cli.run.results import RunResults
 from hyperopt_cli.run.state import GroupsProgress
 from hyperopt_cli.search.events import GroupEnd, GroupStart, RunWarning
 from hyperopt_cli.search.group import GroupSearch, PreparerLike, TimeBudget, open_study
@@ -101,11 +102,12 @@ class GroupRunner:
         center = study.user_attrs.get(CENTER_ATTR)
         if center is None:
             source = Path(cfg.fine_tune_from or "")
-            results = rundir.read_json(source / rundir.RESULTS_FILE)
-            if not results or not results.get("best_params"):
+            raw = rundir.read_json(source / rundir.RESULTS_FILE)
+            results = RunResults.from_json(raw) if raw else None
+            if results is None or not results.best_params:
                 raise RunStateError(
                     f"fine_tune_from={source}: no results.json with best_params there; finish a full run first"
                 )
-            center = results["best_params"]
+            center = results.best_params
             study.set_user_attr(CENTER_ATTR, center)
         return dict(center)

@@ -35,6 +35,7 @@ from hyperopt_cli.run.local_workers import LocalWorkers
 from hyperopt_cli.run.logfile import attached_log
 from hyperopt_cli.run.parallel import describe_parallel
 from hyperopt_cli.run.records import annotated_verdict, build_results, group_objective, load_run_config
+from hyperopt_cli.run.results import FinalResult
 from hyperopt_cli.run.run_check import FinalChoice, choose_final
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
 from hyperopt_cli.run.symbols import data_label
@@ -202,10 +203,11 @@ class HyperparameterOptimizer:
             self.events.emit(EstimateUpdate(time_estimate=self._state.state.get("time_estimate")))
 
     def _results(self, final: dict[str, Any] | None, choice: FinalChoice) -> dict[str, Any]:
-        results = build_results(self.cfg, self._progress.summaries, self._progress.done, choice.fixed, final,
-                                run_check=choice.run_check.as_dict() if choice.run_check else None)
-        results["epoch_check"] = choice.epoch_check.as_dict() if choice.epoch_check else None
-        results["job_id"] = self.job_id
+        results = build_results(self.cfg, self._progress.summaries, self._progress.done, choice.fixed,
+                                FinalResult.from_json(final) if final is not None else None,
+                                run_check=choice.run_check.as_dict() if choice.run_check else None,
+                                epoch_check=choice.epoch_check.as_dict() if choice.epoch_check else None,
+                                job_id=self.job_id).to_json()
         rundir.write_json(self.run_dir / rundir.RESULTS_FILE, results)
         rundir.write_json(self.run_dir / rundir.BEST_PARAMS_FILE, results["best_params"])
         return results

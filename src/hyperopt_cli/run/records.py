@@ -24,7 +24,7 @@ from hyperopt_cli.config import (
 from hyperopt_cli.core.errors import ConfigError, RunStateError
 from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.run import rundir
-from hyperopt_cli.run.symbols import panel_keys
+from hyperopt_cli.run.results import FinalResult, GroupResult, RunResults, results_layout
 from hyperopt_cli.search.study_records import (
     FINE_TUNE,
     GROUP_DONE_ATTR,
@@ -161,44 +161,43 @@ SEARCH_CHANGED_NOTHING = "the search found no setting that beats the defaults be
 
 
 def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], done: dict[str, str],
-                  fixed: dict[str, Any], final: dict[str, Any] | None,
-                  run_check: dict[str, Any] | None = None) -> dict[str, Any]:
-    """results.json's content (job_id left for the caller); `run_check`: the chosen configuration against the defaults."""
+                  fixed: dict[str, Any], final: FinalResult | None, run_check: dict[str, Any] | None = None,
+                  epoch_check: dict[str, Any] | None = None, job_id: str | None = None) -> RunResults:
+    """results.json's content, the one place it is built; `run_check`, `epoch_check`: the checks against not tuning."""
     groups = cfg.groups_to_run()
     finished = [g for g in groups if g in done]
     last = summaries.get(finished[-1]) if finished else None
     trainer_cfg, labels_cfg = with_params(cfg, fixed)
     pbo = run_pbo(summaries[g] for g in groups if g in summaries)
-    return {
-        "job_id": None,
-        "mode": cfg.mode,
-        "best_params": dict(fixed),
-        "best_value": last.best_value if last else None,
-        "best_value_metric": last.metric if last else None,
-        "fixed_params": dict(fixed),
-        "resolved_params": {"trainer": dataclasses.asdict(trainer_cfg), "labels": dataclasses.asdict(labels_cfg),
-                            "model": resolved_model(cfg, fixed)},
-        "group_results": {
-            g: {**summaries[g].as_dict(), "completed": g in done, "converged": done.get(g) == "converged", "reason": done.get(g)}
-            for g in groups
-            if g in summaries
-        },
-        "test_metrics": final.get("test_metrics") if final else None,
-        "validation_metrics": final.get("validation_metrics") if final else None,
-        "baselines": final.get("baselines") if final else None,
-        "test_range": final.get("test_range") if final else None,
-        "precision": final.get("precision") if final else None,  # what the final model trained in
-        "walk_forward": final.get("walk_forward") if final else None,
-        "epochs": final.get("epochs") if final else None,  # what the final model trained for (selection's choice)
-        "verdict": annotated_verdict(cfg, summaries, fixed, final.get("verdict")) if final else None,
-        "pbo": pbo,
-        "decision": final.get("decision") if final else None,  # how probabilities became signals
-        "run_check": run_check,
-        "epoch_check": None,  # the optimizer fills it in (run/run_check.py)
-        "search_changed": search_changed(cfg, fixed),
-        "feature_importance": final.get("feature_importance") if final else None,
-        **panel_keys(final),  # several symbols only: per-symbol metrics and verdicts, the scaling
-    }
+    panel = final is not None and bool(final.symbols)
+    return RunResults(
+        job_id=job_id,
+        mode=cfg.mode,
+        best_params=dict(fixed),
+        best_value=last.best_value if last else None,
+        best_value_metric=last.metric if last else None,
+        fixed_params=dict(fixed),
+        resolved_params={"trainer": dataclasses.asdict(trainer_cfg), "labels": dataclasses.asdict(labels_cfg),
+                         "model": resolved_model(cfg, fixed)},
+        group_results={g: GroupResult.of(summaries[g].as_dict(), done.get(g)) for g in groups if g in summaries},
+        test_metrics=final.test_metrics if final else None,
+        validation_metrics=final.validation_metrics if final else None,
+        baselines=final.baselines if final else None,
+        test_range=final.test_range if final else None,
+        precision=final.precision if final else None,
+        walk_forward=final.walk_forward if final else None,
+        epochs=final.epochs if final else None,
+        verdict=annotated_verdict(cfg, summaries, fixed, final.verdict) if final else None,
+        pbo=pbo,
+        decision=final.decision if final else None,
+        run_check=run_check,
+        epoch_check=epoch_check,
+        search_changed=search_changed(cfg, fixed),
+        feature_importance=final.feature_importance if final else None,
+        symbols=final.symbols if final and panel else None,
+        scaling=final.scaling if final and panel else None,
+        layout=results_layout(panel),
+    )
 
 
 def resolved_model(cfg: OptimizationConfig, fixed: dict[str, Any]) -> dict[str, int]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
+from hyperopt_cli.run.results import RunResults
 
 _NUMBER = (int, float)
 _NONE = type(None)
@@ -100,7 +101,7 @@ def check_results(results: dict[str, Any], path: Path) -> dict[str, Any]:
     return results
 
 
-def read_results(run_dir: Path, status: dict[str, Any]) -> dict[str, Any] | None:
+def read_results(run_dir: Path, status: dict[str, Any]) -> RunResults | None:
     """results.json checked; for a completed run whose file is missing or damaged, rebuilt from the studies.
 
     None for an unfinished run without results.json. `status` is the run's status answer
@@ -109,7 +110,7 @@ def read_results(run_dir: Path, status: dict[str, Any]) -> dict[str, Any] | None
     path = run_dir / rundir.RESULTS_FILE
     results = rundir.read_json(path)
     if results is not None:
-        return check_results(results, path)
+        return RunResults.from_json(check_results(results, path))
     if status.get("status") != "completed":
         return None
     from hyperopt_cli.run.state import rebuild_state  # optuna: only for this repair
@@ -117,4 +118,5 @@ def read_results(run_dir: Path, status: dict[str, Any]) -> dict[str, Any] | None
     rebuilt = rebuild_state(run_dir).get("results")
     if rebuilt is None:
         raise RunStateError(f"{path} is missing or damaged and the studies hold no final evaluation to rebuild it from")
-    return {**rebuilt, "note": f"{rundir.RESULTS_FILE} missing or corrupt: rebuilt from the studies (not saved)"}
+    return RunResults.from_json(
+        {**rebuilt, "note": f"{rundir.RESULTS_FILE} missing or corrupt: rebuilt from the studies (not saved)"})

@@ -33,6 +33,7 @@ from hyperopt_cli.run.records import (
     masked_config,
     progress_row,
 )
+from hyperopt_cli.run.results import FinalResult
 from hyperopt_cli.search import workers
 from hyperopt_cli.search.storage import RunStorage
 from hyperopt_cli.search.study_records import group_done_of, trial_limits
@@ -241,7 +242,8 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
     final = None
     if groups[-1] in progress.summaries:
         last = RunStorage(cfg, run_dir).open_readonly(groups[-1])
-        final = last.user_attrs.get(FINAL_ATTR) if last is not None else None
+        stored = last.user_attrs.get(FINAL_ATTR) if last is not None else None
+        final = FinalResult.from_json(stored) if stored is not None else None
     completed = final is not None and groups[-1] in progress.done  # not while an extension reopened it
     done, summaries = progress.done, progress.summaries
     current = next((g for g in groups if g not in done), None)
@@ -261,5 +263,5 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
                          done.get(g), summaries.get(g), progress.limits.get(g))
             for g in groups
         },
-        "results": {**build_results(cfg, summaries, done, fixed, final), "job_id": run_dir.name} if completed else None,
+        "results": build_results(cfg, summaries, done, fixed, final, job_id=run_dir.name).to_json() if completed else None,
     }

@@ -2,8 +2,8 @@
 
 One home for what results.json's `symbols` holds and for the rows of the per-symbol table
 that `hyperopt results`, the report and the web page show under the pooled verdict. A
-single-file run has no per-symbol content: `symbol_results` gives {} and `panel_keys` adds
-nothing, so its results.json keeps exactly the keys it always had.
+single-file run has no per-symbol content: `symbol_results` gives {} and results.json leaves
+`symbols` and `scaling` out (run/results.py), so it keeps exactly the keys it always had.
 
 Torch- and optuna-free (the verdict is imported only where a result is judged), so
 `hyperopt results` and `status` stay fast.
@@ -11,6 +11,7 @@ Torch- and optuna-free (the verdict is imported only where a result is judged), 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hyperopt_cli.data.sources import symbol_of
@@ -67,13 +68,6 @@ def symbol_results(result: WalkForwardResult, *, seed: int) -> dict[str, dict[st
     return out
 
 
-def panel_keys(final: dict[str, Any] | None) -> dict[str, Any]:
-    """results.json's per-symbol keys (`symbols`, `scaling`) from the final evaluation; {} for one symbol."""
-    if not final or not final.get("symbols"):
-        return {}
-    return {"symbols": final["symbols"], "scaling": final.get("scaling")}
-
-
 def verdict_word(verdict: dict[str, Any] | None) -> str:
     """'beats', 'worse' or 'no evidence' (', collapsed' added when most predictions fall in one class)."""
     if not verdict:
@@ -91,10 +85,10 @@ def _signed(value: Any) -> str:
     return f"{value:+.3f}".replace("-", "\u2212") if isinstance(value, (int, float)) else "-"
 
 
-def symbol_rows(results: dict[str, Any] | None) -> list[list[str]]:
-    """The per-symbol table's rows (SYMBOL_HEADER's columns), as text; [] for a single-file run."""
+def symbol_rows(symbols: Mapping[str, Any] | None) -> list[list[str]]:
+    """The per-symbol table's rows (SYMBOL_HEADER's columns) from results.json `symbols`, as text; [] for one symbol."""
     rows = []
-    for name, entry in ((results or {}).get("symbols") or {}).items():
+    for name, entry in (symbols or {}).items():
         entry = entry if isinstance(entry, dict) else {}
         test = entry.get("test_metrics") or {}
         verdict = entry.get("verdict") or {}
