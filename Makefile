@@ -39,6 +39,7 @@ system-deps:
 # The linter, the type checker and the layer contracts (pyproject.toml), before any test runs.
 lint: install-dev
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

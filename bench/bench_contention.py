@@ -99,8 +99,12 @@ def search_phase(run_dir: Path) -> dict[str, Any]:
         key = str(t.user_attrs.get("worker", "owner"))
         per_worker[key] = per_worker.get(key, 0) + 1
     return {
-        "resolved": {"workers": cfg.workers, "num_threads": cfg.trainer.num_threads,
-                     "storage_url": cfg.storage_url, "precision": cfg.trainer.precision},
+        "resolved": {
+            "workers": cfg.workers,
+            "num_threads": cfg.trainer.num_threads,
+            "storage_url": cfg.storage_url,
+            "precision": cfg.trainer.precision,
+        },
         "trials_finished": len(ended),
         "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in ended),
         "trials_other": len(trials) - len(ended),
@@ -109,43 +113,77 @@ def search_phase(run_dir: Path) -> dict[str, Any]:
         "trial_s_median": common.median(durations),
         "trial_s_max": max(durations),
         "trials_per_worker": per_worker,
-        "trials": [[(t.datetime_start - first).total_seconds(), (t.datetime_complete - t.datetime_start).total_seconds(),
-                    str(t.user_attrs.get("worker", "owner"))] for t in sorted(ended, key=lambda t: t.number)],
+        "trials": [
+            [
+                (t.datetime_start - first).total_seconds(),
+                (t.datetime_complete - t.datetime_start).total_seconds(),
+                str(t.user_attrs.get("worker", "owner")),
+            ]
+            for t in sorted(ended, key=lambda t: t.number)
+        ],
     }
 
 
 def header_line(run_dir: Path) -> str | None:
     """The run.log line in which `start` says what parallelism it chose."""
     try:
-        return next((line.split(" parallel ", 1)[1].strip() for line in (run_dir / "run.log").read_text().splitlines()
-                     if " parallel " in line), None)
+        return next(
+            (
+                line.split(" parallel ", 1)[1].strip()
+                for line in (run_dir / "run.log").read_text().splitlines()
+                if " parallel " in line
+            ),
+            None,
+        )
     except OSError:
         return None
 
 
 def measure(setting: str, condition: str, config_path: Path, run_dir: Path, log: Path) -> dict[str, Any]:
     """One `hyperopt start` of `setting` under `condition`, with its search-phase figures."""
-    cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--config", str(config_path), "--run-dir", str(run_dir),
-           *SETTINGS[setting]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hyperopt_cli",
+        "start",
+        "--config",
+        str(config_path),
+        "--run-dir",
+        str(run_dir),
+        *SETTINGS[setting],
+    ]
     load_before = common.load_avg()
     with common.busy_loops(CONDITIONS[condition]), open(log, "ab") as out:
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=child_env(),
-                              cwd=common.REPO, timeout=RUN_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=child_env(),
+            cwd=common.REPO,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{setting}/{condition}: hyperopt start exited {proc.returncode}:\n{tail}")
-    return {"wall_s": wall, "load_avg_before": load_before, "parallel_header": header_line(run_dir),
-            **search_phase(run_dir)}
+    return {
+        "wall_s": wall,
+        "load_avg_before": load_before,
+        "parallel_header": header_line(run_dir),
+        **search_phase(run_dir),
+    }
 
 
 def cells() -> list[tuple[str, str]]:
     return [(s, c) for c in CONDITIONS for s in SETTINGS]
 
 
-def run(quick: bool = False, rounds: int | None = None, bars: int | None = None,
-        trials: int | None = None) -> dict[str, Any]:
+def run(
+    quick: bool = False, rounds: int | None = None, bars: int | None = None, trials: int | None = None
+) -> dict[str, Any]:
     import yaml
 
     size = sizes(quick)
@@ -165,16 +203,25 @@ def run(quick: bool = False, rounds: int | None = None, bars: int | None = None,
                 setting, condition = order[(i + r) % len(order)]
                 one = measure(setting, condition, config_path, tmp / f"{setting}_{condition}_{r}", tmp / "runs.log")
                 results[setting][condition].append(one)
-                print(f"round {r + 1}/{size['rounds']} {setting:4s} {condition:6s}: "
-                      f"{one['trials_per_hour']:.0f} trials/h ({one['trials_finished']} trials in "
-                      f"{one['search_s']:.1f} s; run {one['wall_s']:.1f} s; {one['parallel_header']})",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"round {r + 1}/{size['rounds']} {setting:4s} {condition:6s}: "
+                    f"{one['trials_per_hour']:.0f} trials/h ({one['trials_finished']} trials in "
+                    f"{one['search_s']:.1f} s; run {one['wall_s']:.1f} s; {one['parallel_header']})",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return {
         "what": "trials/hour of the search phase of real `hyperopt start --mode quick` runs: the parallel default "
-                "('auto') vs one process with torch's default threads ('old'), idle and with one competing "
-                "CPU-bound process ('loaded')",
-        "settings": {**size, "model": "LSTM 1 x 32, window 24, batch 128 (quick.yaml's model)", "data": "synthetic",
-                     "setting_args": SETTINGS, "competing_processes": CONDITIONS, "run_config": run_config(size)},
+        "('auto') vs one process with torch's default threads ('old'), idle and with one competing "
+        "CPU-bound process ('loaded')",
+        "settings": {
+            **size,
+            "model": "LSTM 1 x 32, window 24, batch 128 (quick.yaml's model)",
+            "data": "synthetic",
+            "setting_args": SETTINGS,
+            "competing_processes": CONDITIONS,
+            "run_config": run_config(size),
+        },
         "git_commit": common.git_commit(),
         "machine": common.machine_info(),
         "load_avg_before_after": [load_before, common.load_avg()],
@@ -197,14 +244,18 @@ def summarise(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
     loaded_over_idle = {s: _ratio(rate[s]["loaded"], rate[s]["idle"]) for s in SETTINGS}
     return {
         "trials_per_hour": rate,
-        "trial_s_median": {s: {c: med(runs, "trial_s_median") for c, runs in by_c.items()} for s, by_c in results.items()},
+        "trial_s_median": {
+            s: {c: med(runs, "trial_s_median") for c, runs in by_c.items()} for s, by_c in results.items()
+        },
         "wall_s": {s: {c: med(runs, "wall_s") for c, runs in by_c.items()} for s, by_c in results.items()},
         "loaded_over_idle": loaded_over_idle,
         "auto_over_old": {c: _ratio(rate["auto"][c], rate["old"][c]) for c in CONDITIONS},
         "resolved": {s: results[s]["idle"][0]["parallel_header"] if results[s]["idle"] else None for s in SETTINGS},
-        "target_loaded_over_idle_met": None if loaded_over_idle["auto"] is None
+        "target_loaded_over_idle_met": None
+        if loaded_over_idle["auto"] is None
         else loaded_over_idle["auto"] >= TARGET_LOADED_OVER_IDLE,
-        "idle_not_slower": None if rate["auto"]["idle"] is None or rate["old"]["idle"] is None
+        "idle_not_slower": None
+        if rate["auto"]["idle"] is None or rate["old"]["idle"] is None
         else rate["auto"]["idle"] >= rate["old"]["idle"],
     }
 
@@ -216,11 +267,13 @@ def _f(x: float | None, fmt: str) -> str:
 def markdown(result: dict[str, Any]) -> str:
     s, m, size = result["summary"], result["machine"], result["settings"]
     lines = [
-        f"# Contention: the parallel default vs the old default ({result['date']})", "",
+        f"# Contention: the parallel default vs the old default ({result['date']})",
+        "",
         f"`{result['command']}` at commit {result['git_commit']}; {m['cpu']}, {m['cores']} cores, torch {m['torch']}. "
         f"Load average before / after: {result['load_avg_before_after'][0]} / {result['load_avg_before_after'][1]}. "
         f"{size['rounds']} round(s), medians; {size['trials']} trials x {size['epochs']} epochs per run, "
-        f"{size['bars']} synthetic bars, {size['model']}; {result['bench_s'] / 60:.1f} min.", "",
+        f"{size['bars']} synthetic bars, {size['model']}; {result['bench_s'] / 60:.1f} min.",
+        "",
         "| setting (what start resolved) | idle trials/h | loaded trials/h | loaded / idle | trial s idle / loaded | run s idle / loaded |",
         "|---|---|---|---|---|---|",
     ]
@@ -229,13 +282,20 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {setting} ({s['resolved'][setting]}) | {_f(rate['idle'], '.0f')} | {_f(rate['loaded'], '.0f')} "
             f"| {_f(s['loaded_over_idle'][setting], '.2f')} | {_f(trial_s['idle'], '.2f')} / {_f(trial_s['loaded'], '.2f')} "
-            f"| {_f(wall['idle'], '.1f')} / {_f(wall['loaded'], '.1f')} |")
-    lines.append(f"| auto / old | {_f(s['auto_over_old']['idle'], '.2f')} | {_f(s['auto_over_old']['loaded'], '.2f')} | | | |")
-    lines += ["", f"Target (issue 15): the default keeps >= {TARGET_LOADED_OVER_IDLE}x of its idle trials/hour with one "
-              f"competing process: **{'met' if s['target_loaded_over_idle_met'] else 'not met'}**; its idle speed is "
-              f"not below the old default's: **{'yes' if s['idle_not_slower'] else 'no'}**.",
-              "", "Trials/hour = finished trials / (last trial end - first trial start) from the run's study; "
-              "'loaded' = one busy-loop process beside the run. Per-run figures in the JSON."]
+            f"| {_f(wall['idle'], '.1f')} / {_f(wall['loaded'], '.1f')} |"
+        )
+    lines.append(
+        f"| auto / old | {_f(s['auto_over_old']['idle'], '.2f')} | {_f(s['auto_over_old']['loaded'], '.2f')} | | | |"
+    )
+    lines += [
+        "",
+        f"Target (issue 15): the default keeps >= {TARGET_LOADED_OVER_IDLE}x of its idle trials/hour with one "
+        f"competing process: **{'met' if s['target_loaded_over_idle_met'] else 'not met'}**; its idle speed is "
+        f"not below the old default's: **{'yes' if s['idle_not_slower'] else 'no'}**.",
+        "",
+        "Trials/hour = finished trials / (last trial end - first trial start) from the run's study; "
+        "'loaded' = one busy-loop process beside the run. Per-run figures in the JSON.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -248,10 +308,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON path; the Markdown goes beside it (.md)")
     args = parser.parse_args()
     today = dt.date.today().isoformat()
-    out = args.out or (common.BENCH_DIR / "out" / "contention-quick.json" if args.quick
-                       else common.BENCH_DIR / "results" / f"contention-{today}.json")
-    result = {"command": "python bench/bench_contention.py " + " ".join(sys.argv[1:]), "date": today,
-              **run(quick=args.quick, rounds=args.rounds, bars=args.bars, trials=args.trials)}
+    out = args.out or (
+        common.BENCH_DIR / "out" / "contention-quick.json"
+        if args.quick
+        else common.BENCH_DIR / "results" / f"contention-{today}.json"
+    )
+    result = {
+        "command": "python bench/bench_contention.py " + " ".join(sys.argv[1:]),
+        "date": today,
+        **run(quick=args.quick, rounds=args.rounds, bars=args.bars, trials=args.trials),
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(common.rnd(result), indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(result))

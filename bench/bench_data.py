@@ -106,7 +106,7 @@ def _gather_batches(segment: Any, n_batches: int) -> float:
     order = np.random.default_rng(SEED).permutation(len(segment))
     times = []
     for i in range(n_batches):
-        idx = order[(i * BATCH) % len(order):][:BATCH]
+        idx = order[(i * BATCH) % len(order) :][:BATCH]
         t = time.perf_counter()
         segment.windows(idx)
         times.append(time.perf_counter() - t)
@@ -142,8 +142,12 @@ def child_imports() -> dict[str, Any]:
 
 
 def child_panel(n_symbols: int, n_bars: int, scaling: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"symbols": n_symbols, "bars_per_symbol": n_bars, "bars": n_symbols * n_bars,
-                           "scaling": scaling}
+    out: dict[str, Any] = {
+        "symbols": n_symbols,
+        "bars_per_symbol": n_bars,
+        "bars": n_symbols * n_bars,
+        "scaling": scaling,
+    }
     t = time.perf_counter()
     frames = panel_frames(n_symbols, n_bars)
     out["generate_s"] = time.perf_counter() - t
@@ -175,41 +179,72 @@ def child_profile_panel(n_symbols: int, n_bars: int, scaling: str, top: int = 15
 
     def rows(key: str) -> list[dict[str, Any]]:
         entries = sorted(stats.stats.items(), key=lambda kv: kv[1][3 if key == "cumulative" else 2], reverse=True)
-        return [{"function": f"{Path(f).name}:{line}({name})", "calls": nc, "own_s": round(tt, 3), "cumulative_s": round(ct, 3)}
-                for (f, line, name), (_cc, nc, tt, ct, _callers) in entries[:top]]
+        return [
+            {
+                "function": f"{Path(f).name}:{line}({name})",
+                "calls": nc,
+                "own_s": round(tt, 3),
+                "cumulative_s": round(ct, 3),
+            }
+            for (f, line, name), (_cc, nc, tt, ct, _callers) in entries[:top]
+        ]
 
-    return {"symbols": n_symbols, "bars_per_symbol": n_bars, "by_cumulative": rows("cumulative"), "by_own": rows("own"),
-            "peak_rss_mib": _peak_mib()}
+    return {
+        "symbols": n_symbols,
+        "bars_per_symbol": n_bars,
+        "by_cumulative": rows("cumulative"),
+        "by_own": rows("own"),
+        "peak_rss_mib": _peak_mib(),
+    }
 
 
 def panel_markdown(report: dict[str, Any]) -> str:
-    lines = [f"## Data preparation, several symbols ({report['bars_per_symbol']:,} hourly bars each, "
-             f"scaling {report['scaling']})", "",
-             f"Each row is a fresh child process; preparation = features + labels + split + scaling, one `prepare` "
-             f"and one `prepare_folds({PANEL_FOLDS})` (generation of the synthetic bars apart). Peak RSS of a child "
-             f"that only imports the same modules: {report['imports_peak_rss_mib']:.0f} MiB.", "",
-             "| symbols | bars | generate s | features s | prepare s | folds s | **preparation s** | peak RSS MiB "
-             "| train samples | batch of 256 windows ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## Data preparation, several symbols ({report['bars_per_symbol']:,} hourly bars each, "
+        f"scaling {report['scaling']})",
+        "",
+        f"Each row is a fresh child process; preparation = features + labels + split + scaling, one `prepare` "
+        f"and one `prepare_folds({PANEL_FOLDS})` (generation of the synthetic bars apart). Peak RSS of a child "
+        f"that only imports the same modules: {report['imports_peak_rss_mib']:.0f} MiB.",
+        "",
+        "| symbols | bars | generate s | features s | prepare s | folds s | **preparation s** | peak RSS MiB "
+        "| train samples | batch of 256 windows ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["panel"]:
-        lines.append(f"| {r['symbols']} | {r['bars']:,} | {r['generate_s']:.2f} | {r['preparer_init_s']:.2f} "
-                     f"| {r['prepare_s']:.2f} | {r['prepare_folds_s']:.2f} | **{r['preparation_s']:.2f}** "
-                     f"| {r['peak_rss_mib']:.0f} | {r['samples']['train']:,} | {r['batch_gather_ms']:.2f} |")
+        lines.append(
+            f"| {r['symbols']} | {r['bars']:,} | {r['generate_s']:.2f} | {r['preparer_init_s']:.2f} "
+            f"| {r['prepare_s']:.2f} | {r['prepare_folds_s']:.2f} | **{r['preparation_s']:.2f}** "
+            f"| {r['peak_rss_mib']:.0f} | {r['samples']['train']:,} | {r['batch_gather_ms']:.2f} |"
+        )
     t = report.get("target")
     largest = max(report["panel"], key=lambda r: r["symbols"])
     if t:
-        lines += ["", f"Target (issue 24): {t['symbols']} x {t['bars_per_symbol']:,} bars in < {PANEL_TARGET_S:.0f} s "
-                  f"and < {PANEL_TARGET_MIB / 1024:.0f} GB: preparation {t['preparation_s']:.1f} s "
-                  f"(with generation {t['with_generation_s']:.1f} s), peak RSS {t['peak_rss_mib']:.0f} MiB: "
-                  f"**{'met' if t['met'] else 'missed'}**. Copying every sample's window instead would take "
-                  f"{largest['materialised_windows_gib']:.1f} GiB."]
+        lines += [
+            "",
+            f"Target (issue 24): {t['symbols']} x {t['bars_per_symbol']:,} bars in < {PANEL_TARGET_S:.0f} s "
+            f"and < {PANEL_TARGET_MIB / 1024:.0f} GB: preparation {t['preparation_s']:.1f} s "
+            f"(with generation {t['with_generation_s']:.1f} s), peak RSS {t['peak_rss_mib']:.0f} MiB: "
+            f"**{'met' if t['met'] else 'missed'}**. Copying every sample's window instead would take "
+            f"{largest['materialised_windows_gib']:.1f} GiB.",
+        ]
     if report.get("profile"):
-        lines += ["", f"cProfile of the {report['profile']['symbols']}-symbol preparation, top by cumulative time:", "",
-                  "| function | calls | own s | cumulative s |", "|---|---|---|---|"]
-        lines += [f"| `{r['function']}` | {r['calls']} | {r['own_s']} | {r['cumulative_s']} |"
-                  for r in report["profile"]["by_cumulative"]]
-    lines += ["", f"Machine: {report['machine']}; load average before/after {report['load_avg_before']} / "
-              f"{report['load_avg_after']}; commit {report.get('commit')}."]
+        lines += [
+            "",
+            f"cProfile of the {report['profile']['symbols']}-symbol preparation, top by cumulative time:",
+            "",
+            "| function | calls | own s | cumulative s |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{r['function']}` | {r['calls']} | {r['own_s']} | {r['cumulative_s']} |"
+            for r in report["profile"]["by_cumulative"]
+        ]
+    lines += [
+        "",
+        f"Machine: {report['machine']}; load average before/after {report['load_avg_before']} / "
+        f"{report['load_avg_after']}; commit {report.get('commit')}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -219,11 +254,16 @@ def run_panel(symbols: list[int], n_bars: int, scaling: str, profile: bool) -> d
 
     import common
 
-    report: dict[str, Any] = {"bars_per_symbol": n_bars, "scaling": scaling, "folds": PANEL_FOLDS,
-                              "machine": f"{common.cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
-                                         f"{common.mem_total_gib()} GiB",
-                              "python": platform.python_version(), "commit": common.git_commit(),
-                              "load_avg_before": common.load_avg(), "panel": []}
+    report: dict[str, Any] = {
+        "bars_per_symbol": n_bars,
+        "scaling": scaling,
+        "folds": PANEL_FOLDS,
+        "machine": f"{common.cpu_model()}, {len(os.sched_getaffinity(0))} cores, {common.mem_total_gib()} GiB",
+        "python": platform.python_version(),
+        "commit": common.git_commit(),
+        "load_avg_before": common.load_avg(),
+        "panel": [],
+    }
     report["imports_peak_rss_mib"] = _run_child("imports")["peak_rss_mib"]
     for n in symbols:
         result = _run_child("panel", str(n), str(n_bars), scaling)
@@ -232,9 +272,13 @@ def run_panel(symbols: list[int], n_bars: int, scaling: str, profile: bool) -> d
     largest = max(report["panel"], key=lambda r: r["symbols"])
     if largest["symbols"] >= 20:
         report["target"] = {
-            "symbols": largest["symbols"], "bars_per_symbol": n_bars, "preparation_s": largest["preparation_s"],
-            "with_generation_s": largest["preparation_s"] + largest["generate_s"], "peak_rss_mib": largest["peak_rss_mib"],
-            "met": bool(largest["preparation_s"] < PANEL_TARGET_S and largest["peak_rss_mib"] < PANEL_TARGET_MIB)}
+            "symbols": largest["symbols"],
+            "bars_per_symbol": n_bars,
+            "preparation_s": largest["preparation_s"],
+            "with_generation_s": largest["preparation_s"] + largest["generate_s"],
+            "peak_rss_mib": largest["peak_rss_mib"],
+            "met": bool(largest["preparation_s"] < PANEL_TARGET_S and largest["peak_rss_mib"] < PANEL_TARGET_MIB),
+        }
     if profile:
         report["profile"] = _run_child("profile_panel", str(largest["symbols"]), str(n_bars), scaling)
     report["load_avg_after"] = common.load_avg()
@@ -277,9 +321,7 @@ def child_csv(path: str) -> dict[str, Any]:
 
 
 def _run_child(*args: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -287,13 +329,25 @@ def _run_child(*args: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bars", type=int, nargs="+", default=None,
-                        help="bar counts (default 100000 1000000); panel mode: bars per symbol (default 50000)")
+    parser.add_argument(
+        "--bars",
+        type=int,
+        nargs="+",
+        default=None,
+        help="bar counts (default 100000 1000000); panel mode: bars per symbol (default 50000)",
+    )
     parser.add_argument("--quick", action="store_true", help="CI-sized: 20,000 bars (default bar counts only)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/data.json"))
-    parser.add_argument("--symbols", type=int, nargs="+", default=None,
-                        help="panel mode: symbol counts, each x --bars bars (e.g. --symbols 1 5 20 --bars 50000)")
-    parser.add_argument("--scaling", choices=("per_symbol", "pooled"), default="per_symbol", help="panel mode's data.scaling")
+    parser.add_argument(
+        "--symbols",
+        type=int,
+        nargs="+",
+        default=None,
+        help="panel mode: symbol counts, each x --bars bars (e.g. --symbols 1 5 20 --bars 50000)",
+    )
+    parser.add_argument(
+        "--scaling", choices=("per_symbol", "pooled"), default="per_symbol", help="panel mode's data.scaling"
+    )
     parser.add_argument("--profile", action="store_true", help="panel mode: cProfile the largest panel's preparation")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -60,7 +60,9 @@ def write_datasets(folder: Path, names: tuple[str, ...]) -> dict[str, Path]:
     paths = bench_validity.write_datasets(folder)
     if "interaction" in names:
         path = folder / "interaction.csv"
-        synthetic_markets.interaction_market(synthetic_markets.INTERACTION_BARS, seed=7).to_csv(path, index_label="timestamp")
+        synthetic_markets.interaction_market(synthetic_markets.INTERACTION_BARS, seed=7).to_csv(
+            path, index_label="timestamp"
+        )
         paths["interaction"] = path
     return {name: paths[name] for name in names}
 
@@ -84,14 +86,22 @@ def run(quick: bool = False) -> dict[str, Any]:
     table: dict[str, dict[str, list[dict[str, Any]]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_features_") as folder:
         paths = write_datasets(Path(folder), s["datasets"])
-        jobs = [(name, str(paths[name]), seed, variant, families)
-                for name in s["datasets"] for seed in s["seeds"] for variant, families in variants().items()]
+        jobs = [
+            (name, str(paths[name]), seed, variant, families)
+            for name in s["datasets"]
+            for seed in s["seeds"]
+            for variant, families in variants().items()
+        ]
         with cf.ProcessPoolExecutor(max_workers=s["jobs"]) as pool:
             for name, variant, seed, summary in pool.map(_job, jobs):
                 summary["seed"] = seed
                 table.setdefault(name, {}).setdefault(variant, []).append(summary)
-                print(f"{name} {variant} seed {seed}: "
-                      + (summary.get("error") or f"LSTM {summary['macro_f1']['model']:.3f}"), file=sys.stderr, flush=True)
+                print(
+                    f"{name} {variant} seed {seed}: "
+                    + (summary.get("error") or f"LSTM {summary['macro_f1']['model']:.3f}"),
+                    file=sys.stderr,
+                    flush=True,
+                )
     return {"settings": {**s, "variants": variants()}, "results": table, "summary": summarise(table)}
 
 
@@ -107,7 +117,9 @@ def summarise(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, di
             out[name][variant] = {
                 "lstm_macro_f1": f1,
                 "minus_all": None if f1 is None or all_f1 is None else f1 - all_f1,
-                "best_baseline_macro_f1": _median([max(v for k, v in r["macro_f1"].items() if k != "model") for r in runs]),
+                "best_baseline_macro_f1": _median(
+                    [max(v for k, v in r["macro_f1"].items() if k != "model") for r in runs]
+                ),
                 "wins": f"{sum(bool(r['verdict']['beats_best_baseline']) for r in runs)}/{len(runs)}",
                 "seconds": _median([r["seconds"] for r in runs]),
             }
@@ -120,13 +132,18 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     seeds = result["settings"]["seeds"]
-    lines = [f"## Feature families: untuned walk-forward macro-F1 (median over seeds {seeds})", "",
-             "| data | variant | LSTM | vs all | best baseline | wins over best baseline | s/run |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## Feature families: untuned walk-forward macro-F1 (median over seeds {seeds})",
+        "",
+        "| data | variant | LSTM | vs all | best baseline | wins over best baseline | s/run |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, by_variant in result["summary"].items():
         for variant, r in by_variant.items():
-            lines.append(f"| {name} | {variant} | {_fmt(r['lstm_macro_f1'], '.3f')} | {_fmt(r['minus_all'], '+.3f')} "
-                         f"| {_fmt(r['best_baseline_macro_f1'], '.3f')} | {r['wins']} | {_fmt(r['seconds'], '.0f')} |")
+            lines.append(
+                f"| {name} | {variant} | {_fmt(r['lstm_macro_f1'], '.3f')} | {_fmt(r['minus_all'], '+.3f')} "
+                f"| {_fmt(r['best_baseline_macro_f1'], '.3f')} | {r['wins']} | {_fmt(r['seconds'], '.0f')} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -142,8 +159,11 @@ def merge(paths: list[str]) -> dict[str, Any]:
             for variant, runs in by_variant.items():
                 table.setdefault(name, {}).setdefault(variant, []).extend(runs)
                 seeds.update(int(r["seed"]) for r in runs)
-    return {"settings": {"seeds": sorted(seeds), "merged_from": paths, "variants": variants()},
-            "results": table, "summary": summarise(table)}
+    return {
+        "settings": {"seeds": sorted(seeds), "merged_from": paths, "variants": variants()},
+        "results": table,
+        "summary": summarise(table),
+    }
 
 
 def main() -> None:

@@ -31,8 +31,9 @@ SHIFT_SD, UNIT_SD, DIFFICULTY_SD = 0.004, 0.01, 0.03
 GAINS = (0.01, 0.02, 0.03, 0.04)
 
 
-def _trials(seed: int, n_trials: int, gain: float = 0.0, winner: int | None = None,
-            shift_sd: float = SHIFT_SD) -> tuple[list[Any], list[Any]]:
+def _trials(
+    seed: int, n_trials: int, gain: float = 0.0, winner: int | None = None, shift_sd: float = SHIFT_SD
+) -> tuple[list[Any], list[Any]]:
     """(trials as recorded with confirmation, the same noise as recorded before it)."""
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
@@ -47,14 +48,22 @@ def _trials(seed: int, n_trials: int, gain: float = 0.0, winner: int | None = No
         units = difficulty + rng.normal(0.0, shift_sd, size=(FOLDS, 1)) + rng.normal(0.0, UNIT_SD, size=(FOLDS, BLOCKS))
         if number == winner:
             units = units - gain
-        for out, ranking, held in ((new, units[:, :half].ravel(), units[:, half:].ravel()),
-                                   (old, units.ravel(), np.array([]))):
+        for out, ranking, held in (
+            (new, units[:, :half].ravel(), units[:, half:].ravel()),
+            (old, units.ravel(), np.array([])),
+        ):
             t = create_trial(
-                state=TrialState.COMPLETE, value=float(ranking.mean()), params={"x": number / 100},
+                state=TrialState.COMPLETE,
+                value=float(ranking.mean()),
+                params={"x": number / 100},
                 distributions={"x": FloatDistribution(0.0, 1.0)},
-                user_attrs={"units": ranking.tolist(), "confirm_units": held.tolist(),
-                            "skill_units": (1 - ranking / 1.0986).tolist(),
-                            "selection": {"epochs": 2, "folds": FOLDS}, **({INCUMBENT_ATTR: True} if number == 0 else {})},
+                user_attrs={
+                    "units": ranking.tolist(),
+                    "confirm_units": held.tolist(),
+                    "skill_units": (1 - ranking / 1.0986).tolist(),
+                    "selection": {"epochs": 2, "folds": FOLDS},
+                    **({INCUMBENT_ATTR: True} if number == 0 else {}),
+                },
             )
             t.number = number
             out.append(t)
@@ -87,20 +96,32 @@ def run(quick: bool = False, groups: int | None = None) -> dict[str, Any]:
             made["after"] += decide(new, "minimize", None, after).trial.number == 7
             made["after_without_pbo_gate"] += decide(new, "minimize", None, no_gate).trial.number == 7
         power[f"gain {gain:g}"] = {k: v / n_groups for k, v in made.items()}
-    return {"groups": n_groups, "noise": {"unit_sd": UNIT_SD, "difficulty_sd": DIFFICULTY_SD},
-            "share_of_noise_groups_that_change": noise, "share_of_planted_winners_picked": power}
+    return {
+        "groups": n_groups,
+        "noise": {"unit_sd": UNIT_SD, "difficulty_sd": DIFFICULTY_SD},
+        "share_of_noise_groups_that_change": noise,
+        "share_of_planted_winners_picked": power,
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"## The guard on pure noise ({result['groups']} groups each; 3 folds x 8 sub-blocks)", "",
-             "Share of groups that change their values (lower is better; the target is at most 5%):", "",
-             "| groups of | before (1 SE, same units) | after (confirmed + PBO gate) | after, no PBO gate |",
-             "|---|---|---|---|"]
+    lines = [
+        f"## The guard on pure noise ({result['groups']} groups each; 3 folds x 8 sub-blocks)",
+        "",
+        "Share of groups that change their values (lower is better; the target is at most 5%):",
+        "",
+        "| groups of | before (1 SE, same units) | after (confirmed + PBO gate) | after, no PBO gate |",
+        "|---|---|---|---|",
+    ]
     for name, row in result["share_of_noise_groups_that_change"].items():
         lines.append(f"| {name} | {row['before']:.1%} | {row['after']:.1%} | {row['after_without_pbo_gate']:.1%} |")
-    lines += ["", "Share of groups where one planted better trial (of 15) is picked (higher is better):", "",
-              "| planted gain (loss units; one trial-fold mean's noise is ~0.006) | before | after | after, no PBO gate |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        "Share of groups where one planted better trial (of 15) is picked (higher is better):",
+        "",
+        "| planted gain (loss units; one trial-fold mean's noise is ~0.006) | before | after | after, no PBO gate |",
+        "|---|---|---|---|",
+    ]
     for name, row in result["share_of_planted_winners_picked"].items():
         lines.append(f"| {name} | {row['before']:.1%} | {row['after']:.1%} | {row['after_without_pbo_gate']:.1%} |")
     return "\n".join(lines) + "\n"

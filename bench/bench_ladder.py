@@ -65,10 +65,28 @@ def one_run(data: Path, seed: int, arm: str, trials: int, folder: Path, mode: st
     from optuna.trial import TrialState
 
     run_dir = folder / f"{data.stem}-{seed}-{mode}-{arm.replace(' ', '_')}"
-    sets = ["workers=1", "trainer.num_threads=1", "trainer.device=cpu", "ensemble_seeds=1", f"seed={seed}",
-            f"max_trials_per_group={trials}", *ARMS[arm]]
-    cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--mode", mode, "--data", str(data),
-           "--run-dir", str(run_dir), *[a for s in sets for a in ("--set", s)]]
+    sets = [
+        "workers=1",
+        "trainer.num_threads=1",
+        "trainer.device=cpu",
+        "ensemble_seeds=1",
+        f"seed={seed}",
+        f"max_trials_per_group={trials}",
+        *ARMS[arm],
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hyperopt_cli",
+        "start",
+        "--mode",
+        mode,
+        "--data",
+        str(data),
+        "--run-dir",
+        str(run_dir),
+        *[a for s in sets for a in ("--set", s)],
+    ]
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=common.REPO)
@@ -79,14 +97,20 @@ def one_run(data: Path, seed: int, arm: str, trials: int, folder: Path, mode: st
     from cli_helpers import load_run_study
 
     results = json.loads((run_dir / "results.json").read_text())
-    trials_ = [t for group in results.get("group_results") or {"learning_rate": None}
-               for t in load_run_study(run_dir, f"ml_hyperopt_{group}").get_trials(deepcopy=False)]
+    trials_ = [
+        t
+        for group in results.get("group_results") or {"learning_rate": None}
+        for t in load_run_study(run_dir, f"ml_hyperopt_{group}").get_trials(deepcopy=False)
+    ]
     starts = [t.datetime_start for t in trials_ if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials_ if t.datetime_complete is not None]
     verdict = results.get("verdict") or {}
     budgets = [t.user_attrs.get("budget_epochs") for t in trials_ if t.state != TrialState.FAIL]
     return {
-        "data": data.stem, "seed": seed, "arm": arm, "trials": len(trials_),
+        "data": data.stem,
+        "seed": seed,
+        "arm": arm,
+        "trials": len(trials_),
         "complete": sum(t.state == TrialState.COMPLETE for t in trials_),
         "by_budget": {str(b): budgets.count(b) for b in sorted({b for b in budgets if b is not None})},
         "pruned_by": {k: sum(t.user_attrs.get("pruned_by") == k for t in trials_) for k in ("pruner", "race", "rung")},
@@ -96,8 +120,9 @@ def one_run(data: Path, seed: int, arm: str, trials: int, folder: Path, mode: st
         "chosen_epochs": results.get("epochs"),
         "search_changed": results.get("search_changed"),
         "best_params": results.get("best_params"),
-        "families": sorted(k.removeprefix("use_") for k, v in (results.get("best_params") or {}).items()
-                           if k.startswith("use_") and v),
+        "families": sorted(
+            k.removeprefix("use_") for k, v in (results.get("best_params") or {}).items() if k.startswith("use_") and v
+        ),
         "test_macro_f1": ((results.get("walk_forward") or {}).get("pooled") or {}).get("model", {}).get("macro_f1"),
         "baseline": verdict.get("baseline"),
         "delta_macro_f1": verdict.get("delta_macro_f1"),
@@ -126,11 +151,14 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     mode = result["settings"].get("mode", "quick")
-    lines = [f"## Epoch ladder: --mode {mode}, {result['settings']['trials']} trials per group, "
-             "4 fixed epochs vs rungs 4-12-36", "",
-             "| data | seed | arm | trials (complete) | trials per budget | stopped by rung/race/pruner | epochs trained "
-             "| group wall s | chosen epochs | changed | test macro-F1 | vs best baseline [interval] |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## Epoch ladder: --mode {mode}, {result['settings']['trials']} trials per group, "
+        "4 fixed epochs vs rungs 4-12-36",
+        "",
+        "| data | seed | arm | trials (complete) | trials per budget | stopped by rung/race/pruner | epochs trained "
+        "| group wall s | chosen epochs | changed | test macro-F1 | vs best baseline [interval] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["runs"]:
         if "error" in r:
             lines.append(f"| {r['data']} | {r['seed']} | {r['arm']} | error: {r['error']} |")
@@ -143,9 +171,12 @@ def markdown(result: dict[str, Any]) -> str:
             f"{by['rung']}/{by['race']}/{by['pruner']} | {r['epochs_trained']} | {_fmt(r['group_wall_s'], '.0f')} | "
             f"{r['chosen_epochs']} | {'yes' if r['search_changed'] else 'no'} | {_fmt(r['test_macro_f1'])} | "
             f"{_fmt(r['delta_macro_f1'], '+.3f')} vs {r['baseline']} [{_fmt(interval[0], '+.3f')}, "
-            f"{_fmt(interval[1], '+.3f')}] |")
+            f"{_fmt(interval[1], '+.3f')}] |"
+        )
     lines += ["", "Chosen parameters (the architecture, window and families where the run searched them):", ""]
-    lines += [f"- {r['data']} seed {r['seed']} {r['arm']}: {r.get('best_params')}" for r in result["runs"] if "error" not in r]
+    lines += [
+        f"- {r['data']} seed {r['seed']} {r['arm']}: {r.get('best_params')}" for r in result["runs"] if "error" not in r
+    ]
     lines += ["", f"load {result['load_avg']}; commit {result['commit']}"]
     return "\n".join(lines) + "\n"
 

@@ -150,7 +150,9 @@ def one_run(cfg: Any, workdir: Path, profile: bool = False) -> dict[str, Any]:
     overhead = {k: v for k, v in cats.items() if k not in MATH}
     overhead["other_unaccounted"] = wall - sum(cats.values())
     overhead_s = wall - math_s
-    n_trials = sum(sum(g["n_trials"][k] for k in ("complete", "pruned", "failed")) for g in results["group_results"].values())
+    n_trials = sum(
+        sum(g["n_trials"][k] for k in ("complete", "pruned", "failed")) for g in results["group_results"].values()
+    )
     epochs = timers.calls.get("epoch_hook", 0)
     out = {
         "wall_s": wall,
@@ -189,15 +191,34 @@ def _profile_summary(profiler: cProfile.Profile, top: int = 15) -> dict[str, Any
         where = filename.split("site-packages/")[-1].split("src/")[-1]
         rows.append({"function": f"{where}:{line}({func})", "calls": nc, "own_s": tt, "cum_s": ct})
 
-    math_like = ("torch/", "torch._C", "built-in method torch", "hyperopt_cli/trainer.py", "hyperopt_cli/losses.py",
-                 "hyperopt_cli/model.py", "hyperopt_cli/dataset.py", "hyperopt_cli/seeding.py", "hyperopt_cli/metrics.py",
-                 "hyperopt_cli/evaluation.py", "sklearn/", "scipy", "numpy", "<method 'item'", "<method 'numpy'")
+    math_like = (
+        "torch/",
+        "torch._C",
+        "built-in method torch",
+        "hyperopt_cli/trainer.py",
+        "hyperopt_cli/losses.py",
+        "hyperopt_cli/model.py",
+        "hyperopt_cli/dataset.py",
+        "hyperopt_cli/seeding.py",
+        "hyperopt_cli/metrics.py",
+        "hyperopt_cli/evaluation.py",
+        "sklearn/",
+        "scipy",
+        "numpy",
+        "<method 'item'",
+        "<method 'numpy'",
+    )
     outside = [r for r in rows if not any(m in r["function"] for m in math_like)]
     by_own = sorted(outside, key=lambda r: -r["own_s"])[:top]
-    by_cum = sorted((r for r in outside if "optuna/" in r["function"] or "hyperopt_cli/" in r["function"]),
-                    key=lambda r: -r["cum_s"])[:top]
-    return {"note": "cProfile of one more run; times inflated by the profiler, compare them with each other only",
-            "top_own_time_outside_math": by_own, "top_cumulative_optuna_and_hyperopt_cli": by_cum}
+    by_cum = sorted(
+        (r for r in outside if "optuna/" in r["function"] or "hyperopt_cli/" in r["function"]),
+        key=lambda r: -r["cum_s"],
+    )[:top]
+    return {
+        "note": "cProfile of one more run; times inflated by the profiler, compare them with each other only",
+        "top_own_time_outside_math": by_own,
+        "top_cumulative_optuna_and_hyperopt_cli": by_cum,
+    }
 
 
 def _series(raw: dict[str, Any], threads: int, repeats: int, workdir: Path, cold: bool) -> dict[str, Any]:
@@ -245,8 +266,14 @@ def run(quick: bool = False) -> dict[str, Any]:
             # The same instrumented run at the default config's data and model size (20k bars,
             # LSTM 2 x 64, 4 epochs), learning_rate group only, 3 trials: the per-trial cost is
             # about the same, the trials are ~20x longer.
-            big = {**common.read_yaml("configs/default.yaml"), "mode": "quick", "max_trials_per_group": 3,
-                   "workers": 1, "ensemble_seeds": 1, "storage_url": "journal"}
+            big = {
+                **common.read_yaml("configs/default.yaml"),
+                "mode": "quick",
+                "max_trials_per_group": 3,
+                "workers": 1,
+                "ensemble_seeds": 1,
+                "storage_url": "journal",
+            }
             series["default_yaml_1_thread"] = _series(big, 1, 1, Path(tmp), cold=False)
         headline = series["1_thread"]
         share = headline["search_overhead_share_median"]
@@ -255,18 +282,26 @@ def run(quick: bool = False) -> dict[str, Any]:
             import torch
 
             torch.set_num_threads(1)
-            profile = one_run(common.make_cfg({**raw, "trainer": {"num_threads": 1}}), Path(tmp), profile=True)["profile"]
+            profile = one_run(common.make_cfg({**raw, "trainer": {"num_threads": 1}}), Path(tmp), profile=True)[
+                "profile"
+            ]
     return {
         "what": "share of optimize() wall time outside training/evaluation math, configs/quick.yaml, live display to /dev/null",
-        "config": {"file": "configs/quick.yaml", **{k: raw[k] for k in ("mode", "epochs_per_trial", "max_trials_per_group")},
-                   "bars": raw["data"]["synthetic"]["n_bars"]},
+        "config": {
+            "file": "configs/quick.yaml",
+            **{k: raw[k] for k in ("mode", "epochs_per_trial", "max_trials_per_group")},
+            "bars": raw["data"]["synthetic"]["n_bars"],
+        },
         "repeats": repeats,
         "headline": "1_thread",
         "search_overhead_share_median": share,
         "target_share": TARGET_SHARE,
         "meets_target_quick": share <= TARGET_SHARE["quick"],
-        "meets_target_default_size": (series["default_yaml_1_thread"]["search_overhead_share_median"]
-                                      <= TARGET_SHARE["default"]) if "default_yaml_1_thread" in series else None,
+        "meets_target_default_size": (
+            series["default_yaml_1_thread"]["search_overhead_share_median"] <= TARGET_SHARE["default"]
+        )
+        if "default_yaml_1_thread" in series
+        else None,
         "series": series,
         "profile": profile,
         "instrumentation_missing": TIMERS.missing,

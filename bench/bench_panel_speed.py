@@ -78,7 +78,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     seconds: dict[str, list[float]] = {name: [] for name in data}
     cpu_seconds: dict[str, list[float]] = {name: [] for name in data}
     for r in range(size["repeats"]):
-        for name in (("panel", "single") if r % 2 == 0 else ("single", "panel")):
+        for name in ("panel", "single") if r % 2 == 0 else ("single", "panel"):
             wall, cpu = timed(name, epochs)
             seconds[name].append(wall)
             cpu_seconds[name].append(cpu)
@@ -89,8 +89,13 @@ def run(quick: bool = False) -> dict[str, Any]:
     ratio = common.median(cpu_paired)
     return {
         "size": size,
-        "trainer": {"batch_size": trainer_cfg.batch_size, "threads": 1, "hidden_size": model_cfg.hidden_size,
-                    "num_layers": model_cfg.num_layers, "window": data["panel"].train.window},
+        "trainer": {
+            "batch_size": trainer_cfg.batch_size,
+            "threads": 1,
+            "hidden_size": model_cfg.hidden_size,
+            "num_layers": model_cfg.num_layers,
+            "window": data["panel"].train.window,
+        },
         "samples": {name: {seg: len(getattr(d, seg)) for seg in ("train", "val", "test")} for name, d in data.items()},
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
@@ -110,25 +115,36 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     size = result["size"]
-    lines = [f"## Training throughput: {size['symbols']} symbols x {size['bars_per_symbol']:,} bars vs one file of "
-             f"{size['symbols'] * size['bars_per_symbol']:,} bars", "",
-             f"One `train_model` of {size['epochs']} epochs (configs/default.yaml: LSTM {result['trainer']['num_layers']} x "
-             f"{result['trainer']['hidden_size']}, window {result['trainer']['window']}, batch "
-             f"{result['trainer']['batch_size']}; 1 torch thread), {size['repeats']} alternating repeats.", "",
-             "| data | train samples | wall s per call (repeats) | CPU s per call (repeats) | samples per wall s "
-             "| samples per CPU s |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"## Training throughput: {size['symbols']} symbols x {size['bars_per_symbol']:,} bars vs one file of "
+        f"{size['symbols'] * size['bars_per_symbol']:,} bars",
+        "",
+        f"One `train_model` of {size['epochs']} epochs (configs/default.yaml: LSTM {result['trainer']['num_layers']} x "
+        f"{result['trainer']['hidden_size']}, window {result['trainer']['window']}, batch "
+        f"{result['trainer']['batch_size']}; 1 torch thread), {size['repeats']} alternating repeats.",
+        "",
+        "| data | train samples | wall s per call (repeats) | CPU s per call (repeats) | samples per wall s "
+        "| samples per CPU s |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in ("single", "panel"):
         secs = ", ".join(f"{s:.1f}" for s in result["seconds"][name])
         cpu = ", ".join(f"{s:.1f}" for s in result["cpu_seconds"][name])
-        lines.append(f"| {name} | {result['samples'][name]['train']:,} | {secs} | {cpu} "
-                     f"| {result['samples_per_s_median'][name]:,.0f} | {result['samples_per_cpu_s_median'][name]:,.0f} |")
-    lines += ["", f"Panel / single samples per CPU second, paired per repeat (median): **{result['panel_over_single']:.3f}** "
-              f"(repeats: {', '.join(f'{r:.3f}' for r in result['panel_over_single_paired'])}); target >= "
-              f"{result['target_ratio']}: **{'met' if result['target_met'] else 'missed'}**. Per wall second: "
-              f"{result['panel_over_single_wall']:.3f} "
-              f"(repeats: {', '.join(f'{r:.3f}' for r in result['panel_over_single_wall_paired'])}).", "",
-              f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; load average "
-              f"{result['machine']['load_avg']} before, {result['load_avg_after']} after; commit {result['commit']}."]
+        lines.append(
+            f"| {name} | {result['samples'][name]['train']:,} | {secs} | {cpu} "
+            f"| {result['samples_per_s_median'][name]:,.0f} | {result['samples_per_cpu_s_median'][name]:,.0f} |"
+        )
+    lines += [
+        "",
+        f"Panel / single samples per CPU second, paired per repeat (median): **{result['panel_over_single']:.3f}** "
+        f"(repeats: {', '.join(f'{r:.3f}' for r in result['panel_over_single_paired'])}); target >= "
+        f"{result['target_ratio']}: **{'met' if result['target_met'] else 'missed'}**. Per wall second: "
+        f"{result['panel_over_single_wall']:.3f} "
+        f"(repeats: {', '.join(f'{r:.3f}' for r in result['panel_over_single_wall_paired'])}).",
+        "",
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; load average "
+        f"{result['machine']['load_avg']} before, {result['load_avg_after']} after; commit {result['commit']}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

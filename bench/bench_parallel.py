@@ -75,8 +75,11 @@ def worker(spec: dict[str, Any]) -> None:
     train_model(data, base, model_cfg, epochs=1, seed=0)  # warm-up: oneDNN primitives
     path = spec["journal"]
     storage = JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
-    study = optuna.load_study(study_name="bench", storage=storage,
-                              sampler=optuna.samplers.TPESampler(seed=spec["index"], multivariate=True, constant_liar=True))
+    study = optuna.load_study(
+        study_name="bench",
+        storage=storage,
+        sampler=optuna.samplers.TPESampler(seed=spec["index"], multivariate=True, constant_liar=True),
+    )
     ready_s = time.time() - t0
     Path(spec["ready"]).write_text("ready")
     go = Path(spec["go"])
@@ -89,8 +92,9 @@ def worker(spec: dict[str, Any]) -> None:
         t = time.time()
         trial = study.ask()
         lr = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
-        cfg = TrainerConfig(batch_size=64, learning_rate=lr, device="cpu", checkpoint_interval_s=3600.0,
-                            num_threads=spec["threads"])
+        cfg = TrainerConfig(
+            batch_size=64, learning_rate=lr, device="cpu", checkpoint_interval_s=3600.0, num_threads=spec["threads"]
+        )
         batches = [0]
 
         def past_deadline(batches: list[int] = batches) -> bool:
@@ -98,8 +102,9 @@ def worker(spec: dict[str, Any]) -> None:
             return time.time() >= deadline
 
         try:
-            result = train_model(data, cfg, model_cfg, epochs=EPOCHS, seed=trial.number,
-                                 hooks=TrainHooks(should_stop=past_deadline))
+            result = train_model(
+                data, cfg, model_cfg, epochs=EPOCHS, seed=trial.number, hooks=TrainHooks(should_stop=past_deadline)
+            )
         except TrainingInterrupted:  # the trial in flight at the deadline counts by its share of batches done
             partial = min(1.0, (batches[0] - 1) / n_batches)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -120,16 +125,26 @@ def _measure(model: str, n_workers: int, threads: int, window_s: float, tmp: Pat
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tag = f"{model}_{n_workers}x{threads}_{time.monotonic_ns()}"
     journal = str(tmp / f"{tag}.journal")
-    optuna.create_study(study_name="bench", direction="maximize",
-                        storage=JournalStorage(JournalFileBackend(journal, lock_obj=JournalFileOpenLock(journal))))
+    optuna.create_study(
+        study_name="bench",
+        direction="maximize",
+        storage=JournalStorage(JournalFileBackend(journal, lock_obj=JournalFileOpenLock(journal))),
+    )
     go = tmp / f"{tag}.go"
     from bench_scaling import MALLOC_ENV  # same allocator settings as the scaling children (see there)
 
     env = {**os.environ, **MALLOC_ENV, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     specs, procs = [], []
     for i in range(n_workers):
-        spec = {"model": model, "threads": threads, "index": i, "journal": journal, "go": str(go),
-                "ready": str(tmp / f"{tag}.{i}.ready"), "out": str(tmp / f"{tag}.{i}.json")}
+        spec = {
+            "model": model,
+            "threads": threads,
+            "index": i,
+            "journal": journal,
+            "go": str(go),
+            "ready": str(tmp / f"{tag}.{i}.ready"),
+            "out": str(tmp / f"{tag}.{i}.json"),
+        }
         specs.append(spec)
         procs.append(subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(spec)], env=env))
     while not all(Path(s["ready"]).exists() for s in specs):
@@ -144,9 +159,13 @@ def _measure(model: str, n_workers: int, threads: int, window_s: float, tmp: Pat
     outs = [json.loads(Path(s["out"]).read_text()) for s in specs]
     trials = sum(len(o["trial_s"]) + o["partial"] for o in outs)
     durations = [d for o in outs for d in o["trial_s"]]
-    return {"trials_in_window": trials, "trials_per_hour": trials / window_s * 3600,
-            "trial_s_median": common.median(durations) if durations else None,
-            "trials_finished": sum(len(o["trial_s"]) for o in outs), "worker_ready_s": [o["ready_s"] for o in outs]}
+    return {
+        "trials_in_window": trials,
+        "trials_per_hour": trials / window_s * 3600,
+        "trial_s_median": common.median(durations) if durations else None,
+        "trials_finished": sum(len(o["trial_s"]) for o in outs),
+        "worker_ready_s": [o["ready_s"] for o in outs],
+    }
 
 
 def _median_or_none(values: list[float | None]) -> float | None:
@@ -156,7 +175,9 @@ def _median_or_none(values: list[float | None]) -> float | None:
 
 def run(quick: bool = False) -> dict[str, Any]:
     st = settings(quick)
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {m: {f"{w}x{t}": [] for w, t in CONFIGS} for m in st["models"]}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {
+        m: {f"{w}x{t}": [] for w, t in CONFIGS} for m in st["models"]
+    }
     with tempfile.TemporaryDirectory(prefix="bench_parallel_") as tmp:
         for _ in range(st["rounds"]):
             for model in st["models"]:
@@ -176,9 +197,14 @@ def run(quick: bool = False) -> dict[str, Any]:
         }
     return {
         "what": "trials/hour of W worker processes x T torch threads sharing one JournalFileStorage study "
-                "(ask/tell loops, fixed-cost trials: batch 64, 2 epochs on 5000 synthetic bars)",
-        "settings": {**st, "bars": BARS, "epochs_per_trial": EPOCHS, "configs": [f"{w}x{t}" for w, t in CONFIGS],
-                     "storage": "optuna JournalStorage(JournalFileBackend) shared by all workers"},
+        "(ask/tell loops, fixed-cost trials: batch 64, 2 epochs on 5000 synthetic bars)",
+        "settings": {
+            **st,
+            "bars": BARS,
+            "epochs_per_trial": EPOCHS,
+            "configs": [f"{w}x{t}" for w, t in CONFIGS],
+            "storage": "optuna JournalStorage(JournalFileBackend) shared by all workers",
+        },
         "summary": summary,
         "runs": results,
     }

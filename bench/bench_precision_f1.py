@@ -40,8 +40,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         with cf.ProcessPoolExecutor(max_workers=2) as pool:  # a pair's two jobs run side by side: same load
             for name, seed, precision, summary in pool.map(_job, jobs):
                 results.setdefault(name, {}).setdefault(seed, {})[precision] = summary
-                print(f"{name} seed {seed} {precision}: LSTM {summary['macro_f1']['model']:.3f} "
-                      f"in {summary['seconds']:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"{name} seed {seed} {precision}: LSTM {summary['macro_f1']['model']:.3f} "
+                    f"in {summary['seconds']:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return {"seeds": seeds, "results": results, "summary": summarize(results)}
 
 
@@ -54,8 +58,13 @@ def summarize(results: dict[str, dict[int, dict[str, dict[str, Any]]]]) -> dict[
         s = [r["fp32"]["seconds"] / r["bf16"]["seconds"] for r in by_seed.values()]
         deltas += d
         speedups += s
-        per_dataset[name] = {"fp32": fp32, "bf16": bf16, "delta": d, "fp32_seed_spread": max(fp32) - min(fp32),
-                             "speedup": s}
+        per_dataset[name] = {
+            "fp32": fp32,
+            "bf16": bf16,
+            "delta": d,
+            "fp32_seed_spread": max(fp32) - min(fp32),
+            "speedup": s,
+        }
     spread = statistics.median(v["fp32_seed_spread"] for v in per_dataset.values())
     median_delta = statistics.median(deltas)
     return {
@@ -73,16 +82,24 @@ def summarize(results: dict[str, dict[int, dict[str, dict[str, Any]]]]) -> dict[
 
 def markdown(result: dict[str, Any]) -> str:
     s = result["summary"]
-    lines = ["## bf16 vs fp32: pooled walk-forward macro-F1 of the untuned default LSTM (paired by seed)", "",
-             "| data | fp32 per seed | bf16 per seed | bf16 - fp32 | fp32 seed spread | speed-up (wall) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## bf16 vs fp32: pooled walk-forward macro-F1 of the untuned default LSTM (paired by seed)",
+        "",
+        "| data | fp32 per seed | bf16 per seed | bf16 - fp32 | fp32 seed spread | speed-up (wall) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, v in s["per_dataset"].items():
         f = lambda xs: " / ".join(f"{x:.3f}" for x in xs)  # noqa: E731
-        lines.append(f"| {name} | {f(v['fp32'])} | {f(v['bf16'])} | {' / '.join(f'{x:+.3f}' for x in v['delta'])} "
-                     f"| {v['fp32_seed_spread']:.3f} | {' / '.join(f'{x:.2f}x' for x in v['speedup'])} |")
-    lines += ["", f"Median paired change {s['median_delta_macro_f1']:+.3f} (mean {s['mean_delta_macro_f1']:+.3f}, "
-              f"worst {s['worst_delta_macro_f1']:+.3f}); median fp32 seed spread {s['median_fp32_seed_spread']:.3f}; "
-              f"median speed-up {s['median_speedup']:.2f}x. No loss beyond noise: **{s['no_loss_beyond_noise']}**."]
+        lines.append(
+            f"| {name} | {f(v['fp32'])} | {f(v['bf16'])} | {' / '.join(f'{x:+.3f}' for x in v['delta'])} "
+            f"| {v['fp32_seed_spread']:.3f} | {' / '.join(f'{x:.2f}x' for x in v['speedup'])} |"
+        )
+    lines += [
+        "",
+        f"Median paired change {s['median_delta_macro_f1']:+.3f} (mean {s['mean_delta_macro_f1']:+.3f}, "
+        f"worst {s['worst_delta_macro_f1']:+.3f}); median fp32 seed spread {s['median_fp32_seed_spread']:.3f}; "
+        f"median speed-up {s['median_speedup']:.2f}x. No loss beyond noise: **{s['no_loss_beyond_noise']}**.",
+    ]
     return "\n".join(lines) + "\n"
 
 

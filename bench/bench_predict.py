@@ -30,7 +30,8 @@ def _model_dir(folder: Path, window: int, hidden: int, layers: int) -> Path:
         "architecture": {"n_features": len(names), "hidden_size": hidden, "num_layers": layers, "dropout": 0.2},
         "features": {"names": names, "window": window, "warmup_bars": 96},
         "scaler": {"mean": [0.0] * len(names), "std": [1.0] * len(names)},
-        "training": {}, "data": {"timezone": "UTC"},
+        "training": {},
+        "data": {"timezone": "UTC"},
     }
     save_model(folder / "model", [model.state_dict()], manifest)
     return folder / "model"
@@ -47,14 +48,22 @@ def measure(n_bars: int, folder: Path, model_dir: Path) -> dict[str, Any]:
     in_process = time.perf_counter() - start
     out = folder / f"signals_{n_bars}.parquet"
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "hyperopt_cli", "predict", str(model_dir), "--data", str(data),
-                           "--out", str(out)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli", "predict", str(model_dir), "--data", str(data), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     cli = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
-    return {"bars": n_bars, "predicted": len(prediction.frame), "in_process_s": round(in_process, 2),
-            "in_process_bars_per_s": round(n_bars / in_process), "cli_s": round(cli, 2),
-            "cli_bars_per_s": round(n_bars / cli)}
+    return {
+        "bars": n_bars,
+        "predicted": len(prediction.frame),
+        "in_process_s": round(in_process, 2),
+        "in_process_bars_per_s": round(n_bars / in_process),
+        "cli_s": round(cli, 2),
+        "cli_bars_per_s": round(n_bars / cli),
+    }
 
 
 def main() -> None:

@@ -73,8 +73,13 @@ def _paused_run(workdir: Path, storage_url: str | None) -> Path:
     from hyperopt_cli.core.errors import StopRequested
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
-    raw = {**common.read_yaml("configs/default.yaml"), "mode": "quick", "max_trials_per_group": 3,
-           "workers": 1, "storage_url": storage_url}
+    raw = {
+        **common.read_yaml("configs/default.yaml"),
+        "mode": "quick",
+        "max_trials_per_group": 3,
+        "workers": 1,
+        "storage_url": storage_url,
+    }
     import dataclasses
 
     from hyperopt_cli.config import TrainerConfig
@@ -102,8 +107,14 @@ def _one(run: Path, src: str | None) -> float:
     if src:
         env["PYTHONPATH"] = src
     start = time.time()
-    out = subprocess.run([sys.executable, "-c", CHILD, str(run)], capture_output=True, text=True, env=env,
-                         stdin=subprocess.DEVNULL, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(run)],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     line = next((x for x in out.stdout.splitlines() if x.startswith("FIRST_STEP")), None)
     if line is None:
         raise RuntimeError(f"resume never reached a training step:\n{out.stdout}\n{out.stderr}")
@@ -117,8 +128,10 @@ def run(quick: bool = False, src: list[str] | None = None) -> dict[str, Any]:
     repeats = 2 if quick else 5
     cases = [(s, label) for s in (src or [None]) for label in STORAGES]
     with tempfile.TemporaryDirectory(prefix="bench_resume_") as tmp:
-        paused = {(s, label): _paused_run_in(Path(tmp) / f"{i}", s, str(STORAGES[label]))
-                  for i, (s, label) in enumerate(cases)}
+        paused = {
+            (s, label): _paused_run_in(Path(tmp) / f"{i}", s, str(STORAGES[label]))
+            for i, (s, label) in enumerate(cases)
+        }
         cfg = common.make_cfg(common.read_yaml("configs/default.yaml"))
         t0 = time.perf_counter()
         DataPreparer.for_run(load_data(cfg), cfg).prepare(cfg.labels)
@@ -137,8 +150,12 @@ def run(quick: bool = False, src: list[str] | None = None) -> dict[str, Any]:
 
 
 def _extra(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--src", action="append", default=None,
-                        help="a source dir for the children's PYTHONPATH (repeatable; default: this tree)")
+    parser.add_argument(
+        "--src",
+        action="append",
+        default=None,
+        help="a source dir for the children's PYTHONPATH (repeatable; default: this tree)",
+    )
 
 
 if __name__ == "__main__":

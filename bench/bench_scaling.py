@@ -105,8 +105,13 @@ def child_epoch(n_bars: int, n_batches: int, n_eval: int, full_epoch: bool) -> d
     eval_times = []
     for start_row in range(0, n_eval - chunk + 1, chunk):
         rows = slice(start_row, start_row + chunk)
-        sub = dataclasses.replace(val, end_rows=val.end_rows[rows], labels=val.labels[rows],
-                                  forward_returns=val.forward_returns[rows], timestamps=val.timestamps[rows])
+        sub = dataclasses.replace(
+            val,
+            end_rows=val.end_rows[rows],
+            labels=val.labels[rows],
+            forward_returns=val.forward_returns[rows],
+            timestamps=val.timestamps[rows],
+        )
         t = time.perf_counter()
         predict(model, sub, cfg.eval_batch_size, "cpu")
         eval_times.append((time.perf_counter() - t) / chunk)
@@ -139,13 +144,21 @@ def child_epoch(n_bars: int, n_batches: int, n_eval: int, full_epoch: bool) -> d
 
 # glibc malloc settings that stop it handing freed memory back to the OS after every step
 # (and re-faulting it in on the next): see "allocator" in the output.
-MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(2 << 30), "MALLOC_MMAP_THRESHOLD_": str(2 << 30),
-              "MALLOC_TOP_PAD_": str(512 << 20)}
+MALLOC_ENV = {
+    "MALLOC_TRIM_THRESHOLD_": str(2 << 30),
+    "MALLOC_MMAP_THRESHOLD_": str(2 << 30),
+    "MALLOC_TOP_PAD_": str(512 << 20),
+}
 
 
 def _child(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
     if proc.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -172,17 +185,19 @@ def run(quick: bool = False) -> dict[str, Any]:
         preps = [bench_data._run_child("synthetic", str(n)) for _ in range(prep_repeats)]
         prep = min(preps, key=lambda p: p["pipeline_s"])
         epoch = _child("epoch", str(n), str(n_batches), str(n_eval), "1" if n == SIZES[0] else "0", env=MALLOC_ENV)
-        rows.append({
-            "bars": n,
-            "prep_s": prep["pipeline_s"],  # generate + features + labels/split/scaling
-            "prep_split_s": {k: prep[k] for k in ("generate_s", "preparer_init_s", "prepare_s")},
-            "prep_peak_rss_mib": prep["peak_rss_mib"],
-            "prep_s_all": [p["pipeline_s"] for p in preps],
-            "data_rss_mib": prep["peak_rss_mib"] - baseline,
-            "epoch_s": epoch["epoch_s_estimate"],
-            "s_per_batch": epoch["s_per_batch"],
-            "epoch_detail": epoch,
-        })
+        rows.append(
+            {
+                "bars": n,
+                "prep_s": prep["pipeline_s"],  # generate + features + labels/split/scaling
+                "prep_split_s": {k: prep[k] for k in ("generate_s", "preparer_init_s", "prepare_s")},
+                "prep_peak_rss_mib": prep["peak_rss_mib"],
+                "prep_s_all": [p["pipeline_s"] for p in preps],
+                "data_rss_mib": prep["peak_rss_mib"] - baseline,
+                "epoch_s": epoch["epoch_s_estimate"],
+                "s_per_batch": epoch["s_per_batch"],
+                "epoch_detail": epoch,
+            }
+        )
         print(json.dumps({k: rows[-1][k] for k in ("bars", "prep_s", "data_rss_mib", "epoch_s")}), file=sys.stderr)
     # In a bare child with glibc's default thresholds, the small (10k) process hands freed
     # memory back to the OS after each step and faults it in again on the next; that is why
@@ -205,10 +220,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         "ratio_of_ratios": linear,
         "allocator": allocator,
         "epoch_note": f"time per epoch estimated from {n_batches} timed training batches and {n_eval} validation samples "
-                      f"scaled to the epoch (default model, batch 64, {THREADS} torch thread); checked against one real "
-                      "epoch at 10k bars",
-        "epoch_check_10k": {k: rows[0]["epoch_detail"].get(k) for k in ("epoch_s_estimate", "epoch_s_measured",
-                                                                          "estimate_over_measured")},
+        f"scaled to the epoch (default model, batch 64, {THREADS} torch thread); checked against one real "
+        "epoch at 10k bars",
+        "epoch_check_10k": {
+            k: rows[0]["epoch_detail"].get(k)
+            for k in ("epoch_s_estimate", "epoch_s_measured", "estimate_over_measured")
+        },
     }
 
 

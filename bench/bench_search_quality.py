@@ -54,10 +54,22 @@ def settings(quick: bool) -> dict[str, Any]:
     # Full: the tool's defaults for epochs (4), n_startup_trials (3) and the pruner (n_warmup_steps 2).
     # Quick: a smoke run; n_startup_trials 1 and n_warmup_steps 1 so that the pruner can act at all.
     if quick:
-        return {"seeds": [0, 1], "trials_per_group": 2, "epochs": 3, "n_startup_trials": 1, "n_warmup_steps": 1,
-                "parallel_jobs": 2}
-    return {"seeds": [0, 1, 2], "trials_per_group": 6, "epochs": 4, "n_startup_trials": 3, "n_warmup_steps": 2,
-            "parallel_jobs": 2}
+        return {
+            "seeds": [0, 1],
+            "trials_per_group": 2,
+            "epochs": 3,
+            "n_startup_trials": 1,
+            "n_warmup_steps": 1,
+            "parallel_jobs": 2,
+        }
+    return {
+        "seeds": [0, 1, 2],
+        "trials_per_group": 6,
+        "epochs": 4,
+        "n_startup_trials": 3,
+        "n_warmup_steps": 2,
+        "parallel_jobs": 2,
+    }
 
 
 def raw_config(dataset: str, eurusd: str, seed: int, st: dict[str, Any], pruning: bool) -> dict[str, Any]:
@@ -110,8 +122,9 @@ def _grouped(cfg: Any, preparer: Any, workdir: Path) -> dict[str, Any]:
     values: list[float | None] = []
     epochs_run = pruned_last = 0
     for group in SEARCH_GROUPS:
-        study = optuna.load_study(study_name=f"{cfg.study_name}_{group}",
-                                  storage=f"sqlite:///{run_dir / f'{cfg.study_name}_{group}.db'}")
+        study = optuna.load_study(
+            study_name=f"{cfg.study_name}_{group}", storage=f"sqlite:///{run_dir / f'{cfg.study_name}_{group}.db'}"
+        )
         for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
             if t.user_attrs.get("surplus"):
                 continue
@@ -120,10 +133,14 @@ def _grouped(cfg: Any, preparer: Any, workdir: Path) -> dict[str, Any]:
             if t.state == optuna.trial.TrialState.PRUNED and len(t.intermediate_values) >= cfg.epochs_per_trial:
                 pruned_last += 1  # pruned after its final epoch: nothing saved, its result discarded
     best_params = dict(results["best_params"])
-    return {"values": values, "best_params": best_params, "epochs_trained": epochs_run,
-            "tool_test_f1": (results.get("test_metrics") or {}).get("macro_f1"),
-            "pruned": sum(g["n_trials"]["pruned"] for g in results["group_results"].values()),
-            "pruned_after_last_epoch": pruned_last}
+    return {
+        "values": values,
+        "best_params": best_params,
+        "epochs_trained": epochs_run,
+        "tool_test_f1": (results.get("test_metrics") or {}).get("macro_f1"),
+        "pruned": sum(g["n_trials"]["pruned"] for g in results["group_results"].values()),
+        "pruned_after_last_epoch": pruned_last,
+    }
 
 
 def _joint(cfg: Any, preparer: Any, strategy: str, n_trials: int) -> dict[str, Any]:
@@ -149,8 +166,13 @@ def _joint(cfg: Any, preparer: Any, strategy: str, n_trials: int) -> dict[str, A
         params = sample_params(trial, space)
         trainer_cfg, labels_cfg = with_params(cfg, params)
         try:
-            result = train_model(preparer.prepare(labels_cfg), trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial,
-                                 seed=derive_seed(cfg.seed, strategy, n))
+            result = train_model(
+                preparer.prepare(labels_cfg),
+                trainer_cfg,
+                cfg.model,
+                epochs=cfg.epochs_per_trial,
+                seed=derive_seed(cfg.seed, strategy, n),
+            )
         except DivergedError:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             values.append(None)
@@ -237,8 +259,10 @@ def aggregate(results: list[dict[str, Any]], st: dict[str, Any]) -> dict[str, An
     for dataset in sorted({r["dataset"] for r in results}):
         rows = {}
         for strategy in STRATEGIES:
-            runs = sorted((r for r in results if r["dataset"] == dataset and r["strategy"] == strategy and not r["pruning"]),
-                          key=lambda r: r["seed"])
+            runs = sorted(
+                (r for r in results if r["dataset"] == dataset and r["strategy"] == strategy and not r["pruning"]),
+                key=lambda r: r["seed"],
+            )
             curve = _median_curve([best_so_far(r["values"]) for r in runs])
             tests = [r["test_f1"] for r in runs if r["test_f1"] is not None]
             rows[strategy] = {
@@ -257,28 +281,42 @@ def aggregate(results: list[dict[str, Any]], st: dict[str, Any]) -> dict[str, An
                 rows[strategy]["group_best_per_seed"] = {str(r["seed"]): group_bests(r, k) for r in runs}
         quality[dataset] = rows
         on = sorted((r for r in results if r["dataset"] == dataset and r["pruning"]), key=lambda r: r["seed"])
-        off = sorted((r for r in results if r["dataset"] == dataset and r["strategy"] == "grouped" and not r["pruning"]),
-                     key=lambda r: r["seed"])
+        off = sorted(
+            (r for r in results if r["dataset"] == dataset and r["strategy"] == "grouped" and not r["pruning"]),
+            key=lambda r: r["seed"],
+        )
         if on:
             max_epochs = n_total * st["epochs"]
             pruning[dataset] = {
                 "epochs_max_per_run": max_epochs,
-                "epochs_trained_per_seed": {"off": [r["epochs_trained"] for r in off], "on": [r["epochs_trained"] for r in on]},
+                "epochs_trained_per_seed": {
+                    "off": [r["epochs_trained"] for r in off],
+                    "on": [r["epochs_trained"] for r in on],
+                },
                 "epochs_saved_share_median": common.median([1 - r["epochs_trained"] / max_epochs for r in on]),
                 "pruned_trials_per_seed": [r["pruned"] for r in on],
                 "pruned_after_last_epoch_per_seed": [r["pruned_after_last_epoch"] for r in on],
                 # Only trials after the first n_startup_trials of a group can be pruned, and at the
                 # earliest after epoch index n_warmup_steps, so at most this share can be saved:
-                "max_saveable_share": max(0, k - st["n_startup_trials"]) * max(0, st["epochs"] - st["n_warmup_steps"] - 1)
+                "max_saveable_share": max(0, k - st["n_startup_trials"])
+                * max(0, st["epochs"] - st["n_warmup_steps"] - 1)
                 / (k * st["epochs"]),
-                "best_value_median": {"off": common.median([best_so_far(r["values"])[-1] for r in off]),
-                                      "on": common.median([best_so_far(r["values"])[-1] for r in on])},
-                "winner_val_median": {"off": common.median([winner_value(r, k) for r in off]),
-                                      "on": common.median([winner_value(r, k) for r in on])},
-                "test_f1_median": {"off": common.median([r["test_f1"] for r in off]),
-                                   "on": common.median([r["test_f1"] for r in on])},
-                "search_s_median": {"off": common.median([r["search_s"] for r in off]),
-                                    "on": common.median([r["search_s"] for r in on])},
+                "best_value_median": {
+                    "off": common.median([best_so_far(r["values"])[-1] for r in off]),
+                    "on": common.median([best_so_far(r["values"])[-1] for r in on]),
+                },
+                "winner_val_median": {
+                    "off": common.median([winner_value(r, k) for r in off]),
+                    "on": common.median([winner_value(r, k) for r in on]),
+                },
+                "test_f1_median": {
+                    "off": common.median([r["test_f1"] for r in off]),
+                    "on": common.median([r["test_f1"] for r in on]),
+                },
+                "search_s_median": {
+                    "off": common.median([r["search_s"] for r in off]),
+                    "on": common.median([r["search_s"] for r in on]),
+                },
             }
     return {"quality": quality, "pruning": pruning, "checkpoints": checkpoints}
 
@@ -303,12 +341,16 @@ def run(quick: bool = False, eurusd: str = str(common.DEFAULT_EURUSD)) -> dict[s
     wall = time.perf_counter() - start
     return {
         "what": "best val objective (val macro-F1, halved if collapsed) after n trials, median over seeds; "
-                "test macro-F1 of each winner; labels at defaults (triple_barrier excluded from all strategies)",
-        "settings": {**st, "total_trials": st["trials_per_group"] * len(SEARCH_GROUPS), "groups": list(SEARCH_GROUPS),
-                     "datasets": {"eurusd": eurusd, "synthetic": "5000 synthetic bars, data seed 0"},
-                     "model": "LSTM 1 x 32, window 24",
-                     "pruner": f"PercentilePruner(50, n_warmup_steps={st['n_warmup_steps']}, "
-                               f"n_startup_trials={st['n_startup_trials']}) in the pruning runs only"},
+        "test macro-F1 of each winner; labels at defaults (triple_barrier excluded from all strategies)",
+        "settings": {
+            **st,
+            "total_trials": st["trials_per_group"] * len(SEARCH_GROUPS),
+            "groups": list(SEARCH_GROUPS),
+            "datasets": {"eurusd": eurusd, "synthetic": "5000 synthetic bars, data seed 0"},
+            "model": "LSTM 1 x 32, window 24",
+            "pruner": f"PercentilePruner(50, n_warmup_steps={st['n_warmup_steps']}, "
+            f"n_startup_trials={st['n_startup_trials']}) in the pruning runs only",
+        },
         **aggregate(results, st),
         "runs": results,
         "wall_s": wall,

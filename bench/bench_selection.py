@@ -118,16 +118,31 @@ def evaluate(data_path: str, params: dict[str, Any], seed: int, test_seeds: int)
     source = WalkForwardSource.from_prepared(preparer, data)
 
     def test_f1(epochs: int) -> float:
-        fit = lstm_fit_predict(trainer_cfg, cfg.model, epochs=epochs, seed=derive_seed(seed, "final"),
-                               purge_bars=data.purge_bars, feature_names=data.feature_names,
-                               ensemble_seeds=test_seeds)
+        fit = lstm_fit_predict(
+            trainer_cfg,
+            cfg.model,
+            epochs=epochs,
+            seed=derive_seed(seed, "final"),
+            purge_bars=data.purge_bars,
+            feature_names=data.feature_names,
+            ensemble_seeds=test_seeds,
+        )
         return float(walk_forward(source, fit, n_blocks=cfg.walk_forward_blocks, seed=seed).pooled["model"]["macro_f1"])
 
     fixed = test_f1(cfg.epochs_per_trial)
     chosen = fixed if new.epochs == cfg.epochs_per_trial else test_f1(new.epochs)
-    return {"params": params, "old_objective": old, "old_collapsed": bool(last.val_precision < cfg.collapse_precision),
-            "new_objective": new.value, "new_epochs": new.epochs, "folds": len(folds), "variants": variants,
-            "test_f1_configured_epochs": fixed, "test_f1_chosen_epochs": chosen, "seconds": time.perf_counter() - t0}
+    return {
+        "params": params,
+        "old_objective": old,
+        "old_collapsed": bool(last.val_precision < cfg.collapse_precision),
+        "new_objective": new.value,
+        "new_epochs": new.epochs,
+        "folds": len(folds),
+        "variants": variants,
+        "test_f1_configured_epochs": fixed,
+        "test_f1_chosen_epochs": chosen,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def spearman(a: list[float], b: list[float]) -> float | None:
@@ -168,17 +183,28 @@ def run(quick: bool = False) -> dict[str, Any]:
     table: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_selection_") as folder:
         paths = write_datasets(Path(folder))
-        jobs = [(name, str(paths[name]), i, params, s["seed"], s["test_seeds"])
-                for name in s["datasets"] for i, params in enumerate(configs)]
+        jobs = [
+            (name, str(paths[name]), i, params, s["seed"], s["test_seeds"])
+            for name in s["datasets"]
+            for i, params in enumerate(configs)
+        ]
         with cf.ProcessPoolExecutor(max_workers=s["jobs"]) as pool:
             for name, index, row in pool.map(_job, jobs):
                 row["config"] = index
                 table.setdefault(name, []).append(row)
-                print(f"{name} config {index}: old {row['old_objective']:.3f} new {row['new_objective']:.4f} "
-                      f"({row['new_epochs']} ep) test {row['test_f1_configured_epochs']:.3f}/"
-                      f"{row['test_f1_chosen_epochs']:.3f}", file=sys.stderr, flush=True)
-    return {"settings": {**s, "datasets": list(s["datasets"])}, "results": table,
-            "summary": {name: summarise(rows) for name, rows in table.items()}, "commit": common.git_commit()}
+                print(
+                    f"{name} config {index}: old {row['old_objective']:.3f} new {row['new_objective']:.4f} "
+                    f"({row['new_epochs']} ep) test {row['test_f1_configured_epochs']:.3f}/"
+                    f"{row['test_f1_chosen_epochs']:.3f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return {
+        "settings": {**s, "datasets": list(s["datasets"])},
+        "results": table,
+        "summary": {name: summarise(rows) for name, rows in table.items()},
+        "commit": common.git_commit(),
+    }
 
 
 def _f(value: Any) -> str:
@@ -186,30 +212,49 @@ def _f(value: Any) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["## Selection: Spearman rank correlation of the objective with walk-forward test macro-F1", "",
-             f"{result['settings']['configs']} configurations per data set (default + random learning_rate and "
-             f"regularization points), one training seed per fold; test: walk-forward over 3 blocks, "
-             f"{result['settings']['test_seeds']} model(s) per block.", "",
-             "| data | old: last-epoch val F1, x0.5 collapse, one split | new: val CE, 3 purged folds, best epoch "
-             "(test at chosen epochs) | new vs test at configured epochs | test F1 of the pick: old / new / default "
-             "/ best | old rule collapsed |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Selection: Spearman rank correlation of the objective with walk-forward test macro-F1",
+        "",
+        f"{result['settings']['configs']} configurations per data set (default + random learning_rate and "
+        f"regularization points), one training seed per fold; test: walk-forward over 3 blocks, "
+        f"{result['settings']['test_seeds']} model(s) per block.",
+        "",
+        "| data | old: last-epoch val F1, x0.5 collapse, one split | new: val CE, 3 purged folds, best epoch "
+        "(test at chosen epochs) | new vs test at configured epochs | test F1 of the pick: old / new / default "
+        "/ best | old rule collapsed |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, s in result["summary"].items():
-        lines.append(f"| {name} | {_f(s['spearman_old_vs_test'])} | {_f(s['spearman_new_vs_test_chosen_epochs'])} "
-                     f"| {_f(s['spearman_new_vs_test_configured_epochs'])} | {s['pick_old_test_f1']:.3f} / "
-                     f"{s['pick_new_test_f1']:.3f} / {s['default_test_f1']:.3f} / {s['best_possible_test_f1']:.3f} "
-                     f"| {s['old_collapsed']} of {len(result['results'][name])} |")
+        lines.append(
+            f"| {name} | {_f(s['spearman_old_vs_test'])} | {_f(s['spearman_new_vs_test_chosen_epochs'])} "
+            f"| {_f(s['spearman_new_vs_test_configured_epochs'])} | {s['pick_old_test_f1']:.3f} / "
+            f"{s['pick_new_test_f1']:.3f} / {s['default_test_f1']:.3f} / {s['best_possible_test_f1']:.3f} "
+            f"| {s['old_collapsed']} of {len(result['results'][name])} |"
+        )
     names = list(next(iter(result["summary"].values()))["spearman_variants_vs_test_configured_epochs"])
-    lines += ["", "The same models ranked by other rules (Spearman against test F1 at the configured epochs):", "",
-              "| data | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [
+        "",
+        "The same models ranked by other rules (Spearman against test F1 at the configured epochs):",
+        "",
+        "| data | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for name, s in result["summary"].items():
         v = s["spearman_variants_vs_test_configured_epochs"]
         lines.append(f"| {name} | " + " | ".join(_f(v[n]) for n in names) + " |")
-    lines += ["", "Per configuration:", "", "| data | # | old obj | new obj (CE) | epochs | test F1 (4 ep) | test F1 (chosen) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Per configuration:",
+        "",
+        "| data | # | old obj | new obj (CE) | epochs | test F1 (4 ep) | test F1 (chosen) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, rows in result["results"].items():
         for r in sorted(rows, key=lambda r: r["config"]):
-            lines.append(f"| {name} | {r['config']} | {r['old_objective']:.3f} | {r['new_objective']:.4f} | "
-                         f"{r['new_epochs']} | {r['test_f1_configured_epochs']:.3f} | {r['test_f1_chosen_epochs']:.3f} |")
+            lines.append(
+                f"| {name} | {r['config']} | {r['old_objective']:.3f} | {r['new_objective']:.4f} | "
+                f"{r['new_epochs']} | {r['test_f1_configured_epochs']:.3f} | {r['test_f1_chosen_epochs']:.3f} |"
+            )
     return "\n".join(lines) + "\n"
 
 

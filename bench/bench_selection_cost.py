@@ -39,7 +39,11 @@ import common
 FOLDS = (1, 3)
 # (name, selection_folds, race_margin_se): the first is every ratio's baseline
 ARMS: tuple[tuple[str, int, float | None], ...] = (
-    ("1 split", 1, None), ("3 folds", 3, None), ("3 folds raced", 3, 1.0), ("3 folds raced, margin 0", 3, 0.0))
+    ("1 split", 1, None),
+    ("3 folds", 3, None),
+    ("3 folds raced", 3, 1.0),
+    ("3 folds raced, margin 0", 3, 0.0),
+)
 DATA = ("tests/data/EURUSD_H1.csv", "tests/data/NASDAQ_D1.csv")
 
 
@@ -47,16 +51,40 @@ def settings(quick: bool) -> dict[str, Any]:
     return {"trials": 6 if quick else 15, "arms": [list(a) for a in ARMS], "data": list(DATA[:1] if quick else DATA)}
 
 
-def one_run(folds: int, trials: int, data: str, folder: Path, race: float | None = None,
-            name: str = "") -> dict[str, Any]:
+def one_run(
+    folds: int, trials: int, data: str, folder: Path, race: float | None = None, name: str = ""
+) -> dict[str, Any]:
     from optuna.trial import TrialState
 
     run_dir = folder / f"{Path(data).stem}-folds{folds}-race{race}"
-    cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--mode", "quick", "--data", str(common.REPO / data),
-           "--run-dir", str(run_dir), "--set", f"selection_folds={folds}", "--set", f"max_trials_per_group={trials}",
-           "--set", f"race_margin_se={'null' if race is None else race}",
-           "--set", "workers=1", "--set", "trainer.num_threads=1", "--set", "trainer.device=cpu",
-           "--set", "walk_forward_blocks=1", "--set", "ensemble_seeds=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hyperopt_cli",
+        "start",
+        "--mode",
+        "quick",
+        "--data",
+        str(common.REPO / data),
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        f"selection_folds={folds}",
+        "--set",
+        f"max_trials_per_group={trials}",
+        "--set",
+        f"race_margin_se={'null' if race is None else race}",
+        "--set",
+        "workers=1",
+        "--set",
+        "trainer.num_threads=1",
+        "--set",
+        "trainer.device=cpu",
+        "--set",
+        "walk_forward_blocks=1",
+        "--set",
+        "ensemble_seeds=1",
+    ]
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=common.REPO)
@@ -103,8 +131,13 @@ def _ratio(row: dict[str, Any], base: dict[str, Any], key: str) -> float | None:
 
 def tool_trials_per_hour(run_dir: Path, env: dict[str, str]) -> float | None:
     """The run's trials per hour as the tool says it: `hyperopt status RUN --json`'s `trials_per_hour`."""
-    proc = subprocess.run([sys.executable, "-m", "hyperopt_cli", "status", str(run_dir), "--json"],
-                          capture_output=True, text=True, env=env, cwd=common.REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli", "status", str(run_dir), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=common.REPO,
+    )
     if proc.returncode != 0:
         return None
     value = json.loads(proc.stdout).get("trials_per_hour")
@@ -132,19 +165,24 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["## Selection cost: the learning_rate group, one split vs three folds, raced or not", "",
-             "| data | arm | trials | pruned | raced out | epochs trained | search s | × one split | group wall s "
-             "| × one split | trials/hour (train s) | trials/hour (status) | kept | test macro-F1 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Selection cost: the learning_rate group, one split vs three folds, raced or not",
+        "",
+        "| data | arm | trials | pruned | raced out | epochs trained | search s | × one split | group wall s "
+        "| × one split | trials/hour (train s) | trials/hour (status) | kept | test macro-F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["runs"]:
         if "error" in r:
             lines.append(f"| ? | error: {r['error']} |")
             continue
-        lines.append(f"| {r['data']} | {r['arm']} | {r['trials']} | {r['pruned']} | {r['raced_out']} | "
-                     f"{r['epochs_trained']} | {r['search_seconds']:.0f} | {_fmt(r['search_ratio'])} | "
-                     f"{_fmt(r['group_wall_s'], '.0f')} | {_fmt(r['wall_ratio'])} | {_fmt(r['trials_per_hour'], '.0f')} | "
-                     f"{_rate(r.get('tool_trials_per_hour'))} | {r['kept'] or 'changed'} | "
-                     f"{_fmt(r['test_macro_f1'], '.3f')} |")
+        lines.append(
+            f"| {r['data']} | {r['arm']} | {r['trials']} | {r['pruned']} | {r['raced_out']} | "
+            f"{r['epochs_trained']} | {r['search_seconds']:.0f} | {_fmt(r['search_ratio'])} | "
+            f"{_fmt(r['group_wall_s'], '.0f')} | {_fmt(r['wall_ratio'])} | {_fmt(r['trials_per_hour'], '.0f')} | "
+            f"{_rate(r.get('tool_trials_per_hour'))} | {r['kept'] or 'changed'} | "
+            f"{_fmt(r['test_macro_f1'], '.3f')} |"
+        )
     lines += ["", f"load {result['load_avg']}; commit {result['commit']}"]
     return "\n".join(lines) + "\n"
 

@@ -40,8 +40,13 @@ import yaml
 import common
 
 TINY = {
-    "mode": "full", "epochs_per_trial": 2, "max_trials_per_group": 2, "n_startup_trials": 1, "n_warmup_steps": 0,
-    "seed": 11, "walk_forward_blocks": 2,
+    "mode": "full",
+    "epochs_per_trial": 2,
+    "max_trials_per_group": 2,
+    "n_startup_trials": 1,
+    "n_warmup_steps": 0,
+    "seed": 11,
+    "walk_forward_blocks": 2,
     "data": {"window": 8, "synthetic": {"n_bars": 3000}},
     "model": {"hidden_size": 8, "num_layers": 1},
     "trainer": {"batch_size": 64, "num_threads": 1, "checkpoint_interval_s": 0.5},
@@ -76,8 +81,16 @@ def trial_table(run: Path) -> list[tuple[Any, ...]]:
         except KeyError:  # a group the run never began
             continue
         for t in study.get_trials(deepcopy=False):
-            rows.append((group, t.number, t.state.name, sorted(t.params.items()), t.value,
-                         sorted(t.intermediate_values.items())))
+            rows.append(
+                (
+                    group,
+                    t.number,
+                    t.state.name,
+                    sorted(t.params.items()),
+                    t.value,
+                    sorted(t.intermediate_values.items()),
+                )
+            )
     return rows
 
 
@@ -92,8 +105,12 @@ def progress_of(run: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     p = state.get("progress") or {}
-    return {"status": state.get("status"), "group": p.get("current_group"), "trial": p.get("current_trial"),
-            "epoch": p.get("current_epoch")}
+    return {
+        "status": state.get("status"),
+        "group": p.get("current_group"),
+        "trial": p.get("current_trial"),
+        "epoch": p.get("current_epoch"),
+    }
 
 
 def owns_run(run: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -108,8 +125,9 @@ def owns_run(run: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> 
         time.sleep(0.05)
 
 
-def soak(run: Path, first: list[str], kills: int, rng: random.Random, lo: float, hi: float,
-         log: Any) -> tuple[list[dict[str, Any]], int]:
+def soak(
+    run: Path, first: list[str], kills: int, rng: random.Random, lo: float, hi: float, log: Any
+) -> tuple[list[dict[str, Any]], int]:
     """Run `first`, then kill -9 and resume `kills` times; returns where each kill landed and the last exit code."""
     landed: list[dict[str, Any]] = []
     proc = subprocess.Popen(first, stdout=log, stderr=log)
@@ -141,22 +159,35 @@ def compare(straight: Path, soaked: Path) -> dict[str, Any]:
     a, b = trial_table(straight), trial_table(soaked)
     states_a = {(row[0], row[1]): row[2] for row in a}
     # Left RUNNING, or FAIL where the straight run's trial was not (a features trial with no input FAILs in both).
-    unfinished = sum(1 for row in b if row[2] == "RUNNING"
-                     or (row[2] == "FAIL" and states_a.get((row[0], row[1])) != "FAIL"))
+    unfinished = sum(
+        1 for row in b if row[2] == "RUNNING" or (row[2] == "FAIL" and states_a.get((row[0], row[1])) != "FAIL")
+    )
     keys_a = {(row[0], row[1]) for row in a}
     extra = sum(1 for row in b if (row[0], row[1]) not in keys_a)
     first_diff = next((f"{x[0]} trial {x[1]}: {x[3]} -> {y[3]}" for x, y in zip(a, b) if x != y), None)
     results_same = decided(straight) == decided(soaked)
     return {
-        "trials_straight": len(a), "trials_soak": len(b), "trials_lost": unfinished + extra,
-        "trials_identical": a == b, "results_identical": results_same, "identical": a == b and results_same,
+        "trials_straight": len(a),
+        "trials_soak": len(b),
+        "trials_lost": unfinished + extra,
+        "trials_identical": a == b,
+        "results_identical": results_same,
+        "identical": a == b and results_same,
         "first_difference": first_diff,
         "leftover_checkpoints": len(list((soaked / "checkpoints").glob("*.pt"))),
     }
 
 
-def run(kills: int, seed: int, min_s: float, max_s: float, issue_size: bool, eurusd: Path,
-        more_kills: int = 0, more_trials: int = 2) -> dict[str, Any]:
+def run(
+    kills: int,
+    seed: int,
+    min_s: float,
+    max_s: float,
+    issue_size: bool,
+    eurusd: Path,
+    more_kills: int = 0,
+    more_trials: int = 2,
+) -> dict[str, Any]:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         folder = Path(tmp)
@@ -164,18 +195,25 @@ def run(kills: int, seed: int, min_s: float, max_s: float, issue_size: bool, eur
         cfg.write_text(yaml.safe_dump(soak_config(issue_size, eurusd)))
         with open(folder / "log.txt", "w") as log:
             started = time.perf_counter()
-            subprocess.run(hyperopt("start", "--config", cfg, "--run-dir", folder / "straight"), stdout=log,
-                           stderr=log, check=True)
+            subprocess.run(
+                hyperopt("start", "--config", cfg, "--run-dir", folder / "straight"), stdout=log, stderr=log, check=True
+            )
             straight_s = time.perf_counter() - started
             started = time.perf_counter()
             soaked = folder / "soak"
-            landed, code = soak(soaked, hyperopt("start", "--config", cfg, "--run-dir", soaked), kills, rng,
-                                min_s, max_s, log)
+            landed, code = soak(
+                soaked, hyperopt("start", "--config", cfg, "--run-dir", soaked), kills, rng, min_s, max_s, log
+            )
             if code == 0 and more_kills:  # then `--more-trials` on both, the soaked one killed during it
-                subprocess.run(hyperopt("resume", folder / "straight", "--more-trials", more_trials), stdout=log,
-                               stderr=log, check=True)
-                more, code = soak(soaked, hyperopt("resume", soaked, "--more-trials", more_trials), more_kills,
-                                  rng, min_s, max_s, log)
+                subprocess.run(
+                    hyperopt("resume", folder / "straight", "--more-trials", more_trials),
+                    stdout=log,
+                    stderr=log,
+                    check=True,
+                )
+                more, code = soak(
+                    soaked, hyperopt("resume", soaked, "--more-trials", more_trials), more_kills, rng, min_s, max_s, log
+                )
                 landed += [{**kill, "during": "--more-trials"} for kill in more]
             soak_s = time.perf_counter() - started
         if code != 0:
@@ -184,32 +222,48 @@ def run(kills: int, seed: int, min_s: float, max_s: float, issue_size: bool, eur
         sessions = json.loads((folder / "soak" / "state.json").read_text()).get("sessions")
         return {
             "config": "issue-size (EURUSD_H1, 4 trials x 3 epochs, seed 11)" if issue_size else "tiny synthetic",
-            "kills_requested": kills + more_kills, "kills": len(landed), "more_trials": more_trials if more_kills else 0,
-            "kills_during_more_trials": sum(1 for kill in landed if kill.get("during")), "interval_s": [min_s, max_s], "seed": seed,
-            "sessions": sessions, "straight_s": round(straight_s, 1), "soak_s": round(soak_s, 1),
-            **compare(folder / "straight", folder / "soak"), "landed": landed,
+            "kills_requested": kills + more_kills,
+            "kills": len(landed),
+            "more_trials": more_trials if more_kills else 0,
+            "kills_during_more_trials": sum(1 for kill in landed if kill.get("during")),
+            "interval_s": [min_s, max_s],
+            "seed": seed,
+            "sessions": sessions,
+            "straight_s": round(straight_s, 1),
+            "soak_s": round(soak_s, 1),
+            **compare(folder / "straight", folder / "soak"),
+            "landed": landed,
         }
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "# Soak: kill -9 and resume", "",
+        "# Soak: kill -9 and resume",
+        "",
         f"`{result['command']}` on {result['machine']['cpu']} ({result['machine']['cores']} cores), "
-        f"config: {result['config']}", "",
+        f"config: {result['config']}",
+        "",
         "| kills | sessions | trials (straight / soak) | trials lost | identical | leftover checkpoints | straight s | soak s |",
         "|---|---|---|---|---|---|---|---|",
         f"| {result['kills']} | {result['sessions']} | {result['trials_straight']} / {result['trials_soak']} | "
         f"{result['trials_lost']} | {'yes' if result['identical'] else 'NO'} | {result['leftover_checkpoints']} | "
         f"{result['straight_s']} | {result['soak_s']} |",
-        "", f"Kills during `--more-trials {result.get('more_trials', 0)}`: {result.get('kills_during_more_trials', 0)}",
+        "",
+        f"Kills during `--more-trials {result.get('more_trials', 0)}`: {result.get('kills_during_more_trials', 0)}",
     ]
     if result.get("first_difference"):
         lines += ["", f"First difference: {result['first_difference']}"]
     statuses: dict[str, int] = {}
     for kill in result["landed"]:
-        where = "no state yet" if kill.get("status") is None else (
-            "between trials" if kill.get("trial") is None else ("in a trial" if kill.get("epoch") is None
-                                                                 else "mid-training"))
+        where = (
+            "no state yet"
+            if kill.get("status") is None
+            else (
+                "between trials"
+                if kill.get("trial") is None
+                else ("in a trial" if kill.get("epoch") is None else "mid-training")
+            )
+        )
         statuses[where] = statuses.get(where, 0) + 1
     lines += ["", "Where the kills landed: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))]
     return "\n".join(lines) + "\n"
@@ -223,8 +277,12 @@ def main() -> None:
     parser.add_argument("--max-s", type=float, default=4.0)
     parser.add_argument("--issue-size", action="store_true", help="issue 14's soak config on EURUSD_H1")
     parser.add_argument("--eurusd", type=Path, default=common.DEFAULT_EURUSD)
-    parser.add_argument("--more-kills", type=int, default=0,
-                        help="then `resume --more-trials N` on both runs, the soaked one killed this many times")
+    parser.add_argument(
+        "--more-kills",
+        type=int,
+        default=0,
+        help="then `resume --more-trials N` on both runs, the soaked one killed this many times",
+    )
     parser.add_argument("--more-trials", type=int, default=2, help="N of that extension (default 2)")
     parser.add_argument("--quick", action="store_true", help="CI-sized: 2 kills")
     stamp = dt.date.today().isoformat()
@@ -232,10 +290,14 @@ def main() -> None:
     args = parser.parse_args()
     kills = 2 if args.quick else args.kills
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    result = run(kills, args.seed, args.min_s, args.max_s, args.issue_size, args.eurusd, args.more_kills,
-                 args.more_trials)
-    result = {"command": "python bench/bench_soak.py " + " ".join(sys.argv[1:]), "machine": common.machine_info(),
-              **result}
+    result = run(
+        kills, args.seed, args.min_s, args.max_s, args.issue_size, args.eurusd, args.more_kills, args.more_trials
+    )
+    result = {
+        "command": "python bench/bench_soak.py " + " ".join(sys.argv[1:]),
+        "machine": common.machine_info(),
+        **result,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(common.rnd(result), indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))

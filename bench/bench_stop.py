@@ -51,7 +51,9 @@ EPOCHS = 4
 TARGET_P95_S = 2.0
 TARGET_COMPETING = 2
 KILL_WAIT_S = 30.0
-BASELINE_REF = "616c26c"  # the commit issue 33 started from: neither quick_exit (item 6) nor workers dying with the owner (item 5)
+BASELINE_REF = (
+    "616c26c"  # the commit issue 33 started from: neither quick_exit (item 6) nor workers dying with the owner (item 5)
+)
 
 RESUME_PROBE = r"""
 import os, sys, time, signal
@@ -94,8 +96,13 @@ def percentile(values: list[float], q: float) -> float:
 def summary(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50": round(percentile(values, 0.5), 3), "p95": round(percentile(values, 0.95), 3),
-            "max": round(max(values), 3), "all": [round(x, 3) for x in values]}
+    return {
+        "n": len(values),
+        "p50": round(percentile(values, 0.5), 3),
+        "p95": round(percentile(values, 0.95), 3),
+        "max": round(max(values), 3),
+        "all": [round(x, 3) for x in values],
+    }
 
 
 def read_state(run: Path) -> dict[str, Any]:
@@ -109,8 +116,11 @@ def resolved_parallel(run: Path) -> dict[str, Any]:
     import yaml
 
     raw = yaml.safe_load((run / "config.yaml").read_text()) or {}
-    return {"workers": raw.get("workers"), "num_threads": (raw.get("trainer") or {}).get("num_threads"),
-            "storage_url": raw.get("storage_url")}
+    return {
+        "workers": raw.get("workers"),
+        "num_threads": (raw.get("trainer") or {}).get("num_threads"),
+        "storage_url": raw.get("storage_url"),
+    }
 
 
 class Variant:
@@ -121,8 +131,15 @@ class Variant:
 
     def launch(self, *args: str) -> subprocess.Popen[bytes]:
         # A session of its own: a failed bench kills the run together with its local workers.
-        return subprocess.Popen([sys.executable, "-m", "hyperopt_cli", *args], env=self.env, stdout=self.log,
-                                stderr=self.log, stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.cwd)
+        return subprocess.Popen(
+            [sys.executable, "-m", "hyperopt_cli", *args],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.cwd,
+        )
 
     def start_or_resume(self, overrides: list[str]) -> subprocess.Popen[bytes]:
         if (self.run / "config.yaml").is_file():
@@ -139,12 +156,20 @@ class Variant:
             progress = state.get("progress") or {}
             children = psutil.Process(proc.pid).children(recursive=True)
             registered = list((self.run / "workers").glob("*.json")) if (self.run / "workers").is_dir() else []
-            want = max(0, int(resolved_parallel(self.run).get("workers") or 1) - 1) if (self.run / "config.yaml").is_file() \
+            want = (
+                max(0, int(resolved_parallel(self.run).get("workers") or 1) - 1)
+                if (self.run / "config.yaml").is_file()
                 else None
+            )
             # This session's state (a kill -9 leaves the last one "running"), its workers started and registered.
-            if state.get("status") == "running" and state.get("pid") == proc.pid \
-                    and progress.get("current_epoch") is not None and want is not None \
-                    and len(children) >= want and len(registered) >= want:
+            if (
+                state.get("status") == "running"
+                and state.get("pid") == proc.pid
+                and progress.get("current_epoch") is not None
+                and want is not None
+                and len(children) >= want
+                and len(registered) >= want
+            ):
                 return [psutil.Process(proc.pid), *children]
             time.sleep(0.05)
         raise TimeoutError(f"{self.name}: the run never trained")
@@ -205,9 +230,15 @@ def resume_probes(variant: Variant, work: Path, n: int) -> list[dict[str, float]
     for _ in range(n):
         timing_file = work / "resume_timing.json"
         t0 = time.time()
-        subprocess.run([sys.executable, "-c", RESUME_PROBE, str(variant.run), repr(t0), str(timing_file)],
-                       env=variant.env, stdout=variant.log, stderr=variant.log, timeout=600, start_new_session=True,
-                       cwd=variant.cwd)
+        subprocess.run(
+            [sys.executable, "-c", RESUME_PROBE, str(variant.run), repr(t0), str(timing_file)],
+            env=variant.env,
+            stdout=variant.log,
+            stderr=variant.log,
+            timeout=600,
+            start_new_session=True,
+            cwd=variant.cwd,
+        )
         runs.append(json.loads(timing_file.read_text()))
     return runs
 
@@ -216,7 +247,9 @@ def baseline_tree(ref: str, work: Path) -> Path:
     """`src/` and `configs/` of commit `ref`, unpacked from git (no worktree, nothing written into the repository)."""
     target = work / "baseline"
     target.mkdir()
-    archive = subprocess.run(["git", "archive", ref, "src", "configs"], cwd=common.REPO, capture_output=True, check=True)
+    archive = subprocess.run(
+        ["git", "archive", ref, "src", "configs"], cwd=common.REPO, capture_output=True, check=True
+    )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target
 
@@ -224,8 +257,16 @@ def baseline_tree(ref: str, work: Path) -> Path:
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
     base_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    overrides = ["--set", f"data.synthetic.n_bars={args.bars}", "--set", f"epochs_per_trial={EPOCHS}",
-                 "--set", "max_trials_per_group=200", "--set", "convergence_patience=200"]
+    overrides = [
+        "--set",
+        f"data.synthetic.n_bars={args.bars}",
+        "--set",
+        f"epochs_per_trial={EPOCHS}",
+        "--set",
+        "max_trials_per_group=200",
+        "--set",
+        "convergence_patience=200",
+    ]
     logs = {}
     variants = []
     names = ["current"] + ([] if args.baseline == "none" else ["baseline"])
@@ -243,7 +284,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for r in range(args.stops):
             for n in loads:
                 with common.busy_loops(n):
-                    for v in (variants if r % 2 == 0 else variants[::-1]):  # alternate who goes first
+                    for v in variants if r % 2 == 0 else variants[::-1]:  # alternate who goes first
                         took = one_stop(v, overrides, rng)
                         stops[v.name][n].append(took)
                         print(f"round {r + 1}/{args.stops} competing {n} {v.name}: {took:.2f} s", flush=True)
@@ -260,56 +301,81 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             log.close()
     out: dict[str, Any] = {
         "parallel": {v.name: resolved_parallel(v.run) for v in variants},
-        "stop_latency_s": {v: {f"competing_{n}": summary(values) for n, values in by_load.items()}
-                           for v, by_load in stops.items()},
+        "stop_latency_s": {
+            v: {f"competing_{n}": summary(values) for n, values in by_load.items()} for v, by_load in stops.items()
+        },
         "owner_kill_to_last_worker_gone_s": {
-            v: {"all": [None if x is None else round(x, 3) for x in xs],
+            v: {
+                "all": [None if x is None else round(x, 3) for x in xs],
                 "max": None if any(x is None for x in xs) or not xs else round(max(x for x in xs if x is not None), 3),
-                "over_limit": sum(x is None for x in xs), "limit_s": KILL_WAIT_S} for v, xs in kills.items()},
+                "over_limit": sum(x is None for x in xs),
+                "limit_s": KILL_WAIT_S,
+            }
+            for v, xs in kills.items()
+        },
         "load_avg_during": load_avgs,
     }
     if probes:
         resume_s = statistics.median(p["first_step"] for p in probes)
         prep_s = statistics.median(p["data_prep"] for p in probes)
-        out["resume"] = {"to_first_training_step_s": round(resume_s, 2), "data_prep_s": round(prep_s, 2),
-                         "ratio_to_data_prep": round(resume_s / prep_s, 2), "runs": probes}
+        out["resume"] = {
+            "to_first_training_step_s": round(resume_s, 2),
+            "data_prep_s": round(prep_s, 2),
+            "ratio_to_data_prep": round(resume_s / prep_s, 2),
+            "runs": probes,
+        }
     return out
 
 
 def markdown(result: dict[str, Any]) -> str:
     lat = result["stop_latency_s"]
     lines = [
-        f"# Stop latency, current vs baseline ({result['date']})", "",
+        f"# Stop latency, current vs baseline ({result['date']})",
+        "",
         f"`{result['command']}` at commit {result['git_commit']}; baseline `{result['baseline']}`; "
         f"{result['machine']}. Load average before / after: {result['load_avg_before_after'][0]} / "
-        f"{result['load_avg_before_after'][1]} (a shared machine: \"competing 0\" means no busy loop of ours). "
+        f'{result["load_avg_before_after"][1]} (a shared machine: "competing 0" means no busy loop of ours). '
         f"{result['bars']} synthetic bars, {EPOCHS} epochs a trial, parallelism as `start` picks it: "
-        f"{result['parallel'].get('current')}.", "",
-        "SIGINT to the owner -> the last process of the run gone (owner and its local workers), seconds:", "",
-        "| variant | busy processes | n | p50 | p95 | max |", "|---|---|---|---|---|---|",
+        f"{result['parallel'].get('current')}.",
+        "",
+        "SIGINT to the owner -> the last process of the run gone (owner and its local workers), seconds:",
+        "",
+        "| variant | busy processes | n | p50 | p95 | max |",
+        "|---|---|---|---|---|---|",
     ]
     for variant, by_load in lat.items():
         for load, s in by_load.items():
-            lines.append(f"| {variant} | {load.split('_')[1]} | {s.get('n')} | {s.get('p50')} | {s.get('p95')} | "
-                         f"{s.get('max')} |")
+            lines.append(
+                f"| {variant} | {load.split('_')[1]} | {s.get('n')} | {s.get('p50')} | {s.get('p95')} | "
+                f"{s.get('max')} |"
+            )
     if "baseline" in lat:
         lines += ["", "| busy processes | p50 current / baseline | p95 current / baseline |", "|---|---|---|"]
         for load in lat["current"]:
             c, b = lat["current"][load], lat["baseline"][load]
             if c.get("n") and b.get("n"):
                 lines.append(f"| {load.split('_')[1]} | {c['p50'] / b['p50']:.2f} | {c['p95'] / b['p95']:.2f} |")
-    lines += ["", "kill -9 of the owner -> its last worker gone, seconds (limit "
-              f"{KILL_WAIT_S:g} s, then killed by the bench):", ""]
+    lines += [
+        "",
+        f"kill -9 of the owner -> its last worker gone, seconds (limit {KILL_WAIT_S:g} s, then killed by the bench):",
+        "",
+    ]
     for variant, k in result["owner_kill_to_last_worker_gone_s"].items():
         shown = ", ".join(">30" if x is None else f"{x:.2f}" for x in k["all"])
         lines.append(f"- {variant}: {shown or '-'}")
     target = result.get("target_p95_below_2s_with_2_busy_met")
-    lines += ["", f"Target (issue 33): stop p95 < {TARGET_P95_S:g} s beside {TARGET_COMPETING} busy processes: "
-              f"**{'met' if target else 'not met' if target is not None else 'not measured'}**."]
+    lines += [
+        "",
+        f"Target (issue 33): stop p95 < {TARGET_P95_S:g} s beside {TARGET_COMPETING} busy processes: "
+        f"**{'met' if target else 'not met' if target is not None else 'not measured'}**.",
+    ]
     if result.get("resume"):
         r = result["resume"]
-        lines += ["", f"Resume to the first training step: {r['to_first_training_step_s']} s "
-                  f"({r['ratio_to_data_prep']} x the data preparation, {r['data_prep_s']} s)."]
+        lines += [
+            "",
+            f"Resume to the first training step: {r['to_first_training_step_s']} s "
+            f"({r['ratio_to_data_prep']} x the data preparation, {r['data_prep_s']} s).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -113,7 +113,8 @@ def measure(threads: int, n_train: int, n_val: int, repeats: int) -> dict[str, A
             "share_of_lstm_shape_gemm": epoch_flops / best / 1e9 / max(gflops["lstm_shape"]),
             # each repeat against the matmul measured just before it (same machine load)
             "share_of_matmul_paired_median": common.median(
-                [g / m for g, m in zip(per_repeat, gflops["square_1024"], strict=True)]),
+                [g / m for g, m in zip(per_repeat, gflops["square_1024"], strict=True)]
+            ),
         }
     raw_spread = max(seconds["raw_loop"]) / min(seconds["raw_loop"])
     return {
@@ -125,11 +126,14 @@ def measure(threads: int, n_train: int, n_val: int, repeats: int) -> dict[str, A
         "matmul_gflops": {name: {"max": max(v), "median": common.median(v), "all": v} for name, v in gflops.items()},
         "achieved": achieved,
         "trainer_vs_raw": {
-            "throughput_ratio_best": {name: min(seconds["raw_loop"]) / min(secs)
-                                      for name, secs in seconds.items() if name != "raw_loop"},
+            "throughput_ratio_best": {
+                name: min(seconds["raw_loop"]) / min(secs) for name, secs in seconds.items() if name != "raw_loop"
+            },
             "throughput_ratio_paired_median": {
                 name: common.median([r / t for r, t in zip(seconds["raw_loop"], secs, strict=True)])
-                for name, secs in seconds.items() if name != "raw_loop"},
+                for name, secs in seconds.items()
+                if name != "raw_loop"
+            },
         },
         "seconds_per_epoch": seconds,
     }
@@ -142,11 +146,23 @@ def run(quick: bool = False) -> dict[str, Any]:
     fwd = lstm_forward_flops(N_FEATURES, HIDDEN, LAYERS, WINDOW)
     return {
         "what": "train_model vs raw torch loop (bench_trainer.py functions) and achieved GFLOP/s vs dense matmul, "
-                "interleaved in one process, per torch thread count",
-        "setup": {"n_train": n_train, "n_val": n_val, "repeats": repeats, "n_features": N_FEATURES,
-                  "window": WINDOW, "hidden": HIDDEN, "layers": LAYERS, "batch": BATCH, "threads": thread_counts},
-        "flops_per_sample": {"forward": fwd, "train_step": 3 * fwd,
-                             "issue_formula_train": flops_issue_formula(N_FEATURES, HIDDEN, LAYERS, WINDOW)},
+        "interleaved in one process, per torch thread count",
+        "setup": {
+            "n_train": n_train,
+            "n_val": n_val,
+            "repeats": repeats,
+            "n_features": N_FEATURES,
+            "window": WINDOW,
+            "hidden": HIDDEN,
+            "layers": LAYERS,
+            "batch": BATCH,
+            "threads": thread_counts,
+        },
+        "flops_per_sample": {
+            "forward": fwd,
+            "train_step": 3 * fwd,
+            "issue_formula_train": flops_issue_formula(N_FEATURES, HIDDEN, LAYERS, WINDOW),
+        },
         "by_threads": {str(t): measure(t, n_train, n_val, repeats) for t in thread_counts},
     }
 

@@ -44,9 +44,12 @@ def synthetic_data(n_train: int, n_val: int, n_features: int, window: int) -> Pr
     train_rows = np.arange(window - 1, window - 1 + n_train)
     val_rows = np.arange(train_rows[-1] + window + 1, train_rows[-1] + window + 1 + n_val)
     return PreparedData(
-        train=seg("train", train_rows), val=seg("val", val_rows), test=seg("test", val_rows[:1]),
+        train=seg("train", train_rows),
+        val=seg("val", val_rows),
+        test=seg("test", val_rows[:1]),
         feature_names=tuple(f"f{i}" for i in range(n_features)),
-        class_weights=np.ones(3, np.float32), purge_bars=window,
+        class_weights=np.ones(3, np.float32),
+        purge_bars=window,
     )
 
 
@@ -101,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model_cfg = ModelConfig(hidden_size=args.hidden_size, num_layers=2)
     data = synthetic_data(args.n_train, args.n_val, n_features=20, window=32)
-    default = TrainerConfig(batch_size=args.batch_size, device=args.device, precision="fp32",
-                            num_threads=args.threads)
+    default = TrainerConfig(batch_size=args.batch_size, device=args.device, precision="fp32", num_threads=args.threads)
     # "fair": the raw loop has no augmentation or focal loss, so the trainer runs without them too.
     fair = dataclasses.replace(default, use_augmentation=False, use_focal_loss=False)
     device = resolve_device(args.device)
@@ -112,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         "trainer_default": lambda: trainer_run(data, model_cfg, default),
     }
     if not args.no_bf16:  # trainer.precision=bf16: the same trainings with bf16 autocast steps
-        variants["trainer_fair_bf16"] = lambda: trainer_run(data, model_cfg, dataclasses.replace(fair, precision="bf16"))
+        variants["trainer_fair_bf16"] = lambda: trainer_run(
+            data, model_cfg, dataclasses.replace(fair, precision="bf16")
+        )
         variants["trainer_default_bf16"] = lambda: trainer_run(
-            data, model_cfg, dataclasses.replace(default, precision="bf16"))
+            data, model_cfg, dataclasses.replace(default, precision="bf16")
+        )
     for run in variants.values():  # warm-up: oneDNN/cuDNN kernel selection, allocator
         run()
     seconds: dict[str, list[float]] = {name: [] for name in variants}
@@ -135,10 +140,19 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_default": round(rates["trainer_default"] / rates["raw_loop"], 4),
         "ratio_paired_median": {k: round(v, 4) for k, v in paired.items() if k != "raw_loop"},
         "setup": {
-            "n_train": args.n_train, "n_val": args.n_val, "window": 32, "n_features": 20,
-            "hidden_size": args.hidden_size, "num_layers": 2, "batch_size": args.batch_size, "repeats": args.repeats, "device": str(device),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "machine": platform.machine(),
+            "n_train": args.n_train,
+            "n_val": args.n_val,
+            "window": 32,
+            "n_features": 20,
+            "hidden_size": args.hidden_size,
+            "num_layers": 2,
+            "batch_size": args.batch_size,
+            "repeats": args.repeats,
+            "device": str(device),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

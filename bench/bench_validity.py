@@ -74,7 +74,10 @@ def write_datasets(folder: Path) -> dict[str, Path]:
     import synthetic_markets
 
     paths = {name: common.REPO / "tests" / "data" / f"{name}.csv" for name in ("EURUSD_H1", "NASDAQ_D1")}
-    for name, make in (("random_walk", synthetic_markets.random_walk), ("planted_pattern", synthetic_markets.planted_pattern)):
+    for name, make in (
+        ("random_walk", synthetic_markets.random_walk),
+        ("planted_pattern", synthetic_markets.planted_pattern),
+    ):
         path = folder / f"{name}.csv"
         make(N_BARS, seed=7).to_csv(path, index_label="timestamp")
         paths[name] = path
@@ -85,15 +88,23 @@ def write_datasets(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_value: float | None, seconds: float,
-             argmax: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def _summary(
+    pooled: dict[str, dict[str, Any]],
+    verdict: dict[str, Any],
+    best_value: float | None,
+    seconds: float,
+    argmax: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """`argmax`: each predictor with a fitted decision rule, scored under plain argmax instead (issue 30)."""
     return {
         "macro_f1": {k: m["macro_f1"] for k, m in pooled.items()},
         "argmax_macro_f1": {k: m["macro_f1"] for k, m in (argmax or {}).items() if m},
         "trading_score": {k: m["trading_score"] for k, m in pooled.items()},
         "model_pred_shares": pooled["model"].get("pred_distribution"),
-        "verdict": {k: verdict.get(k) for k in ("beats_best_baseline", "baseline", "delta_macro_f1", "interval_macro_f1", "wording")},
+        "verdict": {
+            k: verdict.get(k)
+            for k in ("beats_best_baseline", "baseline", "delta_macro_f1", "interval_macro_f1", "wording")
+        },
         "vs_logistic_regression": verdict.get("against", {}).get("logistic_regression"),
         "vs_stratified_random": verdict.get("against", {}).get("stratified_random"),
         "best_validation_value": best_value,
@@ -101,8 +112,13 @@ def _summary(pooled: dict[str, dict[str, Any]], verdict: dict[str, Any], best_va
     }
 
 
-def run_untuned(data_path: str | list[str], seed: int, precision: str = "fp32", families: list[str] | None = None,
-                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_untuned(
+    data_path: str | list[str],
+    seed: int,
+    precision: str = "fp32",
+    families: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The default config's final evaluation, without any search (training in `precision`, on `families`).
 
     `data_path`: one file, or a list of files (one symbol each, named by the file stem): then
@@ -137,14 +153,24 @@ def run_untuned(data_path: str | list[str], seed: int, precision: str = "fp32", 
             raw[key] = value
     cfg = common.make_cfg(raw)
     trainer_cfg, labels_cfg = with_params(cfg, {})
-    preparer = DataPreparer.for_run(load_data(cfg), cfg)  # one file: load_ohlcv(path) as before; a list: one frame per symbol
+    preparer = DataPreparer.for_run(
+        load_data(cfg), cfg
+    )  # one file: load_ohlcv(path) as before; a list: one frame per symbol
     data = preparer.prepare(labels_cfg, families_for(cfg, {}))
     source = WalkForwardSource.from_prepared(preparer, data)
-    fit_predict = lstm_fit_predict(trainer_cfg, cfg.model, epochs=cfg.epochs_per_trial, seed=derive_seed(cfg.seed, "final"),
-                                   purge_bars=data.purge_bars, feature_names=data.feature_names,
-                                   ensemble_seeds=cfg.ensemble_seeds, decision_rule=cfg.decision_rule)
-    result = walk_forward(source, fit_predict, n_blocks=cfg.walk_forward_blocks, seed=cfg.seed,
-                          baselines=baselines_for(cfg.decision_rule))  # as a run's final evaluation does
+    fit_predict = lstm_fit_predict(
+        trainer_cfg,
+        cfg.model,
+        epochs=cfg.epochs_per_trial,
+        seed=derive_seed(cfg.seed, "final"),
+        purge_bars=data.purge_bars,
+        feature_names=data.feature_names,
+        ensemble_seeds=cfg.ensemble_seeds,
+        decision_rule=cfg.decision_rule,
+    )
+    result = walk_forward(
+        source, fit_predict, n_blocks=cfg.walk_forward_blocks, seed=cfg.seed, baselines=baselines_for(cfg.decision_rule)
+    )  # as a run's final evaluation does
     judged = verdict(result, seed=derive_seed(cfg.seed, "verdict")).as_dict()
     summary = _summary(result.pooled, judged, None, time.perf_counter() - t0, result.argmax_pooled)
     summary["n_test_samples"] = len(result.labels)
@@ -152,21 +178,46 @@ def run_untuned(data_path: str | list[str], seed: int, precision: str = "fp32", 
     if per_symbol:
         own = symbol_verdicts(result, seed=derive_seed(cfg.seed, "verdict"))
         summary["by_symbol"] = {
-            name: {"macro_f1": {k: m["macro_f1"] for k, m in metrics.items()},
-                   "n_test_samples": int((result.symbols == result.symbol_names.index(name)).sum()),
-                   "verdict": {k: own[name].as_dict().get(k) for k in
-                               ("beats_best_baseline", "baseline", "delta_macro_f1", "interval_macro_f1", "wording")}
-                   if name in own else None}
-            for name, metrics in per_symbol.items()}
+            name: {
+                "macro_f1": {k: m["macro_f1"] for k, m in metrics.items()},
+                "n_test_samples": int((result.symbols == result.symbol_names.index(name)).sum()),
+                "verdict": {
+                    k: own[name].as_dict().get(k)
+                    for k in ("beats_best_baseline", "baseline", "delta_macro_f1", "interval_macro_f1", "wording")
+                }
+                if name in own
+                else None,
+            }
+            for name, metrics in per_symbol.items()
+        }
     return summary
 
 
 def run_cli(data_path: str, seed: int, mode: str, trials: int, folder: str) -> dict[str, Any]:
     """`hyperopt start` in a subprocess; its results.json, summarised."""
     run_dir = Path(folder) / f"{Path(data_path).stem}_{mode}_{seed}"
-    cmd = [sys.executable, "-m", "hyperopt_cli", "start", "--mode", mode, "--data", data_path, "--run-dir", str(run_dir),
-           "--set", f"seed={seed}", "--set", f"max_trials_per_group={trials}", "--set", "trainer.num_threads=1",
-           "--set", "trainer.device=cpu", "--set", "workers=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hyperopt_cli",
+        "start",
+        "--mode",
+        mode,
+        "--data",
+        data_path,
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        f"seed={seed}",
+        "--set",
+        f"max_trials_per_group={trials}",
+        "--set",
+        "trainer.num_threads=1",
+        "--set",
+        "trainer.device=cpu",
+        "--set",
+        "workers=1",
+    ]
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=common.REPO)
@@ -177,13 +228,18 @@ def run_cli(data_path: str, seed: int, mode: str, trials: int, folder: str) -> d
     results = json.loads(results_path.read_text())
     decision = results.get("decision") or {}
     argmax = {**(decision.get("argmax_baselines") or {}), "model": decision.get("argmax_test_metrics")}
-    summary = _summary(results["walk_forward"]["pooled"], results["verdict"], results.get("best_value"), seconds,
-                       argmax)
+    summary = _summary(
+        results["walk_forward"]["pooled"], results["verdict"], results.get("best_value"), seconds, argmax
+    )
     features = (results.get("group_results") or {}).get("features") or {}
     summary["families"] = sorted(k.removeprefix("use_") for k, v in (features.get("best_params") or {}).items() if v)
-    summary.update(pbo=results.get("pbo"), epochs=results.get("epochs"),
-                   kept={g: r.get("kept") for g, r in (results.get("group_results") or {}).items()},
-                   search_changed=results.get("search_changed"), run_check=results.get("run_check"))
+    summary.update(
+        pbo=results.get("pbo"),
+        epochs=results.get("epochs"),
+        kept={g: r.get("kept") for g, r in (results.get("group_results") or {}).items()},
+        search_changed=results.get("search_changed"),
+        run_check=results.get("run_check"),
+    )
     return summary
 
 
@@ -211,11 +267,15 @@ def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
     def edge(name: str, mode: str) -> float | None:
         """Median over seeds of (LSTM - best baseline) pooled macro-F1."""
         runs = [r for r in table.get(name, {}).get(mode, []) if "macro_f1" in r]
-        return _median([r["macro_f1"]["model"] - max(v for k, v in r["macro_f1"].items() if k != "model") for r in runs])
+        return _median(
+            [r["macro_f1"]["model"] - max(v for k, v in r["macro_f1"].items() if k != "model") for r in runs]
+        )
 
     walk_runs = [r for mode in MODES for r in table.get("random_walk", {}).get(mode, []) if "verdict" in r]
     # Degenerate: significantly below stratified random guessing (its macro-F1 interval wholly below 0).
-    degenerate = [r for r in walk_runs if ((r.get("vs_stratified_random") or {}).get("interval_macro_f1") or [0, 0])[1] < 0]
+    degenerate = [
+        r for r in walk_runs if ((r.get("vs_stratified_random") or {}).get("interval_macro_f1") or [0, 0])[1] < 0
+    ]
     planted = [r for mode in MODES for r in table.get("planted_pattern", {}).get(mode, []) if "verdict" in r]
     interaction = {mode: [r for r in table.get("interaction", {}).get(mode, []) if "verdict" in r] for mode in MODES}
     out: dict[str, Any] = {
@@ -224,9 +284,9 @@ def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
         "planted_pattern_wins_over_best_baseline": f"{sum(bool(r['verdict']['beats_best_baseline']) for r in planted)} of {len(planted)}",
         "interaction_wins_over_best_baseline": {
             mode: f"{sum(bool(r['verdict']['beats_best_baseline']) for r in runs)} of {len(runs)}"
-            for mode, runs in interaction.items()},
-        "planted_pattern_wins_over_logistic_regression":
-            f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in planted)} of {len(planted)}",
+            for mode, runs in interaction.items()
+        },
+        "planted_pattern_wins_over_logistic_regression": f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in planted)} of {len(planted)}",
     }
     out["never_worse_than_untuned"] = never_worse(table)
     out["no_dropped_class"] = dropped_classes(table)
@@ -239,7 +299,8 @@ def targets(table: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
             "full>=quick>=untuned": None if None in f.values() else bool(f["full"] >= f["quick"] >= f["untuned"]),
             "quick>=untuned": None if None in f.values() else bool(f["quick"] >= f["untuned"]),
             "median_edge_over_best_baseline": {mode: edge(name, mode) for mode in MODES},
-            "full_edge>=untuned_edge": None if None in (edge(name, "full"), edge(name, "untuned"))
+            "full_edge>=untuned_edge": None
+            if None in (edge(name, "full"), edge(name, "untuned"))
             else bool(edge(name, "full") >= edge(name, "untuned")),  # type: ignore[operator]
             "tuned>=best_baseline": None if f["full"] is None or base is None else bool(f["full"] >= base),
         }
@@ -279,8 +340,10 @@ def decision_markdown(result: dict[str, Any]) -> list[str]:
     """The decision rule alone: untuned pooled macro-F1 under argmax and under the fitted rule, median over seeds."""
     lines = ["", "## The decision rule alone (untuned; median over seeds; argmax → fitted)", ""]
     names = ["model", "logistic_regression", "gradient_boosting", "logistic_regression_window"]
-    lines += ["| data | " + " | ".join("LSTM" if n == "model" else n for n in names) + " |",
-              "|---|" + "---|" * len(names)]
+    lines += [
+        "| data | " + " | ".join("LSTM" if n == "model" else n for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for name, modes in result["results"].items():
         runs = [r for r in modes.get("untuned", []) if r.get("argmax_macro_f1")]
         if not runs:
@@ -295,12 +358,19 @@ def decision_markdown(result: dict[str, Any]) -> list[str]:
 
 
 def never_worse_markdown(result: dict[str, Any]) -> list[str]:
-    lines = ["", "## Tuned minus untuned (same seed): median / worst", "",
-             "| data | quick | full | changed the defaults (quick, full) |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "## Tuned minus untuned (same seed): median / worst",
+        "",
+        "| data | quick | full | changed the defaults (quick, full) |",
+        "|---|---|---|---|",
+    ]
     for name, row in result["targets"].get("never_worse_than_untuned", {}).items():
         modes = result["results"].get(name, {})
-        changed = [f"{sum(bool(r.get('search_changed')) for r in modes.get(m, []))}/{len(modes.get(m, []))}"
-                   for m in ("quick", "full")]
+        changed = [
+            f"{sum(bool(r.get('search_changed')) for r in modes.get(m, []))}/{len(modes.get(m, []))}"
+            for m in ("quick", "full")
+        ]
         cells = [f"{row[m]['median']:+.3f} / {row[m]['worst']:+.3f}" if m in row else "–" for m in ("quick", "full")]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {', '.join(changed)} |")
     return lines
@@ -311,22 +381,35 @@ def run(quick: bool = False) -> dict[str, Any]:
     table: dict[str, dict[str, list[dict[str, Any]]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_validity_") as folder:
         paths = write_datasets(Path(folder))
-        jobs = [(name, str(paths[name]), seed, mode, s["trials"].get(mode, 0), folder)
-                for name in s["datasets"] for seed in s["seeds"] for mode in s["modes"]]
+        jobs = [
+            (name, str(paths[name]), seed, mode, s["trials"].get(mode, 0), folder)
+            for name in s["datasets"]
+            for seed in s["seeds"]
+            for mode in s["modes"]
+        ]
         with cf.ProcessPoolExecutor(max_workers=s["jobs"]) as pool:
             for name, mode, seed, summary in pool.map(_job, jobs):
                 summary["seed"] = seed
                 table.setdefault(name, {}).setdefault(mode, []).append(summary)
-                print(f"{name} {mode} seed {seed}: "
-                      + (summary.get("error") or f"LSTM {summary['macro_f1']['model']:.3f} | {summary['verdict']['wording']}"),
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{name} {mode} seed {seed}: "
+                    + (
+                        summary.get("error")
+                        or f"LSTM {summary['macro_f1']['model']:.3f} | {summary['verdict']['wording']}"
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
     return {"settings": s, "results": table, "targets": targets(table)}
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["## Validity: pooled walk-forward macro-F1 (median over seeds)", "",
-             "| data | mode | LSTM | best baseline (which) | logistic regression | wins over best / over LR | val objective | s/run |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Validity: pooled walk-forward macro-F1 (median over seeds)",
+        "",
+        "| data | mode | LSTM | best baseline (which) | logistic regression | wins over best / over LR | val objective | s/run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, modes in result["results"].items():
         for mode in MODES:
             runs = [r for r in modes.get(mode, []) if "macro_f1" in r]
@@ -340,7 +423,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {_median([r['macro_f1']['logistic_regression'] for r in runs]):.3f} "
                 f"| {sum(bool(r['verdict']['beats_best_baseline']) for r in runs)}/{len(runs)} / "
                 f"{sum(bool((r['vs_logistic_regression'] or {}).get('beaten')) for r in runs)}/{len(runs)} "
-                f"| {(f'{_median(vals):.3f}' if vals else '–')} | {_median([r['seconds'] for r in runs]):.0f} |")
+                f"| {(f'{_median(vals):.3f}' if vals else '–')} | {_median([r['seconds'] for r in runs]):.0f} |"
+            )
     lines += never_worse_markdown(result) + decision_markdown(result)
     lines += ["", "Targets:", "", "```", json.dumps(result["targets"], indent=2), "```"]
     return "\n".join(lines) + "\n"

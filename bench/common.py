@@ -158,7 +158,9 @@ class SelfTimers:
         return True
 
 
-def bench_main(run: Callable[..., dict[str, Any]], doc: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+def bench_main(
+    run: Callable[..., dict[str, Any]], doc: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> None:
     """The `python bench/bench_X.py [--quick] [--out FILE]` entry point of a module."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the CI-sized variant")
@@ -183,12 +185,7 @@ def bench_main(run: Callable[..., dict[str, Any]], doc: str, extra: Callable[[ar
 # when its parent (the bench, whose pid is its argument) dies, so a killed bench never
 # leaves a core busy. The parent check runs once per million loop turns (~20 ms): the
 # process stays CPU-bound throughout.
-BUSY_LOOP = (
-    "import os, sys\n"
-    "while os.getppid() == int(sys.argv[1]):\n"
-    "    for _ in range(1_000_000):\n"
-    "        pass\n"
-)
+BUSY_LOOP = "import os, sys\nwhile os.getppid() == int(sys.argv[1]):\n    for _ in range(1_000_000):\n        pass\n"
 
 
 def busy_loop_command() -> list[str]:
@@ -202,8 +199,11 @@ def busy_loops(n: int) -> Iterator[list[int]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(n):
-            procs.append(subprocess.Popen(busy_loop_command(), stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    busy_loop_command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
         yield [p.pid for p in procs]
     finally:
         for p in procs:
@@ -217,8 +217,13 @@ def git_commit() -> str | None:
     """The repository's HEAD commit (with "+dirty" when tracked files differ), or None outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
@@ -228,8 +233,9 @@ def load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def dated_main(run: Callable[..., dict[str, Any]], markdown: Callable[[dict[str, Any]], str], doc: str, stem: str,
-               quick_help: str) -> None:
+def dated_main(
+    run: Callable[..., dict[str, Any]], markdown: Callable[[dict[str, Any]], str], doc: str, stem: str, quick_help: str
+) -> None:
     """The CLI of a bench that writes bench/results/<stem>-DATE.json and .md: `--quick`, `--out`."""
     import datetime
 

@@ -41,8 +41,11 @@ def main() -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "hyperopt_cli", "serve", "--no-token", "--port", str(port),
-                                   "--runs-dir", str(runs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hyperopt_cli", "serve", "--no-token", "--port", str(port), "--runs-dir", str(runs)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -72,8 +75,10 @@ def main() -> None:
             with ThreadPoolExecutor(4) as pool:
                 answers = list(pool.map(get, range(4)))
             done.set()
-            print(f"state.json {args.mb} MB; server RSS before {before / 2**20:.0f} MiB, peak {peak[0] / 2**20:.0f} MiB; "
-                  f"answers: " + ", ".join(f"{status} in {seconds:.2f} s" for status, seconds in answers))
+            print(
+                f"state.json {args.mb} MB; server RSS before {before / 2**20:.0f} MiB, peak {peak[0] / 2**20:.0f} MiB; "
+                f"answers: " + ", ".join(f"{status} in {seconds:.2f} s" for status, seconds in answers)
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)

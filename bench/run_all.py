@@ -75,8 +75,10 @@ def what_it_measures(bench: Bench) -> str:
 
 def list_benches() -> str:
     width = max(map(len, REGISTRY))
-    return "\n".join(f"{name:<{width}}  {'suite' if bench.suite else '     '}  {bench.script:<26}  "
-                     f"{what_it_measures(bench)}" for name, bench in REGISTRY.items())
+    return "\n".join(
+        f"{name:<{width}}  {'suite' if bench.suite else '     '}  {bench.script:<26}  {what_it_measures(bench)}"
+        for name, bench in REGISTRY.items()
+    )
 
 
 def _run_bench(name: str, quick: bool, eurusd: str, tmp: Path) -> dict[str, Any]:
@@ -118,16 +120,23 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Bench results {report['date']} ({report['variant']} variant)",
         "",
-        (f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, {m['os']}; Python {m['python']}, "
-        f"torch {m['torch']} (oneDNN {m['onednn']}), optuna {m['optuna']}. Load average at start "
-        f"{m['load_avg']} (the machine is shared: figures are ratios or best-of within one run). "
-        f"Total {report['total_s'] / 60:.1f} min. Command: `{report['command']}`."),
+        (
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, {m['os']}; Python {m['python']}, "
+            f"torch {m['torch']} (oneDNN {m['onednn']}), optuna {m['optuna']}. Load average at start "
+            f"{m['load_avg']} (the machine is shared: figures are ratios or best-of within one run). "
+            f"Total {report['total_s'] / 60:.1f} min. Command: `{report['command']}`."
+        ),
         "",
     ]
     if report.get("merged_into"):
         rerun = [f"{name} ({bench['run_at']})" for name, bench in b.items() if "run_at" in bench]
-        lines += [(f"Re-run later with `--only ... --merge` and merged into this file: {', '.join(rerun)}; the other "
-                  f"benches are from the first run (load average at its start {report['merged_into']['machine_at_first_run']['load_avg']})."), ""]
+        lines += [
+            (
+                f"Re-run later with `--only ... --merge` and merged into this file: {', '.join(rerun)}; the other "
+                f"benches are from the first run (load average at its start {report['merged_into']['machine_at_first_run']['load_avg']})."
+            ),
+            "",
+        ]
     o = b.get("overhead", {})
     if "series" in o:
         lines += [
@@ -139,16 +148,24 @@ def render_markdown(report: dict[str, Any]) -> str:
         for name, ser in o["series"].items():
             r = ser["median_run"]
             top = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in list(r["overhead_split_s"].items())[:3])
-            lines.append(f"| {name} ({ser['torch_threads']}) | **{_pct(ser['search_overhead_share_median'])}** | "
-                         f"{_pct(ser['overhead_share_median'])} | {ser['overhead_ms_per_trial_median']:.0f} ms | "
-                         f"{top} | {_pct(r['overhead_share_incl_display_thread'])} |")
+            lines.append(
+                f"| {name} ({ser['torch_threads']}) | **{_pct(ser['search_overhead_share_median'])}** | "
+                f"{_pct(ser['overhead_share_median'])} | {ser['overhead_ms_per_trial_median']:.0f} ms | "
+                f"{top} | {_pct(r['overhead_share_incl_display_thread'])} |"
+            )
         first = next(iter(o["series"].values()))
         r = first["median_run"]
-        lines += ["", (f"Targets (search phase): < 5 % at quick size {'met' if o['meets_target_quick'] else 'missed'} "
-                  f"({o['headline']}), < 1 % at default size: {o.get('meets_target_default_size')}. "
-                  f"{r['trials']} trials, {r['epochs']} epochs, wall {r['wall_s']:.1f} s per run; one-off data load "
-                  f"{r['data_load_s'] * 1000:.0f} ms (excluded); first run in a fresh process (cold torch): "
-                  f"{_pct(first.get('cold_first_run', {}).get('overhead_share'))}."), ""]
+        lines += [
+            "",
+            (
+                f"Targets (search phase): < 5 % at quick size {'met' if o['meets_target_quick'] else 'missed'} "
+                f"({o['headline']}), < 1 % at default size: {o.get('meets_target_default_size')}. "
+                f"{r['trials']} trials, {r['epochs']} epochs, wall {r['wall_s']:.1f} s per run; one-off data load "
+                f"{r['data_load_s'] * 1000:.0f} ms (excluded); first run in a fresh process (cold torch): "
+                f"{_pct(first.get('cold_first_run', {}).get('overhead_share'))}."
+            ),
+            "",
+        ]
     t = b.get("throughput", {})
     if "by_threads" in t:
         lines += [
@@ -161,24 +178,36 @@ def render_markdown(report: dict[str, Any]) -> str:
             ratios = res["trainer_vs_raw"]["throughput_ratio_paired_median"]
             flag = " (disturbed)" if res.get("disturbed") else ""
             for name, row in res["achieved"].items():
-                lines.append(f"| {threads}{flag} | {name} | {row['samples_per_s_best']:.0f} | {_f(ratios.get(name, 1.0))} | "
-                             f"{row['gflops_best']:.1f} | {_pct(row['share_of_matmul_peak'])} |")
+                lines.append(
+                    f"| {threads}{flag} | {name} | {row['samples_per_s_best']:.0f} | {_f(ratios.get(name, 1.0))} | "
+                    f"{row['gflops_best']:.1f} | {_pct(row['share_of_matmul_peak'])} |"
+                )
         st = t["setup"]
-        mm = "; ".join(f"{th} thread(s): {res['matmul_gflops']['square_1024']['max']:.0f} GFLOP/s at 1024^3, "
-                       f"{res['matmul_gflops']['lstm_shape']['max']:.0f} at the LSTM's GEMM shape"
-                       for th, res in t["by_threads"].items())
-        lines += ["", (f"Dense matmul (best of repeats): {mm}. LSTM {st['layers']} x {st['hidden']}, window {st['window']}, "
-                  f"{st['n_features']} features, batch {st['batch']}: "
-                  f"{t['flops_per_sample']['train_step'] / 1e6:.2f} MFLOP per training sample "
-                  "(8*h*(in+h)*window per layer, x3 for fwd+bwd)."), ""]
+        mm = "; ".join(
+            f"{th} thread(s): {res['matmul_gflops']['square_1024']['max']:.0f} GFLOP/s at 1024^3, "
+            f"{res['matmul_gflops']['lstm_shape']['max']:.0f} at the LSTM's GEMM shape"
+            for th, res in t["by_threads"].items()
+        )
+        lines += [
+            "",
+            (
+                f"Dense matmul (best of repeats): {mm}. LSTM {st['layers']} x {st['hidden']}, window {st['window']}, "
+                f"{st['n_features']} features, batch {st['batch']}: "
+                f"{t['flops_per_sample']['train_step'] / 1e6:.2f} MFLOP per training sample "
+                "(8*h*(in+h)*window per layer, x3 for fwd+bwd)."
+            ),
+            "",
+        ]
     sq = b.get("search_quality", {})
     if "quality" in sq:
         s = sq["settings"]
         lines += [
             "## 3. Search quality (val macro-F1, labels at defaults, triple_barrier excluded)",
             "",
-            (f"{len(s['seeds'])} seeds, {s['total_trials']} trials x {s['epochs']} epochs per strategy "
-            f"({s['trials_per_group']} per group for grouped), {s['model']}; best objective after n trials, median over seeds."),
+            (
+                f"{len(s['seeds'])} seeds, {s['total_trials']} trials x {s['epochs']} epochs per strategy "
+                f"({s['trials_per_group']} per group for grouped), {s['model']}; best objective after n trials, median over seeds."
+            ),
             "",
         ]
         cps = sq["checkpoints"]
@@ -187,49 +216,83 @@ def render_markdown(report: dict[str, Any]) -> str:
         for dataset, rows in sq["quality"].items():
             for strategy, row in rows.items():
                 cells = " | ".join(_f(row["best_after_n_trials_median"][str(n)]) for n in cps)
-                lines.append(f"| {dataset} | {strategy} | {cells} | {_f(row.get('winner_val_median'))} | "
-                             f"{_f(row['test_f1_median'])} |")
-        lines += ["", ("n=...: best val objective seen after n trials; winner's val: the output configuration's own "
-                  "trial (grouped: best of the last group); test macro-F1: the winner retrained and scored on test. "
-                  "All medians over seeds.")]
+                lines.append(
+                    f"| {dataset} | {strategy} | {cells} | {_f(row.get('winner_val_median'))} | "
+                    f"{_f(row['test_f1_median'])} |"
+                )
+        lines += [
+            "",
+            (
+                "n=...: best val objective seen after n trials; winner's val: the output configuration's own "
+                "trial (grouped: best of the last group); test macro-F1: the winner retrained and scored on test. "
+                "All medians over seeds."
+            ),
+        ]
         lines.append("")
         if sq.get("pruning"):
-            lines += ["## 4. Pruning (grouped search, pruner on vs off)", "",
-                      ("| data | epochs saved (median) | most the settings allow | pruned trials per seed | winner's val on / off "
-                      "| test macro-F1 on / off | search s on / off |"),
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                "## 4. Pruning (grouped search, pruner on vs off)",
+                "",
+                (
+                    "| data | epochs saved (median) | most the settings allow | pruned trials per seed | winner's val on / off "
+                    "| test macro-F1 on / off | search s on / off |"
+                ),
+                "|---|---|---|---|---|---|---|",
+            ]
             for dataset, p in sq["pruning"].items():
                 lines.append(
                     f"| {dataset} | {_pct(p['epochs_saved_share_median'])} of {p['epochs_max_per_run']} | "
                     f"{_pct(p.get('max_saveable_share'))} | {p['pruned_trials_per_seed']} | "
                     f"{_f(p['winner_val_median']['on'])} / {_f(p['winner_val_median']['off'])} | "
                     f"{_f(p['test_f1_median']['on'])} / {_f(p['test_f1_median']['off'])} | "
-                    f"{p['search_s_median']['on']:.0f} / {p['search_s_median']['off']:.0f} |")
+                    f"{p['search_s_median']['on']:.0f} / {p['search_s_median']['off']:.0f} |"
+                )
             lines.append("")
     sc = b.get("scaling", {})
     if "sizes" in sc:
-        lines += ["## 5. Scaling", "", "| bars | data prep s | data peak MiB (above imports) | s/batch | epoch s (est.) |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "## 5. Scaling",
+            "",
+            "| bars | data prep s | data peak MiB (above imports) | s/batch | epoch s (est.) |",
+            "|---|---|---|---|---|",
+        ]
         for row in sc["sizes"]:
-            lines.append(f"| {row['bars']:,} | {row['prep_s']:.3f} | {row['data_rss_mib']:.0f} | "
-                         f"{row['s_per_batch'] * 1000:.1f} ms | {row['epoch_s']:.1f} |")
+            lines.append(
+                f"| {row['bars']:,} | {row['prep_s']:.3f} | {row['data_rss_mib']:.0f} | "
+                f"{row['s_per_batch'] * 1000:.1f} ms | {row['epoch_s']:.1f} |"
+            )
         rr = sc["ratio_of_ratios"]
         chk = sc.get("epoch_check_10k", {})
-        lines += ["", "Ratio of ratios (1.0 = linear): " + "; ".join(
-            f"{key} " + ", ".join(f"{step} {v:.2f}" for step, v in steps.items()) for key, steps in rr.items()) + ".",
-            f"{sc['epoch_note']} (estimate / measured at 10k: {_f(chk.get('estimate_over_measured'), 2)}).", ""]
+        lines += [
+            "",
+            "Ratio of ratios (1.0 = linear): "
+            + "; ".join(
+                f"{key} " + ", ".join(f"{step} {v:.2f}" for step, v in steps.items()) for key, steps in rr.items()
+            )
+            + ".",
+            f"{sc['epoch_note']} (estimate / measured at 10k: {_f(chk.get('estimate_over_measured'), 2)}).",
+            "",
+        ]
         al = sc.get("allocator")
         if al:
-            lines += [(f"Epoch children run with glibc MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_/MALLOC_TOP_PAD_ raised: "
-                      f"a bare {al['bars']:,}-bar child with the default thresholds takes "
-                      f"{al['s_per_batch_bare_default_malloc'] * 1000:.1f} ms a batch instead of "
-                      f"{al['s_per_batch_malloc_env'] * 1000:.1f} ms (page faults after heap trims); "
-                      "a `hyperopt` process does not show this."), ""]
+            lines += [
+                (
+                    f"Epoch children run with glibc MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_/MALLOC_TOP_PAD_ raised: "
+                    f"a bare {al['bars']:,}-bar child with the default thresholds takes "
+                    f"{al['s_per_batch_bare_default_malloc'] * 1000:.1f} ms a batch instead of "
+                    f"{al['s_per_batch_malloc_env'] * 1000:.1f} ms (page faults after heap trims); "
+                    "a `hyperopt` process does not show this."
+                ),
+                "",
+            ]
     pa = b.get("parallel", {})
     if "summary" in pa:
-        lines += ["## 6. Parallel workers on one machine (trials/hour)", "",
-                  "| model | " + " | ".join(f"{c} (workers x threads)" for c in pa["settings"]["configs"]) + " | best |",
-                  "|---|" + "---|" * len(pa["settings"]["configs"]) + "---|"]
+        lines += [
+            "## 6. Parallel workers on one machine (trials/hour)",
+            "",
+            "| model | " + " | ".join(f"{c} (workers x threads)" for c in pa["settings"]["configs"]) + " | best |",
+            "|---|" + "---|" * len(pa["settings"]["configs"]) + "---|",
+        ]
         for model, row in pa["summary"].items():
             cells = " | ".join(f"{row['trials_per_hour'][c]:.0f}" for c in pa["settings"]["configs"])
             lines.append(f"| {model} | {cells} | {row['best']} |")
@@ -248,18 +311,36 @@ def render_markdown(report: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI-sized variant (a few minutes)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="JSON output (default: bench/results/<date>.json, or bench/out/quick.json with --quick); "
-                             "the Markdown table goes next to it with .md")
-    parser.add_argument("--only", nargs="+", choices=list(REGISTRY), default=list(SUITE), metavar="NAME",
-                        help="run these registered benchmarks (see --list; default: the suite)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON output (default: bench/results/<date>.json, or bench/out/quick.json with --quick); "
+        "the Markdown table goes next to it with .md",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(REGISTRY),
+        default=list(SUITE),
+        metavar="NAME",
+        help="run these registered benchmarks (see --list; default: the suite)",
+    )
     parser.add_argument("--list", action="store_true", help="list every registered benchmark and exit")
     parser.add_argument("--eurusd", default=str(common.DEFAULT_EURUSD), help="EURUSD_H1.csv for search quality")
     parser.add_argument("--date", default=dt.date.today().isoformat(), help="date in the file name and report")
-    parser.add_argument("--render", type=Path, default=None, metavar="FILE.json",
-                        help="only rewrite the Markdown table of an existing results file")
-    parser.add_argument("--merge", action="store_true",
-                        help="keep the other benches of an existing --out file and replace only those run now")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="FILE.json",
+        help="only rewrite the Markdown table of an existing results file",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other benches of an existing --out file and replace only those run now",
+    )
     args = parser.parse_args()
     if args.list:
         print(list_benches())
@@ -271,8 +352,9 @@ def main() -> int:
     report: dict[str, Any] = {
         "date": args.date,
         "variant": "quick" if args.quick else "full",
-        "command": "python bench/run_all.py" + (" --quick" if args.quick else "")
-                   + ("" if args.only == list(SUITE) else " --only " + " ".join(args.only)),
+        "command": "python bench/run_all.py"
+        + (" --quick" if args.quick else "")
+        + ("" if args.only == list(SUITE) else " --only " + " ".join(args.only)),
         "machine": common.machine_info(),
         "benches": {},
     }
@@ -288,8 +370,9 @@ def main() -> int:
     report["total_s"] = time.perf_counter() - start
     if previous is not None:
         report["merged_into"] = {"machine_at_first_run": previous["machine"], "total_s_first_run": previous["total_s"]}
-        report["total_s"] += previous["total_s"] - sum(previous["benches"][n].get("bench_s", 0.0)
-                                                         for n in args.only if n in previous["benches"])
+        report["total_s"] += previous["total_s"] - sum(
+            previous["benches"][n].get("bench_s", 0.0) for n in args.only if n in previous["benches"]
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(common.rnd(report), indent=2) + "\n")
     md = out.with_suffix(".md")

@@ -32,8 +32,14 @@ PAIR_GAP = 4  # interaction market: bars between the two wicks of a pair
 INTERACTION_BARS = 8000  # interaction market: hourly bars in the bench data set
 
 
-def _bars(returns: np.ndarray, rng: np.random.Generator, start: str, freq: str,
-          extra_up: np.ndarray | None = None, extra_down: np.ndarray | None = None) -> pd.DataFrame:
+def _bars(
+    returns: np.ndarray,
+    rng: np.random.Generator,
+    start: str,
+    freq: str,
+    extra_up: np.ndarray | None = None,
+    extra_down: np.ndarray | None = None,
+) -> pd.DataFrame:
     """OHLCV around the log returns; `extra_up`/`extra_down` lengthen wicks (in log units) per bar."""
     n = len(returns)
     up = np.zeros(n) if extra_up is None else extra_up
@@ -61,13 +67,14 @@ def planted_pattern(n_bars: int, seed: int, start: str = "2020-01-01", freq: str
     while t + DELAY + DRIFT_BARS < n_bars:
         direction = float(rng.choice([-1.0, 1.0]))
         (down if direction > 0 else up)[t] = WICK * VOL
-        z[t + DELAY + 1: t + DELAY + 1 + DRIFT_BARS] += direction * DRIFT
+        z[t + DELAY + 1 : t + DELAY + 1 + DRIFT_BARS] += direction * DRIFT
         t += DELAY + DRIFT_BARS + int(rng.geometric(1.0 / (MEAN_EVENT_SPACING - DELAY - DRIFT_BARS)))
     return _bars(VOL * z, rng, start, freq, up, down)
 
 
-def interaction_market(n_bars: int = INTERACTION_BARS, seed: int = 0, start: str = "2020-01-01",
-                       freq: str = "1h") -> pd.DataFrame:
+def interaction_market(
+    n_bars: int = INTERACTION_BARS, seed: int = 0, start: str = "2020-01-01", freq: str = "1h"
+) -> pd.DataFrame:
     """Random walk + wick pairs PAIR_GAP bars apart; the next DRIFT_BARS drift by the product of their directions.
 
     A long lower wick (hammer) is +1, a long upper wick -1; both wick bars keep their close
@@ -81,6 +88,6 @@ def interaction_market(n_bars: int = INTERACTION_BARS, seed: int = 0, start: str
         first, second = (float(rng.choice([-1.0, 1.0])) for _ in range(2))
         for bar, direction in ((t, first), (t + PAIR_GAP, second)):
             (down if direction > 0 else up)[bar] = WICK * VOL
-        z[t + PAIR_GAP + 1: t + PAIR_GAP + 1 + DRIFT_BARS] += first * second * DRIFT
+        z[t + PAIR_GAP + 1 : t + PAIR_GAP + 1 + DRIFT_BARS] += first * second * DRIFT
         t += PAIR_GAP + DRIFT_BARS + int(rng.geometric(1.0 / (MEAN_EVENT_SPACING - PAIR_GAP - DRIFT_BARS)))
     return _bars(VOL * z, rng, start, freq, up, down)

@@ -50,10 +50,22 @@ EURUSD = common.REPO / "tests" / "data" / "EURUSD_H1.csv"
 
 def settings(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"seeds": [0], "datasets": ["planted_panel"], "bars": 2000, "planted_symbols": 3, "jobs": 1,
-                "overrides": {"epochs_per_trial": 1, "ensemble_seeds": 1}}
-    return {"seeds": [0, 1, 2], "datasets": list(PANEL_DATASETS), "bars": 5000, "planted_symbols": PLANTED_SYMBOLS,
-            "jobs": 2, "overrides": {}}
+        return {
+            "seeds": [0],
+            "datasets": ["planted_panel"],
+            "bars": 2000,
+            "planted_symbols": 3,
+            "jobs": 1,
+            "overrides": {"epochs_per_trial": 1, "ensemble_seeds": 1},
+        }
+    return {
+        "seeds": [0, 1, 2],
+        "datasets": list(PANEL_DATASETS),
+        "bars": 5000,
+        "planted_symbols": PLANTED_SYMBOLS,
+        "jobs": 2,
+        "overrides": {},
+    }
 
 
 def _write(frame: Any, path: Path) -> str:
@@ -61,8 +73,9 @@ def _write(frame: Any, path: Path) -> str:
     return str(path)
 
 
-def write_panel_datasets(folder: Path, bars: int, planted_symbols: int,
-                         datasets: tuple[str, ...] | list[str] = PANEL_DATASETS) -> dict[str, list[str]]:
+def write_panel_datasets(
+    folder: Path, bars: int, planted_symbols: int, datasets: tuple[str, ...] | list[str] = PANEL_DATASETS
+) -> dict[str, list[str]]:
     """Each panel data set's files, one per symbol (the symbol is the file stem), in its own folder."""
     import synthetic_markets
     from hyperopt_cli.data.load import load_ohlcv
@@ -77,8 +90,10 @@ def write_panel_datasets(folder: Path, bars: int, planted_symbols: int,
             files = [_write(eurusd, real / EURUSD.name)]
         else:
             files = [str(EURUSD)]
-        for name, make, seed in (("RANDOM_WALK_H1", synthetic_markets.random_walk, 11),
-                                 ("PLANTED_H1", synthetic_markets.planted_pattern, 12)):
+        for name, make, seed in (
+            ("RANDOM_WALK_H1", synthetic_markets.random_walk, 11),
+            ("PLANTED_H1", synthetic_markets.planted_pattern, 12),
+        ):
             frame = make(len(eurusd), seed=seed)
             frame.index = eurusd.index.rename("timestamp")  # EURUSD's calendar: same spacing, range and gaps
             files.append(_write(frame, real / f"{name}.csv"))
@@ -88,7 +103,8 @@ def write_panel_datasets(folder: Path, bars: int, planted_symbols: int,
         planted.mkdir(parents=True, exist_ok=True)
         paths["planted_panel"] = [
             _write(synthetic_markets.planted_pattern(bars, seed=PLANTED_SEED0 + i), planted / f"PLANTED_{i:02d}.csv")
-            for i in range(planted_symbols)]
+            for i in range(planted_symbols)
+        ]
     return paths
 
 
@@ -142,8 +158,11 @@ def targets(table: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
             "single_symbol_wins": {str(seed): f"{c['single_wins']} of {c['singles']}" for seed, c in per_seed.items()},
         }
         if dataset == "planted_panel":
-            out[dataset]["pooled_beats_where_one_symbol_alone_does_not"] = all(
-                c["pooled_wins"] and c["single_wins"] < c["singles"] for c in per_seed.values()) if per_seed else None
+            out[dataset]["pooled_beats_where_one_symbol_alone_does_not"] = (
+                all(c["pooled_wins"] and c["single_wins"] < c["singles"] for c in per_seed.values())
+                if per_seed
+                else None
+            )
     return out
 
 
@@ -164,8 +183,12 @@ def run(s: dict[str, Any]) -> dict[str, Any]:
                     entry["pooled"] = summary
                 else:
                     entry["alone"][kind] = summary
-                print(f"{dataset} seed {seed} {kind}: LSTM {summary['macro_f1']['model']:.3f} | "
-                      f"{summary['verdict']['wording']}", file=sys.stderr, flush=True)
+                print(
+                    f"{dataset} seed {seed} {kind}: LSTM {summary['macro_f1']['model']:.3f} | "
+                    f"{summary['verdict']['wording']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return {"settings": s, "results": table, "targets": targets(table)}
 
 
@@ -182,38 +205,61 @@ def _best_baseline(macro_f1: dict[str, float]) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["## Validity on several symbols: pooled vs each symbol alone (untuned default config)", "",
-             "LSTM - best baseline walk-forward macro-F1 with its 95 % interval; `win` = interval above 0. In the "
-             "panel: the pooled verdict bootstraps blocks of time (all symbols together); per symbol, its own "
-             "verdict on its own test samples. Alone: the symbol as its own single-file run.", ""]
+    lines = [
+        "## Validity on several symbols: pooled vs each symbol alone (untuned default config)",
+        "",
+        "LSTM - best baseline walk-forward macro-F1 with its 95 % interval; `win` = interval above 0. In the "
+        "panel: the pooled verdict bootstraps blocks of time (all symbols together); per symbol, its own "
+        "verdict on its own test samples. Alone: the symbol as its own single-file run.",
+        "",
+    ]
     for dataset, seeds in result["results"].items():
         for seed, entry in seeds.items():
             pooled = entry["pooled"] or {}
             c = result["targets"][dataset]["per_seed"][seed]
-            lines += [f"### {dataset}, seed {seed}", "",
-                      "| symbol | test samples | LSTM | best baseline | LSTM - best [interval] | width "
-                      "| alone: LSTM | alone: LSTM - best [interval] | alone: width |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+            lines += [
+                f"### {dataset}, seed {seed}",
+                "",
+                "| symbol | test samples | LSTM | best baseline | LSTM - best [interval] | width "
+                "| alone: LSTM | alone: LSTM - best [interval] | alone: width |",
+                "|---|---|---|---|---|---|---|---|---|",
+            ]
             if pooled:
-                lines.append(f"| **pooled** | {pooled.get('n_test_samples', '–')} | {pooled['macro_f1']['model']:.3f} "
-                             f"| {_best_baseline(pooled['macro_f1'])} | {_interval(pooled['verdict'])} "
-                             f"| {c['pooled_width']:.3f} | | | median {c['median_single_width'] or float('nan'):.3f} |")
+                lines.append(
+                    f"| **pooled** | {pooled.get('n_test_samples', '–')} | {pooled['macro_f1']['model']:.3f} "
+                    f"| {_best_baseline(pooled['macro_f1'])} | {_interval(pooled['verdict'])} "
+                    f"| {c['pooled_width']:.3f} | | | median {c['median_single_width'] or float('nan'):.3f} |"
+                )
             for sym, inside in (pooled.get("by_symbol") or {}).items():
                 alone = entry["alone"].get(sym) or {}
-                lines.append(f"| {sym} | {inside['n_test_samples']} | {inside['macro_f1']['model']:.3f} "
-                             f"| {_best_baseline(inside['macro_f1'])} | {_interval(inside['verdict'])} "
-                             f"| {width(inside) or float('nan'):.3f} "
-                             f"| {alone.get('macro_f1', {}).get('model', float('nan')):.3f} | {_interval(alone.get('verdict'))} "
-                             f"| {width(alone) or float('nan'):.3f} |")
+                lines.append(
+                    f"| {sym} | {inside['n_test_samples']} | {inside['macro_f1']['model']:.3f} "
+                    f"| {_best_baseline(inside['macro_f1'])} | {_interval(inside['verdict'])} "
+                    f"| {width(inside) or float('nan'):.3f} "
+                    f"| {alone.get('macro_f1', {}).get('model', float('nan')):.3f} | {_interval(alone.get('verdict'))} "
+                    f"| {width(alone) or float('nan'):.3f} |"
+                )
             ratio = c["width_ratio"]
-            lines += ["", f"Pooled width / median single width: **{'–' if ratio is None else f'{ratio:.2f}'}** "
-                      f"(target <= {WIDTH_TARGET}); pooled wins: {c['pooled_wins']}; single-symbol wins: "
-                      f"{c['single_wins']} of {c['singles']}.", ""]
-    lines += ["Targets:", "", "```", json.dumps({d: {k: v for k, v in t.items() if k != "per_seed"}
-                                                for d, t in result["targets"].items()}, indent=2), "```", "",
-              f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; load average "
-              f"{result['machine']['load_avg']} at the start; settings {json.dumps(result['settings'])}; "
-              f"commit {result.get('commit')}."]
+            lines += [
+                "",
+                f"Pooled width / median single width: **{'–' if ratio is None else f'{ratio:.2f}'}** "
+                f"(target <= {WIDTH_TARGET}); pooled wins: {c['pooled_wins']}; single-symbol wins: "
+                f"{c['single_wins']} of {c['singles']}.",
+                "",
+            ]
+    lines += [
+        "Targets:",
+        "",
+        "```",
+        json.dumps(
+            {d: {k: v for k, v in t.items() if k != "per_seed"} for d, t in result["targets"].items()}, indent=2
+        ),
+        "```",
+        "",
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; load average "
+        f"{result['machine']['load_avg']} at the start; settings {json.dumps(result['settings'])}; "
+        f"commit {result.get('commit')}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -223,11 +269,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="run seeds (default 0 1 2)")
     parser.add_argument("--datasets", nargs="+", choices=PANEL_DATASETS, default=None)
     parser.add_argument("--jobs", type=int, default=None, help="runs at a time (default 2; --quick 1)")
-    parser.add_argument("--scaling", choices=("per_symbol", "pooled"), default=None,
-                        help="data.scaling of the panel runs (default: the config's, per_symbol)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs_per_trial of every run (default: the config's)")
+    parser.add_argument(
+        "--scaling",
+        choices=("per_symbol", "pooled"),
+        default=None,
+        help="data.scaling of the panel runs (default: the config's, per_symbol)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs_per_trial of every run (default: the config's)"
+    )
     parser.add_argument("--pooled-only", action="store_true", help="skip the single-symbol runs")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: bench/results/validity-panel-DATE.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON path (default: bench/results/validity-panel-DATE.json)"
+    )
     args = parser.parse_args(argv)
     s = settings(args.quick)
     for key in ("seeds", "datasets", "jobs"):

@@ -27,8 +27,17 @@ def tiny_data(n_rows: int = 420, n_features: int = 5, window: int = 8, seed: int
     def segment(name: str, lo: int, hi: int) -> Segment:
         rows = np.arange(max(lo, window - 1), hi, dtype=np.int64)
         label_ends = np.where(rows + PURGE < n_rows, stamps[np.minimum(rows + PURGE, n_rows - 1)], NEVER)
-        return Segment(name, features, rows, labels_all[rows], returns_all[rows], stamps[rows], window,
-                       label_ends=label_ends, symbols=np.zeros(len(rows), dtype=np.int16))
+        return Segment(
+            name,
+            features,
+            rows,
+            labels_all[rows],
+            returns_all[rows],
+            stamps[rows],
+            window,
+            label_ends=label_ends,
+            symbols=np.zeros(len(rows), dtype=np.int16),
+        )
 
     a, b = int(n_rows * 0.6), int(n_rows * 0.8)
     train = segment("train", 0, a)

@@ -31,9 +31,14 @@ TINY_CONFIG: dict[str, Any] = {
     "model": {"hidden_size": 4, "num_layers": 1},
     "trainer": {"batch_size": 64, "eval_batch_size": 512, "num_threads": 1},
     # tiny architectures and windows, with the configured ones among them (the model group's incumbent)
-    "search_space": {"learning_rate": {"batch_size": {"choices": [32, 64]}},
-                     "model": {"hidden_size": {"choices": [4, 8]}, "num_layers": {"low": 1, "high": 2},
-                               "window": {"choices": [8, 16]}}},
+    "search_space": {
+        "learning_rate": {"batch_size": {"choices": [32, 64]}},
+        "model": {
+            "hidden_size": {"choices": [4, 8]},
+            "num_layers": {"low": 1, "high": 2},
+            "window": {"choices": [8, 16]},
+        },
+    },
 }
 
 
@@ -75,14 +80,24 @@ def env() -> dict[str, str]:
 def hyperopt(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
-        cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def into_closed_pipe(*args: str | Path, cwd: Path, timeout: float = 300) -> tuple[int, str]:
     """(exit code, stderr) of `hyperopt ARGS` whose stdout reader is gone before it writes (`| head -c 0`)."""
-    proc = subprocess.Popen([sys.executable, "-m", "hyperopt_cli", *map(str, args)], cwd=cwd, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
+        cwd=cwd,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     proc.stdout.close()  # the reader goes away first, so the first write meets a broken pipe, every time
     _, stderr = proc.communicate(timeout=timeout)
@@ -92,7 +107,11 @@ def into_closed_pipe(*args: str | Path, cwd: Path, timeout: float = 300) -> tupl
 def spawn(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
-        cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -114,10 +133,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 120, what: str = "c
 
 def wait_running_epoch(run_dir: Path, proc: subprocess.Popen[str], min_epochs_seen: int = 1) -> None:
     """Wait until the run has reported at least one epoch of some trial (so it is mid-training)."""
+
     def ready() -> bool:
         assert proc.poll() is None, f"run exited early: {proc.communicate()}"
         state = read_state(run_dir)
         return state.get("status") == "running" and (state.get("progress") or {}).get("current_epoch") is not None
+
     wait_for(ready, what="a reported epoch")
 
 
@@ -174,6 +195,14 @@ def trial_table(run_dir: Path) -> list[tuple[Any, ...]]:
         for summary in optuna.get_all_study_summaries(storage):
             study = optuna.load_study(study_name=summary.study_name, storage=storage)
             for t in study.get_trials(deepcopy=False):
-                rows.append((summary.study_name, t.number, t.state.name, tuple(sorted(t.params.items())), t.value,
-                             tuple(sorted(t.intermediate_values.items()))))
+                rows.append(
+                    (
+                        summary.study_name,
+                        t.number,
+                        t.state.name,
+                        tuple(sorted(t.params.items())),
+                        t.value,
+                        tuple(sorted(t.intermediate_values.items())),
+                    )
+                )
     return sorted(rows, key=lambda r: (r[0], r[1]))

@@ -28,4 +28,3 @@ def finished_run(root: Path, *overrides: str) -> tuple[Path, Path, dict[str, Any
     run = root / "runs" / "job"
     results = HyperparameterOptimizer(cfg, run).optimize()
     return run, data, results
-

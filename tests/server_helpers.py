@@ -34,7 +34,11 @@ def spawn_server(cwd: Path, port: int, *args: str | Path) -> subprocess.Popen[st
     """`hyperopt serve` on 127.0.0.1:port; returns once it answers."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "hyperopt_cli", "serve", "--port", str(port), *map(str, args)],
-        cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=cwd,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -76,5 +80,3 @@ def stop_all_runs(runs_dir: Path) -> None:
         if rundir.live_owner(run) is not None:
             with contextlib.suppress(Exception):
                 control.stop_run(run, timeout_s=30)
-
-

@@ -22,9 +22,15 @@ def in_terminal(*args: str | Path, columns: int, cwd: Path, timeout: float = 300
     """(exit code, what the terminal showed, escape codes removed) of `hyperopt ARGS` on a pty `columns` wide."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "hyperopt_cli", *map(str, args)], cwd=cwd,
-                            env={**env(), "COLUMNS": str(columns), "LINES": "50", "TERM": "xterm-256color"},
-                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
+        cwd=cwd,
+        env={**env(), "COLUMNS": str(columns), "LINES": "50", "TERM": "xterm-256color"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        close_fds=True,
+    )
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout

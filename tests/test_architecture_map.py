@@ -20,8 +20,20 @@ BEGIN = "<!-- module table: generated from the module docstrings by tests/test_a
 END = "<!-- end of the module table -->"
 PIPE = "\\|"  # a | inside a table cell
 # bottom to top, as the layer table above the module table (and pyproject.toml's import contracts)
-LAYERS = ("core", "config", "data", "training", "evaluation", "search", "model", "run", "control", "report",
-          "server", "cli")
+LAYERS = (
+    "core",
+    "config",
+    "data",
+    "training",
+    "evaluation",
+    "search",
+    "model",
+    "run",
+    "control",
+    "report",
+    "server",
+    "cli",
+)
 
 
 def summary(path: Path) -> str:
@@ -51,18 +63,21 @@ def table() -> str:
 def current() -> str:
     text = DOC.read_text(encoding="utf-8")
     assert BEGIN in text and END in text, f"{DOC.name} lost its table markers"
-    return text[text.index(BEGIN):text.index(END) + len(END)]
+    return text[text.index(BEGIN) : text.index(END) + len(END)]
 
 
 def test_the_module_table_is_the_module_docstrings() -> None:
-    assert current() == table(), (f"{DOC.relative_to(REPO)}'s module table is out of date; regenerate it: "
-                                  ".venv/bin/python tests/test_architecture_map.py")
+    assert current() == table(), (
+        f"{DOC.relative_to(REPO)}'s module table is out of date; regenerate it: "
+        ".venv/bin/python tests/test_architecture_map.py"
+    )
 
 
 def test_every_module_has_a_row() -> None:
     text = current()
-    missing = [p.relative_to(PACKAGE).as_posix() for p in modules()
-               if f"| `{p.relative_to(PACKAGE).as_posix()}` |" not in text]
+    missing = [
+        p.relative_to(PACKAGE).as_posix() for p in modules() if f"| `{p.relative_to(PACKAGE).as_posix()}` |" not in text
+    ]
     assert missing == []
 
 

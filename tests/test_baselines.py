@@ -43,12 +43,15 @@ def test_a_single_class_training_set_predicts_that_class(data: PreparedData, nam
 
 def test_window_regression_sees_a_pattern_the_last_bar_cannot(data: PreparedData) -> None:
     """Labels planted in the feature of 4 bars earlier: only the window model can find them."""
+
     def planted(segment):  # type: ignore[no-untyped-def]
         earlier = segment.features[segment.end_rows - 4, 0]
         labels = np.where(earlier > 0.5, 2, np.where(earlier < -0.5, 0, 1)).astype(np.int64)
         return dataclasses.replace(segment, labels=labels)
 
     train, test = planted(data.train), planted(data.test)
-    f1 = {name: classification_metrics(test.labels, BASELINES[name](train, test, 0))["macro_f1"]
-          for name in ("logistic_regression", "logistic_regression_window")}
+    f1 = {
+        name: classification_metrics(test.labels, BASELINES[name](train, test, 0))["macro_f1"]
+        for name in ("logistic_regression", "logistic_regression_window")
+    }
     assert f1["logistic_regression_window"] > f1["logistic_regression"] + 0.2

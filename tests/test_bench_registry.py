@@ -51,6 +51,7 @@ def test_bench_and_validity_panel_import_no_circle() -> None:
 
 
 def test_list_names_every_benchmark() -> None:
-    listed = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--list"], capture_output=True, text=True,
-                            timeout=60, check=True).stdout.splitlines()
+    listed = subprocess.run(
+        [sys.executable, str(BENCH / "run_all.py"), "--list"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
     assert [line.split()[0] for line in listed] == list(run_all.REGISTRY)

@@ -56,9 +56,11 @@ def test_busy_loops_burn_cpu_and_are_killed_after_the_block_even_on_error() -> N
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_a_busy_loop_ends_by_itself_when_the_bench_dies() -> None:
-    parent = ("import os, subprocess, sys; sys.path.insert(0, sys.argv[1]); import common\n"
-              "p = subprocess.Popen(common.busy_loop_command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-              "print(p.pid, flush=True); os._exit(0)\n")  # dies at once, maybe before the loop has started
+    parent = (
+        "import os, subprocess, sys; sys.path.insert(0, sys.argv[1]); import common\n"
+        "p = subprocess.Popen(common.busy_loop_command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(p.pid, flush=True); os._exit(0)\n"
+    )  # dies at once, maybe before the loop has started
     out = subprocess.run([sys.executable, "-c", parent, str(BENCH)], capture_output=True, text=True, timeout=60)
     pid = int(out.stdout.split()[0])
     try:
@@ -84,8 +86,10 @@ def _run(rate: float, header: str) -> dict[str, object]:
 
 def test_summary_ratios_and_the_target_line() -> None:
     results = {
-        "auto": {"idle": [_run(6000, "2 workers x 1 thread, journal files"), _run(6400, "x")],
-                 "loaded": [_run(4500, "x"), _run(4700, "x")]},
+        "auto": {
+            "idle": [_run(6000, "2 workers x 1 thread, journal files"), _run(6400, "x")],
+            "loaded": [_run(4500, "x"), _run(4700, "x")],
+        },
         "old": {"idle": [_run(4000, "1 worker x 2 threads, sqlite files")], "loaded": [_run(1600, "y")]},
     }
     summary = bench_contention.summarise(results)
@@ -94,11 +98,18 @@ def test_summary_ratios_and_the_target_line() -> None:
     assert summary["loaded_over_idle"]["old"] == pytest.approx(0.4)
     assert summary["auto_over_old"] == {"idle": pytest.approx(1.55), "loaded": pytest.approx(4600 / 1600)}
     assert summary["target_loaded_over_idle_met"] is True and summary["idle_not_slower"] is True
-    md = bench_contention.markdown({
-        "summary": summary, "date": "2026-12-01", "command": "python bench/bench_contention.py", "git_commit": "abc",
-        "machine": {"cpu": "cpu", "cores": 2, "torch": "2"}, "load_avg_before_after": [[0.1], [0.2]], "bench_s": 60,
-        "settings": {"rounds": 2, "trials": 24, "epochs": 2, "bars": 20000, "model": "LSTM"},
-    })
+    md = bench_contention.markdown(
+        {
+            "summary": summary,
+            "date": "2026-12-01",
+            "command": "python bench/bench_contention.py",
+            "git_commit": "abc",
+            "machine": {"cpu": "cpu", "cores": 2, "torch": "2"},
+            "load_avg_before_after": [[0.1], [0.2]],
+            "bench_s": 60,
+            "settings": {"rounds": 2, "trials": 24, "epochs": 2, "bars": 20000, "model": "LSTM"},
+        }
+    )
     assert "| auto (2 workers x 1 thread, journal files) | 6200 | 4600 | 0.74 |" in md
     assert "| auto / old | 1.55 | 2.88 |" in md
     assert "**met**" in md

@@ -25,12 +25,15 @@ class Recorder:
 
 
 def test_reopening_a_study_prints_nothing(tmp_path: Path) -> None:
-    code = ("import sys\nfrom pathlib import Path\nfrom hyperopt_cli.config import config_from_dict\n"
-            "from hyperopt_cli.search.storage import control_study\n"
-            "cfg = config_from_dict({'storage_url': 'journal'})\n"
-            "control_study(cfg, Path(sys.argv[1])); control_study(cfg, Path(sys.argv[1]))\n")
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env(), capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom hyperopt_cli.config import config_from_dict\n"
+        "from hyperopt_cli.search.storage import control_study\n"
+        "cfg = config_from_dict({'storage_url': 'journal'})\n"
+        "control_study(cfg, Path(sys.argv[1])); control_study(cfg, Path(sys.argv[1]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], env=env(), capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and done.stdout == ""
 

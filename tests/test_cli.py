@@ -47,11 +47,17 @@ def test_help_does_not_import_torch_or_optuna() -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["start", "--set", "labels.horizonn=3"], 3,
-         "Error: unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?"),
+        (
+            ["start", "--set", "labels.horizonn=3"],
+            3,
+            "Error: unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?",
+        ),
         (["start", "--set", "trainer.dropout=2"], 3, "Error: trainer.dropout must be in [0.0, 1.0), got 2"),
-        (["start", "--set", "mode=sideways"], 3, "Error: mode must be one of 'full', 'quick', 'group', 'fine_tune', "
-                                                 "got 'sideways'"),
+        (
+            ["start", "--set", "mode=sideways"],
+            3,
+            "Error: mode must be one of 'full', 'quick', 'group', 'fine_tune', got 'sideways'",
+        ),
         (["start", "--set", "target_group=nope"], 3, "Error: target_group must be a parameter group, got 'nope'"),
         (["start", "--config", "missing.yaml"], 3, "Error: config file not found: missing.yaml"),
         (["start", "--data", "missing.csv"], 4, "Error: "),
@@ -61,8 +67,9 @@ def test_help_does_not_import_torch_or_optuna() -> None:
         (["results"], 6, "Error: no runs under /"),
     ],
 )
-def test_bad_input_is_one_error_line_with_its_exit_code(tmp_path: Path, args: list[str], code: int,
-                                                        message: str) -> None:
+def test_bad_input_is_one_error_line_with_its_exit_code(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
     result = hyperopt(*args, cwd=tmp_path, timeout=120)
     assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -73,12 +80,16 @@ def test_bad_input_is_one_error_line_with_its_exit_code(tmp_path: Path, args: li
 
 
 @pytest.mark.parametrize("command", ["start", "data"])
-@pytest.mark.parametrize(("override", "message"), [
-    ("epochs_per_trial=abc", "epochs_per_trial must be an integer, got 'abc'"),
-    ("labels.horizonn=3", "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?"),
-])
-def test_a_bad_set_is_blamed_on_set_not_on_the_config_file(tmp_path: Path, command: str, override: str,
-                                                           message: str) -> None:
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("epochs_per_trial=abc", "epochs_per_trial must be an integer, got 'abc'"),
+        ("labels.horizonn=3", "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'?"),
+    ],
+)
+def test_a_bad_set_is_blamed_on_set_not_on_the_config_file(
+    tmp_path: Path, command: str, override: str, message: str
+) -> None:
     cfg = write_config(tmp_path)
     result = runner.invoke(app, [command, "--config", str(cfg), "--set", override])
     assert result.exit_code == 3, result.output
@@ -114,9 +125,15 @@ def test_stop_does_not_signal_a_stale_pidfile_process(tmp_path: Path) -> None:
 
         import psutil
 
-        rundir.write_json(run / rundir.PID_FILE, {
-            "pid": sleeper.pid, "create_time": psutil.Process(sleeper.pid).create_time(),
-            "host": socket.gethostname(), "started_at": "x"})
+        rundir.write_json(
+            run / rundir.PID_FILE,
+            {
+                "pid": sleeper.pid,
+                "create_time": psutil.Process(sleeper.pid).create_time(),
+                "host": socket.gethostname(),
+                "started_at": "x",
+            },
+        )
         (run / rundir.LOCK_FILE).touch()
         result = hyperopt("stop", run, cwd=tmp_path, timeout=60)
         assert result.returncode == 7
@@ -150,9 +167,11 @@ def test_runs_dir_is_accepted_before_or_after_the_command_or_from_the_env(
     fake_run(runs, "20260101_000000")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HYPEROPT_RUNS_DIR", raising=False)
-    args = {"before": ["--runs-dir", str(runs), "status", "--json"],
-            "after": ["status", "--json", "--runs-dir", str(runs)],
-            "env": ["status", "--json"]}[where]
+    args = {
+        "before": ["--runs-dir", str(runs), "status", "--json"],
+        "after": ["status", "--json", "--runs-dir", str(runs)],
+        "env": ["status", "--json"],
+    }[where]
     env = {"HYPEROPT_RUNS_DIR": str(runs)} if where == "env" else {}
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
@@ -161,8 +180,9 @@ def test_runs_dir_is_accepted_before_or_after_the_command_or_from_the_env(
 
 def test_runs_dir_after_the_command_overrides_the_one_before(tmp_path: Path) -> None:
     fake_run(tmp_path / "b", "20260102_000000")
-    result = runner.invoke(app, ["--runs-dir", str(tmp_path / "a"), "status", "--json", "--runs-dir",
-                                 str(tmp_path / "b")])
+    result = runner.invoke(
+        app, ["--runs-dir", str(tmp_path / "a"), "status", "--json", "--runs-dir", str(tmp_path / "b")]
+    )
     assert result.exit_code == 0
     assert [row["job_id"] for row in json.loads(result.stdout)] == ["20260102_000000"]
 
@@ -179,13 +199,21 @@ def test_a_failing_command_leaves_its_error_in_the_file_hyperopt_error_file_name
     error_file = tmp_path / "error.json"
     result = subprocess.run(
         [sys.executable, "-m", "hyperopt_cli", "start", "--set", "labels.horizonn=3"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**cli_env(), "HYPEROPT_ERROR_FILE": str(error_file)},
     )
     assert result.returncode == 3
     assert json.loads(error_file.read_text()) == {
         "error": "unknown config key 'labels.horizonn'; did you mean 'labels.horizon'? (--set labels.horizonn=3)",
-        "exit_code": 3}
-    ok = subprocess.run([sys.executable, "-m", "hyperopt_cli", "status", "--json"], cwd=tmp_path,
-                        env={**cli_env(), "HYPEROPT_ERROR_FILE": str(tmp_path / "none.json")}, timeout=60)
+        "exit_code": 3,
+    }
+    ok = subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli", "status", "--json"],
+        cwd=tmp_path,
+        env={**cli_env(), "HYPEROPT_ERROR_FILE": str(tmp_path / "none.json")},
+        timeout=60,
+    )
     assert ok.returncode == 0 and not (tmp_path / "none.json").exists()

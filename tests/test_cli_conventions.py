@@ -46,10 +46,15 @@ def fake_run(runs: Path, job_id: str, status: str = "paused") -> Path:
 
 def complete(words: str, cwd: Path) -> list[str]:
     """What bash completion offers for `words` (the last word being completed)."""
-    env = {**cli_env(), "_HYPEROPT_COMPLETE": "complete_bash", "COMP_WORDS": words,
-           "COMP_CWORD": str(len(words.split(" ")) - 1)}
-    result = subprocess.run([sys.executable, "-m", "hyperopt_cli"], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=60)
+    env = {
+        **cli_env(),
+        "_HYPEROPT_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli"], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
@@ -83,15 +88,28 @@ def test_a_value_outside_a_closed_set_is_a_usage_error(tmp_path: Path, args: lis
     assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize(("args", "given"), [(["--mode", "quick"], "--mode quick"),
-                                             (["--set", "mode=full"], "--set mode=full")])
+@pytest.mark.parametrize(
+    ("args", "given"), [(["--mode", "quick"], "--mode quick"), (["--set", "mode=full"], "--set mode=full")]
+)
 def test_target_with_another_mode_is_a_usage_error(tmp_path: Path, args: list[str], given: str) -> None:
-    result = runner.invoke(app, ["start", *args, "--target", "regularization", "--runs-dir", str(tmp_path / "runs"),
-                                 "--data", str(tmp_path / "missing.csv")])  # without the check: exit 4, not a search
+    result = runner.invoke(
+        app,
+        [
+            "start",
+            *args,
+            "--target",
+            "regularization",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--data",
+            str(tmp_path / "missing.csv"),
+        ],
+    )  # without the check: exit 4, not a search
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: Invalid value for '--target': only --mode group takes --target (--target alone implies it), "
-        f"got {given}")
+        f"got {given}"
+    )
     assert not (tmp_path / "runs").exists()
 
 
@@ -125,8 +143,10 @@ def test_every_command_naming_a_run_says_the_same_for_an_unknown_one(tmp_path: P
     fake_run(tmp_path / "runs", "20260101_000000")
     result = runner.invoke(app, ["--runs-dir", str(tmp_path / "runs"), command, "no_such_run"])
     assert result.exit_code == 6, result.output
-    assert result.stderr.strip() == (f"Error: run not found: 'no_such_run' is neither a directory nor a job id under "
-                                     f"{tmp_path / 'runs'}; `hyperopt status` lists the runs")
+    assert result.stderr.strip() == (
+        f"Error: run not found: 'no_such_run' is neither a directory nor a job id under "
+        f"{tmp_path / 'runs'}; `hyperopt status` lists the runs"
+    )
 
 
 @pytest.mark.parametrize("command", ["results", "status"])
@@ -156,8 +176,9 @@ def test_every_command_that_reports_has_json_and_quiet(command: str) -> None:
     assert "--json" in text and "-q, --quiet" in text
 
 
-@pytest.mark.parametrize("args", [["-q", "status"], ["status", "-q"], ["-q", "results"],
-                                  ["status", "20260101_000000", "-q"]])
+@pytest.mark.parametrize(
+    "args", [["-q", "status"], ["status", "-q"], ["-q", "results"], ["status", "20260101_000000", "-q"]]
+)
 def test_quiet_prints_nothing_and_json_still_answers(tmp_path: Path, args: list[str]) -> None:
     fake_run(tmp_path / "runs", "20260101_000000")
     quiet = runner.invoke(app, ["--runs-dir", str(tmp_path / "runs"), *args])
@@ -167,8 +188,9 @@ def test_quiet_prints_nothing_and_json_still_answers(tmp_path: Path, args: list[
     assert answer.exit_code == 0 and json.loads(answer.stdout)
 
 
-@pytest.mark.parametrize("args", [["status", "--json"], ["status"], ["results", "--json"], ["results"],
-                                  ["status", "20260101_000000"]])
+@pytest.mark.parametrize(
+    "args", [["status", "--json"], ["status"], ["results", "--json"], ["results"], ["status", "20260101_000000"]]
+)
 def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, args: list[str]) -> None:
     fake_run(tmp_path / "runs", "20260101_000000")
     code, stderr = into_closed_pipe(*args, cwd=tmp_path, timeout=60)
@@ -184,9 +206,13 @@ def test_no_color_and_non_tty_output_have_no_colour_codes(tmp_path: Path) -> Non
     piped = hyperopt("status", cwd=tmp_path, timeout=60)
     assert "20260101_000000" in piped.stdout and "\x1b[" not in piped.stdout  # a pipe: plain text
     primary, secondary = pty.openpty()  # a terminal, but NO_COLOR=1
-    proc = subprocess.Popen([sys.executable, "-m", "hyperopt_cli", "status"], cwd=tmp_path, stdout=secondary,
-                            stderr=subprocess.PIPE, env={**cli_env(), "NO_COLOR": "1", "TERM": "xterm-256color",
-                                                          "COLUMNS": "120"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hyperopt_cli", "status"],
+        cwd=tmp_path,
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env={**cli_env(), "NO_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": "120"},
+    )
     os.close(secondary)
     chunks = []
     while True:
@@ -259,7 +285,8 @@ def test_resume_by_job_id_of_a_completed_run_is_refused(json_run: JsonRun) -> No
 def test_final_summary_line_states_the_verdict_in_words(tmp_path: Path) -> None:
     wording = "no evidence the LSTM beats logistic regression: Δ −0.03 [−0.07, +0.01]"
     assert final_summary_line(RunResults(verdict={"wording": wording}), tmp_path) == (
-        f"Run completed: {tmp_path}. Verdict: {wording}")
+        f"Run completed: {tmp_path}. Verdict: {wording}"
+    )
     assert "Verdict: none" in final_summary_line(RunResults(), tmp_path)
 
 

@@ -23,7 +23,13 @@ def _imports(path: Path) -> set[str]:
 
 def test_cli_modules_import_each_other_without_cycles() -> None:
     graph = {p.stem: _imports(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
-    helpers = {"progress", "run_selection", "runs_overview", "trials", "screen"}  # library-side views the commands share
+    helpers = {
+        "progress",
+        "run_selection",
+        "runs_overview",
+        "trials",
+        "screen",
+    }  # library-side views the commands share
     assert graph["app"] <= helpers, "cli/app.py is the bottom layer: it imports no command module"
     assert all(graph[h] <= {"screen"} for h in helpers), "the cli helpers import nothing of cli/ but screen"
     assert graph["screen"] == set()
@@ -41,8 +47,9 @@ def test_entry_point_and_module_run() -> None:
     from hyperopt_cli.cli import main
 
     assert callable(main)
-    result = subprocess.run([sys.executable, "-m", "hyperopt_cli", "--help"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and "Usage: hyperopt" in result.stdout
 
 
@@ -55,8 +62,16 @@ def test_lower_layers_never_import_the_run_layer() -> None:
     for layer in ("data", "training", "evaluation", "search"):
         for path in (root / layer).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
-                names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
-                         else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
-                upward += [f"{path.relative_to(root)}: {n}" for n in names
-                           if n == "hyperopt_cli.run" or n.startswith("hyperopt_cli.run.")]
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else []
+                )
+                upward += [
+                    f"{path.relative_to(root)}: {n}"
+                    for n in names
+                    if n == "hyperopt_cli.run" or n.startswith("hyperopt_cli.run.")
+                ]
     assert upward == []

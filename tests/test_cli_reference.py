@@ -12,7 +12,8 @@ COMMANDS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
 def test_commands_page_reference_matches_help() -> None:
     block = current_block(COMMANDS_PAGE.read_text(encoding="utf-8"))
     assert block == reference(), (
-        "docs/commands.md's command reference differs from --help; run: python -m hyperopt_cli.cli.reference --write docs/commands.md")
+        "docs/commands.md's command reference differs from --help; run: python -m hyperopt_cli.cli.reference --write docs/commands.md"
+    )
 
 
 def test_reference_covers_every_command_with_its_example() -> None:

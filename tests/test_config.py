@@ -55,13 +55,18 @@ def test_original_top_level_defaults() -> None:
         ("trainer:\n  dropout: 1.5\n", "trainer.dropout must be in [0.0, 1.0), got 1.5"),
         ("trainer:\n  use_focal_loss: maybe\n", "trainer.use_focal_loss must be a boolean, got 'maybe'"),
         ("epochs_per_trial: 2.5\n", "epochs_per_trial must be an integer, got 2.5"),
-        ("primary_metric: auc\n", "primary_metric must be one of 'val_f1', 'val_precision', 'val_recall', "
-         "'val_accuracy', 'val_loss', got 'auc'"),
+        (
+            "primary_metric: auc\n",
+            "primary_metric must be one of 'val_f1', 'val_precision', 'val_recall', "
+            "'val_accuracy', 'val_loss', got 'auc'",
+        ),
         ("mode: group\n", "mode 'group' needs target_group"),
         ("mode: group\ntarget_group: regularisation\n", "did you mean 'regularization'?"),
         ("data:\n  train_fraction: 0.8\n", "must sum to 1"),
-        ("search_space:\n  learning_rate:\n    learning_rate: {low: 0.1, high: 0.01}\n",
-         "search_space.learning_rate.learning_rate.low must be <= high"),
+        (
+            "search_space:\n  learning_rate:\n    learning_rate: {low: 0.1, high: 0.01}\n",
+            "search_space.learning_rate.learning_rate.low must be <= high",
+        ),
         ("search_space:\n  scheduler:\n    T_0: {low: 1}\n", "unknown config key 'search_space.scheduler.T_0'"),
         ("- a\n- b\n", "must hold a mapping of config keys"),
         ("labels: [\n", "is not valid YAML at line"),

@@ -33,10 +33,13 @@ PRIOR = 1.0986  # CE of the label shares; skill = 1 - CE / prior
 def trial(number: int, select_units: np.ndarray, held_units: np.ndarray, folds: int = FOLDS) -> FrozenTrial:
     """A COMPLETE val_loss trial as the search records it: value = mean of its selection units."""
     t = create_trial(
-        state=TrialState.COMPLETE, value=float(np.mean(select_units)), params={"x": number / 100},
+        state=TrialState.COMPLETE,
+        value=float(np.mean(select_units)),
+        params={"x": number / 100},
         distributions=DIST,
         user_attrs={
-            "units": [float(v) for v in select_units], "confirm_units": [float(v) for v in held_units],
+            "units": [float(v) for v in select_units],
+            "confirm_units": [float(v) for v in held_units],
             "skill_units": [float(1 - v / PRIOR) for v in select_units],
             "confirm_skill_units": [float(1 - v / PRIOR) for v in held_units],
             "selection": {"epochs": 2, "folds": folds},
@@ -69,8 +72,13 @@ def legacy_group(seed: int) -> list[FrozenTrial]:
     """The same noise as the guard before confirmation saw it: every sub-block ranks and judges."""
     out = []
     for t in noise_group(seed):
-        units = np.concatenate([np.reshape(t.user_attrs["units"], (FOLDS, SELECT)),
-                                np.reshape(t.user_attrs["confirm_units"], (FOLDS, HELD))], axis=1).ravel()
+        units = np.concatenate(
+            [
+                np.reshape(t.user_attrs["units"], (FOLDS, SELECT)),
+                np.reshape(t.user_attrs["confirm_units"], (FOLDS, HELD)),
+            ],
+            axis=1,
+        ).ravel()
         out.append(trial(t.number, units, np.array([])))
     return out
 
@@ -99,8 +107,10 @@ def test_the_guard_before_confirmation_changed_values_on_most_noise_groups() -> 
 
 def test_a_planted_difference_is_confirmed_and_made() -> None:
     # 0.04 lower loss on every sub-block: about six times a trial-fold mean's spread in noise_group.
-    made = sum(decide(noise_group(seed, gain=0.04, winner=7), "minimize", None, DEFAULT).trial.number == 7
-               for seed in range(20))
+    made = sum(
+        decide(noise_group(seed, gain=0.04, winner=7), "minimize", None, DEFAULT).trial.number == 7
+        for seed in range(20)
+    )
     assert made >= 19
 
 
@@ -204,8 +214,9 @@ def test_the_run_check_keeps_the_defaults_unless_the_chosen_configuration_is_bet
     assert check is not None and check.kept_defaults
     assert check.defaults == {"group": "features", "trial": 0} and check.defaults_epochs == 2
     assert "keeping the defaults" in check.message()
-    better = trial(3, np.asarray(lookalike.user_attrs["units"]),
-                   np.asarray(defaults.user_attrs["confirm_units"]) - 0.03)
+    better = trial(
+        3, np.asarray(lookalike.user_attrs["units"]), np.asarray(defaults.user_attrs["confirm_units"]) - 0.03
+    )
     check = judge(defaults, better, 0.05, "features", "triple_barrier")
     assert check is not None and not check.kept_defaults and check.comparison["delta"] > 0
     assert math.isfinite(check.comparison["t"]) and check.as_dict()["kept_defaults"] is False
@@ -217,8 +228,9 @@ def test_a_run_whose_search_changed_nothing_says_so_in_its_verdict(tmp_path: Pat
     from hyperopt_cli.run.records import SEARCH_CHANGED_NOTHING
 
     # PBO is always at or above 0: no challenger may replace the incumbent, whatever it scores.
-    cfg = tiny("mode=quick", "max_trials_per_group=4", "n_startup_trials=4", "pbo_keep_level=0",
-                "epochs_per_trial=3", "seed=4")
+    cfg = tiny(
+        "mode=quick", "max_trials_per_group=4", "n_startup_trials=4", "pbo_keep_level=0", "epochs_per_trial=3", "seed=4"
+    )
     results = HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
     group = results["group_results"]["learning_rate"]
     assert group["kept"] in (None, KEPT_PBO)  # None: the incumbent ranked first anyway
@@ -255,8 +267,15 @@ def test_the_run_check_decides_what_the_final_evaluation_trains(tmp_path: Path) 
     from hyperopt_cli.run.optimizer import HyperparameterOptimizer
 
     # A lax confirmation lets groups move, so the run check has a chosen configuration to judge.
-    cfg = tiny("mode=full", "max_trials_per_group=3", "n_startup_trials=3", "seed=2", "confirm_alpha=0.5",
-                "pbo_keep_level=null", "selection_folds=2")
+    cfg = tiny(
+        "mode=full",
+        "max_trials_per_group=3",
+        "n_startup_trials=3",
+        "seed=2",
+        "confirm_alpha=0.5",
+        "pbo_keep_level=null",
+        "selection_folds=2",
+    )
     results = HyperparameterOptimizer(cfg, tmp_path / "run").optimize()
     moved = {g: r["best_params"] for g, r in results["group_results"].items() if r["best_trial"] != 0}
     assert moved, "no group changed its values: the check had nothing to judge"

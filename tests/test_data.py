@@ -123,7 +123,9 @@ def test_format_variants(tmp_path: Path, text: str) -> None:
 def test_metatrader_prefers_tick_volume_when_real_volume_is_zero(tmp_path: Path) -> None:
     df = load_ohlcv(write(tmp_path, VARIANTS["metatrader 4"]))
     assert df.attrs["info"]["volume_column"] == "<TICKVOL>"
-    assert df.attrs["warnings"] == [f"{tmp_path / 'bars.csv'}: column '<VOL>' is all zero; using tick volume '<TICKVOL>'"]
+    assert df.attrs["warnings"] == [
+        f"{tmp_path / 'bars.csv'}: column '<VOL>' is all zero; using tick volume '<TICKVOL>'"
+    ]
 
 
 def test_real_volume_preferred_over_tick_volume(tmp_path: Path) -> None:
@@ -278,8 +280,7 @@ BAD_CSV = {
     ),
     "low above open": (
         rows("2020-01-01 00:00:00,1.10,1.20,1.12,1.15,10", G1),
-        "{p}: low 1.12 is above min(open, close) 1.1 at data row 1 (2020-01-01 00:00:00); "
-        "need low <= min(open, close)",
+        "{p}: low 1.12 is above min(open, close) 1.1 at data row 1 (2020-01-01 00:00:00); need low <= min(open, close)",
     ),
     "negative volume": (
         rows(G0, "2020-01-01 01:00:00,1.15,1.25,1.05,1.20,-11", G2),
@@ -303,7 +304,10 @@ BAD_CSV = {
         "timestamp,open,high,low,close\n2020-01-01 00:00:00,123,1,2,0.5,1.5\n",
         "{p}: the header has 5 fields but the first data row has 6 (delimiter ','); fix the header or the delimiter",
     ),
-    "one column": ("just text\nmore text\n", "{p}: cannot find the delimiter in line 1 (tried comma, semicolon, tab, pipe): 'just text'"),
+    "one column": (
+        "just text\nmore text\n",
+        "{p}: cannot find the delimiter in line 1 (tried comma, semicolon, tab, pipe): 'just text'",
+    ),
     "bad epoch": (
         "time,open,high,low,close\n1577836800,1,2,0.5,1.5\nsoon,1,2,0.5,1.5\n",
         "{p}: column 'time' has an unparseable timestamp 'soon' at data row 2",
@@ -405,8 +409,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
         readable = write(folder, rows(*GOOD), "ok.csv")
         path = write(folder, rows(*GOOD))
         path.chmod(0)
-        done = subprocess.run([sys.executable, "-c", LOAD_AS_NOBODY, str(readable), str(path)],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", LOAD_AS_NOBODY, str(readable), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         shutil.rmtree(folder)
     assert done.returncode == 0, done.stderr
@@ -429,7 +437,9 @@ def prepare_bars(n_bars: int, window: int, horizon: int, embargo_bars: int = 0, 
     """The segment sizes the real split gives `n_bars` clean synthetic bars (DataError when too few)."""
     bars = make_bars(n_bars, seed=3)
     bars.attrs["info"] = {"source": source}
-    data = DataPreparer(bars, DataConfig(window=window, embargo_bars=embargo_bars)).prepare(LabelsConfig(horizon=horizon))
+    data = DataPreparer(bars, DataConfig(window=window, embargo_bars=embargo_bars)).prepare(
+        LabelsConfig(horizon=horizon)
+    )
     return len(data.train), len(data.val), len(data.test)
 
 

@@ -176,8 +176,9 @@ def test_info_warns_about_missing_and_dominant_classes(synthetic_ohlcv: pd.DataF
     wide = prep.prepare(LabelsConfig(take_profit=50.0, stop_loss=50.0, threshold=50.0))
     assert wide.class_weights.tolist() == [0.0, 1.0, 0.0]
     assert "the train segment has no SELL samples; its class weight is 0" in wide.info["warnings"]
-    assert "100% of the train labels are HOLD; consider other labels.threshold/take_profit/stop_loss" in (
-        wide.info["warnings"]
+    assert (
+        "100% of the train labels are HOLD; consider other labels.threshold/take_profit/stop_loss"
+        in (wide.info["warnings"])
     )
 
 

@@ -68,8 +68,14 @@ def test_too_few_predictions_or_one_class_give_argmax() -> None:
 def test_a_stored_rule_reads_back_and_a_broken_one_is_argmax() -> None:
     rule = DecisionRule(FITTED, (0.3, 0.0, -0.2), 0.4, 0.3, 300)
     assert DecisionRule.from_dict(json.loads(json.dumps(rule.as_dict()))) == rule
-    for broken in (None, [], {"offsets": [1, 2]}, {"offsets": ["a", 0, 0]}, {"offsets": [float("nan"), 0, 0]},
-                   {"offsets": [True, 0, 0]}):
+    for broken in (
+        None,
+        [],
+        {"offsets": [1, 2]},
+        {"offsets": ["a", 0, 0]},
+        {"offsets": [float("nan"), 0, 0]},
+        {"offsets": [True, 0, 0]},
+    ):
         assert DecisionRule.from_dict(broken).is_argmax
 
 
@@ -107,8 +113,15 @@ def test_the_lstms_rule_is_fitted_on_its_inner_validation_part_only() -> None:
     from hyperopt_cli.evaluation.lstm import lstm_fit_predict
 
     train, block = _segments(seed=3)
-    fit_predict = lstm_fit_predict(tiny_trainer(), tiny_model(), epochs=2, seed=1, purge_bars=3,
-                                   feature_names=("a", "b", "c", "d", "e"), decision_rule=FITTED)
+    fit_predict = lstm_fit_predict(
+        tiny_trainer(),
+        tiny_model(),
+        epochs=2,
+        seed=1,
+        purge_bars=3,
+        feature_names=("a", "b", "c", "d", "e"),
+        decision_rule=FITTED,
+    )
     first = fit_predict(train, block)
     scrambled = dataclasses.replace(block, labels=block.labels[::-1].copy())
     again = fit_predict(train, scrambled)
@@ -126,13 +139,23 @@ def test_the_walk_forward_records_argmax_beside_the_rule() -> None:
 
     preparer = DataPreparer(synthetic_ohlcv(1500, seed=5), DataConfig(window=8, embargo_bars=2))
     src = WalkForwardSource.from_prepared(preparer, preparer.prepare(LabelsConfig(horizon=6)))
-    result = walk_forward(src, lambda train, block: np.ones(len(block), dtype=np.int64), n_blocks=2, seed=0,
-                          baselines=baselines_for(FITTED))
+    result = walk_forward(
+        src,
+        lambda train, block: np.ones(len(block), dtype=np.int64),
+        n_blocks=2,
+        seed=0,
+        baselines=baselines_for(FITTED),
+    )
     assert set(result.argmax_pooled) == {"logistic_regression", "gradient_boosting", "logistic_regression_window"}
     for block in result.blocks:
         assert set(block.rules) == set(result.argmax_pooled) and MODEL not in block.rules
-    plain = walk_forward(src, lambda train, block: np.ones(len(block), dtype=np.int64), n_blocks=2, seed=0,
-                         baselines=baselines_for(ARGMAX))
+    plain = walk_forward(
+        src,
+        lambda train, block: np.ones(len(block), dtype=np.int64),
+        n_blocks=2,
+        seed=0,
+        baselines=baselines_for(ARGMAX),
+    )
     for name, metrics in result.argmax_pooled.items():  # argmax beside the rule = the argmax run's own numbers
         assert metrics["macro_f1"] == pytest.approx(plain.pooled[name]["macro_f1"])
 
@@ -164,8 +187,11 @@ def test_results_show_what_argmax_would_have_scored(finished: Any) -> None:
     _, _, results = finished
     decision = results["decision"]
     assert len(decision["blocks"]) == len(results["walk_forward"]["blocks"])
-    assert set(decision["argmax_baselines"]) == {"logistic_regression", "gradient_boosting",
-                                                  "logistic_regression_window"}
+    assert set(decision["argmax_baselines"]) == {
+        "logistic_regression",
+        "gradient_boosting",
+        "logistic_regression_window",
+    }
     f1 = classification_metrics(
         np.concatenate([b["labels"] for b in results["walk_forward"]["blocks"]]),
         np.concatenate([b["argmax_predictions"]["model"] for b in results["walk_forward"]["blocks"]]),

@@ -21,7 +21,7 @@ def section(markdown: str, title: str) -> str:
     """The text under the `## title` heading, up to the next `## ` heading."""
     start = markdown.index(f"\n## {title}\n")
     end = markdown.find("\n## ", start + 1)
-    return markdown[start:end if end > 0 else None]
+    return markdown[start : end if end > 0 else None]
 
 
 def anchors(markdown: str) -> set[str]:

@@ -25,12 +25,20 @@ def test_one_member_keeps_its_own_argmax_and_several_vote_by_mean_probability() 
     np.testing.assert_allclose(mean, (probs + other) / 2)
 
 
-def _fit(checkpoints: Path | None, seeds: int, hooks: TrainHooks | None = None,
-         kept: list[BlockModels] | None = None) -> Any:
+def _fit(
+    checkpoints: Path | None, seeds: int, hooks: TrainHooks | None = None, kept: list[BlockModels] | None = None
+) -> Any:
     data = tiny_data()
     fit_predict = lstm_fit_predict(
-        tiny_trainer(), tiny_model(), epochs=2, seed=5, purge_bars=data.purge_bars, feature_names=data.feature_names,
-        hooks=hooks, checkpoint_dir=checkpoints, ensemble_seeds=seeds,
+        tiny_trainer(),
+        tiny_model(),
+        epochs=2,
+        seed=5,
+        purge_bars=data.purge_bars,
+        feature_names=data.feature_names,
+        hooks=hooks,
+        checkpoint_dir=checkpoints,
+        ensemble_seeds=seeds,
         on_models=kept.append if kept is not None else None,
     )
     return fit_predict, data.train, data.test
@@ -62,6 +70,9 @@ def test_a_stop_inside_the_second_member_resumes_to_the_same_predictions(tmp_pat
     with pytest.raises(TrainingInterrupted):
         fit_stopping(train, block)
     first_bar = int(block.end_rows[0])
-    assert {p.name for p in tmp_path.glob("*.pt")} == {f"walk_forward_{first_bar}.pt", f"walk_forward_{first_bar}_m1.pt"}
+    assert {p.name for p in tmp_path.glob("*.pt")} == {
+        f"walk_forward_{first_bar}.pt",
+        f"walk_forward_{first_bar}_m1.pt",
+    }
     resumed_fit, _, _ = _fit(tmp_path, 2)
     np.testing.assert_array_equal(resumed_fit(train, block), straight)

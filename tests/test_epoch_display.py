@@ -16,10 +16,20 @@ START = dt.datetime(2026, 12, 1, 12, 0, 0)
 
 
 def _trial(state: TrialState, steps: dict[int, float], attrs: dict[str, object], wall_s: float) -> FrozenTrial:
-    return FrozenTrial(number=3, state=state, value=0.4 if state == TrialState.COMPLETE else None, values=None,
-                       datetime_start=START, datetime_complete=START + dt.timedelta(seconds=wall_s),
-                       params={"learning_rate": 0.01}, distributions={"learning_rate": FloatDistribution(1e-4, 1e-1)},
-                       user_attrs=attrs, system_attrs={}, intermediate_values=steps, trial_id=3)
+    return FrozenTrial(
+        number=3,
+        state=state,
+        value=0.4 if state == TrialState.COMPLETE else None,
+        values=None,
+        datetime_start=START,
+        datetime_complete=START + dt.timedelta(seconds=wall_s),
+        params={"learning_rate": 0.01},
+        distributions={"learning_rate": FloatDistribution(1e-4, 1e-1)},
+        user_attrs=attrs,
+        system_attrs={},
+        intermediate_values=steps,
+        trial_id=3,
+    )
 
 
 def test_a_trial_pruned_after_its_second_epoch_says_pruned_at_2_of_2_epochs() -> None:
@@ -39,7 +49,9 @@ def test_a_trial_pruned_in_its_second_fold_says_the_epoch_within_that_fold() -> 
 def test_epochs_run_never_exceeds_epochs_per_trial() -> None:
     # 3 folds x 2 epochs: a complete trial reported 6 steps, and ran 2 epochs in each of 3 folds.
     steps = {s: 1.09 for s in range(6)}
-    row = trial_row("learning_rate", _trial(TrialState.COMPLETE, steps, {"history": [{"epoch": 0}, {"epoch": 1}]}, 5), 2)
+    row = trial_row(
+        "learning_rate", _trial(TrialState.COMPLETE, steps, {"history": [{"epoch": 0}, {"epoch": 1}]}, 5), 2
+    )
     assert (row["epochs_run"], row["folds_run"]) == (2, 3)
     # Pruned in fold 2, epoch 1 (step 4 with 4 epochs per fold): not "epochs 5".
     pruned = trial_row("learning_rate", _trial(TrialState.PRUNED, {s: 1.1 for s in range(5)}, {}, 5), 4)
@@ -86,11 +98,14 @@ def test_the_log_counts_the_same_way() -> None:
     assert "epoch 2/2" in line
 
 
-@pytest.mark.parametrize("attrs, expected", [
-    ({"train_seconds": 1.04}, 1.04),  # 41.4 s of wall time, most of it paused
-    ({"history": [{"epoch": 0, "seconds": 0.5}, {"epoch": 1, "seconds": 0.6}]}, 1.1),
-    ({}, 41.4),  # a trial from an older version without timings: wall time is all there is
-])
+@pytest.mark.parametrize(
+    "attrs, expected",
+    [
+        ({"train_seconds": 1.04}, 1.04),  # 41.4 s of wall time, most of it paused
+        ({"history": [{"epoch": 0, "seconds": 0.5}, {"epoch": 1, "seconds": 0.6}]}, 1.1),
+        ({}, 41.4),  # a trial from an older version without timings: wall time is all there is
+    ],
+)
 def test_duration_is_training_time_not_wall_time(attrs: dict[str, object], expected: float) -> None:
     row = trial_row("learning_rate", _trial(TrialState.COMPLETE, {0: 0.3, 1: 0.4}, attrs, 41.4))
     assert row["duration_s"] == pytest.approx(expected)

@@ -36,8 +36,17 @@ from hyperopt_cli.search.events import (
 
 ESTIMATE = {"estimated_hours": 2.0, "remaining_hours": 1.5, "total_trials": 12, "remaining_trials": 9}
 SAMPLES: list[Event] = [
-    RunStart(job_id="j", run_dir="runs/j", mode="quick", groups=("learning_rate",), time_estimate=ESTIMATE,
-             pid=1, max_trials=12, data="synthetic (6,000 bars)", parallel="1 worker x 1 thread"),
+    RunStart(
+        job_id="j",
+        run_dir="runs/j",
+        mode="quick",
+        groups=("learning_rate",),
+        time_estimate=ESTIMATE,
+        pid=1,
+        max_trials=12,
+        data="synthetic (6,000 bars)",
+        parallel="1 worker x 1 thread",
+    ),
     GroupStart(group="learning_rate", finished=0, direction="maximize", complete=0, pruned=0, failed=0),
     TrialStart(group="learning_rate", trial=0, params={"learning_rate": 0.001}),
     EpochEnd(group="learning_rate", trial=0, epoch=0, epochs=2, value=0.5, metrics={"val_f1": 0.5, "val_loss": 1.0}),
@@ -63,11 +72,16 @@ def test_there_is_a_sample_of_every_event_and_each_kind_names_one_class() -> Non
 def cased_classes(function: Callable[..., Any]) -> set[str]:
     """The classes named in the `case` patterns of a function's `match` statements."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    return {node.cls.id for node in ast.walk(tree) if isinstance(node, ast.MatchClass) and isinstance(node.cls, ast.Name)}
+    return {
+        node.cls.id for node in ast.walk(tree) if isinstance(node, ast.MatchClass) and isinstance(node.cls, ast.Name)
+    }
 
 
-@pytest.mark.parametrize("sink_switch", [describe, LiveDisplay.emit, MlflowSink._handler],
-                         ids=["run.log and plain log (describe)", "live view", "MLflow"])
+@pytest.mark.parametrize(
+    "sink_switch",
+    [describe, LiveDisplay.emit, MlflowSink._handler],
+    ids=["run.log and plain log (describe)", "live view", "MLflow"],
+)
 def test_every_sink_has_a_case_for_every_event_class(sink_switch: Callable[..., Any]) -> None:
     """A new event class without a case fails here (and in mypy, at the sink's `unhandled`)."""
     assert cased_classes(sink_switch) == {t.__name__ for t in EVENT_TYPES}
@@ -97,7 +111,8 @@ def test_every_sink_takes_every_event(tmp_path: Path) -> None:
     logged = (tmp_path / "run.log").read_text().splitlines()
     assert len(logged) == len(stream.getvalue().splitlines()) == len(SAMPLES) - len(LINELESS)
     assert [line.split(" WARNING ")[1] for line in logged if " WARNING " in line] == [
-        "[learning_rate] trial 0: mode collapse at epoch 1"]
+        "[learning_rate] trial 0: mode collapse at epoch 1"
+    ]
 
 
 def test_something_that_is_no_event_is_refused() -> None:
@@ -105,4 +120,3 @@ def test_something_that_is_no_event_is_refused() -> None:
         describe("trial_end")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         LiveDisplay(Console(file=io.StringIO())).emit("trial_end")  # type: ignore[arg-type]
-

@@ -22,10 +22,20 @@ class Clock:
 
 def write_state(run: Path, history: list[list[float]], workers: dict[str, dict[str, object]] | None = None) -> None:
     run.mkdir(exist_ok=True)
-    state = {"status": "running", "groups": {"learning_rate": {
-        "status": "running", "n_trials": {"complete": len(history)}, "best_value": min(v for _, v in history),
-        "best_trial": int(min(history, key=lambda h: h[1])[0]), "best_params": {"learning_rate": 0.00626},
-        "history": history}}, "workers": workers or {}}
+    state = {
+        "status": "running",
+        "groups": {
+            "learning_rate": {
+                "status": "running",
+                "n_trials": {"complete": len(history)},
+                "best_value": min(v for _, v in history),
+                "best_trial": int(min(history, key=lambda h: h[1])[0]),
+                "best_params": {"learning_rate": 0.00626},
+                "history": history,
+            }
+        },
+        "workers": workers or {},
+    }
     (run / "state.json").write_text(json.dumps(state))
 
 
@@ -33,8 +43,16 @@ def test_the_plain_log_tells_the_trials_other_workers_finished(tmp_path: Path) -
     run, clock, stream = tmp_path / "run", Clock(), io.StringIO()
     write_state(run, [[0, 1.09]])
     log = PlainLog(stream, clock=clock)
-    log.emit(RunStart(job_id="j", run_dir=str(run), mode="quick", groups=("learning_rate",),
-                      parallel="2 workers x 1 thread, journal files", time_estimate={}))
+    log.emit(
+        RunStart(
+            job_id="j",
+            run_dir=str(run),
+            mode="quick",
+            groups=("learning_rate",),
+            parallel="2 workers x 1 thread, journal files",
+            time_estimate={},
+        )
+    )
     log.emit(TrialEnd(group="learning_rate", trial=1, state="COMPLETE", value=1.08, collapsed=False))
     write_state(run, [[0, 1.09], [1, 1.08], [2, 1.0711]])  # trial 2 ran in the other worker
     clock.t += 2
@@ -46,13 +64,27 @@ def test_the_plain_log_tells_the_trials_other_workers_finished(tmp_path: Path) -
 
 def test_the_live_view_shows_the_other_workers_and_the_best_trial_of_any(tmp_path: Path) -> None:
     run, clock = tmp_path / "run", Clock()
-    write_state(run, [[0, 1.09], [2, 1.0711]], workers={
-        "h:1:1.0": {"pid": 1, "alive": True, "role": "owner", "group": "learning_rate", "trial": 3},
-        "h:2:1.0": {"pid": 2, "alive": True, "role": "worker", "group": "learning_rate", "trial": 4},
-        "h:3:1.0": {"pid": 3, "alive": False, "role": "worker", "group": "learning_rate", "trial": 1}})
+    write_state(
+        run,
+        [[0, 1.09], [2, 1.0711]],
+        workers={
+            "h:1:1.0": {"pid": 1, "alive": True, "role": "owner", "group": "learning_rate", "trial": 3},
+            "h:2:1.0": {"pid": 2, "alive": True, "role": "worker", "group": "learning_rate", "trial": 4},
+            "h:3:1.0": {"pid": 3, "alive": False, "role": "worker", "group": "learning_rate", "trial": 1},
+        },
+    )
     display = LiveDisplay(Console(file=io.StringIO(), width=120), clock=clock)
-    display.emit(RunStart(job_id="j", run_dir=str(run), mode="quick", groups=("learning_rate",), pid=1,
-                          parallel="2 workers x 1 thread, journal files", time_estimate={}))
+    display.emit(
+        RunStart(
+            job_id="j",
+            run_dir=str(run),
+            mode="quick",
+            groups=("learning_rate",),
+            pid=1,
+            parallel="2 workers x 1 thread, journal files",
+            time_estimate={},
+        )
+    )
     console = Console(file=io.StringIO(), width=120, color_system=None)
     console.print(display.renderable())
     text = console.file.getvalue()  # type: ignore[attr-defined]

@@ -55,8 +55,12 @@ def test_the_export_leaves_machine_settings_to_the_next_machine_and_does_not_sea
     best = tmp_path / "best.yaml"
     export_config(run_dir, best)
     raw = read_yaml(best)
-    assert (raw["workers"], raw["storage_url"], raw["study_name"], raw["checkpoint_dir"]) == (0, None, "ml_hyperopt",
-                                                                                             None)
+    assert (raw["workers"], raw["storage_url"], raw["study_name"], raw["checkpoint_dir"]) == (
+        0,
+        None,
+        "ml_hyperopt",
+        None,
+    )
     assert (raw["trainer"]["num_threads"], raw["trainer"]["precision"], raw["trainer"]["device"]) == (0, "auto", "auto")
     assert (raw["mode"], raw["max_trials_per_group"], raw["incumbent_first"]) == ("quick", 1, True)
     header = best.read_text().split("\nstudy_name:")[0]
@@ -96,8 +100,9 @@ def test_refit_trains_on_every_labelled_bar_into_its_own_folder(run: Any, tmp_pa
     assert not list((run_dir / "checkpoints").glob("refit_*.pt"))
 
 
-def test_refit_trains_the_final_configurations_epochs_and_records_them(run: Any, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refit_trains_the_final_configurations_epochs_and_records_them(
+    run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """results.json `epochs` (what the walk-forward models trained for), not epochs_per_trial."""
     import shutil
 

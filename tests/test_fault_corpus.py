@@ -104,11 +104,26 @@ def _directory(path: Path) -> None:
 
 
 DAMAGES: dict[str, Callable[[Path], None]] = {
-    "empty": _empty, "torn": _torn, "random": _random, "nested": _nested, "huge": _huge,
-    "fifo": _fifo, "device": _device, "symlink": _symlink, "directory": _directory,
+    "empty": _empty,
+    "torn": _torn,
+    "random": _random,
+    "nested": _nested,
+    "huge": _huge,
+    "fifo": _fifo,
+    "device": _device,
+    "symlink": _symlink,
+    "directory": _directory,
 }
-FILES = (rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.CONFIG_FILE, STUDY, "model/model.json",
-         rundir.LOCK_FILE, rundir.PID_FILE, rundir.BEST_PARAMS_FILE)
+FILES = (
+    rundir.STATE_FILE,
+    rundir.RESULTS_FILE,
+    rundir.CONFIG_FILE,
+    STUDY,
+    "model/model.json",
+    rundir.LOCK_FILE,
+    rundir.PID_FILE,
+    rundir.BEST_PARAMS_FILE,
+)
 CASES = [(f, d) for f in FILES for d in DAMAGES]
 
 
@@ -185,8 +200,9 @@ def check_cli(result: Any, what: str) -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_every_reading_command_answers_a_hostile_run_in_one_line(finished: Path, bars: Path, tmp_path: Path,
-                                                                 case: tuple[str, str]) -> None:
+def test_every_reading_command_answers_a_hostile_run_in_one_line(
+    finished: Path, bars: Path, tmp_path: Path, case: tuple[str, str]
+) -> None:
     name, damage = case
     run = hostile(finished, tmp_path, name, damage)
     out = tmp_path / "out"
@@ -202,15 +218,25 @@ def test_every_reading_command_answers_a_hostile_run_in_one_line(finished: Path,
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("case", [(f, d) for f in (rundir.STATE_FILE, rundir.RESULTS_FILE, STUDY, "model/model.json")
-                                  for d in ("torn", "fifo", "symlink", "huge")], ids=case_id)
-def test_report_and_resume_answer_a_hostile_run_in_one_line(finished: Path, tmp_path: Path,
-                                                            case: tuple[str, str]) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        (f, d)
+        for f in (rundir.STATE_FILE, rundir.RESULTS_FILE, STUDY, "model/model.json")
+        for d in ("torn", "fifo", "symlink", "huge")
+    ],
+    ids=case_id,
+)
+def test_report_and_resume_answer_a_hostile_run_in_one_line(
+    finished: Path, tmp_path: Path, case: tuple[str, str]
+) -> None:
     run = hostile(finished, tmp_path, *case)
     root = tmp_path / "case"
     before = snapshot(root, run)
-    for what, args in {"report": ["report", str(run), "--json"],
-                       "resume": ["resume", str(run), "--more-trials", "1", "-q", "--json"]}.items():
+    for what, args in {
+        "report": ["report", str(run), "--json"],
+        "resume": ["resume", str(run), "--more-trials", "1", "-q", "--json"],
+    }.items():
         check_cli(runner.invoke(app, args), what)
     assert snapshot(root, run) == before
 
@@ -230,17 +256,22 @@ def client_for() -> Iterator[Callable[[Path], TestClient]]:
 
 
 ENDPOINTS: list[tuple[str, str]] = [
-    ("GET", "/api/hyperopt/runs"), ("GET", f"/api/hyperopt/status?job_id={JOB}"), ("GET", "/api/hyperopt/status"),
-    ("GET", f"/api/hyperopt/results?job_id={JOB}"), ("GET", "/api/hyperopt/groups"),
-    ("GET", f"/api/hyperopt/report?job_id={JOB}"), ("POST", f"/api/hyperopt/stop?job_id={JOB}"),
+    ("GET", "/api/hyperopt/runs"),
+    ("GET", f"/api/hyperopt/status?job_id={JOB}"),
+    ("GET", "/api/hyperopt/status"),
+    ("GET", f"/api/hyperopt/results?job_id={JOB}"),
+    ("GET", "/api/hyperopt/groups"),
+    ("GET", f"/api/hyperopt/report?job_id={JOB}"),
+    ("POST", f"/api/hyperopt/stop?job_id={JOB}"),
     ("POST", f"/api/hyperopt/resume?job_id={JOB}"),
 ]
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_every_endpoint_answers_a_hostile_run_with_a_documented_status(finished: Path, tmp_path: Path,
-                                                                       client_for: Any, case: tuple[str, str]) -> None:
+def test_every_endpoint_answers_a_hostile_run_with_a_documented_status(
+    finished: Path, tmp_path: Path, client_for: Any, case: tuple[str, str]
+) -> None:
     run = hostile(finished, tmp_path, *case)
     root = tmp_path / "case"
     before = snapshot(root, run)
@@ -272,8 +303,14 @@ def test_the_real_entry_point_answers_the_corpus_in_one_line(finished: Path, bar
         case_dir.mkdir()
         run = hostile(finished, case_dir, name, damage)
         for args in (["status", run], ["results", run], ["trials", run]):
-            done = subprocess.run([sys.executable, "-m", "hyperopt_cli", *map(str, args)], env=env(), cwd=case_dir,
-                                  capture_output=True, text=True, timeout=60)
+            done = subprocess.run(
+                [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
+                env=env(),
+                cwd=case_dir,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert done.returncode in EXIT_CODES and "unexpected" not in done.stderr, (name, damage, args, done.stderr)
             if done.returncode:
                 lines = [line for line in done.stderr.splitlines() if line.strip()]

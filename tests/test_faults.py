@@ -17,8 +17,12 @@ from hyperopt_cli.run import rundir
 
 # 3 trials in one group: trial 0 random, trials 1 and 2 from TPE, so a kill after asking trial 1
 # shows whether its proposal survives (the bug gave it trial 0's sampler).
-SETUP = {"epochs_per_trial": 2, "max_trials_per_group": 3, "walk_forward_blocks": 2,
-         "search_space__learning_rate__batch_size__choices": [32, 64, 128]}
+SETUP = {
+    "epochs_per_trial": 2,
+    "max_trials_per_group": 3,
+    "walk_forward_blocks": 2,
+    "search_space__learning_rate__batch_size__choices": [32, 64, 128],
+}
 
 
 def run_cli(*args: str | Path, cwd: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -26,18 +30,33 @@ def run_cli(*args: str | Path, cwd: Path, fault: str | None = None) -> subproces
     environment.pop(faults.FAULT_ENV, None)
     if fault is not None:
         environment[faults.FAULT_ENV] = fault
-    return subprocess.run([sys.executable, "-m", "hyperopt_cli", *map(str, args)], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def outcome(run: Path) -> dict[str, Any]:
     """Everything a run decided: every trial (params, values, intermediate values) and results.json."""
     results = json.loads((run / rundir.RESULTS_FILE).read_text())
-    keep = ("best_params", "best_value", "fixed_params", "test_metrics", "validation_metrics", "baselines",
-            "walk_forward", "verdict")
+    keep = (
+        "best_params",
+        "best_value",
+        "fixed_params",
+        "test_metrics",
+        "validation_metrics",
+        "baselines",
+        "walk_forward",
+        "verdict",
+    )
     decided = {key: results.get(key) for key in keep}
-    decided["validation_metrics"] = {k: v for k, v in (decided["validation_metrics"] or {}).items()
-                                     if k != "seconds"}  # wall-clock time, the one thing allowed to differ
+    decided["validation_metrics"] = {
+        k: v for k, v in (decided["validation_metrics"] or {}).items() if k != "seconds"
+    }  # wall-clock time, the one thing allowed to differ
     return {"trials": trial_table(run), **decided}
 
 
@@ -65,10 +84,8 @@ def test_fault_point_kills_the_process_with_sigkill(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["after_ask:2", "after_params:2", "after_epoch:3", "after_tell:2",
-                                   "during_final:1"])
-def test_killed_run_resumes_bit_identical(fault: str, straight: tuple[Path, dict[str, Any]],
-                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", ["after_ask:2", "after_params:2", "after_epoch:3", "after_tell:2", "during_final:1"])
+def test_killed_run_resumes_bit_identical(fault: str, straight: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     cfg, expected = straight
     run = tmp_path / "run"
     killed = run_cli("start", "--config", cfg, "--mode", "quick", "--run-dir", run, cwd=tmp_path, fault=fault)
@@ -81,15 +98,27 @@ def test_killed_run_resumes_bit_identical(fault: str, straight: tuple[Path, dict
 
 
 @pytest.mark.slow
-def test_a_study_file_without_its_study_resumes_as_not_started(straight: tuple[Path, dict[str, Any]],
-                                                               tmp_path: Path) -> None:
+def test_a_study_file_without_its_study_resumes_as_not_started(
+    straight: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     """What a kill between creating a group's SQLite file and its study leaves: resume starts the group afresh."""
     import optuna
 
     cfg, expected = straight
     run = tmp_path / "run"
-    killed = run_cli("start", "--config", cfg, "--mode", "quick", "--set", "storage_url=sqlite", "--run-dir", run,
-                     cwd=tmp_path, fault="after_ask:1")
+    killed = run_cli(
+        "start",
+        "--config",
+        cfg,
+        "--mode",
+        "quick",
+        "--set",
+        "storage_url=sqlite",
+        "--run-dir",
+        run,
+        cwd=tmp_path,
+        fault="after_ask:1",
+    )
     assert killed.returncode == -9, killed.stderr
     (db,) = run.glob("*_learning_rate.db")
     optuna.delete_study(study_name=db.stem, storage=f"sqlite:///{db}")  # the schema stays, the study is gone

@@ -62,8 +62,11 @@ def test_every_feature_column_is_in_exactly_one_family() -> None:
 
 
 def test_family_columns_keep_the_feature_order_whatever_the_family_order() -> None:
-    assert family_columns(["candle", "returns"]) == family_columns(["returns", "candle"]) == (
-        "ret_1", "ret_2", "ret_4", "ret_8", "ret_16", "range", "body", "upper_wick", "lower_wick")
+    assert (
+        family_columns(["candle", "returns"])
+        == family_columns(["returns", "candle"])
+        == ("ret_1", "ret_2", "ret_4", "ret_8", "ret_16", "range", "body", "upper_wick", "lower_wick")
+    )
 
 
 # ----------------------------------------------------------------- config
@@ -81,8 +84,10 @@ def test_default_families_are_all_six_and_the_yaml_agrees() -> None:
 
 
 def test_unknown_family_is_refused_naming_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown family 'candles'; valid families: returns, volatility, candle, "
-                                          "volume, oscillators, calendar"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown family 'candles'; valid families: returns, volatility, candle, volume, oscillators, calendar",
+    ):
         load_config(None, ["features.families=[returns,candles]"])
 
 
@@ -124,8 +129,13 @@ def test_incumbent_of_the_features_group_is_the_configured_families() -> None:
     current = current_values(cfg, {}, list(FEATURE_PARAMS))
     assert current == family_params(["returns", "candle"])
     assert incumbent_params(cfg.search_space["features"], current) == {
-        "use_returns": True, "use_volatility": False, "use_candle": True, "use_volume": False,
-        "use_oscillators": False, "use_calendar": False}
+        "use_returns": True,
+        "use_volatility": False,
+        "use_candle": True,
+        "use_volume": False,
+        "use_oscillators": False,
+        "use_calendar": False,
+    }
     # a later group's fixed params (the features group's best) win over the config
     assert current_values(cfg, {"use_volume": True}, ["use_volume"]) == {"use_volume": True}
 
@@ -165,8 +175,10 @@ def test_a_family_constant_on_the_data_is_dropped_and_alone_leaves_no_input() ->
     prep = DataPreparer(daily_bars(constant_volume=True), DataConfig(window=8))
     data = prep.prepare(LABELS)
     assert "volume" not in data.families and "volume_z" not in data.feature_names
-    assert any("feature family 'volume': volume_z constant on this data; the family is dropped" in w
-               for w in data.info["warnings"])
+    assert any(
+        "feature family 'volume': volume_z constant on this data; the family is dropped" in w
+        for w in data.info["warnings"]
+    )
     with pytest.raises(NoFeaturesError, match="the feature families volume are constant on this data"):
         prep.prepare(LABELS, ("volume",))
 
@@ -207,9 +219,19 @@ def _features_search(run_dir: Path, preparer: _Preparer, monkeypatch: pytest.Mon
         return TrialOutcome(TrialState.COMPLETE, 0.5)
 
     monkeypatch.setattr(GroupSearch, "_train", fake_train)
-    search = GroupSearch(cfg, run_dir, "features", dict(cfg.search_space["features"]), {}, preparer, NullSink(),
-                         threading.Event(), TimeBudget(1.0, 0.0), on_progress=lambda: None,
-                         checkpoints=run_dir / "checkpoints")
+    search = GroupSearch(
+        cfg,
+        run_dir,
+        "features",
+        dict(cfg.search_space["features"]),
+        {},
+        preparer,
+        NullSink(),
+        threading.Event(),
+        TimeBudget(1.0, 0.0),
+        on_progress=lambda: None,
+        checkpoints=run_dir / "checkpoints",
+    )
     return search, trained
 
 
@@ -275,7 +297,9 @@ def test_export_config_carries_the_families(families_run: tuple[Path, Path, dict
     assert load_config(out).features.families == ["returns", "candle"]
 
 
-def test_export_config_turns_switches_into_families(tmp_path: Path, families_run: tuple[Path, Path, dict[str, Any]]) -> None:
+def test_export_config_turns_switches_into_families(
+    tmp_path: Path, families_run: tuple[Path, Path, dict[str, Any]]
+) -> None:
     import json
 
     from hyperopt_cli.run import rundir
@@ -293,15 +317,17 @@ def test_export_config_turns_switches_into_families(tmp_path: Path, families_run
 
 
 def test_results_hold_the_feature_importance_of_the_models_families(
-        families_run: tuple[Path, Path, dict[str, Any]]) -> None:
+    families_run: tuple[Path, Path, dict[str, Any]],
+) -> None:
     _, _, results = families_run
     importance = results["feature_importance"]
     assert set(importance["families"]) == {"returns", "candle"}
     assert importance["block_samples"] == len(results["walk_forward"]["blocks"][-1]["predictions"]["model"])
 
 
-def test_report_shows_the_feature_importance_table(families_run: tuple[Path, Path, dict[str, Any]],
-                                                   tmp_path: Path) -> None:
+def test_report_shows_the_feature_importance_table(
+    families_run: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
     from hyperopt_cli.report.page import write_report
 
     run, _, _ = families_run
@@ -325,8 +351,9 @@ def test_start_refuses_families_that_are_constant_on_the_data(tmp_path: Path) ->
     frame.to_csv(bars)
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps({**TINY_CONFIG, "data": {"window": 8, "path": str(bars)}}))
-    result = hyperopt("start", "--config", config, "--run-dir", tmp_path / "run", "--set", "features.families=[volume]",
-                      cwd=tmp_path)
+    result = hyperopt(
+        "start", "--config", config, "--run-dir", tmp_path / "run", "--set", "features.families=[volume]", cwd=tmp_path
+    )
     assert result.returncode == 4, result.stderr
     *notes, error = result.stderr.strip().splitlines()
     assert error.startswith("Error: the feature families volume are constant on this data: no input column is left")

@@ -15,9 +15,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_features_group_stopped_and_resumed_matches_a_straight_run(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, epochs_per_trial=3, max_trials_per_group=3, n_warmup_steps=10, mode="group",
-                       target_group="features", features={"families": ["returns", "candle"]},
-                       data__synthetic__n_bars=4000, model__hidden_size=8, trainer__checkpoint_interval_s=0.2)
+    cfg = write_config(
+        tmp_path,
+        epochs_per_trial=3,
+        max_trials_per_group=3,
+        n_warmup_steps=10,
+        mode="group",
+        target_group="features",
+        features={"families": ["returns", "candle"]},
+        data__synthetic__n_bars=4000,
+        model__hidden_size=8,
+        trainer__checkpoint_interval_s=0.2,
+    )
     straight, bumpy = tmp_path / "straight", tmp_path / "bumpy"
     done = hyperopt("start", "--config", cfg, "--run-dir", straight, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -38,8 +47,14 @@ def test_features_group_stopped_and_resumed_matches_a_straight_run(tmp_path: Pat
     table = trial_table(straight)
     assert table == trial_table(bumpy)
     first = table[0]  # the incumbent: the configured families
-    assert dict(first[3]) == {"use_returns": True, "use_volatility": False, "use_candle": True, "use_volume": False,
-                              "use_oscillators": False, "use_calendar": False}
+    assert dict(first[3]) == {
+        "use_returns": True,
+        "use_volatility": False,
+        "use_candle": True,
+        "use_volume": False,
+        "use_oscillators": False,
+        "use_calendar": False,
+    }
     results = [json.loads((run / rundir.RESULTS_FILE).read_text()) for run in (straight, bumpy)]
     for key in ("fixed_params", "test_metrics", "feature_importance"):
         assert results[0][key] == results[1][key], key

@@ -70,7 +70,10 @@ def test_hand_checked_values(synthetic_ohlcv: pd.DataFrame) -> None:
     days = when.day_of_week + hours / 24
     expected = {
         **{f"ret_{k}": np.log(c[t] / c[t - k]) for k in (1, 2, 4, 8, 16)},
-        "vol_8": vol(8), "vol_24": vol(24), "vol_96": vol(96), "vol_ratio_8_96": vol(8) / vol(96),
+        "vol_8": vol(8),
+        "vol_24": vol(24),
+        "vol_96": vol(96),
+        "vol_ratio_8_96": vol(8) / vol(96),
         "range": (h[t] - lo[t]) / c[t],
         "body": (c[t] - o[t]) / c[t],
         "upper_wick": (h[t] - max(o[t], c[t])) / c[t],
@@ -79,8 +82,10 @@ def test_hand_checked_values(synthetic_ohlcv: pd.DataFrame) -> None:
         "rsi": (gain - loss) / (gain + loss),
         "macd_hist": (macd[t] - signal) / c[t] / vol(24),
         "ma_dist": np.log(c[t] / c[t - 23 : t + 1].mean()) / vol(24),
-        "hour_sin": np.sin(2 * np.pi * hours / 24), "hour_cos": np.cos(2 * np.pi * hours / 24),
-        "dow_sin": np.sin(2 * np.pi * days / 7), "dow_cos": np.cos(2 * np.pi * days / 7),
+        "hour_sin": np.sin(2 * np.pi * hours / 24),
+        "hour_cos": np.cos(2 * np.pi * hours / 24),
+        "dow_sin": np.sin(2 * np.pi * days / 7),
+        "dow_cos": np.cos(2 * np.pi * days / 7),
     }
     assert sorted(expected) == sorted(names) and len(names) == 21
     for j, name in enumerate(names):
@@ -95,8 +100,7 @@ def test_time_features_of_a_known_bar() -> None:
     x, names = compute_features(bar)
     got = {name: float(x[0, names.index(name)]) for name in ("hour_sin", "hour_cos", "dow_sin", "dow_cos")}
     # 2 pi 2.25 / 7 = 2.01960 rad
-    assert got == pytest.approx({"hour_sin": 1.0, "hour_cos": 0.0, "dow_sin": 0.900969, "dow_cos": -0.433884},
-                                abs=1e-6)
+    assert got == pytest.approx({"hour_sin": 1.0, "hour_cos": 0.0, "dow_sin": 0.900969, "dow_cos": -0.433884}, abs=1e-6)
 
 
 def test_scale_free_prices(synthetic_ohlcv: pd.DataFrame) -> None:

@@ -11,13 +11,21 @@ from hyperopt_cli.cli.app import _exit_on_error
 from hyperopt_cli.core.errors import EXIT_STORAGE_FULL
 
 
-@pytest.mark.parametrize(("command", "ending"), [
-    ("start", "then resume the run"), ("resume", "then resume the run"), ("worker", "then resume the run"),
-    ("predict", "then run the command again"), ("status", "then run the command again"),
-    ("export", "then run the command again"), (None, "then run the command again"),
-])
-def test_a_full_disk_names_the_next_step_of_its_own_command(command: str | None, ending: str,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("command", "ending"),
+    [
+        ("start", "then resume the run"),
+        ("resume", "then resume the run"),
+        ("worker", "then resume the run"),
+        ("predict", "then run the command again"),
+        ("status", "then run the command again"),
+        ("export", "then run the command again"),
+        (None, "then run the command again"),
+    ],
+)
+def test_a_full_disk_names_the_next_step_of_its_own_command(
+    command: str | None, ending: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     exc = OSError(errno.ENOSPC, "No space left on device", "/tmp/somewhere/out.csv")
     with pytest.raises(typer.Exit) as raised:
         _exit_on_error(exc, debug=False, error_file=None, command=command)

@@ -74,8 +74,13 @@ def environment() -> dict[str, str]:
     import sklearn
     import torch
 
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "optuna": optuna.__version__}
+    return {
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "optuna": optuna.__version__,
+    }
 
 
 def matches_golden(name: str, text: str) -> None:
@@ -86,7 +91,8 @@ def matches_golden(name: str, text: str) -> None:
         return
     assert path.is_file(), f"no {path}: make it with HYPEROPT_REGEN_GOLDEN=1 (see this module's docstring)"
     assert text == path.read_text(encoding="utf-8"), (
-        f"{name} changed; if the change is meant, regenerate with HYPEROPT_REGEN_GOLDEN=1 and commit the diff")
+        f"{name} changed; if the change is meant, regenerate with HYPEROPT_REGEN_GOLDEN=1 and commit the diff"
+    )
 
 
 @pytest.mark.slow  # a whole full-mode search with its final evaluation (~10 s)
@@ -97,12 +103,15 @@ def test_an_exact_run_writes_results_json_byte_for_byte_as_the_golden_file(tmp_p
         env_file.write_text(serialised(here))
     made_on = json.loads(env_file.read_text())
     if made_on != here:
-        pytest.skip(f"golden results.json was made with {made_on}, this machine has {here}; "
-                    "regenerate it here (HYPEROPT_REGEN_GOLDEN=1) before a refactor to compare across it")
+        pytest.skip(
+            f"golden results.json was made with {made_on}, this machine has {here}; "
+            "regenerate it here (HYPEROPT_REGEN_GOLDEN=1) before a refactor to compare across it"
+        )
     config = shutil.copy(GOLDEN / "tiny.yaml", tmp_path / "tiny.yaml")
     run = tmp_path / "golden"  # the job id is the folder's name
-    done = hyperopt("start", "--config", config, "--mode", "full", "--exact", "--run-dir", run, "-q", cwd=tmp_path,
-                    timeout=600)
+    done = hyperopt(
+        "start", "--config", config, "--mode", "full", "--exact", "--run-dir", run, "-q", cwd=tmp_path, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     written = (run / rundir.RESULTS_FILE).read_text(encoding="utf-8")
     results = json.loads(written)

@@ -55,10 +55,13 @@ def config_error(response: Any) -> str:
 # --------------------------------------------------------------------------- 1: config names, never paths
 
 
-@pytest.mark.parametrize("name", ["ABSOLUTE", "../outside.yaml", "~/outside.yaml", "outside", "./tiny.yaml",
-                                  "configs/tiny.yaml", "tiny.yaml\x00"])
-def test_a_request_cannot_name_a_file_outside_the_configs_directory(tmp_path: Path, runs_dir: Path, shelf: Path,
-                                                                    name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    ["ABSOLUTE", "../outside.yaml", "~/outside.yaml", "outside", "./tiny.yaml", "configs/tiny.yaml", "tiny.yaml\x00"],
+)
+def test_a_request_cannot_name_a_file_outside_the_configs_directory(
+    tmp_path: Path, runs_dir: Path, shelf: Path, name: str
+) -> None:
     outside = tmp_path / "outside.yaml"
     outside.write_text(f"{SECRET}: 1\n")  # a config that would be "unknown config key '<the secret>'"
     name = str(outside) if name == "ABSOLUTE" else name
@@ -74,7 +77,10 @@ def test_existence_of_a_file_cannot_be_probed(tmp_path: Path, runs_dir: Path, sh
     there = client.post(f"{API}/start", json={"config": "passwd"}).json()
     missing = client.post(f"{API}/start", json={"config": "no-such-file"}).json()
     assert there["detail"][0]["msg"] == missing["detail"][0]["msg"]
-    assert client.post(f"{API}/start", json={"config": "/etc/passwd"}).json()["detail"][0]["type"] == "string_pattern_mismatch"
+    assert (
+        client.post(f"{API}/start", json={"config": "/etc/passwd"}).json()["detail"][0]["type"]
+        == "string_pattern_mismatch"
+    )
 
 
 def test_a_config_on_the_shelf_is_used_by_its_name(runs_dir: Path, shelf: Path) -> None:
@@ -108,8 +114,9 @@ def test_a_request_value_cannot_carry_an_environment_variable(runs_dir: Path, sh
 
 def test_a_failed_child_answers_a_masked_bounded_line_and_its_files_are_private(runs_dir: Path, shelf: Path) -> None:
     """The child fails opening a database: the password is masked in the answer; logs are owner-only."""
-    (shelf / "db.yaml").write_text(yaml.safe_dump({
-        **TINY_CONFIG, "storage_url": "nosuchdialect://bob:hunter2@127.0.0.1:1/db?password=hunter3"}))
+    (shelf / "db.yaml").write_text(
+        yaml.safe_dump({**TINY_CONFIG, "storage_url": "nosuchdialect://bob:hunter2@127.0.0.1:1/db?password=hunter3"})
+    )
     client = client_for(runs_dir, shelf, start_wait_s=120)
     response = client.post(f"{API}/start", json={"config": "db"})
     assert response.status_code in (422, 500), response.text
@@ -124,18 +131,22 @@ def test_a_failed_child_answers_a_masked_bounded_line_and_its_files_are_private(
 # --------------------------------------------------------------------------- 3: cross-site requests
 
 
-@pytest.mark.parametrize(("headers", "body", "status"), [
-    ({"Origin": "null"}, None, 403),
-    ({"Origin": "http://evil.example"}, None, 403),
-    ({"Sec-Fetch-Site": "cross-site"}, None, 403),
-    ({"Content-Type": "text/plain"}, b"", 415),
-    ({"Content-Type": "text/plain"}, b'{"job_id": "x"}', 415),
-    ({"Content-Type": "application/x-www-form-urlencoded"}, b"job_id=x", 415),
-    ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x--", 415),
-    ({}, b'{"job_id": "x"}', 415),  # a body must say it is JSON
-])
-def test_posts_a_page_of_another_site_could_send_are_refused(runs_dir: Path, shelf: Path, headers: dict[str, str],
-                                                             body: bytes | None, status: int) -> None:
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({"Origin": "null"}, None, 403),
+        ({"Origin": "http://evil.example"}, None, 403),
+        ({"Sec-Fetch-Site": "cross-site"}, None, 403),
+        ({"Content-Type": "text/plain"}, b"", 415),
+        ({"Content-Type": "text/plain"}, b'{"job_id": "x"}', 415),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"job_id=x", 415),
+        ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x--", 415),
+        ({}, b'{"job_id": "x"}', 415),  # a body must say it is JSON
+    ],
+)
+def test_posts_a_page_of_another_site_could_send_are_refused(
+    runs_dir: Path, shelf: Path, headers: dict[str, str], body: bytes | None, status: int
+) -> None:
     client = client_for(runs_dir, shelf)
     for path in ("stop", "resume", "start"):
         response = client.post(f"{API}/{path}", headers=headers, content=body)
@@ -147,8 +158,12 @@ def test_same_origin_and_non_browser_posts_get_through(runs_dir: Path, shelf: Pa
     client = client_for(runs_dir, shelf)
     assert client.post(f"{API}/stop", headers=headers).status_code == 409  # bodiless, as the original client sends
     assert client.post(f"{API}/stop", headers=headers, json={}).status_code == 409
-    assert client.post(f"{API}/stop", headers={**headers, "Content-Type": "application/json; charset=utf-8"},
-                       content=b"{}").status_code == 409
+    assert (
+        client.post(
+            f"{API}/stop", headers={**headers, "Content-Type": "application/json; charset=utf-8"}, content=b"{}"
+        ).status_code
+        == 409
+    )
 
 
 def test_the_page_cannot_be_framed_and_runs_only_its_own_script(runs_dir: Path, shelf: Path) -> None:
@@ -169,7 +184,9 @@ def test_a_body_over_64_kib_is_413(runs_dir: Path, shelf: Path) -> None:
     client = client_for(runs_dir, shelf)
     huge = json.dumps({"study_name": "x" * (5 << 20)}).encode()
     response = client.post(f"{API}/start", content=huge, headers={"Content-Type": "application/json"})
-    assert response.status_code == 413 and response.json() == {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"}
+    assert response.status_code == 413 and response.json() == {
+        "detail": f"request body larger than {MAX_BODY_BYTES} bytes"
+    }
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
         yield b'{"study_name": "'
@@ -208,7 +225,10 @@ def test_an_unreadable_run_is_listed_with_its_reason_and_the_others_still_answer
     client = client_for(runs_dir, shelf)
     rows = client.get(f"{API}/runs").json()["runs"]
     assert [(r["job_id"], r["status"]) for r in rows] == [
-        ("20260101_000000", "paused"), ("20260102_000000", "unreadable"), ("20260103_000000", "paused")]
+        ("20260101_000000", "paused"),
+        ("20260102_000000", "unreadable"),
+        ("20260103_000000", "paused"),
+    ]
     assert "'groups' must be an object or null, got a string" in rows[1]["message"]
     assert empty_db.stat().st_size == 0, "listing runs wrote into a study file"
     broken = client.get(f"{API}/status", params={"job_id": "20260102_000000"})
@@ -238,14 +258,21 @@ def test_the_api_never_takes_a_token_from_the_url(runs_dir: Path, shelf: Path) -
     assert client.get(f"{API}/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
-@pytest.mark.parametrize(("url", "masked"), [
-    ("postgresql://bob:s3cret@db:5432/x?password=p4ss&sslmode=require",
-     "postgresql://bob:***@db:5432/x?password=***&sslmode=require"),
-    ("mysql+pymysql://bob@db/x?passwd=p4ss", "mysql+pymysql://bob@db/x?passwd=***"),
-    ("postgresql://bob@db/x?sslmode=require", "postgresql://bob@db/x?sslmode=require"),
-    ("cannot reach postgresql://bob:s3cret@db/x?password=p4ss (timeout)",
-     "cannot reach postgresql://bob:***@db/x?password=*** (timeout)"),
-])
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (
+            "postgresql://bob:s3cret@db:5432/x?password=p4ss&sslmode=require",
+            "postgresql://bob:***@db:5432/x?password=***&sslmode=require",
+        ),
+        ("mysql+pymysql://bob@db/x?passwd=p4ss", "mysql+pymysql://bob@db/x?passwd=***"),
+        ("postgresql://bob@db/x?sslmode=require", "postgresql://bob@db/x?sslmode=require"),
+        (
+            "cannot reach postgresql://bob:s3cret@db/x?password=p4ss (timeout)",
+            "cannot reach postgresql://bob:***@db/x?password=*** (timeout)",
+        ),
+    ],
+)
 def test_query_string_passwords_are_masked(url: str, masked: str) -> None:
     assert mask_url(url) == masked
 
@@ -258,12 +285,18 @@ def test_the_token_can_come_from_a_file_and_not_the_command_line(tmp_path: Path,
     port = free_port()
     server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--token-file", token_file)
     try:
-        code = ("import urllib.request as u, sys\n"
-                f"r = u.Request('http://127.0.0.1:{port}{API}/status', headers={{'Authorization': sys.argv[1]}})\n"
-                "try: print(u.urlopen(r, timeout=10).status)\n"
-                "except Exception as e: print(e.code)\n")
-        answers = [subprocess.run([sys.executable, "-c", code, auth], capture_output=True, text=True, env=env(),
-                                  timeout=60).stdout.strip() for auth in ("Bearer fr0m-a-file-0123456789", "Bearer nope")]
+        code = (
+            "import urllib.request as u, sys\n"
+            f"r = u.Request('http://127.0.0.1:{port}{API}/status', headers={{'Authorization': sys.argv[1]}})\n"
+            "try: print(u.urlopen(r, timeout=10).status)\n"
+            "except Exception as e: print(e.code)\n"
+        )
+        answers = [
+            subprocess.run(
+                [sys.executable, "-c", code, auth], capture_output=True, text=True, env=env(), timeout=60
+            ).stdout.strip()
+            for auth in ("Bearer fr0m-a-file-0123456789", "Bearer nope")
+        ]
     finally:
         stop_server(server)
     assert answers == ["200", "401"]
@@ -279,8 +312,18 @@ def test_a_config_named_by_a_request_cannot_read_the_server_environment(runs_dir
 # --------------------------------------------------------------------------- issue 25, 14: non-finite numbers
 
 
-@pytest.mark.parametrize("body", [b'{"max_total_hours": NaN}', b'{"seed": Infinity}', b'{"max_total_hours": 1e400}',
-                                  b'{"mode": -Infinity}', b'{"job_id": NaN}', b"NaN", b'{"config": [1e999]}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"max_total_hours": NaN}',
+        b'{"seed": Infinity}',
+        b'{"max_total_hours": 1e400}',
+        b'{"mode": -Infinity}',
+        b'{"job_id": NaN}',
+        b"NaN",
+        b'{"config": [1e999]}',
+    ],
+)
 @pytest.mark.parametrize("path", ["start", "stop", "resume"])
 def test_non_finite_numbers_in_a_body_are_422(runs_dir: Path, shelf: Path, body: bytes, path: str) -> None:
     """Python's JSON reads NaN, Infinity and 1e400 as floats that the error answer could not carry back (500)."""
@@ -323,11 +366,15 @@ def test_two_servers_over_one_runs_folder_start_one_run(tmp_path: Path, runs_dir
 # --------------------------------------------------------------------------- issue 25, 16: symlinks out of a folder
 
 
-def test_a_run_folder_symlinked_from_elsewhere_is_not_listed_served_or_latest(tmp_path: Path, runs_dir: Path,
-                                                                               shelf: Path) -> None:
+def test_a_run_folder_symlinked_from_elsewhere_is_not_listed_served_or_latest(
+    tmp_path: Path, runs_dir: Path, shelf: Path
+) -> None:
     fake_run(runs_dir, "20260101_000000", {"status": "paused", "job_id": "20260101_000000", "groups": {}})
-    elsewhere = fake_run(tmp_path / "someone-else", "20991231_000000",
-                         {"status": "paused", "job_id": "20991231_000000", "groups": {}, "data_path": SECRET})
+    elsewhere = fake_run(
+        tmp_path / "someone-else",
+        "20991231_000000",
+        {"status": "paused", "job_id": "20991231_000000", "groups": {}, "data_path": SECRET},
+    )
     (elsewhere / "report").mkdir()
     (elsewhere / "report" / "report.html").write_text(SECRET)
     (runs_dir / "20991231_000000").symlink_to(elsewhere, target_is_directory=True)
@@ -341,8 +388,7 @@ def test_a_run_folder_symlinked_from_elsewhere_is_not_listed_served_or_latest(tm
     assert client.post(f"{API}/resume", json={"job_id": "20991231_000000"}).status_code == 404
 
 
-def test_a_run_file_or_report_symlinked_out_of_its_run_is_not_read(tmp_path: Path, runs_dir: Path,
-                                                                    shelf: Path) -> None:
+def test_a_run_file_or_report_symlinked_out_of_its_run_is_not_read(tmp_path: Path, runs_dir: Path, shelf: Path) -> None:
     secret = tmp_path / "shadow"
     secret.write_text(f"{SECRET}\n")
     run = fake_run(runs_dir, "20260101_000000", {"status": "paused", "job_id": "20260101_000000", "groups": {}})
@@ -366,8 +412,11 @@ def test_a_report_that_is_not_utf8_is_a_clean_409(runs_dir: Path, shelf: Path) -
     (run / "report" / "report.html").write_bytes(b"<html>\xff\xfe</html>")
     response = client_for(runs_dir, shelf).get(f"{API}/report")
     assert response.status_code == 409
-    assert response.json() == {"detail": "the report of run 20260101_000000 is not UTF-8 text; write it again with: "
-                                         "hyperopt report 20260101_000000", "job_id": "20260101_000000"}
+    assert response.json() == {
+        "detail": "the report of run 20260101_000000 is not UTF-8 text; write it again with: "
+        "hyperopt report 20260101_000000",
+        "job_id": "20260101_000000",
+    }
 
 
 def test_a_config_symlinked_from_outside_the_shelf_is_not_on_it(tmp_path: Path, runs_dir: Path, shelf: Path) -> None:

@@ -83,8 +83,10 @@ def test_a_first_row_over_the_sniffed_head_with_an_extra_field_is_refused_withou
         warnings.simplefilter("error")  # a pandas ParserWarning would fail the test here
         with pytest.raises(DataError) as info:
             load_ohlcv(path)
-    assert str(info.value) == (f"{path}: line 2 is longer than {SNIFF_BYTES} bytes; "
-                               "a row of OHLCV bars is far shorter (is this the right file?)")
+    assert str(info.value) == (
+        f"{path}: line 2 is longer than {SNIFF_BYTES} bytes; "
+        "a row of OHLCV bars is far shorter (is this the right file?)"
+    )
 
 
 def test_a_200k_column_header_is_one_short_line(tmp_path: Path) -> None:
@@ -97,8 +99,9 @@ def test_a_200k_column_header_is_one_short_line(tmp_path: Path) -> None:
 
 def test_a_wide_header_under_the_limit_names_few_columns(tmp_path: Path) -> None:
     path = tmp_path / "wide.csv"
-    path.write_text("timestamp," + ",".join(f"c{i}" for i in range(3000)) + "\n2020-01-01," + ",".join(["1"] * 3000)
-                    + "\n")
+    path.write_text(
+        "timestamp," + ",".join(f"c{i}" for i in range(3000)) + "\n2020-01-01," + ",".join(["1"] * 3000) + "\n"
+    )
     with pytest.raises(DataError, match=r"missing required column 'open'") as info:
         load_ohlcv(path)
     assert "(3001 in all)" in str(info.value) and len(str(info.value)) < 600
@@ -195,19 +198,30 @@ def test_a_full_disk_is_its_own_exit_code_not_unexpected(tmp_path: Path) -> None
     config = write_config(tmp_path, mode="quick")
     result = subprocess.run(
         [sys.executable, "-m", "hyperopt_cli", "start", "--config", str(config), "--run-dir", str(tmp_path / "run")],
-        cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(1000),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_file_size_limit(1000),
     )
     assert result.returncode == EXIT_STORAGE_FULL, result.stderr
-    assert one_error_line(result) == ("Error: a write failed: File too large; free some space (or raise the quota "
-                                      "or file size limit), then resume the run")
+    assert one_error_line(result) == (
+        "Error: a write failed: File too large; free some space (or raise the quota "
+        "or file size limit), then resume the run"
+    )
 
 
 def _tmpfs(folder: Path, size: str) -> bool:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
     folder.mkdir()
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 @pytest.mark.slow
@@ -260,21 +274,29 @@ def test_status_of_a_zero_byte_study_db_leaves_it_untouched(tmp_path: Path) -> N
     assert db.stat().st_size == 0, "a reader wrote an Optuna schema into the study file"
 
 
-@pytest.mark.parametrize(("state", "message"), [
-    ({"status": "paused", "progress": 5}, "'progress' must be an object or null, got a number"),
-    ({"status": "paused", "groups": ["learning_rate"]}, "'groups' must be an object or null, got a list"),
-    ({"status": "paused", "groups": {"learning_rate": "done"}}, "groups['learning_rate'] must be an object, got a string"),
-    ({"status": ["running"]}, "'status' must be a string, got a list"),
-    ({"status": "paused", "workers": "x"}, "'workers' must be an object or null, got a string"),
-])
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"status": "paused", "progress": 5}, "'progress' must be an object or null, got a number"),
+        ({"status": "paused", "groups": ["learning_rate"]}, "'groups' must be an object or null, got a list"),
+        (
+            {"status": "paused", "groups": {"learning_rate": "done"}},
+            "groups['learning_rate'] must be an object, got a string",
+        ),
+        ({"status": ["running"]}, "'status' must be a string, got a list"),
+        ({"status": "paused", "workers": "x"}, "'workers' must be an object or null, got a string"),
+    ],
+)
 def test_wrong_types_in_state_json_are_exit_6(tmp_path: Path, state: dict[str, object], message: str) -> None:
     run = tiny_run_dir(tmp_path)
     (run / rundir.STATE_FILE).write_text(json.dumps(state))
     for command in ("status", "results"):
         result = hyperopt(command, run, cwd=tmp_path, timeout=120)
         assert result.returncode == EXIT_RUN_STATE, (command, result.stderr)
-        assert one_error_line(result) == (f"Error: {run / rundir.STATE_FILE}: {message}; restore the file, or delete "
-                                          "it to have it rebuilt from the studies")
+        assert one_error_line(result) == (
+            f"Error: {run / rundir.STATE_FILE}: {message}; restore the file, or delete "
+            "it to have it rebuilt from the studies"
+        )
 
 
 def test_wrong_types_in_results_json_are_exit_6(tmp_path: Path) -> None:

@@ -16,7 +16,9 @@ from hyperopt_cli.training.model import LSTMClassifier
 
 @pytest.fixture(scope="module")
 def data() -> PreparedData:
-    return DataPreparer(synthetic_ohlcv(1500, seed=3), DataConfig(window=8)).prepare(LabelsConfig(), ("returns", "candle"))
+    return DataPreparer(synthetic_ohlcv(1500, seed=3), DataConfig(window=8)).prepare(
+        LabelsConfig(), ("returns", "candle")
+    )
 
 
 def model_blind_to(data: PreparedData, family: str) -> LSTMClassifier:
@@ -33,8 +35,11 @@ def model_blind_to(data: PreparedData, family: str) -> LSTMClassifier:
 def test_a_family_the_model_cannot_see_scores_exactly_zero(data: PreparedData) -> None:
     out = permutation_importance([model_blind_to(data, "candle")], data.test, data.feature_names, seed=1)
     assert set(out["families"]) == {"returns", "candle"}
-    assert out["families"]["candle"] == {"columns": list(FAMILIES["candle"]), "macro_f1_drop": 0.0,
-                                         "cross_entropy_rise": 0.0}
+    assert out["families"]["candle"] == {
+        "columns": list(FAMILIES["candle"]),
+        "macro_f1_drop": 0.0,
+        "cross_entropy_rise": 0.0,
+    }
     assert out["families"]["returns"]["cross_entropy_rise"] != 0.0
     assert out["block_samples"] == len(data.test)
 
@@ -63,10 +68,14 @@ def test_cross_entropy_is_the_mean_negative_log_probability_of_the_true_class() 
 
 
 def test_rows_rank_by_cross_entropy_rise() -> None:
-    importance = {"families": {
-        "candle": {"columns": ["range", "body"], "macro_f1_drop": 0.01, "cross_entropy_rise": 0.002},
-        "returns": {"columns": ["ret_1"], "macro_f1_drop": 0.05, "cross_entropy_rise": 0.03},
-    }}
-    assert importance_rows(importance) == [["returns", "ret_1", "+0.0500", "+0.0300"],
-                                           ["candle", "range, body", "+0.0100", "+0.0020"]]
+    importance = {
+        "families": {
+            "candle": {"columns": ["range", "body"], "macro_f1_drop": 0.01, "cross_entropy_rise": 0.002},
+            "returns": {"columns": ["ret_1"], "macro_f1_drop": 0.05, "cross_entropy_rise": 0.03},
+        }
+    }
+    assert importance_rows(importance) == [
+        ["returns", "ret_1", "+0.0500", "+0.0300"],
+        ["candle", "range, body", "+0.0100", "+0.0020"],
+    ]
     assert importance_rows(None) == []

@@ -16,7 +16,7 @@ ADDED_BY_RESULTS = {"status", "complete", "trials_per_hour"}  # `results` adds t
 def documented_keys() -> set[str]:
     """The keys at the top level of the `results --json` block: on lines indented two spaces, outside braces."""
     text = DOC.read_text(encoding="utf-8")
-    block = text[text.index("## `results --json`"):].split("```\n", 2)[1]
+    block = text[text.index("## `results --json`") :].split("```\n", 2)[1]
     keys = set()
     for line in block.splitlines():
         if not re.match(r'^  "', line):

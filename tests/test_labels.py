@@ -15,8 +15,9 @@ from hyperopt_cli.data.labels import barrier_labels, ewm_vol, triple_barrier_lab
 
 
 def labels_cfg(horizon: int, take_profit: float, stop_loss: float, threshold: float, vol_span: int) -> LabelsConfig:
-    return LabelsConfig(horizon=horizon, take_profit=take_profit, stop_loss=stop_loss, threshold=threshold,
-                        vol_span=vol_span)
+    return LabelsConfig(
+        horizon=horizon, take_profit=take_profit, stop_loss=stop_loss, threshold=threshold, vol_span=vol_span
+    )
 
 
 def brute_vol(close: list[float], vol_span: int) -> list[float]:
@@ -144,7 +145,9 @@ def test_a_return_exactly_on_the_stop_loss_does_not_touch_it() -> None:
     on_the_stop = np.array([2.0, 1.0, 1.0])
     labels, valid = barrier_labels(on_the_stop, vol, horizon=1, take_profit=5.0, stop_loss=r, threshold=5.0)
     assert labels[0] == 0 and valid[0]  # on the stop, inside the vertical threshold: HOLD
-    labels, _ = barrier_labels(on_the_stop, vol, horizon=1, take_profit=5.0, stop_loss=np.nextafter(r, 0), threshold=5.0)
+    labels, _ = barrier_labels(
+        on_the_stop, vol, horizon=1, take_profit=5.0, stop_loss=np.nextafter(r, 0), threshold=5.0
+    )
     assert labels[0] == -1  # a hair tighter stop is crossed: SELL
     # Met at bar 1, then the take-profit (1.5 log 2) crossed at bar 2 with log(8/2) = 2 log 2: BUY, not SELL.
     met_then_up = np.array([2.0, 1.0, 8.0, 8.0])

@@ -20,8 +20,14 @@ from test_faults import outcome, run_cli
 STUDY = "ml_hyperopt_learning_rate"
 # Rungs 2 -> 6 over two folds; pruner and racing off, so the ladder alone stops trials.
 SETUP: dict[str, Any] = {
-    "selection_folds": 2, "epochs_per_trial": 6, "rung_min_epochs": 2, "rung_eta": 3, "max_trials_per_group": 5,
-    "n_warmup_steps": 1000, "race_margin_se": None, "data__synthetic__n_bars": 2500,
+    "selection_folds": 2,
+    "epochs_per_trial": 6,
+    "rung_min_epochs": 2,
+    "rung_eta": 3,
+    "max_trials_per_group": 5,
+    "n_warmup_steps": 1000,
+    "race_margin_se": None,
+    "data__synthetic__n_bars": 2500,
     "search_space__learning_rate__learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
 }
 
@@ -62,8 +68,16 @@ def test_a_longer_training_continues_the_shorter_ones_checkpoint_bit_identically
     ckpt = tmp_path / "fold.pt"
     first = train_model(data, cfg, tiny_model(), epochs=2, seed=3, checkpoint_path=ckpt, checkpoint_tag="t")
     trained: list[int] = []
-    climbed = train_model(data, cfg, tiny_model(), epochs=5, seed=3, checkpoint_path=ckpt, checkpoint_tag="t",
-                          hooks=TrainHooks(on_epoch=lambda m: trained.append(m.epoch)))
+    climbed = train_model(
+        data,
+        cfg,
+        tiny_model(),
+        epochs=5,
+        seed=3,
+        checkpoint_path=ckpt,
+        checkpoint_tag="t",
+        hooks=TrainHooks(on_epoch=lambda m: trained.append(m.epoch)),
+    )
     at_once = train_model(data, cfg, tiny_model(), epochs=5, seed=3)
     assert len(first.history) == 2 and climbed.resumed_from_epoch == 2
     assert trained == [0, 1, 2, 3, 4]  # epochs 0-1 re-announced from the checkpoint, 2-4 trained
@@ -103,13 +117,19 @@ def test_only_promoted_trials_train_the_top_rung_and_only_they_complete(laddered
         earlier = [e.user_attrs.get("fold_units") for e in trials if e.number < t.number]
         again = rung_decision(t.user_attrs["fold_units"], [u for u in earlier if u], 0, 2, "minimize", 3)
         assert not again.promoted and (again.rank, again.among, again.keep) == (
-            record["rank"], record["among"], record["keep"])
+            record["rank"],
+            record["among"],
+            record["keep"],
+        )
         assert again.rank > again.keep
     completed = [t for t in trials if t.state.name == "COMPLETE"]
     assert all(t.user_attrs["budget_epochs"] == 6 for t in completed)
     for t in completed[1:]:  # a challenger that climbed ranked in the best third at rung 1 among those before it
-        earlier = [folds_value(units_at(e.user_attrs["fold_units"], 2), "minimize") for e in trials
-                   if e.number < t.number and reached(e.user_attrs.get("fold_units"), 2, 2)]
+        earlier = [
+            folds_value(units_at(e.user_attrs["fold_units"], 2), "minimize")
+            for e in trials
+            if e.number < t.number and reached(e.user_attrs.get("fold_units"), 2, 2)
+        ]
         mine = folds_value(units_at(t.user_attrs["fold_units"], 2), "minimize")
         assert mine is not None and sum(v <= mine for v in earlier if v is not None) + 1 <= -(-(len(earlier) + 1) // 3)
 
@@ -120,8 +140,9 @@ def test_trials_and_show_say_the_rung_a_trial_stopped_at(laddered_run: Path) -> 
     assert {r["number"] for r in rows if r["pruned_by"] == "rung"} == stopped
     assert all(r["epochs_run"] == 2 for r in rows if r["number"] in stopped)
     assert all(r["epochs_run"] == 6 for r in rows if r["state"] == "COMPLETE")
-    shown = json.loads(hyperopt("show", laddered_run, "learning_rate", str(min(stopped)), "--json",
-                                cwd=laddered_run.parent).stdout)
+    shown = json.loads(
+        hyperopt("show", laddered_run, "learning_rate", str(min(stopped)), "--json", cwd=laddered_run.parent).stdout
+    )
     assert shown["rung"]["epochs"] == 2 and shown["rung"]["rank"] > shown["rung"]["keep"]
     assert "rung, 2 epochs" in hyperopt("trials", laddered_run, cwd=laddered_run.parent).stdout
     made = hyperopt("report", laddered_run, "--out", laddered_run.parent / "report", cwd=laddered_run.parent)
@@ -131,8 +152,9 @@ def test_trials_and_show_say_the_rung_a_trial_stopped_at(laddered_run: Path) -> 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["after_rung:2", "after_epoch:9"])
-def test_a_kill_in_the_middle_of_a_promotion_resumes_bit_identical(laddered_run: Path, tmp_path: Path,
-                                                                     fault: str) -> None:
+def test_a_kill_in_the_middle_of_a_promotion_resumes_bit_identical(
+    laddered_run: Path, tmp_path: Path, fault: str
+) -> None:
     """kill -9 right after a rung decision, and during the incumbent's climb (epoch 9 of 12 reported):
     the resumed run trains and decides the same, every value and results.json equal."""
     cfg = write_config(tmp_path, **SETUP)
@@ -147,17 +169,22 @@ def test_a_kill_in_the_middle_of_a_promotion_resumes_bit_identical(laddered_run:
 @pytest.mark.slow
 def test_workers_share_the_rungs_in_a_full_run(tmp_path: Path) -> None:
     """Full mode, two workers on one journal study per group: every group's trials climb the same ladder."""
-    cfg = write_config(tmp_path, **{**SETUP, "max_trials_per_group": 4, "heartbeat_interval_s": 0.5,
-                                    "worker_timeout_s": 5.0})
+    cfg = write_config(
+        tmp_path, **{**SETUP, "max_trials_per_group": 4, "heartbeat_interval_s": 0.5, "worker_timeout_s": 5.0}
+    )
     run = tmp_path / "run"
-    done = hyperopt("start", "--config", cfg, "--mode", "full", "--run-dir", run, "--workers", "2", cwd=tmp_path,
-                    timeout=900)
+    done = hyperopt(
+        "start", "--config", cfg, "--mode", "full", "--run-dir", run, "--workers", "2", cwd=tmp_path, timeout=900
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads((run / "results.json").read_text())
     workers, groups = set(), list(results["group_results"])
     for group in groups:
-        trials = [t for t in load_run_study(run, f"ml_hyperopt_{group}").get_trials(deepcopy=False)
-                  if not t.user_attrs.get("surplus")]
+        trials = [
+            t
+            for t in load_run_study(run, f"ml_hyperopt_{group}").get_trials(deepcopy=False)
+            if not t.user_attrs.get("surplus")
+        ]
         workers.update(t.user_attrs.get("worker") for t in trials)
         for t in trials:
             if t.state.name == "COMPLETE":

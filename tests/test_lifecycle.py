@@ -15,8 +15,13 @@ from hyperopt_cli.run import rundir
 pytestmark = pytest.mark.slow
 
 # Slow enough per epoch that a signal lands mid-training: more bars, a few epochs.
-LONGER = {"data__synthetic__n_bars": 20000, "epochs_per_trial": 3, "model__hidden_size": 16,
-          "max_trials_per_group": 6, "convergence_patience": 10}
+LONGER = {
+    "data__synthetic__n_bars": 20000,
+    "epochs_per_trial": 3,
+    "model__hidden_size": 16,
+    "max_trials_per_group": 6,
+    "convergence_patience": 10,
+}
 
 
 def start_background(tmp_path: Path, run: Path, mode: str = "quick", **overrides):

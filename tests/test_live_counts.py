@@ -17,8 +17,14 @@ from hyperopt_cli.search.events import GroupEnd, GroupStart, RunStart, TrialEnd,
 from hyperopt_cli.search.summary import summarize
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, 0)
-UNMEASURED = {"estimated_hours": 2.82, "remaining_hours": 2.82, "total_trials": 6, "remaining_trials": 6,
-              "eta": "2026-12-01T15:00:00+00:00", "based_on": "timed batches"}
+UNMEASURED = {
+    "estimated_hours": 2.82,
+    "remaining_hours": 2.82,
+    "total_trials": 6,
+    "remaining_trials": 6,
+    "eta": "2026-12-01T15:00:00+00:00",
+    "based_on": "timed batches",
+}
 
 
 class Clock:
@@ -46,19 +52,41 @@ def _state(run_dir: Path, groups: dict[str, dict[str, object]], estimate: dict[s
 def test_counts_and_elapsed_come_from_the_storage_not_from_this_process(tmp_path: Path) -> None:
     clock = Clock()
     display = LiveDisplay(Console(file=io.StringIO()), clock=clock)
-    display.emit(RunStart(job_id="j", run_dir=str(tmp_path), mode="quick", groups=("learning_rate", "regularization"),
-                          time_estimate=UNMEASURED, max_trials=6))
+    display.emit(
+        RunStart(
+            job_id="j",
+            run_dir=str(tmp_path),
+            mode="quick",
+            groups=("learning_rate", "regularization"),
+            time_estimate=UNMEASURED,
+            max_trials=6,
+        )
+    )
     display.emit(GroupStart(group="learning_rate", finished=0))  # finished by workers before this owner saw it
     display.emit(GroupEnd(group="learning_rate", reason="budget", best_value=0.41, best_params={"lr": 0.01}))
     display.emit(GroupStart(group="regularization", finished=0))
     display.emit(TrialStart(group="regularization", trial=0, params={}))
     display.emit(TrialEnd(group="regularization", trial=0, state="COMPLETE", value=0.3))  # this process: 1 trial
-    _state(tmp_path, {
-        "learning_rate": {"status": "completed", "max_trials": 6, "wall_s": 78.0, "best_value": 0.41,
-                          "n_trials": {"complete": 3, "pruned": 3, "failed": 0}},
-        "regularization": {"status": "running", "max_trials": 6, "wall_s": 12.0, "best_value": 0.3,
-                           "n_trials": {"complete": 2, "pruned": 1, "failed": 0}},  # 3 of them, by three workers
-    }, UNMEASURED)
+    _state(
+        tmp_path,
+        {
+            "learning_rate": {
+                "status": "completed",
+                "max_trials": 6,
+                "wall_s": 78.0,
+                "best_value": 0.41,
+                "n_trials": {"complete": 3, "pruned": 3, "failed": 0},
+            },
+            "regularization": {
+                "status": "running",
+                "max_trials": 6,
+                "wall_s": 12.0,
+                "best_value": 0.3,
+                "n_trials": {"complete": 2, "pruned": 1, "failed": 0},
+            },  # 3 of them, by three workers
+        },
+        UNMEASURED,
+    )
     text = _render(display)
     assert _row(text, "learning_rate")[2:5] == ["6/6", "3", "0"] and _row(text, "learning_rate")[-1] == "0:01:18"
     assert _row(text, "regularization")[2:4] == ["3/6", "1"] and _row(text, "regularization")[-1] == "0:00:12"
@@ -66,8 +94,9 @@ def test_counts_and_elapsed_come_from_the_storage_not_from_this_process(tmp_path
 
 def test_an_unmeasured_estimate_is_not_shown_as_a_number(tmp_path: Path) -> None:
     display = LiveDisplay(Console(file=io.StringIO()), clock=Clock())
-    display.emit(RunStart(job_id="j", run_dir=str(tmp_path), mode="quick", groups=("learning_rate",),
-                          time_estimate=UNMEASURED))
+    display.emit(
+        RunStart(job_id="j", run_dir=str(tmp_path), mode="quick", groups=("learning_rate",), time_estimate=UNMEASURED)
+    )
     text = _render(display)
     assert "remaining: measured once the first trials finish (6 trials to go)" in text
     assert "2.8" not in text and "ETA" not in text
@@ -89,11 +118,20 @@ def test_trials_on_several_workers_run_at_once_and_the_final_evaluation_alone() 
 
 
 def _trial(number: int, start_s: float, end_s: float) -> FrozenTrial:
-    return FrozenTrial(number=number, state=TrialState.COMPLETE, value=0.1, values=None,
-                       datetime_start=T0 + dt.timedelta(seconds=start_s),
-                       datetime_complete=T0 + dt.timedelta(seconds=end_s), params={}, distributions={},
-                       user_attrs={"train_seconds": end_s - start_s}, system_attrs={}, intermediate_values={},
-                       trial_id=number)
+    return FrozenTrial(
+        number=number,
+        state=TrialState.COMPLETE,
+        value=0.1,
+        values=None,
+        datetime_start=T0 + dt.timedelta(seconds=start_s),
+        datetime_complete=T0 + dt.timedelta(seconds=end_s),
+        params={},
+        distributions={},
+        user_attrs={"train_seconds": end_s - start_s},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=number,
+    )
 
 
 def test_a_groups_wall_time_spans_its_workers_trials_instead_of_adding_them() -> None:

@@ -95,10 +95,13 @@ def test_build_loss_follows_the_config(use_focal: bool, use_weights: bool) -> No
     assert torch.allclose(loss, expected)
 
 
-@pytest.mark.parametrize(("focal", "uniform_logits_loss"), [
-    (False, math.log(3)),  # p = 1/3 for every class and sum(q) = 1: -log(1/3)
-    (True, (2 / 3) ** 2 * math.log(3)),  # times (1 - p)^gamma with gamma = 2
-])
+@pytest.mark.parametrize(
+    ("focal", "uniform_logits_loss"),
+    [
+        (False, math.log(3)),  # p = 1/3 for every class and sum(q) = 1: -log(1/3)
+        (True, (2 / 3) ** 2 * math.log(3)),  # times (1 - p)^gamma with gamma = 2
+    ],
+)
 def test_build_loss_accepts_missing_class_weights(focal: bool, uniform_logits_loss: float) -> None:
     """use_class_weights without weights is the unweighted loss, not an error nor some other loss."""
     cfg = TrainerConfig(use_class_weights=True, use_focal_loss=focal, focal_gamma=2.0, label_smoothing=0.1)

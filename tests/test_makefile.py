@@ -13,8 +13,12 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def dry_run(target: str, tmp_path: Path, *variables: str) -> list[str]:
-    out = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(ROOT), target, f"VENV={tmp_path / 'venv'}", *variables],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["make", "-n", "--no-print-directory", "-C", str(ROOT), target, f"VENV={tmp_path / 'venv'}", *variables],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -56,6 +60,8 @@ def test_make_test_installs_system_packages_unless_system_deps_is_0(tmp_path: Pa
 
 def test_make_test_lints_types_and_layers_before_the_suite(tmp_path: Path) -> None:
     lines = dry_run("test", tmp_path, "SYSTEM_DEPS=0")
-    steps = [next(i for i, line in enumerate(lines) if tool in line)
-             for tool in ("ruff check src tests bench", "/bin/mypy", "/bin/lint-imports", "-m pytest -q")]
+    steps = [
+        next(i for i, line in enumerate(lines) if tool in line)
+        for tool in ("ruff check src tests bench", "/bin/mypy", "/bin/lint-imports", "-m pytest -q")
+    ]
     assert steps == sorted(steps), lines  # ruff, mypy, lint-imports, then pytest

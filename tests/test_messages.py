@@ -47,8 +47,9 @@ def test_mode_group_without_target_names_the_flag(tmp_path: Path) -> None:
 def test_start_into_a_completed_run_does_not_suggest_a_resume_that_refuses(run: Any, tmp_path: Path) -> None:
     run_dir, data, _ = run
     cfg = write_config(tmp_path)
-    shown = hyperopt("start", "--config", cfg, "--mode", "quick", "--data", data, "--run-dir", run_dir, cwd=tmp_path,
-                     timeout=120)
+    shown = hyperopt(
+        "start", "--config", cfg, "--mode", "quick", "--data", data, "--run-dir", run_dir, cwd=tmp_path, timeout=120
+    )
     assert shown.returncode == 6, shown.stderr
     assert "already holds a completed run" in shown.stderr and "--more-trials N" in shown.stderr
     assert "continue it with" not in shown.stderr
@@ -64,7 +65,14 @@ def test_resume_of_a_completed_run_prints_only_its_error(run: Any, tmp_path: Pat
 
 def test_one_trial_is_one_trial() -> None:
     assert "(1 trial to go)" in describe_remaining({"remaining_trials": 1})
-    line = plain_line(RunStart(job_id="j", run_dir="r", mode="quick", groups=("learning_rate",),
-                               time_estimate={"total_trials": 1, "remaining_trials": 1}))
+    line = plain_line(
+        RunStart(
+            job_id="j",
+            run_dir="r",
+            mode="quick",
+            groups=("learning_rate",),
+            time_estimate={"total_trials": 1, "remaining_trials": 1},
+        )
+    )
     assert line is not None and "1 trial," in line and "1 trials" not in line
     assert "1 trial already finished" in (plain_line(GroupStart(group="g", finished=1)) or "")

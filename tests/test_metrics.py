@@ -65,15 +65,18 @@ def test_empty_input_gives_zeros_not_errors() -> None:
     assert trading_score(np.array([], int), np.array([])) == 0.0
 
 
-@pytest.mark.parametrize(("pred", "returns", "by_hand"), [
-    # positions +1 -1 0 +1 (mean .25); mean r = 0 so cov = mean(s*r) = -.0025; var r = .003/4: -1/sqrt(120)
-    ([2, 0, 1, 2], [0.02, -0.01, 0.03, -0.04], -1 / math.sqrt(120)),
-    # always BUY on a rising market: a constant signal scores exactly 0 (market-neutral)
-    ([2, 2, 2, 2], [0.03, 0.01, 0.02, 0.02], 0.0),
-    # SELL where it falls, HOLD elsewhere: mean(s*r) = .0075, mean s = -.5, mean r = -.0025,
-    # cov = .0075 - .00125 = .00625; var r = .000875/4
-    ([0, 1, 0, 1], [-0.02, 0.02, -0.01, 0.0], 0.00625 / math.sqrt(0.00021875)),
-])
+@pytest.mark.parametrize(
+    ("pred", "returns", "by_hand"),
+    [
+        # positions +1 -1 0 +1 (mean .25); mean r = 0 so cov = mean(s*r) = -.0025; var r = .003/4: -1/sqrt(120)
+        ([2, 0, 1, 2], [0.02, -0.01, 0.03, -0.04], -1 / math.sqrt(120)),
+        # always BUY on a rising market: a constant signal scores exactly 0 (market-neutral)
+        ([2, 2, 2, 2], [0.03, 0.01, 0.02, 0.02], 0.0),
+        # SELL where it falls, HOLD elsewhere: mean(s*r) = .0075, mean s = -.5, mean r = -.0025,
+        # cov = .0075 - .00125 = .00625; var r = .000875/4
+        ([0, 1, 0, 1], [-0.02, 0.02, -0.01, 0.0], 0.00625 / math.sqrt(0.00021875)),
+    ],
+)
 def test_trading_score_formula(pred: list[int], returns: list[float], by_hand: float) -> None:
     """Hand-computed values of cov(s, r) / std(r)."""
     assert trading_score(np.array(pred), np.array(returns)) == pytest.approx(by_hand, rel=1e-9, abs=1e-15)

@@ -32,8 +32,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str,
 def _manifest_stub(n_features: int, window: int) -> dict[str, Any]:
     model = tiny_model()
     return {
-        "architecture": {"n_features": n_features, "hidden_size": model.hidden_size, "num_layers": model.num_layers,
-                         "dropout": 0.2},
+        "architecture": {
+            "n_features": n_features,
+            "hidden_size": model.hidden_size,
+            "num_layers": model.num_layers,
+            "dropout": 0.2,
+        },
         "features": {"names": [f"f{i}" for i in range(n_features)], "window": window},
         "scaler": {"mean": [0.0] * n_features, "std": [1.0] * n_features},
     }
@@ -62,7 +66,11 @@ def test_the_manifest_says_everything_predict_needs(run: Any) -> None:
     preparer = DataPreparer(load_ohlcv(data_file), cfg.data)
     data = preparer.prepare(labels_cfg)
     assert manifest["features"]["names"] == list(data.feature_names) and manifest["features"]["window"] == 8
-    assert manifest["labels"]["horizon"] == labels_cfg.horizon and manifest["labels"]["class_names"] == ["SELL", "HOLD", "BUY"]
+    assert manifest["labels"]["horizon"] == labels_cfg.horizon and manifest["labels"]["class_names"] == [
+        "SELL",
+        "HOLD",
+        "BUY",
+    ]
     state = rundir.read_json(run_dir / rundir.STATE_FILE)
     assert manifest["data"]["sha256"] == state["data"]["sha256"]
     assert manifest["training"]["bar_seconds"] == 3600.0

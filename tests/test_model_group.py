@@ -69,8 +69,14 @@ def test_model_ranges_must_propose_whole_numbers_their_fields_accept() -> None:
     with pytest.raises(ConfigError, match=r"search_space.model.window: every value must be a whole number >= 2, got 1"):
         load_config(None, ["search_space.model.window.choices=[1,8]"])
     with pytest.raises(ConfigError, match="search_space.model.hidden_size must be of type int or categorical"):
-        load_config(None, ["search_space.model.hidden_size.type=float", "search_space.model.hidden_size.low=1",
-                           "search_space.model.hidden_size.high=8"])
+        load_config(
+            None,
+            [
+                "search_space.model.hidden_size.type=float",
+                "search_space.model.hidden_size.low=1",
+                "search_space.model.hidden_size.high=8",
+            ],
+        )
     with pytest.raises(ConfigError, match="search_space.model.num_layers: every value must be a whole number"):
         load_config(None, ["search_space.model.num_layers.high=100"])
 
@@ -112,8 +118,9 @@ def test_a_window_longer_than_the_samples_allow_is_refused() -> None:
 # ----------------------------------------------------------------- a trial
 
 
-def test_a_model_trial_trains_its_own_architecture_on_its_own_window(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_trial_trains_its_own_architecture_on_its_own_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tiny("selection_folds=2")
     seen: list[tuple[int, int, int, int]] = []
     real = group_module.train_model
@@ -125,9 +132,19 @@ def test_a_model_trial_trains_its_own_architecture_on_its_own_window(tmp_path: P
 
     monkeypatch.setattr(group_module, "train_model", spy)
     preparer = DataPreparer.for_run(synthetic_ohlcv(1500, seed=3), cfg)
-    search = GroupSearch(cfg, tmp_path, "model", dict(cfg.search_space["model"]), {}, preparer, NullSink(),
-                         threading.Event(), TimeBudget(1.0, 0.0), on_progress=lambda: None,
-                         checkpoints=tmp_path / "checkpoints")
+    search = GroupSearch(
+        cfg,
+        tmp_path,
+        "model",
+        dict(cfg.search_space["model"]),
+        {},
+        preparer,
+        NullSink(),
+        threading.Event(),
+        TimeBudget(1.0, 0.0),
+        on_progress=lambda: None,
+        checkpoints=tmp_path / "checkpoints",
+    )
     search.study.enqueue_trial({"hidden_size": 8, "num_layers": 2, "window": 16})
     asked = search.study.ask()
     asked.set_user_attr(WORKER_ATTR, search.me.key)  # as the group's loop does: this worker's trial
@@ -145,9 +162,16 @@ def model_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
     """A model-group run whose only candidate (8 units, 2 layers, window 16) is not the configured one."""
     from model_helpers import finished_run
 
-    return finished_run(tmp_path_factory.mktemp("model_group"), "mode=group", "target_group=model",
-                        "search_space.model.hidden_size.choices=[8]", "search_space.model.num_layers.low=2",
-                        "search_space.model.window.choices=[16]", "run_check=false", "pbo_keep_level=null")
+    return finished_run(
+        tmp_path_factory.mktemp("model_group"),
+        "mode=group",
+        "target_group=model",
+        "search_space.model.hidden_size.choices=[8]",
+        "search_space.model.num_layers.low=2",
+        "search_space.model.window.choices=[16]",
+        "run_check=false",
+        "pbo_keep_level=null",
+    )
 
 
 CHOSEN = {"hidden_size": 8, "num_layers": 2, "window": 16}
@@ -168,7 +192,8 @@ def test_the_final_model_has_the_chosen_architecture_and_window(model_run: tuple
 
 @pytest.mark.slow  # a whole search with its final evaluation (~12 s)
 def test_predict_with_the_chosen_window_reproduces_the_scored_predictions(
-        model_run: tuple[Path, Path, dict[str, Any]]) -> None:
+    model_run: tuple[Path, Path, dict[str, Any]],
+) -> None:
     from hyperopt_cli.model.predict import predict_file
 
     run, data, results = model_run
@@ -180,8 +205,9 @@ def test_predict_with_the_chosen_window_reproduces_the_scored_predictions(
 
 
 @pytest.mark.slow  # a whole search with its final evaluation (~12 s)
-def test_export_writes_the_chosen_architecture_and_window(model_run: tuple[Path, Path, dict[str, Any]],
-                                                          tmp_path: Path) -> None:
+def test_export_writes_the_chosen_architecture_and_window(
+    model_run: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
     from hyperopt_cli.run.export import export_config
 
     run, _, _ = model_run
@@ -191,8 +217,9 @@ def test_export_writes_the_chosen_architecture_and_window(model_run: tuple[Path,
 
 
 @pytest.mark.slow  # a whole search with its final evaluation (~12 s)
-def test_refit_trains_the_chosen_architecture_on_the_chosen_window(model_run: tuple[Path, Path, dict[str, Any]],
-                                                                   tmp_path: Path) -> None:
+def test_refit_trains_the_chosen_architecture_on_the_chosen_window(
+    model_run: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
     from hyperopt_cli.model.artifact import load_model, read_manifest
     from hyperopt_cli.run.export import refit
 

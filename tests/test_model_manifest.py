@@ -28,8 +28,13 @@ def _model_folder(root: Path) -> Path:
     """A valid one-member model folder (untrained weights: only the manifest's checks are under test)."""
     model = LSTMClassifier(N_FEATURES, HIDDEN, LAYERS, 0.0)
     manifest = {
-        "architecture": {"n_features": N_FEATURES, "hidden_size": HIDDEN, "num_layers": LAYERS, "dropout": 0.0,
-                         "n_classes": 3},
+        "architecture": {
+            "n_features": N_FEATURES,
+            "hidden_size": HIDDEN,
+            "num_layers": LAYERS,
+            "dropout": 0.0,
+            "n_classes": 3,
+        },
         "features": {"names": NAMES, "window": 8},
         "scaler": {"mean": [0.0] * N_FEATURES, "std": [1.0] * N_FEATURES},
     }

@@ -26,8 +26,10 @@ from test_optimizer import Recorder, StopOn
 def trials_of(run: Path, cfg: Any, group: str) -> list[tuple[Any, ...]]:
     """(number, state, params, value, fixed params) of every trial of a group."""
     study = storage.load_study(cfg, run, group)
-    return [(t.number, t.state.name, t.params, t.value, t.user_attrs.get("fixed_params"))
-            for t in study.get_trials(deepcopy=False)]
+    return [
+        (t.number, t.state.name, t.params, t.value, t.user_attrs.get("fixed_params"))
+        for t in study.get_trials(deepcopy=False)
+    ]
 
 
 def finished(run: Path, cfg: Any, group: str) -> int:
@@ -167,8 +169,10 @@ def test_cli_more_trials_killed_mid_way_then_a_plain_resume_matches_a_straight_e
     assert read_state(run)["status"] == "completed"
     table = [row[1:] for row in trial_table(run)]
     assert table == [row[1:] for row in trial_table(straight)] and len(table) == 4
-    assert json.loads((run / rundir.RESULTS_FILE).read_text())["best_params"] == \
-        json.loads((straight / rundir.RESULTS_FILE).read_text())["best_params"]
+    assert (
+        json.loads((run / rundir.RESULTS_FILE).read_text())["best_params"]
+        == json.loads((straight / rundir.RESULTS_FILE).read_text())["best_params"]
+    )
 
 
 def test_study_records_reopen_a_group_only_until_it_finishes_its_extension() -> None:
@@ -182,7 +186,6 @@ def test_study_records_reopen_a_group_only_until_it_finishes_its_extension() -> 
     finished = {**extended, "group_done": {"reason": "budget", "extensions": 1}}
     assert group_done_of(finished) is not None and not extension_open(finished)
     assert trial_limits({}, 2).max_trials == 2
-
 
 
 @pytest.mark.slow

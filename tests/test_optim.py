@@ -26,6 +26,7 @@ def test_same_weights_and_state_as_torch_adamw() -> None:
     ours, our_state = _train(lambda params: adamw(params, lr=1e-2, weight_decay=0.05))
     theirs, their_state = _train(lambda params: torch.optim.AdamW(params, lr=1e-2, weight_decay=0.05))
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
     def hyperparameters(state: dict) -> list[dict]:  # ours runs multi-tensor (foreach): same numbers, fewer calls
         return [{k: v for k, v in group.items() if k != "foreach"} for group in state["param_groups"]]
 

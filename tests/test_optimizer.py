@@ -186,15 +186,22 @@ def test_time_budget_is_summed_across_restarts(tmp_path: Path) -> None:
 @pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 def test_diverging_trial_fails_and_the_search_goes_on(tmp_path: Path) -> None:
     cfg = tiny(
-        "mode=quick", "max_trials_per_group=3", "n_startup_trials=3", "trainer.grad_clip=0",
-        "search_space.learning_rate.learning_rate.low=1e6", "search_space.learning_rate.learning_rate.high=1e9",
+        "mode=quick",
+        "max_trials_per_group=3",
+        "n_startup_trials=3",
+        "trainer.grad_clip=0",
+        "search_space.learning_rate.learning_rate.low=1e6",
+        "search_space.learning_rate.learning_rate.high=1e9",
     )
     events = Recorder()
     results = HyperparameterOptimizer(cfg, tmp_path / "run", events=events).optimize()
     group = results["group_results"]["learning_rate"]
     assert group["n_trials"]["failed"] >= 1 and group["n_trials"]["finished"] == 3
     failed = study(tmp_path / "run", cfg, "learning_rate").trials[group["failed_trials"][0]]
-    assert "training loss became nan" in failed.user_attrs["fail_reason"].lower() or " inf " in failed.user_attrs["fail_reason"]
+    assert (
+        "training loss became nan" in failed.user_attrs["fail_reason"].lower()
+        or " inf " in failed.user_attrs["fail_reason"]
+    )
     assert results["test_metrics"] is not None
 
 
@@ -286,8 +293,9 @@ def test_run_started_by_an_older_version_without_newer_keys_resumes(tmp_path: Pa
 
 @pytest.mark.slow  # a full run
 def test_trials_are_scored_over_selection_folds_and_the_final_model_trains_the_chosen_epochs(tmp_path: Path) -> None:
-    cfg = tiny("mode=quick", "selection_folds=2", "epochs_per_trial=3", "n_warmup_steps=10",
-               "data.synthetic.n_bars=2500")
+    cfg = tiny(
+        "mode=quick", "selection_folds=2", "epochs_per_trial=3", "n_warmup_steps=10", "data.synthetic.n_bars=2500"
+    )
     run = tmp_path / "run"
     results = HyperparameterOptimizer(cfg, run).optimize()
     trials = [t for t in study(run, cfg, "learning_rate").trials if t.state.name == "COMPLETE"]
@@ -309,10 +317,18 @@ def test_trials_are_scored_over_selection_folds_and_the_final_model_trains_the_c
 @pytest.mark.slow  # a whole search with its final evaluation (~8 s)
 def test_a_label_setting_with_a_vanishing_class_is_refused_untrained(tmp_path: Path) -> None:
     # A threshold of 30 vol units: nearly every label is HOLD, so every trial's labels are degenerate.
-    cfg = tiny("mode=group", "target_group=triple_barrier", "max_trials_per_group=2", "incumbent_first=false",
-               "search_space.triple_barrier.threshold.low=30", "search_space.triple_barrier.threshold.high=31",
-               "search_space.triple_barrier.take_profit.low=40", "search_space.triple_barrier.take_profit.high=41",
-               "search_space.triple_barrier.stop_loss.low=40", "search_space.triple_barrier.stop_loss.high=41")
+    cfg = tiny(
+        "mode=group",
+        "target_group=triple_barrier",
+        "max_trials_per_group=2",
+        "incumbent_first=false",
+        "search_space.triple_barrier.threshold.low=30",
+        "search_space.triple_barrier.threshold.high=31",
+        "search_space.triple_barrier.take_profit.low=40",
+        "search_space.triple_barrier.take_profit.high=41",
+        "search_space.triple_barrier.stop_loss.low=40",
+        "search_space.triple_barrier.stop_loss.high=41",
+    )
     run = tmp_path / "run"
     events = Recorder()
     results = HyperparameterOptimizer(cfg, run, events=events).optimize()
@@ -334,8 +350,10 @@ def test_results_command_prints_the_pbo_the_epochs_and_which_inputs_the_model_us
     run, _, results, _ = full_run
     shown = CliRunner().invoke(app, ["results", str(run)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
-    assert f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {results['pbo']:.2f}" \
+    assert (
+        f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {results['pbo']:.2f}"
         in shown.stdout
+    )
     assert f"the final model trained {results['epochs']} epochs" in shown.stdout
     assert "permutation importance" in shown.stdout and "cross-entropy rise" in shown.stdout
     assert f"probability of backtest overfitting {results['pbo']:.2f}" in shown.stdout  # in the verdict line

@@ -65,14 +65,26 @@ def run_processes(owner: psutil.Process) -> list[psutil.Process]:
 
 @pytest.mark.slow
 def test_kill_9_of_the_owner_leaves_no_process_of_the_run(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, max_trials_per_group=40, convergence_patience=40, epochs_per_trial=3,
-                       data__synthetic__n_bars=4000, heartbeat_interval_s=0.5, worker_timeout_s=5.0)
+    cfg = write_config(
+        tmp_path,
+        max_trials_per_group=40,
+        convergence_patience=40,
+        epochs_per_trial=3,
+        data__synthetic__n_bars=4000,
+        heartbeat_interval_s=0.5,
+        worker_timeout_s=5.0,
+    )
     run = tmp_path / "run"
     owner = spawn("start", "--config", cfg, "--mode", "quick", "--run-dir", run, "--workers", "2", cwd=tmp_path)
     try:
-        wait_for(lambda: len(list((run / "workers").glob("*.json"))) == 1
-                 and (read_state(run).get("progress") or {}).get("current_epoch") is not None,
-                 timeout=240, what="the owner and its worker both training")
+        wait_for(
+            lambda: (
+                len(list((run / "workers").glob("*.json"))) == 1
+                and (read_state(run).get("progress") or {}).get("current_epoch") is not None
+            ),
+            timeout=240,
+            what="the owner and its worker both training",
+        )
         procs = run_processes(psutil.Process(owner.pid))
         assert len(procs) >= 2, procs
         killed = time.monotonic()

@@ -161,8 +161,10 @@ def test_a_one_bar_file_among_many_is_refused_before_the_rest_load(tmp_path: Pat
 
 def test_a_symbol_with_one_bar_is_refused_by_name() -> None:
     with pytest.raises(DataError, match="symbol ONE has fewer than 2 bars"):
-        DataPreparer([named(synthetic_ohlcv(500, seed=1), "X"), named(synthetic_ohlcv(500, seed=2).iloc[:1], "ONE")],
-                     DataConfig())
+        DataPreparer(
+            [named(synthetic_ohlcv(500, seed=1), "X"), named(synthetic_ohlcv(500, seed=2).iloc[:1], "ONE")],
+            DataConfig(),
+        )
 
 
 def test_two_inputs_with_one_symbol_name_are_refused() -> None:
@@ -180,11 +182,18 @@ def test_the_time_bootstrap_does_not_count_a_copied_symbol_as_new_evidence() -> 
     returns = rng.normal(size=n)
     times = np.arange(n).astype("datetime64[h]").astype("datetime64[ns]")
     one = paired_bootstrap(labels, returns, model, base, block_length=8, seed=1, n_resamples=300)
-    twice = paired_bootstrap(np.repeat(labels, 2), np.repeat(returns, 2), np.repeat(model, 2), np.repeat(base, 2),
-                             block_length=8, seed=1, n_resamples=300, times=np.repeat(times, 2))
+    twice = paired_bootstrap(
+        np.repeat(labels, 2),
+        np.repeat(returns, 2),
+        np.repeat(model, 2),
+        np.repeat(base, 2),
+        block_length=8,
+        seed=1,
+        n_resamples=300,
+        times=np.repeat(times, 2),
+    )
     np.testing.assert_allclose(one[0], twice[0], atol=1e-12)
     np.testing.assert_allclose(one[1], twice[1], atol=1e-9)
-
 
 
 def test_correlated_symbols_do_not_fake_a_narrow_interval() -> None:
@@ -198,8 +207,9 @@ def test_correlated_symbols_do_not_fake_a_narrow_interval() -> None:
     times = np.arange(n_times).astype("datetime64[h]").astype("datetime64[ns]")
     args = [np.repeat(x, copies) for x in (labels, rng.normal(size=n_times), model)]
     naive = compare(*args, {"b": np.repeat(base, copies)}, block_length=run, seed=1, n_resamples=600)
-    timed = compare(*args, {"b": np.repeat(base, copies)}, block_length=run, seed=1, n_resamples=600,
-                    times=np.repeat(times, copies))
+    timed = compare(
+        *args, {"b": np.repeat(base, copies)}, block_length=run, seed=1, n_resamples=600, times=np.repeat(times, copies)
+    )
     width = lambda v: v.interval_macro_f1[1] - v.interval_macro_f1[0]  # noqa: E731
     assert width(naive) < 0.75 * width(timed)
 

@@ -53,7 +53,8 @@ def single_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_results_json_holds_each_symbol_and_their_samples_add_up_to_the_pooled_ones(
-        panel_run: tuple[Path, dict[str, Any]]) -> None:
+    panel_run: tuple[Path, dict[str, Any]],
+) -> None:
     _, results = panel_run
     per_symbol = results["symbols"]
     assert list(per_symbol) == list(SYMBOLS)
@@ -83,14 +84,16 @@ def test_each_symbol_is_judged_against_its_own_best_baseline(panel_run: tuple[Pa
         best = max(baselines, key=lambda k: baselines[k]["macro_f1"])
         assert baselines[verdict["baseline"]]["macro_f1"] == baselines[best]["macro_f1"], name
         assert verdict["delta_macro_f1"] == pytest.approx(
-            entry["test_metrics"]["macro_f1"] - baselines[verdict["baseline"]]["macro_f1"])
+            entry["test_metrics"]["macro_f1"] - baselines[verdict["baseline"]]["macro_f1"]
+        )
         lo, hi = verdict["interval_macro_f1"]
         assert lo <= hi
         assert verdict["wording"]
 
 
 def test_results_command_prints_a_row_per_symbol_and_json_carries_results_json(
-        panel_run: tuple[Path, dict[str, Any]]) -> None:
+    panel_run: tuple[Path, dict[str, Any]],
+) -> None:
     run, results = panel_run
     shown = hyperopt("results", run, cwd=run.parent, timeout=120)
     assert shown.returncode == 0, shown.stderr
@@ -113,7 +116,7 @@ def test_the_report_has_a_row_per_symbol_and_names_the_symbols(panel_run: tuple[
 
     run, results = panel_run
     page = write_report(run).html.read_text()
-    verdict = page[page.index('<section id="verdict">'):page.index('<section id="overview">')]
+    verdict = page[page.index('<section id="verdict">') : page.index('<section id="overview">')]
     assert "resamples blocks of time across all symbols" in verdict
     assert "blocks of " + str(results["verdict"]["block_length"]) + " times" in verdict
     for name, entry in results["symbols"].items():
@@ -136,12 +139,15 @@ def test_a_single_file_run_has_no_per_symbol_content(single_run: Path) -> None:
     assert " samples). The LSTM wins" in page
 
 
-@pytest.mark.parametrize(("path", "label"), [
-    ("/data/EURUSD.csv", "/data/EURUSD.csv"),
-    (["/data/EURUSD.csv", "prices/NASDAQ.parquet"], "2 symbols (EURUSD, NASDAQ)"),
-    ([f"/d/S{i}.csv" for i in range(8)], "8 symbols (S0, S1, S2, S3, S4, S5, …)"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("/data/EURUSD.csv", "/data/EURUSD.csv"),
+        (["/data/EURUSD.csv", "prices/NASDAQ.parquet"], "2 symbols (EURUSD, NASDAQ)"),
+        ([f"/d/S{i}.csv" for i in range(8)], "8 symbols (S0, S1, S2, S3, S4, S5, …)"),
+        (None, None),
+    ],
+)
 def test_data_label_names_the_symbols_of_a_list(path: Any, label: str | None) -> None:
     assert data_label(path) == label
 

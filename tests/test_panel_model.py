@@ -90,10 +90,10 @@ def test_the_manifest_lists_both_symbols_with_the_last_blocks_per_symbol_scalers
     last = walk_forward_folds(source, cfg.walk_forward_blocks)[-1]
     expected = fold_scaler(source, last)
     for s, symbol in enumerate(SYMBOLS):
-        np.testing.assert_array_equal(np.asarray(scaler["by_symbol"][symbol]["mean"], dtype=np.float32),
-                                      expected.mean[s])
-        np.testing.assert_array_equal(np.asarray(scaler["by_symbol"][symbol]["std"], dtype=np.float32),
-                                      expected.std[s])
+        np.testing.assert_array_equal(
+            np.asarray(scaler["by_symbol"][symbol]["mean"], dtype=np.float32), expected.mean[s]
+        )
+        np.testing.assert_array_equal(np.asarray(scaler["by_symbol"][symbol]["std"], dtype=np.float32), expected.std[s])
     assert not np.allclose(expected.mean[0], expected.mean[1])  # two symbols, two scalers
     assert pd.Timestamp(scaler["fitted_up_to"]) == pd.Timestamp(source.timestamps[last.train_idx[-1]], tz="UTC")
     assert manifest["data"]["path"] == [str(panel_run.file(s)) for s in SYMBOLS]
@@ -148,8 +148,19 @@ def test_predict_on_an_unseen_symbol_scales_it_on_its_own_rows_and_warns(panel_r
 def test_two_files_give_one_output_with_a_symbol_column(panel_run: PanelRun, tmp_path: Path) -> None:
     unseen = write_bars(tmp_path / "CCC.csv", seed=99)
     out = tmp_path / "signals.csv"
-    done = hyperopt("predict", panel_run.run_dir, "--data", panel_run.file("BBB"), "--data", unseen,
-                    "--out", out, "--last", "30", cwd=tmp_path)
+    done = hyperopt(
+        "predict",
+        panel_run.run_dir,
+        "--data",
+        panel_run.file("BBB"),
+        "--data",
+        unseen,
+        "--out",
+        out,
+        "--last",
+        "30",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "60 signals for 2 symbols" in done.stdout
     assert "warning: CCC: symbol CCC was not in training" in done.stderr
@@ -160,8 +171,9 @@ def test_two_files_give_one_output_with_a_symbol_column(panel_run: PanelRun, tmp
     for symbol, path in (("BBB", panel_run.file("BBB")), ("CCC", unseen)):
         alone = predict_paths(panel_run.run_dir, [path], last=30).frame
         assert written[written["symbol"] == symbol]["signal"].tolist() == alone["signal"].tolist()
-    shown = hyperopt("predict", panel_run.run_dir, "--data", f"{panel_run.folder}/*.csv", "--json", "--last", "2",
-                     cwd=tmp_path)
+    shown = hyperopt(
+        "predict", panel_run.run_dir, "--data", f"{panel_run.folder}/*.csv", "--json", "--last", "2", cwd=tmp_path
+    )
     assert shown.returncode == 0, shown.stderr
     parsed = json.loads(shown.stdout)
     assert [s["symbol"] for s in parsed["symbols"]] == list(SYMBOLS)
@@ -174,18 +186,21 @@ def test_two_files_give_one_output_with_a_symbol_column(panel_run: PanelRun, tmp
 
 @pytest.mark.slow  # a full run
 def test_one_file_keeps_todays_output_without_a_symbol_column(panel_run: PanelRun, tmp_path: Path) -> None:
-    piped = hyperopt("predict", panel_run.run_dir, "--data", panel_run.file("AAA"), "--out", "-", "--last", "3",
-                     cwd=tmp_path)
+    piped = hyperopt(
+        "predict", panel_run.run_dir, "--data", panel_run.file("AAA"), "--out", "-", "--last", "3", cwd=tmp_path
+    )
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout.splitlines()[0] == ",".join(COLUMNS)
-    shown = hyperopt("predict", panel_run.run_dir, "--data", panel_run.file("AAA"), "--json", "--last", "1",
-                     cwd=tmp_path)
+    shown = hyperopt(
+        "predict", panel_run.run_dir, "--data", panel_run.file("AAA"), "--json", "--last", "1", cwd=tmp_path
+    )
     parsed = json.loads(shown.stdout)
     assert "symbols" not in parsed and set(parsed["rows"][0]) == set(COLUMNS)
 
 
 def test_a_pooled_model_scales_every_symbol_with_the_pooled_statistics_without_a_warning(
-        panel_run: PanelRun, tmp_path: Path) -> None:
+    panel_run: PanelRun, tmp_path: Path
+) -> None:
     folder = tmp_path / "model"
     shutil.copytree(panel_run.run_dir / "model", folder)
     manifest = json.loads((folder / "model.json").read_text())
@@ -207,8 +222,12 @@ def test_the_scaler_section_of_one_symbol_is_todays() -> None:
     scaler = Scaler(np.array([[1.0, 2.0]], dtype=np.float32), np.array([[3.0, 4.0]], dtype=np.float32))
     assert scaler_section(scaler, ("bars",), "T") == {"mean": [1.0, 2.0], "std": [3.0, 4.0], "fitted_up_to": "T"}
     pooled = Scaler(np.ones((2, 2), dtype=np.float32), np.ones((2, 2), dtype=np.float32), "pooled")
-    assert scaler_section(pooled, SYMBOLS, "T") == {"scaling": "pooled", "mean": [1.0, 1.0], "std": [1.0, 1.0],
-                                                   "fitted_up_to": "T"}
+    assert scaler_section(pooled, SYMBOLS, "T") == {
+        "scaling": "pooled",
+        "mean": [1.0, 1.0],
+        "std": [1.0, 1.0],
+        "fitted_up_to": "T",
+    }
 
 
 def _drop_by_symbol(m: dict[str, Any]) -> None:
@@ -236,8 +255,7 @@ BAD: dict[str, Callable[[dict[str, Any]], None]] = {
 
 @pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 @pytest.mark.parametrize("case", list(BAD))
-def test_a_broken_panel_manifest_is_one_error_line_and_exit_6(panel_run: PanelRun, tmp_path: Path,
-                                                              case: str) -> None:
+def test_a_broken_panel_manifest_is_one_error_line_and_exit_6(panel_run: PanelRun, tmp_path: Path, case: str) -> None:
     folder = tmp_path / "model"
     shutil.copytree(panel_run.run_dir / "model", folder)
     manifest = json.loads((folder / "model.json").read_text())
@@ -267,8 +285,9 @@ def test_refit_writes_the_panel_manifest(panel_run: PanelRun, tmp_path: Path) ->
     _, source = _source(panel_run.run_dir, panel_run.results)
     expected = source.scaler_until(source.timestamps[-1])
     for s, symbol in enumerate(SYMBOLS):
-        np.testing.assert_array_equal(np.asarray(manifest["scaler"]["by_symbol"][symbol]["mean"], dtype=np.float32),
-                                      expected.mean[s])
+        np.testing.assert_array_equal(
+            np.asarray(manifest["scaler"]["by_symbol"][symbol]["mean"], dtype=np.float32), expected.mean[s]
+        )
     assert len(predict_paths(made, [panel_run.folder]).frame) > 0
 
 

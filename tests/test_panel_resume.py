@@ -19,16 +19,26 @@ pytestmark = pytest.mark.slow
 def write_panel(folder: Path) -> Path:
     """Three hourly symbols on overlapping ranges of different lengths."""
     folder.mkdir()
-    for seed, (name, bars, start) in enumerate((("AAA", 2200, "2021-01-01"), ("BBB", 1800, "2021-01-10"),
-                                                 ("CCC", 2000, "2021-01-04"))):
+    for seed, (name, bars, start) in enumerate(
+        (("AAA", 2200, "2021-01-01"), ("BBB", 1800, "2021-01-10"), ("CCC", 2000, "2021-01-04"))
+    ):
         synthetic_ohlcv(bars, seed=seed, start=start, freq="1h").to_csv(folder / f"{name}.csv", index_label="timestamp")
     return folder
 
 
 def test_a_panel_run_killed_in_a_later_fold_resumes_bit_identically(tmp_path: Path) -> None:
     panel = write_panel(tmp_path / "panel")
-    cfg = write_config(tmp_path, **{**SETUP, "selection_folds": 2, "epochs_per_trial": 3, "n_warmup_steps": 10,
-                                    "max_trials_per_group": 2, "data__path": str(panel)})
+    cfg = write_config(
+        tmp_path,
+        **{
+            **SETUP,
+            "selection_folds": 2,
+            "epochs_per_trial": 3,
+            "n_warmup_steps": 10,
+            "max_trials_per_group": 2,
+            "data__path": str(panel),
+        },
+    )
     straight, bumpy = tmp_path / "straight", tmp_path / "bumpy"
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", straight, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr

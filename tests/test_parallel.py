@@ -46,12 +46,18 @@ def test_exact_runs_one_worker_with_a_pinned_thread_count() -> None:
 def test_apply_writes_the_choice_and_keeps_the_rest() -> None:
     raw = {"trainer": {"batch_size": 32}, "mode": "quick"}
     out = apply_parallel_choice(raw, choose_parallel(raw, 2))
-    assert out == {"trainer": {"batch_size": 32, "num_threads": 1}, "mode": "quick", "workers": 2,
-                   "storage_url": "journal"}
+    assert out == {
+        "trainer": {"batch_size": 32, "num_threads": 1},
+        "mode": "quick",
+        "workers": 2,
+        "storage_url": "journal",
+    }
     assert raw == {"trainer": {"batch_size": 32}, "mode": "quick"}  # input untouched
 
 
-def test_start_config_resolves_auto_and_freezes_concrete_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_start_config_resolves_auto_and_freezes_concrete_values(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)  # no configs/default.yaml here: built-in defaults
     monkeypatch.setattr("hyperopt_cli.control.usable_cores", lambda: 2)
     assert OptimizationConfig().workers == 0  # the default is auto

@@ -17,16 +17,26 @@ from hyperopt_cli.training.precision import native_bf16, resolve_precision
 from hyperopt_cli.training.trainer import TrainHooks, TrainingInterrupted, train_model
 
 DATA = tiny_data()
-BUSY = dict(dropout=0.3, use_augmentation=True, gaussian_noise_std=0.05, mixup_alpha=0.3,
-            use_focal_loss=True, use_class_weights=True, scheduler_T_0=1, learning_rate=5e-3)
+BUSY = dict(
+    dropout=0.3,
+    use_augmentation=True,
+    gaussian_noise_std=0.05,
+    mixup_alpha=0.3,
+    use_focal_loss=True,
+    use_class_weights=True,
+    scheduler_T_0=1,
+    learning_rate=5e-3,
+)
 
 
-
-
-def _train(precision: str, ckpt: Path | None = None, stop: StopAt | None = None, warnings: list[str] | None = None) -> Any:
+def _train(
+    precision: str, ckpt: Path | None = None, stop: StopAt | None = None, warnings: list[str] | None = None
+) -> Any:
     cfg = tiny_trainer(precision=precision, **BUSY)
     hooks = TrainHooks(should_stop=stop, on_warning=(warnings.append if warnings is not None else None))
-    return train_model(DATA, cfg, tiny_model(), epochs=2, seed=11, hooks=hooks, checkpoint_path=ckpt, checkpoint_tag="p")
+    return train_model(
+        DATA, cfg, tiny_model(), epochs=2, seed=11, hooks=hooks, checkpoint_path=ckpt, checkpoint_tag="p"
+    )
 
 
 def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

@@ -52,8 +52,16 @@ def test_other_column_names_and_time_zone_predict_the_same(run: Any, tmp_path: P
     run_dir, data, results = run
     frame = pd.read_csv(data)
     stamps = pd.to_datetime(frame["timestamp"], utc=True).dt.tz_convert("Europe/Berlin")
-    other = pd.DataFrame({"Date": stamps.map(lambda t: t.isoformat()), "Open": frame["open"], "High": frame["high"],
-                          "Low": frame["low"], "Close": frame["close"], "Vol": frame["volume"]})
+    other = pd.DataFrame(
+        {
+            "Date": stamps.map(lambda t: t.isoformat()),
+            "Open": frame["open"],
+            "High": frame["high"],
+            "Low": frame["low"],
+            "Close": frame["close"],
+            "Vol": frame["volume"],
+        }
+    )
     moved = tmp_path / "berlin.csv"
     other.to_csv(moved, index=False, sep=";")
     a, b = predict_file(run_dir, data).frame, predict_file(run_dir, moved).frame
@@ -109,7 +117,9 @@ def test_predict_without_a_run_uses_the_newest_and_says_so(run: Any, tmp_path: P
 @pytest.mark.slow  # several `hyperopt predict` processes (~7-9 s)
 def test_out_dash_writes_the_csv_to_stdout(run: Any, tmp_path: Path) -> None:
     run_dir, data, _ = run
-    assert hyperopt("predict", run_dir, "--data", data, "--out", "file.csv", "--last", "5", cwd=tmp_path).returncode == 0
+    assert (
+        hyperopt("predict", run_dir, "--data", data, "--out", "file.csv", "--last", "5", cwd=tmp_path).returncode == 0
+    )
     piped = hyperopt("predict", run_dir, "--data", data, "--out", "-", "--last", "5", cwd=tmp_path)
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout == (tmp_path / "file.csv").read_text()
@@ -125,8 +135,10 @@ def test_a_reader_that_goes_away_ends_predict_quietly(run: Any, tmp_path: Path, 
     assert "Error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(3600, "1h"), (900, "15min"), (86400, "1d"), (30, "30s"),
-                                               (5400, "90min"), (172800, "2d"), (90.5, "90.5s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(3600, "1h"), (900, "15min"), (86400, "1d"), (30, "30s"), (5400, "90min"), (172800, "2d"), (90.5, "90.5s")],
+)
 def test_bar_spacings_read_as_people_write_them(seconds: float, text: str) -> None:
     assert compact_duration(seconds) == text
 
@@ -134,7 +146,9 @@ def test_bar_spacings_read_as_people_write_them(seconds: float, text: str) -> No
 def test_a_file_with_another_bar_spacing_warns(run: Any, tmp_path: Path) -> None:
     run_dir, data, _ = run
     frame = pd.read_csv(data)
-    frame["timestamp"] = pd.date_range("2030-01-01", periods=len(frame), freq="1D", tz="UTC").map(lambda t: t.isoformat())
+    frame["timestamp"] = pd.date_range("2030-01-01", periods=len(frame), freq="1D", tz="UTC").map(
+        lambda t: t.isoformat()
+    )
     daily = tmp_path / "daily.csv"
     frame.to_csv(daily, index=False)
     warnings = predict_file(run_dir, daily).warnings
@@ -147,7 +161,9 @@ def test_daily_bars_of_the_training_period_are_not_called_in_sample(run: Any, tm
     run_dir, data, _ = run
     frame = pd.read_csv(data)
     # Predictions start after the warm-up and a window (~127 daily bars): from about 2019-12, into the training dates.
-    frame["timestamp"] = pd.date_range("2019-08-01", periods=len(frame), freq="1D", tz="UTC").map(lambda t: t.isoformat())
+    frame["timestamp"] = pd.date_range("2019-08-01", periods=len(frame), freq="1D", tz="UTC").map(
+        lambda t: t.isoformat()
+    )
     daily = tmp_path / "other_daily.csv"
     frame.to_csv(daily, index=False)
     warnings = predict_file(run_dir, daily).warnings
@@ -163,12 +179,15 @@ def test_the_data_summary_writes_bar_sizes_as_predict_does() -> None:
         assert compact_duration(pd.Timedelta(freq).total_seconds()) == text
 
 
-@pytest.mark.parametrize("case, code, message", [
-    ("missing_column", 4, "Error: "),
-    pytest.param("unreadable", 4, "Error: ", marks=SLOW),
-    pytest.param("no_model", 6, "Error: no saved model in ", marks=SLOW),
-    pytest.param("bad_out", 4, "Error: --out ", marks=SLOW),
-])
+@pytest.mark.parametrize(
+    "case, code, message",
+    [
+        ("missing_column", 4, "Error: "),
+        pytest.param("unreadable", 4, "Error: ", marks=SLOW),
+        pytest.param("no_model", 6, "Error: no saved model in ", marks=SLOW),
+        pytest.param("bad_out", 4, "Error: --out ", marks=SLOW),
+    ],
+)
 def test_bad_input_gives_one_error_line(run: Any, tmp_path: Path, case: str, code: int, message: str) -> None:
     run_dir, data, _ = run
     target: Path = run_dir

@@ -23,13 +23,16 @@ def _readable_by_others(root: Path) -> list[str]:
 
 
 def _under_umask_022(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env(), capture_output=True, text=True,
-                          timeout=300, umask=0o022)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=300, umask=0o022
+    )
 
 
 def test_owner_only_files_sets_the_umask_a_run_writes_with(tmp_path: Path) -> None:
-    code = ("import os\nfrom hyperopt_cli.control import owner_only_files\nold = owner_only_files()\n"
-            "open('f', 'w').close(); os.mkdir('d')\nprint(oct(old), oct(os.umask(0)))\n")
+    code = (
+        "import os\nfrom hyperopt_cli.control import owner_only_files\nold = owner_only_files()\n"
+        "open('f', 'w').close(); os.mkdir('d')\nprint(oct(old), oct(os.umask(0)))\n"
+    )
     done = _under_umask_022(["-c", code], tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0o22", "0o77"]
@@ -41,8 +44,23 @@ def test_owner_only_files_sets_the_umask_a_run_writes_with(tmp_path: Path) -> No
 def test_hyperopt_start_under_umask_022_writes_owner_only_files(tmp_path: Path) -> None:
     config = write_config(tmp_path, max_trials_per_group=2)
     run_dir = tmp_path / "runs" / "private"
-    done = _under_umask_022(["-m", "hyperopt_cli", "start", "--config", str(config), "--mode", "quick",
-                             "--run-dir", str(run_dir), "--workers", "2", "--quiet"], tmp_path)
+    done = _under_umask_022(
+        [
+            "-m",
+            "hyperopt_cli",
+            "start",
+            "--config",
+            str(config),
+            "--mode",
+            "quick",
+            "--run-dir",
+            str(run_dir),
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     names = {p.name for p in run_dir.rglob("*")}
     assert {"run.log", "state.json", ".lock"} <= names, names

@@ -72,8 +72,19 @@ class _Preparer:
 
 
 def _search(run_dir: Path, config: Any) -> GroupSearch:
-    return GroupSearch(config, run_dir, "learning_rate", SPACE, {}, _Preparer(), NullSink(), threading.Event(),
-                       TimeBudget(1.0, 0.0), on_progress=lambda: None, checkpoints=run_dir / "checkpoints")
+    return GroupSearch(
+        config,
+        run_dir,
+        "learning_rate",
+        SPACE,
+        {},
+        _Preparer(),
+        NullSink(),
+        threading.Event(),
+        TimeBudget(1.0, 0.0),
+        on_progress=lambda: None,
+        checkpoints=run_dir / "checkpoints",
+    )
 
 
 def test_two_workers_asking_at_once_propose_different_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,10 @@ from test_faults import outcome, run_cli
 STUDY = "ml_hyperopt_learning_rate"
 # Three folds of two epochs; the percentile pruner off (warm-up beyond every step), so racing alone prunes.
 SETUP: dict[str, Any] = {
-    "selection_folds": 3, "epochs_per_trial": 2, "max_trials_per_group": 5, "n_warmup_steps": 1000,
+    "selection_folds": 3,
+    "epochs_per_trial": 2,
+    "max_trials_per_group": 5,
+    "n_warmup_steps": 1000,
     "data__synthetic__n_bars": 2500,
     "search_space__learning_rate__learning_rate": {"type": "categorical", "choices": [0.001, 1e-6]},
 }
@@ -63,8 +66,10 @@ def test_without_comparable_units_the_challenger_goes_on() -> None:
 
 
 def test_fold_units_are_the_selection_sub_blocks_of_each_epoch() -> None:
-    history = [{"val_loss": 1.0, "val_blocks": {"val_loss": [1.0, 2.0, 3.0, 4.0]}},
-               {"val_loss": 0.5, "val_blocks": {"val_loss": [0.5, 0.6, 0.7, 0.8]}}]
+    history = [
+        {"val_loss": 1.0, "val_blocks": {"val_loss": [1.0, 2.0, 3.0, 4.0]}},
+        {"val_loss": 0.5, "val_blocks": {"val_loss": [0.5, 0.6, 0.7, 0.8]}},
+    ]
     curve = FoldCurve(history=history, prior_loss=1.1, prior_blocks=[1.1] * 4)
     assert fold_units(curve, "val_loss", confirm_share=0.5) == [[1.0, 2.0], [0.5, 0.6]]
     assert fold_units(curve, "val_loss", confirm_share=0.0) == [[1.0, 2.0, 3.0, 4.0], [0.5, 0.6, 0.7, 0.8]]
@@ -122,8 +127,11 @@ def test_a_raced_out_trial_stops_after_the_fold_that_decided_it(raced_run: Path)
         again = race(mine, incumbent.user_attrs["fold_units"], "minimize", 0.0)
         assert again.delta == pytest.approx(record["delta"])
         if again.go_on:  # within the incumbent's bar: the trials before it outranked it
-            earlier = [folds_value(e.user_attrs["fold_units"][: len(mine)], "minimize") for e in trials
-                       if e.number < t.number and len(e.user_attrs.get("fold_units") or []) >= len(mine)]
+            earlier = [
+                folds_value(e.user_attrs["fold_units"][: len(mine)], "minimize")
+                for e in trials
+                if e.number < t.number and len(e.user_attrs.get("fold_units") or []) >= len(mine)
+            ]
             go_on, rank, among, keep = rank_among(folds_value(mine, "minimize"), earlier, "minimize", 3)
             assert not go_on and (rank, among, keep) == (record["rank"], record["among"], record["keep"])
 

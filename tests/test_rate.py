@@ -25,14 +25,23 @@ from terminal_helpers import assert_fits
 
 def row(complete: int = 0, pruned: int = 0, failed: int = 0) -> dict[str, Any]:
     """A group row as state.json has it (summarize already left surplus trials out of these counts)."""
-    return {"n_trials": {"complete": complete, "pruned": pruned, "failed": failed, "running": 1,
-                         "finished": complete + pruned + failed}}
+    return {
+        "n_trials": {
+            "complete": complete,
+            "pruned": pruned,
+            "failed": failed,
+            "running": 1,
+            "finished": complete + pruned + failed,
+        }
+    }
 
 
 def test_finished_trials_per_hour_count_complete_pruned_and_failed() -> None:
-    state = {"elapsed_s": 5000.0,
-             "groups": {"learning_rate": row(3, 2, 1), "regularization": row(2), "scheduler": row()},
-             "group_spans": {"learning_rate": [[100.0, 1900.0]], "regularization": [[1900.0, None]]}}
+    state = {
+        "elapsed_s": 5000.0,
+        "groups": {"learning_rate": row(3, 2, 1), "regularization": row(2), "scheduler": row()},
+        "group_spans": {"learning_rate": [[100.0, 1900.0]], "regularization": [[1900.0, None]]},
+    }
     rates = state_rates(state)
     assert rates.groups["learning_rate"] == 12.0  # 6 trials in 30 min; the running trial is not one
     assert rates.groups["regularization"] == pytest.approx(2 * 3600 / 3100, abs=0.01)  # open span: to elapsed_s
@@ -49,8 +58,13 @@ def test_too_few_trials_or_under_a_minute_is_no_rate(finished: int, seconds: flo
 
 def test_a_run_without_spans_is_rated_over_its_elapsed_time() -> None:
     """Written before spans were kept, or rebuilt from the studies: no group rate, the run's over elapsed_s."""
-    rates = state_rates({"elapsed_s": 1800.0, "groups": {"learning_rate": row(4), "regularization": row(2)},
-                         "group_spans": {"regularization": [[900.0, None]]}})
+    rates = state_rates(
+        {
+            "elapsed_s": 1800.0,
+            "groups": {"learning_rate": row(4), "regularization": row(2)},
+            "group_spans": {"regularization": [[900.0, None]]},
+        }
+    )
     assert rates.groups == {"learning_rate": None, "regularization": 8.0}
     assert rates.run == 12.0
     assert state_rates({"status": "starting"}).run is None
@@ -146,9 +160,19 @@ def test_the_live_view_shows_it_and_fits(stopped_overnight: Path, columns: int) 
 
     console = Console(file=io.StringIO(), force_terminal=True, width=columns, color_system=None, soft_wrap=True)
     display = LiveDisplay(console, clock=Clock())
-    display.emit(RunStart(job_id="job-42", run_dir=str(stopped_overnight), mode="quick", groups=("learning_rate",),
-                          time_estimate={}, action="resumed", pid=123, data="synthetic (6,000 bars)",
-                          parallel="1 worker x 1 thread"))
+    display.emit(
+        RunStart(
+            job_id="job-42",
+            run_dir=str(stopped_overnight),
+            mode="quick",
+            groups=("learning_rate",),
+            time_estimate={},
+            action="resumed",
+            pid=123,
+            data="synthetic (6,000 bars)",
+            parallel="1 worker x 1 thread",
+        )
+    )
     console.print(display.renderable())
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert_fits(text, columns)
@@ -160,7 +184,15 @@ def test_the_live_view_says_dash_before_there_is_a_rate() -> None:
 
     console = Console(file=io.StringIO(), force_terminal=True, width=80, color_system=None)
     display = LiveDisplay(console, clock=Clock())
-    display.emit(RunStart(job_id="j", run_dir="no/such/run", mode="quick", groups=("learning_rate",),
-                          time_estimate={}, action="started"))
+    display.emit(
+        RunStart(
+            job_id="j",
+            run_dir="no/such/run",
+            mode="quick",
+            groups=("learning_rate",),
+            time_estimate={},
+            action="started",
+        )
+    )
     console.print(display.renderable())
     assert f"trials/h: run {NO_RATE}" in console.file.getvalue()  # type: ignore[attr-defined]

@@ -17,11 +17,17 @@ from hyperopt_cli.search.study_records import FINE_TUNE, SKILL
 
 @pytest.mark.parametrize(
     ("module", "absent"),
-    [("hyperopt_cli.run.records", ("torch", "optuna")), ("hyperopt_cli.run.results", ("torch", "optuna")),
-     ("hyperopt_cli.control", ("torch", "optuna")),
-     ("hyperopt_cli.run.status", ("torch", "optuna")), ("hyperopt_cli.core.storage_kind", ("torch", "optuna")),
-     ("hyperopt_cli.search.study_records", ("torch", "optuna")), ("hyperopt_cli.search.liveness", ("torch", "optuna")),
-     ("hyperopt_cli.run.state", ("torch",)), ("hyperopt_cli.report.page", ("torch",))],
+    [
+        ("hyperopt_cli.run.records", ("torch", "optuna")),
+        ("hyperopt_cli.run.results", ("torch", "optuna")),
+        ("hyperopt_cli.control", ("torch", "optuna")),
+        ("hyperopt_cli.run.status", ("torch", "optuna")),
+        ("hyperopt_cli.core.storage_kind", ("torch", "optuna")),
+        ("hyperopt_cli.search.study_records", ("torch", "optuna")),
+        ("hyperopt_cli.search.liveness", ("torch", "optuna")),
+        ("hyperopt_cli.run.state", ("torch",)),
+        ("hyperopt_cli.report.page", ("torch",)),
+    ],
 )
 def test_readers_import_no_training_stack(module: str, absent: tuple[str, ...]) -> None:
     code = f"import sys, {module}; print([m for m in {absent!r} if m in sys.modules])"
@@ -36,8 +42,9 @@ def test_group_objective_uses_skill_over_the_label_prior_only_where_labels_chang
     assert records.group_objective(cfg, FINE_TUNE) == (SKILL, "maximize")
 
 
-@pytest.mark.parametrize(("metric", "direction"), [("val_loss", "minimize"), ("val_f1", "maximize"),
-                                                    ("val_accuracy", "maximize")])
+@pytest.mark.parametrize(
+    ("metric", "direction"), [("val_loss", "minimize"), ("val_f1", "maximize"), ("val_accuracy", "maximize")]
+)
 def test_auto_direction_minimizes_the_loss_and_maximizes_the_rest(metric: str, direction: str) -> None:
     cfg = tiny(f"primary_metric={metric}")
     assert cfg.optimization_direction == "auto"
@@ -47,8 +54,12 @@ def test_auto_direction_minimizes_the_loss_and_maximizes_the_rest(metric: str, d
 
 @pytest.mark.parametrize(
     ("stored", "parsed"),
-    [(None, None), ("converged", {"reason": "converged"}), ({"reason": "budget", "best_params": {"a": 1}},
-                                                            {"reason": "budget", "best_params": {"a": 1}}), (3, None)],
+    [
+        (None, None),
+        ("converged", {"reason": "converged"}),
+        ({"reason": "budget", "best_params": {"a": 1}}, {"reason": "budget", "best_params": {"a": 1}}),
+        (3, None),
+    ],
 )
 def test_group_done_record_parsing(stored: object, parsed: object) -> None:
     assert records.parse_group_done(stored) == parsed

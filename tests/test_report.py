@@ -22,7 +22,6 @@ from hyperopt_cli.search.events import EpochEnd, Event
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-
 def png_size(data: bytes) -> tuple[int, int]:
     """Width and height of a PNG, checking its signature and IHDR chunk; raises on anything else."""
     assert data[:8] == PNG_MAGIC, "not a PNG signature"
@@ -67,8 +66,9 @@ def paused_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("paused") / "run"
     stop = threading.Event()
     with pytest.raises(StopRequested):
-        HyperparameterOptimizer(tiny("mode=full", "max_trials_per_group=3", "n_warmup_steps=1"), run,
-                                events=StopInSecondGroup(stop)).optimize(stop)
+        HyperparameterOptimizer(
+            tiny("mode=full", "max_trials_per_group=3", "n_warmup_steps=1"), run, events=StopInSecondGroup(stop)
+        ).optimize(stop)
     return run
 
 
@@ -82,8 +82,13 @@ def test_report_of_a_finished_run_has_every_section_and_valid_images(finished_ru
     assert report.missing == {}, report.missing  # nothing left "not available yet"
     names = {p.name for p in report.figures}
     for group in ("learning_rate", "regularization", "class_balance", "augmentation", "scheduler", "triple_barrier"):
-        assert {f"history_{group}.png", f"importance_{group}.png", f"curves_{group}.png", f"parallel_{group}.png",
-                f"slice_{group}.png"} <= names
+        assert {
+            f"history_{group}.png",
+            f"importance_{group}.png",
+            f"curves_{group}.png",
+            f"parallel_{group}.png",
+            f"slice_{group}.png",
+        } <= names
     assert {"confusion.png", "labels.png", "equity.png", "predictions.png"} <= names
     check_pngs(report.figures)
     embedded = embedded_pngs(page)  # one file: every figure inline, nothing fetched
@@ -171,8 +176,9 @@ def test_readers_never_disturb_a_live_run(tmp_path: Path) -> None:
     from cli_helpers import spawn, wait_for, write_config
 
     # SQLite files: the storage whose readers can lock out the writer (journal files are append-only logs)
-    config = write_config(tmp_path, mode="full", epochs_per_trial=2, max_trials_per_group=2, n_warmup_steps=2,
-                          storage_url="sqlite")
+    config = write_config(
+        tmp_path, mode="full", epochs_per_trial=2, max_trials_per_group=2, n_warmup_steps=2, storage_url="sqlite"
+    )
     run = tmp_path / "run"
     proc = spawn("start", "--config", config, "--run-dir", run, cwd=tmp_path)
     reads: list[int] = []

@@ -27,7 +27,8 @@ from test_report import check_pngs, embedded_pngs
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("quick") / "run"
     HyperparameterOptimizer(tiny("mode=quick", "max_trials_per_group=3", "n_warmup_steps=1"), run).optimize(
-        threading.Event())
+        threading.Event()
+    )
     return run
 
 
@@ -38,7 +39,7 @@ def test_the_verdict_is_stated_in_words_above_everything_else(quick_run: Path) -
     wording = verdict["wording"]
     top = page.index('<section id="verdict">')
     assert top < page.index('<section id="overview">')
-    assert f"<strong>{wording}</strong>" in page[top:page.index("</section>", top)]
+    assert f"<strong>{wording}</strong>" in page[top : page.index("</section>", top)]
     said_worse = wording.startswith("the LSTM is significantly worse than ")
     assert said_worse or (("beats" in wording) and ("no evidence" in wording) != verdict["beats_best_baseline"])
     assert said_worse == verdict["worse_than_best_baseline"]
@@ -82,8 +83,9 @@ def test_the_equity_curve_is_the_running_pooled_trading_score_across_blocks() ->
     blocks = []
     for k in range(3):
         r = rng.normal(0.002 * k, 0.01, 50)
-        blocks.append(BlockSeries(k, rng.integers(0, 3, 50), r, {MODEL: rng.integers(0, 3, 50),
-                                                                "majority_class": np.full(50, 2)}))
+        blocks.append(
+            BlockSeries(k, rng.integers(0, 3, 50), r, {MODEL: rng.integers(0, 3, 50), "majority_class": np.full(50, 2)})
+        )
     curves = equity_curves(blocks)
     assert np.all(curves["majority_class"] == 0.0)  # always-BUY earns nothing, even in a rising block
     pooled = np.concatenate([b.forward_returns for b in blocks])

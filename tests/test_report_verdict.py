@@ -14,8 +14,9 @@ def _mostly_hold_verdict() -> dict[str, object]:
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 600)
     mostly_hold = np.where(rng.random(600) < 0.95, 1, labels)
-    return compare(labels, rng.normal(size=600), mostly_hold, {"majority": labels.copy()}, block_length=8, seed=0,
-                   n_resamples=200).as_dict()
+    return compare(
+        labels, rng.normal(size=600), mostly_hold, {"majority": labels.copy()}, block_length=8, seed=0, n_resamples=200
+    ).as_dict()
 
 
 def test_a_collapsed_worse_model_is_called_both_in_the_report(tmp_path: Path) -> None:

@@ -15,8 +15,12 @@ from hyperopt_cli.run import rundir
 
 pytestmark = pytest.mark.slow
 
-SETUP = {"epochs_per_trial": 2, "data__synthetic__n_bars": 3000, "model__hidden_size": 8,
-         "trainer__checkpoint_interval_s": 0.2}
+SETUP = {
+    "epochs_per_trial": 2,
+    "data__synthetic__n_bars": 3000,
+    "model__hidden_size": 8,
+    "trainer__checkpoint_interval_s": 0.2,
+}
 
 
 def progress(run: Path) -> dict:
@@ -26,11 +30,13 @@ def progress(run: Path) -> dict:
 
 def in_group(n_done: int, *, mid_epoch: bool) -> Callable[[Path], bool]:
     """Once `n_done` groups are finished and a trial is training (or between trials)."""
+
     def ready(run: Path) -> bool:
         p = progress(run)
         if p.get("status") != "running" or len(p.get("groups_completed") or []) < n_done:
             return False
         return (p.get("current_epoch") is not None) if mid_epoch else (p.get("current_trial") is None)
+
     return ready
 
 
@@ -45,23 +51,31 @@ def interrupt_when(proc: subprocess.Popen[str], run: Path, ready: Callable[[Path
 def test_interrupted_run_matches_straight_run(tmp_path: Path) -> None:
     # Epochs long enough (~0.15 s, 3 per trial, never pruned, 3 trials a group) that the 50 ms poll sees
     # every interruption point: on journal files a tiny group can otherwise finish between two polls.
-    cfg = write_config(tmp_path, **{**SETUP, "epochs_per_trial": 3, "data__synthetic__n_bars": 6000,
-                                    "n_warmup_steps": 10, "max_trials_per_group": 3})
+    cfg = write_config(
+        tmp_path,
+        **{
+            **SETUP,
+            "epochs_per_trial": 3,
+            "data__synthetic__n_bars": 6000,
+            "n_warmup_steps": 10,
+            "max_trials_per_group": 3,
+        },
+    )
     straight, bumpy = tmp_path / "straight", tmp_path / "bumpy"
     done = hyperopt("start", "--config", cfg, "--run-dir", straight, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
 
     proc = spawn("start", "--config", cfg, "--run-dir", bumpy, cwd=tmp_path)
-    interrupt_when(proc, bumpy, in_group(0, mid_epoch=True), signal.SIGINT)    # SIGINT mid-epoch
+    interrupt_when(proc, bumpy, in_group(0, mid_epoch=True), signal.SIGINT)  # SIGINT mid-epoch
     proc = spawn("resume", bumpy, cwd=tmp_path)
-    interrupt_when(proc, bumpy, in_group(2, mid_epoch=True), signal.SIGKILL)   # kill -9 mid-epoch
+    interrupt_when(proc, bumpy, in_group(2, mid_epoch=True), signal.SIGKILL)  # kill -9 mid-epoch
     proc = spawn("resume", bumpy, cwd=tmp_path)
     # SIGINT mid-epoch again: on journal files the gap between two trials is a few ms, too short for a
     # poll to land in (a poll that misses it fires at the final evaluation instead); test_faults'
     # after_tell kill covers the between-trials moment.
     interrupt_when(proc, bumpy, in_group(3, mid_epoch=True), signal.SIGINT)
     proc = spawn("resume", bumpy, cwd=tmp_path)
-    interrupt_when(proc, bumpy, in_group(5, mid_epoch=True), signal.SIGTERM)   # SIGTERM in the last group
+    interrupt_when(proc, bumpy, in_group(5, mid_epoch=True), signal.SIGTERM)  # SIGTERM in the last group
     last = hyperopt("resume", bumpy, cwd=tmp_path, timeout=600)
     assert last.returncode == 0, last.stderr
 
@@ -75,13 +89,16 @@ def test_interrupted_run_matches_straight_run(tmp_path: Path) -> None:
 
 
 def test_killed_trial_continues_from_its_checkpoint(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, **{**SETUP, "epochs_per_trial": 4, "data__synthetic__n_bars": 5000, "n_warmup_steps": 10})
+    cfg = write_config(
+        tmp_path, **{**SETUP, "epochs_per_trial": 4, "data__synthetic__n_bars": 5000, "n_warmup_steps": 10}
+    )
     run = tmp_path / "run"
     proc = spawn("start", "--config", cfg, "--mode", "quick", "--run-dir", run, cwd=tmp_path)
 
     def two_epochs_in(run: Path) -> bool:
         p = progress(run)
         return p.get("current_epoch") is not None and p["current_epoch"] >= 1
+
     interrupt_when(proc, run, two_epochs_in, signal.SIGKILL)
     killed_trial = progress(run)["current_trial"]
     assert (run / "checkpoints" / f"learning_rate_trial{killed_trial:05d}.pt").exists()
@@ -99,9 +116,18 @@ def test_killed_trial_continues_from_its_checkpoint(tmp_path: Path) -> None:
 
 def test_a_trial_killed_in_a_later_fold_resumes_bit_identically(tmp_path: Path) -> None:
     """Selection folds: the finished fold replays from its checkpoint, the killed one continues."""
-    cfg = write_config(tmp_path, **{**SETUP, "selection_folds": 2, "epochs_per_trial": 3, "n_warmup_steps": 10,
-                                    "data__synthetic__n_bars": 5000, "max_trials_per_group": 2,
-                                    "race_margin_se": None})  # no race: trial 1 must reach its second fold
+    cfg = write_config(
+        tmp_path,
+        **{
+            **SETUP,
+            "selection_folds": 2,
+            "epochs_per_trial": 3,
+            "n_warmup_steps": 10,
+            "data__synthetic__n_bars": 5000,
+            "max_trials_per_group": 2,
+            "race_margin_se": None,
+        },
+    )  # no race: trial 1 must reach its second fold
     straight, bumpy = tmp_path / "straight", tmp_path / "bumpy"
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", straight, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr

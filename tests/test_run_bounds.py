@@ -120,10 +120,19 @@ def test_workers_beyond_four_per_core_are_refused_at_start() -> None:
     assert choose_parallel({"workers": 8}, cores=2).workers == 8
 
 
-@pytest.mark.parametrize("key, value", [("ensemble_seeds", 10_000), ("selection_folds", 1000),
-                                        ("walk_forward_blocks", 10**6), ("max_trials_per_group", 10**9),
-                                        ("epochs_per_trial", 10**7), ("trainer.num_threads", 5000),
-                                        ("model.hidden_size", 10**6), ("data.synthetic.n_bars", 10**10)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("ensemble_seeds", 10_000),
+        ("selection_folds", 1000),
+        ("walk_forward_blocks", 10**6),
+        ("max_trials_per_group", 10**9),
+        ("epochs_per_trial", 10**7),
+        ("trainer.num_threads", 5000),
+        ("model.hidden_size", 10**6),
+        ("data.synthetic.n_bars", 10**10),
+    ],
+)
 def test_counts_a_config_sets_are_bounded(key: str, value: int) -> None:
     with pytest.raises(ConfigError, match=rf"{key.split('.')[-1]}.*must be in \["):
         load_config(None, [f"{key}={value}"])
@@ -167,8 +176,9 @@ def _get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
 @pytest.mark.timeout(240)
 def test_a_real_server_sandboxes_the_report_and_survives_a_fifo_and_a_huge_state(run: Path, tmp_path: Path) -> None:
     (run / "report").mkdir()
-    (run / "report" / "report.html").write_text("<html><script>fetch('/api/hyperopt/stop',{method:'POST'})"
-                                                "</script><p>report</p></html>")
+    (run / "report" / "report.html").write_text(
+        "<html><script>fetch('/api/hyperopt/stop',{method:'POST'})</script><p>report</p></html>"
+    )
     fifo_run = run.parent / "20990102_000000"
     shutil.copytree(run, fifo_run)
     (fifo_run / rundir.STATE_FILE).unlink()
@@ -209,9 +219,11 @@ def test_serve_refuses_a_bad_port_a_taken_port_and_a_file_as_runs_dir(tmp_path: 
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        for args, words in ((["--port", "70000"], "--port must be in 0..65535"),
-                            (["--runs-dir", str(tmp_path / "file")], "is not a directory"),
-                            (["--port", str(port)], "Address already in use; pick another --port")):
+        for args, words in (
+            (["--port", "70000"], "--port must be in 0..65535"),
+            (["--runs-dir", str(tmp_path / "file")], "is not a directory"),
+            (["--port", str(port)], "Address already in use; pick another --port"),
+        ):
             result = runner.invoke(app, ["serve", "--no-token", "--runs-dir", str(tmp_path / "runs"), *args])
             assert words in one_error(result, 2)
 

@@ -70,11 +70,14 @@ def test_an_emptied_or_deleted_study_file_is_refused_not_restarted(run: Path, da
     else:
         path.unlink()
     log_before = (run / rundir.LOG_FILE).read_text()
-    with pytest.raises(RunStateError, match=rf"{LR} is (empty|missing), but state.json recorded 2 finished trial.*"
-                                            "restore the file"):
+    with pytest.raises(
+        RunStateError,
+        match=rf"{LR} is (empty|missing), but state.json recorded 2 finished trial.*"
+        "restore the file",
+    ):
         HyperparameterOptimizer.from_run_dir(run).optimize(more_trials=1)
     assert not path.exists() or path.stat().st_size == 0  # nothing was started in its place
-    assert "learning_rate] started" not in (run / rundir.LOG_FILE).read_text()[len(log_before):]
+    assert "learning_rate] started" not in (run / rundir.LOG_FILE).read_text()[len(log_before) :]
 
 
 def test_a_missing_earlier_study_is_refused_even_without_state_json(run: Path) -> None:
@@ -110,6 +113,7 @@ def _with_line(line: bytes) -> Callable[[bytes], bytes]:
     def damage(data: bytes) -> bytes:
         lines = data.splitlines(keepends=True)
         return b"".join(lines[:3] + [line] + lines[3:])
+
     return damage
 
 
@@ -120,7 +124,7 @@ DAMAGE: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "a list": (_with_line(b"[1, 2]\n"), "line 4 .not a JSON object"),
     "nested": (_with_line(b"[" * 100_000 + b"\n"), "line 4 .not a JSON record"),
     "random bytes": (lambda data: os.urandom(4000).replace(b"\n", b"x") + b"\n", "line 1 .*restore it from a backup"),
-    "mid-file cut": (lambda data: data[:len(data) // 3] + data[-len(data) // 3:], r"damaged at line \d+"),
+    "mid-file cut": (lambda data: data[: len(data) // 3] + data[-len(data) // 3 :], r"damaged at line \d+"),
 }
 
 
@@ -211,8 +215,9 @@ def test_read_bounded_refuses_what_is_not_a_small_regular_file(tmp_path: Path) -
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("make", [_fifo, _device, _huge], ids=["fifo", "device", "100MB"])
-def test_status_on_a_special_or_huge_state_json_is_one_line_at_once(run: Path, tmp_path: Path,
-                                                                   make: Callable[[Path], None]) -> None:
+def test_status_on_a_special_or_huge_state_json_is_one_line_at_once(
+    run: Path, tmp_path: Path, make: Callable[[Path], None]
+) -> None:
     make(run / rundir.STATE_FILE)
     done = hyperopt("status", run, cwd=tmp_path, timeout=30)
     assert done.returncode == 6

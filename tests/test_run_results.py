@@ -15,40 +15,72 @@ from hyperopt_cli.run.records import build_results
 from hyperopt_cli.run.results import FinalResult, GroupResult, RunResults, panel_of, results_layout
 
 GROUP_ROW: dict[str, Any] = {
-    "metric": "val_loss", "direction": "minimize", "best_value": 1.15, "best_params": {"learning_rate": 0.001},
-    "best_trial": 0, "best_metrics": {"epoch": 0, "val_f1": 0.22}, "best_epochs": 1, "kept": "not confirmed",
-    "challenger": {"trial": 1}, "pbo": 0.33,
+    "metric": "val_loss",
+    "direction": "minimize",
+    "best_value": 1.15,
+    "best_params": {"learning_rate": 0.001},
+    "best_trial": 0,
+    "best_metrics": {"epoch": 0, "val_f1": 0.22},
+    "best_epochs": 1,
+    "kept": "not confirmed",
+    "challenger": {"trial": 1},
+    "pbo": 0.33,
     "n_trials": {"complete": 2, "pruned": 0, "failed": 0, "running": 0, "finished": 2},
-    "collapsed_trials": [0], "failed_trials": [], "duration_s": 0.1, "wall_s": 0.3, "history": [[0, 1.15], [1, 1.07]],
-    "completed": True, "converged": False, "reason": "budget",
+    "collapsed_trials": [0],
+    "failed_trials": [],
+    "duration_s": 0.1,
+    "wall_s": 0.3,
+    "history": [[0, 1.15], [1, 1.07]],
+    "completed": True,
+    "converged": False,
+    "reason": "budget",
 }
 
 # results.json of a run written before the final checks and per-symbol runs existed: no `precision`,
 # `epochs`, `pbo`, `decision`, `run_check`, `epoch_check`, `search_changed`, `feature_importance`.
 OLD_RESULTS: dict[str, Any] = {
-    "job_id": "20250101_000000", "mode": "quick", "best_params": {"learning_rate": 0.001},
-    "best_value": 1.15, "best_value_metric": "val_loss", "fixed_params": {"learning_rate": 0.001},
+    "job_id": "20250101_000000",
+    "mode": "quick",
+    "best_params": {"learning_rate": 0.001},
+    "best_value": 1.15,
+    "best_value_metric": "val_loss",
+    "fixed_params": {"learning_rate": 0.001},
     "group_results": {"learning_rate": {k: v for k, v in GROUP_ROW.items() if k not in ("kept", "challenger", "pbo")}},
-    "test_metrics": {"macro_f1": 0.3}, "validation_metrics": None, "baselines": {"majority": {"macro_f1": 0.2}},
-    "test_range": ["2021-01-01T00:00:00", "2021-02-01T00:00:00"], "verdict": {"wording": "no evidence"},
+    "test_metrics": {"macro_f1": 0.3},
+    "validation_metrics": None,
+    "baselines": {"majority": {"macro_f1": 0.2}},
+    "test_range": ["2021-01-01T00:00:00", "2021-02-01T00:00:00"],
+    "verdict": {"wording": "no evidence"},
 }
 
 
 def full_results() -> RunResults:
-    final = FinalResult(params_tag="abc", epochs=2, precision="fp32", test_metrics={"macro_f1": 0.4},
-                        baselines={"majority": {"macro_f1": 0.2}}, verdict={"wording": "beats"},
-                        decision={"rule": "argmax", "blocks": []}, symbols={"AAA": {"test_metrics": None}},
-                        scaling="per_symbol")
+    final = FinalResult(
+        params_tag="abc",
+        epochs=2,
+        precision="fp32",
+        test_metrics={"macro_f1": 0.4},
+        baselines={"majority": {"macro_f1": 0.2}},
+        verdict={"wording": "beats"},
+        decision={"rule": "argmax", "blocks": []},
+        symbols={"AAA": {"test_metrics": None}},
+        scaling="per_symbol",
+    )
     return build_results(tiny(), {}, {}, {"learning_rate": 0.001}, final, job_id="run1")
 
 
-@pytest.mark.parametrize("record", [
-    GroupResult.from_json(GROUP_ROW),
-    GroupResult.of({k: v for k, v in GROUP_ROW.items() if k not in ("completed", "converged", "reason")}, "converged"),
-    RunResults.from_json(OLD_RESULTS),
-    RunResults(job_id="x", group_results={"learning_rate": GroupResult.from_json(GROUP_ROW)}),
-    FinalResult(params_tag="t", epochs=3, verdict={"wording": "w"}),
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        GroupResult.from_json(GROUP_ROW),
+        GroupResult.of(
+            {k: v for k, v in GROUP_ROW.items() if k not in ("completed", "converged", "reason")}, "converged"
+        ),
+        RunResults.from_json(OLD_RESULTS),
+        RunResults(job_id="x", group_results={"learning_rate": GroupResult.from_json(GROUP_ROW)}),
+        FinalResult(params_tag="t", epochs=3, verdict={"wording": "w"}),
+    ],
+)
 def test_a_record_round_trips_through_json(record: Any) -> None:
     again = type(record).from_json(json.loads(json.dumps(record.to_json())))
     assert again == record
@@ -152,4 +184,4 @@ def test_the_results_answer_is_the_file_plus_the_status_keys(finished: Path) -> 
     answer = results_of(finished)
     assert list(answer)[: len(raw)] == list(raw)
     assert {k: answer[k] for k in raw} == raw
-    assert list(answer)[len(raw):] == ["status", "complete", "trials_per_hour"]
+    assert list(answer)[len(raw) :] == ["status", "complete", "trials_per_hour"]

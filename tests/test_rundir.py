@@ -79,8 +79,12 @@ def test_stale_pidfile_of_unrelated_live_process_is_not_an_owner(tmp_path: Path)
         proc = psutil.Process(sleeper.pid)
         atomic_write_json(
             tmp_path / rundir.PID_FILE,
-            {"pid": sleeper.pid, "create_time": proc.create_time(), "host": __import__("socket").gethostname(),
-             "started_at": "x"},
+            {
+                "pid": sleeper.pid,
+                "create_time": proc.create_time(),
+                "host": __import__("socket").gethostname(),
+                "started_at": "x",
+            },
         )
         (tmp_path / rundir.LOCK_FILE).touch()
         assert rundir.live_owner(tmp_path) is None

@@ -22,8 +22,9 @@ WIDTHS = (80, 120)
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    return finished_run(tmp_path_factory.mktemp("widths"), "max_trials_per_group=3", "selection_folds=2",
-                        "epochs_per_trial=2")
+    return finished_run(
+        tmp_path_factory.mktemp("widths"), "max_trials_per_group=3", "selection_folds=2", "epochs_per_trial=2"
+    )
 
 
 def numbers(text: str) -> set[str]:
@@ -33,11 +34,20 @@ def numbers(text: str) -> set[str]:
 
 
 @pytest.mark.parametrize("columns", WIDTHS)
-@pytest.mark.parametrize("command", [["status", "RUN"], ["status", "--runs-dir", "RUNS"], ["trials", "RUN"],
-                                     ["results", "RUN"], ["show", "RUN", "learning_rate", "0"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "RUN"],
+        ["status", "--runs-dir", "RUNS"],
+        ["trials", "RUN"],
+        ["results", "RUN"],
+        ["show", "RUN", "learning_rate", "0"],
+    ],
+)
 @pytest.mark.slow  # a search of 3 trials x 2 folds x 2 epochs with its final evaluation (~10 s)
-def test_every_screen_fits_and_keeps_its_numbers_whole(run: Any, tmp_path: Path, columns: int,
-                                                        command: list[str]) -> None:
+def test_every_screen_fits_and_keeps_its_numbers_whole(
+    run: Any, tmp_path: Path, columns: int, command: list[str]
+) -> None:
     run_dir, _, _ = run
     args = [a.replace("RUNS", str(run_dir.parent)).replace("RUN", str(run_dir)) for a in command]
     code, shown = in_terminal(*args, columns=columns, cwd=tmp_path)
@@ -83,7 +93,10 @@ def test_fit_table_drops_columns_in_order_and_never_splits_a_word() -> None:
 
 def test_flow_breaks_only_between_pieces() -> None:
     assert flow(["elapsed 0:01:02", "remaining 3 min of 5 min (4 trials)", "ETA 2026-12-06 21:40"], 40) == [
-        "elapsed 0:01:02", "remaining 3 min of 5 min (4 trials)", "ETA 2026-12-06 21:40"]
+        "elapsed 0:01:02",
+        "remaining 3 min of 5 min (4 trials)",
+        "ETA 2026-12-06 21:40",
+    ]
     assert flow(["a", "b"], 80) == ["a  b"]
 
 
@@ -96,11 +109,20 @@ def test_the_live_view_fits(columns: int) -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=columns, color_system=None, soft_wrap=True)
     display = LiveDisplay(console, clock=FakeClock(900.0))
     feed_run(display, display.clock)  # type: ignore[arg-type]
-    display.emit(RunWarning(group="augmentation", trial=0,
-                            message="mode collapse at epoch 1: 95% of validation predictions are SELL, val precision 0.315"))
+    display.emit(
+        RunWarning(
+            group="augmentation",
+            trial=0,
+            message="mode collapse at epoch 1: 95% of validation predictions are SELL, val precision 0.315",
+        )
+    )
     assert display._run is not None
-    display._run = dataclasses.replace(display._run, run_dir="/home/someone/projects/hyperopt-cli/runs/20261127_215832",
-                                       data="synthetic (6,000 bars)", parallel="2 workers x 1 thread, journal files")
+    display._run = dataclasses.replace(
+        display._run,
+        run_dir="/home/someone/projects/hyperopt-cli/runs/20261127_215832",
+        data="synthetic (6,000 bars)",
+        parallel="2 workers x 1 thread, journal files",
+    )
     console.print(display.renderable())
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert_fits(text, columns)
@@ -116,8 +138,18 @@ def test_a_real_run_in_a_real_terminal_fits(tmp_path: Path, columns: int) -> Non
     from cli_helpers import write_config
 
     cfg = write_config(tmp_path)
-    code, shown = in_terminal("start", "--config", cfg, "--mode", "quick", "--run-dir", tmp_path / "run",
-                              columns=columns, cwd=tmp_path, timeout=300)
+    code, shown = in_terminal(
+        "start",
+        "--config",
+        cfg,
+        "--mode",
+        "quick",
+        "--run-dir",
+        tmp_path / "run",
+        columns=columns,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert code == 0, shown[-3000:]
     assert_fits(shown, columns)
     assert "Run completed:" in shown

@@ -29,7 +29,6 @@ from hyperopt_cli.search.incumbent import INCUMBENT_ATTR, incumbent_params
 SEAM = "train_model"  # hyperopt_cli.search.group.train_model
 
 
-
 @dataclasses.dataclass
 class TrainCall:
     group: str
@@ -52,17 +51,28 @@ class TrainingRecorder:
     def train(self, data: Any, trainer_cfg: Any, model_cfg: Any, *args: Any, **kwargs: Any) -> Any:
         assert self._current is not None, "training started before any trial_start event"
         # The labels the data was prepared with, as `hyperopt data` shows them (PreparedData.info).
-        settings = {**dataclasses.asdict(trainer_cfg), **data.info["labels"], **family_params(data.families),
-                    "hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers,
-                    "window": data.train.window}
+        settings = {
+            **dataclasses.asdict(trainer_cfg),
+            **data.info["labels"],
+            **family_params(data.families),
+            "hidden_size": model_cfg.hidden_size,
+            "num_layers": model_cfg.num_layers,
+            "window": data.train.window,
+        }
         self.calls.append(TrainCall(*self._current, settings))
         return self._real(data, trainer_cfg, model_cfg, *args, **kwargs)
 
 
 def configured(cfg: OptimizationConfig) -> dict[str, Any]:
     """Every searched parameter at the config's value, read from the config's sections."""
-    return {**dataclasses.asdict(cfg.trainer), **dataclasses.asdict(cfg.labels), **family_params(cfg.features.families),
-            "hidden_size": cfg.model.hidden_size, "num_layers": cfg.model.num_layers, "window": cfg.data.window}
+    return {
+        **dataclasses.asdict(cfg.trainer),
+        **dataclasses.asdict(cfg.labels),
+        **family_params(cfg.features.families),
+        "hidden_size": cfg.model.hidden_size,
+        "num_layers": cfg.model.num_layers,
+        "window": cfg.data.window,
+    }
 
 
 def record_run(cfg: OptimizationConfig, run: Path) -> tuple[dict[str, Any], TrainingRecorder]:
@@ -104,11 +114,19 @@ def maximises(group: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def recorded_full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, OptimizationConfig, dict[str, Any], TrainingRecorder]]:
+def recorded_full_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, OptimizationConfig, dict[str, Any], TrainingRecorder]]:
     run = tmp_path_factory.mktemp("wiring") / "run"
-    cfg = tiny("mode=full", "max_trials_per_group=3", "n_startup_trials=3", "seed=8",
-               "incumbent_margin_se=0",  # any paired gain replaces the incumbent: more groups move
-               "confirm_share=0", "run_check=false")  # the guard of runs before confirmation (tested on its own)
+    cfg = tiny(
+        "mode=full",
+        "max_trials_per_group=3",
+        "n_startup_trials=3",
+        "seed=8",
+        "incumbent_margin_se=0",  # any paired gain replaces the incumbent: more groups move
+        "confirm_share=0",
+        "run_check=false",
+    )  # the guard of runs before confirmation (tested on its own)
     results, recorder = record_run(cfg, run)
     yield run, cfg, results, recorder
 
@@ -123,7 +141,7 @@ def test_every_trial_trains_with_its_own_values_and_the_earlier_groups_best(reco
         trials = {t.number: t for t in storage.load_study(cfg, run, group).get_trials()}
         calls = [c for c in recorder.calls if c.group == group]
         assert sorted(c.trial for c in calls) == sorted(trials), f"{group}: every trial trained once"
-        later = {p for g in GROUPS[GROUPS.index(group) + 1:] for p in cfg.search_space[g]}
+        later = {p for g in GROUPS[GROUPS.index(group) + 1 :] for p in cfg.search_space[g]}
         for call in calls:
             for name, value in frozen.items():
                 assert call.settings[name] == value, f"{group} trial {call.trial}: {name} is not the earlier best"
@@ -193,7 +211,10 @@ def test_without_incumbent_first_the_first_trial_is_sampled(tmp_path: Path) -> N
 
 def test_incumbent_values_outside_the_space_are_not_enqueued() -> None:
     space = tiny().search_space["learning_rate"]
-    assert incumbent_params(space, {"learning_rate": 1e-3, "batch_size": 64}) == {"learning_rate": 1e-3, "batch_size": 64}
+    assert incumbent_params(space, {"learning_rate": 1e-3, "batch_size": 64}) == {
+        "learning_rate": 1e-3,
+        "batch_size": 64,
+    }
     assert incumbent_params(space, {"learning_rate": 1.0, "batch_size": 64}) is None  # above the range
     assert incumbent_params(space, {"learning_rate": 1e-3, "batch_size": 48}) is None  # not a choice
     assert incumbent_params(space, {"learning_rate": 1e-3}) is None  # a parameter without a value
@@ -201,8 +222,14 @@ def test_incumbent_values_outside_the_space_are_not_enqueued() -> None:
 
 @pytest.mark.slow  # a whole search with its final evaluation (~6 s)
 def test_collapsed_trials_are_flagged_not_penalised_and_the_lowest_loss_wins(tmp_path: Path) -> None:
-    cfg = tiny("mode=quick", "max_trials_per_group=3", "n_startup_trials=3", "collapse_precision=0.99",
-               "incumbent_first=false", "confirm_share=0")  # the whole-validation objective
+    cfg = tiny(
+        "mode=quick",
+        "max_trials_per_group=3",
+        "n_startup_trials=3",
+        "collapse_precision=0.99",
+        "incumbent_first=false",
+        "confirm_share=0",
+    )  # the whole-validation objective
     run = tmp_path / "run"
     results = HyperparameterOptimizer(cfg, run).optimize()
     study = storage.load_study(cfg, run, "learning_rate")

@@ -58,8 +58,10 @@ def test_prepare_folds_scales_each_fold_on_its_own_training_rows(synthetic_ohlcv
 
 
 def test_the_objective_is_the_best_epoch_of_the_fold_mean_curve() -> None:
-    curves = [FoldCurve([epoch(1.0), epoch(0.8), epoch(0.9)], 1.1),
-              FoldCurve([epoch(1.2), epoch(1.0), epoch(0.7)], 1.1)]
+    curves = [
+        FoldCurve([epoch(1.0), epoch(0.8), epoch(0.9)], 1.1),
+        FoldCurve([epoch(1.2), epoch(1.0), epoch(0.7)], 1.1),
+    ]
     chosen = select(curves, "val_loss", "minimize")
     assert chosen.curve == pytest.approx([1.1, 0.9, 0.8])
     assert (chosen.epochs, chosen.value) == (3, pytest.approx(0.8))

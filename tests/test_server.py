@@ -35,14 +35,31 @@ def fake_run(runs: Path, job_id: str, status: str, **state: Any) -> Path:
     run = runs / job_id
     run.mkdir(parents=True)
     (run / rundir.CONFIG_FILE).write_text("seed: 1\n")
-    rundir.write_json(run / rundir.STATE_FILE, {
-        "job_id": job_id, "status": status, "mode": "quick",
-        "progress": {"current_group": "learning_rate", "current_trial": 3, "current_epoch": None,
-                     "epochs_per_trial": 2, "groups_completed": []},
-        "groups": {"learning_rate": {"status": status, "max_trials": 5, "best_value": 0.4,
-                                     "best_params": {"learning_rate": 0.001}, "n_trials": {"finished": 3}}},
-        **state,
-    })
+    rundir.write_json(
+        run / rundir.STATE_FILE,
+        {
+            "job_id": job_id,
+            "status": status,
+            "mode": "quick",
+            "progress": {
+                "current_group": "learning_rate",
+                "current_trial": 3,
+                "current_epoch": None,
+                "epochs_per_trial": 2,
+                "groups_completed": [],
+            },
+            "groups": {
+                "learning_rate": {
+                    "status": status,
+                    "max_trials": 5,
+                    "best_value": 0.4,
+                    "best_params": {"learning_rate": 0.001},
+                    "n_trials": {"finished": 3},
+                }
+            },
+            **state,
+        },
+    )
     return run
 
 
@@ -51,8 +68,11 @@ def fake_run(runs: Path, job_id: str, status: str, **state: Any) -> Path:
 
 def test_status_without_runs_is_idle_and_results_404(runs_dir: Path) -> None:
     client = TestClient(create_app(runs_dir))
-    assert client.get(f"{API}/status").json() == {"status": "idle", "job_id": None,
-                                                  "message": f"no runs under {runs_dir}"}
+    assert client.get(f"{API}/status").json() == {
+        "status": "idle",
+        "job_id": None,
+        "message": f"no runs under {runs_dir}",
+    }
     assert client.get(f"{API}/results").status_code == 404
     assert client.get(f"{API}/runs").json() == {"runs_dir": str(runs_dir), "runs": []}
     stop = client.post(f"{API}/stop")
@@ -61,12 +81,15 @@ def test_status_without_runs_is_idle_and_results_404(runs_dir: Path) -> None:
     assert resume.status_code == 404 and resume.json() == {"detail": f"no runs under {runs_dir}"}
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("GET", "status?job_id=20990101_000000", None),
-    ("GET", "results?job_id=20990101_000000", None),
-    ("POST", "stop", {"job_id": "20990101_000000"}),
-    ("POST", "resume", {"job_id": "20990101_000000"}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "status?job_id=20990101_000000", None),
+        ("GET", "results?job_id=20990101_000000", None),
+        ("POST", "stop", {"job_id": "20990101_000000"}),
+        ("POST", "resume", {"job_id": "20990101_000000"}),
+    ],
+)
 def test_unknown_job_id_is_404_naming_it(runs_dir: Path, method: str, path: str, body: Any) -> None:
     fake_run(runs_dir, "20260101_000000", "paused")
     response = TestClient(create_app(runs_dir)).request(method, f"{API}/{path}", json=body)
@@ -97,28 +120,34 @@ def test_an_unreadable_run_does_not_hide_the_others(runs_dir: Path) -> None:
     broken.mkdir()
     (broken / rundir.CONFIG_FILE).write_text("seed: [unclosed\n")  # and no state.json to fall back on
     rows = TestClient(create_app(runs_dir)).get(f"{API}/runs").json()["runs"]
-    assert [(r["job_id"], r["status"]) for r in rows] == [("20260101_000000", "paused"),
-                                                         ("20260102_000000", "unreadable")]
+    assert [(r["job_id"], r["status"]) for r in rows] == [
+        ("20260101_000000", "paused"),
+        ("20260102_000000", "unreadable"),
+    ]
     assert "not valid YAML" in rows[1]["message"]
 
 
-@pytest.mark.parametrize(("body", "field", "message"), [
-    ({"mode": "sideways"}, "mode", "Input should be"),
-    ({"mode": "group"}, "target_group", "mode 'group' needs target_group"),
-    ({"target_group": "nope"}, "target_group", "Input should be"),
-    ({"epochs_per_trial": 0}, "epochs_per_trial", "greater than or equal to 1"),
-    ({"epochs_per_trial": "four"}, "epochs_per_trial", "valid integer"),
-    ({"max_trials_per_group": -1}, "max_trials_per_group", "greater than or equal to 1"),
-    ({"max_total_hours": 0}, "max_total_hours", "greater than 0"),
-    ({"primary_metric": "accuracy"}, "primary_metric", "Input should be"),
-    ({"study_name": "../../etc/x"}, "study_name", "should match pattern"),
-    ({"seed": -1}, "seed", "greater than or equal to 0"),
-    ({"use_mlflow": "maybe"}, "use_mlflow", "valid boolean"),
-    ({"config": "missing.yaml"}, "config", "config file not found"),
-    ({"epochs": 4}, "epochs", "Extra inputs are not permitted"),
-])
-def test_bad_start_body_is_422_naming_the_field(runs_dir: Path, tmp_path: Path, body: dict[str, Any], field: str,
-                                                message: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"mode": "sideways"}, "mode", "Input should be"),
+        ({"mode": "group"}, "target_group", "mode 'group' needs target_group"),
+        ({"target_group": "nope"}, "target_group", "Input should be"),
+        ({"epochs_per_trial": 0}, "epochs_per_trial", "greater than or equal to 1"),
+        ({"epochs_per_trial": "four"}, "epochs_per_trial", "valid integer"),
+        ({"max_trials_per_group": -1}, "max_trials_per_group", "greater than or equal to 1"),
+        ({"max_total_hours": 0}, "max_total_hours", "greater than 0"),
+        ({"primary_metric": "accuracy"}, "primary_metric", "Input should be"),
+        ({"study_name": "../../etc/x"}, "study_name", "should match pattern"),
+        ({"seed": -1}, "seed", "greater than or equal to 0"),
+        ({"use_mlflow": "maybe"}, "use_mlflow", "valid boolean"),
+        ({"config": "missing.yaml"}, "config", "config file not found"),
+        ({"epochs": 4}, "epochs", "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_start_body_is_422_naming_the_field(
+    runs_dir: Path, tmp_path: Path, body: dict[str, Any], field: str, message: str
+) -> None:
     response = TestClient(create_app(runs_dir, config=long_config(tmp_path))).post(f"{API}/start", json=body)
     assert response.status_code == 422, response.text
     (error,) = response.json()["detail"]
@@ -143,10 +172,19 @@ def test_token_is_checked_on_every_request(runs_dir: Path) -> None:
     assert client.get(f"{API}/runs", params={"token": "s3cret"}).status_code == 200
 
 
-@pytest.mark.parametrize(("host", "token", "refused"), [
-    ("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False), ("127.0.0.2", None, False),
-    ("0.0.0.0", None, True), ("192.168.1.5", None, True), ("example.org", None, True), ("0.0.0.0", "t", False),
-])
+@pytest.mark.parametrize(
+    ("host", "token", "refused"),
+    [
+        ("127.0.0.1", None, False),
+        ("localhost", None, False),
+        ("::1", None, False),
+        ("127.0.0.2", None, False),
+        ("0.0.0.0", None, True),
+        ("192.168.1.5", None, True),
+        ("example.org", None, True),
+        ("0.0.0.0", "t", False),
+    ],
+)
 def test_non_loopback_bind_needs_a_token(host: str, token: str | None, refused: bool) -> None:
     assert is_loopback(host) is (host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"))
     assert (bind_error(host, token) is not None) is refused
@@ -155,8 +193,9 @@ def test_non_loopback_bind_needs_a_token(host: str, token: str | None, refused: 
 def test_serve_refuses_any_address_without_a_token(tmp_path: Path) -> None:
     result = hyperopt("serve", "--host", "0.0.0.0", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
-    assert result.stderr.strip() == ("Error: --host 0.0.0.0 is not a loopback address; "
-                                     "set --token or HYPEROPT_TOKEN to serve on it")
+    assert result.stderr.strip() == (
+        "Error: --host 0.0.0.0 is not a loopback address; set --token or HYPEROPT_TOKEN to serve on it"
+    )
 
 
 def test_serve_on_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
@@ -166,7 +205,10 @@ def test_serve_on_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         result = hyperopt("serve", "--port", str(port), cwd=tmp_path, timeout=60)
     assert result.returncode == 2  # usage: pick another --port (issue 34)
-    assert result.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port"
+    assert (
+        result.stderr.strip()
+        == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port"
+    )
 
 
 def test_foreign_host_and_cross_origin_posts_are_refused(runs_dir: Path) -> None:
@@ -227,7 +269,8 @@ def test_groups_are_served_and_not_copied_into_the_page(runs_dir: Path) -> None:
 def test_openapi_schema_is_committed() -> None:
     served = openapi_json(create_app())
     assert OPENAPI.read_text(encoding="utf-8") == served, (
-        "docs/openapi.json is stale; regenerate: .venv/bin/python -m hyperopt_cli.server.app --openapi docs/openapi.json")
+        "docs/openapi.json is stale; regenerate: .venv/bin/python -m hyperopt_cli.server.app --openapi docs/openapi.json"
+    )
     paths = json.loads(served)["paths"]
     assert {f"{API}/{p}" for p in ("start", "stop", "resume", "status", "results", "runs", "groups")} <= set(paths)
 
@@ -246,7 +289,9 @@ def test_no_server_module_imports_the_app() -> None:
 
 def test_json_safe_replaces_non_finite_floats() -> None:
     assert json_safe({"a": [1.0, math.inf, {"b": math.nan}], "c": (1, "x", None, True)}) == {
-        "a": [1.0, None, {"b": None}], "c": [1, "x", None, True]}
+        "a": [1.0, None, {"b": None}],
+        "c": [1, "x", None, True],
+    }
 
 
 # --------------------------------------------------------------------------- real run processes
@@ -269,8 +314,10 @@ def test_a_run_process_that_fails_is_answered_from_its_error_file(tmp_path: Path
 def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Path, runs_dir: Path) -> None:
     # start_wait_s: answer only once the run has measured its speed, however loaded the machine
     client = TestClient(create_app(runs_dir, config=long_config(tmp_path), start_wait_s=120))
-    response = client.post(f"{API}/start", json={"mode": "full", "epochs_per_trial": 2, "max_trials_per_group": 50,
-                                                  "seed": 3, "use_mlflow": False})
+    response = client.post(
+        f"{API}/start",
+        json={"mode": "full", "epochs_per_trial": 2, "max_trials_per_group": 50, "seed": 3, "use_mlflow": False},
+    )
     assert response.status_code == 200, response.text
     started = response.json()
     job = started["job_id"]
@@ -284,8 +331,10 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
     assert (frozen["epochs_per_trial"], frozen["max_trials_per_group"], frozen["seed"]) == (2, 50, 3)
     assert frozen["model"]["hidden_size"] == 4, "fields left out keep the server's --config"
 
-    wait_for(lambda: (client.get(f"{API}/status").json().get("progress") or {}).get("current_epoch") is not None,
-             what="a reported epoch")
+    wait_for(
+        lambda: (client.get(f"{API}/status").json().get("progress") or {}).get("current_epoch") is not None,
+        what="a reported epoch",
+    )
     status = client.get(f"{API}/status").json()
     assert (status["job_id"], status["status"], status["owner_alive"]) == (job, "running", True)
     assert status["progress"]["current_group"] == "features" and "groups" in status and "config" not in status
@@ -318,13 +367,17 @@ def test_start_status_stop_resume_results_with_the_original_fields(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_start_that_has_not_measured_yet_answers_from_the_config_and_can_be_stopped(tmp_path: Path,
-                                                                                      runs_dir: Path) -> None:
+def test_a_start_that_has_not_measured_yet_answers_from_the_config_and_can_be_stopped(
+    tmp_path: Path, runs_dir: Path
+) -> None:
     client = TestClient(create_app(runs_dir, config=long_config(tmp_path), start_wait_s=0))
     started = client.post(f"{API}/start", json={"mode": "quick", "max_trials_per_group": 40}).json()
     assert started["status"] == "starting"
-    assert started["time_estimate"] == {"estimated_hours": None, "total_trials": 40,
-                                        "based_on": "config (the run has not measured its speed yet)"}
+    assert started["time_estimate"] == {
+        "estimated_hours": None,
+        "total_trials": 40,
+        "based_on": "config (the run has not measured its speed yet)",
+    }
     assert client.get(f"{API}/status").json()["job_id"] == started["job_id"]
     second = client.post(f"{API}/start", json={})
     assert second.status_code == 409 and second.json()["job_id"] == started["job_id"], "409 while starting too"
@@ -374,7 +427,7 @@ def test_runs_outlive_the_server_and_shell_runs_are_stopped_over_http(tmp_path: 
 def spec_client_code(spec: Path) -> str:
     """The client of the original module's documentation (section "Пример использования → API")."""
     text = spec.read_text(encoding="utf-8")
-    return text[text.index("### API"):].split("```python\n", 1)[1].split("```", 1)[0]
+    return text[text.index("### API") :].split("```python\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.mark.skipif(not SEED_SPEC.is_file(), reason=f"no spec at {SEED_SPEC} to compare tests/data's copy with")
@@ -389,8 +442,12 @@ def test_the_seed_client_runs_unchanged_but_for_the_port(tmp_path: Path, runs_di
     port = free_port()
     server = spawn_server(tmp_path, port, "--runs-dir", runs_dir, "--config", long_config(tmp_path), "--no-token")
     try:
-        client = subprocess.run([sys.executable, "-c", code.replace("localhost:8000", f"localhost:{port}")],
-                                capture_output=True, text=True, timeout=240)
+        client = subprocess.run(
+            [sys.executable, "-c", code.replace("localhost:8000", f"localhost:{port}")],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
     finally:
         stop_server(server)
     assert client.returncode == 0, client.stderr

@@ -81,11 +81,19 @@ def test_a_users_token_is_not_printed(tmp_path: Path, runs_dir: Path) -> None:
     assert output == [f"Serving http://127.0.0.1:{port}/ over {runs_dir} (0 runs)"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--no-token", "--token", TOKEN], "Error: --no-token contradicts --token-file/--token/HYPEROPT_TOKEN; give one of them"),
-    (["--host", "0.0.0.0", "--no-token"],
-     "Error: --host 0.0.0.0 is not a loopback address; set --token or HYPEROPT_TOKEN to serve on it"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--no-token", "--token", TOKEN],
+            "Error: --no-token contradicts --token-file/--token/HYPEROPT_TOKEN; give one of them",
+        ),
+        (
+            ["--host", "0.0.0.0", "--no-token"],
+            "Error: --host 0.0.0.0 is not a loopback address; set --token or HYPEROPT_TOKEN to serve on it",
+        ),
+    ],
+)
 def test_no_token_is_refused_where_it_cannot_hold(tmp_path: Path, args: list[str], message: str) -> None:
     result = hyperopt("serve", *args, cwd=tmp_path, timeout=30)
     assert (result.returncode, result.stderr.strip()) == (2, message)
@@ -140,8 +148,10 @@ def test_a_token_file_other_users_can_read_is_refused(tmp_path: Path, mode: int)
     token_file = private_file(tmp_path / "token", TOKEN + "\n", mode)
     result = hyperopt("serve", "--token-file", token_file, cwd=tmp_path, timeout=30)
     assert result.returncode == 3
-    assert result.stderr.strip() == (f"Error: the token file {token_file} is open to other users (mode {mode:03o}); "
-                                     f"make it private: chmod 600 {token_file}")
+    assert result.stderr.strip() == (
+        f"Error: the token file {token_file} is open to other users (mode {mode:03o}); "
+        f"make it private: chmod 600 {token_file}"
+    )
 
 
 @pytest.mark.parametrize("how", ["--token", "env", "--token-file"])
@@ -155,12 +165,20 @@ def test_a_short_token_is_refused(tmp_path: Path, how: str) -> None:
         extra_env = {"HYPEROPT_TOKEN": short}
     else:
         args += ["--token-file", private_file(tmp_path / "token", short + "\n")]
-    result = subprocess.run([sys.executable, "-m", "hyperopt_cli", *map(str, args)], cwd=tmp_path,
-                            env={**env(), **(extra_env or {})}, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "hyperopt_cli", *map(str, args)],
+        cwd=tmp_path,
+        env={**env(), **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 3, result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("Error: the token from ") and f"has {MIN_TOKEN_CHARS - 1} characters; use at least " \
-        f"{MIN_TOKEN_CHARS}" in line
+    assert (
+        line.startswith("Error: the token from ")
+        and f"has {MIN_TOKEN_CHARS - 1} characters; use at least {MIN_TOKEN_CHARS}" in line
+    )
 
 
 def test_a_private_token_file_with_a_long_token_is_read(tmp_path: Path) -> None:

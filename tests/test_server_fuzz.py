@@ -23,9 +23,17 @@ from server_helpers import long_config, stop_all_runs
 
 pytestmark = pytest.mark.slow
 
-OPERATIONS = [("POST", f"{API}/start"), ("POST", f"{API}/stop"), ("POST", f"{API}/resume"),
-              ("GET", f"{API}/status"), ("GET", f"{API}/results"), ("GET", f"{API}/runs"),
-              ("POST", f"{API}/stop"), ("POST", f"{API}/start"), ("POST", f"{API}/resume")]  # twice: both states
+OPERATIONS = [
+    ("POST", f"{API}/start"),
+    ("POST", f"{API}/stop"),
+    ("POST", f"{API}/resume"),
+    ("GET", f"{API}/status"),
+    ("GET", f"{API}/results"),
+    ("GET", f"{API}/runs"),
+    ("POST", f"{API}/stop"),
+    ("POST", f"{API}/start"),
+    ("POST", f"{API}/resume"),
+]  # twice: both states
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +46,9 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_no_endpoint_answers_5xx(api_schema: schemathesis.BaseSchema, method: str, path: str,
-                                 mode: GenerationMode) -> None:
+def test_no_endpoint_answers_5xx(
+    api_schema: schemathesis.BaseSchema, method: str, path: str, mode: GenerationMode
+) -> None:
     if path.endswith("/runs") and mode is GenerationMode.NEGATIVE:
         pytest.skip("GET /runs takes no input: there is nothing invalid to send")
     operation = api_schema[path][method]

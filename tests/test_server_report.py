@@ -34,8 +34,10 @@ def test_report_is_served_for_a_job_id_or_the_latest_run(tmp_path: Path) -> None
     assert client.head(f"{API}/report?job_id=20260101_000000").status_code == 200
     latest = client.get(f"{API}/report")  # the latest run has none yet
     assert latest.status_code == 404
-    assert latest.json() == {"detail": "run 20260102_000000 has no report yet; write it with: hyperopt report "
-                                       "20260102_000000", "job_id": "20260102_000000"}
+    assert latest.json() == {
+        "detail": "run 20260102_000000 has no report yet; write it with: hyperopt report 20260102_000000",
+        "job_id": "20260102_000000",
+    }
     assert client.head(f"{API}/report").status_code == 404
     unknown = client.get(f"{API}/report?job_id=nope")
     assert unknown.status_code == 404 and "unknown job id 'nope'" in unknown.json()["detail"]

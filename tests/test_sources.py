@@ -23,8 +23,11 @@ HEADER = "timestamp,open,high,low,close,volume\n"
 
 
 def bars(start_price: float, n: int = 4) -> str:
-    lines = [f"2020-01-01 {h:02d}:00:00,{start_price + h},{start_price + h + 1},{start_price + h - 0.5},"
-             f"{start_price + h + 0.5},{10 + h}\n" for h in range(n)]
+    lines = [
+        f"2020-01-01 {h:02d}:00:00,{start_price + h},{start_price + h + 1},{start_price + h - 0.5},"
+        f"{start_price + h + 0.5},{10 + h}\n"
+        for h in range(n)
+    ]
     return HEADER + "".join(lines)
 
 
@@ -133,7 +136,9 @@ def test_load_data_of_one_file_is_one_frame_named_too(tmp_path: Path) -> None:
     assert frame.attrs["info"]["source"] == str(path)
 
 
-def test_start_freezes_the_files_a_folder_names_and_they_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_start_freezes_the_files_a_folder_names_and_they_round_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "bars"
     a, b = write(folder, "AAA.csv"), write(folder, "BBB.csv")
     monkeypatch.chdir(tmp_path)
@@ -148,7 +153,9 @@ def test_start_freezes_the_files_a_folder_names_and_they_round_trip(tmp_path: Pa
     assert resumed.data.path == [str(a), str(b)] and config_hash(resumed) == config_hash(cfg)
 
 
-def test_start_keeps_one_data_value_as_today_and_several_as_a_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_start_keeps_one_data_value_as_today_and_several_as_a_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = write(tmp_path, "AAA.csv"), write(tmp_path, "BBB.csv")
     monkeypatch.chdir(tmp_path)
     assert resolve_config(None, [], data_path=Path("AAA.csv")).data.path == str(a)

@@ -17,8 +17,14 @@ from hyperopt_cli.cli.render import describe_times
 from hyperopt_cli.run.status import settle
 from hyperopt_cli.search.events import RunStart
 
-ESTIMATE = {"estimated_hours": 65 / 3600, "remaining_hours": 20 / 3600, "total_trials": 4, "remaining_trials": 1,
-            "eta": "2026-05-09T18:30:00+00:00", "based_on": "measured trials"}
+ESTIMATE = {
+    "estimated_hours": 65 / 3600,
+    "remaining_hours": 20 / 3600,
+    "total_trials": 4,
+    "remaining_trials": 1,
+    "eta": "2026-05-09T18:30:00+00:00",
+    "based_on": "measured trials",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +33,12 @@ def run(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> tuple[Path, Path, d
 
 
 def state_of(status: str, group_status: str = "running") -> dict[str, Any]:
-    return {"status": status, "elapsed_s": 45.0, "time_estimate": dict(ESTIMATE),
-            "groups": {"learning_rate": {"status": group_status}}}
+    return {
+        "status": status,
+        "elapsed_s": 45.0,
+        "time_estimate": dict(ESTIMATE),
+        "groups": {"learning_rate": {"status": group_status}},
+    }
 
 
 def test_a_completed_run_has_nothing_remaining_and_no_eta() -> None:
@@ -81,8 +91,16 @@ class Clock:
 def test_the_live_remaining_counts_down_through_a_long_final_evaluation() -> None:
     clock = Clock()
     display = LiveDisplay(Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None), clock=clock)
-    display.emit(RunStart(job_id="j", run_dir="r", mode="quick", groups=("learning_rate",),
-                          time_estimate={**ESTIMATE, "remaining_hours": 600 / 3600, "estimated_hours": 0.5}, action="started"))
+    display.emit(
+        RunStart(
+            job_id="j",
+            run_dir="r",
+            mode="quick",
+            groups=("learning_rate",),
+            time_estimate={**ESTIMATE, "remaining_hours": 600 / 3600, "estimated_hours": 0.5},
+            action="started",
+        )
+    )
 
     def header() -> str:
         console = Console(file=io.StringIO(), width=120, color_system=None)

@@ -102,8 +102,14 @@ def _finished(run: Path) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_after_kill_9_state_json_agrees_with_the_studies_and_resume_finishes(tmp_path: Path) -> None:
-    config = write_config(tmp_path, mode="quick", max_trials_per_group=8, epochs_per_trial=3,
-                          convergence_patience=50, walk_forward_blocks=1)
+    config = write_config(
+        tmp_path,
+        mode="quick",
+        max_trials_per_group=8,
+        epochs_per_trial=3,
+        convergence_patience=50,
+        walk_forward_blocks=1,
+    )
     run = tmp_path / "run"
     proc = spawn("start", "--config", config, "--run-dir", run, cwd=tmp_path)
 

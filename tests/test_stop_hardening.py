@@ -37,8 +37,9 @@ HOLD = textwrap.dedent(
 
 def hold_lock(path: Path, kind: str, seconds: float) -> subprocess.Popen[str]:
     """A plain process (not a hyperopt owner) holding a flock on `path`."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), kind, str(seconds)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path), kind, str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -52,8 +53,12 @@ def victim() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def owner_record(pid: int) -> dict[str, object]:
-    return {"pid": pid, "create_time": psutil.Process(pid).create_time(), "host": socket.gethostname(),
-            "started_at": "x"}
+    return {
+        "pid": pid,
+        "create_time": psutil.Process(pid).create_time(),
+        "host": socket.gethostname(),
+        "started_at": "x",
+    }
 
 
 # --------------------------------------------------------------------------- item 8: the lock proves the owner
@@ -119,9 +124,14 @@ def test_stop_works_when_this_shell_cannot_reach_the_storage(tmp_path: Path) -> 
     """The run's database URL needs ${HYPEROPT_TEST_STORE}; the stopping shell lacks it. It still stops."""
     cfg = write_config(tmp_path, **LONG, storage_url="sqlite:///${HYPEROPT_TEST_STORE}/studies.db")
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "hyperopt_cli", "start", "--config", str(cfg), "--mode", "quick",
-                             "--run-dir", str(run)], cwd=tmp_path, env={**env(), "HYPEROPT_TEST_STORE": str(tmp_path)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hyperopt_cli", "start", "--config", str(cfg), "--mode", "quick", "--run-dir", str(run)],
+        cwd=tmp_path,
+        env={**env(), "HYPEROPT_TEST_STORE": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     with reaped(proc):
         wait_running_epoch(run, proc)
         stopped = hyperopt("stop", run, cwd=tmp_path, timeout=120)  # env() has no HYPEROPT_TEST_STORE
@@ -131,8 +141,11 @@ def test_stop_works_when_this_shell_cannot_reach_the_storage(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("storage", [{"storage_url": "journal", "workers": 2}, {"storage_url": "sqlite:///{tmp}/s.db"}],
-                         ids=["journal-2-workers", "database"])
+@pytest.mark.parametrize(
+    "storage",
+    [{"storage_url": "journal", "workers": 2}, {"storage_url": "sqlite:///{tmp}/s.db"}],
+    ids=["journal-2-workers", "database"],
+)
 def test_stopping_a_paused_shared_run_exits_7(tmp_path: Path, storage: dict[str, object]) -> None:
     storage = {**storage, "storage_url": str(storage["storage_url"]).format(tmp=tmp_path)}
     cfg = write_config(tmp_path, **LONG, **storage)
@@ -166,12 +179,13 @@ def test_signalling_another_users_owner_is_a_clear_error(tmp_path: Path, monkeyp
         def refuse(pid: int, sig: int) -> None:
             raise PermissionError(1, "Operation not permitted")
 
-        with monkeypatch.context() as patched, pytest.raises(
-                RunLockedError, match=f"not permitted to signal pid {owner.pid} \\(user "):
+        with (
+            monkeypatch.context() as patched,
+            pytest.raises(RunLockedError, match=f"not permitted to signal pid {owner.pid} \\(user "),
+        ):
             patched.setattr(control.os, "kill", refuse)
             control.stop_run(tmp_path, timeout_s=1)
     finally:
         owner.kill()
         owner.wait()
     assert owner.returncode == -signal.SIGKILL  # only the test's own kill reached it
-

@@ -20,14 +20,26 @@ def store(tmp_path: Path, *overrides: str) -> RunStorage:
 @pytest.mark.parametrize(
     ("overrides", "file_per_group", "several_writers", "shared_db", "suffix"),
     [
-        ((), True, False, False, ".db"),  # null in a run's config: SQLite files (runs from before journal was the default)
+        (
+            (),
+            True,
+            False,
+            False,
+            ".db",
+        ),  # null in a run's config: SQLite files (runs from before journal was the default)
         (("storage_url=sqlite",), True, False, False, ".db"),
         (("storage_url=journal",), True, True, False, ".journal"),
         (("storage_url=postgresql://u:pw@host/db",), False, True, True, None),
     ],
 )
-def test_each_kind_answers_the_storage_questions(tmp_path: Path, overrides: tuple[str, ...], file_per_group: bool,
-                                                  several_writers: bool, shared_db: bool, suffix: str | None) -> None:
+def test_each_kind_answers_the_storage_questions(
+    tmp_path: Path,
+    overrides: tuple[str, ...],
+    file_per_group: bool,
+    several_writers: bool,
+    shared_db: bool,
+    suffix: str | None,
+) -> None:
     s = store(tmp_path, *overrides)
     assert (s.file_per_group, s.several_writers, s.is_shared_database) == (file_per_group, several_writers, shared_db)
     path = s.study_file("learning_rate")
@@ -69,7 +81,11 @@ def _kind_comparisons(code: str) -> list[int]:
 
 
 def test_no_module_but_storage_kind_decides_the_storage_kind() -> None:
-    assert _kind_comparisons("a = cfg.storage_url is None\nb = url == 'journal'\nc = x.storage_url in (None,)") == [1, 2, 3]
+    assert _kind_comparisons("a = cfg.storage_url is None\nb = url == 'journal'\nc = x.storage_url in (None,)") == [
+        1,
+        2,
+        3,
+    ]
     src = Path(storage_kind.__file__).resolve().parents[1]
     deciders = {p.relative_to(src).as_posix(): _kind_comparisons(p.read_text()) for p in src.rglob("*.py")}
     assert {path: lines for path, lines in deciders.items() if lines} == {}

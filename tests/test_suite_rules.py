@@ -11,12 +11,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
-NEEDS_A_PACKAGE = '''
+NEEDS_A_PACKAGE = """
 from system_packages import missing_system_package
 
 def test_needs_the_frobnicator():
     missing_system_package("no frobnicator: apt-get install frobnicator")
-'''
+"""
 
 
 def run_pytest(folder: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
@@ -26,9 +26,24 @@ def run_pytest(folder: Path, ci: str | None) -> subprocess.CompletedProcess[str]
     if ci is not None:
         env["CI"] = ci
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(REPO / "pyproject.toml"),
-         "--rootdir", str(folder), str(folder / "test_frob.py")],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(REPO / "pyproject.toml"),
+            "--rootdir",
+            str(folder),
+            str(folder / "test_frob.py"),
+        ],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

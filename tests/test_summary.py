@@ -16,8 +16,11 @@ def trials(values: list[float | None], collapsed: set[int] = frozenset(), states
     for i, value in enumerate(values):
         state = (states or {}).get(i, TrialState.COMPLETE if value is not None else TrialState.PRUNED)
         t = create_trial(
-            state=state, value=value if state == TrialState.COMPLETE else None, params={"x": 0.1 * i},
-            distributions=DIST, user_attrs={"collapsed": i in collapsed},
+            state=state,
+            value=value if state == TrialState.COMPLETE else None,
+            params={"x": 0.1 * i},
+            distributions=DIST,
+            user_attrs={"collapsed": i in collapsed},
         )
         t.number = i
         out.append(t)
@@ -79,7 +82,9 @@ def test_group_done_by_budget_or_convergence() -> None:
     cfg = OptimizationConfig(max_trials_per_group=5, convergence_patience=3)
     assert group_is_done(summarize("g", trials([0.5, 0.6]), "val_f1", "maximize", 0.005), cfg) == (False, None)
     assert group_is_done(summarize("g", trials([0.5, 0.4, 0.4, 0.4]), "val_f1", "maximize", 0.005), cfg) == (
-        True, "converged")
+        True,
+        "converged",
+    )
     five = trials([0.1, 0.2, 0.3, 0.4, None], states={4: TrialState.FAIL})
     summary = summarize("g", five, "val_f1", "maximize", 0.005)
     assert (summary.n_complete, summary.n_failed, summary.failed_trials) == (4, 1, [4])
@@ -94,7 +99,7 @@ def test_narrow_keeps_share_of_range_around_best_inside_bounds() -> None:
     assert edge.high == 1.0 and edge.low == pytest.approx(0.865)
     log_spec = ParamSpec(type="float", low=1e-4, high=1e-2, log=True)
     ln = narrow(log_spec, 1e-3, 0.5)
-    assert ln.low == pytest.approx(1e-3 / 10 ** 0.5) and ln.high == pytest.approx(1e-3 * 10 ** 0.5)
+    assert ln.low == pytest.approx(1e-3 / 10**0.5) and ln.high == pytest.approx(1e-3 * 10**0.5)
     ints = narrow(ParamSpec(type="int", low=1, high=10), 5, 0.25)
     assert (ints.low, ints.high) == (3, 7)
     boolean = ParamSpec(type="bool")
@@ -153,5 +158,6 @@ def test_the_kept_message_says_why() -> None:
     assert "trial 1) drops a class" in kept_message(summary)
     ts[1].user_attrs["metrics"] = {}
     ts[1].user_attrs["units"] = [0.6, 0.4, 0.62, 1.4]  # a mean gain of 0.145, inside its noise
-    assert "within noise; best challenger trial 1" in kept_message(summarize("g", ts, "val_loss", "minimize", 0.005,
-                                                                              margin_se=1.0))
+    assert "within noise; best challenger trial 1" in kept_message(
+        summarize("g", ts, "val_loss", "minimize", 0.005, margin_se=1.0)
+    )

@@ -61,7 +61,9 @@ def test_mlflow_parent_and_nested_runs_survive_a_resume(tmp_path: Path, monkeypa
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     raw = tiny_raw(
-        "use_mlflow=true", "epochs_per_trial=2", "n_warmup_steps=2",
+        "use_mlflow=true",
+        "epochs_per_trial=2",
+        "n_warmup_steps=2",
     )
     cfg = config_from_dict(raw)
     run = tmp_path / "run"

@@ -33,8 +33,16 @@ TESTS_DIR = Path(__file__).parent
 DATA = tiny_data()
 # Every random stream on: dropout, noise, mixup, oversampling, and scheduler restarts mid-run.
 BUSY = dict(
-    dropout=0.3, use_augmentation=True, gaussian_noise_std=0.05, mixup_alpha=0.3, use_oversampling=True,
-    use_focal_loss=True, use_class_weights=True, scheduler_T_0=1, scheduler_T_mult=2, learning_rate=5e-3,
+    dropout=0.3,
+    use_augmentation=True,
+    gaussian_noise_std=0.05,
+    mixup_alpha=0.3,
+    use_oversampling=True,
+    use_focal_loss=True,
+    use_class_weights=True,
+    scheduler_T_0=1,
+    scheduler_T_mult=2,
+    learning_rate=5e-3,
 )
 EPOCHS = 3
 TRAIN_BATCHES = 8  # 246 oversampled samples / 32
@@ -42,15 +50,31 @@ EVAL_BATCHES = 2  # 80 validation samples / 64
 CALLS_PER_EPOCH = TRAIN_BATCHES + EVAL_BATCHES  # should_stop is asked before each of them
 
 
-
-
-def _train(ckpt: Path | None = None, stop: StopAt | None = None, seed: int = 7, tag: str = "t",
-           on_epoch: Any = None, on_warning: Any = None, data: Any = DATA, epochs: int = EPOCHS,
-           epoch_objective: Any = None, **knobs: Any) -> Any:
+def _train(
+    ckpt: Path | None = None,
+    stop: StopAt | None = None,
+    seed: int = 7,
+    tag: str = "t",
+    on_epoch: Any = None,
+    on_warning: Any = None,
+    data: Any = DATA,
+    epochs: int = EPOCHS,
+    epoch_objective: Any = None,
+    **knobs: Any,
+) -> Any:
     cfg = tiny_trainer(**{**BUSY, **knobs})
     hooks = TrainHooks(on_epoch=on_epoch, should_stop=stop, on_warning=on_warning)
-    return train_model(data, cfg, tiny_model(), epochs=epochs, seed=seed, hooks=hooks,
-                       checkpoint_path=ckpt, checkpoint_tag=tag, epoch_objective=epoch_objective)
+    return train_model(
+        data,
+        cfg,
+        tiny_model(),
+        epochs=epochs,
+        seed=seed,
+        hooks=hooks,
+        checkpoint_path=ckpt,
+        checkpoint_tag=tag,
+        epoch_objective=epoch_objective,
+    )
 
 
 def _history(result: Any) -> list[dict[str, Any]]:
@@ -84,7 +108,9 @@ def test_derive_seed_is_pinned_typed_and_in_range() -> None:
 
 def test_generators_from_parts_repeat() -> None:
     assert numpy_rng(1, "a").integers(0, 1000, 5).tolist() == numpy_rng(1, "a").integers(0, 1000, 5).tolist()
-    assert torch.equal(torch.rand(4, generator=torch_generator(1, "a")), torch.rand(4, generator=torch_generator(1, "a")))
+    assert torch.equal(
+        torch.rand(4, generator=torch_generator(1, "a")), torch.rand(4, generator=torch_generator(1, "a"))
+    )
 
 
 # --------------------------------------------------------------------------- training basics
@@ -143,8 +169,14 @@ def test_empty_validation_is_an_error_that_says_why() -> None:
 def test_mode_collapse_is_flagged_and_warned() -> None:
     only_hold = dataclasses.replace(DATA.train, labels=np.ones_like(DATA.train.labels))
     warnings: list[str] = []
-    result = _train(data=dataclasses.replace(DATA, train=only_hold), epochs=1, on_warning=warnings.append,
-                    use_class_weights=False, use_oversampling=False, learning_rate=2e-2)
+    result = _train(
+        data=dataclasses.replace(DATA, train=only_hold),
+        epochs=1,
+        on_warning=warnings.append,
+        use_class_weights=False,
+        use_oversampling=False,
+        learning_rate=2e-2,
+    )
     assert result.history[0].collapsed and result.history[0].pred_distribution[1] == 1.0
     assert warnings == ["mode collapse at epoch 1: 100% of validation predictions are HOLD"]
 
@@ -210,7 +242,9 @@ def test_noise_and_mixup_change_inputs_and_soften_targets() -> None:
         (3 * CALLS_PER_EPOCH, 2, TRAIN_BATCHES),  # in the very last evaluation batch
     ],
 )
-def test_stop_anywhere_then_resume_is_bit_identical(tmp_path: Path, straight: Any, k: int, epoch: int, batch: int) -> None:
+def test_stop_anywhere_then_resume_is_bit_identical(
+    tmp_path: Path, straight: Any, k: int, epoch: int, batch: int
+) -> None:
     ckpt = tmp_path / "trial.pt"
     with pytest.raises(TrainingInterrupted) as info:
         _train(ckpt, StopAt(k))
@@ -340,8 +374,15 @@ def test_delete_checkpoint_removes_file_and_stale_temp_files(tmp_path: Path) -> 
 
 def test_losses_are_epoch_means_on_the_right_scale() -> None:
     # Plain CE, an almost frozen model: every batch loss is close to ln 3, so their mean is too.
-    result = _train(epochs=1, learning_rate=1e-6, use_focal_loss=False, use_class_weights=False,
-                    label_smoothing=0.0, use_augmentation=False, dropout=0.0)
+    result = _train(
+        epochs=1,
+        learning_rate=1e-6,
+        use_focal_loss=False,
+        use_class_weights=False,
+        label_smoothing=0.0,
+        use_augmentation=False,
+        dropout=0.0,
+    )
     assert result.history[0].train_loss == pytest.approx(np.log(3), abs=0.15)
     assert result.history[0].val_loss == pytest.approx(np.log(3), abs=0.15)
 
@@ -380,8 +421,9 @@ def test_restore_best_epoch_returns_the_weights_and_predictions_of_that_epoch(be
     assert best_straight.history[1].val_f1 == pytest.approx(two_epochs.history[1].val_f1)
     last = _train(epochs=BEST_EPOCHS)
     assert last.best_epoch is None
-    assert not all(torch.equal(a, b) for a, b in zip(last.model.state_dict().values(),
-                                                      best_straight.model.state_dict().values()))
+    assert not all(
+        torch.equal(a, b) for a, b in zip(last.model.state_dict().values(), best_straight.model.state_dict().values())
+    )
 
 
 def test_restore_best_epoch_defaults_to_the_best_val_f1() -> None:
@@ -409,7 +451,8 @@ def test_checkpoint_without_best_weights_is_not_used_to_restore(tmp_path: Path, 
     with pytest.raises(TrainingInterrupted):
         _train(ckpt, StopAt(2 * CALLS_PER_EPOCH + 3), epochs=BEST_EPOCHS)  # restore off: no best kept
     warnings: list[str] = []
-    resumed = _train(ckpt, on_warning=warnings.append, restore_best_epoch=True, epochs=BEST_EPOCHS,
-                     epoch_objective=_by_epoch)
+    resumed = _train(
+        ckpt, on_warning=warnings.append, restore_best_epoch=True, epochs=BEST_EPOCHS, epoch_objective=_by_epoch
+    )
     assert resumed.resumed_from_epoch is None and any("other data or settings" in w for w in warnings)
     _assert_same_weights(resumed.model.state_dict(), best_straight.model.state_dict())

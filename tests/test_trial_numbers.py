@@ -18,8 +18,13 @@ FOLDS, EPOCHS = 3, 2
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
-    return finished_run(tmp_path_factory.mktemp("folds"), "max_trials_per_group=2", f"selection_folds={FOLDS}",
-                        f"epochs_per_trial={EPOCHS}", "n_warmup_steps=100")
+    return finished_run(
+        tmp_path_factory.mktemp("folds"),
+        "max_trials_per_group=2",
+        f"selection_folds={FOLDS}",
+        f"epochs_per_trial={EPOCHS}",
+        "n_warmup_steps=100",
+    )
 
 
 def test_show_names_fold_and_epoch_and_keeps_metrics_beside_their_own_value(run: Any) -> None:
@@ -28,7 +33,9 @@ def test_show_names_fold_and_epoch_and_keeps_metrics_beside_their_own_value(run:
     assert shown.exit_code == 0, shown.output
     detail = json.loads(shown.stdout)
     rows = detail["epochs"]
-    assert [(r["fold"], r["epoch"]) for r in rows] == [(f, e) for f in range(1, FOLDS + 1) for e in range(1, EPOCHS + 1)]
+    assert [(r["fold"], r["epoch"]) for r in rows] == [
+        (f, e) for f in range(1, FOLDS + 1) for e in range(1, EPOCHS + 1)
+    ]
     assert detail["folds"] == FOLDS and 1 <= detail["chosen_epochs"] <= EPOCHS
     for r in rows:
         if r["fold"] < FOLDS:  # earlier folds reported their objective only

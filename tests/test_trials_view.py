@@ -17,8 +17,22 @@ from hyperopt_cli.run.events import short_params
 from model_helpers import finished_run
 
 runner = CliRunner()
-TRIAL_KEYS = {"group", "number", "state", "value", "partial", "params", "epochs_run", "folds_run", "pruned_at",
-              "pruned_in_fold", "pruned_by", "collapsed", "duration_s", "worker"}
+TRIAL_KEYS = {
+    "group",
+    "number",
+    "state",
+    "value",
+    "partial",
+    "params",
+    "epochs_run",
+    "folds_run",
+    "pruned_at",
+    "pruned_in_fold",
+    "pruned_by",
+    "collapsed",
+    "duration_s",
+    "worker",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +60,25 @@ def test_show_gives_every_epochs_metrics(run: Any) -> None:
     shown = runner.invoke(app, ["show", str(run_dir), "learning_rate", "0", "--json"])
     assert shown.exit_code == 0, shown.output
     detail = json.loads(shown.stdout)
-    assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {"raw_value", "metric", "epochs", "run", "folds",
-                                                          "chosen_epochs", "race", "rung"}
+    assert set(detail) == (TRIAL_KEYS - {"epochs_run"}) | {
+        "raw_value",
+        "metric",
+        "epochs",
+        "run",
+        "folds",
+        "chosen_epochs",
+        "race",
+        "rung",
+    }
     assert detail["metric"] == "val_loss" and len(detail["epochs"]) == 1
     epoch = detail["epochs"][0]
     assert {"epoch", "value", "train_loss", "val_loss", "val_f1", "trading_score"} <= set(epoch)
     # The objective: the mean of the selection sub-blocks (the earlier half; the rest confirm, docs/selection.md).
     blocks = epoch["val_blocks"]["val_loss"]
     assert epoch["value"] == pytest.approx(sum(blocks[: len(blocks) // 2]) / (len(blocks) // 2))
-    assert epoch["fold"] == 1 and epoch["epoch"] == 1  # counted from 1, as the log ("epoch 1/1") and the report's curves say it
+    assert (
+        epoch["fold"] == 1 and epoch["epoch"] == 1
+    )  # counted from 1, as the log ("epoch 1/1") and the report's curves say it
 
 
 def test_trials_without_a_run_uses_the_newest_and_says_so(run: Any) -> None:
@@ -96,8 +120,21 @@ def test_csv_has_a_column_per_param_and_excludes_json(run: Any) -> None:
     table = list(csv.DictReader(io.StringIO(shown.stdout)))
     every = _rows(run_dir)
     assert [int(r["number"]) for r in table] == [r["number"] for r in every]
-    assert list(table[0])[:13] == ["group", "number", "state", "value", "partial", "epochs_run", "folds_run",
-                                   "pruned_at", "pruned_in_fold", "pruned_by", "collapsed", "duration_s", "worker"]
+    assert list(table[0])[:13] == [
+        "group",
+        "number",
+        "state",
+        "value",
+        "partial",
+        "epochs_run",
+        "folds_run",
+        "pruned_at",
+        "pruned_in_fold",
+        "pruned_by",
+        "collapsed",
+        "duration_s",
+        "worker",
+    ]
     assert {"learning_rate", "batch_size"} <= set(table[0])
     assert [float(r["learning_rate"]) for r in table] == [r["params"]["learning_rate"] for r in every]
     both = runner.invoke(app, ["trials", str(run_dir), "--csv", "--json"])
@@ -124,11 +161,14 @@ def test_a_reader_that_goes_away_ends_trials_quietly(run: Any, tmp_path: Path, a
     assert "Error" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["trials", "RUN", "--group", "nope"], "Error: RUN has no group 'nope'"),
-    (["show", "RUN", "learning_rate", "99"], "Error: group 'learning_rate' of RUN has no trial 99"),
-    (["trials", "no_such_run"], "Error: run not found: 'no_such_run' is neither a directory nor a job id"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["trials", "RUN", "--group", "nope"], "Error: RUN has no group 'nope'"),
+        (["show", "RUN", "learning_rate", "99"], "Error: group 'learning_rate' of RUN has no trial 99"),
+        (["trials", "no_such_run"], "Error: run not found: 'no_such_run' is neither a directory nor a job id"),
+    ],
+)
 def test_bad_arguments_are_run_state_errors(run: Any, args: list[str], message: str) -> None:
     run_dir, _, _ = run
     shown = runner.invoke(app, [a.replace("RUN", str(run_dir)) for a in args])

@@ -31,8 +31,13 @@ def _random_walk(n: int, seed: int) -> pd.DataFrame:
     open_ = np.concatenate([[close[0]], close[:-1]])
     wiggle = np.abs(rng.normal(0, 0.001, n))
     frame = pd.DataFrame(
-        {"open": open_, "high": np.maximum(open_, close) * (1 + wiggle), "low": np.minimum(open_, close) * (1 - wiggle),
-         "close": close, "volume": rng.integers(100, 1000, n).astype(float)},
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * (1 + wiggle),
+            "low": np.minimum(open_, close) * (1 - wiggle),
+            "close": close,
+            "volume": rng.integers(100, 1000, n).astype(float),
+        },
         index=pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC"),
     )
     return frame
@@ -46,8 +51,9 @@ def _source(frame: pd.DataFrame) -> WalkForwardSource:
 @pytest.fixture(scope="module")
 def random_walk_result() -> WalkForwardResult:
     """Every baseline walked forward over a signal-free series; the model slot is filled per test."""
-    return walk_forward(_source(_random_walk(1500, seed=11)), lambda tr, te: np.ones(len(te), np.int64),
-                        n_blocks=3, seed=0)
+    return walk_forward(
+        _source(_random_walk(1500, seed=11)), lambda tr, te: np.ones(len(te), np.int64), n_blocks=3, seed=0
+    )
 
 
 def test_circular_blocks_are_runs_of_consecutive_samples() -> None:
@@ -137,8 +143,21 @@ def test_a_model_worse_than_the_baseline_is_called_worse_and_a_collapsed_one_is_
 
 
 def test_a_spread_model_is_not_flagged_collapsed() -> None:
-    v = Verdict(False, "logistic_regression", -0.031, (-0.07, 0.012), -0.1, (-0.2, 0.05), 0.95, 12, 2000, 700, 0,
-                top_class="HOLD", top_class_share=0.9)
+    v = Verdict(
+        False,
+        "logistic_regression",
+        -0.031,
+        (-0.07, 0.012),
+        -0.1,
+        (-0.2, 0.05),
+        0.95,
+        12,
+        2000,
+        700,
+        0,
+        top_class="HOLD",
+        top_class_share=0.9,
+    )
     assert not v.collapsed and "collapsed" not in v.wording() and not v.worse_than_best_baseline
 
 

@@ -83,7 +83,9 @@ def test_model_and_baselines_see_only_labels_before_each_block(source: WalkForwa
     labels = source.labels.copy()
     start = folds[1].test_idx[0]
     labels[start:] = (labels[start:] + 1) % 3
-    poisoned = walk_forward(dataclasses.replace(source, labels=labels), model, n_blocks=3, seed=0, baselines=FAST_BASELINES)
+    poisoned = walk_forward(
+        dataclasses.replace(source, labels=labels), model, n_blocks=3, seed=0, baselines=FAST_BASELINES
+    )
     for k in (0, 1):
         assert poisoned.blocks[k].predictions == clean.blocks[k].predictions
     assert poisoned.blocks[2].predictions[MODEL] != clean.blocks[2].predictions[MODEL]
@@ -120,13 +122,18 @@ def test_a_stop_mid_walk_forward_resumes_without_refitting_finished_blocks(sourc
         return _logreg_model(train, block)
 
     with pytest.raises(Stop):
-        walk_forward(source, stopping_model, n_blocks=3, seed=0, baselines=FAST_BASELINES,
-                     on_block=lambda b: stored.append(b.as_dict()))
+        walk_forward(
+            source,
+            stopping_model,
+            n_blocks=3,
+            seed=0,
+            baselines=FAST_BASELINES,
+            on_block=lambda b: stored.append(b.as_dict()),
+        )
     assert len(stored) == 1
     calls.clear()
     done = [BlockResult.from_dict(raw) for raw in stored]
-    resumed = walk_forward(source, _count(calls),
-                           n_blocks=3, seed=0, baselines=FAST_BASELINES, done=done)
+    resumed = walk_forward(source, _count(calls), n_blocks=3, seed=0, baselines=FAST_BASELINES, done=done)
     folds = walk_forward_folds(source, 3)
     assert calls == [int(source.end_rows[f.test_idx[0]]) for f in folds[1:]]  # block 0 not refitted
     straight = walk_forward(source, _logreg_model, n_blocks=3, seed=0, baselines=FAST_BASELINES)
@@ -174,8 +181,9 @@ def test_the_lstm_walks_forward_and_resumes_a_stopped_block(source: WalkForwardS
     with pytest.raises(TrainingInterrupted):
         walk_forward(source, stopping, n_blocks=2, seed=0, baselines={})
     assert len(list(tmp_path.glob("walk_forward_*.pt"))) == 1  # block 0's training, stopped mid-way
-    resumed = walk_forward(source, lstm_fit_predict(cfg, model, **kwargs, checkpoint_dir=tmp_path),
-                           n_blocks=2, seed=0, baselines={})
+    resumed = walk_forward(
+        source, lstm_fit_predict(cfg, model, **kwargs, checkpoint_dir=tmp_path), n_blocks=2, seed=0, baselines={}
+    )
     assert resumed.as_dict() == straight.as_dict()
 
 
@@ -183,7 +191,9 @@ def test_walk_forward_and_verdict_import_without_torch_or_sklearn() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, hyperopt_cli.evaluation.verdict, hyperopt_cli.evaluation.baselines; "
-            "print('torch' in sys.modules, 'sklearn' in sys.modules)")
+    code = (
+        "import sys, hyperopt_cli.evaluation.verdict, hyperopt_cli.evaluation.baselines; "
+        "print('torch' in sys.modules, 'sklearn' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False"], out.stderr

@@ -27,14 +27,24 @@ pytestmark = pytest.mark.slow
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # Nothing reaches outside: no QUIC, no background fetches, no component updates, no sync.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 TIMEOUT_MS = 90_000
 
 
 def _playwright() -> Any:
     if not CHROMIUM.exists():
-        missing_system_package(f"no Chromium at {CHROMIUM}: install Debian's chromium (`make system-deps` does, as root)")
+        missing_system_package(
+            f"no Chromium at {CHROMIUM}: install Debian's chromium (`make system-deps` does, as root)"
+        )
     try:
         from playwright import sync_api
     except ImportError:
@@ -45,6 +55,7 @@ def _playwright() -> Any:
 
 def _guard(page: Any, base: str, outside: list[str], errors: list[str]) -> None:
     """Nothing may leave the server; every page error or console error is collected."""
+
     def route(r: Any) -> None:
         if r.request.url.startswith(base + "/"):
             r.continue_()
@@ -141,7 +152,8 @@ def test_page_starts_a_run_fills_the_table_and_stops_it(tmp_path: Path, runs_dir
 
 
 def test_a_finished_run_shows_history_charts_the_verdict_and_its_report(
-    tmp_path: Path, runs_dir: Path  # noqa: F811
+    tmp_path: Path,
+    runs_dir: Path,  # noqa: F811
 ) -> None:
     from cli_helpers import tiny
     from hyperopt_cli.report.page import write_report

@@ -85,9 +85,19 @@ class _TakeOverAfterFirstEpoch:
 def test_a_worker_that_lost_its_trial_abandons_it_at_the_next_epoch(tmp_path: Path) -> None:
     cfg = config_from_dict({**TINY_CONFIG, **SHARED})
     events = _TakeOverAfterFirstEpoch()
-    search = GroupSearch(cfg, tmp_path, "learning_rate", dict(cfg.search_space["learning_rate"]), {}, _Preparer(),
-                         events, threading.Event(), TimeBudget(1.0, 0.0), on_progress=lambda: None,
-                         checkpoints=tmp_path / "checkpoints")
+    search = GroupSearch(
+        cfg,
+        tmp_path,
+        "learning_rate",
+        dict(cfg.search_space["learning_rate"]),
+        {},
+        _Preparer(),
+        events,
+        threading.Event(),
+        TimeBudget(1.0, 0.0),
+        on_progress=lambda: None,
+        checkpoints=tmp_path / "checkpoints",
+    )
     events.search = search
     trial = search.study.ask()
     trial.set_user_attr(WORKER_ATTR, search.me.key)
@@ -103,6 +113,7 @@ def test_a_shared_checkpoint_dir_keeps_runs_apart(tmp_path: Path) -> None:
     first, second = tmp_path / "a" / "run", tmp_path / "b" / "run"  # same name, same config and seed
     for run in (first, second):
         run.mkdir(parents=True)
+
     def checkpoint_dir(cfg: Any, run: Path) -> Path:
         return rundir.checkpoints_of(run, cfg.checkpoint_dir)
 
@@ -148,8 +159,16 @@ def test_local_workers_racing_for_one_dead_workers_trial_give_it_to_exactly_one(
     optuna.create_study(study_name="s", storage=storage).ask().set_user_attr(WORKER_ATTR, dead_worker().key)
     go_at = time.time() + 6.0  # after every child has imported optuna
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    children = [subprocess.Popen([sys.executable, "-c", _CLAIMER, str(tmp_path), str(go_at)], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLAIMER, str(tmp_path), str(go_at)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outcomes = [child.communicate(timeout=120) for child in children]
     assert all(c.returncode == 0 for c in children), [err[-500:] for _, err in outcomes]
     assert sorted(out.strip() for out, _ in outcomes) == ["LOST", "LOST", "LOST", "WON"]
@@ -181,8 +200,16 @@ def test_local_workers_opening_a_group_at_once_enqueue_its_incumbent_once(tmp_pa
     """Four real processes open the same fresh group at the same instant: one incumbent trial, not four."""
     go_at = time.time() + 6.0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    children = [subprocess.Popen([sys.executable, "-c", _ENQUEUER, str(tmp_path), str(go_at)], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ENQUEUER, str(tmp_path), str(go_at)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outcomes = [child.communicate(timeout=120) for child in children]
     assert all(c.returncode == 0 for c in children), [err[-500:] for _, err in outcomes]
     cfg = config_from_dict({**TINY_CONFIG, "storage_url": "journal", "workers": 4})

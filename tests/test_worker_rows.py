@@ -27,8 +27,9 @@ with Heartbeat(cfg, Path(sys.argv[1]), threading.Event(), lambda: {"role": sys.a
 
 
 def _session(run: Path, role: str, how: str = "leave") -> None:
-    proc = subprocess.Popen([sys.executable, "-c", SESSION, str(run), role, how], env=env(), stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SESSION, str(run), role, how], env=env(), stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline() == "up\n"
     if how == "hang":
         os.kill(proc.pid, signal.SIGKILL)
@@ -55,7 +56,9 @@ def test_only_the_latest_sessions_rows_are_shown(tmp_path: Path) -> None:
 
 
 def test_latest_session_keeps_live_rows_of_any_age() -> None:
-    rows = {"a": {"role": "owner", "started": 10.0, "state": EXITED},
-            "b": {"role": "worker", "started": 5.0, "state": "alive", "alive": True},
-            "c": {"role": "owner", "started": 1.0, "state": DEAD}}
+    rows = {
+        "a": {"role": "owner", "started": 10.0, "state": EXITED},
+        "b": {"role": "worker", "started": 5.0, "state": "alive", "alive": True},
+        "c": {"role": "owner", "started": 1.0, "state": DEAD},
+    }
     assert sorted(latest_session(rows)) == ["a", "b"]

@@ -24,8 +24,14 @@ from hyperopt_cli.search.storage import mask_url
 from system_packages import missing_system_package
 
 BUDGET = 3
-SETUP = {"max_trials_per_group": BUDGET, "epochs_per_trial": 2, "data__synthetic__n_bars": 2500,
-         "heartbeat_interval_s": 0.5, "worker_timeout_s": 5.0, "n_warmup_steps": 5}
+SETUP = {
+    "max_trials_per_group": BUDGET,
+    "epochs_per_trial": 2,
+    "data__synthetic__n_bars": 2500,
+    "heartbeat_interval_s": 0.5,
+    "worker_timeout_s": 5.0,
+    "n_warmup_steps": 5,
+}
 
 
 def test_mask_url_hides_passwords_only() -> None:
@@ -39,7 +45,11 @@ def studies(run: Path, storage_url: str | None = None) -> dict[str, list[optuna.
     out = {}
     for group in GROUPS:
         name = f"ml_hyperopt_{group}"
-        study = load_run_study(run, name) if storage_url is None else optuna.load_study(study_name=name, storage=storage_url)
+        study = (
+            load_run_study(run, name)
+            if storage_url is None
+            else optuna.load_study(study_name=name, storage=storage_url)
+        )
         out[group] = study.get_trials(deepcopy=False)
     return out
 
@@ -78,8 +88,16 @@ def test_local_workers_share_one_run_on_journal_storage(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_killed_worker_has_its_trial_finished_by_another(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, **{**SETUP, "epochs_per_trial": 4, "data__synthetic__n_bars": 4000,
-                                     "max_trials_per_group": 8, "convergence_patience": 8})
+    cfg = write_config(
+        tmp_path,
+        **{
+            **SETUP,
+            "epochs_per_trial": 4,
+            "data__synthetic__n_bars": 4000,
+            "max_trials_per_group": 8,
+            "convergence_patience": 8,
+        },
+    )
     run = tmp_path / "run"
     owner = spawn("start", "--config", cfg, "--mode", "quick", "--run-dir", run, "--workers", "2", cwd=tmp_path)
     journal = run / "ml_hyperopt_learning_rate.journal"
@@ -92,8 +110,11 @@ def test_killed_worker_has_its_trial_finished_by_another(tmp_path: Path) -> None
         trials = studies_one(run)
         for t in trials:
             key = t.user_attrs.get("worker", "")
-            if t.state.name == "RUNNING" and t.intermediate_values and not key.startswith(
-                    f"{socket.gethostname()}:{owner.pid}:"):
+            if (
+                t.state.name == "RUNNING"
+                and t.intermediate_values
+                and not key.startswith(f"{socket.gethostname()}:{owner.pid}:")
+            ):
                 victim.update(number=t.number, pid=int(key.split(":")[1]))
                 return True
         return False
@@ -118,8 +139,13 @@ def test_stop_reaches_every_worker_and_resume_restarts_them(tmp_path: Path) -> N
     cfg = write_config(tmp_path, **{**SETUP, "epochs_per_trial": 3, "data__synthetic__n_bars": 4000})
     run = tmp_path / "run"
     owner = spawn("start", "--config", cfg, "--mode", "full", "--run-dir", run, "--workers", "2", cwd=tmp_path)
-    wait_for(lambda: len(list((run / "workers").glob("*.json"))) == 1 and
-             (read_state(run).get("progress") or {}).get("current_epoch") is not None, what="both workers busy")
+    wait_for(
+        lambda: (
+            len(list((run / "workers").glob("*.json"))) == 1
+            and (read_state(run).get("progress") or {}).get("current_epoch") is not None
+        ),
+        what="both workers busy",
+    )
     stopped = hyperopt("stop", run, cwd=tmp_path, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
     owner.communicate(timeout=60)
@@ -162,7 +188,9 @@ def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on a free loopback port; yields its URL (password in it, trust auth)."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
-        missing_system_package("PostgreSQL server binaries not installed (apt-get install postgresql; `make system-deps` does, as root)")
+        missing_system_package(
+            "PostgreSQL server binaries not installed (apt-get install postgresql; `make system-deps` does, as root)"
+        )
     data = Path(tempfile.mkdtemp(prefix="hyperopt-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # postgres refuses to run as root
@@ -171,15 +199,29 @@ def postgres() -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    subprocess.run([*as_user, initdb, "-D", str(data / "db"), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data / "db"), "-l", str(data / "log"), "-w", "start",
-                    "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data / "db"), "-A", "trust", "-U", "postgres"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data / "db"),
+            "-l",
+            str(data / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
             conn.execute("CREATE DATABASE hyperopt")
         yield f"postgresql://postgres:s3cret-pw@127.0.0.1:{port}/hyperopt"
     finally:
@@ -190,8 +232,9 @@ def postgres() -> Iterator[str]:
 @pytest.mark.slow
 def test_workers_over_postgresql(tmp_path: Path, postgres: str) -> None:
     # Trials long enough that the worker processes are up before the owner alone is done (as above).
-    cfg = write_config(tmp_path, **{**SETUP, "epochs_per_trial": 3, "data__synthetic__n_bars": 5000,
-                                     "storage_url": postgres})
+    cfg = write_config(
+        tmp_path, **{**SETUP, "epochs_per_trial": 3, "data__synthetic__n_bars": 5000, "storage_url": postgres}
+    )
     run = tmp_path / "run"
     owner = spawn("start", "--config", cfg, "--mode", "full", "--run-dir", run, "--workers", "2", cwd=tmp_path)
     wait_for(lambda: read_state(run).get("status") == "running", what="the run to start")
@@ -202,8 +245,9 @@ def test_workers_over_postgresql(tmp_path: Path, postgres: str) -> None:
     assert extra.returncode == 0, extra_err
     assert_shared_run_is_consistent(run, postgres, min_workers=2)
     assert not list(run.glob("*.db")) and not list(run.glob("*.journal")), "studies belong in the database"
-    for text in [out, err, extra_out, extra_err] + [(run / f).read_text() for f in
-                                                   (rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.LOG_FILE)]:
+    for text in [out, err, extra_out, extra_err] + [
+        (run / f).read_text() for f in (rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.LOG_FILE)
+    ]:
         assert "s3cret-pw" not in text
     assert "postgresql://postgres:***@" in read_state(run)["storage"]
     again = hyperopt("start", "--config", cfg, "--mode", "full", "--run-dir", tmp_path / "second", cwd=tmp_path)

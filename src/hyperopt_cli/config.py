@@ -146,9 +146,13 @@ class TrainerConfig:
     eval_batch_size: int = _field(1024, _ge(1))
     checkpoint_interval_s: float = _field(60.0, _gt(0))  # at most this much work lost on kill -9
     device: str = _field("auto", _one_of("auto", "cpu", "cuda"))  # auto: CUDA when available
-    num_threads: int = _field(0, _between(0, 1024))  # torch intra-op threads; 0: auto at `start` (run/parallel.py), else torch's default
+    num_threads: int = _field(
+        0, _between(0, 1024)
+    )  # torch intra-op threads; 0: auto at `start` (run/parallel.py), else torch's default
     restore_best_epoch: bool = _field(False)  # return the weights of the best validation epoch, not the last
-    precision: str = _field("auto", _one_of("fp32", "bf16", "auto"))  # training arithmetic; auto: see README "Precision"
+    precision: str = _field(
+        "auto", _one_of("fp32", "bf16", "auto")
+    )  # training arithmetic; auto: see README "Precision"
     val_sub_blocks: int = _field(8, _between(1, 64))  # contiguous validation sub-blocks scored each epoch (the units)
 
 
@@ -164,8 +168,14 @@ class ParamSpec:
     choices: list[Any] | None = _field(None)  # for categorical
 
 
-def _spec(type_: str, low: float | None = None, high: float | None = None, log: bool = False,
-          step: float | None = None, choices: list[Any] | None = None) -> ParamSpec:
+def _spec(
+    type_: str,
+    low: float | None = None,
+    high: float | None = None,
+    log: bool = False,
+    step: float | None = None,
+    choices: list[Any] | None = None,
+) -> ParamSpec:
     as_float = lambda v: None if v is None else float(v)  # noqa: E731 - YAML bounds load as floats too
     return ParamSpec(type=type_, low=as_float(low), high=as_float(high), log=log, step=as_float(step), choices=choices)
 
@@ -241,8 +251,12 @@ class OptimizationConfig:
     optimization_direction: str = _field("auto", _one_of("auto", "maximize", "minimize"))
     primary_metric: str = _field("val_loss", _one_of(*METRICS))  # plain validation cross-entropy (docs/selection.md)
     selection_folds: int = _field(3, _between(1, 50))  # purged expanding-window folds inside train+val; 1: one split
-    incumbent_margin_se: float = _field(1.0, _ge(0))  # confirm_share 0 only: SEs a challenger must gain on its own units
-    confirm_share: float = _field(0.5, _between(0.0, 0.75))  # later share of each fold's sub-blocks held back to confirm
+    incumbent_margin_se: float = _field(
+        1.0, _ge(0)
+    )  # confirm_share 0 only: SEs a challenger must gain on its own units
+    confirm_share: float = _field(
+        0.5, _between(0.0, 0.75)
+    )  # later share of each fold's sub-blocks held back to confirm
     confirm_top: int = _field(3, _between(1, 20))  # challengers (best first) tested on the held-back units
     confirm_alpha: float = _field(0.05, _between(0.001, 0.5))  # chance that noise confirms any of them
     pbo_keep_level: float | None = _field(0.5, _between(0.0, 1.0))  # a group with PBO at or above keeps its incumbent
@@ -256,7 +270,9 @@ class OptimizationConfig:
     min_class_share: float = _field(0.05, _between(0.0, 0.33))  # label-changing trials with a rarer class are refused
     convergence_patience: int = _field(5, _ge(1))  # trials without improvement that end a group
     convergence_threshold: float = _field(0.005, _ge(0))  # improvement that counts
-    collapse_precision: float = _field(0.35, _between(0.0, 1.0))  # below: the trial is flagged collapsed (shown, not penalised)
+    collapse_precision: float = _field(
+        0.35, _between(0.0, 1.0)
+    )  # below: the trial is flagged collapsed (shown, not penalised)
     use_mlflow: bool = _field(False)  # log groups and trials to MLflow (pip install 'hyperopt-cli[mlflow]')
     mlflow_tracking_uri: str | None = _field(None)  # null: sqlite DB in <run_dir>/mlruns; or any MLflow URI
     seed: int = _field(42, _ge(0))
@@ -266,7 +282,9 @@ class OptimizationConfig:
     fine_tune_shrink: float = _field(0.25, _between(0.01, 1.0))  # fraction of each range kept
     walk_forward_blocks: int = _field(3, _between(1, 1000))  # test segment blocks, each trained on all bars before it
     incumbent_first: bool = _field(True)  # each group's first trial is the values it starts from
-    ensemble_seeds: int = _field(3, _between(1, 100))  # models per walk-forward block (seeds), voting by mean probability
+    ensemble_seeds: int = _field(
+        3, _between(1, 100)
+    )  # models per walk-forward block (seeds), voting by mean probability
     # how probabilities become signals: "fitted" per-class offsets chosen on validation (else argmax), or "argmax"
     decision_rule: str = _field("fitted", _one_of("fitted", "argmax"))
     storage_url: str | None = _field(None)  # null (start picks "journal"); "journal"; "sqlite"; or a database URL
@@ -338,7 +356,9 @@ def _coerce(value: Any, tp: Any, key: str, origin: str | None) -> Any:
         if item is str:
             for i, entry in enumerate(value):
                 if not isinstance(entry, str) or not entry:
-                    raise ConfigError(f"{key}[{i}] must be a non-empty string, got {shown(entry)}{_origin_name(origin)}")
+                    raise ConfigError(
+                        f"{key}[{i}] must be a non-empty string, got {shown(entry)}{_origin_name(origin)}"
+                    )
         return list(value)
     bad = ConfigError(f"{key} must be {_type_name(tp)}, got {shown(value)}{_origin_name(origin)}")
     if tp is bool:
@@ -454,7 +474,9 @@ def _validate_model_spec(name: str, spec: ParamSpec, origin: str | None) -> None
     """A model-group range proposes whole numbers its config field accepts (a window >= 2, a layer count >= 1)."""
     key, where = f"search_space.model.{name}", _origin_name(origin)
     if spec.type not in ("int", "categorical"):
-        raise ConfigError(f"{key} must be of type int or categorical (it takes whole numbers), got {spec.type!r}{where}")
+        raise ConfigError(
+            f"{key} must be of type int or categorical (it takes whole numbers), got {spec.type!r}{where}"
+        )
     check = next(f for f in dataclasses.fields(MODEL_SECTIONS[name]) if f.name == name).metadata["check"]
     values = list(spec.choices or []) if spec.type == "categorical" else [int(spec.low or 0), int(spec.high or 0)]
     for value in values:
@@ -473,8 +495,10 @@ def _validate(cfg: OptimizationConfig, origin: str | None) -> None:
         )
     unknown_families = [f for f in cfg.features.families if f not in FAMILY_NAMES]
     if unknown_families:
-        raise ConfigError(f"features.families: unknown family {shown(unknown_families[0])}; "
-                          f"valid families: {', '.join(FAMILY_NAMES)}{where}")
+        raise ConfigError(
+            f"features.families: unknown family {shown(unknown_families[0])}; "
+            f"valid families: {', '.join(FAMILY_NAMES)}{where}"
+        )
     if cfg.mode == "group":
         if cfg.target_group is None:
             raise ConfigError(f"mode 'group' needs target_group (one of {', '.join(GROUPS)}){where}")
@@ -652,8 +676,9 @@ def sample_window(cfg: OptimizationConfig) -> int:
     are the same for every window a trial tries (docs/decisions.md, issue 31).
     """
     spec = cfg.search_space.get("model", {}).get("window")
-    longest: list[Any] = [] if spec is None else list(spec.choices or []) if spec.type == "categorical" \
-        else [spec.high or 0]
+    longest: list[Any] = (
+        [] if spec is None else list(spec.choices or []) if spec.type == "categorical" else [spec.high or 0]
+    )
     return int(max([cfg.data.window, *longest]))
 
 
@@ -661,6 +686,11 @@ def param_values(cfg: OptimizationConfig, params: dict[str, Any]) -> dict[str, A
     """Every parameter's value in a trial with `params`: trainer, labels, feature switches, architecture, window."""
     trainer_cfg, labels_cfg = with_params(cfg, params)
     model_cfg, window = model_for(cfg, params)
-    return {**dataclasses.asdict(trainer_cfg), **dataclasses.asdict(labels_cfg),
-            **family_params(families_for(cfg, params)),
-            "hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers, "window": window}
+    return {
+        **dataclasses.asdict(trainer_cfg),
+        **dataclasses.asdict(labels_cfg),
+        **family_params(families_for(cfg, params)),
+        "hidden_size": model_cfg.hidden_size,
+        "num_layers": model_cfg.num_layers,
+        "window": window,
+    }

@@ -118,9 +118,11 @@ def new_run_dir(runs_root: Path, run_dir: Path | None) -> Path:
         if rundir.is_run_dir(run_dir):
             status = (rundir.read_json(run_dir / rundir.STATE_FILE) or {}).get("status")
             if status == "completed":  # `resume` would refuse it: say what can be done with a finished run
-                raise RunStateError(f"{run_dir} already holds a completed run; pick a new --run-dir, see its "
-                                    f"results with: hyperopt results {run_dir}, or give it more trials with: "
-                                    f"hyperopt resume {run_dir} --more-trials N")
+                raise RunStateError(
+                    f"{run_dir} already holds a completed run; pick a new --run-dir, see its "
+                    f"results with: hyperopt results {run_dir}, or give it more trials with: "
+                    f"hyperopt resume {run_dir} --more-trials N"
+                )
             raise RunStateError(f"{run_dir} already holds a run; continue it with: hyperopt resume {run_dir}")
         if any(run_dir.iterdir()):
             raise RunStateError(f"--run-dir {run_dir} is not empty; pick a new or empty directory")
@@ -183,11 +185,17 @@ def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> St
     while time.monotonic() - start < timeout_s:
         if all(_exited(p) for p in processes):
             state = rundir.peek_json(run_dir / rundir.STATE_FILE) or {}
-            return StopOutcome(run_dir, [p.pid for p in processes], True, time.monotonic() - start,
-                               state.get("status"), flagged, flag_error)
+            return StopOutcome(
+                run_dir,
+                [p.pid for p in processes],
+                True,
+                time.monotonic() - start,
+                state.get("status"),
+                flagged,
+                flag_error,
+            )
         time.sleep(poll_s)
-    return StopOutcome(run_dir, [p.pid for p in processes], False, time.monotonic() - start, None, flagged,
-                       flag_error)
+    return StopOutcome(run_dir, [p.pid for p in processes], False, time.monotonic() - start, None, flagged, flag_error)
 
 
 def _signal(run_dir: Path, processes: list[Any]) -> None:
@@ -202,8 +210,7 @@ def _signal(run_dir: Path, processes: list[Any]) -> None:
             denied.append(proc)
     if denied:
         who = ", ".join(f"pid {p.pid} (user {_user_of(p)})" for p in denied)
-        raise RunLockedError(f"not permitted to signal {who}, which runs {run_dir}; "
-                             "stop it as that user (or as root)")
+        raise RunLockedError(f"not permitted to signal {who}, which runs {run_dir}; stop it as that user (or as root)")
 
 
 def _user_of(proc: Any) -> str:
@@ -228,7 +235,8 @@ def _flag_stop(run_dir: Path, local: bool) -> tuple[bool, str | None]:
     if not local:
         state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
         if state.get("status") not in (None, "starting", "running") or not storage_kind.is_shared_database(
-                cfg.storage_url):
+            cfg.storage_url
+        ):
             return False, None  # paused or finished; or journal files, whose workers are all local
         if not any(info.get("alive") for info in workers.describe_workers(cfg, run_dir).values()):
             return False, None

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 # The order the families are imported in is the order `--help` lists their commands (no import sorting here).
 from hyperopt_cli.cli import (  # noqa: F401 - importing a family registers its commands
-    run_commands, inspect_commands, data_command, serve_command, model_commands, trials_commands,
+    run_commands,
+    inspect_commands,
+    data_command,
+    serve_command,
+    model_commands,
+    trials_commands,
 )
 import sys
 from typing import NoReturn

@@ -65,8 +65,14 @@ class HyperoptGroup(TyperGroup):
             sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's last flush
         except BrokenPipeError:
             _exit_on_broken_pipe()
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
-                typer.TyperException, typer.Exit, typer.Abort):
+        except (
+            click.exceptions.ClickException,
+            click.exceptions.Exit,
+            click.exceptions.Abort,
+            typer.TyperException,
+            typer.Exit,
+            typer.Abort,
+        ):
             raise  # usage errors (typer's vendored click raises TyperException subclasses) keep their exit 2
         except KeyboardInterrupt:
             err.print("Interrupted.")
@@ -120,6 +126,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 class _Stdout(EscapingConsole):
     """stdout's console: a reader that went away ends the command like any other (rich would exit 1 itself)."""
 
@@ -160,8 +167,12 @@ def _complete_run(ctx: typer.Context, incomplete: str) -> list[str]:
 
 def run_argument(default: str, more: str = "") -> Any:
     """The RUN argument every command that names a run shares (resolved by `run_selection.resolve_run`)."""
-    return typer.Argument(None, metavar="RUN", autocompletion=_complete_run,
-                          help=RUN_HELP.format(default=default) + (" " + more if more else ""))
+    return typer.Argument(
+        None,
+        metavar="RUN",
+        autocompletion=_complete_run,
+        help=RUN_HELP.format(default=default) + (" " + more if more else ""),
+    )
 
 
 CONFIG_OPTION = typer.Option(
@@ -171,9 +182,11 @@ SET_OPTION = typer.Option(
     None, "--set", metavar="KEY=VALUE", help="Override any config key, e.g. --set labels.horizon=24 (repeatable)."
 )
 DATA_OPTION = typer.Option(
-    None, "--data", metavar="<path>",
+    None,
+    "--data",
+    metavar="<path>",
     help="OHLCV CSV or Parquet file, a folder of them or a glob; repeat for several symbols, one per file "
-         "(default: data.path, else built-in synthetic data).",
+    "(default: data.path, else built-in synthetic data).",
 )
 
 

@@ -33,7 +33,8 @@ def data(
     data_file: Optional[list[Path]] = DATA_OPTION,
     set_: Optional[list[str]] = SET_OPTION,
     export: Optional[Path] = typer.Option(
-        None, "--export", help="Write timestamp,label for every labelled bar (symbol,timestamp,label for several)."),
+        None, "--export", help="Write timestamp,label for every labelled bar (symbol,timestamp,label for several)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
@@ -82,7 +83,10 @@ def _print_data_summary(s: dict[str, Any]) -> None:
         shares = seg.get("label_shares") or {}
         counts = seg.get("label_counts") or {}
         table.add_row(
-            name, str(seg.get("samples")), str(seg.get("first_timestamp", "-")), str(seg.get("last_timestamp", "-")),
+            name,
+            str(seg.get("samples")),
+            str(seg.get("first_timestamp", "-")),
+            str(seg.get("last_timestamp", "-")),
             *(f"{counts.get(c, 0)} ({shares.get(c, 0.0):.1%})" for c in ("SELL", "HOLD", "BUY")),
         )
     out.print(table)
@@ -93,8 +97,6 @@ def _print_data_summary(s: dict[str, Any]) -> None:
         out.print(f"warning: {warning}", markup=False)
     if s.get("exported"):
         out.print(f"Exported {s['exported']['rows']} labels to {s['exported']['path']}", markup=False)
-
-
 
 
 def _symbol_table(symbols: list[dict[str, Any]], scaling: str | None) -> Table:
@@ -111,11 +113,26 @@ def _symbol_table(symbols: list[dict[str, Any]], scaling: str | None) -> Table:
         for name in ("train", "val", "test"):
             totals[name] += int(samples.get(name) or 0)
         table.add_row(
-            printable(str(row.get("symbol"))), str(row.get("bars")), str(row.get("first_timestamp")), str(row.get("last_timestamp")),
-            str(row.get("bar_size")), str(row.get("gaps", 0)),
+            printable(str(row.get("symbol"))),
+            str(row.get("bars")),
+            str(row.get("first_timestamp")),
+            str(row.get("last_timestamp")),
+            str(row.get("bar_size")),
+            str(row.get("gaps", 0)),
             "/".join(str(samples.get(n, 0)) for n in ("train", "val", "test")),
             *(f"{shares.get(c, 0.0):.1%}" for c in ("SELL", "HOLD", "BUY")),
         )
-    table.add_row("pooled", str(totals["bars"]), "", "", "", str(totals["gaps"]),
-                  "/".join(str(totals[n]) for n in ("train", "val", "test")), "", "", "", end_section=True)
+    table.add_row(
+        "pooled",
+        str(totals["bars"]),
+        "",
+        "",
+        "",
+        str(totals["gaps"]),
+        "/".join(str(totals[n]) for n in ("train", "val", "test")),
+        "",
+        "",
+        "",
+        end_section=True,
+    )
     return table

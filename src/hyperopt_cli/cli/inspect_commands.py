@@ -79,21 +79,36 @@ def _print_runs_table(rows: list[dict[str, Any]], runs_dir: Path) -> None:
     if not rows:
         out.print(f"No runs under {runs_dir}.", markup=False)
         return
-    cols = (Col("job id"), Col("status"), Col("mode", drop=3), Col("group", drop=5), Col("groups done", "right", drop=4),
-            Col("elapsed", "right", drop=2), Col("owner", drop=6), Col("best", "right", drop=1),
-            Col("test F1", "right", drop=1), Col("verdict", prose=True, drop=7, least=48))
+    cols = (
+        Col("job id"),
+        Col("status"),
+        Col("mode", drop=3),
+        Col("group", drop=5),
+        Col("groups done", "right", drop=4),
+        Col("elapsed", "right", drop=2),
+        Col("owner", drop=6),
+        Col("best", "right", drop=1),
+        Col("test F1", "right", drop=1),
+        Col("verdict", prose=True, drop=7, least=48),
+    )
     cells = []
     for row in rows:
         progress = row.get("progress") or {}
         groups = row.get("groups") or {}
-        cells.append([
-            printable(str(row.get("job_id"))), str(row.get("status")), str(row.get("mode", "-")),
-            str(progress.get("current_group") or "-"),
-            f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
-            hours(row.get("elapsed_s")),
-            f"pid {row['owner_pid']}" if row.get("owner_alive") else "-",
-            best_label(row), fmt(row.get("test_macro_f1")), str(row.get("verdict") or "-"),
-        ])
+        cells.append(
+            [
+                printable(str(row.get("job_id"))),
+                str(row.get("status")),
+                str(row.get("mode", "-")),
+                str(progress.get("current_group") or "-"),
+                f"{len(progress.get('groups_completed') or [])}/{len(groups)}",
+                hours(row.get("elapsed_s")),
+                f"pid {row['owner_pid']}" if row.get("owner_alive") else "-",
+                best_label(row),
+                fmt(row.get("test_macro_f1")),
+                str(row.get("verdict") or "-"),
+            ]
+        )
     table, dropped = fit_table(cols, cells, out.width, title=f"Runs in {runs_dir}")
     out.print(table)
     if "verdict" in dropped:  # one line a run, wrapped at spaces, under the table
@@ -110,7 +125,9 @@ def _line(text: str) -> None:
 def _print_status(state: dict[str, Any]) -> None:
     progress = state.get("progress") or {}
     owner = f"alive (pid {state['owner_pid']})" if state.get("owner_alive") else "not running"
-    _line(f"Run {printable(str(state.get('job_id')))}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}")
+    _line(
+        f"Run {printable(str(state.get('job_id')))}  [{state.get('status')}]  mode {state.get('mode')}  owner {owner}"
+    )
     if state.get("message"):
         _line(f"  {state['message']}")
     if state.get("note"):
@@ -129,16 +146,29 @@ def _print_status(state: dict[str, Any]) -> None:
     _line(f"  {describe_rates(state.get('trials_per_hour'), group, group_rate)}")
     from hyperopt_cli.run.events import short_params
 
-    cols = (Col("group"), Col("status", prose=True, least=30), Col("trials", "right"), Col("pruned", "right", drop=2),
-            Col("failed", "right", drop=3), Col("best", "right"), Col("best params", prose=True, drop=4))
+    cols = (
+        Col("group"),
+        Col("status", prose=True, least=30),
+        Col("trials", "right"),
+        Col("pruned", "right", drop=2),
+        Col("failed", "right", drop=3),
+        Col("best", "right"),
+        Col("best params", prose=True, drop=4),
+    )
     cells = []
     for name, row in (state.get("groups") or {}).items():
         n = row.get("n_trials") or {}
-        cells.append([
-            name, group_status(row), f"{n.get('finished', 0)}/{row.get('max_trials', '-')}",
-            str(n.get("pruned", 0)), str(n.get("failed", 0)), value_with_metric(row.get("best_value"), row.get("metric")),
-            short_params(row.get("best_params")),
-        ])
+        cells.append(
+            [
+                name,
+                group_status(row),
+                f"{n.get('finished', 0)}/{row.get('max_trials', '-')}",
+                str(n.get("pruned", 0)),
+                str(n.get("failed", 0)),
+                value_with_metric(row.get("best_value"), row.get("metric")),
+                short_params(row.get("best_params")),
+            ]
+        )
     table, dropped = fit_table(cols, cells, out.width)
     out.print(table)
     if "best params" in dropped:
@@ -146,14 +176,27 @@ def _print_status(state: dict[str, Any]) -> None:
             if row.get("best_params"):
                 out.print(f"  {name}: {short_params(row['best_params'])}", markup=False)
     if state.get("workers"):
-        cols = (Col("host", drop=2), Col("pid"), Col("role"), Col("group"), Col("trial", "right"),
-                Col("last heartbeat", "right", drop=1), Col("state"))
-        cells = [[
-            str(info.get("host")), str(info.get("pid")), str(info.get("role", "-")), str(info.get("group") or "-"),
-            str(info.get("trial") if info.get("trial") is not None else "-"),
-            f"{info.get('heartbeat_age_s', '?')} s ago",
-            str(info.get("state") or ("alive" if info.get("alive") else "DEAD")),
-        ] for info in state["workers"].values()]
+        cols = (
+            Col("host", drop=2),
+            Col("pid"),
+            Col("role"),
+            Col("group"),
+            Col("trial", "right"),
+            Col("last heartbeat", "right", drop=1),
+            Col("state"),
+        )
+        cells = [
+            [
+                str(info.get("host")),
+                str(info.get("pid")),
+                str(info.get("role", "-")),
+                str(info.get("group") or "-"),
+                str(info.get("trial") if info.get("trial") is not None else "-"),
+                f"{info.get('heartbeat_age_s', '?')} s ago",
+                str(info.get("state") or ("alive" if info.get("alive") else "DEAD")),
+            ]
+            for info in state["workers"].values()
+        ]
         workers_table, _ = fit_table(cols, cells, out.width, title=f"Workers (storage: {state.get('storage')})")
         out.print(workers_table)
 
@@ -220,12 +263,17 @@ def report(
     with writing_to(out_dir or run_dir, "--out"):
         made = write_report(run_dir, absolute(out_dir) if out_dir is not None else None)
     if as_json:
-        print_json({"run": str(run_dir), "run_dir": str(run_dir), "html": str(made.html), "figures": [str(f) for f in made.figures],
-                     "missing": made.missing})
+        print_json(
+            {
+                "run": str(run_dir),
+                "run_dir": str(run_dir),
+                "html": str(made.html),
+                "figures": [str(f) for f in made.figures],
+                "missing": made.missing,
+            }
+        )
         return EXIT_OK
     say(state, f"Report: {made.html} ({len(made.figures)} figures beside it)")
     for section, why in made.missing.items():
         say(state, f"  {section}: {why}")
     return EXIT_OK
-
-

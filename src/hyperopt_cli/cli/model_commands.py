@@ -35,16 +35,25 @@ if TYPE_CHECKING:
 def predict(
     ctx: typer.Context,
     run: Optional[str] = run_argument("the newest run", "A model folder (e.g. an export --refit) works too."),
-    data_files: list[Path] = typer.Option(..., "--data", metavar="<path>", help="OHLCV CSV or Parquet file, read as "
-                                          "`start` reads it; a folder or a glob, or repeat it, for several symbols "
-                                          "(one per file, named by its stem)."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the signals to FILE.csv or FILE.parquet; - writes CSV to stdout."),
+    data_files: list[Path] = typer.Option(
+        ...,
+        "--data",
+        metavar="<path>",
+        help="OHLCV CSV or Parquet file, read as "
+        "`start` reads it; a folder or a glob, or repeat it, for several symbols "
+        "(one per file, named by its stem).",
+    ),
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", help="Write the signals to FILE.csv or FILE.parquet; - writes CSV to stdout."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only: a summary and one object per bar."),
-    last: Optional[int] = typer.Option(None, "--last", min=0, help="Only the latest N bars that have a signal "
-                                       "(of each symbol)."),
+    last: Optional[int] = typer.Option(
+        None, "--last", min=0, help="Only the latest N bars that have a signal (of each symbol)."
+    ),
     timestamp_column: Optional[str] = typer.Option(None, "--timestamp-column", help="Default: auto-detect."),
-    timezone: Optional[str] = typer.Option(None, "--timezone", help="Zone of naive timestamps (default: the "
-                                           "training data's)."),
+    timezone: Optional[str] = typer.Option(
+        None, "--timezone", help="Zone of naive timestamps (default: the training data's)."
+    ),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> int:
@@ -90,8 +99,11 @@ def predict(
     s = prediction.summary()
     where = f" to {out_file}" if out_file is not None else ""
     of_symbols = f" for {len(s['symbols'])} symbols" if "symbols" in s else ""
-    out.print(f"{s['predicted']} signals{of_symbols}{where} ({s['bars']} bars; {s['skipped']} without a full "
-              f"window of history, {s['lacking_history']} of them leading)", markup=False)
+    out.print(
+        f"{s['predicted']} signals{of_symbols}{where} ({s['bars']} bars; {s['skipped']} without a full "
+        f"window of history, {s['lacking_history']} of them leading)",
+        markup=False,
+    )
     if out_file is None:
         out.print(_latest_table(prediction.frame))
     return EXIT_OK
@@ -106,8 +118,9 @@ def _latest_table(frame: pd.DataFrame) -> Table:
         table.add_column(col)
     for row in latest.itertuples(index=False):
         cells = [row.symbol] if several else []
-        table.add_row(*cells, row.timestamp.isoformat(), row.signal, f"{row.p_sell:.3f}", f"{row.p_hold:.3f}",
-                      f"{row.p_buy:.3f}")
+        table.add_row(
+            *cells, row.timestamp.isoformat(), row.signal, f"{row.p_sell:.3f}", f"{row.p_hold:.3f}", f"{row.p_buy:.3f}"
+        )
     return table
 
 
@@ -115,13 +128,21 @@ def _latest_table(frame: pd.DataFrame) -> Table:
 def export(
     ctx: typer.Context,
     run: Optional[str] = run_argument("the newest run"),
-    config_out: Optional[Path] = typer.Option(None, "--config", help="Write a complete config with the best "
-                                              "params filled in (YAML): `start --config` with it trains and "
-                                              "evaluates them once, without a new search."),
-    refit: bool = typer.Option(False, "--refit", help="Train the final configuration on every labelled bar "
-                               "into its own folder (never over RUN_DIR/model/)."),
-    refit_out: Optional[Path] = typer.Option(None, "--out", help="Folder of --refit (default: "
-                                             "RUN_DIR/model_refit_all_bars)."),
+    config_out: Optional[Path] = typer.Option(
+        None,
+        "--config",
+        help="Write a complete config with the best "
+        "params filled in (YAML): `start --config` with it trains and "
+        "evaluates them once, without a new search.",
+    ),
+    refit: bool = typer.Option(
+        False,
+        "--refit",
+        help="Train the final configuration on every labelled bar into its own folder (never over RUN_DIR/model/).",
+    ),
+    refit_out: Optional[Path] = typer.Option(
+        None, "--out", help="Folder of --refit (default: RUN_DIR/model_refit_all_bars)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --config file."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     debug: bool = DEBUG_OPTION,
@@ -143,15 +164,17 @@ def export(
 
         with writing_to(config_out, "--config"):
             params = export_config(run_dir, config_out, force=force)
-        out.print(f"Config with {len(params)} best params: {config_out}. `hyperopt start --config {config_out}` trains "
-                  "them once and evaluates them, without a new search; its header says how to re-tune instead.",
-                  markup=False)
+        out.print(
+            f"Config with {len(params)} best params: {config_out}. `hyperopt start --config {config_out}` trains "
+            "them once and evaluates them, without a new search; its header says how to re-tune instead.",
+            markup=False,
+        )
     if refit:
         from hyperopt_cli.run.export import refit as refit_model
 
         with writing_to(refit_out or run_dir, "--out"):
             made = refit_model(run_dir, refit_out)
-        out.print(f"Refitted on every labelled bar: {made} (predict with: hyperopt predict {made} --data FILE)",
-                  markup=False)
+        out.print(
+            f"Refitted on every labelled bar: {made} (predict with: hyperopt predict {made} --data FILE)", markup=False
+        )
     return EXIT_OK
-

@@ -92,8 +92,13 @@ def _best(row: _GroupRow) -> str:
 BAR_WIDTH = 20
 # The live table's columns; `drop`: which goes first when the screen is narrow (best params: shown under it).
 TABLE_COLUMNS = (
-    Col("group"), Col("status"), Col("trials", "right"), Col("pruned", "right", drop=3),
-    Col("failed", "right", drop=4), Col("best", "right"), Col("best params", prose=True, drop=5),
+    Col("group"),
+    Col("status"),
+    Col("trials", "right"),
+    Col("pruned", "right", drop=3),
+    Col("failed", "right", drop=4),
+    Col("best", "right"),
+    Col("best params", prose=True, drop=5),
     Col("elapsed", "right", drop=2),
 )
 
@@ -104,8 +109,11 @@ def other_workers(state: dict[str, Any], own_pid: Any) -> list[str]:
     for info in (state.get("workers") or {}).values():
         if not isinstance(info, dict) or not info.get("alive") or info.get("pid") == own_pid:
             continue
-        where = f"[{info['group']}] trial {info['trial']}" if info.get("group") and info.get("trial") is not None \
+        where = (
+            f"[{info['group']}] trial {info['trial']}"
+            if info.get("group") and info.get("trial") is not None
             else "between trials"
+        )
         lines.append(f"worker pid {info.get('pid')} ({info.get('role') or 'worker'}): {where}")
     return lines
 
@@ -188,7 +196,9 @@ class LiveDisplay:
     def start(self) -> None:
         if self._live is None:
             self._live = Live(
-                console=self.console, transient=False, refresh_per_second=REFRESH_PER_SECOND,
+                console=self.console,
+                transient=False,
+                refresh_per_second=REFRESH_PER_SECOND,
                 get_renderable=self.renderable,
             )
             self._live.start()
@@ -325,7 +335,9 @@ class LiveDisplay:
                 n = info.get("n_trials") or {}
                 if n:
                     row.done_before = 0
-                    row.complete, row.pruned, row.failed = (int(n.get(k) or 0) for k in ("complete", "pruned", "failed"))
+                    row.complete, row.pruned, row.failed = (
+                        int(n.get(k) or 0) for k in ("complete", "pruned", "failed")
+                    )
                 if info.get("best_value") is not None:
                     row.best_value, row.best_params = info["best_value"], info.get("best_params")
                     row.best_trial = info.get("best_trial")
@@ -359,8 +371,15 @@ class LiveDisplay:
         """Three lines, each broken only between its pieces: run, times, what it runs on."""
         run, est = self._run, self._estimate
         job = run.job_id if run is not None else "?"
-        first = flow([f"hyperopt {job}", f"mode {run.mode if run is not None else '?'}",
-                      fit_path(run.run_dir if run is not None else "", width), self._status], width)
+        first = flow(
+            [
+                f"hyperopt {job}",
+                f"mode {run.mode if run is not None else '?'}",
+                fit_path(run.run_dir if run is not None else "", width),
+                self._status,
+            ],
+            width,
+        )
         times = [f"elapsed {_hms(self.clock() - self._started)}"]
         if est and self._status in ("running", "starting"):
             est = self._counted_down(est)  # between state.json writes too (a final evaluation longer than the search)
@@ -370,16 +389,27 @@ class LiveDisplay:
                 times.append(describe_remaining(est))
                 if est.get("based_on") == MEASURED:
                     times.append(f"ETA {_local_time(est.get('eta'))}")
-        elif est and self._status == "paused" and est.get("based_on") == MEASURED \
-                and isinstance(est.get("remaining_hours"), (int, float)):  # no ETA: nothing runs
-            times.append(f"about {format_duration(float(est['remaining_hours']) * 3600)} of work left "
-                         f"({trials(est.get('remaining_trials', '?'))}) once resumed")
+        elif (
+            est
+            and self._status == "paused"
+            and est.get("based_on") == MEASURED
+            and isinstance(est.get("remaining_hours"), (int, float))
+        ):  # no ETA: nothing runs
+            times.append(
+                f"about {format_duration(float(est['remaining_hours']) * 3600)} of work left "
+                f"({trials(est.get('remaining_trials', '?'))}) once resumed"
+            )
         group = self._rated_group
         times.append(describe_rates(self._rates.run, group, self._rates.groups.get(group) if group else None))
         lines = first + flow(times, width)
         if run is not None and (run.data or run.parallel):  # what it trains on and how many processes x threads
-            lines += flow([f"data {'?' if run.data is None else run.data}",
-                           f"parallel {'?' if run.parallel is None else run.parallel}"], width)
+            lines += flow(
+                [
+                    f"data {'?' if run.data is None else run.data}",
+                    f"parallel {'?' if run.parallel is None else run.parallel}",
+                ],
+                width,
+            )
         text = Text("\n".join(lines))
         text.stylize("bold", 0, len("hyperopt"))
         text.stylize("bold cyan", len("hyperopt "), len("hyperopt ") + len(job))
@@ -407,9 +437,16 @@ class LiveDisplay:
         """The groups table fitted to `width`: best params go first (shown under it), then failed, pruned, elapsed."""
         now = self.clock()
         rows = [
-            [name, Text(row.status, style=STATUS_STYLE.get(row.status, "")),
-             f"{row.finished}/{row.max_trials or self._max_trials or '?'}", str(row.pruned), str(row.failed),
-             _best(row), short_params(row.best_params), self._elapsed(row, now)]
+            [
+                name,
+                Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+                f"{row.finished}/{row.max_trials or self._max_trials or '?'}",
+                str(row.pruned),
+                str(row.failed),
+                _best(row),
+                short_params(row.best_params),
+                self._elapsed(row, now),
+            ]
             for name, row in self._groups.items()
         ]
         return fit_table(TABLE_COLUMNS, rows, width)
@@ -455,8 +492,12 @@ class LiveDisplay:
 class PlainLog:
     """One timestamped plain line per event, flushed at once: for logs that are not a terminal."""
 
-    def __init__(self, stream: IO[str] | None = None, now: Callable[[], dt.datetime] = dt.datetime.now,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        now: Callable[[], dt.datetime] = dt.datetime.now,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.now = now
         self.clock = clock

@@ -52,7 +52,7 @@ def current_block(readme: str) -> str:
     start, end = readme.find(BEGIN_PREFIX), readme.find(END)
     if start < 0 or end < start:
         raise ValueError(f"no command reference between {BEGIN!r} and {END!r}")
-    return readme[start:end + len(END)]
+    return readme[start : end + len(END)]
 
 
 def main(argv: list[str] | None = None) -> None:

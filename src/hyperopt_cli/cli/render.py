@@ -47,8 +47,10 @@ def describe_times(state: dict[str, Any]) -> str:
         left = est.get("remaining_hours")
         if status == "failed" or est.get("based_on") != MEASURED or not isinstance(left, (int, float)):
             return f"{elapsed}, not running"
-        return (f"{elapsed}, not running; about {format_duration(float(left) * 3600)} of work left "
-                f"({trials(est.get('remaining_trials', '?'))}) once resumed")
+        return (
+            f"{elapsed}, not running; about {format_duration(float(left) * 3600)} of work left "
+            f"({trials(est.get('remaining_trials', '?'))}) once resumed"
+        )
     text = f"{elapsed}, {describe_remaining(est)}"
     if est.get("overdue_s"):
         return f"{elapsed}, past the estimate by {format_duration(float(est['overdue_s']))} (final evaluation or slower trials)"
@@ -82,36 +84,68 @@ def print_results(res: RunResults, run_dir: Path, verdict_line: bool = True, unf
     cells = []
     for name, row in res.group_results.items():
         n = row.n_trials or {}
-        cells.append([
-            name, "-" if row.metric is None else str(row.metric), fmt(row.best_value),
-            f"{n.get('complete', 0)}/{n.get('pruned', 0)}/{n.get('failed', 0)}",
-            group_status({"reason": row.reason, "kept": row.kept}),
-            short_params(row.best_params),
-        ])
-    cols = (Col("group"), Col("metric", drop=2), Col("best", "right"), Col("trials c/p/f", "right", drop=1),
-            Col("reason", prose=True), Col("best params", prose=True, drop=3))
+        cells.append(
+            [
+                name,
+                "-" if row.metric is None else str(row.metric),
+                fmt(row.best_value),
+                f"{n.get('complete', 0)}/{n.get('pruned', 0)}/{n.get('failed', 0)}",
+                group_status({"reason": row.reason, "kept": row.kept}),
+                short_params(row.best_params),
+            ]
+        )
+    cols = (
+        Col("group"),
+        Col("metric", drop=2),
+        Col("best", "right"),
+        Col("trials c/p/f", "right", drop=1),
+        Col("reason", prose=True),
+        Col("best params", prose=True, drop=3),
+    )
     table, dropped = fit_table(cols, cells, out.width, title="Groups")
     out.print(table)
     if "best params" in dropped:
         for name, row in res.group_results.items():
             if row.best_params:
                 line(f"  {name}: {short_params(row.best_params)}")
-    line(f"Best params: {short_params(res.best_params)}"
-              + (f"; the final model trained {res.epochs} epochs" if res.epochs else ""))
+    line(
+        f"Best params: {short_params(res.best_params)}"
+        + (f"; the final model trained {res.epochs} epochs" if res.epochs else "")
+    )
     if isinstance(res.pbo, (int, float)):
-        line(f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res.pbo:.2f} "
-             f"({pbo_meaning(res.pbo)})")
+        line(
+            f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res.pbo:.2f} "
+            f"({pbo_meaning(res.pbo)})"
+        )
     _print_checks(res)
     test = res.test_metrics
     if test:
         blocks = len((res.walk_forward or {}).get("blocks") or [])
-        title = (f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
-                 if blocks else "Test segment (never seen by the search)")
+        title = (
+            f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
+            if blocks
+            else "Test segment (never seen by the search)"
+        )
         rows = [("tuned LSTM", test)] + list((res.baselines or {}).items())
-        cells = [[name, fmt(m.get("macro_f1")), fmt(m.get("macro_precision")), fmt(m.get("macro_recall")),
-                  fmt(m.get("accuracy")), fmt(m.get("trading_score"))] for name, m in rows]
-        cols = (Col("model"), Col("macro F1", "right"), Col("precision", "right", drop=2),
-                Col("recall", "right", drop=1), Col("accuracy", "right", drop=3), Col("trading score", "right"))
+        cells = [
+            [
+                name,
+                fmt(m.get("macro_f1")),
+                fmt(m.get("macro_precision")),
+                fmt(m.get("macro_recall")),
+                fmt(m.get("accuracy")),
+                fmt(m.get("trading_score")),
+            ]
+            for name, m in rows
+        ]
+        cols = (
+            Col("model"),
+            Col("macro F1", "right"),
+            Col("precision", "right", drop=2),
+            Col("recall", "right", drop=1),
+            Col("accuracy", "right", drop=3),
+            Col("trading score", "right"),
+        )
         scores, _ = fit_table(cols, cells, out.width, title=title)
         out.print(scores)
     from hyperopt_cli.evaluation.importance_table import IMPORTANCE_HEADER, importance_rows
@@ -147,7 +181,9 @@ def _print_symbols(res: RunResults) -> None:
     if not rows:
         return
     scaling = f", scaling {res.scaling}" if res.scaling else ""
-    table = Table(title=f"Per symbol ({len(rows)} symbols{scaling}): each symbol's own verdict; the run's verdict is the pooled one")
+    table = Table(
+        title=f"Per symbol ({len(rows)} symbols{scaling}): each symbol's own verdict; the run's verdict is the pooled one"
+    )
     for col in SYMBOL_HEADER:
         table.add_column(col)
     for row in rows:

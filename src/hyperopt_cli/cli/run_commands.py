@@ -70,14 +70,22 @@ def _run(optimizer: Any, display: Any, run_dir: Path, state: CliState, as_json: 
 
 def run_outcome(run_dir: Path, status: str, exit_code: int, results: RunResults | None = None) -> dict[str, Any]:
     """What `start --json` / `resume --json` print at the end."""
-    outcome: dict[str, Any] = {"run": str(run_dir), "run_dir": str(run_dir), "job_id": run_dir.name, "status": status,
-                               "exit_code": exit_code}
+    outcome: dict[str, Any] = {
+        "run": str(run_dir),
+        "run_dir": str(run_dir),
+        "job_id": run_dir.name,
+        "status": status,
+        "exit_code": exit_code,
+    }
     if status == "paused":
         outcome["resume_with"] = f"hyperopt resume {run_dir}"
     if results is not None:
         verdict = results.verdict or {}
-        outcome.update(best_params=results.best_params, verdict=verdict.get("wording"),
-                       beats_best_baseline=verdict.get("beats_best_baseline"))
+        outcome.update(
+            best_params=results.best_params,
+            verdict=verdict.get("wording"),
+            beats_best_baseline=verdict.get("beats_best_baseline"),
+        )
     return outcome
 
 
@@ -160,15 +168,20 @@ def start(
     _check_target(mode, target, list(set_ or []))
 
     try:
-        cfg = resolve_config(config, checked_sets(set_), mode=mode, target=target, data_path=data,
-                             n_workers=n_workers, exact=exact)
+        cfg = resolve_config(
+            config, checked_sets(set_), mode=mode, target=target, data_path=data, n_workers=n_workers, exact=exact
+        )
     except ConfigError as exc:
         if mode == "group" and target is None and "needs target_group" in str(exc):  # the flag is what is missing
-            raise typer.BadParameter(f"--mode group needs --target GROUP (one of {', '.join(GROUPS)}), "
-                                     "or target_group in the config", param_hint="'--target'") from None
+            raise typer.BadParameter(
+                f"--mode group needs --target GROUP (one of {', '.join(GROUPS)}), or target_group in the config",
+                param_hint="'--target'",
+            ) from None
         raise
     preparer = DataPreparer.for_run(load_data(cfg), cfg)
-    preparer.prepare(cfg.labels, families_for(cfg, {}))  # validates the data (and its families) before anything is written
+    preparer.prepare(
+        cfg.labels, families_for(cfg, {})
+    )  # validates the data (and its families) before anything is written
     check_storage_is_fresh(cfg, run_dir or runs_dir)
     path = absolute(new_run_dir(runs_dir, run_dir))
     say(state, f"Run directory: {path}", as_json)
@@ -207,7 +220,11 @@ def resume(
     run: Optional[str] = run_argument("the newest run"),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     more_trials: Optional[int] = typer.Option(
-        None, "--more-trials", min=1, max=MAX_MORE_TRIALS, metavar="N",
+        None,
+        "--more-trials",
+        min=1,
+        max=MAX_MORE_TRIALS,
+        metavar="N",
         help="Reopen the run's last group for N more trials, also on a completed run (docs/stop-resume.md).",
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_RUN_HELP),
@@ -235,8 +252,12 @@ def resume(
     display = _display(state)
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=display)
     _refuse_completed(optimizer.cfg, run_dir, extending=bool(more_trials))  # before `Resuming:`, not after it
-    say(state, f"Resuming: {run_dir}" + (f" with {more_trials} more trial{'s' if more_trials != 1 else ''}"
-                                         if more_trials else ""), as_json)
+    say(
+        state,
+        f"Resuming: {run_dir}"
+        + (f" with {more_trials} more trial{'s' if more_trials != 1 else ''}" if more_trials else ""),
+        as_json,
+    )
     return _run(optimizer, display, run_dir, state, as_json, more_trials=more_trials or 0)
 
 
@@ -272,19 +293,36 @@ def worker(
     optimizer = HyperparameterOptimizer.from_run_dir(run_dir, events=events)
     from hyperopt_cli.search.workers import OwnerWatch, owner_from_env
 
-    with StopController(notify=lambda m: err.print(m, markup=False)) as ctl, \
-            OwnerWatch(owner_from_env(), ctl.stop_event, on_gone=lambda m: err.print(m, markup=False)):
+    with (
+        StopController(notify=lambda m: err.print(m, markup=False)) as ctl,
+        OwnerWatch(owner_from_env(), ctl.stop_event, on_gone=lambda m: err.print(m, markup=False)),
+    ):
         try:
             optimizer.work(ctl.stop_event)
         except StopRequested:
             say(state, f"Worker stopped: {run_dir}", as_json)
             if as_json:
-                print_json({"run": str(run_dir), "run_dir": str(run_dir), "job_id": run_dir.name, "status": "stopped",
-                             "exit_code": EXIT_STOPPED})
+                print_json(
+                    {
+                        "run": str(run_dir),
+                        "run_dir": str(run_dir),
+                        "job_id": run_dir.name,
+                        "status": "stopped",
+                        "exit_code": EXIT_STOPPED,
+                    }
+                )
             return EXIT_STOPPED
     say(state, f"Worker done: every group of {run_dir} is finished", as_json)
     if as_json:
-        print_json({"run": str(run_dir), "run_dir": str(run_dir), "job_id": run_dir.name, "status": "done", "exit_code": EXIT_OK})
+        print_json(
+            {
+                "run": str(run_dir),
+                "run_dir": str(run_dir),
+                "job_id": run_dir.name,
+                "status": "done",
+                "exit_code": EXIT_OK,
+            }
+        )
     return EXIT_OK
 
 
@@ -314,8 +352,18 @@ def stop(
     target = pick_run(run, state.runs_dir, running=True)
     outcome = stop_run(target, timeout_s=timeout)
     if as_json:
-        print_json({"run": str(target), "run_dir": str(target), "job_id": target.name, "pids": outcome.pids, "stopped": outcome.stopped,
-                     "seconds": round(outcome.seconds, 3), "status": outcome.status, "flagged": outcome.flagged})
+        print_json(
+            {
+                "run": str(target),
+                "run_dir": str(target),
+                "job_id": target.name,
+                "pids": outcome.pids,
+                "stopped": outcome.stopped,
+                "seconds": round(outcome.seconds, 3),
+                "status": outcome.status,
+                "flagged": outcome.flagged,
+            }
+        )
     pids = ", ".join(str(p) for p in outcome.pids) or "none here"
     if not outcome.stopped:
         raise CommandFailed(f"pid(s) {pids} still running after {timeout:g} s; try again or kill them", 1)
@@ -324,9 +372,15 @@ def stop(
         return EXIT_OK
     remote = "; workers on other machines see the stop flag within a heartbeat" if outcome.flagged else ""
     if outcome.flag_error:
-        remote = f"; the shared stop flag could not be set ({outcome.flag_error}), so stop workers on other machines there"
-    say(state, f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
-                f"Resume with: hyperopt resume {target}", as_json)
+        remote = (
+            f"; the shared stop flag could not be set ({outcome.flag_error}), so stop workers on other machines there"
+        )
+    say(
+        state,
+        f"Stopped {target} (pid {pids}) in {outcome.seconds:.1f} s; status: {outcome.status}{remote}.\n"
+        f"Resume with: hyperopt resume {target}",
+        as_json,
+    )
     return EXIT_OK
 
 
@@ -341,5 +395,3 @@ def final_summary_line(res: RunResults, run_dir: Path) -> str:
     wording = (res.verdict or {}).get("wording")
     verdict = wording if wording else "none (this run has no walk-forward evaluation)"
     return f"Run completed: {run_dir}. Verdict: {verdict}"
-
-

@@ -42,4 +42,3 @@ def with_scores(status: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "verdict": verdict.get("wording"),
         "beats_best_baseline": verdict.get("beats_best_baseline"),
     }
-

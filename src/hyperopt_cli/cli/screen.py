@@ -43,8 +43,7 @@ def _longest_word(text: str) -> int:
     return max((cell_len(word) for line in text.splitlines() for word in line.split()), default=0)
 
 
-def _widths(cols: Sequence[Col], rows: Sequence[Sequence[Any]], keep: Sequence[int],
-            width: int) -> list[int] | None:
+def _widths(cols: Sequence[Col], rows: Sequence[Sequence[Any]], keep: Sequence[int], width: int) -> list[int] | None:
     """Each kept column's width, or None when they cannot fit `width` without splitting a word."""
     overhead = 3 * len(keep) + 1  # the default box: a border and one space of padding either side
     natural, least = [], []
@@ -52,8 +51,9 @@ def _widths(cols: Sequence[Col], rows: Sequence[Sequence[Any]], keep: Sequence[i
         cells = [cols[i].name] + [_plain(row[i]) for row in rows]
         longest = max(cell_len(line) for cell in cells for line in (cell.splitlines() or [""]))
         natural.append(longest)
-        least.append(min(longest, max(cols[i].least, max(_longest_word(c) for c in cells))) if cols[i].prose
-                     else longest)
+        least.append(
+            min(longest, max(cols[i].least, max(_longest_word(c) for c in cells))) if cols[i].prose else longest
+        )
     spare = width - overhead - sum(least)
     if spare < 0:
         return None
@@ -66,8 +66,9 @@ def _widths(cols: Sequence[Col], rows: Sequence[Sequence[Any]], keep: Sequence[i
     return out
 
 
-def fit_table(cols: Sequence[Col], rows: Sequence[Sequence[Any]], width: int,
-              title: str | None = None) -> tuple[Table, list[str]]:
+def fit_table(
+    cols: Sequence[Col], rows: Sequence[Sequence[Any]], width: int, title: str | None = None
+) -> tuple[Table, list[str]]:
     """A rich Table of `rows` that fits `width`, and the names of the columns dropped to make it fit."""
     keep = list(range(len(cols)))
     order = sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: -cols[i].drop)
@@ -82,8 +83,14 @@ def fit_table(cols: Sequence[Col], rows: Sequence[Sequence[Any]], width: int,
     for k, i in enumerate(keep):
         col = cols[i]
         fixed = None if widths is None else widths[k]
-        table.add_column(col.name, justify=col.justify,  # type: ignore[arg-type]
-                         no_wrap=not col.prose, overflow="fold", width=fixed, min_width=fixed)
+        table.add_column(
+            col.name,
+            justify=col.justify,  # type: ignore[arg-type]
+            no_wrap=not col.prose,
+            overflow="fold",
+            width=fixed,
+            min_width=fixed,
+        )
     for row in rows:
         table.add_row(*(row[i] for i in keep))
     return table, dropped
@@ -109,7 +116,7 @@ def fit_path(path: str, width: int) -> str:
     """A path that fits `width`: whole, else `…` and its last characters (the job id stays whole)."""
     if cell_len(path) <= width or width < 8:
         return path
-    return "…" + path[-(width - 1):]
+    return "…" + path[-(width - 1) :]
 
 
 class EscapingConsole(Console):

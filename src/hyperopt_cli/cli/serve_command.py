@@ -18,12 +18,18 @@ def serve(
     port: int = typer.Option(8000, "--port", help="TCP port."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     config: Optional[Path] = typer.Option(
-        None, "--config", "-c", help="Base config of runs started over HTTP; request fields override it "
-        "(default: configs/default.yaml, else built-in defaults)."
+        None,
+        "--config",
+        "-c",
+        help="Base config of runs started over HTTP; request fields override it "
+        "(default: configs/default.yaml, else built-in defaults).",
     ),
     token: Optional[str] = typer.Option(
-        None, "--token", envvar="HYPEROPT_TOKEN", help="Require `Authorization: Bearer TOKEN` on every request. "
-        "A command-line value is visible to every user in `ps`: prefer HYPEROPT_TOKEN or --token-file."
+        None,
+        "--token",
+        envvar="HYPEROPT_TOKEN",
+        help="Require `Authorization: Bearer TOKEN` on every request. "
+        "A command-line value is visible to every user in `ps`: prefer HYPEROPT_TOKEN or --token-file.",
     ),
     token_file: Optional[Path] = typer.Option(
         None, "--token-file", help="Read the token from the first line of this file (mode 600, or it is refused)."
@@ -32,7 +38,9 @@ def serve(
         False, "--no-token", help="Require no token (loopback only): every local user can then control runs."
     ),
     configs_dir: Path = typer.Option(
-        Path("configs"), "--configs-dir", help="The only folder whose YAML files a start request may name, by file name."
+        Path("configs"),
+        "--configs-dir",
+        help="The only folder whose YAML files a start request may name, by file name.",
     ),
     debug: bool = DEBUG_OPTION,
 ) -> int:
@@ -55,5 +63,3 @@ def serve(
         ) from None
     server.serve(host, port, runs_dir, config, token, configs_dir, token_file=token_file, no_token=no_token)
     return EXIT_OK
-
-

@@ -32,8 +32,15 @@ def check_target(path: Path, option: str, folder: bool = False) -> None:
     if info is not None:
         ok = stat.S_ISDIR(info.st_mode) if folder else stat.S_ISREG(info.st_mode)
         if not ok:
-            hint = "; give a folder" if folder else ("; give a file name inside it" if stat.S_ISDIR(info.st_mode)
-                                                    else "; give the path of a regular file")
+            hint = (
+                "; give a folder"
+                if folder
+                else (
+                    "; give a file name inside it"
+                    if stat.S_ISDIR(info.st_mode)
+                    else "; give the path of a regular file"
+                )
+            )
             raise CommandFailed(f"{option} {path} is {kind_of(info.st_mode)}, not {want}{hint}", EXIT_USAGE)
         return
     parent = Path(os.path.abspath(path)).parent
@@ -51,7 +58,10 @@ def writing_to(path: Path, option: str) -> Iterator[None]:
             raise
         target = os.path.abspath(path)
         name = os.path.abspath(str(exc.filename)) if exc.filename else ""
-        if exc.filename and not (name == target or name.startswith(target.rstrip("/") + "/")
-                                 or os.path.dirname(name) == os.path.dirname(target)):
+        if exc.filename and not (
+            name == target
+            or name.startswith(target.rstrip("/") + "/")
+            or os.path.dirname(name) == os.path.dirname(target)
+        ):
             raise  # not about the target: not this helper's to explain
         raise CommandFailed(f"cannot write {option} {path}: {exc.strerror or exc}", EXIT_USAGE) from None

@@ -36,8 +36,21 @@ if TYPE_CHECKING:
 SORTS = ("number", "value", "duration")  # `trials --sort`
 # `trials --state`: Optuna's trial states, lower case, and "paused": RUNNING in storage, no live process on it
 STATES = ("complete", "pruned", "fail", "running", "paused")
-CSV_COLUMNS = ("group", "number", "state", "value", "partial", "epochs_run", "folds_run", "pruned_at",
-               "pruned_in_fold", "pruned_by", "collapsed", "duration_s", "worker")
+CSV_COLUMNS = (
+    "group",
+    "number",
+    "state",
+    "value",
+    "partial",
+    "epochs_run",
+    "folds_run",
+    "pruned_at",
+    "pruned_in_fold",
+    "pruned_by",
+    "collapsed",
+    "duration_s",
+    "worker",
+)
 WORKER_ATTR = "worker"  # search.workers.WORKER_ATTR; repeated so this module need not import the worker code
 
 
@@ -109,14 +122,13 @@ def _pruned_at(trial: FrozenTrial, steps: list[int], epochs_per_trial: int | Non
 
 
 def _pruned_by(trial: FrozenTrial) -> str:
-    """"race" (behind the incumbent after a fold, search/racing.py), "rung" (not promoted at a rung of the
+    """ "race" (behind the incumbent after a fold, search/racing.py), "rung" (not promoted at a rung of the
     epoch ladder, search/ladder.py) or "pruner" (below the percentile at an epoch)."""
     by = trial.user_attrs.get("pruned_by")
     return by if by in ("race", "rung") else "pruner"
 
 
-def trial_row(group: str, trial: FrozenTrial, epochs_per_trial: int | None = None,
-              alive: Any = None) -> dict[str, Any]:
+def trial_row(group: str, trial: FrozenTrial, epochs_per_trial: int | None = None, alive: Any = None) -> dict[str, Any]:
     """One trial as `trials` shows it; `alive(worker key) -> bool` tells a RUNNING trial from a PAUSED one."""
     steps = sorted(trial.intermediate_values)
     state = trial.state.name
@@ -164,8 +176,9 @@ def liveness(run_dir: Path) -> Any:
     return alive
 
 
-def list_trials(run_dir: Path, group: str | None = None, *, states: Sequence[str] = (), sort: str = "number",
-                top: int | None = None) -> list[dict[str, Any]]:
+def list_trials(
+    run_dir: Path, group: str | None = None, *, states: Sequence[str] = (), sort: str = "number", top: int | None = None
+) -> list[dict[str, Any]]:
     """The trials of the run's groups (or of `group`), group by group in the run's order.
 
     Within a group: only the `states` given (lower-case names; none given: all), ordered by
@@ -192,7 +205,9 @@ def _ordered(rows: list[dict[str, Any]], sort: str, maximize: bool) -> list[dict
         return by_number
     key, descending = ("value", maximize) if sort == "value" else ("duration_s", True)
     # By value, a partial value (a pruned trial's one fold-epoch) is not comparable: after the complete ones.
-    comparable = (lambda r: r[key] is not None and not r["partial"]) if key == "value" else (lambda r: r[key] is not None)
+    comparable = (
+        (lambda r: r[key] is not None and not r["partial"]) if key == "value" else (lambda r: r[key] is not None)
+    )
     known = [r for r in by_number if comparable(r)]
     rest = [r for r in by_number if not comparable(r)]
     return sorted(known, key=lambda r: r[key], reverse=descending) + rest
@@ -205,8 +220,12 @@ def trials_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*CSV_COLUMNS, *params])
     for r in rows:
-        writer.writerow([*("" if r[c] is None else r[c] for c in CSV_COLUMNS),
-                         *("" if r["params"].get(p) is None else r["params"][p] for p in params)])
+        writer.writerow(
+            [
+                *("" if r[c] is None else r[c] for c in CSV_COLUMNS),
+                *("" if r["params"].get(p) is None else r["params"][p] for p in params),
+            ]
+        )
     return buffer.getvalue()
 
 

@@ -15,8 +15,10 @@ from hyperopt_cli.cli.screen import Col, fit_table
 from hyperopt_cli.cli.trials import SORTS, STATES
 from hyperopt_cli.core.errors import EXIT_OK
 
-PARTIAL_NOTE = ("A value in parentheses is partial: a pruned trial's last report (one fold, one epoch), "
-                "not comparable with a complete trial's mean over its folds at its chosen epoch.")
+PARTIAL_NOTE = (
+    "A value in parentheses is partial: a pruned trial's last report (one fold, one epoch), "
+    "not comparable with a complete trial's mean over its folds at its chosen epoch."
+)
 SortName = Literal[SORTS]  # type: ignore[valid-type]
 StateName = Literal[STATES]  # type: ignore[valid-type]
 
@@ -44,11 +46,13 @@ def trials(
     ctx: typer.Context,
     run: Optional[str] = run_argument("the newest run", "Live runs too."),
     group: Optional[str] = typer.Option(None, "--group", help="Only this group's trials."),
-    sort: SortName = typer.Option("number", "--sort", help="Order within each group: number, value (best "
-                                  "first), duration (longest first)."),
+    sort: SortName = typer.Option(
+        "number", "--sort", help="Order within each group: number, value (best first), duration (longest first)."
+    ),
     state: Optional[StateName] = typer.Option(None, "--state", help="Only trials in this state."),
-    top: Optional[int] = typer.Option(None, "--top", min=1, help="Only the first N trials of each group "
-                                      "(after --sort)."),
+    top: Optional[int] = typer.Option(
+        None, "--top", min=1, help="Only the first N trials of each group (after --sort)."
+    ),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV only: one row per trial, one column per param."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in docs/json-output.md)."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
@@ -73,12 +77,35 @@ def trials(
     if as_csv:
         sys.stdout.write(trials_csv(rows))
         return EXIT_OK
-    cols = (Col("group", drop=3), Col("#", "right"), Col("state"), Col("value", "right"), Col("folds", "right", drop=4),
-            Col("epochs", "right", drop=5), Col("pruned at", prose=True, drop=6), Col("collapsed", drop=7),
-            Col("seconds", "right", drop=2), Col("worker", drop=8), Col("params", prose=True, drop=1))
-    cells = [[r["group"], str(r["number"]), r["state"], trial_value(r), str(r["folds_run"]), str(r["epochs_run"]),
-              pruned_where(r), "yes" if r["collapsed"] else "-", fmt(r["duration_s"], 1),
-              str(r["worker"] or "-"), short_params(r["params"])] for r in rows]
+    cols = (
+        Col("group", drop=3),
+        Col("#", "right"),
+        Col("state"),
+        Col("value", "right"),
+        Col("folds", "right", drop=4),
+        Col("epochs", "right", drop=5),
+        Col("pruned at", prose=True, drop=6),
+        Col("collapsed", drop=7),
+        Col("seconds", "right", drop=2),
+        Col("worker", drop=8),
+        Col("params", prose=True, drop=1),
+    )
+    cells = [
+        [
+            r["group"],
+            str(r["number"]),
+            r["state"],
+            trial_value(r),
+            str(r["folds_run"]),
+            str(r["epochs_run"]),
+            pruned_where(r),
+            "yes" if r["collapsed"] else "-",
+            fmt(r["duration_s"], 1),
+            str(r["worker"] or "-"),
+            short_params(r["params"]),
+        ]
+        for r in rows
+    ]
     table, dropped = fit_table(cols, cells, out.width, title=f"Trials of {run_dir}")
     out.print(table)  # fits a terminal's window; in a pipe or a file no row is wrapped (app.UNWRAPPED_WIDTH)
     if dropped:
@@ -100,8 +127,9 @@ def _show_arguments(args: list[str]) -> tuple[str | None, str, int]:
     try:
         number = int(trial)
     except ValueError:
-        raise typer.BadParameter(f"TRIAL must be a trial number, got {trial!r}; {SHOW_USAGE}",
-                                 param_hint="'TRIAL'") from None
+        raise typer.BadParameter(
+            f"TRIAL must be a trial number, got {trial!r}; {SHOW_USAGE}", param_hint="'TRIAL'"
+        ) from None
     return (run[0] if run else None), group, number
 
 
@@ -109,9 +137,10 @@ def _show_arguments(args: list[str]) -> tuple[str | None, str, int]:
 def show(
     ctx: typer.Context,
     args: Optional[list[str]] = typer.Argument(
-        None, metavar="[RUN] GROUP TRIAL",
+        None,
+        metavar="[RUN] GROUP TRIAL",
         help="The run (a directory or a job id under --runs-dir; default: the newest run), the trial's group "
-             "(e.g. learning_rate) and its number in that group.",
+        "(e.g. learning_rate) and its number in that group.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (schema in docs/json-output.md)."),
     runs_dir: Optional[Path] = RUNS_DIR_OPTION,
@@ -133,23 +162,45 @@ def show(
         print(json.dumps({"run": str(run_dir), **detail}, default=str))
         return EXIT_OK
     partial = " (partial: a pruned trial's last report)" if detail["partial"] else ""
-    chosen = (f"; the mean over {detail['folds']} folds at epoch {detail['chosen_epochs']}"
-              if detail.get("chosen_epochs") and detail["state"] == "COMPLETE" else "")
-    line(f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {fmt(detail['value'])}{partial}{chosen}"
-         f"{' (collapsed, penalised)' if detail['collapsed'] else ''}")
+    chosen = (
+        f"; the mean over {detail['folds']} folds at epoch {detail['chosen_epochs']}"
+        if detail.get("chosen_epochs") and detail["state"] == "COMPLETE"
+        else ""
+    )
+    line(
+        f"{group} trial #{trial}: {detail['state']}, {detail['metric']} {fmt(detail['value'])}{partial}{chosen}"
+        f"{' (collapsed, penalised)' if detail['collapsed'] else ''}"
+    )
     line(f"params: {short_params(detail['params'])}")
-    names = ("fold", "epoch", "value", "train_loss", "val_loss", "val_f1", "val_precision", "val_recall",
-             "trading_score")
+    names = (
+        "fold",
+        "epoch",
+        "value",
+        "train_loss",
+        "val_loss",
+        "val_f1",
+        "val_precision",
+        "val_recall",
+        "trading_score",
+    )
     drops = {"val_precision": 3, "val_recall": 2, "trading_score": 1}
     cols = tuple(Col(n, "right", drop=drops.get(n, 0)) for n in names)
-    table, dropped = fit_table(cols, [[fmt(e.get(n)) for n in names] for e in detail["epochs"]], out.width,
-                               title="Epochs (value: this fold's objective at this epoch)")
+    table, dropped = fit_table(
+        cols,
+        [[fmt(e.get(n)) for n in names] for e in detail["epochs"]],
+        out.width,
+        title="Epochs (value: this fold's objective at this epoch)",
+    )
     out.print(table)
     if dropped:
         line(f"(no room for {', '.join(dropped)} at {out.width} columns: --json has every metric)")
     if detail["folds"] > 1:
-        line(f"Only fold {detail['folds']} (the configured split) keeps every metric; the earlier folds "
-             "report their objective value alone.")
-    line("train_loss is the training objective (focal or weighted cross-entropy as configured); "
-         "val_loss is plain cross-entropy on the validation part.")
+        line(
+            f"Only fold {detail['folds']} (the configured split) keeps every metric; the earlier folds "
+            "report their objective value alone."
+        )
+    line(
+        "train_loss is the training objective (focal or weighted cross-entropy as configured); "
+        "val_loss is plain cross-entropy on the validation part."
+    )
     return EXIT_OK

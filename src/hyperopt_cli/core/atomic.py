@@ -74,15 +74,21 @@ class UnsafeFileError(OSError):
         return str(self.strerror)
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 _GUARDED = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 def kind_of(mode: int) -> str:
     """What a file of `mode` is, in words ("a FIFO"); "a regular file" for one."""
-    return next((name for test, name in _KINDS if test(mode)), "a regular file" if stat.S_ISREG(mode) else
-                "a special file")
+    return next(
+        (name for test, name in _KINDS if test(mode)), "a regular file" if stat.S_ISREG(mode) else "a special file"
+    )
 
 
 def open_guarded(path: Path, flags: int, mode: int = 0o644) -> int:
@@ -91,8 +97,12 @@ def open_guarded(path: Path, flags: int, mode: int = 0o644) -> int:
         fd = os.open(path, flags | _GUARDED, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UnsafeFileError(errno.ELOOP, f"{path} is a symbolic link; a run's files are never followed "
-                                  "through one (replace it with the file itself)", str(path)) from None
+            raise UnsafeFileError(
+                errno.ELOOP,
+                f"{path} is a symbolic link; a run's files are never followed "
+                "through one (replace it with the file itself)",
+                str(path),
+            ) from None
         if exc.errno == errno.EISDIR:
             raise UnsafeFileError(errno.EISDIR, f"{path} is a directory, not a file", str(path)) from None
         if exc.errno == errno.ENXIO:  # a FIFO opened for writing with no reader
@@ -101,8 +111,9 @@ def open_guarded(path: Path, flags: int, mode: int = 0o644) -> int:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFileError(errno.EINVAL, f"{path} is {kind_of(info.st_mode)}, not a regular file; "
-                                  "remove it", str(path))
+            raise UnsafeFileError(
+                errno.EINVAL, f"{path} is {kind_of(info.st_mode)}, not a regular file; remove it", str(path)
+            )
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -118,8 +129,11 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
     fd = open_guarded(Path(path), os.O_RDONLY)
     try:
         if os.fstat(fd).st_size > max_bytes:
-            raise UnsafeFileError(errno.EMSGSIZE, f"{path} is larger than {max_bytes:,} bytes, more than this file "
-                                  "ever holds; restore it, or remove it", str(path))
+            raise UnsafeFileError(
+                errno.EMSGSIZE,
+                f"{path} is larger than {max_bytes:,} bytes, more than this file ever holds; restore it, or remove it",
+                str(path),
+            )
         chunks, total = [], 0
         while True:
             chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
@@ -146,8 +160,11 @@ def check_regular(path: Path, what: str = "file") -> None:
     except FileNotFoundError:
         return
     if stat.S_ISLNK(info.st_mode):
-        raise UnsafeFileError(errno.ELOOP, f"{what} {path} is a symbolic link; a run's files are never followed "
-                              "through one (replace it with the file itself)", str(path))
+        raise UnsafeFileError(
+            errno.ELOOP,
+            f"{what} {path} is a symbolic link; a run's files are never followed "
+            "through one (replace it with the file itself)",
+            str(path),
+        )
     if not stat.S_ISREG(info.st_mode):
-        raise UnsafeFileError(errno.EINVAL, f"{what} {path} is {kind_of(info.st_mode)}, not a regular file",
-                              str(path))
+        raise UnsafeFileError(errno.EINVAL, f"{what} {path} is {kind_of(info.st_mode)}, not a regular file", str(path))

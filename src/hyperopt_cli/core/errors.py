@@ -102,10 +102,10 @@ def storage_full(exc: BaseException, then: str = RESUME_AFTER_FULL) -> StorageFu
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
             what = f"cannot write {current.filename}" if current.filename else "a write failed"
-            return StorageFullError(f"{what}: {current.strerror}; free some space (or raise the "
-                                    f"quota or file size limit), {then}")
+            return StorageFullError(
+                f"{what}: {current.strerror}; free some space (or raise the quota or file size limit), {then}"
+            )
         if _FULL_TEXT in str(current):
-            return StorageFullError(f"a study database could not be written: {_FULL_TEXT}; "
-                                    f"free some space, {then}")
+            return StorageFullError(f"a study database could not be written: {_FULL_TEXT}; free some space, {then}")
         current = current.__cause__ or current.__context__
     return None

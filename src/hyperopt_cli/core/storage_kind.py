@@ -20,8 +20,9 @@ DATABASE = "database"
 
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z0-9+.\-]+://[^:/@\s]+:)(?P<pw>[^@\s]*)(?P<tail>@)")
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)  # query names to hide
-_SECRET_QUERY = re.compile(r"(?P<key>[?&][A-Za-z_]*(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z_]*)=[^&\s]*",
-                           re.IGNORECASE)
+_SECRET_QUERY = re.compile(
+    r"(?P<key>[?&][A-Za-z_]*(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z_]*)=[^&\s]*", re.IGNORECASE
+)
 
 
 def kind_of(url: str | None) -> str:

@@ -16,8 +16,9 @@ from hyperopt_cli.data.panel import unique_times
 from hyperopt_cli.data.split import MIN_SAMPLES
 
 
-def selection_splits(train_rows: np.ndarray, val_rows: np.ndarray, n_folds: int,
-                     purge: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def selection_splits(
+    train_rows: np.ndarray, val_rows: np.ndarray, n_folds: int, purge: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(fit, validation) positions into concat(train_rows, val_rows) per fold, oldest first (one symbol).
 
     `train_rows`/`val_rows` are the sample bars of the configured split (ascending); the bars
@@ -27,8 +28,9 @@ def selection_splits(train_rows: np.ndarray, val_rows: np.ndarray, n_folds: int,
     return selection_splits_by_time(pool, pool + purge, len(train_rows), n_folds)
 
 
-def selection_splits_by_time(times: np.ndarray, label_ends: np.ndarray, n_train: int,
-                             n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def selection_splits_by_time(
+    times: np.ndarray, label_ends: np.ndarray, n_train: int, n_folds: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(fit, validation) positions into the train+validation pool per fold, oldest first.
 
     `times` (sorted) and `label_ends` are the pool's samples, the first `n_train` of them the

@@ -180,7 +180,11 @@ def _headerless_names(fields: list[str]) -> list[str]:
 def _read_csv(path: Path, warn: list[str]) -> pd.DataFrame:
     dialect = _sniff_csv(path)
     kwargs: dict[str, Any] = dict(
-        sep=dialect.sep, decimal=dialect.decimal, skipinitialspace=True, low_memory=False, engine="c",
+        sep=dialect.sep,
+        decimal=dialect.decimal,
+        skipinitialspace=True,
+        low_memory=False,
+        engine="c",
         index_col=False,  # a trailing delimiter must not turn the first column into the index
     )
     if not dialect.header:
@@ -197,7 +201,9 @@ def _read_csv(path: Path, warn: list[str]) -> pd.DataFrame:
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: file is empty") from None
         except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
-            raise DataError(f"{path}: cannot parse as CSV (delimiter {dialect.sep!r}): {clipped(_one_line(exc), 300)}") from None
+            raise DataError(
+                f"{path}: cannot parse as CSV (delimiter {dialect.sep!r}): {clipped(_one_line(exc), 300)}"
+            ) from None
         except OSError as exc:
             raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     raise DataError(f"{path}: cannot decode the file as UTF-8 or Latin-1")  # pragma: no cover
@@ -231,8 +237,10 @@ def _check_one_symbol(raw: pd.DataFrame, source: str) -> None:
     'timestamps must increase' further on."""
     col = _find(raw, SYMBOL_COLUMNS)
     if col is not None and raw[col].nunique(dropna=True) > 1:
-        raise DataError(f"{source}: column {shown(col)} holds {raw[col].nunique(dropna=True)} different symbols; "
-                        "a file is one symbol: split it into one file per symbol and pass the folder (--data DIR)")
+        raise DataError(
+            f"{source}: column {shown(col)} holds {raw[col].nunique(dropna=True)} different symbols; "
+            "a file is one symbol: split it into one file per symbol and pass the folder (--data DIR)"
+        )
 
 
 def _find(df: pd.DataFrame, names: tuple[str, ...]) -> str | None:
@@ -268,8 +276,7 @@ def _timestamp_columns(df: pd.DataFrame, source: str, timestamp_column: str | No
     if first is not None and UNNAMED.match(_norm(first)):
         return [first]
     raise DataError(
-        f"{source}: no timestamp column found (columns found: {_columns_found(df)}); "
-        "name it with data.timestamp_column"
+        f"{source}: no timestamp column found (columns found: {_columns_found(df)}); name it with data.timestamp_column"
     )
 
 
@@ -328,7 +335,9 @@ def _localize(naive: pd.DatetimeIndex, timezone: str, source: str, rows: _Rows) 
         i = int(bad[0])
         one = naive[i : i + 1]
         ambiguous = not one.tz_localize(timezone, ambiguous=np.array([True]), nonexistent="NaT").isna()[0]
-        why = "is ambiguous (it occurs twice when DST ends)" if ambiguous else "does not exist (skipped when DST starts)"
+        why = (
+            "is ambiguous (it occurs twice when DST ends)" if ambiguous else "does not exist (skipped when DST starts)"
+        )
         raise DataError(
             f"{source}: timestamp at {rows.at(i)} {why} in {timezone}; "
             "store UTC timestamps or timestamps with an offset, or set data.timezone to a zone without DST"
@@ -344,7 +353,9 @@ def _first_bad(parsed: pd.DatetimeIndex | pd.Series) -> int | None:
 def _unparseable(source: str, col: str, raw: pd.Series, rows: _Rows, i: int) -> DataError:
     if pd.isna(raw.iloc[i]) or not str(raw.iloc[i]).strip():
         return DataError(f"{source}: column {shown(col)} has an empty timestamp at data row {i + 1}")
-    return DataError(f"{source}: column {shown(col)} has an unparseable timestamp {shown(rows.text(i))} at data row {i + 1}")
+    return DataError(
+        f"{source}: column {shown(col)} has an unparseable timestamp {shown(rows.text(i))} at data row {i + 1}"
+    )
 
 
 def _from_numbers(values: pd.Series, source: str, col: str, raw: pd.Series, rows: _Rows) -> pd.DatetimeIndex:
@@ -363,7 +374,9 @@ def _from_numbers(values: pd.Series, source: str, col: str, raw: pd.Series, rows
     try:
         return pd.DatetimeIndex(pd.to_datetime(v, unit=unit, utc=True))
     except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
-        raise DataError(f"{source}: column {shown(col)} holds numbers that are not unix epochs ({unit}): {_one_line(exc)}") from None
+        raise DataError(
+            f"{source}: column {shown(col)} holds numbers that are not unix epochs ({unit}): {_one_line(exc)}"
+        ) from None
 
 
 def _candidate_formats(first: str) -> list[str]:
@@ -443,9 +456,7 @@ def _guess_format(text: pd.Series) -> pd.DatetimeIndex | None:
             return None
 
 
-def _parse_timestamps(
-    df: pd.DataFrame, cols: list[str], timezone: str, source: str
-) -> tuple[pd.DatetimeIndex, _Rows]:
+def _parse_timestamps(df: pd.DataFrame, cols: list[str], timezone: str, source: str) -> tuple[pd.DatetimeIndex, _Rows]:
     if len(cols) == 2:
         date, time = (df[c].astype("str").str.strip() for c in cols)
         raw = (date + " " + time).where(df[cols[0]].notna() & df[cols[1]].notna())
@@ -493,7 +504,9 @@ def _numeric(df: pd.DataFrame, col: str, source: str, rows: _Rows) -> np.ndarray
         bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy() & (text.str.strip() != "").to_numpy(bool))
         if len(bad):
             i = int(bad[0])
-            raise DataError(f"{source}: column {shown(col)} has a non-numeric value {shown(str(raw.iloc[i]))} at {rows.at(i)}")
+            raise DataError(
+                f"{source}: column {shown(col)} has a non-numeric value {shown(str(raw.iloc[i]))} at {rows.at(i)}"
+            )
     empty = np.flatnonzero(np.isnan(values))
     if len(empty):
         raise DataError(f"{source}: column {shown(col)} is empty at {rows.at(int(empty[0]))}")
@@ -550,7 +563,9 @@ def _check_prices(v: dict[str, np.ndarray], names: dict[str, str], source: str, 
     bad = np.flatnonzero(v["volume"] < 0)
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"{source}: column {shown(names['volume'])} has a negative volume {_num(v['volume'][i])} at {rows.at(i)}")
+        raise DataError(
+            f"{source}: column {shown(names['volume'])} has a negative volume {_num(v['volume'][i])} at {rows.at(i)}"
+        )
 
 
 def spacing_text(seconds: float) -> str:
@@ -632,8 +647,9 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
 
     df = pd.DataFrame({key: values[key] for key in COLUMNS}, index=index)
     info = index_info(df.index)
-    info.update(source=source, symbol=symbol_of(path), timestamp_column="+".join(map(str, ts_cols)),
-                volume_column=volume_col)
+    info.update(
+        source=source, symbol=symbol_of(path), timestamp_column="+".join(map(str, ts_cols)), volume_column=volume_col
+    )
     df.attrs["info"] = info
     df.attrs["warnings"] = [f"{source}: {w}" for w in warn]
     return df
@@ -657,7 +673,8 @@ def load_data(cfg: OptimizationConfig) -> pd.DataFrame | list[pd.DataFrame]:
     for path in paths:
         frame = load_ohlcv(path, d.timestamp_column, d.timezone)
         if len(paths) > 1 and len(frame) < 2:  # refused now, not after loading thousands more files
-            raise DataError(f"symbol {Path(path).stem} has fewer than 2 bars: its bar spacing is unknown; "
-                            "drop the file")
+            raise DataError(
+                f"symbol {Path(path).stem} has fewer than 2 bars: its bar spacing is unknown; drop the file"
+            )
         frames.append(frame)
     return frames[0] if len(frames) == 1 else frames

@@ -125,8 +125,9 @@ def _scale_into(out: np.ndarray, raw: np.ndarray, mean: np.ndarray, std: np.ndar
         out[a : a + _SCALE_CHUNK] = block
 
 
-def fit_panel_scaler(layout: RowLayout, raw: np.ndarray, row_ok: np.ndarray, until: np.datetime64,
-                     scaling: str = "per_symbol") -> Scaler:
+def fit_panel_scaler(
+    layout: RowLayout, raw: np.ndarray, row_ok: np.ndarray, until: np.datetime64, scaling: str = "per_symbol"
+) -> Scaler:
     """The scaler fitted on the complete rows whose bar closed at or before `until`."""
     fit_rows = row_ok & layout.rows_until(until)
     if scaling == "pooled" or layout.n_symbols == 1:
@@ -146,4 +147,3 @@ def apply_panel_scaler(layout: RowLayout, raw: np.ndarray, scaler: Scaler) -> np
         _scale_into(out[rows], raw[rows], scaler.mean[s], scaler.std[s])
     out.flags.writeable = False
     return out
-

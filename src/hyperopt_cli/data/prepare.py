@@ -203,8 +203,9 @@ def symbol_summary(symbol_info: list[dict[str, Any]], segments: dict[str, Segmen
         for seg in segments.values():
             counts += np.bincount(seg.labels[seg.symbols == s], minlength=3)
         total = max(int(counts.sum()), 1)
-        rows.append({**base, "samples": samples,
-                     "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)}})
+        rows.append(
+            {**base, "samples": samples, "label_shares": {c: float(k) / total for c, k in zip(CLASS_NAMES, counts)}}
+        )
     return rows
 
 
@@ -262,11 +263,15 @@ def check_one_bar_size(frames: list[pd.DataFrame], symbols: tuple[str, ...]) -> 
         by_size: dict[str, list[str]] = {}
         for symbol, size in sizes.items():
             by_size.setdefault(str(size), []).append(symbol)
-        shown = "; ".join(f"{size}: {', '.join(names[:NAMED_SYMBOLS])}"
-                          + (f" and {len(names) - NAMED_SYMBOLS} more" if len(names) > NAMED_SYMBOLS else "")
-                          for size, names in by_size.items())
-        raise DataError(f"mixed bar spacings, one run needs one bar size (resample the files to one spacing, "
-                        f"or run them separately): {shown}")
+        shown = "; ".join(
+            f"{size}: {', '.join(names[:NAMED_SYMBOLS])}"
+            + (f" and {len(names) - NAMED_SYMBOLS} more" if len(names) > NAMED_SYMBOLS else "")
+            for size, names in by_size.items()
+        )
+        raise DataError(
+            f"mixed bar spacings, one run needs one bar size (resample the files to one spacing, "
+            f"or run them separately): {shown}"
+        )
 
 
 def _utc_naive(index: pd.DatetimeIndex) -> np.ndarray:
@@ -282,8 +287,13 @@ class DataPreparer:
     time for all of them.
     """
 
-    def __init__(self, ohlcv: pd.DataFrame | Sequence[pd.DataFrame], data_cfg: DataConfig,
-                 max_cached: int = MAX_CACHED, sample_window: int | None = None) -> None:
+    def __init__(
+        self,
+        ohlcv: pd.DataFrame | Sequence[pd.DataFrame],
+        data_cfg: DataConfig,
+        max_cached: int = MAX_CACHED,
+        sample_window: int | None = None,
+    ) -> None:
         """`sample_window`: the window whose complete bars are the samples (None or shorter: `data_cfg.window`)."""
         frames = [ohlcv] if isinstance(ohlcv, pd.DataFrame) else list(ohlcv)
         if not frames:
@@ -299,10 +309,14 @@ class DataPreparer:
         sources = [str((f.attrs.get("info") or {}).get("source", "data")) for f in frames]
         self.source = sources[0] if len(frames) == 1 else f"{len(frames)} symbols ({', '.join(symbols)})"
         self.warnings: list[str] = [w for f in frames for w in (f.attrs.get("warnings") or [])]
-        self.symbol_info = [{"symbol": sym, **index_info(f.index), "source": src}
-                            for sym, f, src in zip(symbols, frames, sources)]
-        self._index_info = {**index_info(frames[0].index), "source": self.source} if len(frames) == 1 \
+        self.symbol_info = [
+            {"symbol": sym, **index_info(f.index), "source": src} for sym, f, src in zip(symbols, frames, sources)
+        ]
+        self._index_info = (
+            {**index_info(frames[0].index), "source": self.source}
+            if len(frames) == 1
             else pooled_index_info(self.symbol_info, self.source)
+        )
         per_symbol = [compute_features(f) for f in frames]
         self.feature_names = per_symbol[0][1]
         self.raw_features = per_symbol[0][0] if len(frames) == 1 else np.concatenate([r for r, _ in per_symbol])
@@ -320,8 +334,9 @@ class DataPreparer:
                 whole = "the family is dropped" if len(flat) == len(FAMILIES[family]) else "dropped from the family"
                 self.warnings.append(f"feature family '{family}': {', '.join(flat)} constant on this data; {whole}")
                 log.warning(self.warnings[-1])
-        self._window_ok = np.concatenate([windows_ok(self._row_ok[self.layout.rows_of(s)], self.sample_window)
-                                          for s in range(len(frames))])
+        self._window_ok = np.concatenate(
+            [windows_ok(self._row_ok[self.layout.rows_of(s)], self.sample_window) for s in range(len(frames))]
+        )
         self._scaled: dict[Any, np.ndarray] = {}  # by the last training sample's time
         self._fold_scaled: dict[Any, np.ndarray] = {}  # the earlier selection folds' features, by that time
         self._cache: dict[tuple[Any, ...], PreparedData] = {}
@@ -363,8 +378,10 @@ class DataPreparer:
         chosen = _families_key(families)
         names = tuple(c for c in family_columns(chosen) if c not in self.constant_columns)
         if not names:
-            raise NoFeaturesError(f"the feature families {', '.join(chosen)} are constant on this data: no input "
-                                  f"column is left; choose others (valid: {', '.join(FAMILY_NAMES)})")
+            raise NoFeaturesError(
+                f"the feature families {', '.join(chosen)} are constant on this data: no input "
+                f"column is left; choose others (valid: {', '.join(FAMILY_NAMES)})"
+            )
         return names
 
     def raw_features_for(self, names: tuple[str, ...]) -> np.ndarray:
@@ -373,8 +390,9 @@ class DataPreparer:
             return self.raw_features
         return np.ascontiguousarray(self.raw_features[:, [self.feature_names.index(n) for n in names]])
 
-    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | list[str] | None = None,
-                window: int | None = None) -> PreparedData:
+    def prepare(
+        self, labels_cfg: LabelsConfig, families: tuple[str, ...] | list[str] | None = None, window: int | None = None
+    ) -> PreparedData:
         """The segments for this label setting, feature families (None: all) and window (None: `data.window`).
 
         Cached by all three; every window gives the same samples (see the module docstring).
@@ -393,9 +411,13 @@ class DataPreparer:
             self._cache.pop(next(iter(self._cache)))
         return data
 
-    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int,
-                      families: tuple[str, ...] | list[str] | None = None,
-                      window: int | None = None) -> list[PreparedData]:
+    def prepare_folds(
+        self,
+        labels_cfg: LabelsConfig,
+        n_folds: int,
+        families: tuple[str, ...] | list[str] | None = None,
+        window: int | None = None,
+    ) -> list[PreparedData]:
         """The selection folds of this label setting (data/folds.py), oldest first; the last is `prepare`'s.
 
         Each fold's features are standardised on its own training rows only; its `test` is the
@@ -408,8 +430,10 @@ class DataPreparer:
         if key not in self._fold_cache:
             times = np.concatenate([base.train.timestamps, base.val.timestamps])
             ends = np.concatenate([base.train.label_ends, base.val.label_ends])
-            self._fold_cache[key] = [self._fold(base, fit, val) for fit, val in
-                                     selection_splits_by_time(times, ends, len(base.train), n_folds)]
+            self._fold_cache[key] = [
+                self._fold(base, fit, val)
+                for fit, val in selection_splits_by_time(times, ends, len(base.train), n_folds)
+            ]
             while len(self._fold_cache) > self.max_cached:
                 self._fold_cache.pop(next(iter(self._fold_cache)))
         return self._fold_cache[key]
@@ -419,8 +443,10 @@ class DataPreparer:
         if window is None:
             return self.data_cfg.window
         if not 1 <= window <= self.sample_window:
-            raise DataError(f"window {window} is outside 1..{self.sample_window}: the samples are the bars with "
-                            f"{self.sample_window} bars of history (build the preparer with DataPreparer.for_run)")
+            raise DataError(
+                f"window {window} is outside 1..{self.sample_window}: the samples are the bars with "
+                f"{self.sample_window} bars of history (build the preparer with DataPreparer.for_run)"
+            )
         return window
 
     def _fold(self, base: PreparedData, fit: np.ndarray, val: np.ndarray) -> PreparedData:
@@ -438,8 +464,12 @@ class DataPreparer:
             features.flags.writeable = False
 
         def part(name: str, idx: np.ndarray) -> Segment:
-            return Segment(name=name, features=features, window=base.train.window,
-                           **{field_name: values[idx] for field_name, values in pool.items()})
+            return Segment(
+                name=name,
+                features=features,
+                window=base.train.window,
+                **{field_name: values[idx] for field_name, values in pool.items()},
+            )
 
         train = part("train", fit)
         return dataclasses.replace(base, train=train, val=part("val", val), class_weights=class_weights(train.labels))
@@ -465,8 +495,15 @@ class DataPreparer:
         sizes = segment_sizes(parts)
         if not enough_samples(sizes):
             raise too_few_bars_error(
-                self.source, self.n_bars, sizes, self.sample_window, lc.horizon, d.embargo_bars, fractions,
-                self.warmup_bars, searched_window=self.sample_window > d.window,
+                self.source,
+                self.n_bars,
+                sizes,
+                self.sample_window,
+                lc.horizon,
+                d.embargo_bars,
+                fractions,
+                self.warmup_bars,
+                searched_window=self.sample_window > d.window,
             )
         fit_until = self.timestamps[parts["train"][-1]]  # the samples are in time order
         if fit_until not in self._scaled:
@@ -505,8 +542,14 @@ class DataPreparer:
         )
 
     def _info(
-        self, lc: LabelsConfig, segments: dict[str, Segment], weights: np.ndarray, purge: int, n_eligible: int,
-        names: tuple[str, ...], families: tuple[str, ...],
+        self,
+        lc: LabelsConfig,
+        segments: dict[str, Segment],
+        weights: np.ndarray,
+        purge: int,
+        n_eligible: int,
+        names: tuple[str, ...],
+        families: tuple[str, ...],
     ) -> dict[str, Any]:
         seg_info, warnings = segment_summary(segments)
         warnings = list(self.warnings) + warnings
@@ -514,8 +557,10 @@ class DataPreparer:
         for row in symbol_rows if len(symbol_rows) > 1 else []:
             empty = [name for name, n in row["samples"].items() if n == 0]
             if empty:
-                warnings.append(f"symbol {row['symbol']} has no {' or '.join(empty)} samples: its bars lie outside "
-                                "those segments' time ranges (segments are cut at the same time for every symbol)")
+                warnings.append(
+                    f"symbol {row['symbol']} has no {' or '.join(empty)} samples: its bars lie outside "
+                    "those segments' time ranges (segments are cut at the same time for every symbol)"
+                )
         train_shares = seg_info["train"]["label_shares"]
         top = max(train_shares, key=train_shares.get)
         if train_shares[top] > DOMINANT_SHARE:

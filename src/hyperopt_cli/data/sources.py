@@ -75,8 +75,10 @@ def expand_data_paths(spec: str | list[str], base: Path | None = None) -> list[P
     for path in sorted(files.values(), key=lambda p: (symbol_of(p), str(p))):
         symbol = symbol_of(path)
         if symbol in by_symbol:
-            raise DataError(f"two files give symbol {symbol}: {by_symbol[symbol]} and {path}; "
-                            "rename one (each file's name is its symbol)")
+            raise DataError(
+                f"two files give symbol {symbol}: {by_symbol[symbol]} and {path}; "
+                "rename one (each file's name is its symbol)"
+            )
         by_symbol[symbol] = path
     return list(by_symbol.values())
 

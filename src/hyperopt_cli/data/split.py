@@ -18,8 +18,9 @@ MIN_SAMPLES: dict[str, int] = {"train": 50, "val": 20, "test": 20}
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.70, 0.15, 0.15)
 
 
-def split_by_time(times: np.ndarray, label_ends: np.ndarray,
-                  fractions: tuple[float, float, float]) -> dict[str, np.ndarray]:
+def split_by_time(
+    times: np.ndarray, label_ends: np.ndarray, fractions: tuple[float, float, float]
+) -> dict[str, np.ndarray]:
     """Positions of the train/val/test samples: `times` sorted, cut at the same time for every symbol.
 
     The cut times are the times of the samples at the fractions of the pooled count; every
@@ -36,8 +37,10 @@ def split_by_time(times: np.ndarray, label_ends: np.ndarray,
     before1 = positions if cut1 is None else positions[times < cut1]
     before2 = positions if cut2 is None else positions[times < cut2]
     train = before1 if cut1 is None else before1[label_ends[before1] < cut1]
-    val = before2[len(before1):] if cut2 is None else before2[len(before1):][label_ends[before2[len(before1):]] < cut2]
-    return {"train": train, "val": val, "test": positions[len(before2):]}
+    val = (
+        before2[len(before1) :] if cut2 is None else before2[len(before1) :][label_ends[before2[len(before1) :]] < cut2]
+    )
+    return {"train": train, "val": val, "test": positions[len(before2) :]}
 
 
 def split_samples(eligible: np.ndarray, fractions: tuple[float, float, float], purge: int) -> dict[str, np.ndarray]:

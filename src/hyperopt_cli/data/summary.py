@@ -22,8 +22,10 @@ def data_summary(cfg: OptimizationConfig) -> tuple[dict[str, Any], pd.DataFrame]
     info = dict(DataPreparer.for_run(ohlcv, cfg).prepare(cfg.labels, families_for(cfg, {})).info)
     info.setdefault("source", cfg.data.path or "synthetic")
     if cfg.data.path is None:
-        info["source"] = f"synthetic ({cfg.data.synthetic.n_bars} bars, seed "\
+        info["source"] = (
+            f"synthetic ({cfg.data.synthetic.n_bars} bars, seed "
             f"{cfg.data.synthetic.seed if cfg.data.synthetic.seed is not None else cfg.seed})"
+        )
     return info, ohlcv
 
 
@@ -37,8 +39,13 @@ def export_labels(ohlcv: pd.DataFrame | list[pd.DataFrame], labels_cfg: LabelsCo
     if isinstance(ohlcv, pd.DataFrame):
         frame = _labelled(ohlcv, labels_cfg)
     else:
-        frame = pd.concat([_labelled(f, labels_cfg).assign(symbol=symbol)[["symbol", "timestamp", "label"]]
-                           for f, symbol in zip(ohlcv, symbol_names(ohlcv))], ignore_index=True)
+        frame = pd.concat(
+            [
+                _labelled(f, labels_cfg).assign(symbol=symbol)[["symbol", "timestamp", "label"]]
+                for f, symbol in zip(ohlcv, symbol_names(ohlcv))
+            ],
+            ignore_index=True,
+        )
     atomic_write_text(path, frame.to_csv(index=False))
     return len(frame)
 
@@ -57,8 +64,15 @@ def feature_family_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
 
     kept = info.get("feature_families") or {}
     dropped = set(info.get("dropped_columns") or [])
-    return [{"family": family, "columns": list(columns), "used": bool(kept.get(family)),
-             "dropped": [c for c in columns if c in dropped]} for family, columns in FAMILIES.items()]
+    return [
+        {
+            "family": family,
+            "columns": list(columns),
+            "used": bool(kept.get(family)),
+            "dropped": [c for c in columns if c in dropped],
+        }
+        for family, columns in FAMILIES.items()
+    ]
 
 
 def feature_family_lines(info: dict[str, Any]) -> list[str]:

@@ -164,13 +164,13 @@ BASELINES: dict[str, Baseline] = {
 }
 
 
-
 def baselines_for(decision_rule: str) -> dict[str, Baseline]:
     """The baselines, those with probabilities deciding by the run's rule ("fitted" or "argmax")."""
     if decision_rule == ARGMAX:
         return dict(BASELINES)
-    return {name: ruled(PROBABILITIES[name]) if name in PROBABILITIES else baseline
-            for name, baseline in BASELINES.items()}
+    return {
+        name: ruled(PROBABILITIES[name]) if name in PROBABILITIES else baseline for name, baseline in BASELINES.items()
+    }
 
 
 DISPLAY_NAMES: dict[str, str] = {

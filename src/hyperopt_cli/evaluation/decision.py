@@ -70,8 +70,13 @@ class DecisionRule:
         return scores.argmax(axis=1).astype(np.int64)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "offsets": list(self.offsets), "fitted_f1": self.fitted_f1,
-                "argmax_f1": self.argmax_f1, "n_val": self.n_val}
+        return {
+            "kind": self.kind,
+            "offsets": list(self.offsets),
+            "fitted_f1": self.fitted_f1,
+            "argmax_f1": self.argmax_f1,
+            "n_val": self.n_val,
+        }
 
     @classmethod
     def from_dict(cls, raw: Any) -> DecisionRule:
@@ -79,14 +84,22 @@ class DecisionRule:
         if not isinstance(raw, dict):
             return cls()
         offsets = raw.get("offsets")
-        if (not isinstance(offsets, list) or len(offsets) != 3
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in offsets)):
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in offsets)
+        ):
             return cls()
         kind = str(raw["kind"]) if raw.get("kind") in RULES else ARGMAX
         number = lambda v: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None  # noqa: E731
         n_val = raw.get("n_val")
-        return cls(kind, (float(offsets[0]), float(offsets[1]), float(offsets[2])), number(raw.get("fitted_f1")),
-                   number(raw.get("argmax_f1")), int(n_val) if isinstance(n_val, int) else 0)
+        return cls(
+            kind,
+            (float(offsets[0]), float(offsets[1]), float(offsets[2])),
+            number(raw.get("fitted_f1")),
+            number(raw.get("argmax_f1")),
+            int(n_val) if isinstance(n_val, int) else 0,
+        )
 
 
 def _macro_f1_many(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -114,10 +127,12 @@ CANDIDATES = _candidates()
 def _best_offsets(log_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The offsets of the grid with the highest macro-F1 on these predictions (the smallest on a tie)."""
     chunk = max(1, CHUNK_CELLS // max(len(labels), 1))  # bounded memory on long validation parts (panels)
-    scores = np.concatenate([
-        _macro_f1_many((log_probs[None, :, :] + CANDIDATES[a : a + chunk, None, :]).argmax(axis=2), labels)
-        for a in range(0, len(CANDIDATES), chunk)
-    ])
+    scores = np.concatenate(
+        [
+            _macro_f1_many((log_probs[None, :, :] + CANDIDATES[a : a + chunk, None, :]).argmax(axis=2), labels)
+            for a in range(0, len(CANDIDATES), chunk)
+        ]
+    )
     return CANDIDATES[int(np.argmax(scores))]  # argmax takes the first best: the smallest offsets
 
 

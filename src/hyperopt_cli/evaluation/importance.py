@@ -36,10 +36,17 @@ def cross_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
 def _as_segment(block: Segment, windows: np.ndarray) -> Segment:
     """A segment whose sample i has exactly the window `windows[i]` (windows laid end to end, no overlap)."""
     n, window, n_features = windows.shape
-    return Segment(name=block.name, features=windows.reshape(n * window, n_features),
-                   end_rows=np.arange(n, dtype=np.int64) * window + window - 1, labels=block.labels,
-                   forward_returns=block.forward_returns, timestamps=block.timestamps, window=window,
-                   label_ends=block.label_ends, symbols=block.symbols)
+    return Segment(
+        name=block.name,
+        features=windows.reshape(n * window, n_features),
+        end_rows=np.arange(n, dtype=np.int64) * window + window - 1,
+        labels=block.labels,
+        forward_returns=block.forward_returns,
+        timestamps=block.timestamps,
+        window=window,
+        label_ends=block.label_ends,
+        symbols=block.symbols,
+    )
 
 
 def _ensemble(members: list[Any], segment: Segment, batch_size: int, device: str) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +56,14 @@ def _ensemble(members: list[Any], segment: Segment, batch_size: int, device: str
     return combine_members([p for p, _ in outputs], [q for _, q in outputs])
 
 
-def permutation_importance(members: list[Any], block: Segment, feature_names: tuple[str, ...], seed: int,
-                           batch_size: int = 1024, device: str = "cpu") -> dict[str, Any]:
+def permutation_importance(
+    members: list[Any],
+    block: Segment,
+    feature_names: tuple[str, ...],
+    seed: int,
+    batch_size: int = 1024,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """Per family of `feature_names`: macro-F1 drop and cross-entropy rise when its columns are shuffled.
 
     `members` are trained models (nn.Module); the ensemble votes by mean probability as in the walk-forward.
@@ -76,8 +89,9 @@ def permutation_importance(members: list[Any], block: Segment, feature_names: tu
     return {"block_samples": len(block), "macro_f1": base_f1, "cross_entropy": base_ce, "families": families}
 
 
-def family_importance(models: BlockModels, feature_names: tuple[str, ...], seed: int, batch_size: int = 1024,
-                      device: str = "cpu") -> dict[str, Any]:
+def family_importance(
+    models: BlockModels, feature_names: tuple[str, ...], seed: int, batch_size: int = 1024, device: str = "cpu"
+) -> dict[str, Any]:
     """`permutation_importance` of a walk-forward block's trained members on that block."""
     members = [m.model for m in models.members]
     return permutation_importance(members, models.block, feature_names, seed, batch_size, device)

@@ -14,8 +14,10 @@ def importance_rows(importance: dict[str, Any] | None) -> list[list[str]]:
         return []
     families = importance.get("families") or {}
     ranked = sorted(families.items(), key=lambda kv: (-kv[1]["cross_entropy_rise"], kv[0]))
-    return [[name, ", ".join(v["columns"]), f"{v['macro_f1_drop']:+.4f}", f"{v['cross_entropy_rise']:+.4f}"]
-            for name, v in ranked]
+    return [
+        [name, ", ".join(v["columns"]), f"{v['macro_f1_drop']:+.4f}", f"{v['cross_entropy_rise']:+.4f}"]
+        for name, v in ranked
+    ]
 
 
 IMPORTANCE_HEADER: tuple[str, ...] = ("family", "columns", "macro-F1 drop", "cross-entropy rise")

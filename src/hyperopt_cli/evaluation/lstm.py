@@ -90,17 +90,26 @@ def lstm_fit_predict(
         for member in range(ensemble_seeds):
             tag = member_tag(first_bar, member)
             checkpoint = checkpoint_dir / f"{tag}.pt" if checkpoint_dir is not None else None
-            members.append(train_model(
-                data, trainer_cfg, model_cfg, epochs=epochs, seed=member_seed(seed, first_bar, member),
-                hooks=hooks, checkpoint_path=checkpoint, checkpoint_tag=tag,
-            ))
+            members.append(
+                train_model(
+                    data,
+                    trainer_cfg,
+                    model_cfg,
+                    epochs=epochs,
+                    seed=member_seed(seed, first_bar, member),
+                    hooks=hooks,
+                    checkpoint_path=checkpoint,
+                    checkpoint_tag=tag,
+                )
+            )
         outputs = [predict(m.model, block, trainer_cfg.eval_batch_size, device) for m in members]
         pred, probs = combine_members([p for p, _ in outputs], [q for _, q in outputs])
         val_pred, val_probs = combine_members([m.val_pred for m in members], [m.val_probs for m in members])
         rule = fit_rule(val_probs, data.val.labels) if decision_rule != ARGMAX else DecisionRule()
         if on_models is not None:
-            on_models(BlockModels(train=train, block=block, val=data.val, members=members, val_pred=val_pred,
-                                  rule=rule))
+            on_models(
+                BlockModels(train=train, block=block, val=data.val, members=members, val_pred=val_pred, rule=rule)
+            )
         if decision_rule == ARGMAX:
             return pred
         return RuledPrediction(rule.apply(probs, pred), pred, rule)

@@ -25,8 +25,9 @@ def _rank_of(values: np.ndarray, i: int) -> float:
     return float((values < values[i]).sum() + ((values == values[i]).sum() + 1) / 2)
 
 
-def pbo(scores: Sequence[Sequence[float]], higher_is_better: bool = True, seed: int = 0,
-        max_splits: int = MAX_SPLITS) -> float | None:
+def pbo(
+    scores: Sequence[Sequence[float]], higher_is_better: bool = True, seed: int = 0, max_splits: int = MAX_SPLITS
+) -> float | None:
     """PBO of a (configurations x units) score matrix; None with fewer than 2 configurations or units.
 
     Rows holding a non-finite score are left out. With an odd number of units the oldest is

@@ -29,8 +29,12 @@ def inner_split(train: Segment, val_fraction: float) -> tuple[np.ndarray, np.nda
 def sub_segment(segment: Segment, name: str, idx: np.ndarray) -> Segment:
     """The samples `idx` of `segment` (sharing its feature array)."""
     return dataclasses.replace(
-        segment, name=name, end_rows=segment.end_rows[idx], labels=segment.labels[idx],
-        forward_returns=segment.forward_returns[idx], timestamps=segment.timestamps[idx],
+        segment,
+        name=name,
+        end_rows=segment.end_rows[idx],
+        labels=segment.labels[idx],
+        forward_returns=segment.forward_returns[idx],
+        timestamps=segment.timestamps[idx],
         label_ends=None if segment.label_ends is None else segment.label_ends[idx],
         symbols=None if segment.symbols is None else segment.symbols[idx],
     )

@@ -91,8 +91,10 @@ class Verdict:
         out["collapsed"] = self.collapsed
         out["interval_macro_f1"] = list(self.interval_macro_f1)
         out["interval_trading_score"] = list(self.interval_trading_score)
-        out["against"] = {name: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
-                          for name, row in self.against.items()}
+        out["against"] = {
+            name: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
+            for name, row in self.against.items()
+        }
         out["wording"] = self.wording()
         return out
 
@@ -170,9 +172,16 @@ def _trading_of_sums(n: np.ndarray, s: np.ndarray, r: np.ndarray, rr: np.ndarray
     return np.divide(cov, std, out=np.zeros_like(cov), where=std > 0)
 
 
-def _time_block_bootstrap(labels: np.ndarray, r: np.ndarray, model_pred: np.ndarray, baseline_pred: np.ndarray,
-                          index: np.ndarray, block_length: int, n_resamples: int,
-                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _time_block_bootstrap(
+    labels: np.ndarray,
+    r: np.ndarray,
+    model_pred: np.ndarray,
+    baseline_pred: np.ndarray,
+    index: np.ndarray,
+    block_length: int,
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """The paired bootstrap over blocks of *time*: a drawn time brings every symbol's sample at that time.
 
     Resamples differ in size where symbols trade on different calendars, so each resample is
@@ -185,15 +194,25 @@ def _time_block_bootstrap(labels: np.ndarray, r: np.ndarray, model_pred: np.ndar
     sums = {}
     for name, pred in (("model", model_pred), ("base", baseline_pred)):
         signal = pred - 1.0
-        sums[name] = np.stack([_per_time(index, n_times, np.ones(len(r))), _per_time(index, n_times, signal),
-                               _per_time(index, n_times, r), _per_time(index, n_times, r * r),
-                               _per_time(index, n_times, signal * r)], axis=1)
+        sums[name] = np.stack(
+            [
+                _per_time(index, n_times, np.ones(len(r))),
+                _per_time(index, n_times, signal),
+                _per_time(index, n_times, r),
+                _per_time(index, n_times, r * r),
+                _per_time(index, n_times, signal * r),
+            ],
+            axis=1,
+        )
     f1_diffs, score_diffs = [], []
     for start in range(0, n_resamples, _CHUNK):
         rows = min(_CHUNK, n_resamples - start)
         drawn = circular_block_indices(n_times, block_length, rows, rng)
-        weight = np.bincount((np.arange(rows)[:, None] * n_times + drawn).ravel(),
-                             minlength=rows * n_times).reshape(rows, n_times).astype(np.float64)
+        weight = (
+            np.bincount((np.arange(rows)[:, None] * n_times + drawn).ravel(), minlength=rows * n_times)
+            .reshape(rows, n_times)
+            .astype(np.float64)
+        )
         f1_diffs.append(_macro_f1_of_counts(weight @ cm_model) - _macro_f1_of_counts(weight @ cm_base))
         model_sums, base_sums = weight @ sums["model"], weight @ sums["base"]
         score_diffs.append(_trading_of_sums(*model_sums.T) - _trading_of_sums(*base_sums.T))
@@ -255,7 +274,13 @@ def compare(
     for name, pred in baseline_preds.items():
         base = np.asarray(pred, dtype=np.int64)
         f1_diffs, score_diffs = paired_bootstrap(
-            labels, forward_returns, model_pred, base, block_length=block_length, seed=seed, n_resamples=n_resamples,
+            labels,
+            forward_returns,
+            model_pred,
+            base,
+            block_length=block_length,
+            seed=seed,
+            n_resamples=n_resamples,
             times=times,
         )
         f1_lo, f1_hi = (float(v) for v in np.percentile(f1_diffs, [tail, 100 - tail]))
@@ -317,7 +342,13 @@ def symbol_verdicts(result: WalkForwardResult, *, seed: int, n_resamples: int = 
         if mine.sum() < 2:
             continue
         baselines = {k: p[mine] for k, p in result.predictions.items() if k != MODEL}
-        out[name] = compare(result.labels[mine], result.forward_returns[mine], result.predictions[MODEL][mine],
-                            baselines, block_length=default_block_length(int(mine.sum()), result.purge_bars),
-                            seed=seed, n_resamples=n_resamples)
+        out[name] = compare(
+            result.labels[mine],
+            result.forward_returns[mine],
+            result.predictions[MODEL][mine],
+            baselines,
+            block_length=default_block_length(int(mine.sum()), result.purge_bars),
+            seed=seed,
+            n_resamples=n_resamples,
+        )
     return out

@@ -237,8 +237,10 @@ class WalkForwardResult:
         for s, name in enumerate(self.symbol_names):
             mine = self.symbols == s
             if mine.any():
-                out[name] = {k: score_predictions(self.labels[mine], self.forward_returns[mine], p[mine])
-                             for k, p in self.predictions.items()}
+                out[name] = {
+                    k: score_predictions(self.labels[mine], self.forward_returns[mine], p[mine])
+                    for k, p in self.predictions.items()
+                }
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -312,13 +314,26 @@ def walk_forward(
     names = list(blocks[0].predictions)
     predictions = {k: np.concatenate([np.asarray(b.predictions[k], dtype=np.int64) for b in blocks]) for k in names}
     pooled = {k: score_predictions(labels, returns, p) for k, p in predictions.items()}
-    return WalkForwardResult(blocks, pooled, labels, returns, predictions, source.purge_bars,
-                             timestamps=source.timestamps[test], symbols=source.symbols[test],
-                             symbol_names=source.symbol_names, argmax_pooled=_argmax_pooled(blocks, labels, returns))
+    return WalkForwardResult(
+        blocks,
+        pooled,
+        labels,
+        returns,
+        predictions,
+        source.purge_bars,
+        timestamps=source.timestamps[test],
+        symbols=source.symbols[test],
+        symbol_names=source.symbol_names,
+        argmax_pooled=_argmax_pooled(blocks, labels, returns),
+    )
 
 
 def _argmax_pooled(blocks: list[BlockResult], labels: np.ndarray, returns: np.ndarray) -> dict[str, dict[str, Any]]:
     """Each ruled predictor's pooled metrics had it used plain argmax (where every block recorded them)."""
     names = [k for k in blocks[0].predictions if all(k in b.argmax_predictions for b in blocks)]
-    return {k: score_predictions(labels, returns, np.concatenate(
-        [np.asarray(b.argmax_predictions[k], dtype=np.int64) for b in blocks])) for k in names}
+    return {
+        k: score_predictions(
+            labels, returns, np.concatenate([np.asarray(b.argmax_predictions[k], dtype=np.int64) for b in blocks])
+        )
+        for k in names
+    }

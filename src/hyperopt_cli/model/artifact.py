@@ -139,8 +139,9 @@ def load_model(model_dir: Path) -> SavedModel:
     arch = manifest["architecture"]
     members: list[nn.Module] = []
     for path in paths:
-        model = LSTMClassifier(int(arch["n_features"]), int(arch["hidden_size"]), int(arch["num_layers"]),
-                               float(arch["dropout"]))
+        model = LSTMClassifier(
+            int(arch["n_features"]), int(arch["hidden_size"]), int(arch["num_layers"]), float(arch["dropout"])
+        )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
@@ -155,8 +156,10 @@ def load_model(model_dir: Path) -> SavedModel:
         std=_float32(scaler.get("std")),
         symbols=tuple(manifest.get("symbols") or ()),
         scaling=str(scaler.get("scaling", "per_symbol")),
-        by_symbol={symbol: (np.asarray(v["mean"], dtype=np.float32), np.asarray(v["std"], dtype=np.float32))
-                   for symbol, v in (scaler.get("by_symbol") or {}).items()},
+        by_symbol={
+            symbol: (np.asarray(v["mean"], dtype=np.float32), np.asarray(v["std"], dtype=np.float32))
+            for symbol, v in (scaler.get("by_symbol") or {}).items()
+        },
     )
 
 

@@ -33,8 +33,10 @@ BYTES_PER_PARAMETER = 4  # members are saved as float32 whatever the training pr
 
 
 def _fail(model_dir: Path, rule: str) -> RunStateError:
-    return RunStateError(f"{Path(model_dir) / 'model.json'}: {rule}; the model folder is damaged or not "
-                         "one hyperopt saved (rebuild it with `hyperopt resume RUN_DIR`)")
+    return RunStateError(
+        f"{Path(model_dir) / 'model.json'}: {rule}; the model folder is damaged or not "
+        "one hyperopt saved (rebuild it with `hyperopt resume RUN_DIR`)"
+    )
 
 
 def _whole(model_dir: Path, section: dict[str, Any], where: str, key: str, low: int, high: int | None) -> int:
@@ -76,8 +78,12 @@ def check_symbols(model_dir: Path, manifest: dict[str, Any]) -> list[str]:
     symbols = manifest.get("symbols")
     if symbols is None:
         return []
-    if (not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) and s for s in symbols)
-            or len(set(symbols)) != len(symbols)):
+    if (
+        not isinstance(symbols, list)
+        or not symbols
+        or not all(isinstance(s, str) and s for s in symbols)
+        or len(set(symbols)) != len(symbols)
+    ):
         raise _fail(model_dir, f"symbols must be a non-empty list of distinct names, got {symbols!r}")
     return symbols
 
@@ -113,8 +119,15 @@ def lstm_parameters(n_features: int, hidden: int, layers: int, n_classes: int) -
 
 def member_path(model_dir: Path, name: Any) -> Path:
     """The member file `name` inside `model_dir`: a plain file name, a regular file (no link, FIFO, device)."""
-    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name
-            or "\x00" in name or os.sep in name):
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or os.sep in name
+    ):
         raise _fail(model_dir, f"member {name!r} is not a plain file name inside the model folder")
     path = Path(model_dir) / name
     try:
@@ -165,8 +178,11 @@ def check_manifest(model_dir: Path, manifest: dict[str, Any]) -> list[Path]:
         path = member_path(model_dir, name)
         # checked before building the model: a manifest must not make us allocate what no file holds
         if path.stat().st_size < needed:
-            raise _fail(model_dir, f"architecture (hidden_size {hidden}, num_layers {layers}, n_features "
-                                   f"{n_features}) needs {needed} bytes of weights but member {name!r} has "
-                                   f"{path.stat().st_size}")
+            raise _fail(
+                model_dir,
+                f"architecture (hidden_size {hidden}, num_layers {layers}, n_features "
+                f"{n_features}) needs {needed} bytes of weights but member {name!r} has "
+                f"{path.stat().st_size}",
+            )
         paths.append(path)
     return paths

@@ -48,8 +48,13 @@ class Prediction:
     symbol: str | None = None  # the file's symbol (its stem), where it has one
 
     def summary(self) -> dict[str, Any]:
-        return {"bars": self.n_bars, "predicted": len(self.frame), "lacking_history": self.lacking_history,
-                "skipped": self.skipped, "warnings": list(self.warnings)}
+        return {
+            "bars": self.n_bars,
+            "predicted": len(self.frame),
+            "lacking_history": self.lacking_history,
+            "skipped": self.skipped,
+            "warnings": list(self.warnings),
+        }
 
 
 @dataclass
@@ -69,10 +74,14 @@ class Predictions:
 
     def summary(self) -> dict[str, Any]:
         """The totals over every file, then one summary per symbol."""
-        return {"bars": sum(p.n_bars for p in self.parts), "predicted": sum(len(p.frame) for p in self.parts),
-                "lacking_history": sum(p.lacking_history for p in self.parts),
-                "skipped": sum(p.skipped for p in self.parts), "warnings": self.warnings,
-                "symbols": [{"symbol": p.symbol, **p.summary()} for p in self.parts]}
+        return {
+            "bars": sum(p.n_bars for p in self.parts),
+            "predicted": sum(len(p.frame) for p in self.parts),
+            "lacking_history": sum(p.lacking_history for p in self.parts),
+            "skipped": sum(p.skipped for p in self.parts),
+            "warnings": self.warnings,
+            "symbols": [{"symbol": p.symbol, **p.summary()} for p in self.parts],
+        }
 
 
 def _window_ok(raw: np.ndarray, window: int) -> np.ndarray:
@@ -114,14 +123,21 @@ def scaler_for(saved: SavedModel, symbol: str | None, raw: np.ndarray) -> tuple[
         return saved.mean, saved.std, None
     complete = ~np.isnan(raw).any(axis=1)
     mean, std = fit_scaler(raw, complete)
-    warning = (f"symbol {symbol or '(unnamed)'} was not in training ({', '.join(saved.symbols)}): its features are scaled with "
-               f"the mean/std of its own {int(complete.sum())} complete bars, the bars being predicted, not of a "
-               "training period before them; an approximation")
+    warning = (
+        f"symbol {symbol or '(unnamed)'} was not in training ({', '.join(saved.symbols)}): its features are scaled with "
+        f"the mean/std of its own {int(complete.sum())} complete bars, the bars being predicted, not of a "
+        "training period before them; an approximation"
+    )
     return mean, std, warning
 
 
-def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None,
-                 batch_size: int = BATCH_SIZE, symbol: str | None = None) -> Prediction:
+def predict_bars(
+    saved: SavedModel,
+    ohlcv: pd.DataFrame,
+    last: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    symbol: str | None = None,
+) -> Prediction:
     """Signals for the bars of `ohlcv` (a loaded OHLCV frame); `last` keeps only the latest N bars' rows.
 
     `symbol` picks a panel model's scaler (default: the frame's attrs info "symbol", i.e. its file stem).
@@ -131,8 +147,10 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
     raw, names = compute_features(ohlcv)
     missing = [n for n in saved.feature_names if n not in names]
     if missing:
-        raise DataError(f"this version computes features {list(names)}, the model was trained on "
-                        f"{list(saved.feature_names)}; predict with the hyperopt-cli version that trained it")
+        raise DataError(
+            f"this version computes features {list(names)}, the model was trained on "
+            f"{list(saved.feature_names)}; predict with the hyperopt-cli version that trained it"
+        )
     if tuple(names) != saved.feature_names:  # the model's feature families: exactly its columns, in its order
         raw = np.ascontiguousarray(raw[:, [names.index(n) for n in saved.feature_names]])
     window = saved.window
@@ -151,11 +169,15 @@ def predict_bars(saved: SavedModel, ohlcv: pd.DataFrame, last: int | None = None
     pred, probs = combine_members([p for p, _ in outputs], [q for _, q in outputs])
     pred = saved.rule.apply(probs, pred)  # the rule the walk-forward fitted, exactly as it applied it
     index = ohlcv.index.tz_convert("UTC") if ohlcv.index.tz is not None else ohlcv.index.tz_localize("UTC")
-    frame = pd.DataFrame({
-        "timestamp": index[rows],
-        "signal": np.asarray(CLASS_NAMES, dtype=object)[pred],
-        "p_sell": probs[:, 0], "p_hold": probs[:, 1], "p_buy": probs[:, 2],
-    })
+    frame = pd.DataFrame(
+        {
+            "timestamp": index[rows],
+            "signal": np.asarray(CLASS_NAMES, dtype=object)[pred],
+            "p_sell": probs[:, 0],
+            "p_hold": probs[:, 1],
+            "p_buy": probs[:, 2],
+        }
+    )
     warnings = _warnings(saved.manifest, index, rows, lacking, symbol, tuple(saved.symbols))
     if scaling_warning:
         warnings.insert(0, scaling_warning)
@@ -169,21 +191,31 @@ def compact_duration(seconds: float) -> str:
     return spacing_text(seconds)
 
 
-def _warnings(manifest: dict[str, Any], index: pd.DatetimeIndex, rows: np.ndarray, lacking: int,
-              symbol: str | None = None, symbols: tuple[str, ...] = ()) -> list[str]:
+def _warnings(
+    manifest: dict[str, Any],
+    index: pd.DatetimeIndex,
+    rows: np.ndarray,
+    lacking: int,
+    symbol: str | None = None,
+    symbols: tuple[str, ...] = (),
+) -> list[str]:
     training = manifest.get("training") or {}
     out = []
     if lacking:
-        out.append(f"the first {lacking} bars lack a full window of history (feature warm-up "
-                   f"{manifest['features'].get('warmup_bars')} + window {manifest['features']['window']} - 1): "
-                   "no signal for them")
+        out.append(
+            f"the first {lacking} bars lack a full window of history (feature warm-up "
+            f"{manifest['features'].get('warmup_bars')} + window {manifest['features']['window']} - 1): "
+            "no signal for them"
+        )
     expected = training.get("bar_seconds")
     other_bars = ""  # why bars of the training period are still not the ones it trained on
     if expected and len(index) > 1:
         got = float(np.median(np.diff(index.asi8))) / 1e9
         if abs(got - expected) > SPACING_TOLERANCE * expected:
-            out.append(f"this file's bars are {compact_duration(got)} apart, the model was trained on bars "
-                       f"{compact_duration(expected)} apart; its signals may mean little")
+            out.append(
+                f"this file's bars are {compact_duration(got)} apart, the model was trained on bars "
+                f"{compact_duration(expected)} apart; its signals may mean little"
+            )
             other_bars = f"they are {compact_duration(got)} bars, the model's were {compact_duration(expected)}"
     if not other_bars and symbol is not None and symbols and symbol not in symbols:
         other_bars = f"symbol {symbol} was not in training ({', '.join(symbols)})"
@@ -192,17 +224,27 @@ def _warnings(manifest: dict[str, Any], index: pd.DatetimeIndex, rows: np.ndarra
         stamps = index[rows]
         inside = int(((stamps >= pd.Timestamp(first)) & (stamps <= pd.Timestamp(last))).sum())
         if inside and other_bars:  # the same period, not the same bars: not in-sample, not a later period either
-            out.append(f"{inside} of the predicted bars fall in the training period {first} .. {last}, but "
-                       f"{other_bars}: not the bars it trained on, though not a later period either")
+            out.append(
+                f"{inside} of the predicted bars fall in the training period {first} .. {last}, but "
+                f"{other_bars}: not the bars it trained on, though not a later period either"
+            )
         elif inside:
-            out.append(f"{inside} of the predicted bars lie inside the training range {first} .. {last}: "
-                       "in-sample predictions, better than the model will do on new bars")
+            out.append(
+                f"{inside} of the predicted bars lie inside the training range {first} .. {last}: "
+                "in-sample predictions, better than the model will do on new bars"
+            )
     return out
 
 
-def predict_file(run_or_model_dir: Path, data_path: Path, *, last: int | None = None,
-                 timestamp_column: str | None = None, timezone: str | None = None,
-                 batch_size: int = BATCH_SIZE) -> Prediction:
+def predict_file(
+    run_or_model_dir: Path,
+    data_path: Path,
+    *,
+    last: int | None = None,
+    timestamp_column: str | None = None,
+    timezone: str | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> Prediction:
     """Load `data_path` with the same loader and rules as `start`, and predict with the saved model.
 
     `timezone` (of naive timestamps) defaults to the one the model's training data was read in.
@@ -221,16 +263,28 @@ def several_inputs(data: Sequence[str | Path]) -> bool:
     return path.is_dir() or (is_pattern(str(data[0])) and not path.exists())  # `a[1].csv` may be a file
 
 
-def predict_paths(run_or_model_dir: Path, data: Sequence[str | Path], *, last: int | None = None,
-                  timestamp_column: str | None = None, timezone: str | None = None,
-                  batch_size: int = BATCH_SIZE) -> Prediction | Predictions:
+def predict_paths(
+    run_or_model_dir: Path,
+    data: Sequence[str | Path],
+    *,
+    last: int | None = None,
+    timestamp_column: str | None = None,
+    timezone: str | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> Prediction | Predictions:
     """`predict_file` for one plain file; for several (files, folders, globs) one Predictions, a symbol per file.
 
     `last` keeps the latest N signals of each symbol.
     """
     if not several_inputs(data):
-        return predict_file(run_or_model_dir, Path(data[0]), last=last, timestamp_column=timestamp_column,
-                            timezone=timezone, batch_size=batch_size)
+        return predict_file(
+            run_or_model_dir,
+            Path(data[0]),
+            last=last,
+            timestamp_column=timestamp_column,
+            timezone=timezone,
+            batch_size=batch_size,
+        )
     saved = load_model(model_dir_of(Path(run_or_model_dir)))
     zone = timezone or (saved.manifest.get("data") or {}).get("timezone") or "UTC"
     parts = []

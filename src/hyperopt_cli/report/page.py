@@ -115,8 +115,11 @@ def _read_groups(cfg: OptimizationConfig, run_dir: Path) -> list[_Group]:
         metric, direction = group_objective(cfg, group)
         study = store.open_readonly(group)
         trials = list(study.get_trials(deepcopy=False)) if study is not None else []
-        summary = (summarize(group, trials, metric, direction, cfg.convergence_threshold, policy=GuardPolicy.of(cfg))
-                   if study else None)
+        summary = (
+            summarize(group, trials, metric, direction, cfg.convergence_threshold, policy=GuardPolicy.of(cfg))
+            if study
+            else None
+        )
         record = group_done_of(study.user_attrs) if study is not None else None
         reason = str(record.get("reason") or "done") if record is not None else None
         best = finished_best(record, summary.best_params if summary else None) if record is not None else None
@@ -164,14 +167,28 @@ def _history_png(g: _Group) -> bytes:
         best_x.append(x)
         best_y.append(best)
     if best_x:
-        ax.step(best_x, best_y, where="post", color="#ff7f0e", alpha=0.6, linestyle="--",
-                label="best raw value so far (before the noise guard)")
+        ax.step(
+            best_x,
+            best_y,
+            where="post",
+            color="#ff7f0e",
+            alpha=0.6,
+            linestyle="--",
+            label="best raw value so far (before the noise guard)",
+        )
     chosen = g.summary.best_trial if g.summary is not None else None
     chosen_value = next((float(t.value) for t in g.trials if t.number == chosen and t.value is not None), None)
     if chosen is not None and chosen_value is not None:  # the table's best: the incumbent guard's choice
         kept = g.summary.kept if g.summary is not None else None
-        ax.scatter([chosen], [chosen_value], marker="*", s=220, color="#2ca02c", zorder=4,
-                   label=f"chosen: trial {chosen}" + (f" (kept: {kept})" if kept else ""))
+        ax.scatter(
+            [chosen],
+            [chosen_value],
+            marker="*",
+            s=220,
+            color="#2ca02c",
+            zorder=4,
+            label=f"chosen: trial {chosen}" + (f" (kept: {kept})" if kept else ""),
+        )
     failed = sum(t.state == TrialState.FAIL for t in g.trials)
     ax.set_title(f"{g.name}: {g.metric} ({g.direction})" + (f", {failed} failed" if failed else ""))
     ax.set_xlabel("trial")
@@ -222,8 +239,10 @@ def _curves_png(name: str, trial: FrozenTrial, history: list[dict[str, Any]]) ->
     objective = "focal loss" if params.get("use_focal_loss") else "cross-entropy"
     if params.get("label_smoothing"):
         objective += ", label smoothing"
-    labels = {"train_loss": f"train_loss (training objective: {objective})",
-              "val_loss": "val_loss (validation cross-entropy)"}
+    labels = {
+        "train_loss": f"train_loss (training objective: {objective})",
+        "val_loss": "val_loss (validation cross-entropy)",
+    }
     for key, color in (("train_loss", "#1f77b4"), ("val_loss", "#ff7f0e")):
         left.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", color=color, label=labels[key])
     left.set_title("loss: two different objectives, compare their shapes, not their levels", fontsize=9)
@@ -269,8 +288,14 @@ def _labels_png(counts: dict[str, list[int]]) -> bytes:
         shares = [counts[s][k] / max(sum(counts[s]), 1) for s in segments]
         bars = ax.bar(x + (k - 1) * width, shares, width, label=cls, color=color)
         for bar, s in zip(bars, segments):
-            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{counts[s][k]}", ha="center",
-                    va="bottom", fontsize=7)
+            ax.text(
+                bar.get_x() + bar.get_width() / 2,
+                bar.get_height(),
+                f"{counts[s][k]}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     ax.set_xticks(x, [f"{s} (n={sum(counts[s])})" for s in segments])
     ax.set_ylabel("share of samples")
     ax.set_ylim(0, 1.0)
@@ -400,10 +425,11 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Report:
     nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
     generated = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     body = "\n".join(
-        f'<section id="{sid}"><h2>{_e(title)}</h2>\n{content}</section>' for (sid, title), content in zip(SECTIONS, parts)
+        f'<section id="{sid}"><h2>{_e(title)}</h2>\n{content}</section>'
+        for (sid, title), content in zip(SECTIONS, parts)
     )
     page = (
-        f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>hyperopt report {_e(status.get('job_id'))}</title><style>{CSS}</style></head><body>\n"
         f"<h1>hyperopt run {_e(status.get('job_id'))} <small>[{_e(status.get('status'))}]</small></h1>\n"
         f"<p>Generated {_e(generated)} from <code>{_e(run_dir)}</code>; a snapshot: run "
@@ -432,7 +458,9 @@ def _where(progress: dict[str, Any]) -> str:
 def _budget(cfg: OptimizationConfig) -> str:
     """A trial's epochs: one number, or the ladder's rungs (search/ladder.py)."""
     rungs = epoch_rungs(cfg.epochs_per_trial, cfg.rung_min_epochs, cfg.rung_eta)
-    return str(rungs[0]) if len(rungs) == 1 else f"{' -> '.join(map(str, rungs))} (rungs, the best 1/{cfg.rung_eta} climb)"
+    return (
+        str(rungs[0]) if len(rungs) == 1 else f"{' -> '.join(map(str, rungs))} (rungs, the best 1/{cfg.rung_eta} climb)"
+    )
 
 
 def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Group], run_dir: Path) -> str:
@@ -456,30 +484,46 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
             rows.append([g.name, state, g.metric, "-", "-", "-", "-"])
             continue
         kept = f"; kept: {s.kept}" if s.kept else ""
-        rows.append([g.name, state, g.metric, f"{s.n_complete}/{s.n_pruned}/{s.n_failed}/{s.n_running}",
-                     _fmt(s.best_value), s.best_trial if s.best_trial is not None else "-", (g.reason or "-") + kept,
-                     _fmt(s.pbo)])
+        rows.append(
+            [
+                g.name,
+                state,
+                g.metric,
+                f"{s.n_complete}/{s.n_pruned}/{s.n_failed}/{s.n_running}",
+                _fmt(s.best_value),
+                s.best_trial if s.best_trial is not None else "-",
+                (g.reason or "-") + kept,
+                _fmt(s.pbo),
+            ]
+        )
     text = _table(["", ""], facts) + _table(
         ["group", "state", "objective", "trials c/p/f/r", "best", "best trial", "ended by", "PBO"], rows
     )
-    text += ("<p>Trials are ranked by their objective averaged over purged folds at the best epoch, on the earlier "
-             "half of each fold's validation part. A group keeps the values it started from unless a challenger's "
-             "gain holds on the later, held-back half, corrected for the number of trials compared "
-             "(<em>kept: not confirmed</em>), and whatever they show when its own PBO is 0.5 or more "
-             "(<em>kept: ranking no better than chance</em>). PBO is the probability of backtest overfitting "
-             f"(CSCV over the trials' fold sub-blocks): {PBO_SCALE}. See docs/selection.md.</p>")
-    dashboard = RunStorage(cfg, run_dir).dashboard_url(next((g.name for g in groups if g.study is not None),
-                                                            groups[0].name))
+    text += (
+        "<p>Trials are ranked by their objective averaged over purged folds at the best epoch, on the earlier "
+        "half of each fold's validation part. A group keeps the values it started from unless a challenger's "
+        "gain holds on the later, held-back half, corrected for the number of trials compared "
+        "(<em>kept: not confirmed</em>), and whatever they show when its own PBO is 0.5 or more "
+        "(<em>kept: ranking no better than chance</em>). PBO is the probability of backtest overfitting "
+        f"(CSCV over the trials' fold sub-blocks): {PBO_SCALE}. See docs/selection.md.</p>"
+    )
+    dashboard = RunStorage(cfg, run_dir).dashboard_url(
+        next((g.name for g in groups if g.study is not None), groups[0].name)
+    )
     if dashboard is not None:
-        text += ("<p>Explore a group's study interactively (<code>pip install optuna-dashboard</code>; one study file "
-                 f"per group): <code>optuna-dashboard {_e(dashboard)}</code></p>")
+        text += (
+            "<p>Explore a group's study interactively (<code>pip install optuna-dashboard</code>; one study file "
+            f"per group): <code>optuna-dashboard {_e(dashboard)}</code></p>"
+        )
     raw = read_yaml(run_dir / rundir.CONFIG_FILE)  # use_mlflow as written (load_run_config(for_display) ignores it)
     if raw.get("use_mlflow"):
         from hyperopt_cli.run.tracking import default_tracking_uri
 
         uri = raw.get("mlflow_tracking_uri") or default_tracking_uri(run_dir)
-        text += (f"<p>MLflow runs (the web UI needs <code>pip install mlflow</code>): "
-                 f"<code>mlflow ui --backend-store-uri {_e(uri)}</code></p>")
+        text += (
+            f"<p>MLflow runs (the web UI needs <code>pip install mlflow</code>): "
+            f"<code>mlflow ui --backend-store-uri {_e(uri)}</code></p>"
+        )
     return text
 
 
@@ -494,23 +538,26 @@ def _verdict_section(b: _Builder, verdict: dict[str, Any] | None, block_unit: st
         return b.not_yet("verdict", f"{NOT_YET}: the verdict comes from the walk-forward test after the last group")
     wins = bool(verdict.get("beats_best_baseline"))
     lo, hi = (verdict.get("interval_trading_score") or [None, None])[:2]
-    detail = (f"Δ is the pooled walk-forward test macro-F1 of the LSTM minus that of the best baseline "
-              f"({_e(verdict.get('baseline', '-'))}); the brackets hold its "
-              f"{_e(_fmt(100 * float(verdict.get('confidence', 0.95)), 0))}% interval over "
-              f"{_e(verdict.get('n_resamples', '-'))} paired block-bootstrap resamples (blocks of "
-              f"{_e(verdict.get('block_length', '-'))} {block_unit}). The LSTM wins only when the whole interval is "
-              f"above 0, and is significantly worse when the whole interval is below 0. Trading-score difference "
-              f"{_e(_fmt(verdict.get('delta_trading_score')))} [{_e(_fmt(lo))}, {_e(_fmt(hi))}].")
+    detail = (
+        f"Δ is the pooled walk-forward test macro-F1 of the LSTM minus that of the best baseline "
+        f"({_e(verdict.get('baseline', '-'))}); the brackets hold its "
+        f"{_e(_fmt(100 * float(verdict.get('confidence', 0.95)), 0))}% interval over "
+        f"{_e(verdict.get('n_resamples', '-'))} paired block-bootstrap resamples (blocks of "
+        f"{_e(verdict.get('block_length', '-'))} {block_unit}). The LSTM wins only when the whole interval is "
+        f"above 0, and is significantly worse when the whole interval is below 0. Trading-score difference "
+        f"{_e(_fmt(verdict.get('delta_trading_score')))} [{_e(_fmt(lo))}, {_e(_fmt(hi))}]."
+    )
     if verdict.get("collapsed"):
         share = 100 * float(verdict.get("top_class_share") or 0)
-        detail += (f' <strong class="collapsed">The final model is collapsed: {_e(_fmt(share, 0))}% of its test '
-                   f"predictions are {_e(verdict.get('top_class', '-'))}</strong>, so its F1 reflects the class mix "
-                   "more than any skill.")
+        detail += (
+            f' <strong class="collapsed">The final model is collapsed: {_e(_fmt(share, 0))}% of its test '
+            f"predictions are {_e(verdict.get('top_class', '-'))}</strong>, so its F1 reflects the class mix "
+            "more than any skill."
+        )
     small = small_sample_note(verdict.get("n_samples"))
     if small:
         detail += f' <strong class="collapsed">Note: {_e(small)}.</strong>'
-    return (f'<p class="verdict{" wins" if wins else ""}"><strong>{_e(verdict["wording"])}</strong></p>'
-            f"<p>{detail}</p>")
+    return f'<p class="verdict{" wins" if wins else ""}"><strong>{_e(verdict["wording"])}</strong></p><p>{detail}</p>'
 
 
 def _symbols_part(panel: RunResults | FinalResult | None) -> str:
@@ -519,24 +566,29 @@ def _symbols_part(panel: RunResults | FinalResult | None) -> str:
     if not rows:
         return ""
     scaling = panel.scaling if panel else None
-    return (f"<h3>Per symbol ({len(rows)} symbols{', scaling ' + _e(scaling) if scaling else ''})</h3>"
-            f"<p>{_e(POOLED_INTERVAL_NOTE)}</p>" + _table(list(SYMBOL_HEADER), rows))
+    return (
+        f"<h3>Per symbol ({len(rows)} symbols{', scaling ' + _e(scaling) if scaling else ''})</h3>"
+        f"<p>{_e(POOLED_INTERVAL_NOTE)}</p>" + _table(list(SYMBOL_HEADER), rows)
+    )
 
 
 def _optuna_section(b: _Builder, groups: list[_Group], kind: str) -> str:
     from hyperopt_cli.report.pictures import optuna_png
 
     what = {"parallel": "parallel coordinates", "slice": "slice plot"}[kind]
-    parts = [f"<p>Optuna's own {what} (<code>optuna.visualization.matplotlib</code>) of each group's complete "
-             "trials: every parameter against the objective.</p>"]
+    parts = [
+        f"<p>Optuna's own {what} (<code>optuna.visualization.matplotlib</code>) of each group's complete "
+        "trials: every parameter against the objective.</p>"
+    ]
     for g in groups:
         parts.append(f"<h3>{_e(g.name)}</h3>")
         complete = sum(t.state == TrialState.COMPLETE for t in g.trials)
         if g.study is None or complete < 2:
             parts.append(b.not_yet(kind, f"{g.name}: {what} need at least 2 complete trials, {complete} so far"))
             continue
-        parts.append(b.figure(f"{kind}_{g.name}.png", optuna_png(g.study, kind, f"{g.name}: {g.metric}"),
-                              f"{what} of {g.name}"))
+        parts.append(
+            b.figure(f"{kind}_{g.name}.png", optuna_png(g.study, kind, f"{g.name}: {g.metric}"), f"{what} of {g.name}")
+        )
     return "\n".join(parts)
 
 
@@ -555,12 +607,14 @@ def _equity_section(b: _Builder, walk: dict[str, Any] | None) -> str:
         return b.not_yet("equity", f"{NOT_YET}: the walk-forward test runs after the last group")
     if any(len(x.forward_returns) != len(next(iter(x.predictions.values()))) for x in blocks):
         return b.not_yet("equity", "not recorded: this run's walk-forward blocks predate stored forward returns")
-    return ("<p>Position SELL −1 / HOLD 0 / BUY +1 on each test sample; each sample adds (position − the mean "
-            "position) × (forward return − the mean return) / (n × std of the returns), means and std over every "
-            "block's samples: the summands of the pooled trading score, so each curve ends exactly at the trading "
-            "score in the table below, always-BUY earns exactly 0 and the trend earns nothing. Forward returns "
-            "span the label horizon and overlap, so this is a picture of where the skill lies, not a P&amp;L.</p>"
-            + b.figure("equity.png", equity_png(blocks, DISPLAY_NAMES), "equity curve of the test signals"))
+    return (
+        "<p>Position SELL −1 / HOLD 0 / BUY +1 on each test sample; each sample adds (position − the mean "
+        "position) × (forward return − the mean return) / (n × std of the returns), means and std over every "
+        "block's samples: the summands of the pooled trading score, so each curve ends exactly at the trading "
+        "score in the table below, always-BUY earns exactly 0 and the trend earns nothing. Forward returns "
+        "span the label horizon and overlap, so this is a picture of where the skill lies, not a P&amp;L.</p>"
+        + b.figure("equity.png", equity_png(blocks, DISPLAY_NAMES), "equity curve of the test signals")
+    )
 
 
 def _predictions_section(b: _Builder, walk: dict[str, Any] | None, confusion: dict[str, Any] | None) -> str:
@@ -569,12 +623,16 @@ def _predictions_section(b: _Builder, walk: dict[str, Any] | None, confusion: di
     rows = distribution_rows(_blocks(walk), confusion)
     if not rows:
         return b.not_yet("predictions", f"{NOT_YET}: the model's predictions come after the last group")
-    table = [[seg, n, " / ".join(f"{v:.0%}" for v in truth), " / ".join(f"{v:.0%}" for v in pred)]
-             for seg, truth, pred, n in rows]
-    return ("<p>The tuned LSTM's predicted class shares next to the true ones; a model that ignores a class, or "
-            "leans with the majority label, shows here first.</p>"
-            + _table(["segment", "samples", "true SELL / HOLD / BUY", "predicted SELL / HOLD / BUY"], table)
-            + b.figure("predictions.png", distribution_png(rows), "predicted vs true class shares per segment"))
+    table = [
+        [seg, n, " / ".join(f"{v:.0%}" for v in truth), " / ".join(f"{v:.0%}" for v in pred)]
+        for seg, truth, pred, n in rows
+    ]
+    return (
+        "<p>The tuned LSTM's predicted class shares next to the true ones; a model that ignores a class, or "
+        "leans with the majority label, shows here first.</p>"
+        + _table(["segment", "samples", "true SELL / HOLD / BUY", "predicted SELL / HOLD / BUY"], table)
+        + b.figure("predictions.png", distribution_png(rows), "predicted vs true class shares per segment")
+    )
 
 
 def _history_section(b: _Builder, groups: list[_Group]) -> str:
@@ -589,8 +647,10 @@ def _history_section(b: _Builder, groups: list[_Group]) -> str:
 
 
 def _importance_section(b: _Builder, groups: list[_Group], seed: int) -> str:
-    parts = [f"<p>fANOVA (seed {seed}) over each group's complete trials: the share of the objective's "
-             "variance each parameter explains. With few trials this is a rough guide.</p>"]
+    parts = [
+        f"<p>fANOVA (seed {seed}) over each group's complete trials: the share of the objective's "
+        "variance each parameter explains. With few trials this is a rough guide.</p>"
+    ]
     for g in groups:
         parts.append(f"<h3>{_e(g.name)}</h3>")
         values, why = _importances(g, seed)
@@ -611,10 +671,17 @@ def _curves_section(b: _Builder, groups: list[_Group]) -> str:
         if trial is None or not history:
             parts.append(b.not_yet("learning-curves", f"{g.name}: {NOT_YET} (no complete trial)"))
             continue
-        parts.append(f"<p>Trial #{trial.number}: {_e(_params(trial.params))}; objective {_e(_fmt(trial.value))}"
-                     f"{' (collapsed, penalised)' if trial.user_attrs.get('collapsed') else ''}.</p>")
-        parts.append(b.figure(f"curves_{g.name}.png", _curves_png(g.name, trial, history),
-                              f"learning curves of {g.name} trial {trial.number}"))
+        parts.append(
+            f"<p>Trial #{trial.number}: {_e(_params(trial.params))}; objective {_e(_fmt(trial.value))}"
+            f"{' (collapsed, penalised)' if trial.user_attrs.get('collapsed') else ''}.</p>"
+        )
+        parts.append(
+            b.figure(
+                f"curves_{g.name}.png",
+                _curves_png(g.name, trial, history),
+                f"learning curves of {g.name} trial {trial.number}",
+            )
+        )
     return "\n".join(parts)
 
 
@@ -624,10 +691,12 @@ def _confusion_section(b: _Builder, final: FinalResult | None) -> str:
     matrices = final.confusion_matrices
     if not matrices:
         return b.not_yet("confusion", "not recorded: this run's final evaluation predates confusion matrices")
-    return ("<p>The final configuration (best params) on the last walk-forward block's validation part and on "
-            "the untouched test segment (pooled over the walk-forward blocks); rows are the true "
-            "class, cells hold the count and the share of its row.</p>"
-            + b.figure("confusion.png", _confusion_png(matrices), "confusion matrices on validation and test"))
+    return (
+        "<p>The final configuration (best params) on the last walk-forward block's validation part and on "
+        "the untouched test segment (pooled over the walk-forward blocks); rows are the true "
+        "class, cells hold the count and the share of its row.</p>"
+        + b.figure("confusion.png", _confusion_png(matrices), "confusion matrices on validation and test")
+    )
 
 
 def _labels_section(b: _Builder, cfg: OptimizationConfig, fixed: dict[str, Any]) -> str:
@@ -644,15 +713,23 @@ def _labels_section(b: _Builder, cfg: OptimizationConfig, fixed: dict[str, Any])
     for name in SEGMENTS:
         seg = getattr(data, name)
         total = max(sum(counts[name]), 1)
-        span = f"{np.datetime_as_string(seg.timestamps[0], 'm')} .. {np.datetime_as_string(seg.timestamps[-1], 'm')}" \
-            if len(seg) else "-"
+        span = (
+            f"{np.datetime_as_string(seg.timestamps[0], 'm')} .. {np.datetime_as_string(seg.timestamps[-1], 'm')}"
+            if len(seg)
+            else "-"
+        )
         rows.append([name, len(seg), span, *(f"{c} ({c / total:.1%})" for c in counts[name])])
     lc = labels_cfg
-    text = (f"<p>Triple-barrier labels with horizon {lc.horizon}, take_profit {_fmt(lc.take_profit, 3)}, "
-            f"stop_loss {_fmt(lc.stop_loss, 3)}, threshold {_fmt(lc.threshold, 3)} (the config's values, overridden by "
-            f"the fixed params found so far); purge {data.purge_bars} bars before each boundary.</p>")
-    return text + _table(["segment", "samples", "bars (UTC)", *CLASSES], rows) + b.figure(
-        "labels.png", _labels_png(counts), "label distribution per segment")
+    text = (
+        f"<p>Triple-barrier labels with horizon {lc.horizon}, take_profit {_fmt(lc.take_profit, 3)}, "
+        f"stop_loss {_fmt(lc.stop_loss, 3)}, threshold {_fmt(lc.threshold, 3)} (the config's values, overridden by "
+        f"the fixed params found so far); purge {data.purge_bars} bars before each boundary.</p>"
+    )
+    return (
+        text
+        + _table(["segment", "samples", "bars (UTC)", *CLASSES], rows)
+        + b.figure("labels.png", _labels_png(counts), "label distribution per segment")
+    )
 
 
 def _baselines_section(b: _Builder, results: RunResults | None, final: FinalResult | None) -> str:
@@ -662,9 +739,15 @@ def _baselines_section(b: _Builder, results: RunResults | None, final: FinalResu
     rows: list[tuple[str, dict[str, Any]]] = [("tuned LSTM", source.test_metrics)]
     rows += list((source.baselines or {}).items())
     table_rows = [
-        [name, _fmt(m.get("macro_f1")), _fmt(m.get("macro_precision")), _fmt(m.get("macro_recall")),
-         _fmt(m.get("accuracy")), _fmt(m.get("trading_score")),
-         " / ".join(f"{v:.0%}" for v in m.get("pred_distribution") or [])]
+        [
+            name,
+            _fmt(m.get("macro_f1")),
+            _fmt(m.get("macro_precision")),
+            _fmt(m.get("macro_recall")),
+            _fmt(m.get("accuracy")),
+            _fmt(m.get("trading_score")),
+            " / ".join(f"{v:.0%}" for v in m.get("pred_distribution") or []),
+        ]
         for name, m in rows
     ]
     best = max(range(len(rows)), key=lambda i: rows[i][1].get("macro_f1") or -1.0)
@@ -672,11 +755,15 @@ def _baselines_section(b: _Builder, results: RunResults | None, final: FinalResu
     test_range = source.test_range
     where = f" ({str(test_range[0])[:16]} .. {str(test_range[1])[:16]} UTC)" if test_range else ""
     val = source.validation_metrics or {}
-    return (f"<p>Test segment{_e(where)}, never seen by the search, pooled over the walk-forward blocks (each "
-            f"predicted by models trained on every bar before it); best macro F1 in bold. The tuned model's "
-            f"validation macro F1 (last block) was {_e(_fmt(val.get('val_f1')))}.</p>"
-            + _table(["model", "macro F1", "precision", "recall", "accuracy", "trading score",
-                      "predicted SELL / HOLD / BUY"], table_rows))
+    return (
+        f"<p>Test segment{_e(where)}, never seen by the search, pooled over the walk-forward blocks (each "
+        f"predicted by models trained on every bar before it); best macro F1 in bold. The tuned model's "
+        f"validation macro F1 (last block) was {_e(_fmt(val.get('val_f1')))}.</p>"
+        + _table(
+            ["model", "macro F1", "precision", "recall", "accuracy", "trading score", "predicted SELL / HOLD / BUY"],
+            table_rows,
+        )
+    )
 
 
 def _feature_importance_section(b: _Builder, importance: dict[str, Any] | None) -> str:
@@ -684,10 +771,12 @@ def _feature_importance_section(b: _Builder, importance: dict[str, Any] | None) 
 
     if not importance:
         return b.not_yet("feature-importance", "not recorded: the final evaluation has not run (or predates it)")
-    return ("<p>Permutation importance per feature family on the last walk-forward block "
-            f"({importance.get('block_samples')} samples): each family's columns shuffled across the samples; "
-            "how much macro-F1 drops and cross-entropy rises. Near 0: the model does not use that family.</p>"
-            + _table(list(IMPORTANCE_HEADER), importance_rows(importance)))
+    return (
+        "<p>Permutation importance per feature family on the last walk-forward block "
+        f"({importance.get('block_samples')} samples): each family's columns shuffled across the samples; "
+        "how much macro-F1 drops and cross-entropy rises. Near 0: the model does not use that family.</p>"
+        + _table(list(IMPORTANCE_HEADER), importance_rows(importance))
+    )
 
 
 def _fixed_section(groups: list[_Group], fixed: dict[str, Any], complete: bool) -> str:
@@ -699,8 +788,10 @@ def _fixed_section(groups: list[_Group], fixed: dict[str, Any], complete: bool) 
         rows.append([g.name, state, _params(carried), _params(found) if found else "-"])
         if found:
             carried = {**carried, **found}
-    text = ("<p>Each group searches its own parameters with the best values of the groups before it frozen "
-            "(carried in); everything else keeps the config's values.</p>")
+    text = (
+        "<p>Each group searches its own parameters with the best values of the groups before it frozen "
+        "(carried in); everything else keeps the config's values.</p>"
+    )
     text += _table(["group", "state", "carried in", "found (frozen for later groups)"], rows)
     label = "used by the final evaluation" if complete else "frozen so far"
     return text + f"<p>Fixed params {label}: {_e(_params(fixed))}</p>"

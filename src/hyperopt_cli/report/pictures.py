@@ -145,14 +145,27 @@ def equity_png(blocks: Sequence[BlockSeries], display_names: dict[str, str]) -> 
     ax = fig.subplots()
     for name, curve in curves.items():
         is_model = name == MODEL
-        ax.plot(np.arange(1, len(curve) + 1), curve, label=MODEL_LABEL if is_model else display_names.get(name, name),
-                linewidth=2.4 if is_model else 1.1, color="#1f77b4" if is_model else None,
-                alpha=1.0 if is_model else 0.8, zorder=3 if is_model else 2)
+        ax.plot(
+            np.arange(1, len(curve) + 1),
+            curve,
+            label=MODEL_LABEL if is_model else display_names.get(name, name),
+            linewidth=2.4 if is_model else 1.1,
+            color="#1f77b4" if is_model else None,
+            alpha=1.0 if is_model else 0.8,
+            zorder=3 if is_model else 2,
+        )
     edge = 0
     for b in blocks:
         ax.axvline(edge + 0.5, color="#bbbbbb", linestyle="--", linewidth=0.8)
-        ax.text(edge + 1, 1.0, f" block {b.block + 1}", transform=ax.get_xaxis_transform(), va="top", fontsize=8,
-                color="#777777")
+        ax.text(
+            edge + 1,
+            1.0,
+            f" block {b.block + 1}",
+            transform=ax.get_xaxis_transform(),
+            va="top",
+            fontsize=8,
+            color="#777777",
+        )
         edge += len(b.labels) or len(b.forward_returns)
     ax.axhline(0.0, color="#444444", linewidth=0.8)
     ax.set_xlabel("test sample (time order)")
@@ -169,14 +182,16 @@ def class_shares(classes: np.ndarray) -> np.ndarray:
     return counts / total if total else counts
 
 
-def distribution_rows(blocks: Sequence[BlockSeries], confusion: dict[str, list[list[int]]] | None
-                      ) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+def distribution_rows(
+    blocks: Sequence[BlockSeries], confusion: dict[str, list[list[int]]] | None
+) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
     """(segment, true shares, predicted shares, samples) per segment: blocks, pooled test, final model's val/test."""
     rows = []
     for b in blocks:
         if len(b.labels) and MODEL in b.predictions:
-            rows.append((f"block {b.block + 1}", class_shares(b.labels), class_shares(b.predictions[MODEL]),
-                         len(b.labels)))
+            rows.append(
+                (f"block {b.block + 1}", class_shares(b.labels), class_shares(b.predictions[MODEL]), len(b.labels))
+            )
     if len(rows) > 1:
         labels = np.concatenate([b.labels for b in blocks])
         pred = np.concatenate([b.predictions[MODEL] for b in blocks])
@@ -184,8 +199,14 @@ def distribution_rows(blocks: Sequence[BlockSeries], confusion: dict[str, list[l
     for name in ("val", "test"):
         cm = np.asarray((confusion or {}).get(name) or [], dtype=np.float64)
         if cm.shape == (3, 3) and cm.sum() > 0:
-            rows.append((f"final model, {'validation' if name == 'val' else 'test'}", cm.sum(axis=1) / cm.sum(),
-                         cm.sum(axis=0) / cm.sum(), int(cm.sum())))
+            rows.append(
+                (
+                    f"final model, {'validation' if name == 'val' else 'test'}",
+                    cm.sum(axis=1) / cm.sum(),
+                    cm.sum(axis=0) / cm.sum(),
+                    int(cm.sum()),
+                )
+            )
     return rows
 
 
@@ -201,8 +222,16 @@ def distribution_png(rows: Sequence[tuple[str, np.ndarray, np.ndarray, int]]) ->
             y = i + offset
             left = 0.0
             for k, (cls, color) in enumerate(zip(CLASSES, CLASS_COLORS)):
-                ax.barh(y, shares[k], left=left, height=0.36, color=color, label=cls if i == 0 and offset < 0 else None,
-                        hatch="//" if kind == "predicted" else None, edgecolor="white")
+                ax.barh(
+                    y,
+                    shares[k],
+                    left=left,
+                    height=0.36,
+                    color=color,
+                    label=cls if i == 0 and offset < 0 else None,
+                    hatch="//" if kind == "predicted" else None,
+                    edgecolor="white",
+                )
                 if shares[k] >= 0.08:
                     ax.text(left + shares[k] / 2, y, f"{shares[k]:.0%}", ha="center", va="center", fontsize=7)
                 left += shares[k]

@@ -15,21 +15,27 @@ def pbo_meaning(pbo: float) -> str:
         return "0.2-0.4: the pick is likely, not surely, above the median out of sample"
     if pbo <= 0.6:
         return "about 0.5: the pick does no better than chance out of sample"
-    return ("above 0.6: worse than chance, the pick is more often below the median out of sample; "
-            "the search overfits its validation folds")
+    return (
+        "above 0.6: worse than chance, the pick is more often below the median out of sample; "
+        "the search overfits its validation folds"
+    )
 
 
-PBO_SCALE = ("below 0.2 the search's pick holds up on data it was not picked on; 0.2-0.4 it likely does; "
-             "about 0.5 it is no better than chance; above 0.6 it is worse than chance: the pick tends to fall "
-             "below the median out of sample, so the search overfits its validation folds")
+PBO_SCALE = (
+    "below 0.2 the search's pick holds up on data it was not picked on; 0.2-0.4 it likely does; "
+    "about 0.5 it is no better than chance; above 0.6 it is worse than chance: the pick tends to fall "
+    "below the median out of sample, so the search overfits its validation folds"
+)
 
 
 def small_sample_note(n_samples: object) -> str | None:
     """A warning for a verdict resting on few test samples, or None."""
     if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples >= SMALL_SAMPLE:
         return None
-    return (f"only {n_samples} test samples: the interval rests on a handful of bootstrap blocks, so this verdict, "
-            "\"significantly\" included, is fragile; more test bars make it firmer")
+    return (
+        f"only {n_samples} test samples: the interval rests on a handful of bootstrap blocks, so this verdict, "
+        '"significantly" included, is fragile; more test bars make it firmer'
+    )
 
 
 def _number(value: object) -> str:
@@ -43,12 +49,16 @@ def check_lines(results: RunResults | None) -> list[str]:
     check = res.run_check
     if isinstance(check, dict):
         said = "kept the defaults" if check.get("kept_defaults") else "beats the defaults"
-        lines.append(f"Run check: the chosen configuration {said} on the held-back validation sub-blocks "
-                     f"(skill gain {_number(check.get('delta'))}, t {_number(check.get('t'))}, "
-                     f"needed {_number(check.get('threshold'))}).")
+        lines.append(
+            f"Run check: the chosen configuration {said} on the held-back validation sub-blocks "
+            f"(skill gain {_number(check.get('delta'))}, t {_number(check.get('t'))}, "
+            f"needed {_number(check.get('threshold'))})."
+        )
     epochs = res.epoch_check
     if isinstance(epochs, dict):
-        said = f"confirmed: {epochs['epochs']} epochs" if epochs.get("epochs") else "not confirmed: the configured epochs"
+        said = (
+            f"confirmed: {epochs['epochs']} epochs" if epochs.get("epochs") else "not confirmed: the configured epochs"
+        )
         lines.append(f"Epoch check: {epochs.get('chosen')} epochs against the last, {said}.")
     decision = res.decision
     if isinstance(decision, dict) and decision.get("rule"):
@@ -57,8 +67,10 @@ def check_lines(results: RunResults | None) -> list[str]:
         argmax = (decision.get("argmax_test_metrics") or {}).get("macro_f1")
         text = f"Decision rule: {decision['rule']}"
         if decision["rule"] != "argmax":
-            text += (f" (per-class offsets fitted on each block's own validation predictions where argmax drops a "
-                     f"class: used in {fitted} of {len(rules)} blocks; plain argmax would have scored macro-F1 "
-                     f"{_number(argmax)})")
+            text += (
+                f" (per-class offsets fitted on each block's own validation predictions where argmax drops a "
+                f"class: used in {fitted} of {len(rules)} blocks; plain argmax would have scored macro-F1 "
+                f"{_number(argmax)})"
+            )
         lines.append(text + ".")
     return lines

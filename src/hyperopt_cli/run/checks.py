@@ -66,8 +66,9 @@ def check_storage_is_fresh(cfg: OptimizationConfig, run_dir: Path) -> None:
         )
 
 
-def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventSink,
-                          extending: bool = False) -> RunDirCheck:
+def init_or_check_run_dir(
+    cfg: OptimizationConfig, run_dir: Path, events: EventSink, extending: bool = False
+) -> RunDirCheck:
     """Write config.yaml for a new run, or check a resumed run's config against it.
 
     `extending`: the session asks for more trials (run/extend.py), so a completed run may resume.
@@ -109,17 +110,24 @@ def init_or_check_run_dir(cfg: OptimizationConfig, run_dir: Path, events: EventS
     return RunDirCheck("resumed", state, frozen)
 
 
-def completed_refusal(cfg: OptimizationConfig, run_dir: Path, state: dict[str, Any],
-                      extending: bool) -> RunStateError | None:
+def completed_refusal(
+    cfg: OptimizationConfig, run_dir: Path, state: dict[str, Any], extending: bool
+) -> RunStateError | None:
     """Why a plain resume of this run is refused (it is completed, its model saved), or None.
 
     `resume` asks before it says `Resuming:`, so a refused resume prints only its error.
     """
-    if (state.get("status") == "completed" and (run_dir / MODEL_DIR / MANIFEST_FILE).is_file() and not extending
-            and not last_group_reopened(cfg, run_dir)):
+    if (
+        state.get("status") == "completed"
+        and (run_dir / MODEL_DIR / MANIFEST_FILE).is_file()
+        and not extending
+        and not last_group_reopened(cfg, run_dir)
+    ):
         # a finished run without its model (saved by an older version, or deleted) resumes to rebuild it
-        return RunStateError(f"{run_dir} is already completed; see: hyperopt results {run_dir} "
-                             f"(more trials: hyperopt resume {run_dir} --more-trials N)")
+        return RunStateError(
+            f"{run_dir} is already completed; see: hyperopt results {run_dir} "
+            f"(more trials: hyperopt resume {run_dir} --more-trials N)"
+        )
     return None
 
 
@@ -137,12 +145,15 @@ def repair_torn_journals(cfg: OptimizationConfig, run_dir: Path, events: EventSi
             continue
         dropped = drop_torn_tail(path)
         if dropped:
-            events.emit(RunWarning(message=f"{path.name}: dropped a torn last line ({dropped} bytes, a record cut "
-                                   "off mid-write, e.g. by a power cut); the records before it are kept"))
+            events.emit(
+                RunWarning(
+                    message=f"{path.name}: dropped a torn last line ({dropped} bytes, a record cut "
+                    "off mid-write, e.g. by a power cut); the records before it are kept"
+                )
+            )
 
 
-SUMMARY_FILES = (rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.BEST_PARAMS_FILE, rundir.PID_FILE,
-                 rundir.CONFIG_FILE)
+SUMMARY_FILES = (rundir.STATE_FILE, rundir.RESULTS_FILE, rundir.BEST_PARAMS_FILE, rundir.PID_FILE, rundir.CONFIG_FILE)
 
 
 def remove_stale_temps(run_dir: Path) -> None:
@@ -189,10 +200,15 @@ def check_studies_intact(cfg: OptimizationConfig, run_dir: Path, state: dict[str
             continue
         if recorded or index < last_present:
             what = "is empty" if path.exists() else "is missing"
-            why = (f"state.json recorded {recorded} finished trial(s) of group {group}" if recorded
-                   else f"a later group ({groups[last_present]}) has begun, so {group} ran before it")
-            raise RunStateError(f"study file {path} {what}, but {why}; restore the file from a backup (or the "
-                                "copy you made) and resume; resuming without it would start the group over")
+            why = (
+                f"state.json recorded {recorded} finished trial(s) of group {group}"
+                if recorded
+                else f"a later group ({groups[last_present]}) has begun, so {group} ran before it"
+            )
+            raise RunStateError(
+                f"study file {path} {what}, but {why}; restore the file from a backup (or the "
+                "copy you made) and resume; resuming without it would start the group over"
+            )
 
 
 def _has_content(path: Path | None) -> bool:
@@ -206,11 +222,19 @@ def _check_count(cfg: OptimizationConfig, store: RunStorage, group: str, path: P
     from optuna.trial import TrialState
 
     study = store.open_readonly(group)
-    finished = 0 if study is None else sum(
-        t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in study.get_trials(deepcopy=False))
+    finished = (
+        0
+        if study is None
+        else sum(
+            t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+            for t in study.get_trials(deepcopy=False)
+        )
+    )
     if finished < recorded:
-        raise RunStateError(f"study file {path} holds {finished} finished trial(s) of group {group}, but state.json "
-                            f"recorded {recorded}; restore the file from a backup (or the copy you made) and resume")
+        raise RunStateError(
+            f"study file {path} holds {finished} finished trial(s) of group {group}, but state.json "
+            f"recorded {recorded}; restore the file from a backup (or the copy you made) and resume"
+        )
 
 
 def last_group_reopened(cfg: OptimizationConfig, run_dir: Path) -> bool:

@@ -49,8 +49,12 @@ MEASURED = "measured trials"  # time_estimate["based_on"] once trial times exist
 
 
 def estimate_hours(
-    remaining_trials: int, epochs_per_trial: int, measured_trial_seconds: Sequence[float], epoch_seconds_guess: float,
-    parallel: int = 1, serial_trainings: int = 0,
+    remaining_trials: int,
+    epochs_per_trial: int,
+    measured_trial_seconds: Sequence[float],
+    epoch_seconds_guess: float,
+    parallel: int = 1,
+    serial_trainings: int = 0,
 ) -> float:
     """Remaining hours: the mean measured trial time once there is one, else the guess.
 
@@ -88,8 +92,10 @@ def describe_remaining(estimate: dict[str, Any] | None) -> str:
         return f"remaining: measured once the first trials finish ({trials(est.get('remaining_trials', '?'))} to go)"
     total = est.get("estimated_hours")
     of = f" of {format_duration(float(total) * 3600)}" if isinstance(total, (int, float)) else ""
-    return (f"remaining {format_duration(float(est['remaining_hours']) * 3600)}{of} "
-            f"({trials(est.get('remaining_trials', '?'))})")
+    return (
+        f"remaining {format_duration(float(est['remaining_hours']) * 3600)}{of} "
+        f"({trials(est.get('remaining_trials', '?'))})"
+    )
 
 
 def final_evaluation_trainings(cfg: OptimizationConfig) -> int:

@@ -46,8 +46,13 @@ MACHINE_KEYS = ("workers", "storage_url", "study_name", "checkpoint_dir", "mlflo
 MACHINE_TRAINER_KEYS = ("num_threads", "precision", "device")
 # What makes `start --config best.yaml` train the found values without searching: one group, one
 # trial, and that trial is the incumbent (the trainer/labels defaults, i.e. the found values).
-REPLAY = {"mode": "quick", "target_group": None, "fine_tune_from": None, "max_trials_per_group": 1,
-          "incumbent_first": True}
+REPLAY = {
+    "mode": "quick",
+    "target_group": None,
+    "fine_tune_from": None,
+    "max_trials_per_group": 1,
+    "incumbent_first": True,
+}
 RETUNE = "--set mode=full --set max_trials_per_group={trials}"
 
 
@@ -74,15 +79,21 @@ def exported_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], bool
     raw["trainer"] = {**(raw.get("trainer") or {}), **{k: v for k, v in params.items() if k in trainer_fields}}
     raw["labels"] = {**(raw.get("labels") or {}), **{k: v for k, v in params.items() if k in LABEL_PARAMS}}
     model_cfg, window = model_for(config_from_dict(raw, origin=str(config_file)), params)  # the model group's
-    raw["model"] = {**(raw.get("model") or {}), "hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers}
+    raw["model"] = {
+        **(raw.get("model") or {}),
+        "hidden_size": model_cfg.hidden_size,
+        "num_layers": model_cfg.num_layers,
+    }
     raw["data"] = {**(raw.get("data") or {}), "window": window}
     defaults, trainer_defaults = OptimizationConfig(), TrainerConfig()
     raw.update({key: getattr(defaults, key) for key in MACHINE_KEYS})
     raw["trainer"].update({key: getattr(trainer_defaults, key) for key in MACHINE_TRAINER_KEYS})
     raw.update(REPLAY)
     # the features group's use_<family> switches become features.families
-    raw["features"] = {**(raw.get("features") or {}),
-                       "families": list(families_for(config_from_dict(raw, origin=str(config_file)), params))}
+    raw["features"] = {
+        **(raw.get("features") or {}),
+        "families": list(families_for(config_from_dict(raw, origin=str(config_file)), params)),
+    }
     config_from_dict(raw, origin=str(config_file))  # what start will check: refuse to write a config it rejects
     return raw, params, complete
 
@@ -94,8 +105,9 @@ def export_config(run_dir: Path, out: Path, force: bool = False) -> dict[str, An
         raise RunStateError(f"{out} exists; choose another file or pass --force")
     searched = read_yaml(Path(run_dir) / rundir.CONFIG_FILE).get("max_trials_per_group")
     raw, params, complete = exported_config(run_dir)
-    atomic_write_text(out, export_header(Path(run_dir), out, params, complete, searched)
-                      + yaml.safe_dump(raw, sort_keys=False))
+    atomic_write_text(
+        out, export_header(Path(run_dir), out, params, complete, searched) + yaml.safe_dump(raw, sort_keys=False)
+    )
     return params
 
 
@@ -157,9 +169,17 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     members = []
     for member in range(cfg.ensemble_seeds):
         checkpoint = checkpoints / f"refit_{member}.pt"
-        members.append(train_model(fold, trainer_cfg, model_cfg, epochs=epochs,
-                                   seed=derive_seed(cfg.seed, "refit", member), checkpoint_path=checkpoint,
-                                   checkpoint_tag=f"refit_{member}"))
+        members.append(
+            train_model(
+                fold,
+                trainer_cfg,
+                model_cfg,
+                epochs=epochs,
+                seed=derive_seed(cfg.seed, "refit", member),
+                checkpoint_path=checkpoint,
+                checkpoint_tag=f"refit_{member}",
+            )
+        )
     evaluation = _evaluated_scores(run_dir)
     manifest = build_manifest(cfg, fixed, preparer, every, "refit_all_bars", evaluation, state.get("data"))
     manifest["training"]["epochs"] = epochs  # what the refit trained for: the final configuration's
@@ -197,7 +217,7 @@ def _evaluated_scores(run_dir: Path) -> dict[str, Any]:
         evaluated = {}
     return {
         "what": "trained on every labelled bar: no out-of-sample score of its own; the scores below are its "
-                "configuration's, from the run's walk-forward (RUN_DIR/model/)",
+        "configuration's, from the run's walk-forward (RUN_DIR/model/)",
         "test_metrics": evaluated.get("test_metrics"),
         "verdict": evaluated.get("verdict"),
     }

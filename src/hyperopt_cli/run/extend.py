@@ -50,12 +50,17 @@ def extend_last_group(cfg: OptimizationConfig, run_dir: Path, more_trials: int, 
     metric, direction = group_objective(cfg, group)
     study = open_study(cfg, run_dir, group, direction)
     attrs = study.user_attrs
-    finished = summarize(group, study.get_trials(deepcopy=False), metric, direction,
-                         cfg.convergence_threshold).n_finished
+    finished = summarize(
+        group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold
+    ).n_finished
     done = group_done_of(attrs) is not None
     limit = (finished if done else trial_limits(attrs, cfg.max_trials_per_group).max_trials) + more_trials
     record = {"n": more_trials, "at_finished": finished, "limit": limit, "asked_at": rundir.now_iso()}
     study.set_user_attr(EXTRA_TRIALS_ATTR, [*extensions(attrs), record])
-    events.emit(Note(message=f"{group}: {more_trials} more trial(s) asked for; the group runs until "
-                     f"{limit} trials have finished ({finished} now)"))
+    events.emit(
+        Note(
+            message=f"{group}: {more_trials} more trial(s) asked for; the group runs until "
+            f"{limit} trials have finished ({finished} now)"
+        )
+    )
     return record

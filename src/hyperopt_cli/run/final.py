@@ -79,23 +79,45 @@ class FinalEvaluation:
         return params_tag({**self.fixed, "__epochs": self.n_epochs})
 
 
-def final_evaluation(cfg: OptimizationConfig, preparer: DataPreparer, fixed: dict[str, Any],
-                     stop_event: threading.Event, store: RecordStore, checkpoint: Path,
-                     events: EventSink, model_dir: Path | None = None,
-                     data_fingerprint: dict[str, Any] | None = None, epochs: int | None = None,
-                     annotate: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None,
-                     ) -> dict[str, Any]:
+def final_evaluation(
+    cfg: OptimizationConfig,
+    preparer: DataPreparer,
+    fixed: dict[str, Any],
+    stop_event: threading.Event,
+    store: RecordStore,
+    checkpoint: Path,
+    events: EventSink,
+    model_dir: Path | None = None,
+    data_fingerprint: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    annotate: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
     """Walk forward with `fixed` for `epochs` (selection's choice), state the verdict, save the last block's model."""
-    run = FinalEvaluation(cfg, preparer, fixed, stop_event, store, checkpoint.parent, events, model_dir,
-                          data_fingerprint, epochs, annotate)
+    run = FinalEvaluation(
+        cfg,
+        preparer,
+        fixed,
+        stop_event,
+        store,
+        checkpoint.parent,
+        events,
+        model_dir,
+        data_fingerprint,
+        epochs,
+        annotate,
+    )
     existing = store.user_attrs.get(FINAL_ATTR)
     if existing is not None and existing.get("params_tag") == run.tag:
         if model_dir is not None and not (model_dir / "model.json").is_file():
             events.emit(EvaluationNote(message=f"{model_dir} is missing: retraining the last walk-forward block"))
             _save_model(run, existing, _retrain_last_block(run))
         return dict(existing)
-    events.emit(EvaluationNote(message=f"walking forward over {cfg.walk_forward_blocks} test blocks "
-                               f"with the best params ({len(fixed)} fixed), {run.n_epochs} epochs"))
+    events.emit(
+        EvaluationNote(
+            message=f"walking forward over {cfg.walk_forward_blocks} test blocks "
+            f"with the best params ({len(fixed)} fixed), {run.n_epochs} epochs"
+        )
+    )
     last: list[BlockModels] = []
     result = _walk_forward(run, last)
     from hyperopt_cli.evaluation.verdict import verdict
@@ -126,10 +148,17 @@ def _fit_predict(run: FinalEvaluation, data: Any, on_models: Any) -> Any:
     trainer_cfg, _ = with_params(run.cfg, run.fixed)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     return lstm_fit_predict(
-        trainer_cfg, model_for(run.cfg, run.fixed)[0], epochs=run.n_epochs, seed=derive_seed(run.cfg.seed, "final"),
-        purge_bars=data.purge_bars, feature_names=data.feature_names,
-        hooks=TrainHooks(should_stop=run.stop_event.is_set), checkpoint_dir=run.checkpoints,
-        ensemble_seeds=run.cfg.ensemble_seeds, on_models=on_models, decision_rule=run.cfg.decision_rule,
+        trainer_cfg,
+        model_for(run.cfg, run.fixed)[0],
+        epochs=run.n_epochs,
+        seed=derive_seed(run.cfg.seed, "final"),
+        purge_bars=data.purge_bars,
+        feature_names=data.feature_names,
+        hooks=TrainHooks(should_stop=run.stop_event.is_set),
+        checkpoint_dir=run.checkpoints,
+        ensemble_seeds=run.cfg.ensemble_seeds,
+        on_models=on_models,
+        decision_rule=run.cfg.decision_rule,
     )
 
 
@@ -147,8 +176,12 @@ def _walk_forward(run: FinalEvaluation, last: list[BlockModels]) -> WalkForwardR
         done.append(block)
         store.set_user_attr(key, [b.as_dict() for b in done])
         fault_point("during_final")
-        run.events.emit(EvaluationNote(message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
-                                       f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}"))
+        run.events.emit(
+            EvaluationNote(
+                message=f"walk-forward block {block.block + 1}/{cfg.walk_forward_blocks}: "
+                f"LSTM macro-F1 {block.metrics['model']['macro_f1']:.4f}"
+            )
+        )
 
     def on_models(models: BlockModels) -> None:
         if int(models.block.end_rows[0]) == last_first_row:
@@ -157,15 +190,22 @@ def _walk_forward(run: FinalEvaluation, last: list[BlockModels]) -> WalkForwardR
             from hyperopt_cli.evaluation.importance import family_importance  # issue 26: which inputs it uses
 
             record["feature_importance"] = family_importance(
-                models, data.feature_names, cfg.seed, cfg.trainer.eval_batch_size, cfg.trainer.device)
+                models, data.feature_names, cfg.seed, cfg.trainer.eval_batch_size, cfg.trainer.device
+            )
             store.set_user_attr(f"{LAST_BLOCK_ATTR}_{run.tag}", record)
 
     from hyperopt_cli.evaluation.baselines import baselines_for
 
     try:
-        return walk_forward(source, _fit_predict(run, data, on_models), n_blocks=cfg.walk_forward_blocks,
-                            seed=cfg.seed, baselines=baselines_for(cfg.decision_rule), done=list(done),
-                            on_block=keep)
+        return walk_forward(
+            source,
+            _fit_predict(run, data, on_models),
+            n_blocks=cfg.walk_forward_blocks,
+            seed=cfg.seed,
+            baselines=baselines_for(cfg.decision_rule),
+            done=list(done),
+            on_block=keep,
+        )
     except TrainingInterrupted:
         raise StopRequested("stop requested") from None
 

@@ -25,8 +25,15 @@ from hyperopt_cli.search.workers import study_files_lock
 class GroupRunner:
     """Runs every remaining group of a run in order; the same loop serves the owner and each worker."""
 
-    def __init__(self, cfg: OptimizationConfig, run_dir: Path, events: EventSink, progress: GroupsProgress,
-                 on_progress: Callable[[], None], heartbeats: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        cfg: OptimizationConfig,
+        run_dir: Path,
+        events: EventSink,
+        progress: GroupsProgress,
+        on_progress: Callable[[], None],
+        heartbeats: Callable[[], dict[str, Any]],
+    ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.events = events
@@ -34,8 +41,9 @@ class GroupRunner:
         self.on_progress = on_progress
         self.heartbeats = heartbeats
 
-    def run(self, preparer: PreparerLike, stop_event: threading.Event,
-            budget: TimeBudget) -> tuple[dict[str, Any], bool]:
+    def run(
+        self, preparer: PreparerLike, stop_event: threading.Event, budget: TimeBudget
+    ) -> tuple[dict[str, Any], bool]:
         """Every group in order (finished ones skipped); returns the fixed params and whether time ran out."""
         cfg, progress = self.cfg, self.progress
         fixed: dict[str, Any] = {}
@@ -44,13 +52,29 @@ class GroupRunner:
                 best = progress.best.get(group)
                 fixed.update(best or {})
                 self.emit_group_start(progress.summaries[group])
-                self.events.emit(GroupEnd(group=group, reason=progress.done[group],
-                                          best_value=progress.summaries[group].best_value, best_params=best))
+                self.events.emit(
+                    GroupEnd(
+                        group=group,
+                        reason=progress.done[group],
+                        best_value=progress.summaries[group].best_value,
+                        best_params=best,
+                    )
+                )
                 continue
             space = self.space(group)
-            search = GroupSearch(cfg, self.run_dir, group, space, fixed, preparer, self.events,
-                                 stop_event, budget, on_progress=self.on_progress,
-                                 checkpoints=rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir))
+            search = GroupSearch(
+                cfg,
+                self.run_dir,
+                group,
+                space,
+                fixed,
+                preparer,
+                self.events,
+                stop_event,
+                budget,
+                on_progress=self.on_progress,
+                checkpoints=rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir),
+            )
             if cfg.incumbent_first:
                 self._enqueue_incumbent(search, incumbent_params(space, current_values(cfg, fixed, list(space))))
             progress.current = search
@@ -60,7 +84,9 @@ class GroupRunner:
             progress.summaries[group] = result.summary
             progress.current = None
             if not result.done:
-                self.events.emit(RunWarning(message=f"time budget of {cfg.max_total_time_hours} h used up during {group}"))
+                self.events.emit(
+                    RunWarning(message=f"time budget of {cfg.max_total_time_hours} h used up during {group}")
+                )
                 return fixed, True
             progress.done[group] = result.reason or "budget"
             progress.best[group] = result.best_params
@@ -68,8 +94,16 @@ class GroupRunner:
             fixed.update(result.best_params or {})
             if result.best_params is None:
                 self.events.emit(RunWarning(group=group, message="no trial completed; later groups keep the defaults"))
-            self.events.emit(GroupEnd(group=group, reason=result.reason, best_value=result.summary.best_value,
-                                      best_params=result.best_params, kept=result.kept, epochs=result.epochs))
+            self.events.emit(
+                GroupEnd(
+                    group=group,
+                    reason=result.reason,
+                    best_value=result.summary.best_value,
+                    best_params=result.best_params,
+                    kept=result.kept,
+                    epochs=result.epochs,
+                )
+            )
             self.on_progress()
         return fixed, False
 
@@ -84,11 +118,18 @@ class GroupRunner:
             enqueue_incumbent(search.study, params)
 
     def emit_group_start(self, summary: StudySummary) -> None:
-        self.events.emit(GroupStart(
-            group=summary.group, finished=summary.n_finished, direction=summary.direction,
-            complete=summary.n_complete, pruned=summary.n_pruned, failed=summary.n_failed,
-            best_value=summary.best_value, best_params=summary.best_params,
-        ))
+        self.events.emit(
+            GroupStart(
+                group=summary.group,
+                finished=summary.n_finished,
+                direction=summary.direction,
+                complete=summary.n_complete,
+                pruned=summary.n_pruned,
+                failed=summary.n_failed,
+                best_value=summary.best_value,
+                best_params=summary.best_params,
+            )
+        )
 
     def space(self, group: str) -> dict[str, ParamSpec]:
         if group != FINE_TUNE:

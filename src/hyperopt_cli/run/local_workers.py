@@ -33,8 +33,9 @@ class LocalWorkers:
     def spawn(self, n: int) -> None:
         log_dir = self.run_dir / workers.WORKERS_DIR
         if log_dir.is_symlink():  # the run's own files are never followed through a link (docs/storage.md)
-            raise RunStateError(f"{log_dir} is a symbolic link; a run's files are never followed through one "
-                                "(replace it with a folder)")
+            raise RunStateError(
+                f"{log_dir} is a symbolic link; a run's files are never followed through one (replace it with a folder)"
+            )
         log_dir.mkdir(exist_ok=True)
         # Each child watches this process (workers.OwnerWatch) and stops within a second of its death,
         # kill -9 included: a worker never goes on with a run nobody owns.
@@ -45,14 +46,22 @@ class LocalWorkers:
             except UnsafeFileError as exc:
                 raise RunStateError(str(exc)) from None
             with os.fdopen(fd, "ab") as out:
-                self.children.append(subprocess.Popen(
-                    [sys.executable, "-m", "hyperopt_cli", "worker", str(self.run_dir)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                ))
+                self.children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "hyperopt_cli", "worker", str(self.run_dir)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=out,
+                        env=env,
+                    )
+                )
         if n:  # the same count as the header's `parallel N workers`: this process is one of them
-            self.events.emit(Note(message=f"started {n} local worker {'process' if n == 1 else 'processes'} "
-                                  f"beside this one ({n + 1} workers in all): pid "
-                                  + ", ".join(str(c.pid) for c in self.children)))
+            self.events.emit(
+                Note(
+                    message=f"started {n} local worker {'process' if n == 1 else 'processes'} "
+                    f"beside this one ({n + 1} workers in all): pid " + ", ".join(str(c.pid) for c in self.children)
+                )
+            )
 
     def wait(self) -> None:
         for child in self.children:

@@ -55,7 +55,11 @@ class HyperparameterOptimizer:
     """Runs (or resumes) the search of one run directory."""
 
     def __init__(
-        self, cfg: OptimizationConfig, run_dir: Path, events: EventSink | None = None, preparer: DataPreparer | None = None
+        self,
+        cfg: OptimizationConfig,
+        run_dir: Path,
+        events: EventSink | None = None,
+        preparer: DataPreparer | None = None,
     ) -> None:
         """`preparer` lets a caller that already loaded and validated the data pass it in."""
         self.cfg = cfg
@@ -91,7 +95,9 @@ class HyperparameterOptimizer:
                 return self._optimize(stop_event, more_trials)
             except StopRequested:
                 self._workers.stop()
-                self._state.write("paused", message="stopped by request; resume with: hyperopt resume " + str(self.run_dir))
+                self._state.write(
+                    "paused", message="stopped by request; resume with: hyperopt resume " + str(self.run_dir)
+                )
                 self.events.emit(RunEnd(status="paused", message=f"resume with: hyperopt resume {self.run_dir}"))
                 raise
             except HyperoptError as exc:
@@ -122,12 +128,20 @@ class HyperparameterOptimizer:
             extend_last_group(cfg, self.run_dir, more_trials, self.events)
         load_finished_groups(cfg, self.run_dir, self._progress)
         writer.write("running")
-        self.events.emit(RunStart(
-            job_id=self.job_id, run_dir=str(self.run_dir), mode=cfg.mode, groups=tuple(groups),
-            time_estimate=writer.state["time_estimate"], action=check.action, pid=os.getpid(),
-            max_trials=cfg.max_trials_per_group, data=data_name(cfg),
-            parallel=describe_parallel(cfg.workers, cfg.trainer.num_threads, cfg.storage_url),
-        ))
+        self.events.emit(
+            RunStart(
+                job_id=self.job_id,
+                run_dir=str(self.run_dir),
+                mode=cfg.mode,
+                groups=tuple(groups),
+                time_estimate=writer.state["time_estimate"],
+                action=check.action,
+                pid=os.getpid(),
+                max_trials=cfg.max_trials_per_group,
+                data=data_name(cfg),
+                parallel=describe_parallel(cfg.workers, cfg.trainer.num_threads, cfg.storage_url),
+            )
+        )
         if workers.uses_shared_coordination(cfg):
             workers.clear_stop(cfg, self.run_dir)
             self._workers.spawn(cfg.workers - 1)
@@ -142,11 +156,19 @@ class HyperparameterOptimizer:
                 self.events.emit(Note(message=message))
         fixed = choice.fixed
         study = open_study(cfg, self.run_dir, last, group_objective(cfg, last)[1])
-        final = final_evaluation(cfg, preparer, fixed, stop_event, study,
-                                 rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir) / "final.pt", self.events,
-                                 model_dir=self.run_dir / MODEL_DIR, data_fingerprint=writer.state.get("data"),
-                                 epochs=choice.epochs, annotate=functools.partial(annotated_verdict, cfg,
-                                                                                  self._progress.summaries, fixed))
+        final = final_evaluation(
+            cfg,
+            preparer,
+            fixed,
+            stop_event,
+            study,
+            rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir) / "final.pt",
+            self.events,
+            model_dir=self.run_dir / MODEL_DIR,
+            data_fingerprint=writer.state.get("data"),
+            epochs=choice.epochs,
+            annotate=functools.partial(annotated_verdict, cfg, self._progress.summaries, fixed),
+        )
         results = self._results(final, choice)
         message = "time budget used up" if ended_by_time else "all groups finished"
         writer.write("completed", message=message)
@@ -203,11 +225,16 @@ class HyperparameterOptimizer:
             self.events.emit(EstimateUpdate(time_estimate=self._state.state.get("time_estimate")))
 
     def _results(self, final: dict[str, Any] | None, choice: FinalChoice) -> dict[str, Any]:
-        results = build_results(self.cfg, self._progress.summaries, self._progress.done, choice.fixed,
-                                FinalResult.from_json(final) if final is not None else None,
-                                run_check=choice.run_check.as_dict() if choice.run_check else None,
-                                epoch_check=choice.epoch_check.as_dict() if choice.epoch_check else None,
-                                job_id=self.job_id).to_json()
+        results = build_results(
+            self.cfg,
+            self._progress.summaries,
+            self._progress.done,
+            choice.fixed,
+            FinalResult.from_json(final) if final is not None else None,
+            run_check=choice.run_check.as_dict() if choice.run_check else None,
+            epoch_check=choice.epoch_check.as_dict() if choice.epoch_check else None,
+            job_id=self.job_id,
+        ).to_json()
         rundir.write_json(self.run_dir / rundir.RESULTS_FILE, results)
         rundir.write_json(self.run_dir / rundir.BEST_PARAMS_FILE, results["best_params"])
         return results

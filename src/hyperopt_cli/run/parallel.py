@@ -66,22 +66,28 @@ def choose_parallel(raw: dict[str, Any], cores: int, exact: bool = False) -> Par
     if exact:
         if workers > 1:
             raise ConfigError(f"--exact runs one worker (bit-identical resume), but the config sets workers={workers}")
-        return ParallelChoice(1, threads or cores, chosen_storage,
-                              f"exact: 1 worker x {threads or cores} thread(s), bit-identical resume")
+        return ParallelChoice(
+            1, threads or cores, chosen_storage, f"exact: 1 worker x {threads or cores} thread(s), bit-identical resume"
+        )
     if workers > MAX_WORKERS_PER_CORE * cores:
-        raise ConfigError(f"workers={workers} is more than {MAX_WORKERS_PER_CORE} per usable core "
-                          f"({cores} here, so at most {MAX_WORKERS_PER_CORE * cores}); each worker is a process "
-                          "with its own copy of the data")
+        raise ConfigError(
+            f"workers={workers} is more than {MAX_WORKERS_PER_CORE} per usable core "
+            f"({cores} here, so at most {MAX_WORKERS_PER_CORE * cores}); each worker is a process "
+            "with its own copy of the data"
+        )
     if workers != AUTO:
         threads = threads or max(1, cores // workers)  # the processes' threads add up to the cores
-        return ParallelChoice(workers, threads, chosen_storage, f"{workers} worker(s) x {threads} thread(s) (workers set)")
+        return ParallelChoice(
+            workers, threads, chosen_storage, f"{workers} worker(s) x {threads} thread(s) (workers set)"
+        )
     if threads != AUTO:
         return ParallelChoice(1, threads, chosen_storage, f"1 worker x {threads} thread(s) (trainer.num_threads set)")
     single = _single_process_reason(raw, storage, cores)
     if single is not None:
         return ParallelChoice(1, AUTO, chosen_storage, f"1 worker x torch's default threads ({single})")
-    return ParallelChoice(cores, 1, chosen_storage,
-                          f"{cores} workers x 1 thread, one per core (parallel default; --exact for one worker)")
+    return ParallelChoice(
+        cores, 1, chosen_storage, f"{cores} workers x 1 thread, one per core (parallel default; --exact for one worker)"
+    )
 
 
 def _single_process_reason(raw: dict[str, Any], storage: str | None, cores: int) -> str | None:
@@ -107,5 +113,7 @@ def apply_parallel_choice(raw: dict[str, Any], choice: ParallelChoice) -> dict[s
 def describe_parallel(workers: int, num_threads: int, storage_url: str | None) -> str:
     """How the live header names a resolved config's parallelism, e.g. "2 workers x 1 thread, journal files"."""
     procs = f"{max(workers, 1)} worker{'s' if workers > 1 else ''}"
-    threads = "torch's default threads" if num_threads == AUTO else f"{num_threads} thread{'s' if num_threads > 1 else ''}"
+    threads = (
+        "torch's default threads" if num_threads == AUTO else f"{num_threads} thread{'s' if num_threads > 1 else ''}"
+    )
     return f"{procs} x {threads}, {storage_kind.kind_of(storage_url)}"

@@ -66,8 +66,11 @@ def valid_spans(rows: Any) -> list[list[float | None]]:
     """The well-formed [from_s, to_s or None] pairs of a group's spans (a hand-edited file may hold anything)."""
     if not isinstance(rows, list):
         return []
-    return [[float(span[0]), float(span[1]) if _number(span[1]) else None] for span in rows
-            if isinstance(span, list) and len(span) == 2 and _number(span[0]) and (span[1] is None or _number(span[1]))]
+    return [
+        [float(span[0]), float(span[1]) if _number(span[1]) else None]
+        for span in rows
+        if isinstance(span, list) and len(span) == 2 and _number(span[0]) and (span[1] is None or _number(span[1]))
+    ]
 
 
 def span_seconds(rows: Any, elapsed_s: float) -> float | None:

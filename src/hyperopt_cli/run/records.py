@@ -39,9 +39,22 @@ if TYPE_CHECKING:
     from hyperopt_cli.search.summary import StudySummary
 
 __all__ = [
-    "CENTER_ATTR", "FINAL_ATTR", "FINE_TUNE", "GROUP_DONE_ATTR", "TRADING_SCORE", "build_results",
-    "direction_for", "done_reason", "finished_best", "fixed_params", "group_objective", "group_row",
-    "load_run_config", "masked_config", "objective_metric", "parse_group_done",
+    "CENTER_ATTR",
+    "FINAL_ATTR",
+    "FINE_TUNE",
+    "GROUP_DONE_ATTR",
+    "TRADING_SCORE",
+    "build_results",
+    "direction_for",
+    "done_reason",
+    "finished_best",
+    "fixed_params",
+    "group_objective",
+    "group_row",
+    "load_run_config",
+    "masked_config",
+    "objective_metric",
+    "parse_group_done",
 ]
 
 FINAL_ATTR = "final_evaluation"  # user attr on the last group's study: the final evaluation's dict
@@ -51,8 +64,12 @@ CENTER_ATTR = "fine_tune_center"  # user attr on the fine_tune study: the params
 # Keys added since runs were first written, with the value that reproduces how such a run was scored.
 SCORING_BEFORE_FOLDS = {"selection_folds": 1}
 # Added with confirmation (issue 30): a run written before it keeps its one-SE guard on 4 sub-blocks.
-SCORING_BEFORE_CONFIRMATION = {"confirm_share": 0.0, "pbo_keep_level": None, "run_check": False,
-                               "decision_rule": "argmax"}
+SCORING_BEFORE_CONFIRMATION = {
+    "confirm_share": 0.0,
+    "pbo_keep_level": None,
+    "run_check": False,
+    "decision_rule": "argmax",
+}
 SEARCH_BEFORE_RACING = {"race_margin_se": None, "race_eta": None, "rung_eta": None}
 TRAINER_BEFORE_CONFIRMATION = {"val_sub_blocks": 4}
 
@@ -136,16 +153,22 @@ def masked_config(cfg: OptimizationConfig) -> dict[str, Any]:
     return out
 
 
-def group_row(cfg: OptimizationConfig, status: str, reason: str | None, summary: StudySummary | None,
-              max_trials: int | None = None) -> dict[str, Any]:
+def group_row(
+    cfg: OptimizationConfig,
+    status: str,
+    reason: str | None,
+    summary: StudySummary | None,
+    max_trials: int | None = None,
+) -> dict[str, Any]:
     """One group's row in state.json's `groups`; `max_trials`: its budget where an extension raised it."""
     row: dict[str, Any] = {"status": status, "reason": reason, "max_trials": max_trials or cfg.max_trials_per_group}
     row.update(summary.as_dict() if summary else {})
     return row
 
 
-def progress_row(cfg: OptimizationConfig, current: tuple[str | None, int | None, int | None],
-                 done: dict[str, str]) -> dict[str, Any]:
+def progress_row(
+    cfg: OptimizationConfig, current: tuple[str | None, int | None, int | None], done: dict[str, str]
+) -> dict[str, Any]:
     """state.json's `progress`: (group, trial, epoch) in flight and the finished groups."""
     group, trial, epoch = current
     return {
@@ -160,9 +183,16 @@ def progress_row(cfg: OptimizationConfig, current: tuple[str | None, int | None,
 SEARCH_CHANGED_NOTHING = "the search found no setting that beats the defaults beyond noise"
 
 
-def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], done: dict[str, str],
-                  fixed: dict[str, Any], final: FinalResult | None, run_check: dict[str, Any] | None = None,
-                  epoch_check: dict[str, Any] | None = None, job_id: str | None = None) -> RunResults:
+def build_results(
+    cfg: OptimizationConfig,
+    summaries: dict[str, StudySummary],
+    done: dict[str, str],
+    fixed: dict[str, Any],
+    final: FinalResult | None,
+    run_check: dict[str, Any] | None = None,
+    epoch_check: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> RunResults:
     """results.json's content, the one place it is built; `run_check`, `epoch_check`: the checks against not tuning."""
     groups = cfg.groups_to_run()
     finished = [g for g in groups if g in done]
@@ -177,8 +207,11 @@ def build_results(cfg: OptimizationConfig, summaries: dict[str, StudySummary], d
         best_value=last.best_value if last else None,
         best_value_metric=last.metric if last else None,
         fixed_params=dict(fixed),
-        resolved_params={"trainer": dataclasses.asdict(trainer_cfg), "labels": dataclasses.asdict(labels_cfg),
-                         "model": resolved_model(cfg, fixed)},
+        resolved_params={
+            "trainer": dataclasses.asdict(trainer_cfg),
+            "labels": dataclasses.asdict(labels_cfg),
+            "model": resolved_model(cfg, fixed),
+        },
         group_results={g: GroupResult.of(summaries[g].as_dict(), done.get(g)) for g in groups if g in summaries},
         test_metrics=final.test_metrics if final else None,
         validation_metrics=final.validation_metrics if final else None,
@@ -206,8 +239,9 @@ def resolved_model(cfg: OptimizationConfig, fixed: dict[str, Any]) -> dict[str, 
     return {"hidden_size": model_cfg.hidden_size, "num_layers": model_cfg.num_layers, "window": window}
 
 
-def annotated_verdict(cfg: OptimizationConfig, summaries: dict[str, StudySummary], fixed: dict[str, Any],
-                      verdict: dict[str, Any] | None) -> dict[str, Any] | None:
+def annotated_verdict(
+    cfg: OptimizationConfig, summaries: dict[str, StudySummary], fixed: dict[str, Any], verdict: dict[str, Any] | None
+) -> dict[str, Any] | None:
     """The final evaluation's verdict as results.json words it: with the run's PBO and, if so, the search note."""
     groups = cfg.groups_to_run()
     return with_search_note(with_pbo(verdict, run_pbo(summaries[g] for g in groups if g in summaries)), cfg, fixed)
@@ -249,10 +283,14 @@ def search_changed(cfg: OptimizationConfig, fixed: dict[str, Any]) -> bool | Non
     return bool(changed_params(cfg, fixed))
 
 
-def with_search_note(verdict: dict[str, Any] | None, cfg: OptimizationConfig,
-                     fixed: dict[str, Any]) -> dict[str, Any] | None:
+def with_search_note(
+    verdict: dict[str, Any] | None, cfg: OptimizationConfig, fixed: dict[str, Any]
+) -> dict[str, Any] | None:
     """The verdict saying so in its wording when the search changed nothing (the defaults were evaluated)."""
     if verdict is None or search_changed(cfg, fixed) is not False:
         return verdict
-    return {**verdict, "search_note": SEARCH_CHANGED_NOTHING,
-            "wording": f"{verdict.get('wording') or ''}; {SEARCH_CHANGED_NOTHING}"}
+    return {
+        **verdict,
+        "search_note": SEARCH_CHANGED_NOTHING,
+        "wording": f"{verdict.get('wording') or ''}; {SEARCH_CHANGED_NOTHING}",
+    }

@@ -90,8 +90,9 @@ class GroupResult:
     @classmethod
     def of(cls, summary: JsonObject, reason: str | None) -> GroupResult:
         """A group's result from its summary (`StudySummary.as_dict()`) and the reason it ended (None: it has not)."""
-        return cls.from_json({**summary, "completed": reason is not None, "converged": reason == "converged",
-                              "reason": reason})
+        return cls.from_json(
+            {**summary, "completed": reason is not None, "converged": reason == "converged", "reason": reason}
+        )
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> GroupResult:
@@ -167,8 +168,7 @@ class RunResults:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RunResults:
         rows = raw.get("group_results")
-        groups = ({name: GroupResult.from_json(row) for name, row in rows.items()} if isinstance(rows, Mapping)
-                  else rows)
+        groups = {name: GroupResult.from_json(row) for name, row in rows.items()} if isinstance(rows, Mapping) else rows
         return _read(cls, raw, group_results=groups)
 
     def to_json(self) -> JsonObject:

@@ -35,12 +35,18 @@ class RunCheck:
     defaults_epochs: int | None = None  # the epoch count the defaults trial's folds chose
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kept_defaults": self.kept_defaults, "chosen": self.chosen, "defaults": self.defaults,
-                **self.comparison}
+        return {
+            "kept_defaults": self.kept_defaults,
+            "chosen": self.chosen,
+            "defaults": self.defaults,
+            **self.comparison,
+        }
 
     def message(self) -> str:
         c = self.comparison
-        gain = f"skill gain {c['delta']:+.4f} (t {c['t']:.2f}, needed {c['threshold']:.2f}, {c['units']} held-back units)"
+        gain = (
+            f"skill gain {c['delta']:+.4f} (t {c['t']:.2f}, needed {c['threshold']:.2f}, {c['units']} held-back units)"
+        )
         if self.kept_defaults:
             return f"run check: the chosen configuration does not beat the defaults beyond noise ({gain}); keeping the defaults"
         return f"run check: the chosen configuration beats the defaults ({gain})"
@@ -50,16 +56,21 @@ def _trial(trials: list[FrozenTrial], number: int | None) -> FrozenTrial | None:
     return next((t for t in trials if t.number == number), None)
 
 
-def check_against_defaults(cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary],
-                           fixed: dict[str, Any]) -> RunCheck | None:
+def check_against_defaults(
+    cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary], fixed: dict[str, Any]
+) -> RunCheck | None:
     """None when there is nothing to check: the check is off, the run changed nothing, or units are missing."""
     groups = [g for g in cfg.groups_to_run() if g in summaries]
     if not cfg.run_check or cfg.confirm_share <= 0 or not changed_params(cfg, fixed) or len(groups) < 2:
         return None
     first, last = groups[0], groups[-1]
-    defaults = incumbent_trial(open_study(cfg, run_dir, first, group_objective(cfg, first)[1]).get_trials(deepcopy=False))
-    chosen = _trial(open_study(cfg, run_dir, last, group_objective(cfg, last)[1]).get_trials(deepcopy=False),
-                    summaries[last].best_trial)
+    defaults = incumbent_trial(
+        open_study(cfg, run_dir, first, group_objective(cfg, first)[1]).get_trials(deepcopy=False)
+    )
+    chosen = _trial(
+        open_study(cfg, run_dir, last, group_objective(cfg, last)[1]).get_trials(deepcopy=False),
+        summaries[last].best_trial,
+    )
     if defaults is None or chosen is None or defaults.user_attrs.get("fixed_params"):
         return None
     return judge(defaults, chosen, cfg.confirm_alpha, first, last)
@@ -67,8 +78,14 @@ def check_against_defaults(cfg: OptimizationConfig, run_dir: Path, summaries: di
 
 def judge(defaults: FrozenTrial, chosen: FrozenTrial, alpha: float, first: str, last: str) -> RunCheck | None:
     """The chosen trial against the defaults trial on their held-back CE-skill units (None without them)."""
-    judged = confirm(defaults.user_attrs.get("confirm_skill_units"), chosen.user_attrs.get("confirm_skill_units"),
-                     "maximize", alpha, 1, folds_of(defaults))
+    judged = confirm(
+        defaults.user_attrs.get("confirm_skill_units"),
+        chosen.user_attrs.get("confirm_skill_units"),
+        "maximize",
+        alpha,
+        1,
+        folds_of(defaults),
+    )
     if judged is None:
         return None
     selection = defaults.user_attrs.get("selection") or {}
@@ -94,8 +111,10 @@ class EpochCheck:
 
     def message(self) -> str:
         c = self.comparison
-        gain = (f"{self.chosen} epochs against the last: skill gain {c['delta']:+.4f} (t {c['t']:.2f}, "
-                f"needed {c['threshold']:.2f}, {c['units']} held-back units)")
+        gain = (
+            f"{self.chosen} epochs against the last: skill gain {c['delta']:+.4f} (t {c['t']:.2f}, "
+            f"needed {c['threshold']:.2f}, {c['units']} held-back units)"
+        )
         if self.epochs is None:
             return f"epoch check: {gain}; not confirmed, training the configured epochs"
         return f"epoch check: {gain}; confirmed, training {self.epochs} epochs"
@@ -115,15 +134,22 @@ def check_epochs(trial: FrozenTrial | None, cfg: OptimizationConfig) -> EpochChe
     chosen = int(selection.get("epochs") or 0)
     if not chosen or chosen >= cfg.epochs_per_trial:
         return None
-    judged = confirm(trial.user_attrs.get("last_confirm_skill_units"), trial.user_attrs.get("confirm_skill_units"),
-                     "maximize", cfg.confirm_alpha, cfg.epochs_per_trial - 1, folds_of(trial))
+    judged = confirm(
+        trial.user_attrs.get("last_confirm_skill_units"),
+        trial.user_attrs.get("confirm_skill_units"),
+        "maximize",
+        cfg.confirm_alpha,
+        cfg.epochs_per_trial - 1,
+        folds_of(trial),
+    )
     if judged is None:
         return None
     return EpochCheck(chosen if judged.confirmed else None, chosen, judged.as_dict())
 
 
-def final_trial(cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary],
-                check: RunCheck | None) -> FrozenTrial | None:
+def final_trial(
+    cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary], check: RunCheck | None
+) -> FrozenTrial | None:
     """The trial that trained the configuration the run evaluates: the defaults trial if the check kept them."""
     groups = [g for g in cfg.groups_to_run() if g in summaries]
     if not groups:
@@ -148,14 +174,16 @@ class FinalChoice:
         return [check.message() for check in (self.run_check, self.epoch_check) if check is not None]
 
 
-def choose_final(cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary],
-                 chosen: FinalChoice) -> FinalChoice:
+def choose_final(
+    cfg: OptimizationConfig, run_dir: Path, summaries: dict[str, StudySummary], chosen: FinalChoice
+) -> FinalChoice:
     """The groups' choice, unless it does not beat the defaults; fewer epochs only where confirmed."""
     run_check = check_against_defaults(cfg, run_dir, summaries, chosen.fixed)
     if run_check is not None and run_check.kept_defaults:  # the same parameters, each at its default
         defaults = default_values(cfg)
-        chosen = FinalChoice({name: defaults[name] for name in chosen.fixed if name in defaults},
-                             run_check.defaults_epochs)
+        chosen = FinalChoice(
+            {name: defaults[name] for name in chosen.fixed if name in defaults}, run_check.defaults_epochs
+        )
     epoch_check = check_epochs(final_trial(cfg, run_dir, summaries, run_check), cfg)
     epochs = epoch_check.epochs if epoch_check is not None else chosen.epochs
     return replace(chosen, epochs=epochs, run_check=run_check, epoch_check=epoch_check)

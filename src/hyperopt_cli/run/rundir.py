@@ -65,8 +65,10 @@ def is_unreadable(path: Path) -> bool:
 def check_readable(run_dir: Path) -> None:
     """RunStateError (exit 6) for a run folder this user may not read: one line, not a PermissionError."""
     if is_unreadable(run_dir):
-        raise RunStateError(f"cannot read run directory {run_dir}: permission denied (it belongs to another "
-                            "user; run the command as that user)")
+        raise RunStateError(
+            f"cannot read run directory {run_dir}: permission denied (it belongs to another "
+            "user; run the command as that user)"
+        )
 
 
 def create_run_dir(runs_root: Path, when: dt.datetime | None = None) -> Path:
@@ -249,8 +251,9 @@ def _owner_from(data: dict[str, Any] | None) -> OwnerInfo | None:
 
 def read_owner(run_dir: Path) -> OwnerInfo | None:
     """The owner record: from the locked file (what the lock vouches for), else from the pidfile."""
-    return (_owner_from(read_json(run_dir / LOCK_FILE, MAX_SMALL_BYTES))
-            or _owner_from(read_json(run_dir / PID_FILE, MAX_SMALL_BYTES)))
+    return _owner_from(read_json(run_dir / LOCK_FILE, MAX_SMALL_BYTES)) or _owner_from(
+        read_json(run_dir / PID_FILE, MAX_SMALL_BYTES)
+    )
 
 
 def live_owner(run_dir: Path) -> psutil.Process | None:
@@ -316,4 +319,3 @@ def created_key(run_dir: Path) -> tuple[float, float, str]:
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return (when.timestamp() if when is not None else frozen, frozen, run_dir.name)
-

@@ -54,8 +54,15 @@ RESULTS_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number", _NONE: "null"}
+_TYPE_NAMES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    _NONE: "null",
+}
 
 
 def _type_name(value: Any) -> str:
@@ -119,4 +126,5 @@ def read_results(run_dir: Path, status: dict[str, Any]) -> RunResults | None:
     if rebuilt is None:
         raise RunStateError(f"{path} is missing or damaged and the studies hold no final evaluation to rebuild it from")
     return RunResults.from_json(
-        {**rebuilt, "note": f"{rundir.RESULTS_FILE} missing or corrupt: rebuilt from the studies (not saved)"})
+        {**rebuilt, "note": f"{rundir.RESULTS_FILE} missing or corrupt: rebuilt from the studies (not saved)"}
+    )

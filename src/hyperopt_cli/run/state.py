@@ -75,8 +75,9 @@ class GroupsProgress:
         return "pending" if summary is None or summary.n_finished == 0 else "paused"
 
 
-def read_group(cfg: OptimizationConfig, run_dir: Path, group: str,
-               readonly: bool = False) -> tuple[StudySummary, dict[str, Any] | None, int] | None:
+def read_group(
+    cfg: OptimizationConfig, run_dir: Path, group: str, readonly: bool = False
+) -> tuple[StudySummary, dict[str, Any] | None, int] | None:
     """A group's summary, the record that ended it (None while unfinished) and its trial budget, from its study alone.
 
     readonly: open the study as a reader (never creating or migrating it); None when it holds no study yet.
@@ -92,14 +93,21 @@ def read_group(cfg: OptimizationConfig, run_dir: Path, group: str,
             return None
     if study is None:
         return None
-    summary = summarize(group, study.get_trials(deepcopy=False), metric, direction, cfg.convergence_threshold,
-                        policy=GuardPolicy.of(cfg))
+    summary = summarize(
+        group,
+        study.get_trials(deepcopy=False),
+        metric,
+        direction,
+        cfg.convergence_threshold,
+        policy=GuardPolicy.of(cfg),
+    )
     attrs = study.user_attrs
     return summary, group_done_of(attrs), trial_limits(attrs, cfg.max_trials_per_group).max_trials
 
 
-def load_finished_groups(cfg: OptimizationConfig, run_dir: Path, progress: GroupsProgress,
-                         readonly: bool = False) -> None:
+def load_finished_groups(
+    cfg: OptimizationConfig, run_dir: Path, progress: GroupsProgress, readonly: bool = False
+) -> None:
     """Fill `progress` with every started group's summary and every finished group's decision."""
     store = RunStorage(cfg, run_dir)
     for group in cfg.groups_to_run():
@@ -161,8 +169,14 @@ class StateWriter:
         if progress.current is not None and self._storage_may_have_changed():
             progress.summaries[progress.current.group] = progress.current.summary()
         state.update(
-            status=status, job_id=self.run_dir.name, mode=cfg.mode, pid=os.getpid(), config_hash=self.frozen_hash,
-            config=masked_config(cfg), storage=storage_kind.describe(cfg.storage_url), updated_at=rundir.now_iso(),
+            status=status,
+            job_id=self.run_dir.name,
+            mode=cfg.mode,
+            pid=os.getpid(),
+            config_hash=self.frozen_hash,
+            config=masked_config(cfg),
+            storage=storage_kind.describe(cfg.storage_url),
+            updated_at=rundir.now_iso(),
         )
         if workers.uses_shared_coordination(cfg):
             try:
@@ -180,8 +194,13 @@ class StateWriter:
         groups = cfg.groups_to_run()
         state["progress"] = progress_row(cfg, progress.where(), progress.done)
         state["groups"] = {
-            g: group_row(cfg, progress.status_of(g, status), progress.done.get(g), progress.summaries.get(g),
-                         progress.limits.get(g))
+            g: group_row(
+                cfg,
+                progress.status_of(g, status),
+                progress.done.get(g),
+                progress.summaries.get(g),
+                progress.limits.get(g),
+            )
             for g in groups
         }
         state["time_estimate"] = self.time_estimate()
@@ -202,15 +221,20 @@ class StateWriter:
         limit = {g: progress.limits.get(g, cfg.max_trials_per_group) for g in groups}
         total = sum(limit.values())
         finished = sum(
-            limit[g] if g in progress.done
-            else (progress.summaries[g].n_finished if g in progress.summaries else 0)
+            limit[g] if g in progress.done else (progress.summaries[g].n_finished if g in progress.summaries else 0)
             for g in groups
         )
         measured = [s for g in groups if g in progress.summaries for s in progress.summaries[g].trial_seconds]
         remaining = max(0, total - finished)
         parallel = self.parallel_workers()
-        hours = estimate_hours(remaining, cfg.epochs_per_trial, measured, self.epoch_guess, parallel=parallel,
-                               serial_trainings=final_evaluation_trainings(cfg))
+        hours = estimate_hours(
+            remaining,
+            cfg.epochs_per_trial,
+            measured,
+            self.epoch_guess,
+            parallel=parallel,
+            serial_trainings=final_evaluation_trainings(cfg),
+        )
         eta = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)
         return {
             "estimated_hours": round(hours + float(self.state.get("elapsed_s", 0.0)) / 3600.0, 4),
@@ -259,9 +283,16 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
         "sessions": 0,
         "progress": progress_row(cfg, (None if completed else current, None, None), done),
         "groups": {
-            g: group_row(cfg, "completed" if g in done else ("paused" if g in summaries else "pending"),
-                         done.get(g), summaries.get(g), progress.limits.get(g))
+            g: group_row(
+                cfg,
+                "completed" if g in done else ("paused" if g in summaries else "pending"),
+                done.get(g),
+                summaries.get(g),
+                progress.limits.get(g),
+            )
             for g in groups
         },
-        "results": build_results(cfg, summaries, done, fixed, final, job_id=run_dir.name).to_json() if completed else None,
+        "results": build_results(cfg, summaries, done, fixed, final, job_id=run_dir.name).to_json()
+        if completed
+        else None,
     }

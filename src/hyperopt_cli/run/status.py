@@ -127,8 +127,12 @@ def results_of(run_dir: Path) -> dict[str, Any]:
     status = run_status(run_dir)
     results = read_results(run_dir, status)
     if results is not None:
-        return {**results.to_json(), "status": status.get("status"), "complete": True,
-                "trials_per_hour": status.get("trials_per_hour")}
+        return {
+            **results.to_json(),
+            "status": status.get("status"),
+            "complete": True,
+            "trials_per_hour": status.get("trials_per_hour"),
+        }
     groups = status.get("groups") or {}
     fixed = fixed_params(row.get("best_params") for row in groups.values() if row.get("status") == "completed")
     return {

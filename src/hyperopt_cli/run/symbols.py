@@ -20,8 +20,14 @@ if TYPE_CHECKING:
     from hyperopt_cli.evaluation.walkforward import WalkForwardResult
 
 SYMBOL_HEADER: tuple[str, ...] = (
-    "symbol", "test samples", "LSTM macro F1", "best baseline", "its macro F1", "Δ macro F1 [95% interval]",
-    "LSTM trading score", "verdict",
+    "symbol",
+    "test samples",
+    "LSTM macro F1",
+    "best baseline",
+    "its macro F1",
+    "Δ macro F1 [95% interval]",
+    "LSTM trading score",
+    "verdict",
 )
 POOLED_INTERVAL_NOTE = (
     "The pooled interval resamples blocks of time across all symbols: a drawn time brings every "
@@ -72,8 +78,13 @@ def verdict_word(verdict: dict[str, Any] | None) -> str:
     """'beats', 'worse' or 'no evidence' (', collapsed' added when most predictions fall in one class)."""
     if not verdict:
         return "-"
-    word = ("beats" if verdict.get("beats_best_baseline")
-            else "worse" if verdict.get("worse_than_best_baseline") else "no evidence")
+    word = (
+        "beats"
+        if verdict.get("beats_best_baseline")
+        else "worse"
+        if verdict.get("worse_than_best_baseline")
+        else "no evidence"
+    )
     return word + (", collapsed" if verdict.get("collapsed") else "")
 
 
@@ -95,12 +106,22 @@ def symbol_rows(symbols: Mapping[str, Any] | None) -> list[list[str]]:
         baseline = verdict.get("baseline")
         base_f1 = ((entry.get("baselines") or {}).get(baseline) or {}).get("macro_f1") if baseline else None
         lo, hi = (list(verdict.get("interval_macro_f1") or []) + [None, None])[:2]
-        delta = (f"{_signed(verdict.get('delta_macro_f1'))} [{_signed(lo)}, {_signed(hi)}]"
-                 if verdict.get("delta_macro_f1") is not None else "-")
+        delta = (
+            f"{_signed(verdict.get('delta_macro_f1'))} [{_signed(lo)}, {_signed(hi)}]"
+            if verdict.get("delta_macro_f1") is not None
+            else "-"
+        )
         samples = test.get("n_samples")
-        rows.append([
-            str(name), str(samples) if samples is not None else "0", _number(test.get("macro_f1")),
-            str(baseline or "-"), _number(base_f1), delta, _number(test.get("trading_score")), verdict_word(verdict),
-        ])
+        rows.append(
+            [
+                str(name),
+                str(samples) if samples is not None else "0",
+                _number(test.get("macro_f1")),
+                str(baseline or "-"),
+                _number(base_f1),
+                delta,
+                _number(test.get("trading_score")),
+                verdict_word(verdict),
+            ]
+        )
     return rows
-

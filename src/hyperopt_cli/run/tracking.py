@@ -98,8 +98,9 @@ class MlflowSink:
         try:
             from mlflow.tracking import MlflowClient
         except ImportError as exc:  # config validation checks this first; a broken install ends here
-            raise ConfigError(f"use_mlflow is true but mlflow cannot be imported ({exc}); install it with: "
-                              f"{INSTALL_HINT}") from None
+            raise ConfigError(
+                f"use_mlflow is true but mlflow cannot be imported ({exc}); install it with: {INSTALL_HINT}"
+            ) from None
         for name in ("mlflow", "alembic"):  # their INFO lines (table creation...) would break the live display
             logging.getLogger(name).setLevel(logging.WARNING)
         self._client_cls = MlflowClient
@@ -129,8 +130,9 @@ class MlflowSink:
             raise
         except Exception as exc:  # tracking must never end a search once it has started
             self._failures += 1
-            log.warning("MLflow tracking failed on %s (%s: %s); the search goes on", event.kind, type(exc).__name__,
-                        exc)
+            log.warning(
+                "MLflow tracking failed on %s (%s: %s); the search goes on", event.kind, type(exc).__name__, exc
+            )
             if self._failures >= MAX_FAILURES:
                 self.enabled = False
                 log.warning("MLflow tracking switched off after %d failures in a row", self._failures)
@@ -164,8 +166,9 @@ class MlflowSink:
             self._connect()
         except Exception as exc:  # unreachable server, bad URI: say so at start, not as a warning per trial
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConfigError(f"cannot use MLflow tracking at {self.uri}: {first}; fix mlflow_tracking_uri "
-                              "or set use_mlflow: false") from None
+            raise ConfigError(
+                f"cannot use MLflow tracking at {self.uri}: {first}; fix mlflow_tracking_uri or set use_mlflow: false"
+            ) from None
 
     def _on_group_start(self, event: GroupStart) -> None:
         group = event.group
@@ -274,8 +277,14 @@ class MlflowSink:
         self._runs[key] = run.info.run_id
         return self._runs[key], True
 
-    def _log(self, run_id: str, params: dict[str, Any] | None = None, metrics: dict[str, float] | None = None,
-             tags: dict[str, str] | None = None, step: int = 0) -> None:
+    def _log(
+        self,
+        run_id: str,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+        step: int = 0,
+    ) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
         now = _now_ms()

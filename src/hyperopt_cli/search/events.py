@@ -141,8 +141,20 @@ class RunEnd:
     results: dict[str, Any] | None = None  # results.json, when completed
 
 
-Event: TypeAlias = (RunStart | GroupStart | TrialStart | EpochEnd | TrialEnd | GroupEnd | GroupKept | RunWarning
-                    | Note | EvaluationNote | EstimateUpdate | RunEnd)
+Event: TypeAlias = (
+    RunStart
+    | GroupStart
+    | TrialStart
+    | EpochEnd
+    | TrialEnd
+    | GroupEnd
+    | GroupKept
+    | RunWarning
+    | Note
+    | EvaluationNote
+    | EstimateUpdate
+    | RunEnd
+)
 EVENT_TYPES: tuple[type[Event], ...] = get_args(Event)
 
 

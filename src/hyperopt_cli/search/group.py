@@ -92,13 +92,14 @@ WAIT_POLL_S = 1.0  # how often a worker with nothing to do looks at the study ag
 log = logging.getLogger("hyperopt_cli")
 
 
-
 class PreparerLike(Protocol):
-    def prepare(self, labels_cfg: LabelsConfig, families: tuple[str, ...] | None = None,
-                window: int | None = None) -> PreparedData: ...
+    def prepare(
+        self, labels_cfg: LabelsConfig, families: tuple[str, ...] | None = None, window: int | None = None
+    ) -> PreparedData: ...
 
-    def prepare_folds(self, labels_cfg: LabelsConfig, n_folds: int, families: tuple[str, ...] | None = None,
-                      window: int | None = None) -> list[PreparedData]: ...
+    def prepare_folds(
+        self, labels_cfg: LabelsConfig, n_folds: int, families: tuple[str, ...] | None = None, window: int | None = None
+    ) -> list[PreparedData]: ...
 
 
 def make_pruner(cfg: OptimizationConfig) -> optuna.pruners.PercentilePruner:
@@ -212,8 +213,14 @@ class GroupSearch:
         return self.study.get_trials(deepcopy=False)
 
     def summary(self) -> StudySummary:
-        return summarize(self.group, self.trials(), self.metric, self.direction, self.cfg.convergence_threshold,
-                         policy=GuardPolicy.of(self.cfg))
+        return summarize(
+            self.group,
+            self.trials(),
+            self.metric,
+            self.direction,
+            self.cfg.convergence_threshold,
+            policy=GuardPolicy.of(self.cfg),
+        )
 
     # ----------------------------------------------------------------- the loop
 
@@ -240,8 +247,14 @@ class GroupSearch:
                 trial = trial_handle(self.study, taken)
                 self._run_trial(trial, reported=set(taken.intermediate_values), resumed=True)
                 continue
-            summary = summarize(self.group, trials, self.metric, self.direction, self.cfg.convergence_threshold,
-                                policy=GuardPolicy.of(self.cfg))
+            summary = summarize(
+                self.group,
+                trials,
+                self.metric,
+                self.direction,
+                self.cfg.convergence_threshold,
+                policy=GuardPolicy.of(self.cfg),
+            )
             done, reason = group_is_done(summary, self.cfg, self.limits)
             if done and summary.n_running == 0:
                 return self._declare_done(summary, reason)
@@ -300,22 +313,41 @@ class GroupSearch:
 
     def _declare_done(self, summary: StudySummary, reason: str | None) -> GroupResult:
         """Freeze the guarded decision (summarize applied the incumbent guard) on the study."""
-        record = {"reason": reason, "best_trial": summary.best_trial, "best_value": summary.best_value,
-                  "best_params": summary.best_params, "best_epochs": summary.best_epochs, "kept": summary.kept,
-                  "challenger": summary.challenger, "decided_by": self.me.key,
-                  "extensions": len(extensions(self.study.user_attrs))}
+        record = {
+            "reason": reason,
+            "best_trial": summary.best_trial,
+            "best_value": summary.best_value,
+            "best_params": summary.best_params,
+            "best_epochs": summary.best_epochs,
+            "kept": summary.kept,
+            "challenger": summary.challenger,
+            "decided_by": self.me.key,
+            "extensions": len(extensions(self.study.user_attrs)),
+        }
         if group_done_record(self.study) is None:
             self.study.set_user_attr(GROUP_DONE_ATTR, record)
             if summary.kept:
-                self.events.emit(GroupKept(group=self.group, trial=summary.best_trial,
-                                           challenger=summary.challenger, message=kept_message(summary)))
+                self.events.emit(
+                    GroupKept(
+                        group=self.group,
+                        trial=summary.best_trial,
+                        challenger=summary.challenger,
+                        message=kept_message(summary),
+                    )
+                )
         return self._result_from(group_done_record(self.study) or record)
 
     def _result_from(self, record: dict[str, Any]) -> GroupResult:
         summary = self.summary()
         best = record.get("best_params", summary.best_params)
-        return GroupResult(summary, True, record.get("reason"), dict(best) if best else None,
-                           epochs=record.get("best_epochs"), kept=record.get("kept"))
+        return GroupResult(
+            summary,
+            True,
+            record.get("reason"),
+            dict(best) if best else None,
+            epochs=record.get("best_epochs"),
+            kept=record.get("kept"),
+        )
 
     def _run_trial(self, trial: optuna.Trial, reported: set[int], resumed: bool) -> None:
         """Ask's counterpart: train one trial, then record and tell its outcome in one place.
@@ -332,8 +364,9 @@ class GroupSearch:
         no_input: TrialOutcome | None = None
         folds: list[PreparedData] = []
         try:  # a features-group trial without an input column (every family off, or constant) FAILs untrained
-            folds = self.preparer.prepare_folds(labels_cfg, self.cfg.selection_folds,
-                                                families_for(self.cfg, {**self.fixed_params, **params}), window)
+            folds = self.preparer.prepare_folds(
+                labels_cfg, self.cfg.selection_folds, families_for(self.cfg, {**self.fixed_params, **params}), window
+            )
         except NoFeaturesError as exc:
             no_input = TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}", attrs={"fail_reason": str(exc)})
         ckpt = self._checkpoint_path(trial.number)
@@ -344,15 +377,25 @@ class GroupSearch:
         self.events.emit(TrialStart(group=self.group, trial=trial.number, params=params, resumed=resumed))
         self.on_progress()
         try:
-            outcome = no_input or self._degenerate_labels(folds) or self._train(
-                trial, folds, trainer_cfg, model_cfg, params_tag(params), reported)
+            outcome = (
+                no_input
+                or self._degenerate_labels(folds)
+                or self._train(trial, folds, trainer_cfg, model_cfg, params_tag(params), reported)
+            )
         except TrialAbandoned:  # its new owner continues it (from the checkpoint) and tells it
-            self.events.emit(RunWarning(group=self.group, trial=trial.number,
-                                        message="another worker took this trial over (presumed this one dead); leaving it"))
+            self.events.emit(
+                RunWarning(
+                    group=self.group,
+                    trial=trial.number,
+                    message="another worker took this trial over (presumed this one dead); leaving it",
+                )
+            )
             self.current_trial, self.current_epoch = None, None
             self.on_progress()
             return
-        outcome.attrs.setdefault("precision", resolve_precision(trainer_cfg.precision, resolve_device(trainer_cfg.device)))
+        outcome.attrs.setdefault(
+            "precision", resolve_precision(trainer_cfg.precision, resolve_device(trainer_cfg.device))
+        )
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
         if outcome.warning:
@@ -368,11 +411,21 @@ class GroupSearch:
         reason = degenerate_labels(folds, self.cfg.min_class_share) if self.metric == SKILL else None
         if reason is None:
             return None
-        return TrialOutcome(TrialState.FAIL, warning=f"trial refused: {reason}",
-                            attrs={"fail_reason": reason, "degenerate_labels": True})
+        return TrialOutcome(
+            TrialState.FAIL,
+            warning=f"trial refused: {reason}",
+            attrs={"fail_reason": reason, "degenerate_labels": True},
+        )
 
-    def _train(self, trial: optuna.Trial, folds: list[PreparedData], trainer_cfg: TrainerConfig,
-               model_cfg: ModelConfig, tag: str, reported: set[int]) -> TrialOutcome:
+    def _train(
+        self,
+        trial: optuna.Trial,
+        folds: list[PreparedData],
+        trainer_cfg: TrainerConfig,
+        model_cfg: ModelConfig,
+        tag: str,
+        reported: set[int],
+    ) -> TrialOutcome:
         """Train the trial's configuration on each selection fold, rung by rung; a stop leaves the trial RUNNING.
 
         Each rung trains every fold to the rung's epochs, continuing the fold's checkpoint
@@ -388,15 +441,28 @@ class GroupSearch:
             for rung, epochs in enumerate(rungs):
                 results = []
                 for fold, data in enumerate(folds):
-                    hooks = TrainHooks(on_epoch=self._epoch_reporter(trial, reported, fold, folds, prune=rung == 0),
-                                       should_stop=self.stop_event.is_set,
-                                       on_warning=lambda message: self.events.emit(
-                                           RunWarning(group=self.group, trial=trial.number, message=message)))
-                    results.append(at_epochs(train_model(
-                        data, trainer_cfg, model_cfg, epochs=epochs,
-                        seed=self._fold_seed(trial.number, fold, len(folds)), hooks=hooks,
-                        checkpoint_path=self._checkpoint_path(trial.number, fold, len(folds)), checkpoint_tag=tag,
-                    ), epochs))
+                    hooks = TrainHooks(
+                        on_epoch=self._epoch_reporter(trial, reported, fold, folds, prune=rung == 0),
+                        should_stop=self.stop_event.is_set,
+                        on_warning=lambda message: self.events.emit(
+                            RunWarning(group=self.group, trial=trial.number, message=message)
+                        ),
+                    )
+                    results.append(
+                        at_epochs(
+                            train_model(
+                                data,
+                                trainer_cfg,
+                                model_cfg,
+                                epochs=epochs,
+                                seed=self._fold_seed(trial.number, fold, len(folds)),
+                                hooks=hooks,
+                                checkpoint_path=self._checkpoint_path(trial.number, fold, len(folds)),
+                                checkpoint_tag=tag,
+                            ),
+                            epochs,
+                        )
+                    )
                     if rung == 0 and fold == len(folds) - 1:
                         resumed = results[-1]
                     raced = self._race(trial, results, folds) if rung == 0 and fold < len(folds) - 1 else None
@@ -411,23 +477,35 @@ class GroupSearch:
             raise StopRequested("stop requested") from None
         except optuna.TrialPruned:
             # Counted from 1, as people say them (the Optuna step is fold * epochs_per_trial + epoch).
-            return TrialOutcome(TrialState.PRUNED, attrs={"train_seconds": time.monotonic() - started,
-                                                          "pruned_by": "pruner",
-                                                          "pruned_in_fold": len(results) + 1,
-                                                          "pruned_at_epoch": (self.current_epoch or 0) + 1})
+            return TrialOutcome(
+                TrialState.PRUNED,
+                attrs={
+                    "train_seconds": time.monotonic() - started,
+                    "pruned_by": "pruner",
+                    "pruned_in_fold": len(results) + 1,
+                    "pruned_at_epoch": (self.current_epoch or 0) + 1,
+                },
+            )
         except DivergedError as exc:
-            return TrialOutcome(TrialState.FAIL, warning=f"trial failed: {exc}",
-                                attrs={"fail_reason": str(exc), "train_seconds": time.monotonic() - started})
+            return TrialOutcome(
+                TrialState.FAIL,
+                warning=f"trial failed: {exc}",
+                attrs={"fail_reason": str(exc), "train_seconds": time.monotonic() - started},
+            )
         if resumed is not None and len(rungs) > 1:  # a climb continues a checkpoint: that is not a resume
-            results[-1] = dataclasses.replace(results[-1], resumed_from_epoch=resumed.resumed_from_epoch,
-                                              resumed_from_batch=resumed.resumed_from_batch)
+            results[-1] = dataclasses.replace(
+                results[-1],
+                resumed_from_epoch=resumed.resumed_from_epoch,
+                resumed_from_batch=resumed.resumed_from_batch,
+            )
         outcome = self._completed(results, folds)
         if len(rungs) > 1:
             outcome.attrs.update({BUDGET_ATTR: rungs[-1], "rung": len(rungs) - 1})
         return outcome
 
-    def _climb(self, trial: optuna.Trial, results: list[TrainResult], folds: list[PreparedData],
-               rung: int) -> TrialOutcome | None:
+    def _climb(
+        self, trial: optuna.Trial, results: list[TrainResult], folds: list[PreparedData], rung: int
+    ) -> TrialOutcome | None:
         """At a rung below the top: the outcome of a trial not promoted, or None to train the next rung.
 
         The incumbent always climbs. Decided from this trial's folds and the lower-numbered
@@ -436,15 +514,25 @@ class GroupSearch:
         epochs = self.rungs[rung]
         mine = trial_fold_units(results, folds, self.metric, self.cfg.confirm_share)
         earlier = [t.user_attrs.get("fold_units") for t in self.trials() if t.number < trial.number]
-        decision = rung_decision(mine, [u for u in earlier if isinstance(u, list)], rung, epochs, self.direction,
-                                 self.cfg.rung_eta or 1)
+        decision = rung_decision(
+            mine, [u for u in earlier if isinstance(u, list)], rung, epochs, self.direction, self.cfg.rung_eta or 1
+        )
         fault_point("after_rung")
         if decision.promoted or trial.user_attrs.get(INCUMBENT_ATTR):
             return None
-        return TrialOutcome(TrialState.PRUNED, attrs={
-            "train_seconds": sum(m.seconds for r in results for m in r.history),
-            "pruned_in_fold": len(results), "pruned_at_epoch": epochs, "pruned_by": "rung",
-            RUNG_ATTR: decision.as_dict(), "fold_units": mine, BUDGET_ATTR: epochs, "rung": rung})
+        return TrialOutcome(
+            TrialState.PRUNED,
+            attrs={
+                "train_seconds": sum(m.seconds for r in results for m in r.history),
+                "pruned_in_fold": len(results),
+                "pruned_at_epoch": epochs,
+                "pruned_by": "rung",
+                RUNG_ATTR: decision.as_dict(),
+                "fold_units": mine,
+                BUDGET_ATTR: epochs,
+                "rung": rung,
+            },
+        )
 
     def _race(self, trial: optuna.Trial, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome | None:
         """After a fold but the last: the outcome of a challenger raced out by the incumbent, or None to go on.
@@ -461,17 +549,25 @@ class GroupSearch:
         mine = trial_fold_units(results, folds, self.metric, self.cfg.confirm_share)
         decision = race(mine, incumbent, self.direction, margin)
         if decision.go_on and eta:
-            go_on, rank, among, keep = rank_among(folds_value(mine, self.direction),
-                                                  self._earlier_values(trial.number, len(mine)), self.direction, eta)
+            go_on, rank, among, keep = rank_among(
+                folds_value(mine, self.direction), self._earlier_values(trial.number, len(mine)), self.direction, eta
+            )
             decision = dataclasses.replace(decision, go_on=go_on, rank=rank, among=among, keep=keep)
         fault_point("after_race")
         if decision.go_on:
             return None
         last = results[-1].history
-        return TrialOutcome(TrialState.PRUNED, attrs={
-            "train_seconds": sum(m.seconds for r in results for m in r.history),
-            "pruned_in_fold": len(results), "pruned_at_epoch": len(last), "pruned_by": "race",
-            RACE_ATTR: decision.as_dict(), "fold_units": mine})
+        return TrialOutcome(
+            TrialState.PRUNED,
+            attrs={
+                "train_seconds": sum(m.seconds for r in results for m in r.history),
+                "pruned_in_fold": len(results),
+                "pruned_at_epoch": len(last),
+                "pruned_by": "race",
+                RACE_ATTR: decision.as_dict(),
+                "fold_units": mine,
+            },
+        )
 
     def _earlier_values(self, number: int, n_folds: int) -> list[float]:
         """The objective over their first `n_folds` folds of the lower-numbered trials that trained that many."""
@@ -488,16 +584,20 @@ class GroupSearch:
         """The group's first trial's fold units once it is COMPLETE (None before, or without an incumbent)."""
         if self._incumbent_units is None:
             first = next((t for t in self.trials() if t.user_attrs.get(INCUMBENT_ATTR)), None)
-            units = first.user_attrs.get("fold_units") if first is not None and first.state == TrialState.COMPLETE else None
+            units = (
+                first.user_attrs.get("fold_units") if first is not None and first.state == TrialState.COMPLETE else None
+            )
             self._incumbent_units = units if isinstance(units, list) else None
         return self._incumbent_units
 
     def _completed(self, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome:
-        return completed_outcome(results, folds, self.metric, self.direction, self.cfg.collapse_precision,
-                                 self.cfg.confirm_share)
+        return completed_outcome(
+            results, folds, self.metric, self.direction, self.cfg.collapse_precision, self.cfg.confirm_share
+        )
 
-    def _epoch_reporter(self, trial: optuna.Trial, reported: set[int], fold: int,
-                        folds: list[PreparedData], prune: bool = True) -> Callable[[EpochMetrics], None]:
+    def _epoch_reporter(
+        self, trial: optuna.Trial, reported: set[int], fold: int, folds: list[PreparedData], prune: bool = True
+    ) -> Callable[[EpochMetrics], None]:
         """The trainer's on_epoch hook: report to the study (once per fold and epoch), emit, and prune.
 
         Step = fold * epochs_per_trial + epoch, so the pruner compares trials on the same fold
@@ -512,8 +612,9 @@ class GroupSearch:
             if shared and not still_owns(self.study, trial, self.me):
                 raise TrialAbandoned(f"trial {trial.number} is no longer this worker's")
             # What the objective sees: with confirmation, only the fold's selection sub-blocks.
-            value = selection_value(m.as_dict(), self.metric, curve.prior_loss, curve.prior_blocks,
-                                    self.cfg.confirm_share)
+            value = selection_value(
+                m.as_dict(), self.metric, curve.prior_loss, curve.prior_blocks, self.cfg.confirm_share
+            )
             step = fold * self.cfg.epochs_per_trial + m.epoch
             replayed = step in reported  # re-announced from a checkpoint; storage has it already
             if not replayed:
@@ -521,10 +622,19 @@ class GroupSearch:
                 reported.add(step)
                 fault_point("after_epoch")
             self.current_epoch = m.epoch
-            self.events.emit(EpochEnd(
-                group=self.group, trial=trial.number, epoch=m.epoch, fold=fold, folds=len(folds),
-                epochs=self.cfg.epochs_per_trial, value=value, metrics=m.as_dict(), replayed=replayed,
-            ))
+            self.events.emit(
+                EpochEnd(
+                    group=self.group,
+                    trial=trial.number,
+                    epoch=m.epoch,
+                    fold=fold,
+                    folds=len(folds),
+                    epochs=self.cfg.epochs_per_trial,
+                    value=value,
+                    metrics=m.as_dict(),
+                    replayed=replayed,
+                )
+            )
             self.on_progress()
             if prune and m.epoch < self.rungs[0] and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at fold {fold + 1}, epoch {m.epoch + 1}")
@@ -536,8 +646,13 @@ class GroupSearch:
         try:
             self.study.tell(trial, value, state=state)
         except optuna.exceptions.UpdateFinishedTrialError:
-            self.events.emit(RunWarning(group=self.group, trial=trial.number,
-                                        message="another worker finished this trial first; keeping its result"))
+            self.events.emit(
+                RunWarning(
+                    group=self.group,
+                    trial=trial.number,
+                    message="another worker finished this trial first; keeping its result",
+                )
+            )
 
     def _finish(self, number: int, state: str, value: float | None, ckpt: Path, collapsed: bool = False) -> None:
         delete_checkpoint(ckpt)
@@ -559,13 +674,21 @@ def degenerate_labels(folds: list[PreparedData], min_share: float) -> str | None
         for segment in (data.train, data.val):
             shares = segment.class_counts() / max(len(segment), 1)
             if shares.min() < min_share:
-                return (f"degenerate labels: {segment.name} class shares SELL/HOLD/BUY "
-                        f"{'/'.join(f'{v:.0%}' for v in shares)}, the rarest below min_class_share {min_share:g}")
+                return (
+                    f"degenerate labels: {segment.name} class shares SELL/HOLD/BUY "
+                    f"{'/'.join(f'{v:.0%}' for v in shares)}, the rarest below min_class_share {min_share:g}"
+                )
     return None
 
 
-def completed_outcome(results: list[TrainResult], folds: list[PreparedData], metric: str, direction: str,
-                      collapse_precision: float, confirm_share: float = 0.0) -> TrialOutcome:
+def completed_outcome(
+    results: list[TrainResult],
+    folds: list[PreparedData],
+    metric: str,
+    direction: str,
+    collapse_precision: float,
+    confirm_share: float = 0.0,
+) -> TrialOutcome:
     """A trained trial's objective: its folds' mean curve at the best epoch (search/selection.py), and its record."""
     chosen = select([fold_curve(r, d) for r, d in zip(results, folds)], metric, direction, confirm_share)
     final = results[-1].history[chosen.epochs - 1]  # the configured split, at the chosen epoch
@@ -574,18 +697,33 @@ def completed_outcome(results: list[TrainResult], folds: list[PreparedData], met
     if results[-1].resumed_from_epoch is not None:
         attrs["resumed_from"] = {"epoch": results[-1].resumed_from_epoch, "batch": results[-1].resumed_from_batch}
     attrs["fold_units"] = trial_fold_units(results, folds, metric, confirm_share)
-    attrs.update(metrics=final.as_dict(), history=[m.as_dict() for m in results[-1].history],
-                 raw_value=chosen.value, collapsed=collapsed, selection=chosen.as_dict(), units=chosen.units,
-                 skill_units=chosen.skill_units, confirm_units=chosen.confirm_units,
-                 confirm_skill_units=chosen.confirm_skill_units,
-                 last_confirm_skill_units=chosen.last_confirm_skill_units, train_seconds=sum(m.seconds for r in results for m in r.history))
-    warning = (f"mode collapse: val precision {final.val_precision:.3f} < {collapse_precision} "
-               f"after epoch {chosen.epochs} (flagged, not penalised)") if collapsed else None
+    attrs.update(
+        metrics=final.as_dict(),
+        history=[m.as_dict() for m in results[-1].history],
+        raw_value=chosen.value,
+        collapsed=collapsed,
+        selection=chosen.as_dict(),
+        units=chosen.units,
+        skill_units=chosen.skill_units,
+        confirm_units=chosen.confirm_units,
+        confirm_skill_units=chosen.confirm_skill_units,
+        last_confirm_skill_units=chosen.last_confirm_skill_units,
+        train_seconds=sum(m.seconds for r in results for m in r.history),
+    )
+    warning = (
+        (
+            f"mode collapse: val precision {final.val_precision:.3f} < {collapse_precision} "
+            f"after epoch {chosen.epochs} (flagged, not penalised)"
+        )
+        if collapsed
+        else None
+    )
     return TrialOutcome(TrialState.COMPLETE, chosen.value, attrs, warning, collapsed)
 
 
-def trial_fold_units(results: list[TrainResult], folds: list[PreparedData], metric: str,
-                     confirm_share: float) -> FoldUnits:
+def trial_fold_units(
+    results: list[TrainResult], folds: list[PreparedData], metric: str, confirm_share: float
+) -> FoldUnits:
     """What racing compares: per trained fold, per epoch, the objective on each selection sub-block."""
     return [fold_units(fold_curve(r, d), metric, confirm_share) for r, d in zip(results, folds)]
 
@@ -612,19 +750,27 @@ def kept_message(summary: StudySummary) -> str:
     c = summary.challenger or {}
     head = f"{summary.group}: kept the incumbent (trial {summary.best_trial})"
     if c.get("drops_a_class"):
-        return (f"{head}: the best {summary.metric} (trial {c.get('trial')}) drops a class "
-                f"(one class > 90% or one < 5% of its validation predictions)")
+        return (
+            f"{head}: the best {summary.metric} (trial {c.get('trial')}) drops a class "
+            f"(one class > 90% or one < 5% of its validation predictions)"
+        )
     if summary.kept == KEPT_PBO:
-        return (f"{head}: the group's ranking is no better than chance (PBO {c.get('pbo', 0.0):.2f} >= "
-                f"{c.get('pbo_level', 0.0):.2f}); its best trial {c.get('trial')} is not used")
+        return (
+            f"{head}: the group's ranking is no better than chance (PBO {c.get('pbo', 0.0):.2f} >= "
+            f"{c.get('pbo_level', 0.0):.2f}); its best trial {c.get('trial')} is not used"
+        )
     if summary.kept == KEPT_NOT_CONFIRMED:
         if not c.get("units"):
             return f"{head}: not confirmed; no held-back units to test trial {c.get('trial')} on"
-        return (f"{head}: not confirmed; {c.get('tested', 1)} challenger(s) tested on {c.get('units')} held-back "
-                f"units, the best-ranked (trial {c.get('trial')}) gains {c.get('delta', 0.0):+.4f} {summary.metric}, "
-                f"t {c.get('t') or 0.0:.2f} where {c.get('threshold', 0.0):.2f} is needed "
-                f"(best of {c.get('compared', 1)} compared)")
+        return (
+            f"{head}: not confirmed; {c.get('tested', 1)} challenger(s) tested on {c.get('units')} held-back "
+            f"units, the best-ranked (trial {c.get('trial')}) gains {c.get('delta', 0.0):+.4f} {summary.metric}, "
+            f"t {c.get('t') or 0.0:.2f} where {c.get('threshold', 0.0):.2f} is needed "
+            f"(best of {c.get('compared', 1)} compared)"
+        )
     se = c.get("se")
     noise = f"{se:.4f} SE" if isinstance(se, float) else "no noise estimate"
-    return (f"{head}: within noise; best challenger trial {c.get('trial')} gains {c.get('delta', 0.0):+.4f} "
-            f"{summary.metric}, {noise} over {c.get('units', 0)} paired units")
+    return (
+        f"{head}: within noise; best challenger trial {c.get('trial')} gains {c.get('delta', 0.0):+.4f} "
+        f"{summary.metric}, {noise} over {c.get('units', 0)} paired units"
+    )

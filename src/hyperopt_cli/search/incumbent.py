@@ -21,7 +21,6 @@ from hyperopt_cli.search.study_records import INCUMBENT_ATTR
 __all__ = ["INCUMBENT_ATTR", "contains", "current_values", "enqueue_incumbent", "incumbent_params"]
 
 
-
 def current_values(cfg: OptimizationConfig, fixed: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """What the run uses for `names` without searching them: `fixed` over the config's values."""
     merged = param_values(cfg, fixed)

@@ -46,8 +46,11 @@ def units_at(units: FoldUnits, epochs: int) -> FoldUnits:
 
 def reached(units: Any, n_folds: int, epochs: int) -> bool:
     """Whether recorded fold units cover `n_folds` folds of at least `epochs` epochs each."""
-    return (isinstance(units, list) and len(units) >= n_folds
-            and all(isinstance(f, list) and len(f) >= epochs for f in units[:n_folds]))
+    return (
+        isinstance(units, list)
+        and len(units) >= n_folds
+        and all(isinstance(f, list) and len(f) >= epochs for f in units[:n_folds])
+    )
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,19 @@ class RungDecision:
     keep: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rung": self.rung, "epochs": self.epochs, "value": self.value, "rank": self.rank,
-                "among": self.among, "keep": self.keep}
+        return {
+            "rung": self.rung,
+            "epochs": self.epochs,
+            "value": self.value,
+            "rank": self.rank,
+            "among": self.among,
+            "keep": self.keep,
+        }
 
 
-def rung_decision(mine: FoldUnits, earlier: Sequence[FoldUnits], rung: int, epochs: int, direction: str,
-                  eta: int) -> RungDecision:
+def rung_decision(
+    mine: FoldUnits, earlier: Sequence[FoldUnits], rung: int, epochs: int, direction: str, eta: int
+) -> RungDecision:
     """Successive halving at one rung: `mine` against the earlier trials' units that reached it."""
     n_folds = len(mine)
     value = folds_value(units_at(mine, epochs), direction)

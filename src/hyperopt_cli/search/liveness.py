@@ -54,13 +54,12 @@ def is_alive(key: str, heartbeats: dict[str, Any], timeout_s: float, now: float 
     return (now or time.time()) - float(beat.get("heartbeat", 0.0)) < timeout_s
 
 
-
-
 ALIVE, EXITED, DEAD = "alive", "exited", "DEAD"  # a worker row's `state`: running, left cleanly, vanished
 
 
-def worker_state(key: str, beat: dict[str, Any], heartbeats: dict[str, Any], timeout_s: float,
-                 now: float | None = None) -> str:
+def worker_state(
+    key: str, beat: dict[str, Any], heartbeats: dict[str, Any], timeout_s: float, now: float | None = None
+) -> str:
     """ALIVE, EXITED (its last heartbeat says it left: paused, stopped or done) or DEAD (killed, crashed, lost)."""
     if is_alive(key, heartbeats, timeout_s, now):
         return ALIVE
@@ -77,5 +76,8 @@ def latest_session(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
     if not owners:
         return rows
     since = max(owners)
-    return {k: r for k, r in rows.items()
-            if r.get("state") == ALIVE or r.get("alive") or float(r.get("started", 0.0)) >= since}
+    return {
+        k: r
+        for k, r in rows.items()
+        if r.get("state") == ALIVE or r.get("alive") or float(r.get("started", 0.0)) >= since
+    }

@@ -63,9 +63,16 @@ class RaceDecision:
     keep: int | None = None  # how many of them go on: ceil(among / eta)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"after_fold": self.folds, "delta": self.delta, "se": None if math.isnan(self.se) else self.se,
-                "units": self.n_units, "margin_se": self.margin_se, "rank": self.rank, "among": self.among,
-                "keep": self.keep}
+        return {
+            "after_fold": self.folds,
+            "delta": self.delta,
+            "se": None if math.isnan(self.se) else self.se,
+            "units": self.n_units,
+            "margin_se": self.margin_se,
+            "rank": self.rank,
+            "among": self.among,
+            "keep": self.keep,
+        }
 
 
 def folds_value(folds: Sequence[Sequence[Sequence[float]]], direction: str) -> float | None:
@@ -82,14 +89,19 @@ def _chosen_units(folds: Sequence[Sequence[Sequence[float]]], direction: str) ->
     curve = [float(np.mean([np.mean(f[e]) for f in folds])) for e in range(n_epochs)]
     best = 0
     for e in range(1, n_epochs):
-        if math.isnan(curve[best]) or (not math.isnan(curve[e]) and
-                                       (curve[e] > curve[best] if direction == "maximize" else curve[e] < curve[best])):
+        if math.isnan(curve[best]) or (
+            not math.isnan(curve[e]) and (curve[e] > curve[best] if direction == "maximize" else curve[e] < curve[best])
+        ):
             best = e
     return [float(v) for f in folds for v in f[best]]
 
 
-def race(challenger: Sequence[Sequence[Sequence[float]]], incumbent: Sequence[Sequence[Sequence[float]]],
-         direction: str, margin_se: float | None) -> RaceDecision:
+def race(
+    challenger: Sequence[Sequence[Sequence[float]]],
+    incumbent: Sequence[Sequence[Sequence[float]]],
+    direction: str,
+    margin_se: float | None,
+) -> RaceDecision:
     """The decision after the challenger's folds so far, against the incumbent's first as many folds.
 
     Without comparable units (different shapes, too few, not finite) the challenger goes on:

@@ -47,8 +47,9 @@ class TrialSampler(TPESampler):
         self._trial_seed = seed
         self._options = options
 
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
         draw = TPESampler(seed=derive_seed(self._trial_seed, "param", param_name), **self._options)
         return draw.sample_independent(study, trial, param_name, param_distribution)
 

@@ -49,8 +49,10 @@ def epoch_value(metrics: dict[str, Any], metric: str, prior_loss: float) -> floa
 def block_values(metrics: dict[str, Any], metric: str, prior_blocks: Sequence[float]) -> list[float]:
     blocks = metrics.get("val_blocks") or {}
     if metric == SKILL:
-        return [1.0 - loss / prior if prior > 0 else float("nan")
-                for loss, prior in zip(blocks.get("val_loss", []), prior_blocks)]
+        return [
+            1.0 - loss / prior if prior > 0 else float("nan")
+            for loss, prior in zip(blocks.get("val_loss", []), prior_blocks)
+        ]
     return [float(v) for v in blocks.get(metric, [])]
 
 
@@ -68,8 +70,9 @@ def n_selection_blocks(n_blocks: int, confirm_share: float) -> int:
     return min(n_blocks - 1, max(1, n_blocks - int(round(n_blocks * confirm_share))))
 
 
-def selection_value(metrics: dict[str, Any], metric: str, prior_loss: float, prior_blocks: Sequence[float],
-                    confirm_share: float) -> float:
+def selection_value(
+    metrics: dict[str, Any], metric: str, prior_loss: float, prior_blocks: Sequence[float], confirm_share: float
+) -> float:
     """One fold's objective at one epoch: the whole validation part, or only its selection sub-blocks."""
     if confirm_share <= 0:
         return epoch_value(metrics, metric, prior_loss)
@@ -94,12 +97,18 @@ class Selection:
     last_confirm_skill_units: list[float] = field(default_factory=list)  # the same after the last epoch
 
     def as_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "value": self.value, "fold_values": self.fold_values, "curve": self.curve,
-                "folds": len(self.fold_values)}
+        return {
+            "epochs": self.epochs,
+            "value": self.value,
+            "fold_values": self.fold_values,
+            "curve": self.curve,
+            "folds": len(self.fold_values),
+        }
 
 
-def _split_units(curves: Sequence[FoldCurve], epoch: int, metric: str,
-                 confirm_share: float) -> tuple[list[float], list[float]]:
+def _split_units(
+    curves: Sequence[FoldCurve], epoch: int, metric: str, confirm_share: float
+) -> tuple[list[float], list[float]]:
     """(selection units, confirmation units) of every fold at `epoch`, fold by fold in time order."""
     chosen: list[float] = []
     held: list[float] = []
@@ -120,8 +129,10 @@ def select(curves: Sequence[FoldCurve], metric: str, direction: str, confirm_sha
     n_epochs = min(len(c.history) for c in curves)
     if n_epochs == 0:
         raise ValueError("every fold needs at least one epoch")
-    per_fold = [[selection_value(c.history[e], metric, c.prior_loss, c.prior_blocks, confirm_share)
-                 for c in curves] for e in range(n_epochs)]
+    per_fold = [
+        [selection_value(c.history[e], metric, c.prior_loss, c.prior_blocks, confirm_share) for c in curves]
+        for e in range(n_epochs)
+    ]
     curve = [float(np.mean(values)) for values in per_fold]
     best = 0
     for e in range(1, n_epochs):
@@ -156,8 +167,13 @@ class GuardDecision:
         return {"delta": self.delta, "se": None if math.isnan(self.se) else self.se, "units": self.n_units}
 
 
-def guard(incumbent_units: Sequence[float] | None, challenger_units: Sequence[float] | None,
-          challenger_gain: float, direction: str, margin_se: float) -> GuardDecision:
+def guard(
+    incumbent_units: Sequence[float] | None,
+    challenger_units: Sequence[float] | None,
+    challenger_gain: float,
+    direction: str,
+    margin_se: float,
+) -> GuardDecision:
     """Replace only when the mean paired gain exceeds `margin_se` standard errors (and 0).
 
     Units are paired by position (same fold, same sub-block). Without comparable units
@@ -221,8 +237,15 @@ class Confirmation:
 
     def as_dict(self) -> dict[str, Any]:
         finite = lambda v: None if math.isnan(v) else v  # noqa: E731
-        return {"delta": self.delta, "se": finite(self.se), "units": self.n_units, "t": finite(self.t),
-                "threshold": self.threshold, "compared": self.compared, "lower_bound": finite(self.lower_bound)}
+        return {
+            "delta": self.delta,
+            "se": finite(self.se),
+            "units": self.n_units,
+            "t": finite(self.t),
+            "threshold": self.threshold,
+            "compared": self.compared,
+            "lower_bound": finite(self.lower_bound),
+        }
 
     @property
     def lower_bound(self) -> float:
@@ -230,9 +253,15 @@ class Confirmation:
         return self.delta - self.threshold * self.se if math.isfinite(self.se) else float("nan")
 
 
-def confirm(incumbent_units: Sequence[float] | None, challenger_units: Sequence[float] | None,
-            direction: str, alpha: float, compared: int, clusters: int = 1,
-            floor_se: float = 0.0) -> Confirmation | None:
+def confirm(
+    incumbent_units: Sequence[float] | None,
+    challenger_units: Sequence[float] | None,
+    direction: str,
+    alpha: float,
+    compared: int,
+    clusters: int = 1,
+    floor_se: float = 0.0,
+) -> Confirmation | None:
     """A one-sided paired t-test at level alpha / compared; None without comparable units.
 
     Bonferroni over the trials the challenger was picked among keeps the chance that noise

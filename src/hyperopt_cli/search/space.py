@@ -29,7 +29,9 @@ def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
     return trial.suggest_categorical(name, list(spec.choices))
 
 
-def study_space(cfg: OptimizationConfig, study_group: str, center: dict[str, Any] | None = None) -> dict[str, ParamSpec]:
+def study_space(
+    cfg: OptimizationConfig, study_group: str, center: dict[str, Any] | None = None
+) -> dict[str, ParamSpec]:
     """The parameters a study searches: one group's, or for fine_tune all groups' narrowed around `center`."""
     if study_group != FINE_TUNE:
         return dict(cfg.search_space[study_group])

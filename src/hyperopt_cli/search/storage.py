@@ -36,8 +36,17 @@ from hyperopt_cli.core.atomic import UnsafeFileError, check_regular, fsync_dir
 from hyperopt_cli.core.errors import ConfigError, RunStateError, storage_full
 from hyperopt_cli.core.storage_kind import mask_url
 
-__all__ = ["CONTROL", "RunStorage", "JournalScan", "drop_torn_tail", "mask_url", "readonly_storage",
-           "scan_journal", "trial_handle", "same_trial"]
+__all__ = [
+    "CONTROL",
+    "RunStorage",
+    "JournalScan",
+    "drop_torn_tail",
+    "mask_url",
+    "readonly_storage",
+    "scan_journal",
+    "trial_handle",
+    "same_trial",
+]
 
 CONTROL = "control"
 SQLITE_TIMEOUT_S = 60  # a reader (dashboard, report) must never make the run fail with "database is locked"
@@ -159,8 +168,9 @@ class RunStorage:
 
     def control_study(self) -> optuna.Study:
         """The run's coordination study (heartbeats, stop flag); created on first use."""
-        return optuna.create_study(study_name=self.study_name(CONTROL), storage=self.storage(CONTROL),
-                                   load_if_exists=True)
+        return optuna.create_study(
+            study_name=self.study_name(CONTROL), storage=self.storage(CONTROL), load_if_exists=True
+        )
 
 
 # ---------------------------------------------------------------------- study files
@@ -176,8 +186,12 @@ class JournalScan:
 
 
 def _damaged(path: Path, line: int, records: int, why: str) -> RunStateError:
-    how = (f"to keep the {records} records before it, cut the file there (head -n {line - 1} FILE > kept; "
-           "mv kept FILE) and resume" if records else "restore it from a backup, or start a new run")
+    how = (
+        f"to keep the {records} records before it, cut the file there (head -n {line - 1} FILE > kept; "
+        "mv kept FILE) and resume"
+        if records
+        else "restore it from a backup, or start a new run"
+    )
     return RunStateError(f"study file {path} is damaged at line {line} ({why}); {how}; see docs/storage.md")
 
 
@@ -193,8 +207,10 @@ def scan_journal(path: Path) -> JournalScan:
     try:
         size = path.stat().st_size
         if size > MAX_JOURNAL_BYTES:
-            raise RunStateError(f"study file {path} is larger than {MAX_JOURNAL_BYTES:,} bytes, more than a run "
-                                "writes; restore it from a backup")
+            raise RunStateError(
+                f"study file {path} is larger than {MAX_JOURNAL_BYTES:,} bytes, more than a run "
+                "writes; restore it from a backup"
+            )
         with open(path, "rb") as handle:
             for number, line in enumerate(handle, start=1):
                 why = _record_problem(line)
@@ -258,13 +274,15 @@ def _first_line(exc: BaseException) -> str:
 
 def _open(key: str) -> BaseStorage:
     if key.startswith("journal:"):
-        path = key[len("journal:"):]
+        path = key[len("journal:") :]
         scan_journal(Path(path))  # damage is one RunStateError line, never Optuna's JSONDecodeError or assert
         try:
             return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
         except Exception as exc:  # records that parse but do not replay (a trial of no study, a bad state)
-            raise RunStateError(f"study file {path} holds records Optuna cannot replay ({_first_line(exc)}); "
-                                "restore it from a backup (docs/storage.md)") from None
+            raise RunStateError(
+                f"study file {path} holds records Optuna cannot replay ({_first_line(exc)}); "
+                "restore it from a backup (docs/storage.md)"
+            ) from None
     if key.startswith("sqlite:///"):
         check_study_file(Path(_sqlite_path(key)))
     kwargs: dict[str, Any] = {}
@@ -286,8 +304,9 @@ def _open(key: str) -> BaseStorage:
             raise full from None
         if key.startswith("sqlite") and Path(_sqlite_path(key)).is_file():  # the file is there but unreadable
             advice = "; restore it from a backup" if _CORRUPT.search(str(exc)) else ""
-            raise RunStateError(f"cannot open the study database {_sqlite_path(key)}: {_first_line(exc)}{advice}") \
-                from None
+            raise RunStateError(
+                f"cannot open the study database {_sqlite_path(key)}: {_first_line(exc)}{advice}"
+            ) from None
         raise ConfigError(f"cannot open storage {mask_url(key)}: {_first_line(exc)}") from None
 
 

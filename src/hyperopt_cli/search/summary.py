@@ -31,8 +31,9 @@ def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | N
     rank (a penalty put configurations that generalise better below worse ones).
     """
     best: FrozenTrial | None = None
-    for trial in sorted((t for t in trials if t.state == TrialState.COMPLETE and t.value is not None),
-                        key=lambda t: t.number):
+    for trial in sorted(
+        (t for t in trials if t.state == TrialState.COMPLETE and t.value is not None), key=lambda t: t.number
+    ):
         if best is None or _better(float(trial.value), float(best.value), direction):  # type: ignore[arg-type]
             best = trial
     return best
@@ -40,8 +41,14 @@ def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | N
 
 def incumbent_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     """The group's completed incumbent (the values it started from, enqueued first), if any."""
-    return next((t for t in trials if t.user_attrs.get(INCUMBENT_ATTR) and t.state == TrialState.COMPLETE
-                 and t.value is not None), None)
+    return next(
+        (
+            t
+            for t in trials
+            if t.user_attrs.get(INCUMBENT_ATTR) and t.state == TrialState.COMPLETE and t.value is not None
+        ),
+        None,
+    )
 
 
 @dataclass
@@ -115,8 +122,9 @@ def _ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
     return sorted(complete, key=lambda t: (sign * float(t.value), t.number))  # type: ignore[arg-type]
 
 
-def decide(trials: Sequence[FrozenTrial], direction: str, margin_se: float | None,
-           policy: GuardPolicy | None = None) -> Decision:
+def decide(
+    trials: Sequence[FrozenTrial], direction: str, margin_se: float | None, policy: GuardPolicy | None = None
+) -> Decision:
     """The incumbent guard: the best trial replaces the incumbent only when the evidence says so.
 
     `policy` (or a bare `margin_se`, the pre-confirmation guard) says how; both None: no guard.
@@ -136,22 +144,31 @@ def decide(trials: Sequence[FrozenTrial], direction: str, margin_se: float | Non
     if drops_a_class(best) and not drops_a_class(incumbent):
         eligible = best_trial([t for t in trials if not drops_a_class(t)], direction)
         if eligible is None or eligible.number == incumbent.number:
-            return Decision(incumbent, kept=KEPT_DROPS_CLASS,
-                            challenger={"trial": best.number, "value": best.value, "drops_a_class": True})
+            return Decision(
+                incumbent,
+                kept=KEPT_DROPS_CLASS,
+                challenger={"trial": best.number, "value": best.value, "drops_a_class": True},
+            )
         best = eligible
     if best.number == incumbent.number:
         return Decision(best)
     gain = float(best.value) - float(incumbent.value)  # type: ignore[arg-type]
-    judged = guard(incumbent.user_attrs.get("units"), best.user_attrs.get("units"),
-                   gain if direction == "maximize" else -gain, direction, policy.margin_se)
+    judged = guard(
+        incumbent.user_attrs.get("units"),
+        best.user_attrs.get("units"),
+        gain if direction == "maximize" else -gain,
+        direction,
+        policy.margin_se,
+    )
     challenger = {"trial": best.number, "value": best.value, **judged.as_dict()}
     if judged.replace:
         return Decision(best, challenger=challenger)
     return Decision(incumbent, kept=KEPT_NOISE, challenger=challenger)
 
 
-def _decide_confirmed(trials: Sequence[FrozenTrial], incumbent: FrozenTrial, direction: str,
-                      policy: GuardPolicy) -> Decision:
+def _decide_confirmed(
+    trials: Sequence[FrozenTrial], incumbent: FrozenTrial, direction: str, policy: GuardPolicy
+) -> Decision:
     """Screen on the selection units, confirm on the held-back ones (docs/selection.md, rule 3).
 
     The `top` challengers that rank above the incumbent are tested, best first, on the
@@ -168,12 +185,18 @@ def _decide_confirmed(trials: Sequence[FrozenTrial], incumbent: FrozenTrial, dir
     if not drops_a_class(incumbent):
         above = [t for t in above if not drops_a_class(t)]
         if not above:
-            return Decision(incumbent, kept=KEPT_DROPS_CLASS,
-                            challenger={"trial": best.number, "value": best.value, "drops_a_class": True})
+            return Decision(
+                incumbent,
+                kept=KEPT_DROPS_CLASS,
+                challenger={"trial": best.number, "value": best.value, "drops_a_class": True},
+            )
     group_pbo = pbo_of(unit_rows(trials))
     if policy.pbo_level is not None and group_pbo is not None and group_pbo >= policy.pbo_level:
-        return Decision(incumbent, kept=KEPT_PBO, challenger={"trial": best.number, "value": best.value,
-                                                              "pbo": group_pbo, "pbo_level": policy.pbo_level})
+        return Decision(
+            incumbent,
+            kept=KEPT_PBO,
+            challenger={"trial": best.number, "value": best.value, "pbo": group_pbo, "pbo_level": policy.pbo_level},
+        )
     tested = above[: policy.top]
     # Corrected for every trial the pick was chosen among: its model's luck on the units that ranked
     # it partly carries over to the held-back ones, so the top few are not the only ones compared.
@@ -182,18 +205,32 @@ def _decide_confirmed(trials: Sequence[FrozenTrial], incumbent: FrozenTrial, dir
     floor = between_trial_se([t.user_attrs.get("confirm_units") or [] for t in ranked], folds)
     first: dict[str, Any] | None = None
     for trial in tested:
-        judged = confirm(incumbent.user_attrs.get("confirm_units"), trial.user_attrs.get("confirm_units"),
-                         direction, policy.alpha, compared, folds, floor)
+        judged = confirm(
+            incumbent.user_attrs.get("confirm_units"),
+            trial.user_attrs.get("confirm_units"),
+            direction,
+            policy.alpha,
+            compared,
+            folds,
+            floor,
+        )
         if judged is None:
             continue
-        record = {"trial": trial.number, "value": trial.value, **judged.as_dict(), "alpha": policy.alpha,
-                  "tested": len(tested)}
+        record = {
+            "trial": trial.number,
+            "value": trial.value,
+            **judged.as_dict(),
+            "alpha": policy.alpha,
+            "tested": len(tested),
+        }
         if judged.confirmed:
             return Decision(trial, challenger=record)
         first = first or record
-    return Decision(incumbent, kept=KEPT_NOT_CONFIRMED,
-                    challenger=first or {"trial": best.number, "value": best.value, "units": 0,
-                                         "tested": len(tested)})
+    return Decision(
+        incumbent,
+        kept=KEPT_NOT_CONFIRMED,
+        challenger=first or {"trial": best.number, "value": best.value, "units": 0, "tested": len(tested)},
+    )
 
 
 def unit_rows(trials: Sequence[FrozenTrial]) -> list[list[float]]:
@@ -217,7 +254,9 @@ def trials_since_improvement(trials: Sequence[FrozenTrial], direction: str, thre
     since = 0
     for trial in sorted((t for t in trials if t.state in FINISHED), key=lambda t: t.number):
         value = trial.value if trial.state == TrialState.COMPLETE else None
-        if value is not None and (best is None or _better(value, best + (threshold if direction == "maximize" else -threshold), direction)):
+        if value is not None and (
+            best is None or _better(value, best + (threshold if direction == "maximize" else -threshold), direction)
+        ):
             best = value
             since = 0
         else:
@@ -288,8 +327,15 @@ class StudySummary:
         }
 
 
-def summarize(group: str, trials: Sequence[FrozenTrial], metric: str, direction: str, threshold: float,
-              margin_se: float | None = None, policy: GuardPolicy | None = None) -> StudySummary:
+def summarize(
+    group: str,
+    trials: Sequence[FrozenTrial],
+    metric: str,
+    direction: str,
+    threshold: float,
+    margin_se: float | None = None,
+    policy: GuardPolicy | None = None,
+) -> StudySummary:
     """`policy` (or `margin_se`, the pre-confirmation guard): how the incumbent is guarded (neither: unguarded)."""
     # A surplus trial (two workers took the last slot at once) was closed unrun and counts for nothing.
     trials = [t for t in trials if not t.user_attrs.get(SURPLUS_ATTR)]
@@ -341,8 +387,9 @@ def wall_seconds(trials: Sequence[FrozenTrial]) -> float:
     return max(0.0, (max(ends) - min(starts)).total_seconds())
 
 
-def group_is_done(summary: StudySummary, cfg: OptimizationConfig,
-                  limits: TrialLimits | None = None) -> tuple[bool, str | None]:
+def group_is_done(
+    summary: StudySummary, cfg: OptimizationConfig, limits: TrialLimits | None = None
+) -> tuple[bool, str | None]:
     """Whether a group has finished its work, and why: 'budget' or 'converged'.
 
     `limits`: the group's extended budget (study_records.trial_limits); None: the config's.
@@ -350,7 +397,10 @@ def group_is_done(summary: StudySummary, cfg: OptimizationConfig,
     limits = limits or TrialLimits(cfg.max_trials_per_group)
     if summary.n_finished >= limits.max_trials:
         return True, "budget"
-    if (summary.n_finished >= limits.min_trials and summary.n_complete > 0
-            and summary.since_improvement >= cfg.convergence_patience):
+    if (
+        summary.n_finished >= limits.min_trials
+        and summary.n_complete > 0
+        and summary.since_improvement >= cfg.convergence_patience
+    ):
         return True, "converged"
     return False, None

@@ -66,10 +66,14 @@ def describe_workers(cfg: OptimizationConfig, run_dir: Path) -> dict[str, dict[s
     for name, beat in attrs.items():
         if not name.startswith(HEARTBEAT_PREFIX) or not isinstance(beat, dict):
             continue
-        key = name[len(HEARTBEAT_PREFIX):]
+        key = name[len(HEARTBEAT_PREFIX) :]
         state = worker_state(key, beat, attrs, cfg.worker_timeout_s, now)
-        out[key] = {**beat, "alive": state == ALIVE, "state": state,
-                    "heartbeat_age_s": round(now - float(beat.get("heartbeat", 0.0)), 1)}
+        out[key] = {
+            **beat,
+            "alive": state == ALIVE,
+            "state": state,
+            "heartbeat_age_s": round(now - float(beat.get("heartbeat", 0.0)), 1),
+        }
     return latest_session(out)
 
 
@@ -87,8 +91,9 @@ def clear_stop(cfg: OptimizationConfig, run_dir: Path) -> None:
 class Heartbeat:
     """A daemon thread: writes this worker's heartbeat and turns the run's stop flag into `stop_event`."""
 
-    def __init__(self, cfg: OptimizationConfig, run_dir: Path, stop_event: threading.Event,
-                 where: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, cfg: OptimizationConfig, run_dir: Path, stop_event: threading.Event, where: Callable[[], dict[str, Any]]
+    ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.stop_event = stop_event
@@ -103,8 +108,14 @@ class Heartbeat:
         study = control_study(self.cfg, self.run_dir)
         study.set_user_attr(
             HEARTBEAT_PREFIX + self.worker.key,
-            {"host": self.worker.host, "pid": self.worker.pid, "started": self.started,
-             "heartbeat": time.time(), **self.where(), **({"exited": self.exited} if self.exited else {})},
+            {
+                "host": self.worker.host,
+                "pid": self.worker.pid,
+                "started": self.started,
+                "heartbeat": time.time(),
+                **self.where(),
+                **({"exited": self.exited} if self.exited else {}),
+            },
         )
         flag = study.user_attrs.get(STOP_ATTR)
         if isinstance(flag, (int, float)) and flag >= self.started:
@@ -171,8 +182,13 @@ class OwnerWatch:
     `HYPEROPT_OWNER`) has no owner to watch and runs until the run's stop flag or its groups end.
     """
 
-    def __init__(self, owner: WorkerId | None, stop_event: threading.Event,
-                 on_gone: Callable[[str], None] | None = None, poll_s: float = OWNER_POLL_S) -> None:
+    def __init__(
+        self,
+        owner: WorkerId | None,
+        stop_event: threading.Event,
+        on_gone: Callable[[str], None] | None = None,
+        poll_s: float = OWNER_POLL_S,
+    ) -> None:
         self.owner = owner
         self.stop_event = stop_event
         self.on_gone = on_gone
@@ -189,8 +205,10 @@ class OwnerWatch:
             if not self.owner_alive():
                 self.gone = True
                 assert self.owner is not None
-                message = (f"the run's owner (pid {self.owner.pid}) is gone; "
-                           "this worker checkpoints its trial and stops (resume the run to go on)")
+                message = (
+                    f"the run's owner (pid {self.owner.pid}) is gone; "
+                    "this worker checkpoints its trial and stops (resume the run to go on)"
+                )
                 log.warning(message)
                 if self.on_gone is not None:
                     self.on_gone(message)
@@ -223,8 +241,14 @@ def may_share_trials(cfg: OptimizationConfig) -> bool:
     return not (cfg.workers == 1 and not storage_kind.several_writers(cfg.storage_url))
 
 
-def claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: OptimizationConfig,
-          heartbeats: dict[str, Any], run_dir: Path) -> bool:
+def claim(
+    study: optuna.Study,
+    frozen: FrozenTrial,
+    me: WorkerId,
+    cfg: OptimizationConfig,
+    heartbeats: dict[str, Any],
+    run_dir: Path,
+) -> bool:
     """Take over a RUNNING trial whose worker is gone; True when this worker now owns it.
 
     Re-read, check, write. The re-read matters: `frozen` comes from a snapshot that may be
@@ -260,8 +284,14 @@ def study_files_lock(cfg: OptimizationConfig, run_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _claim(study: optuna.Study, frozen: FrozenTrial, me: WorkerId, cfg: OptimizationConfig,
-           heartbeats: dict[str, Any], settle_s: float) -> bool:
+def _claim(
+    study: optuna.Study,
+    frozen: FrozenTrial,
+    me: WorkerId,
+    cfg: OptimizationConfig,
+    heartbeats: dict[str, Any],
+    settle_s: float,
+) -> bool:
     frozen = reread(study, frozen)
     if frozen.state != TrialState.RUNNING:
         return False
@@ -309,8 +339,15 @@ class WorkerRegistration:
 
     def __enter__(self) -> WorkerRegistration:
         self.folder.mkdir(exist_ok=True)
-        atomic_write_json(self.path, {"pid": self.worker.pid, "create_time": self.worker.create_time,
-                                      "host": self.worker.host, "key": self.worker.key})
+        atomic_write_json(
+            self.path,
+            {
+                "pid": self.worker.pid,
+                "create_time": self.worker.create_time,
+                "host": self.worker.host,
+                "key": self.worker.key,
+            },
+        )
         self._fd = os.open(self.path, os.O_RDONLY)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return self

@@ -67,8 +67,10 @@ def bind_error(host: str, token: str | None) -> str | None:
 def check_token(token: str, source: str) -> str:
     """`token` if it is long enough to resist guessing; ConfigError naming `source` otherwise."""
     if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"the token from {source} has {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
-                          "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+        raise ConfigError(
+            f"the token from {source} has {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
     return token
 
 
@@ -80,8 +82,10 @@ def read_token_file(path: Path) -> str:
     try:
         info = path.stat()
         if stat.S_IMODE(info.st_mode) & 0o077:
-            raise ConfigError(f"the token file {path} is open to other users (mode {stat.S_IMODE(info.st_mode):03o}); "
-                              f"make it private: chmod 600 {path}")
+            raise ConfigError(
+                f"the token file {path} is open to other users (mode {stat.S_IMODE(info.st_mode):03o}); "
+                f"make it private: chmod 600 {path}"
+            )
         token = path.read_text(encoding="utf-8").splitlines()[0].strip() if info.st_size < MAX_TOKEN_FILE_BYTES else ""
     except (OSError, UnicodeDecodeError, IndexError) as exc:
         raise ConfigError(f"cannot read the token file {path}: {getattr(exc, 'strerror', None) or 'empty'}") from None

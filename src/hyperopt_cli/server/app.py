@@ -98,8 +98,11 @@ def _install_error_answers(app: FastAPI) -> None:
     @app.exception_handler(FieldError)
     async def field_error(request: Request, exc: FieldError) -> JSONResponse:
         loc = ["body", exc.field] if exc.field else ["body"]
-        return JSONResponse({"detail": [{"loc": loc, "msg": exc.message, "type": "config_error"}]}, status_code=422,
-                            headers=BASE_HEADERS)
+        return JSONResponse(
+            {"detail": [{"loc": loc, "msg": exc.message, "type": "config_error"}]},
+            status_code=422,
+            headers=BASE_HEADERS,
+        )
 
     @app.exception_handler(HyperoptError)
     async def hyperopt_error(request: Request, exc: HyperoptError) -> JSONResponse:
@@ -206,8 +209,17 @@ def openapi_json(app: FastAPI | None = None) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def serve(host: str, port: int, runs_dir: Path, config: Path | None, token: str | None,
-          configs_dir: Path = DEFAULT_CONFIGS_DIR, *, token_file: Path | None = None, no_token: bool = False) -> None:
+def serve(
+    host: str,
+    port: int,
+    runs_dir: Path,
+    config: Path | None,
+    token: str | None,
+    configs_dir: Path = DEFAULT_CONFIGS_DIR,
+    *,
+    token_file: Path | None = None,
+    no_token: bool = False,
+) -> None:
     """Run the app with uvicorn until Ctrl-C; the runs it started keep running.
 
     token / token_file / no_token: `serve`'s options, resolved by `access.resolve_access` (without
@@ -224,16 +236,28 @@ def serve(host: str, port: int, runs_dir: Path, config: Path | None, token: str 
         control.resolve_config(config, [])  # a bad base config fails now, not at the first start
     bare = host.strip("[]").lower()
     names = ["127.0.0.1", "[::1]", "localhost", f"[{bare}]" if ":" in bare else bare]  # Host: [::1]:8000
-    app = create_app(runs_dir, access.token, config=config, configs_dir=configs_dir,
-                     allowed_hosts=names if is_loopback(host) else None)
+    app = create_app(
+        runs_dir,
+        access.token,
+        config=config,
+        configs_dir=configs_dir,
+        allowed_hosts=names if is_loopback(host) else None,
+    )
     runs: Runs = app.state.runs
     found, running = runs.listed(), runs.active()
     sock = _listen(host, port)
     if access.token is None:
-        print("No token (--no-token): every user of this machine can start, stop and read runs",
-              file=sys.stderr, flush=True)
-    print(f"Serving {served_url(host, sock.getsockname()[1], access)} over {runs_dir} ({len(found)} runs"
-          + (f", {running.name} running)" if running else ")"), file=sys.stderr, flush=True)
+        print(
+            "No token (--no-token): every user of this machine can start, stop and read runs",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(
+        f"Serving {served_url(host, sock.getsockname()[1], access)} over {runs_dir} ({len(found)} runs"
+        + (f", {running.name} running)" if running else ")"),
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
@@ -258,8 +282,10 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()
-        raise ServeUsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-                              + ("; pick another --port" if exc.errno == errno.EADDRINUSE else "")) from None
+        raise ServeUsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            + ("; pick another --port" if exc.errno == errno.EADDRINUSE else "")
+        ) from None
     sock.listen(2048)
     return sock
 

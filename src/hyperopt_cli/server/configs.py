@@ -29,9 +29,14 @@ class ConfigShelf:
             entries = list(os.scandir(self.folder))
         except OSError:
             return []
-        return sorted(e.name for e in entries
-                      if e.name.endswith(CONFIG_SUFFIXES) and not e.name.startswith(".") and e.is_file()
-                      and (not e.is_symlink() or resolves_inside(Path(e.path), self.folder)))
+        return sorted(
+            e.name
+            for e in entries
+            if e.name.endswith(CONFIG_SUFFIXES)
+            and not e.name.startswith(".")
+            and e.is_file()
+            and (not e.is_symlink() or resolves_inside(Path(e.path), self.folder))
+        )
 
     def find(self, name: str) -> Path | None:
         """The config `name` stands for ("quick" or "quick.yaml"), or None when it is not on the shelf."""

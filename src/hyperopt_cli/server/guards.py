@@ -33,8 +33,10 @@ from hyperopt_cli.server.access import SESSION_MAX_AGE_S, Sessions, same_secret
 
 MAX_BODY_BYTES = 64 * 1024  # the largest request is a start of a few hundred bytes
 SESSION_COOKIE = "hyperopt_session"  # + "_<port>": two servers on one host keep their own sessions
-UNAUTHORIZED = ("missing or wrong token: send Authorization: Bearer <token>, or open the page at the "
-                f"/?token=... URL `hyperopt serve` printed (a page session lasts {SESSION_MAX_AGE_S // 3600} h)")
+UNAUTHORIZED = (
+    "missing or wrong token: send Authorization: Bearer <token>, or open the page at the "
+    f"/?token=... URL `hyperopt serve` printed (a page session lasts {SESSION_MAX_AGE_S // 3600} h)"
+)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SAME_SITE_FETCH = ("same-origin", "none")  # Sec-Fetch-Site of the page itself, or of a typed URL/CLI
 BASE_HEADERS = {
@@ -131,17 +133,24 @@ def session_cookie(request: Request) -> str:
 def _authenticated(request: Request, token: str, sessions: Sessions) -> bool:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        return same_secret(auth[len("bearer "):].strip(), token)
+        return same_secret(auth[len("bearer ") :].strip(), token)
     return sessions.valid(request.cookies.get(session_cookie(request)))
 
 
 def _session_redirect(request: Request, sessions: Sessions) -> Response:
     """GET /?token=T: a new session into a cookie, then the same page without the token in the URL."""
     clean = request.url.remove_query_params("token")
-    response = RedirectResponse(clean.path + (f"?{clean.query}" if clean.query else ""), status_code=303,
-                                headers=BASE_HEADERS)
-    response.set_cookie(session_cookie(request), sessions.new(), max_age=int(sessions.max_age_s), httponly=True,
-                        samesite="strict", path="/")
+    response = RedirectResponse(
+        clean.path + (f"?{clean.query}" if clean.query else ""), status_code=303, headers=BASE_HEADERS
+    )
+    response.set_cookie(
+        session_cookie(request),
+        sessions.new(),
+        max_age=int(sessions.max_age_s),
+        httponly=True,
+        samesite="strict",
+        path="/",
+    )
     return response
 
 
@@ -153,8 +162,10 @@ def page_csp(page: str) -> str:
         digests = [base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() for b in blocks]
         return " ".join(f"'sha256-{d}'" for d in digests) or "'none'"
 
-    return (f"default-src 'none'; script-src {sources('script')}; style-src {sources('style')}; "
-            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return (
+        f"default-src 'none'; script-src {sources('script')}; style-src {sources('style')}; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 def _shorten_input(error: dict[str, Any]) -> dict[str, Any]:
@@ -164,8 +175,9 @@ def _shorten_input(error: dict[str, Any]) -> dict[str, Any]:
         value = out["input"]
         if isinstance(value, str):
             out["input"] = value if len(value) <= QUOTE_CHARS else value[: QUOTE_CHARS - 3] + "..."
-        elif not isinstance(value, (int, float, bool, type(None))) or (isinstance(value, float)
-                                                                      and not math.isfinite(value)):
+        elif not isinstance(value, (int, float, bool, type(None))) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
             out["input"] = shown(value)  # NaN, Infinity and 1e400 parse as floats that JSON cannot carry back
     out["msg"] = clipped(str(out.get("msg", "")), 300)
     if len(str(out.get("ctx", ""))) > 300:
@@ -192,8 +204,9 @@ def install_guards(app: FastAPI, token: str | None, allowed_hosts: list[str] | N
                 if same_secret(request.query_params.get("token"), token):
                     return _session_redirect(request, sessions)
             if not _authenticated(request, token, sessions):
-                return JSONResponse({"detail": UNAUTHORIZED}, status_code=401,
-                                    headers={**BASE_HEADERS, "WWW-Authenticate": "Bearer"})
+                return JSONResponse(
+                    {"detail": UNAUTHORIZED}, status_code=401, headers={**BASE_HEADERS, "WWW-Authenticate": "Bearer"}
+                )
         response = await call_next(request)
         for name, value in BASE_HEADERS.items():
             response.headers.setdefault(name, value)

@@ -30,15 +30,19 @@ class StartRequest(BaseModel):
     )
     primary_metric: Optional[Literal[METRICS]] = None  # type: ignore[valid-type]
     study_name: Optional[str] = Field(
-        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
         description="Prefix of the study files <study_name>_<group>.db (a plain name).",
     )
     use_mlflow: Optional[bool] = Field(None, description="Log groups and trials to MLflow (needs the mlflow extra).")
     seed: Optional[int] = Field(None, ge=0, le=2**63 - 1)
     config: Optional[str] = Field(
-        None, min_length=1, max_length=100, pattern=CONFIG_NAME_PATTERN,
+        None,
+        min_length=1,
+        max_length=100,
+        pattern=CONFIG_NAME_PATTERN,
         description="File name of a config in the server's configs directory (serve --configs-dir, default "
-                    "configs/), e.g. 'quick' or 'quick.yaml'; never a path. Default: the server's --config.",
+        "configs/), e.g. 'quick' or 'quick.yaml'; never a path. Default: the server's --config.",
     )
 
 

@@ -44,21 +44,31 @@ def add_report_route(app: FastAPI, runs: Runs) -> None:
             raise ApiError(404, f"no runs under {runs.runs_dir}")
         path = run_dir.joinpath(*REPORT_PATH)
         if not (resolves_inside(path, run_dir) and path.is_file()):
-            raise ApiError(404, f"run {run_dir.name} has no report yet; write it with: hyperopt report {run_dir.name}",
-                           run_dir.name)
+            raise ApiError(
+                404,
+                f"run {run_dir.name} has no report yet; write it with: hyperopt report {run_dir.name}",
+                run_dir.name,
+            )
         try:
             return HTMLResponse(read_bounded(path, MAX_REPORT_BYTES).decode("utf-8"), headers=REPORT_HEADERS)
         except UnsafeFileError as exc:
             raise ApiError(409, f"the report of run {run_dir.name} cannot be served: {exc}", run_dir.name) from None
         except UnicodeDecodeError:
-            raise ApiError(409, f"the report of run {run_dir.name} is not UTF-8 text; write it again with: "
-                                f"hyperopt report {run_dir.name}", run_dir.name) from None
+            raise ApiError(
+                409,
+                f"the report of run {run_dir.name} is not UTF-8 text; write it again with: "
+                f"hyperopt report {run_dir.name}",
+                run_dir.name,
+            ) from None
         except OSError as exc:
-            raise ApiError(409, f"cannot read the report of run {run_dir.name}: {exc.strerror or exc}",
-                           run_dir.name) from None
+            raise ApiError(
+                409, f"cannot read the report of run {run_dir.name}: {exc.strerror or exc}", run_dir.name
+            ) from None
 
-    responses: dict[int | str, dict[str, Any]] = {**{k: ERRORS[k] for k in (400, 401, 404)},
-                 409: {**ERRORS[409], "description": "The report file is not UTF-8 text, or cannot be read"}}
+    responses: dict[int | str, dict[str, Any]] = {
+        **{k: ERRORS[k] for k in (400, 401, 404)},
+        409: {**ERRORS[409], "description": "The report file is not UTF-8 text, or cannot be read"},
+    }
     app.add_api_route(f"{API}/report", report, methods=["GET"], response_class=HTMLResponse, responses=responses)
     # HEAD: the same answer without the body (the page asks whether a report exists); one operation in the schema.
     app.add_api_route(f"{API}/report", report, methods=["HEAD"], response_class=HTMLResponse, include_in_schema=False)

@@ -74,8 +74,14 @@ FIELD_KEYS: dict[str, str] = {
     "mode": "mode",
 }
 # Exit code of a run process that failed before the server answered -> HTTP status.
-EXIT_TO_HTTP = {EXIT_CONFIG: 422, EXIT_DATA: 422, EXIT_LOCKED: 409, EXIT_RUN_STATE: 409, EXIT_NOTHING_RUNNING: 409,
-                EXIT_STORAGE_FULL: 507}
+EXIT_TO_HTTP = {
+    EXIT_CONFIG: 422,
+    EXIT_DATA: 422,
+    EXIT_LOCKED: 409,
+    EXIT_RUN_STATE: 409,
+    EXIT_NOTHING_RUNNING: 409,
+    EXIT_STORAGE_FULL: 507,
+}
 
 
 class ApiError(Exception):
@@ -109,8 +115,9 @@ class Child:
 class Runs:
     """The runs directory as the API sees it, and the run processes this server started."""
 
-    def __init__(self, runs_dir: Path, config: Path | None, configs: ConfigShelf, start_wait_s: float,
-                 stop_timeout_s: float) -> None:
+    def __init__(
+        self, runs_dir: Path, config: Path | None, configs: ConfigShelf, start_wait_s: float, stop_timeout_s: float
+    ) -> None:
         self.runs_dir = runs_dir
         self.config = config
         self.configs = configs
@@ -128,8 +135,11 @@ class Runs:
 
     def _starting(self) -> list[Path]:
         """Run dirs of children that have not written config.yaml yet (still loading data)."""
-        return [self.runs_dir / j for j in list(self._children) if self._child_alive(j)
-                and not rundir.is_run_dir(self.runs_dir / j)]
+        return [
+            self.runs_dir / j
+            for j in list(self._children)
+            if self._child_alive(j) and not rundir.is_run_dir(self.runs_dir / j)
+        ]
 
     def listed(self) -> list[Path]:
         """The run directories under the runs folder in `rundir.list_runs` order, but for symlinks out of it."""
@@ -138,7 +148,8 @@ class Runs:
     def find(self, job_id: str) -> Path:
         path = self.runs_dir / job_id
         if resolves_inside(path, self.runs_dir) and (
-                rundir.is_run_dir(path) or (path.is_dir() and self._child_alive(job_id))):
+            rundir.is_run_dir(path) or (path.is_dir() and self._child_alive(job_id))
+        ):
             return path
         raise ApiError(404, f"unknown job id {job_id!r}: no run directory {path}", job_id)
 
@@ -211,8 +222,14 @@ class Runs:
         with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             os.fchmod(log.fileno(), 0o600)
             proc = subprocess.Popen(
-                [sys.executable, "-m", "hyperopt_cli", *args], cwd=self.cwd, env=env, umask=OWNER_ONLY,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [sys.executable, "-m", "hyperopt_cli", *args],
+                cwd=self.cwd,
+                env=env,
+                umask=OWNER_ONLY,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self._children[job_id] = proc
         threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()  # no zombies
@@ -260,13 +277,17 @@ class Runs:
         try:
             cfg = control.resolve_config(config, overrides)
         except ConfigError as exc:
-            raise FieldError(_field_of(str(exc), config is not None and config != self.config), _detail(str(exc))) \
-                from None
+            raise FieldError(
+                _field_of(str(exc), config is not None and config != self.config), _detail(str(exc))
+            ) from None
         if config != self.config and "${" in (cfg.storage_url or ""):
             # The run process would fill ${VAR} from the server's environment, and its errors come back here.
-            raise FieldError("config", f"{config.name if config else 'the config'} uses ${{VAR}} in storage_url; "
-                                       "a config named by a request must not read the server's environment "
-                                       "(make it the server's --config, or start the run from the shell)")
+            raise FieldError(
+                "config",
+                f"{config.name if config else 'the config'} uses ${{VAR}} in storage_url; "
+                "a config named by a request must not read the server's environment "
+                "(make it the server's --config, or start the run from the shell)",
+            )
         with self._start_lock():
             self._refuse_if_active()
             run_dir = control.new_run_dir(self.runs_dir, None)
@@ -291,8 +312,13 @@ class Runs:
             "total_trials": cfg.max_trials_per_group * len(cfg.groups_to_run()),
             "based_on": "config (the run has not measured its speed yet)",
         }
-        return {"success": True, "job_id": job_id, "status": state.get("status", "starting"),
-                "time_estimate": estimate, "run_dir": str(run_dir)}
+        return {
+            "success": True,
+            "job_id": job_id,
+            "status": state.get("status", "starting"),
+            "time_estimate": estimate,
+            "run_dir": str(run_dir),
+        }
 
     def _request_config(self, given: str | None) -> Path | None:
         """The server's --config, or the config a request names from the configs directory."""
@@ -301,8 +327,11 @@ class Runs:
         path = self.configs.find(given)
         if path is None:
             names = ", ".join(self.configs.names()) or "none"
-            raise FieldError("config", f"config file not found: a request names a config of the server's configs "
-                                       f"directory by its file name (available: {clipped(names, 300)})")
+            raise FieldError(
+                "config",
+                f"config file not found: a request names a config of the server's configs "
+                f"directory by its file name (available: {clipped(names, 300)})",
+            )
         return path
 
     def stop(self, job_id: str | None) -> dict[str, Any]:
@@ -317,13 +346,23 @@ class Runs:
         except NothingRunningError as exc:
             raise ApiError(409, str(exc), run_dir.name) from None
         if not outcome.stopped:
-            return {"success": True, "status": "stopping", "can_resume": True, "job_id": run_dir.name,
-                    "message": f"pid {outcome.pid} is still checkpointing after {self.stop_timeout_s:g} s; "
-                               "it stops on its own, or kill it (resume continues from the last checkpoint)"}
+            return {
+                "success": True,
+                "status": "stopping",
+                "can_resume": True,
+                "job_id": run_dir.name,
+                "message": f"pid {outcome.pid} is still checkpointing after {self.stop_timeout_s:g} s; "
+                "it stops on its own, or kill it (resume continues from the last checkpoint)",
+            }
         status = outcome.status or "paused"
-        return {"success": True, "status": status, "can_resume": status != "completed", "job_id": run_dir.name,
-                "message": f"stopped after checkpointing the current trial ({outcome.seconds:.1f} s); "
-                           "resume continues it under the same trial number"}
+        return {
+            "success": True,
+            "status": status,
+            "can_resume": status != "completed",
+            "job_id": run_dir.name,
+            "message": f"stopped after checkpointing the current trial ({outcome.seconds:.1f} s); "
+            "resume continues it under the same trial number",
+        }
 
     def resume(self, job_id: str | None) -> dict[str, Any]:
         with self._start_lock():
@@ -338,13 +377,19 @@ class Runs:
             child = self._spawn(run_dir.name, ["resume", str(run_dir)])
             state_path = run_dir / rundir.STATE_FILE
             # "running" written by this child (its pid), not the one an interrupted session left behind
-            self._wait(child.proc, lambda: _running_as(rundir.peek_json(state_path), child.proc.pid),
-                       self.start_wait_s)
+            self._wait(child.proc, lambda: _running_as(rundir.peek_json(state_path), child.proc.pid), self.start_wait_s)
             self._raise_if_failed(child, None)
         progress = state.get("progress") or {}
-        return {"success": True, "status": "resumed", "job_id": run_dir.name, "progress": {
-            "current_group": progress.get("current_group"), "current_trial": progress.get("current_trial"),
-            "groups_completed": progress.get("groups_completed") or []}}
+        return {
+            "success": True,
+            "status": "resumed",
+            "job_id": run_dir.name,
+            "progress": {
+                "current_group": progress.get("current_group"),
+                "current_trial": progress.get("current_trial"),
+                "groups_completed": progress.get("groups_completed") or [],
+            },
+        }
 
     def status(self, job_id: str | None) -> dict[str, Any]:
         run_dir = self.find(job_id) if job_id else self.latest()

@@ -60,7 +60,9 @@ def focal_loss(
     return per_class.sum(dim=-1).mean()
 
 
-def loss_class_weights(trainer_cfg: TrainerConfig, class_weights: np.ndarray | torch.Tensor | None) -> torch.Tensor | None:
+def loss_class_weights(
+    trainer_cfg: TrainerConfig, class_weights: np.ndarray | torch.Tensor | None
+) -> torch.Tensor | None:
     """The per-class weights the loss applies, so that the classes are balanced exactly once.
 
     `class_weights` are the inverse class frequencies of the train segment (0 for an absent

@@ -25,7 +25,9 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
     for name, values in (("y_true", y_true), ("y_pred", y_pred)):
         if values.size and (values.min() < 0 or values.max() >= N_CLASSES):
-            raise ValueError(f"{name} must hold class indices 0..{N_CLASSES - 1}, got values in [{values.min()}, {values.max()}]")
+            raise ValueError(
+                f"{name} must hold class indices 0..{N_CLASSES - 1}, got values in [{values.min()}, {values.max()}]"
+            )
     return np.bincount(y_true * N_CLASSES + y_pred, minlength=N_CLASSES * N_CLASSES).reshape(N_CLASSES, N_CLASSES)
 
 
@@ -101,11 +103,13 @@ def sub_blocks(n: int, k: int = SUB_BLOCKS) -> list[np.ndarray]:
     return [block for block in np.array_split(np.arange(n), min(k, n)) if len(block)] if n else []
 
 
-def block_metrics(y_true: np.ndarray, y_pred: np.ndarray, sample_loss: np.ndarray,
-                  forward_returns: np.ndarray, k: int = SUB_BLOCKS) -> dict[str, list[float]]:
+def block_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, sample_loss: np.ndarray, forward_returns: np.ndarray, k: int = SUB_BLOCKS
+) -> dict[str, list[float]]:
     """The epoch metrics of each validation sub-block, keyed like EpochMetrics' fields."""
-    out: dict[str, list[float]] = {k: [] for k in ("val_loss", "val_f1", "val_precision", "val_recall",
-                                                   "val_accuracy", "trading_score")}
+    out: dict[str, list[float]] = {
+        k: [] for k in ("val_loss", "val_f1", "val_precision", "val_recall", "val_accuracy", "trading_score")
+    }
     for idx in sub_blocks(len(y_true), k):
         m = classification_metrics(y_true[idx], y_pred[idx])
         out["val_loss"].append(float(np.mean(sample_loss[idx])))

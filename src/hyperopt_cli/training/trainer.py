@@ -165,7 +165,7 @@ class _Position:
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto": CUDA when available, else CPU; "cuda" without CUDA is an error."""
+    """ "auto": CUDA when available, else CPU; "cuda" without CUDA is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -318,7 +318,9 @@ def _train(
         for metrics in history:  # lets the caller re-report epochs a crash may have lost
             hooks.on_epoch(metrics)
 
-    checkpoints = _Checkpointer(checkpoint_path, checkpoint_tag, fingerprint, model, optimizer, scheduler, best, history)
+    checkpoints = _Checkpointer(
+        checkpoint_path, checkpoint_tag, fingerprint, model, optimizer, scheduler, best, history
+    )
 
     def stop(p: _Position) -> TrainingInterrupted:
         checkpoints.save(p)
@@ -351,8 +353,9 @@ def _train(
         val_logits = _logits(model, data.val, cfg.eval_batch_size, device, should_stop)
         if val_logits is None:  # stopped during evaluation; a resume re-evaluates this epoch
             raise stop(pos)
-        metrics = _epoch_metrics(epoch, pos.loss_sum / n_batches, val_logits, data.val, time.monotonic() - started,
-                                 cfg.val_sub_blocks)
+        metrics = _epoch_metrics(
+            epoch, pos.loss_sum / n_batches, val_logits, data.val, time.monotonic() - started, cfg.val_sub_blocks
+        )
         history.append(metrics)
         if best is not None:
             best.update(metrics, model)
@@ -384,17 +387,20 @@ class _Checkpointer:
     def save(self, position: _Position) -> None:
         if self.path is None:
             return
-        _write_checkpoint(self.path, {
-            "format": CHECKPOINT_FORMAT,
-            "tag": self.tag,
-            "fingerprint": self.fingerprint,
-            "position": dataclasses.asdict(position),
-            "history": [m.as_dict() for m in self.history],
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "best": self.best.state() if self.best is not None else None,
-        })
+        _write_checkpoint(
+            self.path,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "tag": self.tag,
+                "fingerprint": self.fingerprint,
+                "position": dataclasses.asdict(position),
+                "history": [m.as_dict() for m in self.history],
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "best": self.best.state() if self.best is not None else None,
+            },
+        )
 
 
 def _collapse_warning(metrics: EpochMetrics) -> str:
@@ -513,8 +519,9 @@ def _logits(
     return torch.cat(chunks) if chunks else torch.empty(0, N_CLASSES)
 
 
-def _epoch_metrics(epoch: int, train_loss: float, val_logits: torch.Tensor, val: Segment, seconds: float,
-                   sub_block_count: int) -> EpochMetrics:
+def _epoch_metrics(
+    epoch: int, train_loss: float, val_logits: torch.Tensor, val: Segment, seconds: float, sub_block_count: int
+) -> EpochMetrics:
     pred = val_logits.argmax(dim=1).numpy()
     m = classification_metrics(val.labels, pred)
     sample_loss = F.cross_entropy(val_logits, torch.from_numpy(val.labels), reduction="none")
@@ -579,8 +586,11 @@ def _read_checkpoint(
         warn(f"checkpoint {path} belongs to other parameters (tag {saved.get('tag')!r}); starting the trial fresh")
         return None
     if saved.get("fingerprint") != fingerprint:
-        diff = {k: (saved.get("fingerprint", {}).get(k), v) for k, v in fingerprint.items()
-                if saved.get("fingerprint", {}).get(k) != v}
+        diff = {
+            k: (saved.get("fingerprint", {}).get(k), v)
+            for k, v in fingerprint.items()
+            if saved.get("fingerprint", {}).get(k) != v
+        }
         warn(f"checkpoint {path} was made for other data or settings {diff}; starting the trial fresh")
         return None
     return saved
