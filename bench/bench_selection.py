@@ -84,7 +84,7 @@ def evaluate(data_path: str, params: dict[str, Any], seed: int, test_seeds: int)
     from hyperopt_cli.data.prepare import DataPreparer
     from hyperopt_cli.evaluation.lstm import lstm_fit_predict
     from hyperopt_cli.evaluation.walkforward import WalkForwardSource, walk_forward
-    from hyperopt_cli.search.group import fold_curve
+    from hyperopt_cli.search.outcome import fold_curve
     from hyperopt_cli.search.selection import select
     from hyperopt_cli.training.seeding import derive_seed
     from hyperopt_cli.training.trainer import train_model

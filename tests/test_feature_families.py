@@ -212,7 +212,7 @@ class _Preparer:
 def _features_search(run_dir: Path, preparer: _Preparer, monkeypatch: pytest.MonkeyPatch) -> tuple[GroupSearch, list]:
     cfg = config_from_dict({**TINY_CONFIG, "data": {"window": 8}})
     trained: list[Any] = []
-    from hyperopt_cli.search.group import TrialOutcome
+    from hyperopt_cli.search.outcome import TrialOutcome
 
     def fake_train(self: GroupSearch, trial: Any, folds: Any, *args: Any) -> TrialOutcome:
         trained.append(folds[-1].feature_names)

@@ -15,7 +15,8 @@ from cli_helpers import TINY_CONFIG
 from hyperopt_cli.config import ParamSpec, config_from_dict
 from hyperopt_cli.run.events import NullSink
 from hyperopt_cli.search import group as group_module
-from hyperopt_cli.search.group import GroupSearch, TimeBudget, TrialOutcome
+from hyperopt_cli.search.group import GroupSearch, TimeBudget
+from hyperopt_cli.search.outcome import TrialOutcome
 from hyperopt_cli.search.sampler import make_sampler
 from hyperopt_cli.search.space import sample_params, suggest
 from hyperopt_cli.search.storage import trial_handle

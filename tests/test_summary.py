@@ -150,7 +150,7 @@ def test_a_challenger_that_almost_never_predicts_a_class_drops_it() -> None:
 
 
 def test_the_kept_message_says_why() -> None:
-    from hyperopt_cli.search.group import kept_message
+    from hyperopt_cli.search.summary import kept_message
 
     ts = with_units(trials([0.90, 0.50]), {0: [0.9] * 4, 1: [0.5] * 4})
     ts[1].user_attrs["metrics"] = {"collapsed": True}

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,16 +37,16 @@ from hyperopt_cli.config import (
 from hyperopt_cli.core.errors import DivergedError, NoFeaturesError, StopRequested
 from hyperopt_cli.core.faults import fault_point
 from hyperopt_cli.data.prepare import PreparedData
+from hyperopt_cli.search.early_stop import EarlyStops
 from hyperopt_cli.search.events import EpochEnd, EventSink, GroupKept, RunWarning, TrialEnd, TrialStart
-from hyperopt_cli.search.ladder import BUDGET_ATTR, RUNG_ATTR, epoch_rungs, rung_decision
-from hyperopt_cli.search.racing import RACE_ATTR, FoldUnits, fold_units, folds_value, race, rank_among
+from hyperopt_cli.search.ladder import BUDGET_ATTR, epoch_rungs
+from hyperopt_cli.search.outcome import TrialOutcome, at_epochs, completed_outcome, degenerate_labels, fold_curve_priors
 from hyperopt_cli.search.sampler import make_sampler
-from hyperopt_cli.search.selection import FoldCurve, select, selection_value
+from hyperopt_cli.search.selection import selection_value
 from hyperopt_cli.search.space import sample_params
 from hyperopt_cli.search.storage import RunStorage, trial_handle
 from hyperopt_cli.search.study_records import (
     GROUP_DONE_ATTR,
-    INCUMBENT_ATTR,
     SKILL,
     SURPLUS_ATTR,
     TrialLimits,
@@ -56,14 +56,7 @@ from hyperopt_cli.search.study_records import (
     objective_metric,
     trial_limits,
 )
-from hyperopt_cli.search.summary import (
-    KEPT_NOT_CONFIRMED,
-    KEPT_PBO,
-    GuardPolicy,
-    StudySummary,
-    group_is_done,
-    summarize,
-)
+from hyperopt_cli.search.summary import GuardPolicy, StudySummary, group_is_done, kept_message, summarize
 from hyperopt_cli.search.workers import (
     WORKER_ATTR,
     TrialAbandoned,
@@ -74,7 +67,6 @@ from hyperopt_cli.search.workers import (
     this_worker,
     uses_shared_coordination,
 )
-from hyperopt_cli.training.metrics import prior_cross_entropy, sub_blocks
 from hyperopt_cli.training.precision import resolve_precision
 from hyperopt_cli.training.seeding import derive_seed
 from hyperopt_cli.training.trainer import (
@@ -124,17 +116,6 @@ def open_study(cfg: OptimizationConfig, run_dir: Path, group: str, direction: st
 
 def params_tag(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@dataclass
-class TrialOutcome:
-    """How one trial's training ended: what to tell the study and what to record on the trial."""
-
-    state: TrialState
-    value: float | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)  # user attrs to set before telling
-    warning: str | None = None  # one line for the events, e.g. why it failed
-    collapsed: bool = False
 
 
 @dataclass
@@ -204,8 +185,8 @@ class GroupSearch:
         self.current_epoch: int | None = None
         self.me: WorkerId = this_worker()
         self.limits = TrialLimits(cfg.max_trials_per_group)  # read from the study each round (extensions)
-        self._incumbent_units: FoldUnits | None = None  # read once the incumbent is complete: it never changes
         self.rungs = epoch_rungs(cfg.epochs_per_trial, cfg.rung_min_epochs, cfg.rung_eta)
+        self.early = EarlyStops(cfg, self.metric, self.direction, self.rungs, self.trials)
 
     # ----------------------------------------------------------------- reading storage
 
@@ -465,11 +446,11 @@ class GroupSearch:
                     )
                     if rung == 0 and fold == len(folds) - 1:
                         resumed = results[-1]
-                    raced = self._race(trial, results, folds) if rung == 0 and fold < len(folds) - 1 else None
+                    raced = self.early.race(trial, results, folds) if rung == 0 and fold < len(folds) - 1 else None
                     if raced is not None:
                         return raced
                 if rung < len(rungs) - 1:
-                    stopped = self._climb(trial, results, folds, rung)
+                    stopped = self.early.climb(trial, results, folds, rung)
                     if stopped is not None:
                         return stopped
         except TrainingInterrupted:
@@ -502,93 +483,6 @@ class GroupSearch:
         if len(rungs) > 1:
             outcome.attrs.update({BUDGET_ATTR: rungs[-1], "rung": len(rungs) - 1})
         return outcome
-
-    def _climb(
-        self, trial: optuna.Trial, results: list[TrainResult], folds: list[PreparedData], rung: int
-    ) -> TrialOutcome | None:
-        """At a rung below the top: the outcome of a trial not promoted, or None to train the next rung.
-
-        The incumbent always climbs. Decided from this trial's folds and the lower-numbered
-        trials' recorded fold units, so a resumed trial decides the same.
-        """
-        epochs = self.rungs[rung]
-        mine = trial_fold_units(results, folds, self.metric, self.cfg.confirm_share)
-        earlier = [t.user_attrs.get("fold_units") for t in self.trials() if t.number < trial.number]
-        decision = rung_decision(
-            mine, [u for u in earlier if isinstance(u, list)], rung, epochs, self.direction, self.cfg.rung_eta or 1
-        )
-        fault_point("after_rung")
-        if decision.promoted or trial.user_attrs.get(INCUMBENT_ATTR):
-            return None
-        return TrialOutcome(
-            TrialState.PRUNED,
-            attrs={
-                "train_seconds": sum(m.seconds for r in results for m in r.history),
-                "pruned_in_fold": len(results),
-                "pruned_at_epoch": epochs,
-                "pruned_by": "rung",
-                RUNG_ATTR: decision.as_dict(),
-                "fold_units": mine,
-                BUDGET_ATTR: epochs,
-                "rung": rung,
-            },
-        )
-
-    def _race(self, trial: optuna.Trial, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome | None:
-        """After a fold but the last: the outcome of a challenger raced out by the incumbent, or None to go on.
-
-        Decided only from the incumbent's finished record and this trial's own folds, so a
-        resumed trial (its folds replayed from their checkpoints) decides the same.
-        """
-        margin, eta = self.cfg.race_margin_se, self.cfg.race_eta
-        if (margin is None and not eta) or trial.user_attrs.get(INCUMBENT_ATTR):
-            return None
-        incumbent = self._incumbent_fold_units()
-        if incumbent is None:
-            return None
-        mine = trial_fold_units(results, folds, self.metric, self.cfg.confirm_share)
-        decision = race(mine, incumbent, self.direction, margin)
-        if decision.go_on and eta:
-            go_on, rank, among, keep = rank_among(
-                folds_value(mine, self.direction), self._earlier_values(trial.number, len(mine)), self.direction, eta
-            )
-            decision = dataclasses.replace(decision, go_on=go_on, rank=rank, among=among, keep=keep)
-        fault_point("after_race")
-        if decision.go_on:
-            return None
-        last = results[-1].history
-        return TrialOutcome(
-            TrialState.PRUNED,
-            attrs={
-                "train_seconds": sum(m.seconds for r in results for m in r.history),
-                "pruned_in_fold": len(results),
-                "pruned_at_epoch": len(last),
-                "pruned_by": "race",
-                RACE_ATTR: decision.as_dict(),
-                "fold_units": mine,
-            },
-        )
-
-    def _earlier_values(self, number: int, n_folds: int) -> list[float]:
-        """The objective over their first `n_folds` folds of the lower-numbered trials that trained that many."""
-        values = []
-        for t in self.trials():
-            units = t.user_attrs.get("fold_units")
-            if t.number < number and isinstance(units, list) and len(units) >= n_folds:
-                value = folds_value(units[:n_folds], self.direction)
-                if value is not None:
-                    values.append(value)
-        return values
-
-    def _incumbent_fold_units(self) -> FoldUnits | None:
-        """The group's first trial's fold units once it is COMPLETE (None before, or without an incumbent)."""
-        if self._incumbent_units is None:
-            first = next((t for t in self.trials() if t.user_attrs.get(INCUMBENT_ATTR)), None)
-            units = (
-                first.user_attrs.get("fold_units") if first is not None and first.state == TrialState.COMPLETE else None
-            )
-            self._incumbent_units = units if isinstance(units, list) else None
-        return self._incumbent_units
 
     def _completed(self, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome:
         return completed_outcome(
@@ -659,118 +553,3 @@ class GroupSearch:
         self.current_trial, self.current_epoch = None, None
         self.events.emit(TrialEnd(group=self.group, trial=number, state=state, value=value, collapsed=collapsed))
         self.on_progress()
-
-
-def at_epochs(result: TrainResult, epochs: int) -> TrainResult:
-    """`result` as of its first `epochs` epochs: a resumed fold whose checkpoint is past the rung being replayed."""
-    if len(result.history) <= epochs:
-        return result
-    return dataclasses.replace(result, history=result.history[:epochs])
-
-
-def degenerate_labels(folds: list[PreparedData], min_share: float) -> str | None:
-    """Why a fold's labels are degenerate (a class rarer than `min_share` in its train or validation part), or None."""
-    for data in folds:
-        for segment in (data.train, data.val):
-            shares = segment.class_counts() / max(len(segment), 1)
-            if shares.min() < min_share:
-                return (
-                    f"degenerate labels: {segment.name} class shares SELL/HOLD/BUY "
-                    f"{'/'.join(f'{v:.0%}' for v in shares)}, the rarest below min_class_share {min_share:g}"
-                )
-    return None
-
-
-def completed_outcome(
-    results: list[TrainResult],
-    folds: list[PreparedData],
-    metric: str,
-    direction: str,
-    collapse_precision: float,
-    confirm_share: float = 0.0,
-) -> TrialOutcome:
-    """A trained trial's objective: its folds' mean curve at the best epoch (search/selection.py), and its record."""
-    chosen = select([fold_curve(r, d) for r, d in zip(results, folds)], metric, direction, confirm_share)
-    final = results[-1].history[chosen.epochs - 1]  # the configured split, at the chosen epoch
-    collapsed = final.val_precision < collapse_precision
-    attrs: dict[str, Any] = {}
-    if results[-1].resumed_from_epoch is not None:
-        attrs["resumed_from"] = {"epoch": results[-1].resumed_from_epoch, "batch": results[-1].resumed_from_batch}
-    attrs["fold_units"] = trial_fold_units(results, folds, metric, confirm_share)
-    attrs.update(
-        metrics=final.as_dict(),
-        history=[m.as_dict() for m in results[-1].history],
-        raw_value=chosen.value,
-        collapsed=collapsed,
-        selection=chosen.as_dict(),
-        units=chosen.units,
-        skill_units=chosen.skill_units,
-        confirm_units=chosen.confirm_units,
-        confirm_skill_units=chosen.confirm_skill_units,
-        last_confirm_skill_units=chosen.last_confirm_skill_units,
-        train_seconds=sum(m.seconds for r in results for m in r.history),
-    )
-    warning = (
-        (
-            f"mode collapse: val precision {final.val_precision:.3f} < {collapse_precision} "
-            f"after epoch {chosen.epochs} (flagged, not penalised)"
-        )
-        if collapsed
-        else None
-    )
-    return TrialOutcome(TrialState.COMPLETE, chosen.value, attrs, warning, collapsed)
-
-
-def trial_fold_units(
-    results: list[TrainResult], folds: list[PreparedData], metric: str, confirm_share: float
-) -> FoldUnits:
-    """What racing compares: per trained fold, per epoch, the objective on each selection sub-block."""
-    return [fold_units(fold_curve(r, d), metric, confirm_share) for r, d in zip(results, folds)]
-
-
-def fold_curve_priors(data: PreparedData, n_blocks: int, history: list[dict[str, Any]] | None = None) -> FoldCurve:
-    """A fold's climatology (training label shares) on its validation part and its `n_blocks` sub-blocks."""
-    train, val = data.train.labels, data.val.labels
-    return FoldCurve(
-        history=history or [],
-        prior_loss=prior_cross_entropy(train, val),
-        prior_blocks=[prior_cross_entropy(train, val[idx]) for idx in sub_blocks(len(val), n_blocks)],
-    )
-
-
-def fold_curve(result: TrainResult, data: PreparedData) -> FoldCurve:
-    """A fold's history with the climatology of its validation part and of the sub-blocks its epochs scored."""
-    history = [m.as_dict() for m in result.history]
-    blocks = (history[0].get("val_blocks") or {}).get("val_loss", []) if history else []
-    return fold_curve_priors(data, len(blocks) or 1, history)
-
-
-def kept_message(summary: StudySummary) -> str:
-    """The log line of a group that kept its incumbent."""
-    c = summary.challenger or {}
-    head = f"{summary.group}: kept the incumbent (trial {summary.best_trial})"
-    if c.get("drops_a_class"):
-        return (
-            f"{head}: the best {summary.metric} (trial {c.get('trial')}) drops a class "
-            f"(one class > 90% or one < 5% of its validation predictions)"
-        )
-    if summary.kept == KEPT_PBO:
-        return (
-            f"{head}: the group's ranking is no better than chance (PBO {c.get('pbo', 0.0):.2f} >= "
-            f"{c.get('pbo_level', 0.0):.2f}); its best trial {c.get('trial')} is not used"
-        )
-    if summary.kept == KEPT_NOT_CONFIRMED:
-        if not c.get("units"):
-            return f"{head}: not confirmed; no held-back units to test trial {c.get('trial')} on"
-        return (
-            f"{head}: not confirmed; {c.get('tested', 1)} challenger(s) tested on {c.get('units')} held-back "
-            f"units, the best-ranked (trial {c.get('trial')}) gains {c.get('delta', 0.0):+.4f} {summary.metric}, "
-            f"t {c.get('t') or 0.0:.2f} where {c.get('threshold', 0.0):.2f} is needed "
-            f"(best of {c.get('compared', 1)} compared)"
-        )
-    se = c.get("se")
-    noise = f"{se:.4f} SE" if isinstance(se, float) else "no noise estimate"
-    return (
-        f"{head}: within noise; best challenger trial {c.get('trial')} gains {c.get('delta', 0.0):+.4f} "
-        f"{summary.metric}, {noise} over {c.get('units', 0)} paired units"
-    )

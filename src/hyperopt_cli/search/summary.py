@@ -404,3 +404,34 @@ def group_is_done(
     ):
         return True, "converged"
     return False, None
+
+
+def kept_message(summary: StudySummary) -> str:
+    """The log line of a group that kept its incumbent."""
+    c = summary.challenger or {}
+    head = f"{summary.group}: kept the incumbent (trial {summary.best_trial})"
+    if c.get("drops_a_class"):
+        return (
+            f"{head}: the best {summary.metric} (trial {c.get('trial')}) drops a class "
+            f"(one class > 90% or one < 5% of its validation predictions)"
+        )
+    if summary.kept == KEPT_PBO:
+        return (
+            f"{head}: the group's ranking is no better than chance (PBO {c.get('pbo', 0.0):.2f} >= "
+            f"{c.get('pbo_level', 0.0):.2f}); its best trial {c.get('trial')} is not used"
+        )
+    if summary.kept == KEPT_NOT_CONFIRMED:
+        if not c.get("units"):
+            return f"{head}: not confirmed; no held-back units to test trial {c.get('trial')} on"
+        return (
+            f"{head}: not confirmed; {c.get('tested', 1)} challenger(s) tested on {c.get('units')} held-back "
+            f"units, the best-ranked (trial {c.get('trial')}) gains {c.get('delta', 0.0):+.4f} {summary.metric}, "
+            f"t {c.get('t') or 0.0:.2f} where {c.get('threshold', 0.0):.2f} is needed "
+            f"(best of {c.get('compared', 1)} compared)"
+        )
+    se = c.get("se")
+    noise = f"{se:.4f} SE" if isinstance(se, float) else "no noise estimate"
+    return (
+        f"{head}: within noise; best challenger trial {c.get('trial')} gains {c.get('delta', 0.0):+.4f} "
+        f"{summary.metric}, {noise} over {c.get('units', 0)} paired units"
+    )
