@@ -112,6 +112,7 @@ def one_run(
         "raced_out": sum(t.user_attrs.get("pruned_by") == "race" for t in trials_),
         "group_wall_s": (max(ends) - min(starts)).total_seconds() if starts and ends else None,
         "kept": group.get("kept"),
+        "best_trial": group.get("best_trial"),
         "best_params": results.get("best_params"),
         "epochs_trained": sum(len(t.intermediate_values) for t in trials_),
         "search_seconds": search_s,
@@ -180,7 +181,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['data']} | {r['arm']} | {r['trials']} | {r['pruned']} | {r['raced_out']} | "
             f"{r['epochs_trained']} | {r['search_seconds']:.0f} | {_fmt(r['search_ratio'])} | "
             f"{_fmt(r['group_wall_s'], '.0f')} | {_fmt(r['wall_ratio'])} | {_fmt(r['trials_per_hour'], '.0f')} | "
-            f"{_rate(r.get('tool_trials_per_hour'))} | {r['kept'] or 'changed'} | "
+            f"{_rate(r.get('tool_trials_per_hour'))} | {_decision(r)} | "
             f"{_fmt(r['test_macro_f1'], '.3f')} |"
         )
     lines += ["", f"load {result['load_avg']}; commit {result['commit']}"]
@@ -189,6 +190,13 @@ def markdown(result: dict[str, Any]) -> str:
 
 def _rate(value: Any) -> str:
     return f"{value:.0f}" if isinstance(value, (int, float)) else "-"
+
+
+def _decision(row: dict[str, Any]) -> str:
+    """What the group did: the guard's reason for keeping the incumbent, or whether the best trial is the incumbent."""
+    if row.get("kept"):
+        return str(row["kept"])
+    return "incumbent best" if row.get("best_trial") == 0 else "changed"
 
 
 def main() -> None:
