@@ -22,6 +22,7 @@ single split, trained with the same seed, so the old objective comes from the sa
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import sys
 import tempfile
 import time
@@ -41,7 +42,9 @@ def settings(quick: bool) -> dict[str, Any]:
     # does (ensemble_seeds); one seed's test F1 moves by ~0.02-0.03, as much as configurations differ.
     if quick:
         return {"configs": 4, "datasets": ("EURUSD_H1",), "jobs": 2, "seed": 0, "test_seeds": 1}
-    return {"configs": 9, "datasets": DATASETS, "jobs": 2, "seed": 0, "test_seeds": 3}
+    # BENCH_SELECTION_DATASETS (a comma list) narrows a full run to some data sets.
+    datasets = tuple(os.environ.get("BENCH_SELECTION_DATASETS", ",".join(DATASETS)).split(","))
+    return {"configs": 9, "datasets": datasets, "jobs": 2, "seed": 0, "test_seeds": 3}
 
 
 def configurations(n: int, seed: int) -> list[dict[str, Any]]:
