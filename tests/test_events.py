@@ -95,6 +95,12 @@ def test_every_event_gets_its_log_line(event: Event) -> None:
         assert plain_line(event) == f"WARNING {line}"
 
 
+def test_a_warning_says_where_it_happened_and_no_more() -> None:
+    assert describe(RunWarning(message="m", group="g", trial=3)) == "[g] trial 3: m"
+    assert describe(RunWarning(message="m", group="g")) == "[g]: m"  # a group's warning, not "trial None"
+    assert describe(RunWarning(message="m")) == "m"
+
+
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
 def test_mlflow_tracks_the_runs_params_and_metrics_and_skips_the_messages(event: Event) -> None:
     sink = object.__new__(MlflowSink)  # no MLflow needed: only which handler an event gets

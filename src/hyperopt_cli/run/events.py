@@ -104,7 +104,8 @@ def describe(event: Event) -> str | None:
         case GroupKept():
             return f"[{event.group}] {event.message}"
         case RunWarning():  # no "WARNING" here: run.log's formatter prints the level, plain_line adds it
-            where = f"[{event.group}] trial {event.trial}: " if event.group is not None else ""
+            trial = f" trial {event.trial}" if event.trial is not None else ""
+            where = f"[{event.group}]{trial}: " if event.group is not None else ""
             return f"{where}{event.message}"
         case Note():
             return event.message
