@@ -64,7 +64,7 @@ def test_a_completed_quick_run_gets_exactly_n_more_trials(tmp_path: Path) -> Non
     assert read_state(run)["status"] == "completed"
     HyperparameterOptimizer.from_run_dir(run).optimize()
     assert finished(run, cfg, "learning_rate") == 5
-    assert rebuild_state(run)["status"] == "completed"
+    assert rebuild_state(run).status == "completed"
 
 
 @pytest.mark.slow  # a full run
@@ -99,7 +99,7 @@ def test_a_stop_during_the_extra_trials_resumes_with_a_plain_resume(tmp_path: Pa
     with pytest.raises(StopRequested):
         HyperparameterOptimizer.from_run_dir(run, events=StopOn(EpochEnd, stop)).optimize(stop, more_trials=2)
     assert read_state(run)["status"] == "paused"
-    assert rebuild_state(run)["status"] == "paused"  # the studies say so too: the last group is open again
+    assert rebuild_state(run).status == "paused"  # the studies say so too: the last group is open again
     HyperparameterOptimizer.from_run_dir(run).optimize()
     assert finished(run, cfg, "learning_rate") == 4
     assert read_state(run)["status"] == "completed"

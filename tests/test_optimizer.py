@@ -137,10 +137,10 @@ def test_results_carry_the_runs_pbo_and_the_chosen_epochs(full_run) -> None:
 def test_rebuild_state_from_dbs_matches_live_results(full_run) -> None:
     run, cfg, results, _ = full_run
     rebuilt = rebuild_state(run)
-    assert rebuilt["status"] == "completed"
-    assert rebuilt["results"]["best_params"] == results["best_params"]
-    assert rebuilt["results"]["group_results"] == results["group_results"]
-    assert rebuilt["results"]["test_metrics"] == results["test_metrics"]
+    assert rebuilt.status == "completed" and rebuilt.results is not None
+    assert rebuilt.results["best_params"] == results["best_params"]
+    assert rebuilt.results["group_results"] == results["group_results"]
+    assert rebuilt.results["test_metrics"] == results["test_metrics"]
 
 
 @pytest.mark.slow  # a full run

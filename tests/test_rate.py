@@ -16,6 +16,7 @@ from hyperopt_cli.config import config_from_dict
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.rate import NO_RATE, format_rate, mark_spans, span_seconds, state_rates, trials_per_hour
 from hyperopt_cli.run.state import GroupsProgress, StateWriter
+from hyperopt_cli.run.state_record import EMPTY, read_run_state
 from hyperopt_cli.run.status import run_status
 from hyperopt_cli.search.events import RunStart
 from hyperopt_cli.search.group import TimeBudget
@@ -108,10 +109,10 @@ def session(run_dir: Path, clock: Clock, search: FakeSearch) -> StateWriter:
     progress = GroupsProgress()
     progress.current = search  # type: ignore[assignment]
     writer = StateWriter(config_from_dict({"mode": "quick", "workers": 1}), run_dir, progress)
-    writer.state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
+    writer.state = read_run_state(run_dir) or EMPTY
     writer.frozen_hash = "h"
     writer.clock = clock
-    writer.budget = TimeBudget(1000.0, float(writer.state.get("elapsed_s", 0.0)), clock=clock)
+    writer.budget = TimeBudget(1000.0, float(writer.state.elapsed_s or 0.0), clock=clock)
     return writer
 
 

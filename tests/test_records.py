@@ -20,6 +20,7 @@ from hyperopt_cli.search.study_records import FINE_TUNE, SKILL
     [
         ("hyperopt_cli.run.records", ("torch", "optuna")),
         ("hyperopt_cli.run.results", ("torch", "optuna")),
+        ("hyperopt_cli.run.state_record", ("torch", "optuna")),
         ("hyperopt_cli.control", ("torch", "optuna")),
         ("hyperopt_cli.run.status", ("torch", "optuna")),
         ("hyperopt_cli.core.storage_kind", ("torch", "optuna")),

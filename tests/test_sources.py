@@ -175,12 +175,11 @@ def test_frozen_data_path_of_a_glob_naming_one_file_is_that_file(tmp_path: Path)
 def test_check_data_fingerprints_each_file_and_names_the_changed_one(tmp_path: Path) -> None:
     a, b = write(tmp_path, "AAA.csv"), write(tmp_path, "BBB.csv")
     cfg = config_from_dict({"data": {"path": [str(a), str(b)]}})
-    state: dict[str, object] = {}
-    check_data(cfg, state, 8)
-    check_data(cfg, state, 8)  # unchanged: accepted
+    known = check_data(cfg, None, 8)
+    assert check_data(cfg, known, 8) == known  # unchanged: accepted
     b.write_text(bars(5.0))
     with pytest.raises(RunStateError) as err:
-        check_data(cfg, state, 8)
+        check_data(cfg, known, 8)
     assert str(err.value).startswith(f"data file {b} changed since the run started")
 
 

@@ -25,6 +25,7 @@ from hyperopt_cli.data.sources import frozen_data_path
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.parallel import apply_parallel_choice, choose_parallel, usable_cores
 from hyperopt_cli.run.records import load_run_config
+from hyperopt_cli.run.state_record import EMPTY, read_run_state
 from hyperopt_cli.run.status import results_of as results_of  # `status`, `results`
 from hyperopt_cli.run.status import run_status as run_status
 
@@ -116,7 +117,7 @@ def new_run_dir(runs_root: Path, run_dir: Path | None) -> Path:
         if not run_dir.is_dir():
             raise RunStateError(f"--run-dir {run_dir} exists and is not a directory")
         if rundir.is_run_dir(run_dir):
-            status = (rundir.read_json(run_dir / rundir.STATE_FILE) or {}).get("status")
+            status = (read_run_state(run_dir) or EMPTY).status
             if status == "completed":  # `resume` would refuse it: say what can be done with a finished run
                 raise RunStateError(
                     f"{run_dir} already holds a completed run; pick a new --run-dir, see its "
@@ -184,13 +185,13 @@ def stop_run(run_dir: Path, timeout_s: float = 60.0, poll_s: float = 0.05) -> St
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         if all(_exited(p) for p in processes):
-            state = rundir.peek_json(run_dir / rundir.STATE_FILE) or {}
+            state = read_run_state(run_dir, peek=True) or EMPTY
             return StopOutcome(
                 run_dir,
                 [p.pid for p in processes],
                 True,
                 time.monotonic() - start,
-                state.get("status"),
+                state.status,
                 flagged,
                 flag_error,
             )
@@ -233,10 +234,8 @@ def _flag_stop(run_dir: Path, local: bool) -> tuple[bool, str | None]:
     if cfg is None or not workers.uses_shared_coordination(cfg):
         return False, None
     if not local:
-        state = rundir.read_json(run_dir / rundir.STATE_FILE) or {}
-        if state.get("status") not in (None, "starting", "running") or not storage_kind.is_shared_database(
-            cfg.storage_url
-        ):
+        state = read_run_state(run_dir) or EMPTY
+        if state.status not in (None, "starting", "running") or not storage_kind.is_shared_database(cfg.storage_url):
             return False, None  # paused or finished; or journal files, whose workers are all local
         if not any(info.get("alive") for info in workers.describe_workers(cfg, run_dir).values()):
             return False, None

@@ -32,10 +32,10 @@ from rich.table import Table
 from rich.text import Text
 
 from hyperopt_cli.cli.screen import Col, EscapingConsole, fit_path, fit_table, flow
-from hyperopt_cli.run import rundir
 from hyperopt_cli.run.estimate import MEASURED, describe_remaining, format_duration, trials
 from hyperopt_cli.run.events import plain_line, short_params
 from hyperopt_cli.run.rate import Rates, describe_rates, state_rates
+from hyperopt_cli.run.state_record import GroupState, Progress, RunState, read_run_state
 from hyperopt_cli.search.events import (
     EpochEnd,
     EstimateUpdate,
@@ -103,10 +103,10 @@ TABLE_COLUMNS = (
 )
 
 
-def other_workers(state: dict[str, Any], own_pid: Any) -> list[str]:
+def other_workers(state: RunState, own_pid: Any) -> list[str]:
     """One line per other live worker of the run (state.json's heartbeats): where it is now."""
     lines = []
-    for info in (state.get("workers") or {}).values():
+    for info in (state.workers or {}).values():
         if not isinstance(info, dict) or not info.get("alive") or info.get("pid") == own_pid:
             continue
         where = (
@@ -118,11 +118,11 @@ def other_workers(state: dict[str, Any], own_pid: Any) -> list[str]:
     return lines
 
 
-def finished_elsewhere(state: dict[str, Any], seen: set[tuple[str, int]]) -> list[tuple[str, int, float]]:
+def finished_elsewhere(state: RunState, seen: set[tuple[str, int]]) -> list[tuple[str, int, float]]:
     """Complete trials in state.json's groups (every worker's) not in `seen`; adds them to it."""
     new = []
-    for group, info in (state.get("groups") or {}).items():
-        for item in (info.get("history") or []) if isinstance(info, dict) else []:
+    for group, info in (state.groups or {}).items():
+        for item in (info.history or []) if isinstance(info, GroupState) else []:
             try:
                 number, value = int(item[0]), float(item[1])
             except (TypeError, ValueError, IndexError):
@@ -324,32 +324,32 @@ class LiveDisplay:
             return
         self._state_read = now
         run_dir = self._run.run_dir if self._run is not None else None
-        state = rundir.read_json(Path(run_dir) / rundir.STATE_FILE) if run_dir else None
-        if not state or not isinstance(state.get("groups"), dict):
+        state = read_run_state(Path(run_dir)) if run_dir else None
+        if state is None or not isinstance(state.groups, dict):
             return
         with self._lock:
-            for name, info in state["groups"].items():
-                if not isinstance(info, dict):
+            for name, info in state.groups.items():
+                if not isinstance(info, GroupState):
                     continue
                 row = self._row(name)
-                n = info.get("n_trials") or {}
+                n = info.n_trials or {}
                 if n:
                     row.done_before = 0
                     row.complete, row.pruned, row.failed = (
                         int(n.get(k) or 0) for k in ("complete", "pruned", "failed")
                     )
-                if info.get("best_value") is not None:
-                    row.best_value, row.best_params = info["best_value"], info.get("best_params")
-                    row.best_trial = info.get("best_trial")
-                row.wall_s = float(info.get("wall_s") or 0.0)
-                row.max_trials = info.get("max_trials") or row.max_trials
-                if info.get("status") == "completed" and row.status != "completed":
+                if info.best_value is not None:
+                    row.best_value, row.best_params = info.best_value, info.best_params
+                    row.best_trial = info.best_trial
+                row.wall_s = float(info.wall_s or 0.0)
+                row.max_trials = info.max_trials or row.max_trials
+                if info.status == "completed" and row.status != "completed":
                     row.status, row.ended = "completed", now
-            if isinstance(state.get("time_estimate"), dict):
-                self._set_estimate(state["time_estimate"])
+            if isinstance(state.time_estimate, dict):
+                self._set_estimate(state.time_estimate)
             self._others = other_workers(state, self._run.pid if self._run is not None else None)
-            self._rates = state_rates(state)
-            current = state["progress"].get("current_group") if isinstance(state.get("progress"), dict) else None
+            self._rates = state_rates(state.to_json())  # run/rate.py reads state.json's keys and run_status's alike
+            current = state.progress.current_group if isinstance(state.progress, Progress) else None
             self._rated_group = current if isinstance(current, str) else None
 
     def renderable(self) -> RenderableType:
@@ -527,8 +527,8 @@ class PlainLog:
         if self._state_read is not None and now - self._state_read < STATE_READ_S:
             return
         self._state_read = now
-        state = rundir.read_json(self._run_dir / rundir.STATE_FILE)
-        if not state:
+        state = read_run_state(self._run_dir)
+        if state is None or not state.keys():
             return
         first = self._seen is None
         self._seen = self._seen if self._seen is not None else set()

@@ -108,11 +108,12 @@ def _stop_display(display: Any) -> None:
 
 def _mark_forced(run_dir: Path) -> None:
     from hyperopt_cli.run import rundir
+    from hyperopt_cli.run.state_record import read_run_state
 
-    state = rundir.read_json(run_dir / rundir.STATE_FILE)
+    state = read_run_state(run_dir)
     if state is not None:
-        state.update(status="paused", message="forced stop (second Ctrl-C); resume continues from the last checkpoint")
-        rundir.write_json(run_dir / rundir.STATE_FILE, state)
+        forced = "forced stop (second Ctrl-C); resume continues from the last checkpoint"
+        rundir.write_json(run_dir / rundir.STATE_FILE, state.updated(status="paused", message=forced).to_json())
 
 
 JSON_RUN_HELP = "At the end print only JSON on stdout: run_dir, job_id, status, exit_code, best_params, verdict."
@@ -206,10 +207,10 @@ def _check_target(mode: str | None, target: str | None, overrides: list[str]) ->
 
 
 def _refuse_completed(cfg: Any, run_dir: Path, extending: bool) -> None:
-    from hyperopt_cli.run import rundir
     from hyperopt_cli.run.checks import completed_refusal
+    from hyperopt_cli.run.state_record import EMPTY, read_run_state
 
-    refusal = completed_refusal(cfg, run_dir, rundir.read_json(run_dir / rundir.STATE_FILE) or {}, extending)
+    refusal = completed_refusal(cfg, run_dir, read_run_state(run_dir) or EMPTY, extending)
     if refusal is not None:
         raise refusal
 

@@ -17,8 +17,9 @@ from hyperopt_cli.model.artifact import MANIFEST_FILE, MODEL_DIR
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import frozen_config
-from hyperopt_cli.run.shapes import check_state
+from hyperopt_cli.run.results import JsonObject
 from hyperopt_cli.run.state import rebuild_state
+from hyperopt_cli.run.state_record import EMPTY, GroupState, RunState, read_run_state
 from hyperopt_cli.search.events import RunWarning
 from hyperopt_cli.search.storage import CONTROL, RunStorage, drop_torn_tail
 from hyperopt_cli.search.study_records import extension_open
@@ -29,7 +30,7 @@ class RunDirCheck:
     """What `init_or_check_run_dir` found: how the session began and the state it continues."""
 
     action: str  # "started" or "resumed"
-    state: dict[str, Any]  # state.json's content to continue from
+    state: RunState  # state.json's content to continue from
     frozen_hash: str  # hash of config.yaml as written at the run's start
 
 
@@ -79,7 +80,7 @@ def init_or_check_run_dir(
     if not config_file.exists():
         check_storage_is_fresh(cfg, run_dir)
         atomic_write_text(config_file, dump_config(cfg))
-        started = {"created_at": rundir.now_iso(), "sessions": 1, "elapsed_s": 0.0}
+        started = EMPTY.updated(created_at=rundir.now_iso(), sessions=1, elapsed_s=0.0)
         return RunDirCheck("started", started, mapping_hash(read_yaml(config_file)))
     # The hash is of config.yaml as written at start, so a newer version that adds
     # config keys (with defaults) still resumes runs started by an older one.
@@ -87,18 +88,16 @@ def init_or_check_run_dir(
     frozen = mapping_hash(on_disk)
     if config_hash(frozen_config(on_disk)) != config_hash(cfg):
         raise RunStateError(f"{config_file} differs from the config this optimizer was given")
-    state = rundir.read_json(run_dir / rundir.STATE_FILE)
-    if state is not None:
-        check_state(state, run_dir / rundir.STATE_FILE)
+    state = read_run_state(run_dir, check=True)
     repair_torn_journals(cfg, run_dir, events)
     check_studies_intact(cfg, run_dir, state)
     remove_stale_temps(run_dir)
-    if state is None or "config_hash" not in state:
+    if state is None or not state.has("config_hash"):
         events.emit(RunWarning(message="state.json was missing or corrupt; rebuilt from config.yaml and the studies"))
         state = rebuild_state(run_dir, cfg)
-    elif state["config_hash"] != frozen:
+    elif state.config_hash != frozen:
         shown = {**on_disk, "storage_url": mask_url(on_disk.get("storage_url"))}
-        changes = config_changes(state.get("config", {}), shown)
+        changes = config_changes(state.config or {}, shown)  # check_state: an object where present
         raise RunStateError(
             f"{config_file} was edited since the run started ({'; '.join(changes) or 'hash differs'}); "
             "restore it or start a new run"
@@ -106,19 +105,17 @@ def init_or_check_run_dir(
     refusal = completed_refusal(cfg, run_dir, state, extending)
     if refusal is not None:
         raise refusal
-    state["sessions"] = int(state.get("sessions", 0)) + 1
+    state = state.updated(sessions=(state.sessions or 0) + 1)  # check_state: a number where present
     return RunDirCheck("resumed", state, frozen)
 
 
-def completed_refusal(
-    cfg: OptimizationConfig, run_dir: Path, state: dict[str, Any], extending: bool
-) -> RunStateError | None:
+def completed_refusal(cfg: OptimizationConfig, run_dir: Path, state: RunState, extending: bool) -> RunStateError | None:
     """Why a plain resume of this run is refused (it is completed, its model saved), or None.
 
     `resume` asks before it says `Resuming:`, so a refused resume prints only its error.
     """
     if (
-        state.get("status") == "completed"
+        state.status == "completed"
         and (run_dir / MODEL_DIR / MANIFEST_FILE).is_file()
         and not extending
         and not last_group_reopened(cfg, run_dir)
@@ -168,15 +165,15 @@ def remove_stale_temps(run_dir: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
-def _recorded_finished(state: dict[str, Any] | None, group: str) -> int:
+def _recorded_finished(state: RunState | None, group: str) -> int:
     """The finished trials state.json recorded for `group` (0 when it recorded none or is unreadable)."""
-    row = ((state or {}).get("groups") or {}).get(group)
-    counts = row.get("n_trials") if isinstance(row, dict) else None
+    row = ((state.groups if state is not None else None) or {}).get(group)
+    counts = row.n_trials if isinstance(row, GroupState) else None
     value = counts.get("finished") if isinstance(counts, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def check_studies_intact(cfg: OptimizationConfig, run_dir: Path, state: dict[str, Any] | None) -> None:
+def check_studies_intact(cfg: OptimizationConfig, run_dir: Path, state: RunState | None) -> None:
     """Refuse a run whose study file of a begun group is missing, emptied or holds fewer trials than recorded.
 
     Without this a deleted or emptied study file silently restarts its group: every finished
@@ -267,17 +264,17 @@ def _changed_file(known: dict[str, Any], fingerprint: dict[str, Any]) -> str:
     return ", ".join(fingerprint["path"]) if isinstance(fingerprint["path"], list) else str(fingerprint["path"])
 
 
-def check_data(cfg: OptimizationConfig, state: dict[str, Any], n_bars: int) -> None:
-    """Refuse data that changed since the run started; record its fingerprint in `state`.
+def check_data(cfg: OptimizationConfig, known: JsonObject | None, n_bars: int) -> JsonObject:
+    """The data's fingerprint for state.json's `data`; RunStateError if it changed since `known` was recorded.
 
-    `n_bars` is the bars of all symbols together when `data.path` is a list.
+    `known`: state.json's `data` (None for a new run). `n_bars` is the bars of all symbols
+    together when `data.path` is a list.
     """
     fingerprint = data_fingerprint(cfg.data.path, n_bars)
-    known = state.get("data")
     if known and known.get("sha256") and known != fingerprint:
         raise RunStateError(
             f"data file {_changed_file(known, fingerprint)} changed since the run started (sha256 "
             f"{known['sha256'][:12]} -> {str(fingerprint['sha256'])[:12]}, bars {known.get('bars')} -> "
             f"{fingerprint['bars']}); restore it or start a new run"
         )
-    state["data"] = fingerprint
+    return fingerprint

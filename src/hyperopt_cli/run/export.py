@@ -39,6 +39,7 @@ from hyperopt_cli.model.artifact import REFIT_DIR, model_dir_of, read_manifest
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.records import load_run_config
 from hyperopt_cli.run.results import RunResults
+from hyperopt_cli.run.state_record import read_run_state
 
 # Settings that belong to the machine (or the run's own files), not to the configuration found:
 # the export leaves them to their defaults, so the target machine picks its own (auto/0/null).
@@ -158,8 +159,9 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
     model_cfg, window = model_for(cfg, fixed)
     preparer = DataPreparer.for_run(load_data(cfg), cfg)
     data = preparer.prepare(labels_cfg, families_for(cfg, fixed), window)
-    state = dict(rundir.read_json(run_dir / rundir.STATE_FILE) or {})
-    check_data(cfg, state, int(data.info.get("bars", 0)))  # the bars the run was tuned on, unchanged
+    state = read_run_state(run_dir)
+    known = state.data if state is not None else None
+    fingerprint = check_data(cfg, known, int(data.info.get("bars", 0)))  # the bars the run was tuned on, unchanged
     source = WalkForwardSource.from_prepared(preparer, data)
     features = source.scaled_until(source.timestamps[-1])
     every = source.segment("train", np.arange(len(source.end_rows)), features)
@@ -181,7 +183,7 @@ def refit(run_dir: Path, out_dir: Path | None = None) -> Path:
             )
         )
     evaluation = _evaluated_scores(run_dir)
-    manifest = build_manifest(cfg, fixed, preparer, every, "refit_all_bars", evaluation, state.get("data"))
+    manifest = build_manifest(cfg, fixed, preparer, every, "refit_all_bars", evaluation, fingerprint)
     manifest["training"]["epochs"] = epochs  # what the refit trained for: the final configuration's
     manifest["decision"] = _refit_rule(cfg.decision_rule, members, fold.val.labels).as_dict()
     save_model(out_dir, [m.model.state_dict() for m in members], manifest)

@@ -17,6 +17,7 @@ from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.events import EventSink
 from hyperopt_cli.run.records import group_objective
+from hyperopt_cli.run.state_record import RunState
 from hyperopt_cli.search.events import Note
 from hyperopt_cli.search.group import TimeBudget, open_study
 from hyperopt_cli.search.study_records import (
@@ -29,11 +30,11 @@ from hyperopt_cli.search.study_records import (
 from hyperopt_cli.search.summary import summarize
 
 
-def check_extension(cfg: OptimizationConfig, run_dir: Path, state: dict[str, Any], more_trials: int) -> None:
+def check_extension(cfg: OptimizationConfig, run_dir: Path, state: RunState, more_trials: int) -> None:
     """Refuse an extension that could not run a trial: the run's time budget is used up."""
     if not 1 <= more_trials <= MAX_MORE_TRIALS:
         raise ValueError(f"more_trials must be in [1, {MAX_MORE_TRIALS:,}], got {more_trials}")
-    if TimeBudget(cfg.max_total_time_hours, float(state.get("elapsed_s", 0.0))).exhausted():
+    if TimeBudget(cfg.max_total_time_hours, float(state.elapsed_s or 0.0)).exhausted():
         raise RunStateError(
             f"{run_dir} has used up its time budget (max_total_time_hours {cfg.max_total_time_hours:g}); "
             "no more trials can run in it: start a new run (hyperopt export --config writes its best values)"

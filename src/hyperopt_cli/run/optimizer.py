@@ -38,6 +38,7 @@ from hyperopt_cli.run.records import annotated_verdict, build_results, group_obj
 from hyperopt_cli.run.results import FinalResult
 from hyperopt_cli.run.run_check import FinalChoice, choose_final
 from hyperopt_cli.run.state import GroupsProgress, StateWriter, load_finished_groups, rebuild_state
+from hyperopt_cli.run.state_record import EMPTY, read_run_state
 from hyperopt_cli.run.symbols import data_label
 from hyperopt_cli.search import workers
 from hyperopt_cli.search.events import EstimateUpdate, Note, RunEnd, RunStart
@@ -117,13 +118,13 @@ class HyperparameterOptimizer:
             check_extension(cfg, self.run_dir, writer.state, more_trials)  # before state.json can be written
         preparer = self._preparer or DataPreparer.for_run(load_data(cfg), cfg)
         base = preparer.prepare(cfg.labels, families_for(cfg, {}))  # refuses families with no varying column now
-        check_data(cfg, writer.state, int(base.info.get("bars", 0)))
+        writer.state = writer.state.updated(data=check_data(cfg, writer.state.data, int(base.info.get("bars", 0))))
         check_blocks(len(base.test), cfg.walk_forward_blocks)  # refuse now, not after hours of trials
         writer.frozen_hash = check.frozen_hash  # state.json is written only from here on
         writer.epoch_guess = seconds_per_epoch(cfg, base)
-        budget = writer.budget = TimeBudget(cfg.max_total_time_hours, float(writer.state.get("elapsed_s", 0.0)))
+        budget = writer.budget = TimeBudget(cfg.max_total_time_hours, float(writer.state.elapsed_s or 0.0))
         groups = cfg.groups_to_run()
-        writer.state["started_at"] = rundir.now_iso()
+        writer.state = writer.state.updated(started_at=rundir.now_iso())
         if more_trials:
             extend_last_group(cfg, self.run_dir, more_trials, self.events)
         load_finished_groups(cfg, self.run_dir, self._progress)
@@ -134,7 +135,7 @@ class HyperparameterOptimizer:
                 run_dir=str(self.run_dir),
                 mode=cfg.mode,
                 groups=tuple(groups),
-                time_estimate=writer.state["time_estimate"],
+                time_estimate=writer.state.time_estimate or {},  # just written
                 action=check.action,
                 pid=os.getpid(),
                 max_trials=cfg.max_trials_per_group,
@@ -165,7 +166,7 @@ class HyperparameterOptimizer:
             rundir.checkpoints_of(self.run_dir, cfg.checkpoint_dir) / "final.pt",
             self.events,
             model_dir=self.run_dir / MODEL_DIR,
-            data_fingerprint=writer.state.get("data"),
+            data_fingerprint=writer.state.data,
             epochs=choice.epochs,
             annotate=functools.partial(annotated_verdict, cfg, self._progress.summaries, fixed),
         )
@@ -193,11 +194,11 @@ class HyperparameterOptimizer:
             raise RunStateError(f"{self.run_dir} logs to MLflow, which takes one process per run; no worker can join")
         self._state.owner = False
         with attached_log(self.run_dir), workers.WorkerRegistration(self.run_dir):
-            state = rundir.read_json(self.run_dir / rundir.STATE_FILE) or {}
-            self._state.state = {"data": state.get("data")}
+            state = read_run_state(self.run_dir) or EMPTY
             preparer = DataPreparer.for_run(load_data(cfg), cfg)
-            check_data(cfg, self._state.state, int(preparer.prepare(cfg.labels).info.get("bars", 0)))
-            budget = TimeBudget(cfg.max_total_time_hours, float(state.get("elapsed_s", 0.0)))
+            bars = int(preparer.prepare(cfg.labels).info.get("bars", 0))
+            self._state.state = EMPTY.updated(data=check_data(cfg, state.data, bars))
+            budget = TimeBudget(cfg.max_total_time_hours, float(state.elapsed_s or 0.0))
             load_finished_groups(cfg, self.run_dir, self._progress)
             self.events.emit(Note(message=f"worker pid {os.getpid()} joined {self.run_dir}"))
             with self._coordination(stop_event, role="worker"):
@@ -222,7 +223,7 @@ class HyperparameterOptimizer:
 
     def _on_progress(self) -> None:
         if self._state.owner and self._state.write_progress("running"):
-            self.events.emit(EstimateUpdate(time_estimate=self._state.state.get("time_estimate")))
+            self.events.emit(EstimateUpdate(time_estimate=self._state.state.time_estimate))
 
     def _results(self, final: dict[str, Any] | None, choice: FinalChoice) -> dict[str, Any]:
         results = build_results(

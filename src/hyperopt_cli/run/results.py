@@ -18,32 +18,42 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 __all__ = ["FinalResult", "GroupResult", "RunResults", "panel_of"]
 
 JsonObject = dict[str, Any]  # a JSON object as read or written: the nested parts these records do not type
-_R = TypeVar("_R", "GroupResult", "RunResults", "FinalResult")
+_R = TypeVar("_R", bound="JsonRecord")
 _BOOKKEEPING = ("extra", "layout")  # fields of every record that are no JSON keys
 
 
-def _keys(cls: type) -> tuple[str, ...]:
+class JsonRecord(Protocol):
+    """What `read_record` and `write_record` need of a record: its unknown keys and its layout."""
+
+    @property
+    def extra(self) -> JsonObject: ...
+
+    @property
+    def layout(self) -> tuple[str, ...] | None: ...
+
+
+def record_keys(cls: type) -> tuple[str, ...]:
     """A record's JSON keys: its fields in declaration order, less the bookkeeping ones."""
     return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _BOOKKEEPING)
 
 
-def _read(cls: type[_R], raw: Mapping[str, Any], **converted: Any) -> _R:
+def read_record(cls: type[_R], raw: Mapping[str, Any], **converted: Any) -> _R:
     """`cls` from a JSON object: known keys as fields (`converted` overriding), the rest in `extra`."""
-    known = _keys(cls)
+    known = record_keys(cls)
     values = {key: raw[key] for key in known if key in raw}
     values.update({key: value for key, value in converted.items() if key in raw})
     extra = {key: value for key, value in raw.items() if key not in known}
-    return cls(**values, extra=extra, layout=tuple(raw))
+    return cls(**values, extra=extra, layout=tuple(raw))  # type: ignore[call-arg]
 
 
-def _write(record: GroupResult | RunResults | FinalResult, converted: Mapping[str, Any] | None = None) -> JsonObject:
+def write_record(record: JsonRecord, converted: Mapping[str, Any] | None = None) -> JsonObject:
     """The JSON object of `record`: its layout's keys in order (all fields, then `extra`, if it has none)."""
-    layout = record.layout if record.layout is not None else (*_keys(type(record)), *record.extra)
+    layout = record.layout if record.layout is not None else (*record_keys(type(record)), *record.extra)
     converted = converted or {}
     out: JsonObject = {}
     for key in layout:
@@ -96,10 +106,10 @@ class GroupResult:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> GroupResult:
-        return _read(cls, raw)
+        return read_record(cls, raw)
 
     def to_json(self) -> JsonObject:
-        return _write(self)
+        return write_record(self)
 
 
 @dataclass(frozen=True)
@@ -125,10 +135,10 @@ class FinalResult:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> FinalResult:
-        return _read(cls, raw)
+        return read_record(cls, raw)
 
     def to_json(self) -> JsonObject:
-        return _write(self)
+        return write_record(self)
 
 
 PANEL_KEYS = ("symbols", "scaling")  # results.json holds them only for a run on several symbols
@@ -169,10 +179,10 @@ class RunResults:
     def from_json(cls, raw: Mapping[str, Any]) -> RunResults:
         rows = raw.get("group_results")
         groups = {name: GroupResult.from_json(row) for name, row in rows.items()} if isinstance(rows, Mapping) else rows
-        return _read(cls, raw, group_results=groups)
+        return read_record(cls, raw, group_results=groups)
 
     def to_json(self) -> JsonObject:
-        return _write(self, {"group_results": {name: row.to_json() for name, row in self.group_results.items()}})
+        return write_record(self, {"group_results": {name: row.to_json() for name, row in self.group_results.items()}})
 
     @property
     def has_panel(self) -> bool:
@@ -182,7 +192,7 @@ class RunResults:
 
 def results_layout(panel: bool) -> tuple[str, ...]:
     """results.json's keys as the run writes them: `symbols` and `scaling` only for several symbols."""
-    keys = _keys(RunResults)
+    keys = record_keys(RunResults)
     return keys if panel else tuple(k for k in keys if k not in PANEL_KEYS)
 
 

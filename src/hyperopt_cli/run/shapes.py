@@ -122,7 +122,7 @@ def read_results(run_dir: Path, status: dict[str, Any]) -> RunResults | None:
         return None
     from hyperopt_cli.run.state import rebuild_state  # optuna: only for this repair
 
-    rebuilt = rebuild_state(run_dir).get("results")
+    rebuilt = rebuild_state(run_dir).results
     if rebuilt is None:
         raise RunStateError(f"{path} is missing or damaged and the studies hold no final evaluation to rebuild it from")
     return RunResults.from_json(

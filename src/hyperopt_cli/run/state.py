@@ -1,8 +1,9 @@
 """state.json: what the run's groups have done, where it stands and how long it has left.
 
 `StateWriter` writes it from the live run (only the owner writes); `rebuild_state`
-derives the same shape from config.yaml and the studies alone. Torch-free: status
-rebuilds a lost state.json without importing the training stack.
+derives the same shape from config.yaml and the studies alone. Both build a `RunState`
+(run/state_record.py), the one shape the file has. Torch-free: status rebuilds a lost
+state.json without importing the training stack.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from hyperopt_cli.run.records import (
     masked_config,
     progress_row,
 )
-from hyperopt_cli.run.results import FinalResult
+from hyperopt_cli.run.results import FinalResult, JsonObject
+from hyperopt_cli.run.state_record import EMPTY, RunState
 from hyperopt_cli.search import workers
 from hyperopt_cli.search.storage import RunStorage
 from hyperopt_cli.search.study_records import group_done_of, trial_limits
@@ -132,7 +134,7 @@ class StateWriter:
         self.cfg = cfg
         self.run_dir = run_dir
         self.progress = progress
-        self.state: dict[str, Any] = {}
+        self.state: RunState = EMPTY  # what this session continues from, then what it last wrote
         self.frozen_hash = ""  # hash of config.yaml as written at the run's start; set once the run dir checks out
         self.owner = True
         self.budget: TimeBudget | None = None
@@ -165,10 +167,10 @@ class StateWriter:
         """
         if not self.owner or not self.frozen_hash:
             return
-        cfg, progress, state = self.cfg, self.progress, self.state
+        cfg, progress = self.cfg, self.progress
         if progress.current is not None and self._storage_may_have_changed():
             progress.summaries[progress.current.group] = progress.current.summary()
-        state.update(
+        state = self.state.updated(
             status=status,
             job_id=self.run_dir.name,
             mode=cfg.mode,
@@ -180,31 +182,33 @@ class StateWriter:
         )
         if workers.uses_shared_coordination(cfg):
             try:
-                state["workers"] = workers.describe_workers(cfg, self.run_dir)
+                state = state.updated(workers=workers.describe_workers(cfg, self.run_dir))
             except Exception as exc:  # status is a summary; a storage hiccup must not stop the run
                 log.warning("could not read worker heartbeats: %s", exc)
         if self.budget is not None:
-            state["elapsed_s"] = round(self.budget.elapsed(), 3)
+            elapsed = round(self.budget.elapsed(), 3)
             current = progress.current.group if progress.current is not None else None
-            state["group_spans"] = mark_spans(state.get("group_spans"), current, state["elapsed_s"])  # run/rate.py
+            state = state.updated(elapsed_s=elapsed, group_spans=mark_spans(state.group_spans, current, elapsed))
         if message is not None:
-            state["message"] = message
+            state = state.updated(message=message)
         if status in ("completed", "failed"):
-            state["finished_at"] = rundir.now_iso()
+            state = state.updated(finished_at=rundir.now_iso())
         groups = cfg.groups_to_run()
-        state["progress"] = progress_row(cfg, progress.where(), progress.done)
-        state["groups"] = {
-            g: group_row(
-                cfg,
-                progress.status_of(g, status),
-                progress.done.get(g),
-                progress.summaries.get(g),
-                progress.limits.get(g),
-            )
-            for g in groups
-        }
-        state["time_estimate"] = self.time_estimate()
-        rundir.write_json(self.run_dir / rundir.STATE_FILE, state)
+        self.state = state.updated(
+            progress=progress_row(cfg, progress.where(), progress.done),
+            groups={
+                g: group_row(
+                    cfg,
+                    progress.status_of(g, status),
+                    progress.done.get(g),
+                    progress.summaries.get(g),
+                    progress.limits.get(g),
+                )
+                for g in groups
+            },
+        )
+        self.state = self.state.updated(time_estimate=self.time_estimate())  # it reads the state just set
+        rundir.write_json(self.run_dir / rundir.STATE_FILE, self.state.to_json())
         self._last_write = (self.clock(), self._moment())
 
     def _storage_may_have_changed(self) -> bool:
@@ -215,7 +219,7 @@ class StateWriter:
         group, trial, _ = self.progress.where()
         return last[1][:2] != (group, trial) or trial is None or self.clock() - last[0] >= STATE_INTERVAL_S
 
-    def time_estimate(self) -> dict[str, Any]:
+    def time_estimate(self) -> JsonObject:
         cfg, progress = self.cfg, self.progress
         groups = cfg.groups_to_run()
         limit = {g: progress.limits.get(g, cfg.max_trials_per_group) for g in groups}
@@ -237,7 +241,7 @@ class StateWriter:
         )
         eta = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)
         return {
-            "estimated_hours": round(hours + float(self.state.get("elapsed_s", 0.0)) / 3600.0, 4),
+            "estimated_hours": round(hours + float(self.state.elapsed_s or 0.0) / 3600.0, 4),
             "remaining_hours": round(hours, 4),
             "total_trials": total,
             "remaining_trials": remaining,
@@ -248,11 +252,11 @@ class StateWriter:
 
     def parallel_workers(self) -> int:
         """Processes taking trials at once: the live worker rows, at least the configured count."""
-        alive = sum(1 for row in (self.state.get("workers") or {}).values() if row.get("alive"))
+        alive = sum(1 for row in (self.state.workers or {}).values() if row.get("alive"))
         return max(1, self.cfg.workers, alive)
 
 
-def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[str, Any]:
+def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> RunState:
     """state.json's content rebuilt from config.yaml and the studies (status: paused or completed).
 
     Elapsed time is approximated by the summed training time of the finished trials. The
@@ -271,18 +275,18 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
     completed = final is not None and groups[-1] in progress.done  # not while an extension reopened it
     done, summaries = progress.done, progress.summaries
     current = next((g for g in groups if g not in done), None)
-    return {
-        "status": "completed" if completed else "paused",
-        "job_id": run_dir.name,
-        "mode": cfg.mode,
-        "pid": None,
-        "config_hash": mapping_hash(read_yaml(run_dir / rundir.CONFIG_FILE)),
-        "config": masked_config(cfg),
-        "rebuilt_at": rundir.now_iso(),
-        "elapsed_s": sum(s.duration_s for s in summaries.values()),
-        "sessions": 0,
-        "progress": progress_row(cfg, (None if completed else current, None, None), done),
-        "groups": {
+    return EMPTY.updated(
+        status="completed" if completed else "paused",
+        job_id=run_dir.name,
+        mode=cfg.mode,
+        pid=None,
+        config_hash=mapping_hash(read_yaml(run_dir / rundir.CONFIG_FILE)),
+        config=masked_config(cfg),
+        rebuilt_at=rundir.now_iso(),
+        elapsed_s=sum(s.duration_s for s in summaries.values()),
+        sessions=0,
+        progress=progress_row(cfg, (None if completed else current, None, None), done),
+        groups={
             g: group_row(
                 cfg,
                 "completed" if g in done else ("paused" if g in summaries else "pending"),
@@ -292,7 +296,5 @@ def rebuild_state(run_dir: Path, cfg: OptimizationConfig | None = None) -> dict[
             )
             for g in groups
         },
-        "results": build_results(cfg, summaries, done, fixed, final, job_id=run_dir.name).to_json()
-        if completed
-        else None,
-    }
+        results=build_results(cfg, summaries, done, fixed, final, job_id=run_dir.name).to_json() if completed else None,
+    )

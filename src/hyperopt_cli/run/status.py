@@ -14,7 +14,8 @@ from hyperopt_cli.core.errors import RunStateError
 from hyperopt_cli.run import rundir
 from hyperopt_cli.run.rate import state_rates
 from hyperopt_cli.run.records import fixed_params
-from hyperopt_cli.run.shapes import check_state, read_results
+from hyperopt_cli.run.shapes import read_results
+from hyperopt_cli.run.state_record import EMPTY, read_run_state
 
 
 def run_status(run_dir: Path) -> dict[str, Any]:
@@ -29,34 +30,32 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     if not rundir.is_run_dir(run_dir):
         raise RunStateError(f"{run_dir} is not a run directory: {rundir.CONFIG_FILE} not found")
     owner = rundir.live_owner(run_dir)
-    state = rundir.read_json(run_dir / rundir.STATE_FILE)
-    if state is not None:
-        check_state(state, run_dir / rundir.STATE_FILE)
+    state = read_run_state(run_dir, check=True)
     if state is None:
         if owner is None:
             from hyperopt_cli.run.state import rebuild_state
 
-            state = rebuild_state(run_dir)
-            state["note"] = "state.json missing or corrupt: rebuilt from config.yaml and the studies (not saved)"
+            note = "state.json missing or corrupt: rebuilt from config.yaml and the studies (not saved)"
+            state = rebuild_state(run_dir).updated(note=note)
         else:
-            state = {"status": "starting", "job_id": run_dir.name}
-    state = dict(state)
-    state["run_dir"] = str(run_dir)
-    state["owner_alive"] = owner is not None
-    state["owner_pid"] = owner.pid if owner is not None else None
-    if state.get("workers"):
+            state = EMPTY.updated(status="starting", job_id=run_dir.name)
+    answer = state.to_json()
+    answer["run_dir"] = str(run_dir)
+    answer["owner_alive"] = owner is not None
+    answer["owner_pid"] = owner.pid if owner is not None else None
+    if state.workers:
         from hyperopt_cli.search.liveness import ALIVE, HEARTBEAT_PREFIX, latest_session, worker_state
 
-        timeout = float((state.get("config") or {}).get("worker_timeout_s", 60.0))
-        for key, info in state["workers"].items():
+        timeout = float((state.config or {}).get("worker_timeout_s", 60.0))
+        for key, info in state.workers.items():
             info["state"] = worker_state(key, info, {HEARTBEAT_PREFIX + key: info}, timeout)
             info["alive"] = info["state"] == ALIVE
             info["heartbeat_age_s"] = round(time.time() - float(info.get("heartbeat", 0.0)), 1)
-        state["workers"] = latest_session(state["workers"])
-    state.pop("config", None)
-    if state.get("status") in ("running", "starting") and owner is None:
-        state["status"] = "interrupted"
-    return with_rates(settle(state))  # no ETA for a run that is not running, no group `running` in a dead run
+        answer["workers"] = latest_session(state.workers)
+    answer.pop("config", None)
+    if state.status in ("running", "starting") and owner is None:
+        answer["status"] = "interrupted"
+    return with_rates(settle(answer))  # no ETA for a run that is not running, no group `running` in a dead run
 
 
 def with_rates(state: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from hyperopt_cli.core.errors import (
 from hyperopt_cli.core.quote import clipped
 from hyperopt_cli.core.storage_kind import mask_url
 from hyperopt_cli.run import rundir
+from hyperopt_cli.run.state_record import EMPTY, RunState, read_run_state
 from hyperopt_cli.server.configs import ConfigShelf
 from hyperopt_cli.server.models import StartRequest
 from hyperopt_cli.server.paths import resolves_inside
@@ -299,15 +300,18 @@ class Runs:
             for text in overrides:
                 args += ["--set", text]
             child = self._spawn(job_id, args)
-            state_path = run_dir / rundir.STATE_FILE
-            self._wait(child.proc, lambda: "time_estimate" in (rundir.peek_json(state_path) or {}), self.start_wait_s)
+            self._wait(
+                child.proc,
+                lambda: (read_run_state(run_dir, peek=True) or EMPTY).has("time_estimate"),
+                self.start_wait_s,
+            )
             try:
                 self._raise_if_failed(child, "config")
             except (FieldError, ApiError):
                 _rmdir_if_empty(run_dir)
                 raise
-        state = rundir.peek_json(state_path) or {}
-        estimate = state.get("time_estimate") or {
+        state = read_run_state(run_dir, peek=True) or EMPTY
+        estimate = state.time_estimate or {
             "estimated_hours": None,
             "total_trials": cfg.max_trials_per_group * len(cfg.groups_to_run()),
             "based_on": "config (the run has not measured its speed yet)",
@@ -315,7 +319,7 @@ class Runs:
         return {
             "success": True,
             "job_id": job_id,
-            "status": state.get("status", "starting"),
+            "status": state.status if state.has("status") else "starting",
             "time_estimate": estimate,
             "run_dir": str(run_dir),
         }
@@ -375,9 +379,10 @@ class Runs:
             if state.get("status") == "completed":
                 raise ApiError(409, f"run {run_dir.name} is already completed; see GET {API}/results", run_dir.name)
             child = self._spawn(run_dir.name, ["resume", str(run_dir)])
-            state_path = run_dir / rundir.STATE_FILE
             # "running" written by this child (its pid), not the one an interrupted session left behind
-            self._wait(child.proc, lambda: _running_as(rundir.peek_json(state_path), child.proc.pid), self.start_wait_s)
+            self._wait(
+                child.proc, lambda: _running_as(read_run_state(run_dir, peek=True), child.proc.pid), self.start_wait_s
+            )
             self._raise_if_failed(child, None)
         progress = state.get("progress") or {}
         return {
@@ -430,8 +435,8 @@ def _refuse_escaping_summaries(run_dir: Path) -> None:
             raise RunStateError(f"{path} points outside the run directory; the server does not follow it")
 
 
-def _running_as(state: dict[str, Any] | None, pid: int) -> bool:
-    return bool(state) and state.get("status") == "running" and state.get("pid") == pid  # type: ignore[union-attr]
+def _running_as(state: RunState | None, pid: int) -> bool:
+    return state is not None and state.status == "running" and state.pid == pid
 
 
 def _field_of(message: str, from_request_config: bool) -> str | None:
