@@ -103,6 +103,7 @@ def laddered_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "run"
 
 
+@pytest.mark.slow  # laddered_run: a whole `hyperopt start` with the ladder (~14 s); the rung rule's unit tests stay fast
 def test_only_promoted_trials_train_the_top_rung_and_only_they_complete(laddered_run: Path) -> None:
     trials = _trials(laddered_run)
     incumbent = trials[0]
@@ -134,6 +135,7 @@ def test_only_promoted_trials_train_the_top_rung_and_only_they_complete(laddered
         assert mine is not None and sum(v <= mine for v in earlier if v is not None) + 1 <= -(-(len(earlier) + 1) // 3)
 
 
+@pytest.mark.slow  # laddered_run: a whole `hyperopt start` with the ladder (~14 s); the rung rule's unit tests stay fast
 def test_trials_and_show_say_the_rung_a_trial_stopped_at(laddered_run: Path) -> None:
     rows = json.loads(hyperopt("trials", laddered_run, "--json", cwd=laddered_run.parent).stdout)
     stopped = {t.number for t in _trials(laddered_run) if t.user_attrs.get("pruned_by") == "rung"}

@@ -198,6 +198,7 @@ def test_one_file_keeps_todays_output_without_a_symbol_column(panel_run: PanelRu
     assert "symbols" not in parsed and set(parsed["rows"][0]) == set(COLUMNS)
 
 
+@pytest.mark.slow  # a full run on two symbols (~21 s); test_panel_evaluation keeps a panel run in the fast suite
 def test_a_pooled_model_scales_every_symbol_with_the_pooled_statistics_without_a_warning(
     panel_run: PanelRun, tmp_path: Path
 ) -> None:

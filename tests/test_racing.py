@@ -113,6 +113,7 @@ def raced_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "run"
 
 
+@pytest.mark.slow  # raced_run: a whole `hyperopt start` (~9 s); the race rule's unit tests stay fast
 def test_a_raced_out_trial_stops_after_the_fold_that_decided_it(raced_run: Path) -> None:
     trials = _trials(raced_run)
     incumbent = trials[0]
@@ -136,6 +137,7 @@ def test_a_raced_out_trial_stops_after_the_fold_that_decided_it(raced_run: Path)
             assert not go_on and (rank, among, keep) == (record["rank"], record["among"], record["keep"])
 
 
+@pytest.mark.slow  # raced_run: a whole `hyperopt start` (~9 s); the race rule's unit tests stay fast
 def test_trials_and_show_say_which_trials_racing_stopped(raced_run: Path) -> None:
     listed = hyperopt("trials", raced_run, "--json", cwd=raced_run.parent)
     rows = json.loads(listed.stdout)
@@ -148,7 +150,7 @@ def test_trials_and_show_say_which_trials_racing_stopped(raced_run: Path) -> Non
     assert "raced, fold" in table
 
 
-@pytest.mark.slow  # a whole `hyperopt start` run (~9 s); raced_run keeps racing's real process in the fast suite
+@pytest.mark.slow  # a whole `hyperopt start` run (~9 s)
 def test_without_racing_every_trial_trains_every_fold(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, **{**SETUP, "max_trials_per_group": 3}, race_margin_se=None, race_eta=None)
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", tmp_path / "run", cwd=tmp_path)
@@ -158,7 +160,7 @@ def test_without_racing_every_trial_trains_every_fold(tmp_path: Path) -> None:
     assert all(len(t.intermediate_values) == 3 * 2 for t in trials)
 
 
-@pytest.mark.slow  # a whole `hyperopt start` run (~9 s); raced_run keeps racing's real process in the fast suite
+@pytest.mark.slow  # a whole `hyperopt start` run (~9 s)
 def test_ranking_alone_races_when_the_incumbent_bar_is_off(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, **SETUP, race_margin_se=None, race_eta=2)
     done = hyperopt("start", "--config", cfg, "--mode", "quick", "--run-dir", tmp_path / "run", cwd=tmp_path)

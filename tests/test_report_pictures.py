@@ -32,6 +32,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.mark.slow  # a whole quick search (~5 s); the pictures' unit tests stay fast
 def test_the_verdict_is_stated_in_words_above_everything_else(quick_run: Path) -> None:
     report = write_report(quick_run)
     page = report.html.read_text(encoding="utf-8")
@@ -45,6 +46,7 @@ def test_the_verdict_is_stated_in_words_above_everything_else(quick_run: Path) -
     assert said_worse == verdict["worse_than_best_baseline"]
 
 
+@pytest.mark.slow  # a whole quick search (~5 s); the pictures' unit tests stay fast
 def test_every_new_picture_renders_from_a_small_real_run(quick_run: Path) -> None:
     report = write_report(quick_run)
     names = {p.name for p in report.figures}
@@ -57,6 +59,7 @@ def test_every_new_picture_renders_from_a_small_real_run(quick_run: Path) -> Non
     assert "block 1" in predictions and "walk-forward pooled" in predictions
 
 
+@pytest.mark.slow  # a whole quick search (~5 s); the pictures' unit tests stay fast
 def test_blocks_keep_what_the_pictures_need_and_older_blocks_still_load(quick_run: Path) -> None:
     walk = json.loads((quick_run / "results.json").read_text())["walk_forward"]
     for raw in walk["blocks"]:

@@ -136,10 +136,8 @@ def test_the_panel_is_where_the_symbols_are() -> None:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from model_helpers import finished_run
-
-    return finished_run(tmp_path_factory.mktemp("records"))[0]
+def finished(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> Path:
+    return quick_csv_run[0]  # shared: this module only reads the run
 
 
 SAID_BY_THE_RECORD = "said by the record, not by the file"

@@ -56,10 +56,8 @@ REBUILT_KEYS = [
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from model_helpers import finished_run
-
-    return finished_run(tmp_path_factory.mktemp("state"))[0]
+def finished(quick_csv_run: tuple[Path, Path, dict[str, Any]]) -> Path:
+    return quick_csv_run[0]  # shared: this module only reads the run (a test that changes it takes `copied`)
 
 
 @pytest.fixture

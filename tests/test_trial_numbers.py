@@ -27,6 +27,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str,
     )
 
 
+@pytest.mark.slow  # a whole search on 3 folds (~6 s)
 def test_show_names_fold_and_epoch_and_keeps_metrics_beside_their_own_value(run: Any) -> None:
     run_dir, _, _ = run
     shown = runner.invoke(app, ["show", str(run_dir), "learning_rate", "0", "--json"])
@@ -46,12 +47,14 @@ def test_show_names_fold_and_epoch_and_keeps_metrics_beside_their_own_value(run:
             assert r["value"] == pytest.approx(sum(blocks[: len(blocks) // 2]) / (len(blocks) // 2))
 
 
+@pytest.mark.slow  # a whole search on 3 folds (~6 s)
 def test_trials_counts_epochs_per_fold(run: Any) -> None:
     run_dir, _, _ = run
     rows = json.loads(runner.invoke(app, ["trials", str(run_dir), "--json"]).stdout)
     assert rows and all((r["epochs_run"], r["folds_run"]) == (EPOCHS, FOLDS) for r in rows if r["state"] == "COMPLETE")
 
 
+@pytest.mark.slow  # a whole search on 3 folds (~6 s)
 def test_show_table_labels_folds_and_losses(run: Any) -> None:
     run_dir, _, _ = run
     shown = runner.invoke(app, ["show", str(run_dir), "learning_rate", "0"])
