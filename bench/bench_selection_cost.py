@@ -6,7 +6,9 @@ other in the same session (the ratios are what count on a shared machine), one w
 torch thread:
 - one split (`selection_folds: 1`), the baseline of every ratio;
 - three folds, every trial trains every fold (`race_margin_se: null`, the behaviour before racing);
-- three folds raced against the incumbent at the default margin (1 SE) and at 0 (search/racing.py).
+- three folds raced against the incumbent at the default margin (1 SE) and at 0 (search/racing.py);
+- three folds raced at 1 SE with the ranking rule `race_eta: 3` (a challenger must also rank in
+  the best third of the earlier trials on the folds it has trained).
 Reports each run's search time (the trials' own training seconds), the group's wall time (first
 trial's start to last trial's end), trials/hour, pruned and raced-out trials, the epochs
 actually trained, the group's decision and the final model's test macro-F1.
@@ -37,12 +39,13 @@ from typing import Any
 import common
 
 FOLDS = (1, 3)
-# (name, selection_folds, race_margin_se): the first is every ratio's baseline
-ARMS: tuple[tuple[str, int, float | None], ...] = (
-    ("1 split", 1, None),
-    ("3 folds", 3, None),
-    ("3 folds raced", 3, 1.0),
-    ("3 folds raced, margin 0", 3, 0.0),
+# (name, selection_folds, race_margin_se, race_eta): the first is every ratio's baseline
+ARMS: tuple[tuple[str, int, float | None, int | None], ...] = (
+    ("1 split", 1, None, None),
+    ("3 folds", 3, None, None),
+    ("3 folds raced", 3, 1.0, None),
+    ("3 folds raced, margin 0", 3, 0.0, None),
+    ("3 folds raced, eta 3", 3, 1.0, 3),
 )
 DATA = ("tests/data/EURUSD_H1.csv", "tests/data/NASDAQ_D1.csv")
 
@@ -52,11 +55,19 @@ def settings(quick: bool) -> dict[str, Any]:
 
 
 def one_run(
-    folds: int, trials: int, data: str, folder: Path, race: float | None = None, name: str = ""
+    folds: int,
+    trials: int,
+    data: str,
+    folder: Path,
+    race: float | None = None,
+    name: str = "",
+    race_eta: int | None = None,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """One quick run of an arm; `extra` are more `--set KEY=VALUE` overrides (and name the run folder)."""
     from optuna.trial import TrialState
 
-    run_dir = folder / f"{Path(data).stem}-folds{folds}-race{race}"
+    run_dir = folder / "-".join([f"{Path(data).stem}-folds{folds}-race{race}-eta{race_eta}", *extra]).replace("=", "")
     cmd = [
         sys.executable,
         "-m",
@@ -75,6 +86,8 @@ def one_run(
         "--set",
         f"race_margin_se={'null' if race is None else race}",
         "--set",
+        f"race_eta={'null' if race_eta is None else race_eta}",
+        "--set",
         "workers=1",
         "--set",
         "trainer.num_threads=1",
@@ -84,6 +97,7 @@ def one_run(
         "walk_forward_blocks=1",
         "--set",
         "ensemble_seeds=1",
+        *[arg for item in extra for arg in ("--set", item)],
     ]
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
@@ -94,7 +108,8 @@ def one_run(
     sys.path.insert(0, str(common.REPO / "tests"))
     from cli_helpers import load_run_study
 
-    trials_ = load_run_study(run_dir, "ml_hyperopt_learning_rate").get_trials(deepcopy=False)
+    study = load_run_study(run_dir, "ml_hyperopt_learning_rate")
+    trials_ = study.get_trials(deepcopy=False)
     search_s = sum(float(t.user_attrs.get("train_seconds", 0.0)) for t in trials_)
     starts = [t.datetime_start for t in trials_ if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials_ if t.datetime_complete is not None]
@@ -107,6 +122,7 @@ def one_run(
         "data": Path(data).stem,
         "folds": folds,
         "race_margin_se": race,
+        "race_eta": race_eta,
         "trials": len(trials_),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials_),
         "raced_out": sum(t.user_attrs.get("pruned_by") == "race" for t in trials_),
@@ -122,7 +138,26 @@ def one_run(
         "run_seconds": wall,
         "chosen_epochs": results.get("epochs"),
         "test_macro_f1": (results.get("test_metrics") or {}).get("macro_f1"),
+        "best_curve": best_curve(trials_, study.direction.name == "MAXIMIZE"),
     }
+
+
+def best_curve(trials_: list[Any], maximize: bool) -> list[list[float]]:
+    """[seconds since the group's first trial started, best COMPLETE value so far] at each COMPLETE trial's end."""
+    from optuna.trial import TrialState
+
+    starts = [t.datetime_start for t in trials_ if t.datetime_start is not None]
+    done = sorted(
+        (t for t in trials_ if t.state == TrialState.COMPLETE and t.datetime_complete and t.value is not None),
+        key=lambda t: t.datetime_complete,
+    )
+    curve: list[list[float]] = []
+    best: float | None = None
+    for t in done:
+        value = float(t.value)
+        best = value if best is None else (max(best, value) if maximize else min(best, value))
+        curve.append([(t.datetime_complete - min(starts)).total_seconds(), best])
+    return curve
 
 
 def _ratio(row: dict[str, Any], base: dict[str, Any], key: str) -> float | None:
@@ -151,8 +186,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_selection_cost_") as folder:
         for data in s["data"]:
             base: dict[str, Any] = {}
-            for name, folds, race in ARMS:
-                row = one_run(folds, s["trials"], data, Path(folder), race, name)
+            for name, folds, race, eta in ARMS:
+                row = one_run(folds, s["trials"], data, Path(folder), race, name, eta)
                 base = base or row
                 row["search_ratio"] = _ratio(row, base, "search_seconds")
                 row["wall_ratio"] = _ratio(row, base, "group_wall_s")

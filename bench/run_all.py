@@ -61,6 +61,7 @@ REGISTRY: dict[str, Bench] = {
     "stop": Bench("bench_stop.py"),
     "trainer": Bench("bench_trainer.py"),
     "validity": Bench("bench_validity.py"),
+    "wall_budget": Bench("bench_wall_budget.py"),
     "validity_panel": Bench("validity_panel.py"),
 }
 SUITE = tuple(name for name, bench in REGISTRY.items() if bench.suite)
