@@ -81,6 +81,32 @@ def print_results(res: RunResults, run_dir: Path, verdict_line: bool = True, unf
 
     if unfinished is not None:
         line(f"Run {run_dir} is not finished ({unfinished}); showing finished groups.")
+    _print_groups(res)
+    line(
+        f"Best params: {short_params(res.best_params)}"
+        + (f"; the final model trained {res.epochs} epochs" if res.epochs else "")
+    )
+    if isinstance(res.pbo, (int, float)):
+        line(
+            f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res.pbo:.2f} "
+            f"({pbo_meaning(res.pbo)})"
+        )
+    _print_checks(res)
+    _print_scores(res)
+    _print_importance(res)
+    verdict = res.verdict
+    if verdict and verdict_line:
+        line(f"Verdict: {verdict.get('wording')}")
+    small = small_sample_note((verdict or {}).get("n_samples"))
+    if verdict and small:
+        line(f"Note: {small}")
+    _print_symbols(res)
+
+
+def _print_groups(res: RunResults) -> None:
+    """The Groups table; a screen too narrow for its params column gets them as lines below it."""
+    from hyperopt_cli.run.events import short_params
+
     cells = []
     for name, row in res.group_results.items():
         n = row.n_trials or {}
@@ -108,46 +134,44 @@ def print_results(res: RunResults, run_dir: Path, verdict_line: bool = True, unf
         for name, row in res.group_results.items():
             if row.best_params:
                 line(f"  {name}: {short_params(row.best_params)}")
-    line(
-        f"Best params: {short_params(res.best_params)}"
-        + (f"; the final model trained {res.epochs} epochs" if res.epochs else "")
-    )
-    if isinstance(res.pbo, (int, float)):
-        line(
-            f"Probability of backtest overfitting (PBO, CSCV over the trials' fold sub-blocks): {res.pbo:.2f} "
-            f"({pbo_meaning(res.pbo)})"
-        )
-    _print_checks(res)
+
+
+def _print_scores(res: RunResults) -> None:
+    """The out-of-sample scores of the tuned LSTM and its baselines (walk-forward or the test segment)."""
     test = res.test_metrics
-    if test:
-        blocks = len((res.walk_forward or {}).get("blocks") or [])
-        title = (
-            f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
-            if blocks
-            else "Test segment (never seen by the search)"
-        )
-        rows = [("tuned LSTM", test)] + list((res.baselines or {}).items())
-        cells = [
-            [
-                name,
-                fmt(m.get("macro_f1")),
-                fmt(m.get("macro_precision")),
-                fmt(m.get("macro_recall")),
-                fmt(m.get("accuracy")),
-                fmt(m.get("trading_score")),
-            ]
-            for name, m in rows
+    if not test:
+        return
+    blocks = len((res.walk_forward or {}).get("blocks") or [])
+    title = (
+        f"Walk-forward over {blocks} test blocks (each trained on all bars before it; never seen by the search)"
+        if blocks
+        else "Test segment (never seen by the search)"
+    )
+    rows = [("tuned LSTM", test)] + list((res.baselines or {}).items())
+    cells = [
+        [
+            name,
+            fmt(m.get("macro_f1")),
+            fmt(m.get("macro_precision")),
+            fmt(m.get("macro_recall")),
+            fmt(m.get("accuracy")),
+            fmt(m.get("trading_score")),
         ]
-        cols = (
-            Col("model"),
-            Col("macro F1", "right"),
-            Col("precision", "right", drop=2),
-            Col("recall", "right", drop=1),
-            Col("accuracy", "right", drop=3),
-            Col("trading score", "right"),
-        )
-        scores, _ = fit_table(cols, cells, out.width, title=title)
-        out.print(scores)
+        for name, m in rows
+    ]
+    cols = (
+        Col("model"),
+        Col("macro F1", "right"),
+        Col("precision", "right", drop=2),
+        Col("recall", "right", drop=1),
+        Col("accuracy", "right", drop=3),
+        Col("trading score", "right"),
+    )
+    scores, _ = fit_table(cols, cells, out.width, title=title)
+    out.print(scores)
+
+
+def _print_importance(res: RunResults) -> None:
     from hyperopt_cli.evaluation.importance_table import IMPORTANCE_HEADER, importance_rows
 
     importance = importance_rows(res.feature_importance)
@@ -158,13 +182,6 @@ def print_results(res: RunResults, run_dir: Path, verdict_line: bool = True, unf
         for family in importance:
             families.add_row(*family)
         out.print(families)
-    verdict = res.verdict
-    if verdict and verdict_line:
-        line(f"Verdict: {verdict.get('wording')}")
-    small = small_sample_note((verdict or {}).get("n_samples"))
-    if verdict and small:
-        line(f"Note: {small}")
-    _print_symbols(res)
 
 
 def _print_checks(res: RunResults) -> None:
