@@ -183,3 +183,23 @@ def test_the_results_answer_is_the_file_plus_the_status_keys(finished: Path) -> 
     assert list(answer)[: len(raw)] == list(raw)
     assert {k: answer[k] for k in raw} == raw
     assert list(answer)[len(raw) :] == ["status", "complete", "trials_per_hour"]
+
+
+def test_results_prints_every_section_from_the_file(finished: Path) -> None:
+    """Each section print_results draws (groups, scores, verdict) shows the numbers results.json holds."""
+    from typer.testing import CliRunner
+
+    from hyperopt_cli.cli import app
+    from hyperopt_cli.cli.render import fmt
+
+    raw = json.loads((finished / "results.json").read_text())
+    shown = CliRunner().invoke(app, ["results", str(finished)], env={"COLUMNS": "160"})
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    for group, row in raw["group_results"].items():
+        assert any(group in ln and fmt(row["best_value"]) in ln for ln in lines), group
+    tuned = next(ln for ln in lines if "tuned LSTM" in ln)
+    assert fmt(raw["test_metrics"]["macro_f1"]) in tuned and fmt(raw["test_metrics"]["accuracy"]) in tuned
+    for name, metrics in raw["baselines"].items():
+        assert any(name in ln and fmt(metrics["macro_f1"]) in ln for ln in lines), name
+    assert f"Verdict: {raw['verdict']['wording']}"[:60] in " ".join(shown.output.split())
