@@ -214,6 +214,22 @@ def test_parquet_unnamed_naive_index_and_string_times(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- bad inputs
 
+
+def test_a_newest_first_file_reads_oldest_first_with_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, rows(*reversed(GOOD)))
+    df = load_ohlcv(path)
+    expected = load_ohlcv(write(tmp_path, rows(*GOOD), name="sorted.csv"))
+    pd.testing.assert_frame_equal(df, expected, check_exact=True)
+    assert df.attrs["warnings"] == [f"{path}: the rows are newest first; read them oldest first (3 bars)"]
+    assert df.index.is_monotonic_increasing
+
+
+def test_a_newest_first_file_names_its_bad_price_by_the_files_own_row(tmp_path: Path) -> None:
+    broken = [GOOD[2].replace("1.30,1.10", "1.24,1.10"), GOOD[1], GOOD[0]]  # high below close, on data row 1
+    with pytest.raises(DataError, match=r"at data row 1 \(2020-01-01 02:00:00\)"):
+        load_ohlcv(write(tmp_path, rows(*broken)))
+
+
 G0, G1, G2 = GOOD
 BAD_CSV = {
     "empty file": ("", "{p}: file is empty"),

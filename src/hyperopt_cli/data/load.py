@@ -1,7 +1,8 @@
 """Load and validate OHLCV bars from CSV or Parquet files, or build the synthetic ones.
 
 `load_ohlcv` returns a frame with a tz-aware UTC DatetimeIndex named "timestamp" and
-float64 columns open, high, low, close, volume, in file order. Every rule that fails is
+float64 columns open, high, low, close, volume, in file order (a file whose rows are newest
+first throughout is read oldest first, with a warning). Every rule that fails is
 one `DataError` line naming the file, the column, the data row (1-based, header not
 counted) with its timestamp as written in the file, and the rule. The checks are
 vectorised: a million rows load in a few seconds.
@@ -521,6 +522,14 @@ def _num(x: float) -> str:
     return repr(float(x))
 
 
+def _newest_first(index: pd.DatetimeIndex) -> bool:
+    """Every timestamp earlier than the one above it: a newest-first export, read backwards as a whole.
+
+    Only a file ordered so throughout is reversed; any other disorder is refused by _check_order.
+    """
+    return len(index) > 1 and bool(np.all(np.diff(index.asi8) < 0))
+
+
 def _check_order(index: pd.DatetimeIndex, source: str, rows: _Rows) -> None:
     ns = index.asi8
     step = np.diff(ns)
@@ -642,8 +651,11 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
     else:
         values["volume"] = _numeric(raw, volume_col, source, rows)
         names["volume"] = volume_col
+    _check_prices(values, names, source, rows)  # before any reordering: its row numbers are the file's
+    if _newest_first(index):
+        index, values = index[::-1], {key: v[::-1].copy() for key, v in values.items()}
+        warn.append(f"the rows are newest first; read them oldest first ({len(index)} bars)")
     _check_order(index, source, rows)
-    _check_prices(values, names, source, rows)
 
     df = pd.DataFrame({key: values[key] for key in COLUMNS}, index=index)
     info = index_info(df.index)
