@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -230,6 +231,42 @@ def test_a_newest_first_file_names_its_bad_price_by_the_files_own_row(tmp_path: 
         load_ohlcv(write(tmp_path, rows(*broken)))
 
 
+INVESTING = (  # investing.com's layout: newest first, "Price" is the close, quoted grouped numbers, "Vol." with a suffix
+    '"Date","Price","Open","High","Low","Vol.","Change %"\n'
+    '"01/03/2020","1,250.00","1,240.50","1,260.00","1,230.25","1.50M","0.80%"\n'
+    '"01/02/2020","1,240.00","1,200.00","1,245.00","1,195.00","980.00K","3.33%"\n'
+    '"01/01/2020","1,200.00","999.50","1,210.00","990.00","2.1B","0.00%"\n'
+)
+
+
+def test_an_investing_com_file_reads_its_grouped_numbers_and_volume_suffixes(tmp_path: Path) -> None:
+    df = load_ohlcv(write(tmp_path, INVESTING))
+    assert df.index[0] == pd.Timestamp("2020-01-01", tz="UTC") and df.index.is_monotonic_increasing
+    assert df["close"].tolist() == [1200.0, 1240.0, 1250.0] and df["open"].tolist() == [999.5, 1200.0, 1240.5]
+    assert df["volume"].tolist() == [2.1e9, 980e3, 1.5e6]
+    assert df.attrs["info"]["volume_column"] == "Vol."
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("1,0716", "1,0720"),  # a European decimal comma in quotes: not a thousands separator
+        ("1,250.00", "1,0720"),  # grouping must hold for the whole column, here it does not
+        ("1,25.00", "1,250.00"),  # a group of two digits is no thousands grouping
+    ],
+)
+def test_a_column_that_is_not_grouped_by_thousands_throughout_stays_refused(tmp_path: Path, values: Any) -> None:
+    text = HEADER + "".join(f'2020-01-0{i + 1} 00:00:00,"{v}","{v}","{v}","{v}",10\n' for i, v in enumerate(values))
+    with pytest.raises(DataError, match="has a non-numeric value"):
+        load_ohlcv(write(tmp_path, text))
+
+
+def test_volume_suffixes_are_read_only_in_the_volume_column(tmp_path: Path) -> None:
+    text = HEADER + '2020-01-01,"1.5K",2000,1000,1500,"1.5K"\n2020-01-02,1500,2000,1000,1500,"2M"\n'
+    with pytest.raises(DataError, match="column 'open' has a non-numeric value '1.5K'"):
+        load_ohlcv(write(tmp_path, text))
+
+
 G0, G1, G2 = GOOD
 BAD_CSV = {
     "empty file": ("", "{p}: file is empty"),
@@ -237,7 +274,7 @@ BAD_CSV = {
     "missing close": (
         "timestamp,open,high,low,adj close\n2020-01-01,1,2,0.5,1.5\n",
         "{p}: missing required column 'close' (columns found: 'timestamp', 'open', 'high', 'low', 'adj close'); "
-        "accepted names: close, c, close_price, closeprice, closing_price, last",
+        "accepted names: close, c, close_price, closeprice, closing_price, last, price",
     ),
     "no timestamp column": (
         "when,open,high,low,close\n2020-01-01,1,2,0.5,1.5\n",

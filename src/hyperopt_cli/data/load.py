@@ -10,6 +10,7 @@ vectorised: a million rows load in a few seconds.
 
 from __future__ import annotations
 
+import csv
 import re
 import warnings
 from collections.abc import Callable
@@ -45,7 +46,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "open": ("open", "o", "open_price", "openprice", "opening_price", "first"),
     "high": ("high", "h", "high_price", "highprice", "max"),
     "low": ("low", "l", "low_price", "lowprice", "min"),
-    "close": ("close", "c", "close_price", "closeprice", "closing_price", "last"),
+    "close": ("close", "c", "close_price", "closeprice", "closing_price", "last", "price"),
 }
 REAL_VOLUME: tuple[str, ...] = ("volume", "vol", "v", "real_volume", "realvolume", "real_vol", "base_volume")
 TICK_VOLUME: tuple[str, ...] = ("tickvol", "tick_volume", "tickvolume", "tick_vol", "ticks", "tick_count")
@@ -62,6 +63,9 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$")
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 _COMMA_NUMBER = re.compile(r"^[+-]?\d+,\d+$")
+_GROUPED_OR_PLAIN = r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"  # 1,234.50 or 1234.50 (a whole column, fullmatch)
+_SUFFIXED = r"([+-]?\d+(?:\.\d+)?)\s*([KMBT]?)"  # 1.23M: investing.com's volume (a whole column, fullmatch)
+VOLUME_SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 _DOT_NUMBER = re.compile(r"^[+-]?\d+\.\d+$")
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 # Day-first before month-first: the tie-break when both read a column in time order.
@@ -137,35 +141,40 @@ def _sniff_csv(path: Path) -> _CsvDialect:
     lines = lines[:SNIFF_LINES]
     if not lines:
         raise DataError(f"{path}: file is empty")
-    consistent = [d for d in DELIMITERS if lines[0].count(d) > 0 and len({ln.count(d) for ln in lines}) == 1]
+    widths = {d: [len(_fields(ln, d)) for ln in lines] for d in DELIMITERS}
+    consistent = [d for d in DELIMITERS if widths[d][0] > 1 and len(set(widths[d])) == 1]
     if consistent:
         sep = consistent[0]
     else:
-        counts = {d: lines[0].count(d) for d in DELIMITERS}
-        sep = max(DELIMITERS, key=lambda d: counts[d])
-        if counts[sep] == 0:
+        sep = max(DELIMITERS, key=lambda d: widths[d][0])
+        if widths[sep][0] == 1:
             raise DataError(
                 f"{path}: cannot find the delimiter in line 1 (tried comma, semicolon, tab, pipe): {lines[0][:80]!r}"
             )
-    first_fields = [f.strip().strip('"').strip("'").strip() for f in lines[0].split(sep)]
+    first_fields = [f.strip().strip('"').strip("'").strip() for f in _fields(lines[0], sep)]
     numeric = sum(bool(_NUMBER.match(f)) for f in first_fields)
     header = numeric < 4  # a first line with four or more numbers is data, not names
     if header and len(lines) > 1:
-        extra = lines[1].split(sep)[len(first_fields) :]
-        if any(f.strip() for f in extra):  # pandas would silently take the first column as the index
+        second = _fields(lines[1], sep)
+        if any(f.strip() for f in second[len(first_fields) :]):  # pandas would take the first column as the index
             raise DataError(
                 f"{path}: the header has {len(first_fields)} fields but the first data row has "
-                f"{len(lines[1].split(sep))} (delimiter {sep!r}); fix the header or the delimiter"
+                f"{len(second)} (delimiter {sep!r}); fix the header or the delimiter"
             )
     decimal = _sniff_decimal(lines[1:] if header else lines, sep)
     return _CsvDialect(sep, decimal, encoding, header, first_fields)
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    """The fields of one line as pandas splits them: a delimiter inside double quotes ("1,234.50") is text."""
+    return next(csv.reader([line], delimiter=sep, quotechar='"'), [])
 
 
 def _sniff_decimal(lines: list[str], sep: str) -> str:
     """',' when the number fields of a non-comma-separated file look like "1,0716" and none like "1.0716"."""
     if sep == ",":
         return "."
-    fields = [f.strip().strip('"') for line in lines for f in line.split(sep)]
+    fields = [f.strip().strip('"') for line in lines for f in _fields(line, sep)]
     comma = any(_COMMA_NUMBER.match(f) for f in fields)
     dot = any(_DOT_NUMBER.match(f) for f in fields)
     return "," if comma and not dot else "."
@@ -492,16 +501,33 @@ def _parse_timestamps(df: pd.DataFrame, cols: list[str], timezone: str, source: 
 # --------------------------------------------------------------------------- validation
 
 
-def _numeric(df: pd.DataFrame, col: str, source: str, rows: _Rows) -> np.ndarray:
+def _as_numbers(text: pd.Series, volume: bool) -> pd.Series:
+    """Numbers of a text column: "1,234.50" where every value is grouped by thousands so (or plain),
+    and, in a volume column, "1.23M" where every value is a number with or without a K/M/B/T suffix.
+
+    Decided per column, never per value: a column mixing "1,0716" with "1.07" stays text and is refused,
+    so a European decimal comma is never read as a thousands separator.
+    """
+    filled = text.dropna().str.strip()
+    filled = filled[filled != ""]
+    if len(filled) and filled.str.fullmatch(_GROUPED_OR_PLAIN).all() and filled.str.contains(",").any():
+        return pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+    if volume and len(filled) and filled.str.fullmatch(_SUFFIXED, case=False).all():
+        parts = text.str.strip().str.extract(_SUFFIXED, flags=re.IGNORECASE)
+        scale = parts[1].str.upper().map(VOLUME_SUFFIXES).fillna(1.0)
+        return pd.to_numeric(parts[0], errors="coerce") * scale
+    return pd.to_numeric(text, errors="coerce")
+
+
+def _numeric(df: pd.DataFrame, col: str, source: str, rows: _Rows, volume: bool = False) -> np.ndarray:
     raw = df[col]
     if pd.api.types.is_bool_dtype(raw.dtype):
         raise DataError(f"{source}: column {shown(col)} holds booleans, not numbers")
     if pd.api.types.is_numeric_dtype(raw.dtype):
         values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
-        num = pd.to_numeric(raw, errors="coerce")
-        values = num.to_numpy(dtype=np.float64, na_value=np.nan)
         text = raw.astype("str").where(raw.notna())
+        values = _as_numbers(text, volume).to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy() & (text.str.strip() != "").to_numpy(bool))
         if len(bad):
             i = int(bad[0])
@@ -649,7 +675,7 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
         values["volume"] = np.zeros(len(raw))
         names["volume"] = "volume"
     else:
-        values["volume"] = _numeric(raw, volume_col, source, rows)
+        values["volume"] = _numeric(raw, volume_col, source, rows, volume=True)
         names["volume"] = volume_col
     _check_prices(values, names, source, rows)  # before any reordering: its row numbers are the file's
     if _newest_first(index):
