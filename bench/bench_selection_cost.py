@@ -23,6 +23,7 @@ state.json writes, pruned trials' set-up); `tool_vs_train` is their ratio, 1 min
 of search time that overhead takes. Both leave out the final evaluation.
 
     python bench/bench_selection_cost.py [--quick] [--out FILE.json]
+    BENCH_SELECTION_COST_ARMS=long python bench/bench_selection_cost.py   # 12 epochs, fixed vs the ladder
 """
 
 from __future__ import annotations
@@ -39,19 +40,36 @@ from typing import Any
 import common
 
 FOLDS = (1, 3)
-# (name, selection_folds, race_margin_se, race_eta): the first is every ratio's baseline
-ARMS: tuple[tuple[str, int, float | None, int | None], ...] = (
-    ("1 split", 1, None, None),
-    ("3 folds", 3, None, None),
-    ("3 folds raced", 3, 1.0, None),
-    ("3 folds raced, margin 0", 3, 0.0, None),
-    ("3 folds raced, eta 3", 3, 1.0, 3),
+Arm = tuple[str, int, float | None, int | None, tuple[str, ...]]
+# (name, selection_folds, race_margin_se, race_eta, more overrides): the first is every ratio's baseline
+ARMS: tuple[Arm, ...] = (
+    ("1 split", 1, None, None, ()),
+    ("3 folds", 3, None, None, ()),
+    ("3 folds raced", 3, 1.0, None, ()),
+    ("3 folds raced, margin 0", 3, 0.0, None, ()),
+    ("3 folds raced, eta 3", 3, 1.0, 3, ()),
+)
+# BENCH_SELECTION_COST_ARMS=long: the long training some signals need (12 epochs), every group run to
+# its 15 trials (`convergence_patience` lifted, so every arm scores the same number of trials), with
+# epochs as the budget (the ladder 4 -> 12, successive halving at 4 epochs) against fixed 12 epochs.
+LONG = ("epochs_per_trial=12", "convergence_patience=100")
+LADDER = ("rung_eta=3", "rung_min_epochs=4")
+LONG_ARMS: tuple[Arm, ...] = (
+    ("1 split, 12 epochs", 1, None, None, LONG),
+    ("3 folds, 12 epochs", 3, None, None, LONG),
+    ("3 folds raced, 12 epochs", 3, 1.0, None, LONG),
+    ("3 folds raced, ladder 4-12", 3, 1.0, None, LONG + LADDER),
+    ("1 split, ladder 4-12", 1, None, None, LONG + LADDER),
 )
 DATA = ("tests/data/EURUSD_H1.csv", "tests/data/NASDAQ_D1.csv")
 
 
+def arms() -> tuple[Arm, ...]:
+    return LONG_ARMS if os.environ.get("BENCH_SELECTION_COST_ARMS") == "long" else ARMS
+
+
 def settings(quick: bool) -> dict[str, Any]:
-    return {"trials": 6 if quick else 15, "arms": [list(a) for a in ARMS], "data": list(DATA[:1] if quick else DATA)}
+    return {"trials": 6 if quick else 15, "arms": [list(a) for a in arms()], "data": list(DATA[:1] if quick else DATA)}
 
 
 def one_run(
@@ -126,6 +144,7 @@ def one_run(
         "trials": len(trials_),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials_),
         "raced_out": sum(t.user_attrs.get("pruned_by") == "race" for t in trials_),
+        "rung_stopped": sum(t.user_attrs.get("pruned_by") == "rung" for t in trials_),
         "group_wall_s": (max(ends) - min(starts)).total_seconds() if starts and ends else None,
         "kept": group.get("kept"),
         "best_trial": group.get("best_trial"),
@@ -186,8 +205,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_selection_cost_") as folder:
         for data in s["data"]:
             base: dict[str, Any] = {}
-            for name, folds, race, eta in ARMS:
-                row = one_run(folds, s["trials"], data, Path(folder), race, name, eta)
+            for name, folds, race, eta, extra in arms():
+                row = one_run(folds, s["trials"], data, Path(folder), race, name, eta, extra)
                 base = base or row
                 row["search_ratio"] = _ratio(row, base, "search_seconds")
                 row["wall_ratio"] = _ratio(row, base, "group_wall_s")
@@ -204,16 +223,16 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "## Selection cost: the learning_rate group, one split vs three folds, raced or not",
         "",
-        "| data | arm | trials | pruned | raced out | epochs trained | search s | × one split | group wall s "
-        "| × one split | trials/hour (train s) | trials/hour (status) | kept | test macro-F1 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| data | arm | trials | pruned | raced out | stopped at a rung | epochs trained | search s | × first arm "
+        "| group wall s | × first arm | trials/hour (train s) | trials/hour (status) | kept | test macro-F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         if "error" in r:
             lines.append(f"| ? | error: {r['error']} |")
             continue
         lines.append(
-            f"| {r['data']} | {r['arm']} | {r['trials']} | {r['pruned']} | {r['raced_out']} | "
+            f"| {r['data']} | {r['arm']} | {r['trials']} | {r['pruned']} | {r['raced_out']} | {r.get('rung_stopped', 0)} | "
             f"{r['epochs_trained']} | {r['search_seconds']:.0f} | {_fmt(r['search_ratio'])} | "
             f"{_fmt(r['group_wall_s'], '.0f')} | {_fmt(r['wall_ratio'])} | {_fmt(r['trials_per_hour'], '.0f')} | "
             f"{_rate(r.get('tool_trials_per_hour'))} | {_decision(r)} | "
