@@ -267,6 +267,29 @@ def test_volume_suffixes_are_read_only_in_the_volume_column(tmp_path: Path) -> N
         load_ohlcv(write(tmp_path, text))
 
 
+def test_a_row_with_no_price_at_all_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, rows(GOOD[0], "2020-01-01 00:30:00,null,null,null,null,null", GOOD[1], GOOD[2]))
+    df = load_ohlcv(path)
+    pd.testing.assert_frame_equal(df, load_ohlcv(write(tmp_path, rows(*GOOD), name="whole.csv")), check_exact=True)
+    assert df.attrs["warnings"] == [
+        f"{path}: 1 row with no price (every open, high, low and close empty or null) dropped, "
+        "the first at data row 2 (2020-01-01 00:30:00)"
+    ]
+
+
+def test_after_a_dropped_row_errors_still_name_the_files_own_row(tmp_path: Path) -> None:
+    bad_high = GOOD[1].replace("1.25,1.05", "1.19,1.05")  # high below close
+    with pytest.raises(DataError, match=r"at data row 3 \(2020-01-01 01:00:00\)"):
+        load_ohlcv(write(tmp_path, rows(GOOD[0], "2020-01-01 00:30:00,,,,,", bad_high)))
+    with pytest.raises(DataError, match=r"duplicate timestamp 2020-01-01 01:00:00 at data rows 3 and 4"):
+        load_ohlcv(write(tmp_path, rows(GOOD[0], "2020-01-01 00:30:00,,,,,", GOOD[1], GOOD[1]), name="dup.csv"))
+
+
+def test_a_row_missing_only_some_prices_is_still_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"column 'high' is empty at data row 2"):
+        load_ohlcv(write(tmp_path, rows(GOOD[0], "2020-01-01 01:00:00,1.15,null,1.05,1.20,11", GOOD[2])))
+
+
 G0, G1, G2 = GOOD
 BAD_CSV = {
     "empty file": ("", "{p}: file is empty"),

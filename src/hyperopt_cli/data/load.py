@@ -310,13 +310,20 @@ def _all_zero(col: pd.Series) -> bool:
 
 
 class _Rows:
-    """Names a data row in messages: 'data row 17 (2020-01-03 04:00:00)'."""
+    """Names a data row in messages: 'data row 17 (2020-01-03 04:00:00)'.
 
-    def __init__(self, text: Callable[[int], str]) -> None:
+    `numbers` are the file's data-row numbers of the rows read (1-based); None: every row, in order.
+    """
+
+    def __init__(self, text: Callable[[int], str], numbers: np.ndarray | None = None) -> None:
         self.text = text
+        self.numbers = numbers
+
+    def num(self, i: int) -> int:
+        return i + 1 if self.numbers is None else int(self.numbers[i])
 
     def at(self, i: int) -> str:
-        return f"data row {i + 1} ({self.text(i)})"
+        return f"data row {self.num(i)} ({self.text(i)})"
 
 
 def _raw_text(raw: pd.Series) -> Callable[[int], str]:
@@ -362,9 +369,9 @@ def _first_bad(parsed: pd.DatetimeIndex | pd.Series) -> int | None:
 
 def _unparseable(source: str, col: str, raw: pd.Series, rows: _Rows, i: int) -> DataError:
     if pd.isna(raw.iloc[i]) or not str(raw.iloc[i]).strip():
-        return DataError(f"{source}: column {shown(col)} has an empty timestamp at data row {i + 1}")
+        return DataError(f"{source}: column {shown(col)} has an empty timestamp at data row {rows.num(i)}")
     return DataError(
-        f"{source}: column {shown(col)} has an unparseable timestamp {shown(rows.text(i))} at data row {i + 1}"
+        f"{source}: column {shown(col)} has an unparseable timestamp {shown(rows.text(i))} at data row {rows.num(i)}"
     )
 
 
@@ -419,7 +426,7 @@ def _from_strings(text: pd.Series, source: str, col: str, raw: pd.Series, rows: 
                 i = int(naive[0])
                 raise DataError(
                     f"{source}: column {shown(col)} mixes timestamps with and without a UTC offset: "
-                    f"{shown(rows.text(i))} at data row {i + 1} has none"
+                    f"{shown(rows.text(i))} at data row {rows.num(i)} has none"
                 )
         else:
             try:
@@ -429,7 +436,7 @@ def _from_strings(text: pd.Series, source: str, col: str, raw: pd.Series, rows: 
                 i = int(with_offset[0]) if len(with_offset) else 0
                 raise DataError(
                     f"{source}: column {shown(col)} mixes timestamps with and without a UTC offset: "
-                    f"{shown(rows.text(i))} at data row {i + 1} has one"
+                    f"{shown(rows.text(i))} at data row {rows.num(i)} has one"
                 ) from None
         bad = _first_bad(parsed)
         if bad is not None:
@@ -466,7 +473,9 @@ def _guess_format(text: pd.Series) -> pd.DatetimeIndex | None:
             return None
 
 
-def _parse_timestamps(df: pd.DataFrame, cols: list[str], timezone: str, source: str) -> tuple[pd.DatetimeIndex, _Rows]:
+def _parse_timestamps(
+    df: pd.DataFrame, cols: list[str], timezone: str, source: str, numbers: np.ndarray | None = None
+) -> tuple[pd.DatetimeIndex, _Rows]:
     if len(cols) == 2:
         date, time = (df[c].astype("str").str.strip() for c in cols)
         raw = (date + " " + time).where(df[cols[0]].notna() & df[cols[1]].notna())
@@ -474,7 +483,7 @@ def _parse_timestamps(df: pd.DataFrame, cols: list[str], timezone: str, source: 
     else:
         raw = df[cols[0]]
         col = cols[0]
-    rows = _Rows(_raw_text(raw))
+    rows = _Rows(_raw_text(raw), numbers)
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         parsed = pd.DatetimeIndex(raw)
         bad = _first_bad(parsed)
@@ -544,6 +553,29 @@ def _numeric(df: pd.DataFrame, col: str, source: str, rows: _Rows, volume: bool 
     return values
 
 
+def _without_priceless_rows(
+    raw: pd.DataFrame, names: dict[str, str], ts_cols: list[str], warn: list[str]
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The rows that have any price, and their file row numbers (None: every row has one).
+
+    A row whose open, high, low and close are all empty or null (Yahoo's holiday rows: "null" in
+    every column) holds no bar; it is dropped with a warning. A row missing only some prices is kept,
+    and refused further on.
+    """
+    priceless = raw[[names[key] for key in PRICE_COLUMNS]].isna().all(axis=1).to_numpy()
+    if not priceless.any():
+        return raw, None
+    first = int(np.flatnonzero(priceless)[0])
+    stamp = " ".join(str(raw[c].iloc[first]).strip() for c in ts_cols)
+    n = int(priceless.sum())
+    warn.append(
+        f"{n} row{'s' if n > 1 else ''} with no price (every open, high, low and close empty or null) "
+        f"dropped, the first at data row {first + 1} ({clipped(stamp)})"
+    )
+    numbers = np.flatnonzero(~priceless) + 1
+    return raw.loc[~priceless].reset_index(drop=True), numbers
+
+
 def _num(x: float) -> str:
     return repr(float(x))
 
@@ -564,10 +596,12 @@ def _check_order(index: pd.DatetimeIndex, source: str, rows: _Rows) -> None:
         return
     i = int(bad[0]) + 1
     if step[i - 1] == 0:
-        raise DataError(f"{source}: duplicate timestamp {rows.text(i)} at data rows {i} and {i + 1}")
+        raise DataError(
+            f"{source}: duplicate timestamp {rows.text(i)} at data rows {rows.num(i - 1)} and {rows.num(i)}"
+        )
     raise DataError(
-        f"{source}: timestamp {rows.text(i)} at data row {i + 1} is earlier than {rows.text(i - 1)} "
-        f"at data row {i}; timestamps must increase (sort the file by time)"
+        f"{source}: timestamp {rows.text(i)} at data row {rows.num(i)} is earlier than {rows.text(i - 1)} "
+        f"at data row {rows.num(i - 1)}; timestamps must increase (sort the file by time)"
     )
 
 
@@ -666,7 +700,10 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
             )
         names[key] = col
     ts_cols = _timestamp_columns(raw, source, timestamp_column)
-    index, rows = _parse_timestamps(raw, ts_cols, timezone, source)
+    raw, numbers = _without_priceless_rows(raw, names, ts_cols, warn)
+    if len(raw) == 0:
+        raise DataError(f"{source}: no data row has a price (every open, high, low and close is empty or null)")
+    index, rows = _parse_timestamps(raw, ts_cols, timezone, source, numbers)
 
     values = {key: _numeric(raw, names[key], source, rows) for key in PRICE_COLUMNS}
     volume_col = _volume_column(raw, warn)
