@@ -290,6 +290,21 @@ def test_a_row_missing_only_some_prices_is_still_refused(tmp_path: Path) -> None
         load_ohlcv(write(tmp_path, rows(GOOD[0], "2020-01-01 01:00:00,1.15,null,1.05,1.20,11", GOOD[2])))
 
 
+@pytest.mark.parametrize("placeholder", ["-", ""])
+def test_a_volume_column_without_any_number_is_no_volume_with_a_warning(tmp_path: Path, placeholder: str) -> None:
+    path = write(tmp_path, rows(*(g.rsplit(",", 1)[0] + f",{placeholder}" for g in GOOD)))
+    df = load_ohlcv(path)
+    assert df["volume"].tolist() == [0.0, 0.0, 0.0]
+    assert df.attrs["warnings"] == [
+        f"{path}: column 'volume' holds no number (only placeholders such as '-'); volume set to 0.0"
+    ]
+
+
+def test_a_volume_column_with_some_numbers_and_some_placeholders_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="column 'volume' has a non-numeric value '-' at data row 2"):
+        load_ohlcv(write(tmp_path, rows(GOOD[0], GOOD[1].rsplit(",", 1)[0] + ",-", GOOD[2])))
+
+
 G0, G1, G2 = GOOD
 BAD_CSV = {
     "empty file": ("", "{p}: file is empty"),

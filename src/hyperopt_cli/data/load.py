@@ -528,6 +528,15 @@ def _as_numbers(text: pd.Series, volume: bool) -> pd.Series:
     return pd.to_numeric(text, errors="coerce")
 
 
+def _holds_no_number(col: pd.Series) -> bool:
+    """A column none of whose values reads as a number: empty, or '-' throughout (investing.com's index volume)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        return bool(col.isna().all())
+    return bool(_as_numbers(col.astype("str").where(col.notna()), volume=True).isna().all())
+
+
 def _numeric(df: pd.DataFrame, col: str, source: str, rows: _Rows, volume: bool = False) -> np.ndarray:
     raw = df[col]
     if pd.api.types.is_bool_dtype(raw.dtype):
@@ -707,7 +716,11 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
 
     values = {key: _numeric(raw, names[key], source, rows) for key in PRICE_COLUMNS}
     volume_col = _volume_column(raw, warn)
-    if volume_col is None:
+    if volume_col is not None and _holds_no_number(raw[volume_col]):
+        warn.append(f"column {shown(volume_col)} holds no number (only placeholders such as '-'); volume set to 0.0")
+        values["volume"] = np.zeros(len(raw))
+        names["volume"] = volume_col
+    elif volume_col is None:
         warn.append("no volume column; volume set to 0.0")
         values["volume"] = np.zeros(len(raw))
         names["volume"] = "volume"
