@@ -421,7 +421,7 @@ class GroupSearch:
         try:
             for rung, epochs in enumerate(rungs):
                 results = []
-                for fold, data in enumerate(folds):
+                for fold in range(len(folds)):
                     hooks = TrainHooks(
                         on_epoch=self._epoch_reporter(trial, reported, fold, folds, prune=rung == 0),
                         should_stop=self.stop_event.is_set,
@@ -430,19 +430,7 @@ class GroupSearch:
                         ),
                     )
                     results.append(
-                        at_epochs(
-                            train_model(
-                                data,
-                                trainer_cfg,
-                                model_cfg,
-                                epochs=epochs,
-                                seed=self._fold_seed(trial.number, fold, len(folds)),
-                                hooks=hooks,
-                                checkpoint_path=self._checkpoint_path(trial.number, fold, len(folds)),
-                                checkpoint_tag=tag,
-                            ),
-                            epochs,
-                        )
+                        self._fit_fold(trial.number, fold, folds, trainer_cfg, model_cfg, epochs, hooks, tag)
                     )
                     if rung == 0 and fold == len(folds) - 1:
                         resumed = results[-1]
@@ -483,6 +471,30 @@ class GroupSearch:
         if len(rungs) > 1:
             outcome.attrs.update({BUDGET_ATTR: rungs[-1], "rung": len(rungs) - 1})
         return outcome
+
+    def _fit_fold(
+        self,
+        number: int,
+        fold: int,
+        folds: list[PreparedData],
+        trainer_cfg: TrainerConfig,
+        model_cfg: ModelConfig,
+        epochs: int,
+        hooks: TrainHooks,
+        tag: str,
+    ) -> TrainResult:
+        """One fold trained to `epochs` from its checkpoint (if any), read at its best epoch up to there."""
+        trained = train_model(
+            folds[fold],
+            trainer_cfg,
+            model_cfg,
+            epochs=epochs,
+            seed=self._fold_seed(number, fold, len(folds)),
+            hooks=hooks,
+            checkpoint_path=self._checkpoint_path(number, fold, len(folds)),
+            checkpoint_tag=tag,
+        )
+        return at_epochs(trained, epochs)
 
     def _completed(self, results: list[TrainResult], folds: list[PreparedData]) -> TrialOutcome:
         return completed_outcome(
