@@ -110,6 +110,14 @@ VARIANTS = {
     "blank trailing lines": rows(*GOOD) + "\n\n",
     "trailing delimiters": "".join(line + ",\n" for line in (HEADER.strip(), *GOOD)),
     "trailing delimiter on data only": HEADER + "".join(g + ",\n" for g in GOOD),
+    "excel serial dates": "Date,Open,High,Low,Close,Volume\n43831,1.10,1.20,1.00,1.15,10\n"
+    "43831.041667,1.15,1.25,1.05,1.20,11\n43831.083333,1.20,1.30,1.10,1.25,12\n",
+    "date and time as whole numbers, HHMMSS": "date,time,open,high,low,close,volume\n20200101,000000,1.10,1.20,1.00,1.15,10\n"
+    "20200101,010000,1.15,1.25,1.05,1.20,11\n20200101,020000,1.20,1.30,1.10,1.25,12\n",
+    "date and time as whole numbers, HHMM": "date,time,open,high,low,close,volume\n20200101,0,1.10,1.20,1.00,1.15,10\n"
+    "20200101,100,1.15,1.25,1.05,1.20,11\n20200101,200,1.20,1.30,1.10,1.25,12\n",
+    "nasdaq.com": "Date,Close/Last,Volume,Open,High,Low\n01/01/2020 02:00,$1.25,12,$1.20,$1.30,$1.10\n"
+    "01/01/2020 01:00,$1.20,11,$1.15,$1.25,$1.05\n01/01/2020 00:00,$1.15,10,$1.10,$1.20,$1.00\n",
 }
 
 
@@ -261,6 +269,44 @@ def test_a_column_that_is_not_grouped_by_thousands_throughout_stays_refused(tmp_
         load_ohlcv(write(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("$1.10", "1.15"),  # the sign must be on every value of the column
+        ("$1.10", "€1.15"),  # and the same sign
+        ("€1,0716", "€1,0720"),  # after the sign, a decimal comma is still no thousands separator
+    ],
+)
+def test_a_currency_sign_is_read_only_when_the_whole_column_carries_it(tmp_path: Path, values: Any) -> None:
+    text = HEADER + "".join(f'2020-01-0{i + 1} 00:00:00,"{v}","{v}","{v}","{v}",10\n' for i, v in enumerate(values))
+    with pytest.raises(DataError, match="has a non-numeric value"):
+        load_ohlcv(write(tmp_path, text))
+
+
+def test_excel_serial_dates_are_read_in_the_configured_zone_and_said(tmp_path: Path) -> None:
+    path = write(tmp_path, VARIANTS["excel serial dates"])
+    df = load_ohlcv(path, timezone="Europe/Berlin")
+    assert df.index[0] == pd.Timestamp("2019-12-31 23:00", tz="UTC")  # midnight in Berlin
+    assert df.attrs["warnings"] == [
+        f"{path}: column 'Date' holds numbers from 43831 to 43831.083333: read as Excel serial dates "
+        "(days since 1899-12-30) in data.timezone, not as unix seconds (which would all fall in January 1970)"
+    ]
+
+
+def test_a_count_read_as_unix_seconds_is_said_to_put_every_bar_in_1970(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "time,open,high,low,close,volume\n" + "".join(f"{i}," + g.split(",", 1)[1] + "\n" for i, g in enumerate(GOOD)),
+    )
+    df = load_ohlcv(path)
+    assert df.index[0] == pd.Timestamp(0, tz="UTC")
+    assert df.attrs["warnings"] == [
+        f"{path}: column 'time' read as unix seconds puts every bar in 1970; if it is a row number or another "
+        "count, name the timestamp column with data.timestamp_column"
+    ]
+    assert load_ohlcv(write(tmp_path, VARIANTS["epoch seconds"], name="epoch.csv")).attrs["warnings"] == []
+
+
 def test_volume_suffixes_are_read_only_in_the_volume_column(tmp_path: Path) -> None:
     text = HEADER + '2020-01-01,"1.5K",2000,1000,1500,"1.5K"\n2020-01-02,1500,2000,1000,1500,"2M"\n'
     with pytest.raises(DataError, match="column 'open' has a non-numeric value '1.5K'"):
@@ -312,7 +358,7 @@ BAD_CSV = {
     "missing close": (
         "timestamp,open,high,low,adj close\n2020-01-01,1,2,0.5,1.5\n",
         "{p}: missing required column 'close' (columns found: 'timestamp', 'open', 'high', 'low', 'adj close'); "
-        "accepted names: close, c, close_price, closeprice, closing_price, last, price",
+        "accepted names: close, c, close_price, closeprice, closing_price, last, close/last, price",
     ),
     "no timestamp column": (
         "when,open,high,low,close\n2020-01-01,1,2,0.5,1.5\n",

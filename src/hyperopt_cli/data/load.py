@@ -46,7 +46,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "open": ("open", "o", "open_price", "openprice", "opening_price", "first"),
     "high": ("high", "h", "high_price", "highprice", "max"),
     "low": ("low", "l", "low_price", "lowprice", "min"),
-    "close": ("close", "c", "close_price", "closeprice", "closing_price", "last", "price"),
+    "close": ("close", "c", "close_price", "closeprice", "closing_price", "last", "close/last", "price"),
 }
 REAL_VOLUME: tuple[str, ...] = ("volume", "vol", "v", "real_volume", "realvolume", "real_vol", "base_volume")
 TICK_VOLUME: tuple[str, ...] = ("tickvol", "tick_volume", "tickvolume", "tick_vol", "ticks", "tick_count")
@@ -66,6 +66,11 @@ _COMMA_NUMBER = re.compile(r"^[+-]?\d+,\d+$")
 _GROUPED_OR_PLAIN = r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"  # 1,234.50 or 1234.50 (a whole column, fullmatch)
 _SUFFIXED = r"([+-]?\d+(?:\.\d+)?)\s*([KMBT]?)"  # 1.23M: investing.com's volume (a whole column, fullmatch)
 VOLUME_SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+CURRENCY_SIGNS = ("$", "€", "£", "¥")  # a price column whose every value starts with one (nasdaq.com: "$242.84")
+# Excel's serial dates (days since its day 0, 1899-12-30, in the 1900 date system) from 1927-05-18 to
+# 9999-12-31. Read as unix seconds, such numbers would all fall in January 1970.
+EXCEL_DAY_ZERO = pd.Timestamp("1899-12-30")
+EXCEL_DAYS = (10_000, 2_958_465)
 _DOT_NUMBER = re.compile(r"^[+-]?\d+\.\d+$")
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 # Day-first before month-first: the tie-break when both read a column in time order.
@@ -375,8 +380,10 @@ def _unparseable(source: str, col: str, raw: pd.Series, rows: _Rows, i: int) -> 
     )
 
 
-def _from_numbers(values: pd.Series, source: str, col: str, raw: pd.Series, rows: _Rows) -> pd.DatetimeIndex:
-    """Unix epochs in s/ms/us/ns by magnitude, or YYYYMMDD integers."""
+def _from_numbers(
+    values: pd.Series, source: str, col: str, raw: pd.Series, rows: _Rows, warn: list[str]
+) -> pd.DatetimeIndex:
+    """Unix epochs in s/ms/us/ns by magnitude, YYYYMMDD integers, or Excel serial dates (with a warning)."""
     v = values.to_numpy(dtype=np.float64)
     bad = np.flatnonzero(np.isnan(v))
     if len(bad):
@@ -385,15 +392,28 @@ def _from_numbers(values: pd.Series, source: str, col: str, raw: pd.Series, rows
         as_dates = pd.to_datetime(pd.Series(v.astype(np.int64).astype(str)), format="%Y%m%d", errors="coerce")
         if not as_dates.isna().any():
             return pd.DatetimeIndex(as_dates)  # naive: localised by the caller
+    if ((v >= EXCEL_DAYS[0]) & (v <= EXCEL_DAYS[1])).all():
+        warn.append(
+            f"column {shown(col)} holds numbers from {v.min():.12g} to {v.max():.12g}: read as Excel serial dates "
+            "(days since 1899-12-30) in data.timezone, not as unix seconds (which would all fall in January 1970)"
+        )
+        # to the second: a CSV rounds a day's fraction (1/24 = 0.041667), and bars finer than seconds do not use Excel
+        return pd.DatetimeIndex(EXCEL_DAY_ZERO + pd.to_timedelta(np.round(v * 86400.0), unit="s"))  # naive
     magnitude = float(np.median(np.abs(v)))
     # seconds until the year 5138, then ms, us, ns
     unit = "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
     try:
-        return pd.DatetimeIndex(pd.to_datetime(v, unit=unit, utc=True))
+        parsed = pd.DatetimeIndex(pd.to_datetime(v, unit=unit, utc=True))
     except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
         raise DataError(
             f"{source}: column {shown(col)} holds numbers that are not unix epochs ({unit}): {_one_line(exc)}"
         ) from None
+    if parsed.max() < pd.Timestamp("1971-01-01", tz="UTC"):
+        warn.append(
+            f"column {shown(col)} read as unix seconds puts every bar in 1970; if it is a row number or another "
+            "count, name the timestamp column with data.timestamp_column"
+        )
+    return parsed
 
 
 def _candidate_formats(first: str) -> list[str]:
@@ -410,14 +430,16 @@ def _candidate_formats(first: str) -> list[str]:
     return found
 
 
-def _from_strings(text: pd.Series, source: str, col: str, raw: pd.Series, rows: _Rows) -> pd.DatetimeIndex:
+def _from_strings(
+    text: pd.Series, source: str, col: str, raw: pd.Series, rows: _Rows, warn: list[str]
+) -> pd.DatetimeIndex:
     """Parse strings; the result is tz-aware when they carry an offset, else naive."""
     present = text.dropna()
     if present.empty:
         raise _unparseable(source, col, raw, rows, 0)
     first = str(present.iloc[0])
     if _NUMBER.match(first):
-        return _from_numbers(pd.to_numeric(text, errors="coerce"), source, col, raw, rows)
+        return _from_numbers(pd.to_numeric(text, errors="coerce"), source, col, raw, rows, warn)
     if _ISO.match(first):
         if re.search(_OFFSET, first):
             parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
@@ -473,11 +495,24 @@ def _guess_format(text: pd.Series) -> pd.DatetimeIndex | None:
             return None
 
 
+def _clock_text(col: pd.Series) -> pd.Series:
+    """A time column as text; one read as whole numbers (0, 93000) as HHMMSS, or as HHMM when none exceeds 2359."""
+    if not pd.api.types.is_integer_dtype(col.dtype):
+        return col.astype("str").str.strip()
+    width = 4 if col.max() <= 2359 else 6  # an HHMMSS column of a file spanning more than 24 minutes exceeds 2359
+    return col.map(lambda t: f"{t:0{width}d}")
+
+
 def _parse_timestamps(
-    df: pd.DataFrame, cols: list[str], timezone: str, source: str, numbers: np.ndarray | None = None
+    df: pd.DataFrame,
+    cols: list[str],
+    timezone: str,
+    source: str,
+    warn: list[str],
+    numbers: np.ndarray | None = None,
 ) -> tuple[pd.DatetimeIndex, _Rows]:
     if len(cols) == 2:
-        date, time = (df[c].astype("str").str.strip() for c in cols)
+        date, time = df[cols[0]].astype("str").str.strip(), _clock_text(df[cols[1]])
         raw = (date + " " + time).where(df[cols[0]].notna() & df[cols[1]].notna())
         col = f"{cols[0]}+{cols[1]}"
     else:
@@ -490,13 +525,13 @@ def _parse_timestamps(
         if bad is not None:
             raise _unparseable(source, col, raw, rows, bad)
     elif pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
-        parsed = _from_numbers(raw, source, col, raw, rows)
+        parsed = _from_numbers(raw, source, col, raw, rows, warn)
     else:
         text = raw.astype("str").where(raw.notna())
         first = text.dropna().iloc[0] if text.notna().any() else ""
         if first != first.strip():
             text = text.str.strip()
-        parsed = _from_strings(text, source, col, raw, rows)
+        parsed = _from_strings(text, source, col, raw, rows, warn)
     if parsed.tz is None:
         parsed = _localize(parsed, timezone, source, rows)
     else:
@@ -512,13 +547,17 @@ def _parse_timestamps(
 
 def _as_numbers(text: pd.Series, volume: bool) -> pd.Series:
     """Numbers of a text column: "1,234.50" where every value is grouped by thousands so (or plain),
-    and, in a volume column, "1.23M" where every value is a number with or without a K/M/B/T suffix.
+    "$1,234.50" where every value starts with the same currency sign, and, in a volume column, "1.23M"
+    where every value is a number with or without a K/M/B/T suffix.
 
     Decided per column, never per value: a column mixing "1,0716" with "1.07" stays text and is refused,
     so a European decimal comma is never read as a thousands separator.
     """
     filled = text.dropna().str.strip()
     filled = filled[filled != ""]
+    sign = next((c for c in CURRENCY_SIGNS if len(filled) and filled.str.startswith(c).all()), None)
+    if sign is not None:
+        text, filled = text.str.strip().str.removeprefix(sign), filled.str.removeprefix(sign)
     if len(filled) and filled.str.fullmatch(_GROUPED_OR_PLAIN).all() and filled.str.contains(",").any():
         return pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
     if volume and len(filled) and filled.str.fullmatch(_SUFFIXED, case=False).all():
@@ -712,7 +751,7 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
     raw, numbers = _without_priceless_rows(raw, names, ts_cols, warn)
     if len(raw) == 0:
         raise DataError(f"{source}: no data row has a price (every open, high, low and close is empty or null)")
-    index, rows = _parse_timestamps(raw, ts_cols, timezone, source, numbers)
+    index, rows = _parse_timestamps(raw, ts_cols, timezone, source, warn, numbers)
 
     values = {key: _numeric(raw, names[key], source, rows) for key in PRICE_COLUMNS}
     volume_col = _volume_column(raw, warn)
