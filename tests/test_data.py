@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,62 @@ def test_format_variants(tmp_path: Path, text: str) -> None:
     pd.testing.assert_index_equal(df.index, UTC_HOURS.rename("timestamp"))
     assert df["close"].tolist() == [1.15, 1.20, 1.25]
     assert df["volume"].tolist() == [10.0, 11.0, 12.0]
+
+
+def compressed(tmp_path: Path, text: str, kind: str) -> Path:
+    """`text` as bars.csv.gz, or as bars.zip holding bars.csv."""
+    if kind == "gzip":
+        path = tmp_path / "bars.csv.gz"
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path = tmp_path / "bars.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("bars.csv", text)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zip"])
+@pytest.mark.parametrize("variant", ["semicolon", "decimal comma", "metatrader no header"])
+def test_compressed_files_read_as_the_csv_they_hold(tmp_path: Path, kind: str, variant: str) -> None:
+    plain = load_ohlcv(write(tmp_path, VARIANTS[variant]))
+    packed = load_ohlcv(compressed(tmp_path, VARIANTS[variant], kind))
+    pd.testing.assert_frame_equal(packed, plain, check_exact=True)
+    assert packed.attrs["info"]["symbol"] == "bars"
+
+
+def test_a_zip_must_hold_exactly_one_csv(tmp_path: Path) -> None:
+    path = tmp_path / "two.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", rows(*GOOD))
+        archive.writestr("b.csv", rows(*GOOD))
+    with pytest.raises(DataError) as info:
+        load_ohlcv(path)
+    assert (
+        str(info.value)
+        == f"{path}: a zip archive must hold exactly one .csv, .txt or .tsv file; it holds 2 ('a.csv', 'b.csv')"
+    )
+
+
+@pytest.mark.skipif(shutil.which("zip") is None, reason="needs the zip command to encrypt an archive")
+def test_an_encrypted_zip_is_one_error_line(tmp_path: Path) -> None:
+    write(tmp_path, rows(*GOOD))
+    subprocess.run(["zip", "-q", "-P", "secret", "bars.zip", "bars.csv"], cwd=tmp_path, check=True)
+    with pytest.raises(
+        DataError, match=r"bars.zip: not a readable zip archive \(corrupt, cut short, or another format\)$"
+    ):
+        load_ohlcv(tmp_path / "bars.zip")
+
+
+def test_a_corrupt_gzip_file_is_one_error_line_without_its_bytes(tmp_path: Path) -> None:
+    path = write(tmp_path, "timestamp,open,SECRET", name="bars.csv.gz")
+    with pytest.raises(DataError) as info:
+        load_ohlcv(path)
+    assert str(info.value) == f"{path}: not a readable gzip file (corrupt, cut short, or another format)"
+    whole = gzip.compress(rows(*GOOD * 1).encode() * 1)
+    cut = write(tmp_path, "", name="cut.csv.gz")
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="cut.csv.gz: "):
+        load_ohlcv(cut)
 
 
 def test_metatrader_prefers_tick_volume_when_real_volume_is_zero(tmp_path: Path) -> None:
@@ -504,7 +562,10 @@ def test_file_errors(tmp_path: Path) -> None:
     xlsx = write(tmp_path, "x", "bars.xlsx")
     with pytest.raises(DataError) as info:
         load_ohlcv(xlsx)
-    assert str(info.value) == f"{xlsx}: unsupported file extension '.xlsx'; use one of .csv, .txt, .tsv, .parquet, .pq"
+    assert (
+        str(info.value)
+        == f"{xlsx}: unsupported file extension '.xlsx'; use one of .csv, .txt, .tsv, .csv.gz, .txt.gz, .tsv.gz, .zip, .parquet, .pq"
+    )
     broken = write(tmp_path, "not parquet at all", "bars.parquet")
     with pytest.raises(DataError, match=r"bars\.parquet: not a readable Parquet file: "):
         load_ohlcv(broken)

@@ -44,10 +44,24 @@ def write(folder: Path, name: str, start_price: float = 1.0) -> Path:
 def test_symbol_is_the_file_stem() -> None:
     assert symbol_of("data/EURUSD.csv") == "EURUSD"
     assert symbol_of(Path("/x/BTC-USD.parquet")) == "BTC-USD"
+    assert symbol_of("data/EUR.USD.csv.gz") == "EUR.USD"  # the compression is part of the extension
+    assert symbol_of("BTCUSDT-1h-2024-01.zip") == "BTCUSDT-1h-2024-01"
 
 
 def test_glob_extensions_are_the_loaders() -> None:
-    assert GLOB_EXTENSIONS == load_module.CSV_EXTENSIONS + load_module.PARQUET_EXTENSIONS
+    assert GLOB_EXTENSIONS == (
+        load_module.CSV_EXTENSIONS
+        + load_module.GZIP_EXTENSIONS
+        + load_module.ZIP_EXTENSIONS
+        + load_module.PARQUET_EXTENSIONS
+    )
+
+
+def test_a_folder_gives_its_compressed_files_too(tmp_path: Path) -> None:
+    folder = tmp_path / "bars"
+    for name in ("A.csv.gz", "B.zip", "C.txt.gz", "D.gz"):  # .txt.gz is a note, as .txt is; a bare .gz names no format
+        write(folder, name)
+    assert expand_data_paths(str(folder)) == [folder / "A.csv.gz", folder / "B.zip"]
 
 
 def test_folder_gives_its_data_files_sorted_by_symbol_not_recursive(tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ vectorised: a million rows load in a few seconds.
 from __future__ import annotations
 
 import csv
+import gzip
 import re
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +27,12 @@ import pandas as pd
 from hyperopt_cli.config import OptimizationConfig
 from hyperopt_cli.core.errors import DataError
 from hyperopt_cli.core.quote import clipped, shown
-from hyperopt_cli.data.sources import expand_data_paths, is_pattern, symbol_of
+from hyperopt_cli.data.sources import data_extension, expand_data_paths, is_pattern, symbol_of
 from hyperopt_cli.data.synthetic import synthetic_ohlcv
 
 CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv")  # read with the sniffed delimiter
+GZIP_EXTENSIONS: tuple[str, ...] = (".csv.gz", ".txt.gz", ".tsv.gz")  # the same, gzip-compressed
+ZIP_EXTENSIONS: tuple[str, ...] = (".zip",)  # an archive of exactly one CSV (Binance's and HistData's downloads)
 PARQUET_EXTENSIONS: tuple[str, ...] = (".parquet", ".pq")  # read with pyarrow
 SNIFF_BYTES = 64 * 1024  # head of a CSV read to sniff delimiter, decimal mark and header
 SNIFF_LINES = 50  # lines of that head compared for a consistent delimiter
@@ -101,11 +105,11 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: file not found")
     if not path.is_file():
         raise DataError(f"{path}: not a file")
-    ext = path.suffix.lower()
-    if ext not in CSV_EXTENSIONS + PARQUET_EXTENSIONS:
+    ext = data_extension(path)
+    readable = CSV_EXTENSIONS + GZIP_EXTENSIONS + ZIP_EXTENSIONS + PARQUET_EXTENSIONS
+    if ext not in readable:
         shown = ext or "(none)"
-        known = ", ".join(CSV_EXTENSIONS + PARQUET_EXTENSIONS)
-        raise DataError(f"{path}: unsupported file extension '{shown}'; use one of {known}")
+        raise DataError(f"{path}: unsupported file extension '{shown}'; use one of {', '.join(readable)}")
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
@@ -125,10 +129,41 @@ class _CsvDialect:
     first_fields: list[str]
 
 
+def _zip_member(path: Path) -> str:
+    """The one CSV an archive holds, or a DataError saying what it holds instead."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError):
+        raise DataError(f"{path}: not a readable zip archive (corrupt, cut short, or another format)") from None
+    if len(names) != 1 or data_extension(names[0]) not in CSV_EXTENSIONS:
+        listed = ", ".join(shown(n) for n in names[:5]) + (" ..." if len(names) > 5 else "")
+        raise DataError(
+            f"{path}: a zip archive must hold exactly one .csv, .txt or .tsv file; it holds {len(names)} "
+            f"({listed or 'none'})"
+        )
+    return names[0]
+
+
+def _head(path: Path) -> tuple[bytes, bool]:
+    """The first SNIFF_BYTES of the file's text (decompressed), and whether there is more."""
+    ext = data_extension(path)
+    try:
+        if ext in ZIP_EXTENSIONS:
+            with zipfile.ZipFile(path) as archive, archive.open(_zip_member(path)) as handle:
+                return handle.read(SNIFF_BYTES), bool(handle.read(1))
+        opener = gzip.open if ext in GZIP_EXTENSIONS else open
+        with opener(path, "rb") as handle:
+            return handle.read(SNIFF_BYTES), bool(handle.read(1))
+    except (OSError, EOFError, zipfile.BadZipFile, RuntimeError, NotImplementedError):
+        # gzip.BadGzipFile is an OSError; an encrypted member raises RuntimeError, deflate64 NotImplementedError.
+        # Not the exception's text: gzip's quotes the file's first bytes.
+        kind = "gzip file" if ext in GZIP_EXTENSIONS else "zip archive" if ext in ZIP_EXTENSIONS else "file"
+        raise DataError(f"{path}: not a readable {kind} (corrupt, cut short, or another format)") from None
+
+
 def _sniff_csv(path: Path) -> _CsvDialect:
-    with path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-        truncated = bool(handle.read(1))
+    head, truncated = _head(path)
     for encoding in ("utf-8-sig", "latin-1"):
         try:
             text = head.decode(encoding)
@@ -194,6 +229,7 @@ def _headerless_names(fields: list[str]) -> list[str]:
 
 def _read_csv(path: Path, warn: list[str]) -> pd.DataFrame:
     dialect = _sniff_csv(path)
+    ext = data_extension(path)
     kwargs: dict[str, Any] = dict(
         sep=dialect.sep,
         decimal=dialect.decimal,
@@ -201,6 +237,7 @@ def _read_csv(path: Path, warn: list[str]) -> pd.DataFrame:
         low_memory=False,
         engine="c",
         index_col=False,  # a trailing delimiter must not turn the first column into the index
+        compression="gzip" if ext in GZIP_EXTENSIONS else "zip" if ext in ZIP_EXTENSIONS else None,
     )
     if not dialect.header:
         names = _headerless_names(dialect.first_fields)
@@ -219,8 +256,10 @@ def _read_csv(path: Path, warn: list[str]) -> pd.DataFrame:
             raise DataError(
                 f"{path}: cannot parse as CSV (delimiter {dialect.sep!r}): {clipped(_one_line(exc), 300)}"
             ) from None
-        except OSError as exc:
-            raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+        except (OSError, EOFError, zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:  # EOFError: cut short
+            raise DataError(
+                f"{path}: cannot read the file: {getattr(exc, 'strerror', None) or _one_line(exc)}"
+            ) from None
     raise DataError(f"{path}: cannot decode the file as UTF-8 or Latin-1")  # pragma: no cover
 
 
@@ -733,7 +772,7 @@ def load_ohlcv(path: str | Path, timestamp_column: str | None = None, timezone: 
     _check_file(path)
     _check_timezone(timezone, source)
     warn: list[str] = []
-    raw = _read_parquet(path) if path.suffix.lower() in PARQUET_EXTENSIONS else _read_csv(path, warn)
+    raw = _read_parquet(path) if data_extension(path) in PARQUET_EXTENSIONS else _read_csv(path, warn)
     if len(raw) == 0:
         raise DataError(f"{source}: no data rows (columns found: {_columns_found(raw)})")
     _check_one_symbol(raw, source)
@@ -801,7 +840,7 @@ def load_data(cfg: OptimizationConfig) -> pd.DataFrame | list[pd.DataFrame]:
         frame = load_ohlcv(path, d.timestamp_column, d.timezone)
         if len(paths) > 1 and len(frame) < 2:  # refused now, not after loading thousands more files
             raise DataError(
-                f"symbol {Path(path).stem} has fewer than 2 bars: its bar spacing is unknown; drop the file"
+                f"symbol {symbol_of(path)} has fewer than 2 bars: its bar spacing is unknown; drop the file"
             )
         frames.append(frame)
     return frames[0] if len(frames) == 1 else frames

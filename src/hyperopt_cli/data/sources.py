@@ -13,15 +13,26 @@ from hyperopt_cli.core.errors import DataError
 
 # Files a glob contributes: every extension data/load.py reads (the pattern already says which).
 # Spelled out here because load.py imports this module; a test keeps the two in step.
-GLOB_EXTENSIONS: tuple[str, ...] = (".csv", ".txt", ".tsv", ".parquet", ".pq")
+GLOB_EXTENSIONS: tuple[str, ...] = (
+    ".csv", ".txt", ".tsv", ".csv.gz", ".txt.gz", ".tsv.gz", ".zip", ".parquet", ".pq",
+)  # fmt: skip
 # Files a folder contributes: .txt is left out because folders of data often hold notes too.
-FOLDER_EXTENSIONS: tuple[str, ...] = (".csv", ".tsv", ".parquet", ".pq")
+FOLDER_EXTENSIONS: tuple[str, ...] = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".zip", ".parquet", ".pq")
 _GLOB_CHARS = ("*", "?", "[")
 
 
+def data_extension(path: str | Path) -> str:
+    """A data file's extension, lower case, with its compression: `.csv`, `.csv.gz`, `.zip` ('' for none)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz":
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""
+
+
 def symbol_of(path: str | Path) -> str:
-    """The symbol a data file holds: its file name without the extension (`data/EURUSD.csv` -> EURUSD)."""
-    return Path(path).stem
+    """The symbol a data file holds: its file name without the extension (`data/EURUSD.csv.gz` -> EURUSD)."""
+    name, ext = Path(path).name, data_extension(path)
+    return name[: len(name) - len(ext)] if ext and len(name) > len(ext) else Path(path).stem
 
 
 def is_pattern(entry: str) -> bool:
@@ -37,7 +48,7 @@ def _absolute(entry: str, base: Path | None) -> Path:
 
 
 def _data_files(paths: list[Path], extensions: tuple[str, ...]) -> list[Path]:
-    return [p for p in paths if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")]
+    return [p for p in paths if p.is_file() and data_extension(p) in extensions and not p.name.startswith(".")]
 
 
 def _expand_entry(entry: str, base: Path | None) -> list[Path]:
