@@ -118,6 +118,10 @@ VARIANTS = {
     "20200101,010000,1.15,1.25,1.05,1.20,11\n20200101,020000,1.20,1.30,1.10,1.25,12\n",
     "date and time as whole numbers, HHMM": "date,time,open,high,low,close,volume\n20200101,0,1.10,1.20,1.00,1.15,10\n"
     "20200101,100,1.15,1.25,1.05,1.20,11\n20200101,200,1.20,1.30,1.10,1.25,12\n",
+    "polygon aggregates": "v,vw,o,c,h,l,t,n\n10,1.15,1.10,1.15,1.20,1.00,1577836800000,3\n"
+    "11,1.20,1.15,1.20,1.25,1.05,1577840400000,3\n12,1.25,1.20,1.25,1.30,1.10,1577844000000,3\n",
+    "kraken ohlcvt, no header": "1577836800,1.10,1.20,1.00,1.15,10,3\n1577840400,1.15,1.25,1.05,1.20,11,3\n"
+    "1577844000,1.20,1.30,1.10,1.25,12,3\n",
     "nasdaq.com": "Date,Close/Last,Volume,Open,High,Low\n01/01/2020 02:00,$1.25,12,$1.20,$1.30,$1.10\n"
     "01/01/2020 01:00,$1.20,11,$1.15,$1.25,$1.05\n01/01/2020 00:00,$1.15,10,$1.10,$1.20,$1.00\n",
 }
@@ -349,6 +353,17 @@ def test_excel_serial_dates_are_read_in_the_configured_zone_and_said(tmp_path: P
         f"{path}: column 'Date' holds numbers from 43831 to 43831.083333: read as Excel serial dates "
         "(days since 1899-12-30) in data.timezone, not as unix seconds (which would all fall in January 1970)"
     ]
+
+
+def test_numbers_past_the_excel_dates_pandas_holds_are_not_read_as_excel_dates(tmp_path: Path) -> None:
+    text = "time,open,high,low,close,volume\n" + "".join(
+        f"{1_492_592 + 4 * i}," + g.split(",", 1)[1] + "\n" for i, g in enumerate(GOOD)
+    )
+    df = load_ohlcv(write(tmp_path, text))  # as Excel days: the year 5986; as unix seconds: January 1970, said
+    assert (
+        df.index[0] == pd.Timestamp(1_492_592, unit="s", tz="UTC")
+        and "puts every bar in 1970" in df.attrs["warnings"][0]
+    )
 
 
 def test_a_count_read_as_unix_seconds_is_said_to_put_every_bar_in_1970(tmp_path: Path) -> None:

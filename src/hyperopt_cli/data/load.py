@@ -59,7 +59,7 @@ TIMESTAMP_NAMES: tuple[str, ...] = (
     "timestamp", "datetime", "date_time", "gmt_time", "local_time", "time_stamp", "open_time",
     "opentime", "ts", "unix", "unix_time", "unix_timestamp", "epoch",
 )  # fmt: skip
-PARTIAL_TIMESTAMP_NAMES: tuple[str, ...] = ("time", "date", "dt")
+PARTIAL_TIMESTAMP_NAMES: tuple[str, ...] = ("time", "date", "dt", "t")  # "t": Polygon's aggregates
 SYMBOL_COLUMNS: tuple[str, ...] = ("symbol", "ticker")  # a long-format file's symbol column (refused)
 UNNAMED = re.compile(r"^(unnamed:_?0|index|)$")  # pandas' name for a header-less first column
 
@@ -72,9 +72,9 @@ _SUFFIXED = r"([+-]?\d+(?:\.\d+)?)\s*([KMBT]?)"  # 1.23M: investing.com's volume
 VOLUME_SUFFIXES = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 CURRENCY_SIGNS = ("$", "€", "£", "¥")  # a price column whose every value starts with one (nasdaq.com: "$242.84")
 # Excel's serial dates (days since its day 0, 1899-12-30, in the 1900 date system) from 1927-05-18 to
-# 9999-12-31. Read as unix seconds, such numbers would all fall in January 1970.
+# 2255-12-04 (the last years pandas holds). Read as unix seconds, such numbers would all fall in January 1970.
 EXCEL_DAY_ZERO = pd.Timestamp("1899-12-30")
-EXCEL_DAYS = (10_000, 2_958_465)
+EXCEL_DAYS = (10_000, 130_000)
 _DOT_NUMBER = re.compile(r"^[+-]?\d+\.\d+$")
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 # Day-first before month-first: the tie-break when both read a column in time order.
