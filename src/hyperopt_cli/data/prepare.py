@@ -122,6 +122,18 @@ class PreparedData:
     def n_features(self) -> int:
         return len(self.feature_names)
 
+    def training_added_since(self, earlier: PreparedData) -> PreparedData:
+        """This fold with a training part of only the samples past `earlier`'s: what a warm-started fold trains on.
+
+        Validation, test, scaling and class weights stay this fold's; unchanged when no sample would be left.
+        """
+        keep = np.flatnonzero(self.train.timestamps > earlier.train.timestamps.max())
+        if len(keep) in (0, len(self.train)):
+            return self
+        train = self.train
+        added = {name: getattr(train, name)[keep] for name in _SAMPLE_FIELDS if getattr(train, name) is not None}
+        return dataclasses.replace(self, train=dataclasses.replace(train, **added))
+
 
 _SAMPLE_FIELDS = ("end_rows", "labels", "forward_returns", "timestamps", "label_ends", "symbols")  # per-sample arrays
 MAX_CACHED = 8  # label settings kept by DataPreparer; the oldest is dropped first

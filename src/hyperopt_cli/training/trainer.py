@@ -33,7 +33,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,7 @@ class TrainResult:
 
 
 EpochObjective = Callable[[EpochMetrics], float]  # higher is better
+Weights = Mapping[str, torch.Tensor]  # a model's state_dict
 
 
 class _BestEpoch:
@@ -221,6 +222,7 @@ def train_model(
     checkpoint_path: Path | None = None,
     checkpoint_tag: str = "",
     epoch_objective: EpochObjective | None = None,
+    initial_weights: Weights | None = None,
 ) -> TrainResult:
     """Train for `epochs` epochs on data.train, evaluating on data.val after each.
 
@@ -228,7 +230,9 @@ def train_model(
     (same `checkpoint_tag`, seed and data shape). Raises `TrainingInterrupted` after a
     stop request and `DivergedError` on a NaN/inf loss. The caller deletes the
     checkpoint when the trial is over (`delete_checkpoint`). `epoch_objective` ranks the
-    epochs for `restore_best_epoch` (higher is better; default val_f1).
+    epochs for `restore_best_epoch` (higher is better; default val_f1). `initial_weights` (a
+    state_dict of the same architecture) replace the seeded initialisation of a fresh start; a
+    usable checkpoint wins over them, since it continues a training that started from them.
     """
     hooks = hooks or TrainHooks()
     if len(data.train) == 0 or len(data.val) == 0:
@@ -245,7 +249,8 @@ def train_model(
     rng_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):
         best = _BestEpoch(epoch_objective or (lambda m: m.val_f1)) if trainer_cfg.restore_best_epoch else None
-        return _train(data, trainer_cfg, model_cfg, epochs, seed, hooks, checkpoint_path, checkpoint_tag, device, best)
+        start = _Start(checkpoint_path, checkpoint_tag, initial_weights)
+        return _train(data, trainer_cfg, model_cfg, epochs, seed, hooks, start, device, best)
 
 
 def _build(
@@ -258,6 +263,15 @@ def _build(
     return model, optimizer, scheduler
 
 
+@dataclass(frozen=True)
+class _Start:
+    """Where a training starts: its checkpoint (continued when usable), else these weights, else the seeded init."""
+
+    checkpoint_path: Path | None
+    checkpoint_tag: str
+    initial_weights: Weights | None
+
+
 def _restore(
     data: PreparedData,
     cfg: TrainerConfig,
@@ -265,17 +279,24 @@ def _restore(
     seed: int,
     device: torch.device,
     best: _BestEpoch | None,
-    checkpoint_path: Path | None,
-    checkpoint_tag: str,
+    start: _Start,
     fingerprint: dict[str, int],
     warn: Callable[[str], None],
 ) -> tuple[nn.Module, Any, Any, _Position, list[EpochMetrics], _Position | None]:
     """A fresh model, optimiser and scheduler, or those of a usable checkpoint, with its position and history."""
-    model, optimizer, scheduler = _build(data, cfg, model_cfg, seed, device)
+
+    def fresh() -> tuple[nn.Module, torch.optim.Optimizer, CosineAnnealingWarmRestarts]:
+        model, optimizer, scheduler = _build(data, cfg, model_cfg, seed, device)
+        if start.initial_weights is not None:
+            model.load_state_dict(start.initial_weights)  # in place: the optimiser keeps its parameters
+        return model, optimizer, scheduler
+
+    model, optimizer, scheduler = fresh()
     pos = _Position()
     history: list[EpochMetrics] = []
     resumed: _Position | None = None
-    saved = _read_checkpoint(checkpoint_path, checkpoint_tag, fingerprint, warn) if checkpoint_path else None
+    path = start.checkpoint_path
+    saved = _read_checkpoint(path, start.checkpoint_tag, fingerprint, warn) if path else None
     if saved is not None:
         try:
             model.load_state_dict(saved["model"])
@@ -287,8 +308,8 @@ def _restore(
                 best.load(saved["best"])
             resumed = dataclasses.replace(pos)
         except Exception as exc:  # a partly loaded model is unusable: rebuild from scratch
-            warn(f"checkpoint {checkpoint_path} could not be restored ({exc}); starting the trial fresh")
-            model, optimizer, scheduler = _build(data, cfg, model_cfg, seed, device)
+            warn(f"checkpoint {path} could not be restored ({exc}); starting the trial fresh")
+            model, optimizer, scheduler = fresh()
             pos, history = _Position(), []
             if best is not None:
                 best.reset()
@@ -302,8 +323,7 @@ def _train(
     epochs: int,
     seed: int,
     hooks: TrainHooks,
-    checkpoint_path: Path | None,
-    checkpoint_tag: str,
+    start: _Start,
     device: torch.device,
     best: _BestEpoch | None,
 ) -> TrainResult:
@@ -312,19 +332,19 @@ def _train(
     fingerprint = _fingerprint(data, cfg, model_cfg, seed)
 
     model, optimizer, scheduler, pos, history, resumed = _restore(
-        data, cfg, model_cfg, seed, device, best, checkpoint_path, checkpoint_tag, fingerprint, warn
+        data, cfg, model_cfg, seed, device, best, start, fingerprint, warn
     )
     if hooks.on_epoch is not None:
         for metrics in history:  # lets the caller re-report epochs a crash may have lost
             hooks.on_epoch(metrics)
 
     checkpoints = _Checkpointer(
-        checkpoint_path, checkpoint_tag, fingerprint, model, optimizer, scheduler, best, history
+        start.checkpoint_path, start.checkpoint_tag, fingerprint, model, optimizer, scheduler, best, history
     )
 
     def stop(p: _Position) -> TrainingInterrupted:
         checkpoints.save(p)
-        return TrainingInterrupted(checkpoint_path, p.epoch, p.batch)
+        return TrainingInterrupted(start.checkpoint_path, p.epoch, p.batch)
 
     loss_fn = build_loss(cfg, data.class_weights, device)
     train = data.train
