@@ -24,6 +24,7 @@ of search time that overhead takes. Both leave out the final evaluation.
 
     python bench/bench_selection_cost.py [--quick] [--out FILE.json]
     BENCH_SELECTION_COST_ARMS=long python bench/bench_selection_cost.py   # 12 epochs, fixed vs the ladder
+    BENCH_SELECTION_COST_ARMS=warm python bench/bench_selection_cost.py   # warm-started folds vs cold
 """
 
 from __future__ import annotations
@@ -61,11 +62,26 @@ LONG_ARMS: tuple[Arm, ...] = (
     ("3 folds raced, ladder 4-12", 3, 1.0, None, LONG + LADDER),
     ("1 split, ladder 4-12", 1, None, None, LONG + LADDER),
 )
+# BENCH_SELECTION_COST_ARMS=warm: warm-started folds (`fold_start: warm`: a later fold fine-tunes the one
+# before's model on the samples it adds) against cold ones, at 4 epochs and at 12, fixed or on the ladder.
+WARM = ("fold_start=warm",)
+WARM_ARMS: tuple[Arm, ...] = (
+    ("1 split", 1, None, None, ()),
+    ("3 folds raced", 3, 1.0, None, ()),
+    ("3 folds raced, warm", 3, 1.0, None, WARM),
+    ("1 split, 12 epochs", 1, None, None, LONG),
+    ("3 folds raced, 12 epochs", 3, 1.0, None, LONG),
+    ("3 folds raced, 12 epochs, warm", 3, 1.0, None, LONG + WARM),
+    ("1 split, ladder 4-12", 1, None, None, LONG + LADDER),
+    ("3 folds raced, ladder 4-12", 3, 1.0, None, LONG + LADDER),
+    ("3 folds raced, ladder 4-12, warm", 3, 1.0, None, LONG + LADDER + WARM),
+)
 DATA = ("tests/data/EURUSD_H1.csv", "tests/data/NASDAQ_D1.csv")
+ARM_SETS = {"long": LONG_ARMS, "warm": WARM_ARMS}
 
 
 def arms() -> tuple[Arm, ...]:
-    return LONG_ARMS if os.environ.get("BENCH_SELECTION_COST_ARMS") == "long" else ARMS
+    return ARM_SETS.get(os.environ.get("BENCH_SELECTION_COST_ARMS", ""), ARMS)
 
 
 def settings(quick: bool) -> dict[str, Any]:

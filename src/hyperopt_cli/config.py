@@ -251,6 +251,8 @@ class OptimizationConfig:
     optimization_direction: str = _field("auto", _one_of("auto", "maximize", "minimize"))
     primary_metric: str = _field("val_loss", _one_of(*METRICS))  # plain validation cross-entropy (docs/selection.md)
     selection_folds: int = _field(3, _between(1, 50))  # purged expanding-window folds inside train+val; 1: one split
+    # warm: each fold after the first starts from the one before's weights and trains only the samples it adds
+    fold_start: str = _field("cold", _one_of("cold", "warm"))
     incumbent_margin_se: float = _field(
         1.0, _ge(0)
     )  # confirm_share 0 only: SEs a challenger must gain on its own units

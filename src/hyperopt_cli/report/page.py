@@ -463,6 +463,15 @@ def _budget(cfg: OptimizationConfig) -> str:
     )
 
 
+def _folds(cfg: OptimizationConfig) -> str:
+    """How a trial is scored: the folds, and whether a later one fine-tunes the earlier one's model."""
+    if cfg.selection_folds == 1:
+        return "1 (one split)"
+    return f"{cfg.selection_folds}" + (
+        " (warm-started: each fine-tunes the one before)" if cfg.fold_start == "warm" else ""
+    )
+
+
 def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Group], run_dir: Path) -> str:
     progress = status.get("progress") or {}
     data = data_label(cfg.data.path, limit=None) or f"synthetic ({cfg.data.synthetic.n_bars} bars)"
@@ -475,6 +484,7 @@ def _overview(cfg: OptimizationConfig, status: dict[str, Any], groups: list[_Gro
         ["elapsed (h)", _fmt((status.get("elapsed_s") or 0) / 3600.0, 2)],
         ["current", _where(progress)],
         ["epochs per trial / max trials per group", f"{_budget(cfg)} / {cfg.max_trials_per_group}"],
+        ["selection folds", _folds(cfg)],
     ]
     rows: list[list[Any]] = []
     for g in groups:

@@ -70,7 +70,7 @@ SCORING_BEFORE_CONFIRMATION = {
     "run_check": False,
     "decision_rule": "argmax",
 }
-SEARCH_BEFORE_RACING = {"race_margin_se": None, "race_eta": None, "rung_eta": None}
+SEARCH_BEFORE_RACING = {"race_margin_se": None, "race_eta": None, "rung_eta": None, "fold_start": "cold"}
 TRAINER_BEFORE_CONFIRMATION = {"val_sub_blocks": 4}
 
 

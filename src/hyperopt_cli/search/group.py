@@ -74,6 +74,7 @@ from hyperopt_cli.training.trainer import (
     TrainHooks,
     TrainingInterrupted,
     TrainResult,
+    Weights,
     delete_checkpoint,
     resolve_device,
     train_model,
@@ -412,11 +413,17 @@ class GroupSearch:
         Each rung trains every fold to the rung's epochs, continuing the fold's checkpoint
         (search/ladder.py); without a ladder the one rung is `epochs_per_trial`. A fold's
         checkpoint stays until the trial is told, so a resumed trial replays it from there
-        instead of training it again.
+        instead of training it again. With `fold_start: warm` a later fold's first rung starts
+        from the fold before's model at that rung and trains only the samples it adds.
         """
         started = time.monotonic()
         results: list[TrainResult] = []
         rungs = self.rungs
+        warm = self.cfg.fold_start == "warm"
+        train_on = [
+            fold if k == 0 or not warm else fold.training_added_since(folds[k - 1]) for k, fold in enumerate(folds)
+        ]
+        starts: list[Weights | None] = [None] * len(folds)
         resumed: TrainResult | None = None  # the last fold's first training in this process: where it resumed
         try:
             for rung, epochs in enumerate(rungs):
@@ -430,8 +437,12 @@ class GroupSearch:
                         ),
                     )
                     results.append(
-                        self._fit_fold(trial.number, fold, folds, trainer_cfg, model_cfg, epochs, hooks, tag)
+                        self._fit_fold(
+                            trial.number, fold, train_on, trainer_cfg, model_cfg, epochs, hooks, tag, starts[fold]
+                        )
                     )
+                    if warm and rung == 0 and fold < len(folds) - 1:
+                        starts[fold + 1] = results[-1].model.state_dict()
                     if rung == 0 and fold == len(folds) - 1:
                         resumed = results[-1]
                     raced = self.early.race(trial, results, folds) if rung == 0 and fold < len(folds) - 1 else None
@@ -482,8 +493,9 @@ class GroupSearch:
         epochs: int,
         hooks: TrainHooks,
         tag: str,
+        start: Weights | None = None,
     ) -> TrainResult:
-        """One fold trained to `epochs` from its checkpoint (if any), read at its best epoch up to there."""
+        """One fold trained to `epochs` from its checkpoint (else from `start`), read at its best epoch up to there."""
         trained = train_model(
             folds[fold],
             trainer_cfg,
@@ -493,6 +505,7 @@ class GroupSearch:
             hooks=hooks,
             checkpoint_path=self._checkpoint_path(number, fold, len(folds)),
             checkpoint_tag=tag,
+            initial_weights=start,
         )
         return at_epochs(trained, epochs)
 
