@@ -429,13 +429,7 @@ class GroupSearch:
             for rung, epochs in enumerate(rungs):
                 results = []
                 for fold in range(len(folds)):
-                    hooks = TrainHooks(
-                        on_epoch=self._epoch_reporter(trial, reported, fold, folds, prune=rung == 0),
-                        should_stop=self.stop_event.is_set,
-                        on_warning=lambda message: self.events.emit(
-                            RunWarning(group=self.group, trial=trial.number, message=message)
-                        ),
-                    )
+                    hooks = self._fold_hooks(trial, reported, fold, folds, prune=rung == 0)
                     results.append(
                         self._fit_fold(
                             trial.number, fold, train_on, trainer_cfg, model_cfg, epochs, hooks, tag, starts[fold]
@@ -482,6 +476,18 @@ class GroupSearch:
         if len(rungs) > 1:
             outcome.attrs.update({BUDGET_ATTR: rungs[-1], "rung": len(rungs) - 1})
         return outcome
+
+    def _fold_hooks(
+        self, trial: optuna.Trial, reported: set[int], fold: int, folds: list[PreparedData], prune: bool
+    ) -> TrainHooks:
+        """What one fold's training reports to: the study's epoch values, the stop request and the run's warnings."""
+        return TrainHooks(
+            on_epoch=self._epoch_reporter(trial, reported, fold, folds, prune=prune),
+            should_stop=self.stop_event.is_set,
+            on_warning=lambda message: self.events.emit(
+                RunWarning(group=self.group, trial=trial.number, message=message)
+            ),
+        )
 
     def _fit_fold(
         self,
